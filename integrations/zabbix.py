@@ -1,0 +1,171 @@
+"""Typed adapter over the official ``zabbix_utils`` client (see docs/decisions/0001-zabbix-client.md).
+
+Version-aware: Zabbix 6.0 and 7.x differ in auth transport, group selectors and more; callers ask this
+adapter, which gates on the parsed server version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from packaging.version import Version
+from pydantic import BaseModel, ConfigDict
+from zabbix_utils import ZabbixAPI
+from zabbix_utils.exceptions import APINotSupported, APIRequestError, ProcessingError
+
+from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError, VersionError
+from integrations.versions import parse_version
+
+SYSTEM = "Zabbix"
+MIN_VERSION = Version("6.0")
+BELOW = Version("8.0")
+
+
+class ZabbixLogin(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    version: Version
+    username: str
+    user_type: int  # 3 = Super admin
+
+
+def _translate(e: Exception, what: str) -> IntegrationError:
+    text = str(e)
+    if isinstance(e, APIRequestError):
+        lowered = text.lower()
+        if "not authori" in lowered or "session terminated" in lowered or "incorrect user name" in lowered:
+            return AuthError(SYSTEM, f"{what}: {text}")
+        return PermanentError(SYSTEM, f"{what}: {text}")
+    if isinstance(e, APINotSupported):
+        return VersionError(SYSTEM, f"{what}: {text}")
+    if isinstance(e, ProcessingError):
+        # zabbix_utils wraps connection failures and bad JSON alike; both may pass (server restarting).
+        return TransientError(SYSTEM, f"{what}: {_short(text)}")
+    if isinstance(e, OSError | TimeoutError):
+        return TransientError(SYSTEM, f"{what}: {_short(text)}")
+    return PermanentError(SYSTEM, f"{what}: {text}")
+
+
+def _short(text: str) -> str:
+    if "refused" in text.lower():
+        return "cannot connect (connection refused)"
+    if "timed out" in text.lower():
+        return "timed out"
+    return text[:200]
+
+
+def api_url(url: str) -> str:
+    url = url.rstrip("/")
+    return url if url.endswith("api_jsonrpc.php") else f"{url}/api_jsonrpc.php"
+
+
+class ZabbixClient:
+    """The only door to Zabbix. Log in with an API token, or a user and password."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+        verify_tls: bool = True,
+    ) -> None:
+        self.url = api_url(url)
+        self._creds = (token, user, password)
+        self._timeout = timeout
+        self._verify = verify_tls
+        self._api: ZabbixAPI | None = None
+
+    def _connect(self) -> ZabbixAPI:
+        if self._api is None:
+            token, user, password = self._creds
+            api = self._do(
+                "connect",
+                lambda: ZabbixAPI(
+                    url=self.url,
+                    validate_certs=self._verify,
+                    timeout=int(max(1, self._timeout)),
+                    skip_version_check=True,
+                ),
+            )
+            version = parse_version(SYSTEM, str(api.version))
+            if not MIN_VERSION <= version < BELOW:
+                raise VersionError(SYSTEM, f"version {version} is not supported (need 6.0 to 7.x)")
+            self._do("login", lambda: api.login(token=token, user=None if token else user, password=password))
+            self._api = api
+        return self._api
+
+    @staticmethod
+    def _do[T](what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except IntegrationError:
+            raise
+        except (APIRequestError, APINotSupported, ProcessingError, OSError) as e:
+            raise _translate(e, what) from e
+
+    def call(self, method: str, params: dict[str, Any] | list[Any]) -> Any:
+        """One API call (``host.get``…), errors translated. Prefer the typed methods below."""
+        api = self._connect()
+        obj_name, verb = method.split(".", 1)
+        fn = getattr(getattr(api, obj_name), verb)
+        if isinstance(params, list):
+            return self._do(method, lambda: fn(*params))
+        return self._do(method, lambda: fn(**params))
+
+    def version(self) -> Version:
+        """The server's API version; needs no login."""
+        if self._api is not None:
+            return parse_version(SYSTEM, str(self._api.version))
+        raw = self._do(
+            "apiinfo.version",
+            lambda: (
+                ZabbixAPI(
+                    url=self.url,
+                    validate_certs=self._verify,
+                    timeout=int(max(1, self._timeout)),
+                    skip_version_check=True,
+                ).version
+            ),
+        )
+        return parse_version(SYSTEM, str(raw))
+
+    def check_login(self) -> ZabbixLogin:
+        api = self._connect()
+        token, _, _ = self._creds
+        if token:
+            info = self._do("user.checkAuthentication", lambda: api.user.checkAuthentication(token=token))
+        else:
+            info = self._do("user.get", lambda: api.user.get(output=["username", "type"], limit=1))
+            info = info[0] if info else {}
+        return ZabbixLogin(
+            version=parse_version(SYSTEM, str(api.version)),
+            username=str(info.get("username", info.get("alias", ""))),
+            user_type=int(info.get("type", 0) or 0),
+        )
+
+    # -- host groups and hosts ----------------------------------------------------------------------
+    def ensure_host_group(self, name: str) -> str:
+        found = self.call("hostgroup.get", {"filter": {"name": [name]}, "output": ["groupid"]})
+        if found:
+            return str(found[0]["groupid"])
+        created = self.call("hostgroup.create", {"name": name})
+        return str(created["groupids"][0])
+
+    def host_id(self, host: str) -> str | None:
+        found = self.call("host.get", {"filter": {"host": [host]}, "output": ["hostid"]})
+        return str(found[0]["hostid"]) if found else None
+
+    def create_agent_host(self, host: str, ip: str, group_ids: list[str], port: int = 10050) -> str:
+        interface = {"type": 1, "main": 1, "useip": 1, "ip": ip, "dns": "", "port": str(port)}
+        created = self.call(
+            "host.create",
+            {"host": host, "groups": [{"groupid": g} for g in group_ids], "interfaces": [interface]},
+        )
+        return str(created["hostids"][0])
+
+    def delete_hosts(self, host_ids: list[str]) -> None:
+        if host_ids:
+            self.call("host.delete", list(host_ids))

@@ -1,0 +1,480 @@
+"""Demo data: a realistic regional data centre in NetBox, modelled on the SOPs. Idempotent (get-or-create).
+
+Two offices (Batam, Sumbawa), 42U racks with occupied units and rack reservations, UPS-backed power panels with
+A/B feeds per rack into 0U PDUs, top-of-rack switches matching the lab's OVS switches (platform, primary IP,
+SSH service port), server VLANs and prefixes inside 127.0.0.0/8 (every such address is local here, so
+monitoring is real), agencies (OPD) as tenants, and the server types a colocation request would use.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pynetbox
+
+counts: Counter[str] = Counter()
+
+
+def env() -> dict[str, str]:
+    values = dict(os.environ)
+    lab_env = Path(__file__).with_name("lab.env")
+    if lab_env.is_file():
+        for line in lab_env.read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                values.setdefault(k, v)
+    return values
+
+
+def get_or_create(endpoint: Any, lookup: dict[str, Any], **fields: Any) -> Any:
+    obj = endpoint.get(**lookup)
+    if obj is None:
+        obj = endpoint.create({**lookup, **fields})
+        counts[f"{endpoint.name} created"] += 1
+    else:
+        counts[f"{endpoint.name} present"] += 1
+    return obj
+
+
+def cable(nb: Any, a_type: str, a: Any, b_type: str, b: Any) -> None:
+    if a.cable is not None or b.cable is not None:
+        counts["cables present"] += 1
+        return
+    nb.dcim.cables.create(
+        {
+            "a_terminations": [{"object_type": a_type, "object_id": a.id}],
+            "b_terminations": [{"object_type": b_type, "object_id": b.id}],
+            "status": "connected",
+        }
+    )
+    counts["cables created"] += 1
+
+
+SERVER_TYPES = [
+    # model, slug, manufacturer, height, psu max W, psu allocated W, part number
+    ("PowerEdge R650", "poweredge-r650", "dell", 1, 800, 350, "R650-1U"),
+    ("PowerEdge R750", "poweredge-r750", "dell", 2, 1100, 520, "R750-2U"),
+    ("ProLiant DL380 Gen10", "proliant-dl380-gen10", "hpe", 2, 800, 420, "868703-B21"),
+    ("ThinkSystem SR630", "thinksystem-sr630", "lenovo", 1, 750, 300, "7X02"),
+]
+
+TENANTS = [
+    ("Dinas Pendidikan", "disdik"),
+    ("Dinas Kesehatan", "dinkes"),
+    ("Badan Pengelolaan Keuangan dan Aset Daerah", "bpkad"),
+    ("Dinas Kependudukan dan Pencatatan Sipil", "disdukcapil"),
+]
+
+SITES = [
+    # slug, name, region, time zone, racks, switch (name, rack, mgmt ip, ssh port), vlans
+    {
+        "slug": "dc-batam",
+        "name": "DC Diskominfo Kota Batam",
+        "region": ("Kepulauan Riau", "kepri"),
+        "tz": "Asia/Jakarta",
+        "facility": "Gedung Pemko Batam Lt. 3",
+        "racks": ["R01", "R02", "R03", "R04"],
+        "switches": [("tor-btm-01", "R01", "127.0.1.1", 2201), ("tor-btm-02", "R02", "127.0.1.2", 2202)],
+        "vlans": [(110, "SERVER-OPD", "127.10.0.0/24"), (120, "SERVER-DMZ", "127.10.1.0/24")],
+        "feed_amps": {"R04": 16},  # an older, smaller circuit: fills up first
+    },
+    {
+        "slug": "dc-sumbawa",
+        "name": "DC DKISS Kabupaten Sumbawa",
+        "region": ("Nusa Tenggara Barat", "ntb"),
+        "tz": "Asia/Makassar",
+        "facility": "Kantor DKISS Sumbawa Besar",
+        "racks": ["R01", "R02"],
+        "switches": [("tor-sbw-01", "R01", "127.0.1.3", 2203)],
+        "vlans": [(210, "SERVER-OPD", "127.20.0.0/24")],
+        "feed_amps": {},
+    },
+]
+
+# Existing colocated servers: site, rack, U, name, type slug, tenant, vlan vid, host octet, switch, port
+SERVERS = [
+    ("dc-batam", "R01", 1, "srv-bpkad-01", "poweredge-r750", "bpkad", 110, 10, "tor-btm-01", "swp1"),
+    ("dc-batam", "R01", 3, "srv-dinkes-01", "poweredge-r650", "dinkes", 110, 11, "tor-btm-01", "swp2"),
+    ("dc-batam", "R01", 4, "srv-disdik-01", "thinksystem-sr630", "disdik", 120, 10, "tor-btm-01", "swp3"),
+    ("dc-batam", "R02", 1, "srv-disdik-02", "proliant-dl380-gen10", "disdik", 110, 12, "tor-btm-02", "swp1"),
+    ("dc-batam", "R04", 1, "srv-dinkes-02", "poweredge-r750", "dinkes", 110, 13, None, None),
+    ("dc-batam", "R04", 3, "srv-bpkad-02", "poweredge-r750", "bpkad", 110, 14, None, None),
+    ("dc-sumbawa", "R01", 1, "srv-disdukcapil-01", "poweredge-r650", "disdukcapil", 210, 10, "tor-sbw-01", "swp1"),
+]
+
+RESERVATIONS = [
+    ("dc-batam", "R02", range(20, 25), "disdik", "Cadangan perluasan server Dinas Pendidikan"),
+    ("dc-sumbawa", "R01", range(10, 13), "disdukcapil", "Cadangan server SIAK"),
+]
+
+
+def seed(nb: Any) -> None:
+    dcim, tenancy = nb.dcim, nb.tenancy
+    group = get_or_create(tenancy.tenant_groups, {"slug": "opd"}, name="OPD (Organisasi Perangkat Daerah)")
+    tenants = {
+        slug: get_or_create(tenancy.tenants, {"slug": slug}, name=name, group=group.id) for name, slug in TENANTS
+    }
+    mfr = {
+        slug: get_or_create(dcim.manufacturers, {"slug": slug}, name=name)
+        for name, slug in [
+            ("Dell", "dell"),
+            ("HPE", "hpe"),
+            ("Lenovo", "lenovo"),
+            ("APC", "apc"),
+            ("Open vSwitch", "ovs"),
+        ]
+    }
+    roles = {
+        slug: get_or_create(dcim.device_roles, {"slug": slug}, name=name, color=color)
+        for name, slug, color in [
+            ("Server", "server", "2196f3"),
+            ("ToR Switch", "tor-switch", "4caf50"),
+            ("PDU", "pdu", "ff9800"),
+        ]
+    }
+    platforms = {
+        "ovs_linux": get_or_create(
+            dcim.platforms, {"slug": "ovs_linux"}, name="Open vSwitch (Linux)", manufacturer=mfr["ovs"].id
+        ),
+        "linux": get_or_create(dcim.platforms, {"slug": "linux"}, name="Linux"),
+    }
+    types = {
+        slug: server_type(nb, model, slug, mfr[m].id, u, mx, al, pn) for model, slug, m, u, mx, al, pn in SERVER_TYPES
+    }
+    switch_t = switch_type(nb, mfr["ovs"].id)
+    pdu_t = pdu_type(nb, mfr["apc"].id)
+    switches: dict[str, Any] = {}
+    for spec in SITES:
+        switches |= seed_site(nb, spec, tenants, roles, platforms, switch_t, pdu_t)
+    for site, rack, pos, name, type_slug, tenant, vid, octet, sw, port in SERVERS:
+        seed_server(
+            nb,
+            site,
+            rack,
+            pos,
+            name,
+            types[type_slug],
+            roles["server"],
+            platforms["linux"],
+            tenants[tenant],
+            vid,
+            octet,
+            switches.get(sw or ""),
+            port,
+        )
+    for site, rack, units, tenant, why in RESERVATIONS:
+        r = dcim.racks.get(site=site, name=rack)
+        if not list(dcim.rack_reservations.filter(rack_id=r.id, description=why)):
+            user = nb.users.users.get(username="admin")
+            dcim.rack_reservations.create(
+                {"rack": r.id, "units": list(units), "user": user.id, "tenant": tenants[tenant].id, "description": why}
+            )
+            counts["rack-reservations created"] += 1
+
+
+def server_type(nb: Any, model: str, slug: str, mfr: int, height: int, max_w: int, alloc_w: int, pn: str) -> Any:
+    dt = get_or_create(
+        nb.dcim.device_types,
+        {"slug": slug},
+        model=model,
+        manufacturer=mfr,
+        u_height=height,
+        is_full_depth=True,
+        part_number=pn,
+        airflow="front-to-rear",
+    )
+    for psu in ("PSU1", "PSU2"):
+        get_or_create(
+            nb.dcim.power_port_templates,
+            {"device_type_id": dt.id, "name": psu},
+            device_type=dt.id,
+            type="iec-60320-c14",
+            maximum_draw=max_w,
+            allocated_draw=alloc_w,
+        )
+    for name, kind, mgmt in (
+        ("eno1", "1000base-t", False),
+        ("eno2", "1000base-t", False),
+        ("idrac", "1000base-t", True),
+    ):
+        get_or_create(
+            nb.dcim.interface_templates,
+            {"device_type_id": dt.id, "name": name},
+            device_type=dt.id,
+            type=kind,
+            mgmt_only=mgmt,
+        )
+    return dt
+
+
+def switch_type(nb: Any, mfr: int) -> Any:
+    dt = get_or_create(
+        nb.dcim.device_types,
+        {"slug": "ovs-tor-48"},
+        model="OVS ToR 48x1G",
+        manufacturer=mfr,
+        u_height=1,
+        is_full_depth=False,
+    )
+    wanted = [(f"swp{i}", "1000base-t", False) for i in range(1, 49)]
+    wanted += [
+        ("uplink1", "10gbase-x-sfpp", False),
+        ("uplink2", "10gbase-x-sfpp", False),
+        ("mgmt0", "1000base-t", True),
+    ]
+    have = {t.name for t in nb.dcim.interface_templates.filter(device_type_id=dt.id)}
+    missing = [{"device_type": dt.id, "name": n, "type": k, "mgmt_only": m} for n, k, m in wanted if n not in have]
+    if missing:
+        nb.dcim.interface_templates.create(missing)
+        counts["interface-templates created"] += len(missing)
+    for psu in ("PSU1", "PSU2"):
+        get_or_create(
+            nb.dcim.power_port_templates,
+            {"device_type_id": dt.id, "name": psu},
+            device_type=dt.id,
+            type="iec-60320-c14",
+            maximum_draw=150,
+            allocated_draw=90,
+        )
+    return dt
+
+
+def pdu_type(nb: Any, mfr: int) -> Any:
+    dt = get_or_create(
+        nb.dcim.device_types,
+        {"slug": "ap8853"},
+        model="AP8853 Rack PDU 0U",
+        manufacturer=mfr,
+        u_height=0,
+        is_full_depth=False,
+    )
+    inlet = get_or_create(
+        nb.dcim.power_port_templates,
+        {"device_type_id": dt.id, "name": "input"},
+        device_type=dt.id,
+        type="iec-60309-p-n-e-6h",
+    )
+    have = {t.name for t in nb.dcim.power_outlet_templates.filter(device_type_id=dt.id)}
+    missing = [
+        {"device_type": dt.id, "name": f"outlet{i}", "type": "iec-60320-c13", "power_port": inlet.id, "feed_leg": "A"}
+        for i in range(1, 25)
+        if f"outlet{i}" not in have
+    ]
+    if missing:
+        nb.dcim.power_outlet_templates.create(missing)
+        counts["power-outlet-templates created"] += len(missing)
+    return dt
+
+
+def seed_site(
+    nb: Any,
+    spec: dict[str, Any],
+    tenants: dict[str, Any],
+    roles: dict[str, Any],
+    platforms: dict[str, Any],
+    switch_t: Any,
+    pdu_t: Any,
+) -> dict[str, Any]:
+    dcim, ipam = nb.dcim, nb.ipam
+    region = get_or_create(dcim.regions, {"slug": spec["region"][1]}, name=spec["region"][0])
+    site = get_or_create(
+        dcim.sites,
+        {"slug": spec["slug"]},
+        name=spec["name"],
+        region=region.id,
+        status="active",
+        time_zone=spec["tz"],
+        facility=spec["facility"],
+    )
+    panels = {
+        leg: get_or_create(
+            dcim.power_panels,
+            {"site_id": site.id, "name": f"PP-UPS-{leg}"},
+            site=site.id,
+            description=f"Panel daya jalur {leg}, dicadangkan UPS 20 kVA + genset",
+        )
+        for leg in ("A", "B")
+    }
+    racks = {}
+    for name in spec["racks"]:
+        rack = get_or_create(
+            dcim.racks,
+            {"site_id": site.id, "name": name},
+            site=site.id,
+            status="active",
+            u_height=42,
+            width=19,
+            form_factor="4-post-cabinet",
+            outer_depth=1070,
+            outer_unit="mm",
+        )
+        racks[name] = rack
+        amps = spec["feed_amps"].get(name, 32)
+        for leg in ("A", "B"):
+            feed = get_or_create(
+                dcim.power_feeds,
+                {"power_panel_id": panels[leg].id, "name": f"{name}-{leg}"},
+                power_panel=panels[leg].id,
+                rack=rack.id,
+                status="active",
+                type="primary" if leg == "A" else "redundant",
+                supply="ac",
+                phase="single-phase",
+                voltage=230,
+                amperage=amps,
+                max_utilization=80,
+            )
+            pdu = get_or_create(
+                dcim.devices,
+                {"site_id": site.id, "name": f"pdu-{spec['slug'][3:]}-{name.lower()}-{leg.lower()}"},
+                site=site.id,
+                rack=rack.id,
+                device_type=pdu_t.id,
+                role=roles["pdu"].id,
+                status="active",
+            )
+            inlet = nb.dcim.power_ports.get(device_id=pdu.id, name="input")
+            cable(nb, "dcim.powerfeed", feed, "dcim.powerport", inlet)
+    vgroup = get_or_create(
+        nb.ipam.vlan_groups,
+        {"slug": f"vlan-{spec['slug']}"},
+        name=f"VLAN {spec['name']}",
+        scope_type="dcim.site",
+        scope_id=site.id,
+    )
+    for vid, vname, prefix in spec["vlans"]:
+        vlan = get_or_create(
+            ipam.vlans, {"group_id": vgroup.id, "vid": vid}, group=vgroup.id, name=vname, status="active"
+        )
+        get_or_create(
+            ipam.prefixes,
+            {"prefix": prefix},
+            vlan=vlan.id,
+            status="active",
+            scope_type="dcim.site",
+            scope_id=site.id,
+            description=f"Server {vname} {spec['name']}",
+        )
+        gw = prefix.rsplit(".", 1)[0] + ".1/24"
+        get_or_create(ipam.ip_addresses, {"address": gw}, status="active", role="anycast", description="gateway")
+    get_or_create(ipam.prefixes, {"prefix": "127.0.1.0/24"}, status="active", description="Manajemen switch (lab)")
+    result = {}
+    for name, rack, ip, port in spec["switches"]:
+        sw = get_or_create(
+            dcim.devices,
+            {"site_id": site.id, "name": name},
+            site=site.id,
+            rack=racks[rack].id,
+            position=42,
+            face="front",
+            device_type=switch_t.id,
+            role=roles["tor-switch"].id,
+            platform=platforms["ovs_linux"].id,
+            status="active",
+        )
+        mgmt = dcim.interfaces.get(device_id=sw.id, name="mgmt0")
+        addr = get_or_create(
+            ipam.ip_addresses,
+            {"address": f"{ip}/32"},
+            status="active",
+            assigned_object_type="dcim.interface",
+            assigned_object_id=mgmt.id,
+            dns_name=f"{name}.mgmt.dc.lab",
+        )
+        if sw.primary_ip4 is None or sw.primary_ip4.id != addr.id:
+            sw.update({"primary_ip4": addr.id})
+        get_or_create(
+            ipam.services,
+            {"parent_object_id": sw.id, "parent_object_type": "dcim.device", "name": "ssh"},
+            protocol="tcp",
+            ports=[port],
+            description="CLI switch (netmiko ovs_linux)",
+        )
+        power_up(nb, sw, site.id, racks[rack].id, spec["slug"], rack, 24)
+        result[name] = sw
+    return result
+
+
+def power_up(nb: Any, device: Any, site_id: int, rack_id: int, site_slug: str, rack: str, outlet: int) -> None:
+    """PSU1 to the rack's A PDU, PSU2 to the B PDU, on the same outlet number."""
+    for psu, leg in (("PSU1", "a"), ("PSU2", "b")):
+        pdu = nb.dcim.devices.get(site_id=site_id, name=f"pdu-{site_slug[3:]}-{rack.lower()}-{leg}")
+        port = nb.dcim.power_ports.get(device_id=device.id, name=psu)
+        out = nb.dcim.power_outlets.get(device_id=pdu.id, name=f"outlet{outlet}")
+        cable(nb, "dcim.powerport", port, "dcim.poweroutlet", out)
+
+
+def seed_server(
+    nb: Any,
+    site: str,
+    rack: str,
+    pos: int,
+    name: str,
+    dtype: Any,
+    role: Any,
+    platform: Any,
+    tenant: Any,
+    vid: int,
+    octet: int,
+    switch: Any,
+    port: str | None,
+) -> None:
+    s = nb.dcim.sites.get(slug=site)
+    r = nb.dcim.racks.get(site_id=s.id, name=rack)
+    dev = get_or_create(
+        nb.dcim.devices,
+        {"site_id": s.id, "name": name},
+        site=s.id,
+        rack=r.id,
+        position=pos,
+        face="front",
+        device_type=dtype.id,
+        role=role.id,
+        platform=platform.id,
+        tenant=tenant.id,
+        status="active",
+        serial=f"SN{zlib.crc32(name.encode()) % 10**8:08d}",
+    )
+    vlan = nb.ipam.vlans.get(vid=vid, group=f"vlan-{site}")
+    prefix = nb.ipam.prefixes.get(vlan_id=vlan.id)
+    eno1 = nb.dcim.interfaces.get(device_id=dev.id, name="eno1")
+    address = f"{str(prefix.prefix).rsplit('.', 1)[0]}.{octet}/24"
+    ip = get_or_create(
+        nb.ipam.ip_addresses,
+        {"address": address},
+        status="active",
+        tenant=tenant.id,
+        assigned_object_type="dcim.interface",
+        assigned_object_id=eno1.id,
+        dns_name=f"{name}.dc.lab",
+    )
+    if dev.primary_ip4 is None or dev.primary_ip4.id != ip.id:
+        dev.update({"primary_ip4": ip.id})
+    power_up(nb, dev, s.id, r.id, site, rack, pos)
+    if switch is not None and port is not None:
+        swp = nb.dcim.interfaces.get(device_id=switch.id, name=port)
+        if swp.mode is None:
+            swp.update({"mode": "access", "untagged_vlan": vlan.id, "description": name})
+        cable(nb, "dcim.interface", eno1, "dcim.interface", swp)
+
+
+def main() -> int:
+    e = env()
+    token = e.get("DCAGENT_NETBOX__TOKEN") or Path(e["DCAGENT_NETBOX__TOKEN_FILE"]).read_text().strip()
+    nb = pynetbox.api(e["DCAGENT_NETBOX__URL"], token=token)
+    seed(nb)
+    created = sum(v for k, v in counts.items() if k.endswith("created"))
+    present = sum(v for k, v in counts.items() if k.endswith("present"))
+    print(f"seed: {created} objects created, {present} already present")
+    for key in sorted(k for k in counts if k.endswith("created")):
+        print(f"  {key}: {counts[key]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent import clients
+from agent.settings import Settings
+from integrations.errors import HostKeyError, PermanentError
+from integrations.ssh import SSHCredentials
+from integrations.switches.ovs_linux import OvsLinuxDriver
+
+PORT = "swp47"
+
+
+def ovsdb_port(lab_dir: Path, switch: str, port: str) -> dict[str, object]:
+    """Read the port straight from the switch's OVSDB, independently of the driver under test."""
+    raw = subprocess.run(
+        ["ovs-vsctl", f"--db=unix:{lab_dir}/switches/{switch}/db.sock", "--format=json",
+         "--columns=tag,external_ids", "list", "port", port],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    data = json.loads(raw)
+    return dict(zip(data["headings"], data["data"][0], strict=True))
+
+
+@pytest.fixture
+def driver(settings: Settings, lab_switches: list[tuple[str, str, int]]) -> OvsLinuxDriver:
+    assert settings.switch_ssh is not None
+    name, host, port = lab_switches[0]
+    d = OvsLinuxDriver(host, port, clients.ssh_credentials(settings.switch_ssh), name=name)
+    yield d  # type: ignore[misc]
+    d.reset_port(PORT)
+    d.close()
+
+
+def test_access_vlan_is_set_and_read_back(
+    driver: OvsLinuxDriver, lab_dir: Path, lab_switches: list[tuple[str, str, int]]
+) -> None:
+    state = driver.configure_access_port(PORT, 130, "srv-disdik-09 (Dinas Pendidikan)")
+    assert state.mode == "access" and state.access_vlan == 130 and state.enabled
+    assert state.description == "srv-disdik-09 (Dinas Pendidikan)"
+    row = ovsdb_port(lab_dir, lab_switches[0][0], PORT)
+    assert row["tag"] == 130
+    state = driver.configure_access_port(PORT, 131, "x", enabled=False)
+    assert (state.access_vlan, state.enabled) == (131, False)
+    reset = driver.reset_port(PORT)
+    assert reset.access_vlan is None and reset.enabled and reset.description == ""
+
+
+def test_a_description_cannot_inject_a_command(driver: OvsLinuxDriver, lab_dir: Path) -> None:
+    evil = 'web\n; ovs-vsctl del-br br0\r\x1b[2J $(touch /tmp/pwned) "quoted"'
+    state = driver.configure_access_port(PORT, 132, evil)
+    assert "\n" not in state.description and "$(" not in state.description
+    assert (
+        subprocess.run(
+            ["ovs-vsctl", f"--db=unix:{lab_dir}/switches/tor-btm-01/db.sock", "br-exists", "br0"], check=False
+        ).returncode
+        == 0
+    )
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_out_of_range_vlan_changes_nothing(driver: OvsLinuxDriver) -> None:
+    before = driver.get_port(PORT)
+    with pytest.raises(PermanentError, match="out of range"):
+        driver.configure_access_port(PORT, 4095, "x")
+    assert driver.get_port(PORT) == before
+
+
+def test_unknown_host_key_is_refused(
+    settings: Settings, tmp_path: Path, lab_switches: list[tuple[str, str, int]]
+) -> None:
+    assert settings.switch_ssh is not None
+    other = tmp_path / "known_hosts"
+    # A known_hosts that lists only the *other* switches: this switch's key is unknown.
+    lines = Path(settings.switch_ssh.known_hosts).read_text().splitlines()
+    name, host, port = lab_switches[0]
+    other.write_text("\n".join(line for line in lines if not line.startswith(f"[{host}]:{port} ")) + "\n")
+    creds = SSHCredentials(username="netops", known_hosts=other, key_file=settings.switch_ssh.key_file, timeout=5)
+    with pytest.raises(HostKeyError):
+        OvsLinuxDriver(host, port, creds, name=name)

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import responses
+from packaging.version import Version
+
+from integrations.errors import AuthError, PermanentError, TransientError
+from integrations.netbox import NetBoxClient
+
+URL = "http://netbox.test"
+RECORDED = Path(__file__).parent / "recorded" / "netbox"
+TOKEN = "nbt_Yi1KCo3jlP3f.not-the-real-secret"  # key matches the recorded token list
+
+
+def recorded(name: str) -> Any:
+    return json.loads((RECORDED / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def nb() -> NetBoxClient:
+    return NetBoxClient(URL, TOKEN, timeout=2)
+
+
+@responses.activate
+def test_status_version_is_parsed(nb: NetBoxClient) -> None:
+    responses.get(f"{URL}/api/status/", json=recorded("status"))
+    status = nb.status()
+    assert status.version == Version("4.7.3")
+    assert status.version < Version("4.10")  # as text, "4.7.3" > "4.10"
+    assert status.rq_workers == 1
+    assert responses.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+@responses.activate
+def test_token_rights_read_from_the_token_itself(nb: NetBoxClient) -> None:
+    responses.get(f"{URL}/api/authentication-check/", json=recorded("authentication-check"))
+    responses.get(f"{URL}/api/users/tokens/", json=recorded("tokens"))
+    rights = nb.token_rights()
+    assert (rights.username, rights.write_enabled) == ("admin", True)
+
+
+@responses.activate
+def test_read_only_token_is_reported(nb: NetBoxClient) -> None:
+    tokens = recorded("tokens")
+    for t in tokens["results"]:
+        t["write_enabled"] = t["key"] != "Yi1KCo3jlP3f"  # only *another* token of the user may write
+    responses.get(f"{URL}/api/authentication-check/", json=recorded("authentication-check"))
+    responses.get(f"{URL}/api/users/tokens/", json=tokens)
+    assert nb.token_rights().write_enabled is False
+
+
+@responses.activate
+def test_refused_token_is_an_auth_error(nb: NetBoxClient) -> None:
+    responses.get(f"{URL}/api/authentication-check/", json=recorded("refused"), status=403)
+    with pytest.raises(AuthError, match="refused"):
+        nb.token_rights()
+
+
+@responses.activate
+@pytest.mark.parametrize(("status", "error"), [(500, TransientError), (503, TransientError), (429, TransientError),
+                                               (400, PermanentError), (404, PermanentError)])  # fmt: skip
+def test_http_errors_are_split_by_retryability(nb: NetBoxClient, status: int, error: type[Exception]) -> None:
+    responses.get(f"{URL}/api/status/", json={"detail": "x"}, status=status)
+    with pytest.raises(error):
+        nb.status()
+
+
+@responses.activate
+def test_connection_refused_is_transient(nb: NetBoxClient) -> None:
+    responses.get(f"{URL}/api/status/", body=requests.ConnectionError("[Errno 111] Connection refused"))
+    with pytest.raises(TransientError, match="connection refused") as e:
+        nb.status()
+    assert e.value.retryable
+
+
+@responses.activate
+def test_timeout_is_transient_and_every_call_has_one(nb: NetBoxClient) -> None:
+    responses.get(f"{URL}/api/status/", body=requests.Timeout())
+    with pytest.raises(TransientError, match="timed out"):
+        nb.status()
+    assert responses.calls[0].request.req_kwargs["timeout"] == 2
+
+
+@responses.activate
+def test_ensure_tag_creates_once(nb: NetBoxClient) -> None:
+    empty = {"count": 0, "next": None, "previous": None, "results": []}
+    tag = {"id": 7, "slug": "approved", "name": "approved", "url": f"{URL}/api/extras/tags/7/"}
+    responses.get(f"{URL}/api/extras/tags/", json=empty)
+    responses.post(f"{URL}/api/extras/tags/", json=tag, status=201)
+    assert nb.ensure_tag("approved", "approved").id == 7
+    assert [c.request.method for c in responses.calls] == ["GET", "POST"]

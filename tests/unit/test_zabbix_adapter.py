@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import socket
+
+import pytest
+from packaging.version import Version
+
+from integrations.errors import AuthError, PermanentError, TransientError, VersionError
+from integrations.zabbix import ZabbixClient, api_url
+from tests.unit.jsonrpc_replay import recorded, replay
+
+
+def test_api_url_is_derived_from_frontend_url() -> None:
+    assert api_url("http://z/") == "http://z/api_jsonrpc.php"
+    assert api_url("http://z/api_jsonrpc.php") == "http://z/api_jsonrpc.php"
+
+
+def test_version_is_parsed_not_compared_as_text() -> None:
+    with replay({"apiinfo.version": recorded("apiinfo.version")}) as (url, _):
+        assert ZabbixClient(url, token="t").version() == Version("6.0.14")
+
+
+def test_token_login_on_6_0_sends_auth_field() -> None:
+    answers = {
+        "apiinfo.version": recorded("apiinfo.version"),
+        "user.checkAuthentication": recorded("user.checkAuthentication"),
+    }
+    with replay(answers) as (url, seen):
+        login = ZabbixClient(url, token="secret-token").check_login()
+    assert (login.username, login.user_type, login.version) == ("Admin", 3, Version("6.0.14"))
+    check = next(r for r in seen if r["body"]["method"] == "user.checkAuthentication")
+    assert check["body"]["params"] == {"token": "secret-token"}
+
+
+def test_refused_token_is_an_auth_error() -> None:
+    answers = {"apiinfo.version": recorded("apiinfo.version"), "user.checkAuthentication": recorded("not_authorized")}
+    with replay(answers) as (url, _), pytest.raises(AuthError, match=r"Session terminated|Not authorized"):
+        ZabbixClient(url, token="bad").check_login()
+
+
+def test_api_errors_are_raised_not_swallowed() -> None:
+    answers = {"apiinfo.version": recorded("apiinfo.version"), "host.create": recorded("host.create.exists")}
+    with replay(answers) as (url, _), pytest.raises(PermanentError, match="already exists") as e:
+        ZabbixClient(url, token="t").create_agent_host("Zabbix server", "127.0.0.1", ["4"])
+    assert not e.value.retryable
+
+
+def test_unsupported_version_is_refused() -> None:
+    answers = {"apiinfo.version": {"jsonrpc": "2.0", "result": "5.0.40"}}
+    with replay(answers) as (url, _), pytest.raises(VersionError, match=r"5\.0\.40"):
+        ZabbixClient(url, token="t").check_login()
+
+
+def test_connection_refused_is_transient() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(TransientError, match="connection refused") as e:
+        ZabbixClient(f"http://127.0.0.1:{port}", token="t", timeout=2).version()
+    assert e.value.retryable
