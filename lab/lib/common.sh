@@ -68,3 +68,15 @@ stop_group() {
   kill -KILL -- "-$pgid" 2>/dev/null || true
   rm -f "$f"
 }
+
+# Stop the daemon whose pid is in FILE: TERM, wait (bounded), then KILL. Daemons that fork workers
+# (zabbix_server) take seconds to shut down; leaving one behind would hold its port for the next lab/up.
+stop_pidfile() {
+  local f=$1 pid
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  kill -TERM "$pid" 2>/dev/null || { rm -f "$f"; return 1; }
+  for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$f"
+}
