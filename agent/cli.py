@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import wait
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,10 +12,16 @@ from rich.console import Console
 from rich.table import Table
 
 from agent import __version__
+from agent.app import Agent
 from agent.doctor import run_doctor
+from agent.engine.errors import PlaybookError, StepInputError
+from agent.engine.registry import ObjectRef
+from agent.engine.store import RunView, Store
 from agent.i18n import Language, t
 from agent.logs import setup_logging
 from agent.settings import Settings, SettingsError, load_settings, redacted
+from integrations.errors import IntegrationError
+from integrations.netbox import canonical_type
 
 EXIT_SETTINGS = 2
 
@@ -60,11 +67,13 @@ def _main(
 
 def _settings() -> Settings:
     try:
-        return load_settings(_state.config)
+        settings = load_settings(_state.config)
     except SettingsError as e:
         lang: Language = _state.language or "id"
         err.print(f"dcagent: {t('settings.error', lang)}: {e}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_SETTINGS) from None
+    # --lang speaks for this invocation everywhere: CLI output and what the agent writes to NetBox.
+    return settings.model_copy(update={"language": _state.language}) if _state.language else settings
 
 
 def _lang(s: Settings) -> Language:
@@ -121,6 +130,186 @@ def doctor() -> None:
         out.print(t("doctor.summary_fail", lang, n=failed))
         raise typer.Exit(1)
     out.print(t("doctor.summary_ok", lang))
+
+
+EXIT_FAILED, EXIT_REJECTED, EXIT_NOT_RUN = 1, 3, 4
+
+
+def _agent(s: Settings, workers: int | None = None) -> Agent:
+    from agent.app import build
+
+    try:
+        return build(s, workers)
+    except PlaybookError as e:
+        err.print(f"dcagent: playbooks: {e}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_SETTINGS) from None
+
+
+def _object(spec: str) -> tuple[str, str]:
+    """``dcim.device:42`` or ``device:srv-disdik-01`` → (type, id or name)."""
+    kind, sep, key = spec.partition(":")
+    if not sep or not key:
+        err.print(f"dcagent: object must look like dcim.device:42 or device:srv-disdik-01, not {spec!r}")
+        raise typer.Exit(EXIT_SETTINGS)
+    try:
+        return canonical_type(kind), key
+    except IntegrationError as e:
+        err.print(f"dcagent: {e}")
+        raise typer.Exit(EXIT_SETTINGS) from None
+
+
+def _fail(e: IntegrationError) -> typer.Exit:
+    err.print(f"dcagent: {e}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def serve() -> None:
+    """Serve the NetBox webhook, run the reconciler, execute runs (resumes unfinished ones first)."""
+    from agent.intake.serve import serve as serve_forever
+
+    serve_forever(_agent(_settings()))
+
+
+@app.command()
+def bootstrap() -> None:
+    """Create or adopt the NetBox contract: tags, custom fields, webhook, event rules. Changes nothing twice."""
+    s = _settings()
+    from agent.bootstrap import bootstrap as run_bootstrap
+
+    agent = _agent(s)
+    try:
+        changes = run_bootstrap(
+            agent.services.netbox, agent.playbooks, str(s.webhook_url) if s.webhook_url else None,
+            s.webhook_secret.get_secret_value() if s.webhook_secret else None,
+        )  # fmt: skip
+    except IntegrationError as e:
+        raise _fail(e) from None
+    table = Table("kind", "name", "result", title="NetBox contract")
+    for c in changes:
+        table.add_row(c.kind, c.name, c.what)
+    out.print(table)
+
+
+@app.command()
+def plan(
+    playbook: Annotated[str, typer.Argument(help="Playbook name, e.g. colocation.")],
+    obj: Annotated[str, typer.Argument(metavar="OBJECT", help="dcim.device:42 or device:srv-disdik-01")],
+) -> None:
+    """Dry run: what each step would create or change. Changes nothing anywhere."""
+    s = _settings()
+    agent = _agent(s)
+    otype, key = _object(obj)
+    if playbook not in agent.playbooks:
+        err.print(f"dcagent: no playbook {playbook!r} (known: {', '.join(sorted(agent.playbooks))})")
+        raise typer.Exit(EXIT_SETTINGS)
+    try:
+        target = agent.services.netbox.get_object(otype, key)
+        lines = agent.executor.plan(playbook, ObjectRef(target.object_type, target.id))
+    except IntegrationError as e:
+        raise _fail(e) from None
+    except StepInputError as e:
+        err.print(f"dcagent: {e}")
+        raise typer.Exit(EXIT_REJECTED) from None
+    table = Table("step", "system", "action", "target", "detail", title=f"plan: {playbook} for {target.name}")
+    for step_key, c in lines:
+        table.add_row(step_key, c.system, c.action, c.target, c.detail)
+    out.print(table)
+
+
+@app.command()
+def run(
+    playbook: Annotated[str, typer.Argument(help="Playbook name, e.g. colocation.")],
+    obj: Annotated[str, typer.Argument(metavar="OBJECT", help="dcim.device:42 or device:srv-disdik-01")],
+) -> None:
+    """Run one request in the foreground. Exit code: 0 done, 1 failed, 3 rejected, 4 not run (see message)."""
+    s = _settings()
+    agent = _agent(s, workers=1)
+    otype, key = _object(obj)
+    try:
+        target = agent.services.netbox.get_object(otype, key)
+        taken = [r for r in agent.intake.take(target, "cli", submit=False) if r.playbook == playbook]
+    except IntegrationError as e:
+        raise _fail(e) from None
+    if not taken or taken[0].run_id is None:
+        why = taken[0].note if taken else f"{target.object_type}:{target.id} does not carry the trigger of {playbook}"
+        err.print(f"dcagent: not run: {why}")
+        raise typer.Exit(EXIT_NOT_RUN)
+    run_id = taken[0].run_id
+    future = agent.executor.submit(run_id)
+    with out.status(f"run {run_id[:8]} {playbook} {target.name}") as status:
+        while not future.done():
+            view = agent.store.get_run(run_id)
+            if view is not None:
+                current = next((st.key for st in view.steps if st.status == "running"), "-")
+                status.update(f"run {run_id[:8]} {playbook} {target.name}: {view.status}, step {current}")
+            wait([future], timeout=0.2)
+    final = future.result()
+    agent.executor.shutdown()
+    assert final is not None
+    _timeline(final)
+    raise typer.Exit({"done": 0, "rejected": EXIT_REJECTED}.get(final.status, EXIT_FAILED))
+
+
+runs_app = typer.Typer(help="Runs in the run store.", no_args_is_help=False, invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.callback()
+def runs_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="queued, running, done, rejected, failed, …")] = None,
+    playbook: Annotated[str | None, typer.Option(help="Playbook name.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+) -> None:
+    """List runs (newest first); `dcagent runs show ID` for one run's timeline."""
+    if ctx.invoked_subcommand is not None:
+        return
+    store = Store(_settings().store_url)
+    store.migrate()
+    table = Table("run", "playbook", "object", "status", "trigger", "approver", "created", "reason", title="runs")
+    for r in store.list_runs(status=status, playbook=playbook, limit=limit):
+        table.add_row(r.id[:8], r.playbook, f"{r.object_name} ({r.ref})", r.status, r.trigger, r.approver or "-",
+                      r.created_at.isoformat(timespec="seconds"), (r.reason or "")[:60])  # fmt: skip
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")]) -> None:
+    """One run's step timeline: start, end, duration against the SOP standard, outcome, error."""
+    store = Store(_settings().store_url)
+    store.migrate()
+    found = store.find_runs(run_id)
+    if len(found) != 1:
+        err.print(f"dcagent: {'no run' if not found else 'ambiguous run id'} {run_id!r}")
+        raise typer.Exit(EXIT_SETTINGS)
+    view = store.get_run(found[0])
+    assert view is not None
+    _timeline(view)
+
+
+def _human(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _timeline(view: RunView) -> None:
+    out.print(f"run {view.id}  {view.playbook}  {view.object_name} ({view.ref})  [bold]{view.status}[/]")
+    out.print(f"approver: {view.approver or '-'}  trigger: {view.trigger}  reason: {view.reason or '-'}")
+    table = Table("#", "phase", "step", "status", "start", "end", "duration", "SOP std", "attempts", "error")
+    for st in view.steps:
+        within = st.duration is not None and st.duration <= st.sla_seconds
+        dur = _human(st.duration) + (" ✓" if within else "")
+        table.add_row(str(st.seq), st.phase, st.key, st.status,
+                      st.started_at.strftime("%H:%M:%S") if st.started_at else "-",
+                      st.finished_at.strftime("%H:%M:%S") if st.finished_at else "-",
+                      dur, _human(st.sla_seconds), str(st.attempts), (st.error or "")[:80])  # fmt: skip
+    out.print(table)
 
 
 @app.command()

@@ -34,6 +34,23 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "switch has no primary IP in NetBox",
     },
     "settings.error": {"id": "Kesalahan pengaturan", "en": "Settings error"},
+    "journal.started": {
+        "id": "dcagent memulai **{title}** (SOP {sop}, {office}). Disetujui oleh {approver} pada {approved_at}.",
+        "en": "dcagent started **{title}** (SOP {sop}, {office}). Approved by {approver} at {approved_at}.",
+    },
+    "journal.done": {
+        "id": "Selesai: **{title}**. Semua langkah berhasil.",
+        "en": "Done: **{title}**. Every step succeeded.",
+    },
+    "journal.rejected": {
+        "id": "Ditolak: **{title}**. Alasan: {reasons}",
+        "en": "Rejected: **{title}**. Reasons: {reasons}",
+    },
+    "journal.failed": {
+        "id": "Gagal: **{title}**. {reasons}. Perubahan yang sudah dibuat telah dibatalkan.",
+        "en": "Failed: **{title}**. {reasons}. Changes already made were undone.",
+    },
+    "journal.unknown_approver": {"id": "(tidak tercatat)", "en": "(not recorded)"},
 }
 
 

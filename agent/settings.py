@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 ENV_PREFIX = "DCAGENT_"
 NESTED = "__"
 CONFIG_ENV = "DCAGENT_CONFIG"
+CHAOS_PREFIX = "DCAGENT_CHAOS_"  # testing aids read by the wiring, not settings (see agent/app.py)
 
 
 class SettingsError(Exception):
@@ -120,6 +121,13 @@ class Settings(BaseSettings):
     store_url: str = Field(default_factory=lambda: f"sqlite:///{default_state_dir() / 'runs.sqlite3'}")
     reports_dir: Path = Field(default_factory=lambda: default_state_dir() / "reports")
     webhook_secret: SecretStr | None = None
+    webhook_url: AnyHttpUrl | None = Field(None, description="URL NetBox calls: this agent's /webhooks/netbox")
+    webhook_max_bytes: int = Field(1_000_000, gt=0, description="larger webhook bodies are refused (413)")
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(8090, ge=1, le=65535)
+    reconcile_interval: float = Field(60.0, ge=0, description="seconds between reconciler passes; 0 = off")
+    workers: int = Field(4, ge=1, le=64, description="runs executed at once")
+    playbooks_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "playbooks")
     language: Literal["id", "en"] = "id"
     switch_roles: list[str] = Field(
         default_factory=lambda: ["tor-switch"], description="NetBox device-role slugs that are switches"
@@ -175,7 +183,7 @@ def _env_layers(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, A
     files: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or name.startswith(CHAOS_PREFIX):
             continue
         key = name[len(ENV_PREFIX) :].lower()
         if key.endswith("_file") and not key.endswith(NESTED + "key_file"):

@@ -38,3 +38,7 @@ class HostKeyError(PermanentError):
 
 class VersionError(PermanentError):
     """The outside system runs a version dcagent does not support."""
+
+
+class ConflictError(PermanentError):
+    """The system refused because the resource is taken or exhausted (HTTP 409): a capacity answer, not a bug."""

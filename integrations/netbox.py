@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,7 +11,7 @@ import requests
 from packaging.version import Version
 from pydantic import BaseModel, ConfigDict
 
-from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError
+from integrations.errors import AuthError, ConflictError, IntegrationError, PermanentError, TransientError
 from integrations.http import TimeoutSession
 from integrations.versions import parse_version
 
@@ -60,6 +60,8 @@ def _translate(e: Exception, what: str) -> IntegrationError:
         detail = f"{what}: HTTP {status}: {str(e.error)[:300]}"
         if status in (401, 403):
             return AuthError(SYSTEM, detail)
+        if status == 409:
+            return ConflictError(SYSTEM, detail)
         if status == 429 or status >= 500:
             return TransientError(SYSTEM, detail)
         return PermanentError(SYSTEM, detail)
@@ -79,6 +81,91 @@ def _root_cause(e: BaseException) -> str:
         e = nxt
     text = str(e)
     return "connection refused" if "refused" in text.lower() else text[:200]
+
+
+# --- request objects, journal, changelog (appended API) ------------------------------------------------
+
+OBJECT_TYPES: dict[str, tuple[str, str]] = {
+    # NetBox object type → (app, endpoint) in pynetbox
+    "dcim.device": ("dcim", "devices"),
+    "dcim.site": ("dcim", "sites"),
+    "dcim.rack": ("dcim", "racks"),
+    "ipam.prefix": ("ipam", "prefixes"),
+    "ipam.vlan": ("ipam", "vlans"),
+    "tenancy.tenant": ("tenancy", "tenants"),
+    "virtualization.virtualmachine": ("virtualization", "virtual_machines"),
+}
+ALIASES = {"device": "dcim.device", "site": "dcim.site", "rack": "dcim.rack", "prefix": "ipam.prefix",
+           "vlan": "ipam.vlan", "tenant": "tenancy.tenant", "vm": "virtualization.virtualmachine"}  # fmt: skip
+
+
+class RequestObject(_Model):
+    object_type: str
+    id: int
+    name: str
+    status: str | None
+    tags: tuple[str, ...]
+    custom_fields: dict[str, Any]
+    tenant: str | None = None
+    site: str | None = None
+
+
+class JournalEntry(_Model):
+    id: int
+    kind: str
+    comments: str
+
+
+class Approval(_Model):
+    username: str
+    time: str  # ISO 8601 as NetBox reports it
+
+
+class PrefixRef(_Model):
+    id: int
+    prefix: str
+
+
+class IPRef(_Model):
+    id: int
+    address: str  # with mask, "127.10.0.20/24"
+    dns_name: str
+    description: str
+
+    @property
+    def ip(self) -> str:
+        return self.address.split("/", 1)[0]
+
+
+def _ip_ref(row: Any) -> IPRef:
+    return IPRef(id=int(row.id), address=str(row.address), dns_name=str(row.dns_name or ""),
+                 description=str(row.description or ""))  # fmt: skip
+
+
+def canonical_type(name: str) -> str:
+    t = ALIASES.get(name, name)
+    if t not in OBJECT_TYPES:
+        raise PermanentError(SYSTEM, f"unsupported object type {name!r} (known: {', '.join(sorted(ALIASES))})")
+    return t
+
+
+def _request_object(object_type: str, obj: Any) -> RequestObject:
+    status = getattr(obj, "status", None)
+    return RequestObject(
+        object_type=object_type,
+        id=int(obj.id),
+        name=str(getattr(obj, "name", None) or getattr(obj, "prefix", None) or obj.id),
+        status=str(status.value) if status is not None and hasattr(status, "value") else None,
+        tags=tuple(str(t.slug) for t in (getattr(obj, "tags", None) or [])),
+        custom_fields=dict(getattr(obj, "custom_fields", None) or {}),
+        tenant=str(obj.tenant.slug) if getattr(obj, "tenant", None) else None,
+        site=str(obj.site.slug) if getattr(obj, "site", None) else None,
+    )
+
+
+def _endpoint(api: Any, object_type: str) -> Any:
+    app, endpoint = OBJECT_TYPES[canonical_type(object_type)]
+    return getattr(getattr(api, app), endpoint)
 
 
 class NetBoxClient:
@@ -168,6 +255,148 @@ class NetBoxClient:
 
         return self._do(f"delete tag {slug}", run)
 
+    # -- request objects, journal, changelog -----------------------------------------------------------
+    def get_object(self, object_type: str, key: int | str) -> RequestObject:
+        """The object ``dcim.device:42`` or ``device:srv-disdik-01`` (by name)."""
+        otype = canonical_type(object_type)
+        endpoint = _endpoint(self._api, otype)
+
+        def run() -> Any:
+            if isinstance(key, int) or str(key).isdigit():
+                return endpoint.get(int(key))
+            return endpoint.get(name=str(key))
+
+        obj = self._do(f"get {otype} {key}", run)
+        if obj is None:
+            raise PermanentError(SYSTEM, f"{otype} {key} does not exist")
+        return _request_object(otype, obj)
+
+    def objects_with_tags(self, object_type: str, tags: list[str]) -> list[RequestObject]:
+        """Objects carrying every tag in ``tags`` (NetBox ANDs repeated ``tag`` filters)."""
+        otype = canonical_type(object_type)
+        endpoint = _endpoint(self._api, otype)
+        found = self._do(f"list {otype} tagged {'+'.join(tags)}", lambda: list(endpoint.filter(tag=tags)))
+        return [_request_object(otype, o) for o in found if set(tags) <= {t.slug for t in o.tags}]
+
+    def journal(self, object_type: str, object_id: int) -> list[JournalEntry]:
+        otype = canonical_type(object_type)
+        rows = self._do(
+            "list journal",
+            lambda: list(
+                self._api.extras.journal_entries.filter(assigned_object_type=otype, assigned_object_id=object_id)
+            ),
+        )
+        return [JournalEntry(id=int(r.id), kind=str(r.kind.value if hasattr(r.kind, "value") else r.kind),
+                             comments=str(r.comments)) for r in rows]  # fmt: skip
+
+    def add_journal(self, object_type: str, object_id: int, kind: str, comments: str) -> JournalEntry:
+        otype = canonical_type(object_type)
+        row = self._do(
+            "write journal",
+            lambda: self._api.extras.journal_entries.create(
+                assigned_object_type=otype, assigned_object_id=object_id, kind=kind, comments=comments
+            ),
+        )
+        return JournalEntry(id=int(row.id), kind=kind, comments=comments)
+
+    def change_tags(
+        self, object_type: str, object_id: int, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> tuple[str, ...]:
+        """Add/remove tags by slug, leaving every other tag as it is; return the resulting slugs."""
+        otype = canonical_type(object_type)
+        endpoint = _endpoint(self._api, otype)
+
+        def run() -> tuple[str, ...]:
+            obj = endpoint.get(object_id)
+            if obj is None:
+                raise PermanentError(SYSTEM, f"{otype} {object_id} does not exist")
+            current = [str(t.slug) for t in obj.tags]
+            wanted = [s for s in current if s not in remove] + [s for s in add if s not in current]
+            if wanted != current:
+                obj.update({"tags": [{"slug": s} for s in wanted]})
+            return tuple(wanted)
+
+        return self._do(f"tag {otype} {object_id}", run)
+
+    def tag_added(self, object_type: str, object_id: int, tag: str) -> Approval | None:
+        """Who added ``tag`` to the object, and when: the latest changelog entry where it appeared."""
+        otype = canonical_type(object_type)
+
+        def run() -> list[Any]:
+            return list(
+                self._api.core.object_changes.filter(
+                    changed_object_type=otype, changed_object_id=object_id, ordering="-time"
+                )
+            )
+
+        for change in self._do("read changelog", run):
+            after = _tag_names((change.postchange_data or {}).get("tags"))
+            before = _tag_names((change.prechange_data or {}).get("tags"))
+            if tag in after and tag not in before:
+                return Approval(username=str(change.user_name), time=str(change.time))
+        return None
+
+    # -- IPAM -----------------------------------------------------------------------------------------------
+    def prefix_of_vlan(self, vlan_id: int) -> PrefixRef:
+        rows = self._do("prefix of VLAN", lambda: list(self._api.ipam.prefixes.filter(vlan_id=vlan_id)))
+        if not rows:
+            raise PermanentError(SYSTEM, f"VLAN {vlan_id} has no prefix")
+        return PrefixRef(id=int(rows[0].id), prefix=str(rows[0].prefix))
+
+    def ips_with_marker(self, marker: str) -> list[IPRef]:
+        """Addresses whose description carries ``marker`` (how a re-run finds what it reserved)."""
+        rows = self._do("find IPs", lambda: list(self._api.ipam.ip_addresses.filter(description__ic=marker)))
+        return [_ip_ref(r) for r in rows if marker in str(r.description)]
+
+    def reserve_ip(self, prefix_id: int, dns_name: str, description: str, tenant_id: int | None = None,
+                   custom_fields: dict[str, Any] | None = None) -> IPRef:  # fmt: skip
+        """The next free address of the prefix, taken atomically by NetBox (``available-ips``)."""
+
+        def run() -> Any:
+            prefix = self._api.ipam.prefixes.get(prefix_id)
+            data: dict[str, Any] = {"status": "active", "dns_name": dns_name, "description": description[:200]}
+            if tenant_id is not None:
+                data["tenant"] = tenant_id
+            if custom_fields:
+                data["custom_fields"] = custom_fields
+            created = prefix.available_ips.create(data)
+            return created[0] if isinstance(created, list) else created
+
+        row = self._do(f"reserve an IP in prefix {prefix_id}", run)
+        if row is None:
+            raise PermanentError(SYSTEM, f"prefix {prefix_id} has no free address")
+        return _ip_ref(row)
+
+    def delete_ip(self, ip_id: int) -> bool:
+        def run() -> bool:
+            row = self._api.ipam.ip_addresses.get(ip_id)
+            return bool(row.delete()) if row is not None else False
+
+        return self._do(f"delete IP {ip_id}", run)
+
+    # -- contract objects (bootstrap): created or adopted, never deleted ------------------------------
+    def ensure(self, app: str, endpoint: str, lookup: dict[str, Any], fields: dict[str, Any]) -> tuple[int, str]:
+        """Create the object if missing, else update the ``fields`` that differ. Returns (id, what happened).
+
+        What happened is ``created``, ``updated: a, b`` or ``unchanged``; fields not named are left as users set
+        them.
+        """
+        ep = getattr(getattr(self._api, app), endpoint)
+
+        def run() -> tuple[int, str]:
+            obj = ep.get(**lookup)
+            if obj is None:
+                created = ep.create({**lookup, **fields})
+                return int(created.id), "created"
+            current = dict(obj)  # raw values: serialize() drops JSON fields such as conditions
+            changed = {k: v for k, v in fields.items() if not _same(current.get(k), v)}
+            if changed:
+                obj.update(changed)
+                return int(obj.id), "updated: " + ", ".join(sorted(changed))
+            return int(obj.id), "unchanged"
+
+        return self._do(f"ensure {app}.{endpoint} {lookup}", run)
+
     # -- switches -------------------------------------------------------------------------------------
     def switches(self, roles: list[str]) -> list[SwitchRef]:
         """Devices with one of ``roles``, with their primary address and SSH service port, if recorded."""
@@ -191,3 +420,22 @@ class NetBoxClient:
             return refs
 
         return self._do("list switches", run)
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    """Compare a serialized NetBox value with what we want (lists unordered, choices by value)."""
+    if isinstance(current, dict) and "value" in current and not isinstance(wanted, dict):
+        current = current["value"]
+    if isinstance(current, list) and isinstance(wanted, list):
+        return sorted(map(str, current)) == sorted(map(str, wanted))
+    return bool(current == wanted)
+
+
+def _tag_names(tags: Any) -> set[str]:
+    out: set[str] = set()
+    for t in tags or []:
+        if isinstance(t, dict):
+            out.update(str(t[k]) for k in ("slug", "name") if k in t)
+        else:
+            out.add(str(t))
+    return out

@@ -1,0 +1,50 @@
+"""Wiring: settings → store, playbooks, services, tracker, locks, executor, intake. No logic of its own."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from time import sleep
+
+import agent.steps  # noqa: F401  (registers every step before playbooks are checked)
+from agent.engine.executor import Executor
+from agent.engine.locks import InProcessLocks, LockManager, PostgresAdvisoryLocks
+from agent.engine.playbook import Playbook, load_playbooks
+from agent.engine.store import Store
+from agent.intake.service import IntakeService
+from agent.settings import Settings
+from agent.steps.services import Services
+from agent.tracker import NetBoxTracker
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        sleep(seconds)
+
+
+@dataclass
+class Agent:
+    settings: Settings
+    store: Store
+    playbooks: dict[str, Playbook]
+    services: Services
+    executor: Executor
+    intake: IntakeService
+
+
+def build(settings: Settings, workers: int | None = None) -> Agent:
+    store = Store(settings.store_url)
+    store.migrate()
+    playbooks = load_playbooks(settings.playbooks_dir)
+    services = Services(settings)
+    locks: LockManager = PostgresAdvisoryLocks(store.engine) if store.is_postgres else InProcessLocks()
+    executor = Executor(
+        store, playbooks, services, NetBoxTracker(services.netbox, settings.language), locks, SystemClock(),
+        max_workers=workers or settings.workers, language=settings.language,
+        chaos_kill_after=os.environ.get("DCAGENT_CHAOS_KILL_AFTER") or None,
+    )  # fmt: skip
+    return Agent(settings, store, playbooks, services, executor, IntakeService(services.netbox, executor))

@@ -1,0 +1,138 @@
+"""`dcagent bootstrap`: the NetBox contract — tags, custom fields, the webhook and its event rules.
+
+Idempotent: a second run reports every object ``unchanged``. It adopts objects that already exist (same slug or
+name) and never deletes anything users made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agent.engine.playbook import Playbook
+from integrations.netbox import NetBoxClient
+
+APPROVAL_TAG = "approved"
+
+REQUEST_TAGS: dict[str, str] = {
+    "sop-colocation": "Permohonan colocation server",
+    "sop-new-network": "Permohonan jaringan baru",
+    "sop-maintenance": "Pemeliharaan server",
+    "sop-withdrawal": "Penarikan perangkat dari data center",
+    "sop-backup": "Permintaan backup",
+    "sop-backup-stop": "Penghentian backup",
+    "sop-restore": "Permintaan restore",
+}
+OTHER_TAGS: dict[str, tuple[str, str]] = {
+    APPROVAL_TAG: ("4caf50", "Disetujui Kepala Bidang (yang menambahkan tag ini dicatat sebagai penyetuju)"),
+    "dcagent-running": ("2196f3", "Sedang dikerjakan dcagent"),
+    "dcagent-done": ("009688", "Selesai dikerjakan dcagent"),
+    "dcagent-rejected": ("ff9800", "Ditolak dcagent (lihat jurnal)"),
+    "dcagent-failed": ("f44336", "Gagal; perubahan dibatalkan (lihat jurnal)"),
+}
+HANDLED_TAGS = ("dcagent-done", "dcagent-rejected", "dcagent-failed")
+
+
+@dataclass(frozen=True)
+class CustomField:
+    name: str
+    label: str  # Indonesian, as engineers see it in NetBox
+    type: str
+    object_types: tuple[str, ...]
+    description: str
+    related_object_type: str | None = None
+    written_by_agent: bool = False
+
+
+CUSTOM_FIELDS: tuple[CustomField, ...] = (
+    CustomField("dcagent_letter_number", "Nomor surat permohonan", "text", ("dcim.device",),
+                "Nomor surat permohonan dari OPD"),
+    CustomField("dcagent_requester_contact", "Kontak pemohon", "text", ("dcim.device",),
+                "Nama, jabatan dan telepon/email penanggung jawab di OPD"),
+    CustomField("dcagent_fqdn", "Nama domain (FQDN) yang diminta", "text", ("dcim.device",),
+                "Contoh: simpeg.dc.lab"),
+    CustomField("dcagent_server_vlan", "VLAN server", "object", ("dcim.device",), "VLAN tempat server ditempatkan",
+                related_object_type="ipam.vlan"),
+    CustomField("dcagent_bandwidth_mbps", "Bandwidth diminta (Mbps)", "integer", ("dcim.device",),
+                "Bandwidth yang diminta OPD"),
+    CustomField("dcagent_colocation_end", "Akhir masa colocation", "date", ("dcim.device",),
+                "Kosong berarti permanen"),
+    CustomField("dcagent_uplink_mbps", "Kapasitas uplink (Mbps)", "integer", ("dcim.site",),
+                "Kapasitas uplink internet/intranet site"),
+    CustomField("dcagent_ups_budget_w", "Anggaran daya UPS (W)", "integer", ("dcim.powerpanel",),
+                "Daya maksimum yang boleh dialokasikan dari UPS panel ini"),
+    CustomField("dcagent_run_id", "Run dcagent", "text", ("dcim.device", "ipam.ipaddress", "dcim.cable"),
+                "Run dcagent yang membuat/mengubah objek ini", written_by_agent=True),
+    CustomField("dcagent_zabbix_hostid", "Host ID Zabbix", "text", ("dcim.device",),
+                "Host Zabbix yang memantau perangkat ini", written_by_agent=True),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    name: str
+    what: str
+
+
+def _custom_field_fields(cf: CustomField) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "label": cf.label, "type": cf.type, "object_types": list(cf.object_types), "description": cf.description,
+        "group_name": "dcagent", "ui_editable": "hidden" if cf.written_by_agent else "yes",
+    }  # fmt: skip
+    if cf.related_object_type:
+        fields["related_object_type"] = cf.related_object_type
+    return fields
+
+
+def event_conditions(playbook: Playbook) -> dict[str, object]:
+    """Fire when the object carries the request and approval tags and no outcome tag yet."""
+    tag = playbook.trigger.tag
+    return {
+        "and": [
+            {"attr": "tags.slug", "value": tag, "op": "contains"},
+            {"attr": "tags.slug", "value": playbook.trigger.approval_tag, "op": "contains"},
+            *({"attr": "tags.slug", "value": h, "op": "contains", "negate": True} for h in HANDLED_TAGS),
+        ]
+    }
+
+
+def bootstrap(
+    nb: NetBoxClient, playbooks: Mapping[str, Playbook], webhook_url: str | None, webhook_secret: str | None
+) -> list[Change]:
+    changes: list[Change] = []
+    request_tags = dict(REQUEST_TAGS)
+    for pb in playbooks.values():  # an office's own playbook may bring its own request tag
+        request_tags.setdefault(pb.trigger.tag, pb.title)
+    for slug, description in request_tags.items():
+        _, what = nb.ensure("extras", "tags", {"slug": slug}, {"name": slug, "color": "3f51b5",
+                                                               "description": description})  # fmt: skip
+        changes.append(Change("tag", slug, what))
+    for slug, (color, description) in OTHER_TAGS.items():
+        _, what = nb.ensure(
+            "extras", "tags", {"slug": slug}, {"name": slug, "color": color, "description": description}
+        )
+        changes.append(Change("tag", slug, what))
+    for cf in CUSTOM_FIELDS:
+        _, what = nb.ensure("extras", "custom_fields", {"name": cf.name}, _custom_field_fields(cf))
+        changes.append(Change("custom field", cf.name, what))
+    if webhook_url is None or webhook_secret is None:
+        changes.append(Change("webhook", "dcagent", "skipped: set webhook_url and webhook_secret"))
+        return changes
+    hook_id, what = nb.ensure(
+        "extras", "webhooks", {"name": "dcagent"},
+        {"payload_url": webhook_url, "http_method": "POST", "http_content_type": "application/json",
+         "secret": webhook_secret, "ssl_verification": webhook_url.startswith("https")},
+    )  # fmt: skip
+    changes.append(Change("webhook", "dcagent", what))
+    for pb in playbooks.values():
+        name = f"dcagent {pb.name}"
+        _, what = nb.ensure(
+            "extras", "event_rules", {"name": name},
+            {"object_types": [pb.trigger.object_type], "event_types": ["object_created", "object_updated"],
+             "enabled": True, "conditions": event_conditions(pb), "action_type": "webhook",
+             "action_object_type": "extras.webhook", "action_object_id": hook_id,
+             "description": f"{pb.title} (SOP {pb.sop.number})"},
+        )  # fmt: skip
+        changes.append(Change("event rule", name, what))
+    return changes

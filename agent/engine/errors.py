@@ -1,0 +1,19 @@
+"""Errors of the engine itself, and how it classifies errors raised by steps."""
+
+from __future__ import annotations
+
+
+class PlaybookError(Exception):
+    """A playbook file is invalid; ``str()`` lists every problem with file, line and field."""
+
+
+class StepInputError(Exception):
+    """The request lacks data a step needs, or carries bad data: not retryable, reported to people as is."""
+
+
+def is_retryable(error: BaseException) -> bool:
+    """A retry can help when the error says so (integrations set ``retryable``) or it is a timeout/connection."""
+    flag = getattr(error, "retryable", None)
+    if isinstance(flag, bool):
+        return flag
+    return isinstance(error, TimeoutError | ConnectionError)

@@ -1,0 +1,362 @@
+"""The executor: runs playbooks durably — every step's state is in the store before and after it runs.
+
+A run moves queued → running → done, or → undoing → failed (a step failed: completed steps are undone in
+reverse), or → rejecting → rejected (a step rejected the request: completed steps are undone, then the
+playbook's ``on_reject`` steps run, e.g. the reply letter). After a crash, :meth:`Executor.resume_all`
+continues every unfinished run from its first unfinished step; steps are idempotent, so re-running the one that
+was interrupted finds what it already did.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from agent.engine.errors import StepInputError, is_retryable
+from agent.engine.locks import LockManager
+from agent.engine.playbook import Playbook, StepRef
+from agent.engine.registry import (
+    REGISTRY,
+    Clock,
+    ObjectRef,
+    PlannedChange,
+    Registry,
+    StepContext,
+    StepResult,
+    StepSpec,
+)
+from agent.engine.store import NewStep, RunView, StepView, Store
+from agent.logs import run_id_var, step_var
+
+log = logging.getLogger("dcagent.engine")
+
+Final = Literal["done", "rejected", "failed"]
+
+
+class Tracker(Protocol):
+    """The run's marks on the request object (journal entries, outcome tags). Implementations are idempotent:
+    after a crash the same event may be reported again and must not appear twice."""
+
+    def started(self, run: RunView, playbook: Playbook) -> None: ...
+
+    def finished(self, run: RunView, playbook: Playbook, outcome: Final, reasons: list[str]) -> None: ...
+
+
+class StepTimeout(Exception):
+    """A step ran past its declared timeout. Not retried: it may still be running in its thread."""
+
+    retryable = False
+
+
+def describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if isinstance(error, StepInputError) else f"{type(error).__name__}: {text}"
+
+
+def _call_with_timeout[T](fn: Callable[[], T], timeout: float) -> T:
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # re-raised in the caller's thread
+            box["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=target, daemon=True, name="dcagent-step").start()
+    if not done.wait(timeout):
+        raise StepTimeout(f"step did not finish within its timeout of {timeout:.0f}s")
+    if "error" in box:
+        raise box["error"]
+    value: T = box["value"]
+    return value
+
+
+def _jsonable(output: Mapping[str, Any]) -> dict[str, Any]:
+    data = dict(output)
+    json.dumps(data)  # a step output that cannot be stored is a bug in the step: fail loudly here
+    return data
+
+
+class Executor:
+    def __init__(
+        self,
+        store: Store,
+        playbooks: Mapping[str, Playbook],
+        services: Any,
+        tracker: Tracker,
+        locks: LockManager,
+        clock: Clock,
+        registry: Registry = REGISTRY,
+        max_workers: int = 4,
+        language: Literal["id", "en"] = "id",
+        rng: Callable[[], float] = random.random,
+        chaos_kill_after: str | None = None,
+    ) -> None:
+        self.store = store
+        self.playbooks = dict(playbooks)
+        self.services = services
+        self.tracker = tracker
+        self.locks = locks
+        self.clock = clock
+        self.registry = registry
+        self.language = language
+        self._rng = rng
+        # Testing aid (DCAGENT_CHAOS_KILL_AFTER): SIGKILL this process right after the named step's function
+        # returned and before its result is recorded — the worst moment for a crash.
+        self._chaos_kill_after = chaos_kill_after
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dcagent-run")
+        self._guard = threading.Lock()
+        self._inflight: dict[str, Future[RunView | None]] = {}
+
+    # -- queueing ---------------------------------------------------------------------------------------
+    def create(
+        self,
+        playbook: str,
+        ref: ObjectRef,
+        object_name: str,
+        trigger: str,
+        approver: str | None = None,
+        approved_at: datetime | None = None,
+    ) -> tuple[str, bool]:
+        """Record a queued run (or join the active one for this object): ``(run_id, created)``."""
+        pb = self.playbooks[playbook]
+        plan = [NewStep(r.key, r.step, r.sla) for r in pb.steps]
+        return self.store.create_run(
+            playbook, ref, object_name, trigger, plan, self.clock.now(), approver=approver, approved_at=approved_at
+        )
+
+    def submit(self, run_id: str) -> Future[RunView | None]:
+        """Run in the worker pool; a run already in flight is not started twice."""
+        with self._guard:
+            existing = self._inflight.get(run_id)
+            if existing is not None and not existing.done():
+                return existing
+            future = self._pool.submit(self._execute_logged, run_id)
+            self._inflight[run_id] = future
+            future.add_done_callback(lambda _f: self._forget(run_id))
+            return future
+
+    def _forget(self, run_id: str) -> None:
+        with self._guard:
+            f = self._inflight.get(run_id)
+            if f is not None and f.done():
+                del self._inflight[run_id]
+
+    @property
+    def queue_depth(self) -> int:
+        with self._guard:
+            return sum(1 for f in self._inflight.values() if not f.running() and not f.done())
+
+    def resume_all(self) -> list[str]:
+        """Submit every unfinished run (after a restart)."""
+        ids = self.store.unfinished_runs()
+        for run_id in ids:
+            self.submit(run_id)
+        return ids
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+
+    def _execute_logged(self, run_id: str) -> RunView | None:
+        try:
+            return self.execute(run_id)
+        except Exception:
+            log.exception("run crashed", extra={"run": run_id})
+            raise
+
+    # -- running ----------------------------------------------------------------------------------------
+    def execute(self, run_id: str) -> RunView | None:
+        """Drive one run to a final state, from wherever it stands. Returns the final view."""
+        token = run_id_var.set(run_id)
+        try:
+            run = self.store.get_run(run_id)
+            if run is None or run.finished:
+                return run
+            pb = self.playbooks[run.playbook]
+            if run.status in ("queued", "running"):
+                self.store.set_run_status(run_id, "running", self.clock.now())
+                self.tracker.started(self._reload(run_id), pb)
+                log.info("run started", extra={"playbook": pb.name, "object": str(run.ref)})
+                self._forward(self._reload(run_id), pb)
+            run = self._reload(run_id)
+            if run.status in ("undoing", "rejecting"):
+                self._unwind(run, pb)
+            return self.store.get_run(run_id)
+        finally:
+            run_id_var.reset(token)
+
+    def _reload(self, run_id: str) -> RunView:
+        run = self.store.get_run(run_id)
+        assert run is not None
+        return run
+
+    def _forward(self, run: RunView, pb: Playbook) -> None:
+        outputs: dict[str, dict[str, Any]] = {}
+        for ref in pb.steps:
+            row = run.step("main", ref.key)
+            assert row is not None, f"run {run.id} has no row for step {ref.key}"
+            if row.status == "done":
+                outputs[ref.key] = row.output
+                continue
+            if row.status == "rejected":  # crashed after recording the rejection
+                self.store.set_run_status(run.id, "rejecting", self.clock.now(), reason=row.error)
+                return
+            result = self._attempt(run, ref, row, outputs, phase="main")
+            if isinstance(result, BaseException):
+                self.store.set_run_status(run.id, "undoing", self.clock.now(), reason=f"{ref.key}: {describe(result)}")
+                return
+            if result.outcome == "rejected" and ref.on_rejected == "reject":
+                self.store.set_run_status(run.id, "rejecting", self.clock.now(), reason="; ".join(result.reasons))
+                return
+            outputs[ref.key] = dict(result.output)
+        self._finish(self._reload(run.id), pb, "done", [])
+
+    def _attempt(
+        self,
+        run: RunView,
+        ref: StepRef,
+        row: StepView,
+        outputs: Mapping[str, Mapping[str, Any]],
+        phase: Literal["main", "reject"],
+    ) -> StepResult | BaseException:
+        spec = self.registry.get(ref.step)
+        ctx = self._context(run, ref, outputs)
+        token = step_var.set(ref.key)
+        try:
+            while True:
+                number = self.store.start_step(row.id, self.clock.now())
+                try:
+                    result = _call_with_timeout(lambda: spec.fn(ctx), spec.timeout)
+                    output = _jsonable(result.output)
+                except Exception as e:
+                    retry = is_retryable(e) and number < spec.retry.max_attempts
+                    self.store.end_attempt(row.id, number, self.clock.now(), describe(e), is_retryable(e))
+                    log.warning("step attempt failed", extra={"attempt": number, "error": describe(e), "retry": retry})
+                    if retry:
+                        self.clock.sleep(spec.retry.delay(number, self._rng))
+                        continue
+                    self.store.finish_step(row.id, "failed", self.clock.now(), error=describe(e))
+                    return e
+                if self._chaos_kill_after == ref.key:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                self.store.end_attempt(row.id, number, self.clock.now(), None, None)
+                rejected = result.outcome == "rejected" and ref.on_rejected == "reject" and phase == "main"
+                if result.reasons:
+                    output = {**output, "reasons": list(result.reasons)}
+                self.store.finish_step(
+                    row.id, "rejected" if rejected else "done", self.clock.now(), output=output,
+                    error="; ".join(result.reasons) if rejected else None,
+                )  # fmt: skip
+                log.info("step finished", extra={"outcome": result.outcome, "attempt": number})
+                return result
+        finally:
+            step_var.reset(token)
+
+    def _context(self, run: RunView, ref: StepRef, outputs: Mapping[str, Mapping[str, Any]]) -> StepContext:
+        return StepContext(
+            run_id=run.id, playbook=run.playbook, step=ref.key, request=run.ref, outputs=dict(outputs),
+            services=self.services, locks=self.locks, clock=self.clock, language=self.language, params=ref.params,
+        )  # fmt: skip
+
+    def _unwind(self, run: RunView, pb: Playbook) -> None:
+        """Undo completed steps in reverse; on rejection, then run ``on_reject``; then finish."""
+        rejecting = run.status == "rejecting"
+        reasons = [run.reason] if run.reason else []
+        done = [(r, run.step("main", r.key)) for r in pb.steps]
+        to_undo = [
+            (r, row) for r, row in reversed(done)
+            if row is not None and row.status == "done" and r.undo and self.registry.get(r.step).undo is not None
+        ]  # fmt: skip
+        self.store.add_steps(run.id, [NewStep(r.key, r.step, r.sla, "undo") for r, _ in to_undo])
+        if rejecting:
+            self.store.add_steps(run.id, [NewStep(r.key, r.step, r.sla, "reject") for r in pb.on_reject])
+        run = self._reload(run.id)
+        outputs = {r.key: row.output for r, row in done if row is not None and row.status in ("done", "rejected")}
+        for ref, main_row in to_undo:
+            undo_row = run.step("undo", ref.key)
+            assert undo_row is not None and main_row is not None
+            if undo_row.status == "done":
+                continue
+            error = self._undo_one(run, ref, undo_row, main_row.output, outputs)
+            if error is not None:
+                reasons.append(f"undo {ref.key}: {describe(error)}")
+        if rejecting:
+            for ref in pb.on_reject:
+                row = run.step("reject", ref.key)
+                assert row is not None
+                if row.status == "done":
+                    continue
+                result = self._attempt(run, ref, row, outputs, phase="reject")
+                if isinstance(result, BaseException):
+                    reasons.append(f"{ref.key}: {describe(result)}")
+                else:
+                    outputs[ref.key] = dict(result.output)
+        self._finish(self._reload(run.id), pb, "rejected" if rejecting else "failed", reasons)
+
+    def _undo_one(
+        self,
+        run: RunView,
+        ref: StepRef,
+        row: StepView,
+        done_output: Mapping[str, Any],
+        outputs: Mapping[str, Mapping[str, Any]],
+    ) -> BaseException | None:
+        spec: StepSpec = self.registry.get(ref.step)
+        assert spec.undo is not None
+        undo = spec.undo
+        ctx = self._context(run, ref, outputs)
+        token = step_var.set(f"undo:{ref.key}")
+        try:
+            while True:
+                number = self.store.start_step(row.id, self.clock.now())
+                try:
+                    _call_with_timeout(lambda: undo(ctx, done_output), spec.timeout)
+                except Exception as e:
+                    retry = is_retryable(e) and number < spec.retry.max_attempts
+                    self.store.end_attempt(row.id, number, self.clock.now(), describe(e), is_retryable(e))
+                    if retry:
+                        self.clock.sleep(spec.retry.delay(number, self._rng))
+                        continue
+                    self.store.finish_step(row.id, "failed", self.clock.now(), error=describe(e))
+                    log.error("undo failed", extra={"error": describe(e)})
+                    return e
+                self.store.end_attempt(row.id, number, self.clock.now(), None, None)
+                self.store.finish_step(row.id, "done", self.clock.now())
+                return None
+        finally:
+            step_var.reset(token)
+
+    def _finish(self, run: RunView, pb: Playbook, outcome: Final, reasons: list[str]) -> None:
+        # Report first, then record: a crash in between reports again on resume, and the tracker is idempotent.
+        self.tracker.finished(run, pb, outcome, reasons)
+        self.store.set_run_status(run.id, outcome, self.clock.now(), reason="; ".join(reasons) or None)
+        log.info("run finished", extra={"outcome": outcome})
+
+    # -- dry run ----------------------------------------------------------------------------------------
+    def plan(self, playbook: str, ref: ObjectRef) -> list[tuple[str, PlannedChange]]:
+        """Each step's read-only plan; nothing is recorded and nothing outside is changed."""
+        pb = self.playbooks[playbook]
+        fake_run = RunView(
+            id="plan", playbook=playbook, ref=ref, object_name="", status="running", trigger="plan", approver=None,
+            approved_at=None, reason=None, created_at=self.clock.now(), started_at=None, finished_at=None,
+        )  # fmt: skip
+        lines: list[tuple[str, PlannedChange]] = []
+        for step_ref in pb.steps:
+            spec = self.registry.get(step_ref.step)
+            if spec.plan is None:
+                lines.append((step_ref.key, PlannedChange("-", "none", "-", spec.description or "no plan declared")))
+                continue
+            for change in spec.plan(self._context(fake_run, step_ref, {})):
+                lines.append((step_ref.key, change))
+        return lines

@@ -1,0 +1,157 @@
+"""Playbooks: YAML, one file per SOP, validated by pydantic; every error names file, line and field."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent.engine.errors import PlaybookError
+from agent.engine.registry import REGISTRY, Registry
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | int | float) -> float:
+    """``"1d"`` → 86400.0; ``"3h"``, ``"30m"``, ``"45s"``; a bare number is seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise ValueError(f"duration {text!r} is not like 30m, 3h or 1d")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SopRef(_Model):
+    number: str
+    office: str
+    title: str | None = None
+
+
+class Trigger(_Model):
+    object_type: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
+    tag: str
+    approval_tag: str = "approved"
+    status: str | None = None
+
+
+class StepRef(_Model):
+    step: str
+    id: str | None = None
+    sla: float = Field(description="SOP standard time in seconds (written 1d, 3h, 30m)")
+    title: str | None = None
+    undo: bool = True
+    on_rejected: Literal["reject", "continue"] = "reject"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("sla", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+    @property
+    def key(self) -> str:
+        return self.id or self.step
+
+
+class Playbook(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str
+    sop: SopRef
+    trigger: Trigger
+    steps: list[StepRef] = Field(min_length=1)
+    on_reject: list[StepRef] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Playbook:
+        keys = [s.key for s in [*self.steps, *self.on_reject]]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"step ids must be unique; repeated: {', '.join(dupes)} (give each an id)")
+        return self
+
+    def all_steps(self) -> list[StepRef]:
+        return [*self.steps, *self.on_reject]
+
+
+# --- loading with line numbers ----------------------------------------------------------------------
+
+
+def _to_data(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node))
+            out[key] = _to_data(value_node, (*path, key), lines)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_data(item, (*path, i), lines) for i, item in enumerate(node.value)]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _line_of(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int:
+    path = tuple(loc)
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def load_playbook(path: Path, registry: Registry = REGISTRY) -> Playbook:
+    """Load and validate one playbook; raise :class:`PlaybookError` listing every problem."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise PlaybookError(f"{path}{line}: not valid YAML: {getattr(e, 'problem', e)}") from e
+    if node is None:
+        raise PlaybookError(f"{path}:1: empty playbook")
+    lines: dict[tuple[Any, ...], int] = {}
+    data = _to_data(node, (), lines)
+    problems: list[str] = []
+    try:
+        playbook = Playbook.model_validate(data)
+    except ValidationError as e:
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            field = ".".join(str(p) for p in loc) or "(top)"
+            problems.append(f"{path}:{_line_of(loc, lines)}: {field}: {err['msg'].removeprefix('Value error, ')}")
+        raise PlaybookError("\n".join(problems)) from e
+    for section in ("steps", "on_reject"):
+        for i, ref in enumerate(getattr(playbook, section)):
+            if ref.step not in registry:
+                problems.append(
+                    f"{path}:{_line_of((section, i, 'step'), lines)}: {section}.{i}.step: unknown step "
+                    f"{ref.step!r} (known: {', '.join(registry.names()) or 'none'})"
+                )
+    if problems:
+        raise PlaybookError("\n".join(problems))
+    return playbook
+
+
+def load_playbooks(directory: Path, registry: Registry = REGISTRY) -> dict[str, Playbook]:
+    """Every ``*.yaml`` in ``directory``, by name; all files' problems are reported together."""
+    found: dict[str, Playbook] = {}
+    problems: list[str] = []
+    for file in sorted(directory.glob("*.yaml")):
+        try:
+            pb = load_playbook(file, registry)
+        except PlaybookError as e:
+            problems.append(str(e))
+            continue
+        if pb.name in found:
+            problems.append(f"{file}:1: name: playbook {pb.name!r} is defined twice")
+        found[pb.name] = pb
+    if problems:
+        raise PlaybookError("\n".join(problems))
+    return found

@@ -1,0 +1,155 @@
+"""Step registry: step name → function, planner, undo, timeout, retry policy (as Nornir registers plugins).
+
+Steps are plain typed functions ``fn(ctx) -> StepResult``; they are registered explicitly by name with
+:func:`step`, and a playbook naming an unknown step fails to load.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from agent.engine.locks import LockManager
+
+Outcome = Literal["ok", "rejected"]
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """A NetBox object: ``dcim.device:42``."""
+
+    object_type: str
+    object_id: int
+
+    def __str__(self) -> str:
+        return f"{self.object_type}:{self.object_id}"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    outcome: Outcome = "ok"
+    output: Mapping[str, Any] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()  # for people, when rejected
+
+    @classmethod
+    def ok(cls, **output: Any) -> StepResult:
+        return cls("ok", output)
+
+    @classmethod
+    def rejected(cls, *reasons: str, **output: Any) -> StepResult:
+        return cls("rejected", output, tuple(reasons))
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One line of a dry-run plan: what a step would create or change, where."""
+
+    system: str
+    action: Literal["create", "update", "delete", "check", "none"]
+    target: str
+    detail: str = ""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass
+class StepContext:
+    """What a step receives: the request, the run, earlier outputs, and the services the wiring provides."""
+
+    run_id: str
+    playbook: str
+    step: str
+    request: ObjectRef
+    outputs: Mapping[str, Mapping[str, Any]]
+    services: Any  # agent.steps.services.Services in production; steps type it where they use it
+    locks: LockManager
+    clock: Clock
+    language: Literal["id", "en"] = "id"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def idempotency_key(self) -> str:
+        """Recorded on what the step creates, so a re-run finds it instead of creating it twice."""
+        return f"dcagent:{self.run_id}:{self.step}"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, for errors where a retry can help."""
+
+    max_attempts: int = 4
+    initial: float = 1.0
+    maximum: float = 30.0
+    multiplier: float = 2.0
+
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        cap = min(self.maximum, self.initial * self.multiplier ** (attempt - 1))
+        return cap * rng()
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+StepFn = Callable[[StepContext], StepResult]
+PlanFn = Callable[[StepContext], list[PlannedChange]]
+UndoFn = Callable[[StepContext, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    fn: StepFn
+    timeout: float
+    retry: RetryPolicy
+    plan: PlanFn | None = None
+    undo: UndoFn | None = None
+    description: str = ""
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._steps: dict[str, StepSpec] = {}
+
+    def add(self, spec: StepSpec) -> None:
+        if spec.name in self._steps and self._steps[spec.name].fn is not spec.fn:
+            raise ValueError(f"step {spec.name!r} is registered twice")
+        self._steps[spec.name] = spec
+
+    def get(self, name: str) -> StepSpec:
+        return self._steps[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._steps
+
+    def names(self) -> list[str]:
+        return sorted(self._steps)
+
+
+REGISTRY = Registry()
+
+
+def step(
+    name: str,
+    *,
+    timeout: float,
+    retry: RetryPolicy = RetryPolicy(),
+    plan: PlanFn | None = None,
+    undo: UndoFn | None = None,
+    registry: Registry = REGISTRY,
+) -> Callable[[StepFn], StepFn]:
+    """Register ``fn`` as step ``name``. Timeout and retry policy are declared here, where the step is defined."""
+
+    def register(fn: StepFn) -> StepFn:
+        doc = (fn.__doc__ or "").strip().splitlines()
+        registry.add(StepSpec(name, fn, timeout, retry, plan, undo, doc[0] if doc else ""))
+        return fn
+
+    return register

@@ -1,0 +1,367 @@
+"""The run store (SQLAlchemy Core): runs, their steps and every attempt. SQLite by default, PostgreSQL by URL.
+
+The schema is owned by Alembic migrations in ``agent/engine/migrations``; :meth:`Store.migrate` applies them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
+
+from agent.engine.registry import ObjectRef
+
+RunStatus = Literal["queued", "running", "undoing", "rejecting", "done", "rejected", "failed"]
+StepStatus = Literal["pending", "running", "done", "rejected", "failed", "undone", "skipped"]
+Phase = Literal["main", "undo", "reject"]
+FINAL: frozenset[str] = frozenset({"done", "rejected", "failed"})
+ACTIVE: frozenset[str] = frozenset({"queued", "running", "undoing", "rejecting"})
+
+metadata = sa.MetaData()
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("playbook", sa.String(64), nullable=False),
+    sa.Column("object_type", sa.String(64), nullable=False),
+    sa.Column("object_id", sa.Integer, nullable=False),
+    sa.Column("object_name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("status", sa.String(16), nullable=False),
+    # Unique while the run is active, NULL once it ends: at most one active run per (playbook, object).
+    sa.Column("active_key", sa.String(160), nullable=True, unique=True),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("approver", sa.String(150), nullable=True),
+    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+)
+steps = sa.Table(
+    "steps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("key", sa.String(80), nullable=False),
+    sa.Column("step_name", sa.String(80), nullable=False),
+    sa.Column("phase", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("sla_seconds", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("output", sa.JSON, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("run_id", "phase", "key", name="uq_steps_run_phase_key"),
+)
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("step_id", sa.Integer, sa.ForeignKey("steps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("retryable", sa.Boolean, nullable=True),
+)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class StepView:
+    id: int
+    seq: int
+    key: str
+    step_name: str
+    phase: Phase
+    status: StepStatus
+    sla_seconds: float
+    attempts: int
+    output: dict[str, Any]
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+@dataclass(frozen=True)
+class RunView:
+    id: str
+    playbook: str
+    ref: ObjectRef
+    object_name: str
+    status: RunStatus
+    trigger: str
+    approver: str | None
+    approved_at: datetime | None
+    reason: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    steps: tuple[StepView, ...] = field(default=())
+
+    def step(self, phase: Phase, key: str) -> StepView | None:
+        return next((s for s in self.steps if s.phase == phase and s.key == key), None)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL
+
+
+@dataclass(frozen=True)
+class NewStep:
+    key: str
+    step_name: str
+    sla_seconds: float
+    phase: Phase = "main"
+
+
+def active_key(playbook: str, ref: ObjectRef) -> str:
+    return f"{playbook}|{ref}"
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"future": True}
+        if parsed.get_backend_name() == "sqlite":
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = sa.create_engine(url, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent)."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    # -- runs -------------------------------------------------------------------------------------------
+    def create_run(
+        self,
+        playbook: str,
+        ref: ObjectRef,
+        object_name: str,
+        trigger: str,
+        plan: Sequence[NewStep],
+        now: datetime,
+        approver: str | None = None,
+        approved_at: datetime | None = None,
+    ) -> tuple[str, bool]:
+        """A new queued run, or the existing active one for (playbook, object): ``(run_id, created)``."""
+        run_id = str(uuid.uuid4())
+        approved_at = approved_at.astimezone(UTC) if approved_at else None  # SQLite keeps no offset: store UTC
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    runs.insert().values(
+                        id=run_id, playbook=playbook, object_type=ref.object_type, object_id=ref.object_id,
+                        object_name=object_name, status="queued", active_key=active_key(playbook, ref),
+                        trigger=trigger, approver=approver, approved_at=approved_at, created_at=now,
+                    )
+                )  # fmt: skip
+                self._insert_steps(conn, run_id, plan)
+        except IntegrityError:
+            existing = self.active_run(playbook, ref)
+            if existing is None:  # it finished between our insert and this read: try once more
+                return self.create_run(playbook, ref, object_name, trigger, plan, now, approver, approved_at)
+            return existing, False
+        return run_id, True
+
+    @staticmethod
+    def _insert_steps(conn: sa.Connection, run_id: str, plan: Iterable[NewStep], start: int = 0) -> None:
+        rows = [
+            {"run_id": run_id, "seq": start + i, "key": s.key, "step_name": s.step_name, "phase": s.phase,
+             "status": "pending", "sla_seconds": s.sla_seconds}
+            for i, s in enumerate(plan)
+        ]  # fmt: skip
+        if rows:
+            conn.execute(steps.insert(), rows)
+
+    def add_steps(self, run_id: str, plan: Sequence[NewStep]) -> None:
+        """Append steps (undo/reject phases) that do not exist yet."""
+        with self.engine.begin() as conn:
+            have = {
+                (r.phase, r.key)
+                for r in conn.execute(sa.select(steps.c.phase, steps.c.key).where(steps.c.run_id == run_id))
+            }
+            top = conn.execute(sa.select(sa.func.max(steps.c.seq)).where(steps.c.run_id == run_id)).scalar() or 0
+            self._insert_steps(conn, run_id, [s for s in plan if (s.phase, s.key) not in have], start=top + 1)
+
+    def active_run(self, playbook: str, ref: ObjectRef) -> str | None:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(runs.c.id).where(runs.c.active_key == active_key(playbook, ref))
+            ).scalar_one_or_none()
+        return str(found) if found is not None else None
+
+    def set_run_status(self, run_id: str, status: RunStatus, now: datetime, reason: str | None = None) -> None:
+        values: dict[str, Any] = {"status": status}
+        if reason is not None:
+            values["reason"] = reason
+        if status == "running":
+            values["started_at"] = sa.func.coalesce(runs.c.started_at, now)
+        if status in FINAL:
+            values["finished_at"] = now
+            values["active_key"] = None
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+
+    def get_run(self, run_id: str) -> RunView | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+            if row is None:
+                return None
+            step_rows = conn.execute(sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.seq)).mappings()
+            return _run_view(row, [_step_view(s) for s in step_rows])
+
+    def find_runs(self, prefix: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return [str(r) for r in conn.execute(sa.select(runs.c.id).where(runs.c.id.like(f"{prefix}%"))).scalars()]
+
+    def list_runs(
+        self, status: str | None = None, playbook: str | None = None, ref: ObjectRef | None = None, limit: int = 50
+    ) -> list[RunView]:
+        query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
+        if status:
+            query = query.where(runs.c.status == status)
+        if playbook:
+            query = query.where(runs.c.playbook == playbook)
+        if ref:
+            query = query.where(runs.c.object_type == ref.object_type, runs.c.object_id == ref.object_id)
+        with self.engine.connect() as conn:
+            return [_run_view(r, []) for r in conn.execute(query).mappings()]
+
+    def unfinished_runs(self) -> list[str]:
+        with self.engine.connect() as conn:
+            q = sa.select(runs.c.id).where(runs.c.status.in_(ACTIVE)).order_by(runs.c.created_at)
+            return [str(r) for r in conn.execute(q).scalars()]
+
+    def has_run(self, playbook: str, ref: ObjectRef) -> bool:
+        """Any run, active or finished, for (playbook, object): the reconciler leaves those alone."""
+        with self.engine.connect() as conn:
+            q = (
+                sa.select(sa.func.count())
+                .select_from(runs)
+                .where(
+                    runs.c.playbook == playbook,
+                    runs.c.object_type == ref.object_type,
+                    runs.c.object_id == ref.object_id,
+                )
+            )
+            return bool(conn.execute(q).scalar())
+
+    def count_by_status(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            q = sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status)
+            return {str(s): int(n) for s, n in conn.execute(q)}
+
+    # -- steps ------------------------------------------------------------------------------------------
+    def start_step(self, step_id: int, now: datetime) -> int:
+        """Mark running and open a new attempt; return the attempt number."""
+        with self.engine.begin() as conn:
+            n = conn.execute(sa.select(steps.c.attempts).where(steps.c.id == step_id)).scalar_one() + 1
+            conn.execute(
+                steps.update()
+                .where(steps.c.id == step_id)
+                .values(status="running", attempts=n, started_at=sa.func.coalesce(steps.c.started_at, now))
+            )
+            conn.execute(attempts.insert().values(step_id=step_id, number=n, started_at=now))
+            return int(n)
+
+    def end_attempt(self, step_id: int, number: int, now: datetime, error: str | None, retryable: bool | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                attempts.update()
+                .where(attempts.c.step_id == step_id, attempts.c.number == number)
+                .values(finished_at=now, error=error, retryable=retryable)
+            )
+
+    def finish_step(
+        self,
+        step_id: int,
+        status: StepStatus,
+        now: datetime,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "finished_at": now, "error": error}
+        if output is not None:
+            values["output"] = output
+        with self.engine.begin() as conn:
+            conn.execute(steps.update().where(steps.c.id == step_id).values(**values))
+
+    def step_durations(self) -> list[tuple[str, str, float]]:
+        """(playbook, step name, seconds) of finished steps, for metrics."""
+        with self.engine.connect() as conn:
+            q = (
+                sa.select(runs.c.playbook, steps.c.step_name, steps.c.started_at, steps.c.finished_at)
+                .join(runs, runs.c.id == steps.c.run_id)
+                .where(steps.c.finished_at.is_not(None), steps.c.started_at.is_not(None))
+            )
+            out = []
+            for pb, name, start, end in conn.execute(q):
+                s, e = _utc(start), _utc(end)
+                assert s is not None and e is not None
+                out.append((str(pb), str(name), (e - s).total_seconds()))
+            return out
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")  # readers (the web API) never block the executor's writes
+    cur.close()
+
+
+def _run_view(row: Any, step_views: list[StepView]) -> RunView:
+    created = _utc(row["created_at"])
+    assert created is not None
+    return RunView(
+        id=row["id"], playbook=row["playbook"], ref=ObjectRef(row["object_type"], int(row["object_id"])),
+        object_name=row["object_name"], status=row["status"], trigger=row["trigger"], approver=row["approver"],
+        approved_at=_utc(row["approved_at"]), reason=row["reason"], created_at=created,
+        started_at=_utc(row["started_at"]), finished_at=_utc(row["finished_at"]), steps=tuple(step_views),
+    )  # fmt: skip
+
+
+def _step_view(row: Any) -> StepView:
+    return StepView(
+        id=int(row["id"]), seq=int(row["seq"]), key=row["key"], step_name=row["step_name"], phase=row["phase"],
+        status=row["status"], sla_seconds=float(row["sla_seconds"]), attempts=int(row["attempts"]),
+        output=dict(row["output"] or {}), error=row["error"], started_at=_utc(row["started_at"]),
+        finished_at=_utc(row["finished_at"]),
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Intake: how requests reach the engine — NetBox webhooks, the reconciler, the CLI."""

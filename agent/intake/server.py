@@ -1,0 +1,144 @@
+"""`dcagent serve`'s HTTP side: the NetBox webhook (HMAC-verified), health, runs, Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.registry import Collector
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.engine.store import RunView, Store
+from agent.intake.signature import valid_signature
+
+log = logging.getLogger("dcagent.webhook")
+
+
+class WebhookData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int = Field(gt=0)
+
+
+class WebhookBody(BaseModel):
+    """The parts of NetBox's webhook body dcagent relies on; everything else is ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    event: str
+    object_type: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
+    data: WebhookData
+
+
+def run_json(run: RunView) -> dict[str, Any]:
+    data = asdict(run)
+    data["ref"] = str(run.ref)
+    for s in data["steps"]:
+        s["duration"] = next((v.duration for v in run.steps if v.id == s["id"]), None)
+    return json.loads(json.dumps(data, default=str))  # type: ignore[no-any-return]
+
+
+class _Metrics(Collector):
+    def __init__(self, store: Store, queue_depth: Callable[[], int]) -> None:
+        self.store = store
+        self.queue_depth = queue_depth
+
+    def collect(self) -> Iterator[Metric]:
+        runs = GaugeMetricFamily("dcagent_runs", "Runs in the run store by status", labels=["status"])
+        for status, n in sorted(self.store.count_by_status().items()):
+            runs.add_metric([status], n)
+        yield runs
+        durations = SummaryMetricFamily(
+            "dcagent_step_duration_seconds", "Duration of finished steps", labels=["playbook", "step"]
+        )
+        totals: dict[tuple[str, str], tuple[int, float]] = {}
+        for pb, step, seconds in self.store.step_durations():
+            n, total = totals.get((pb, step), (0, 0.0))
+            totals[(pb, step)] = (n + 1, total + seconds)
+        for (pb, step), (n, total) in sorted(totals.items()):
+            durations.add_metric([pb, step], count_value=n, sum_value=total)
+        yield durations
+        yield GaugeMetricFamily("dcagent_queue_depth", "Runs and webhook events waiting", value=self.queue_depth())
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.value += n
+
+
+def create_app(
+    store: Store,
+    secret: str,
+    on_event: Callable[[str, int], object],
+    queue_depth: Callable[[], int],
+    max_bytes: int = 1_000_000,
+    intake_workers: int = 2,
+) -> FastAPI:
+    """``on_event(object_type, object_id)`` runs in a small pool, after the webhook has been answered."""
+    app = FastAPI(title="dcagent", docs_url=None, redoc_url=None)
+    pool = ThreadPoolExecutor(max_workers=intake_workers, thread_name_prefix="dcagent-intake")
+    pending = _Counter()
+    registry = CollectorRegistry()
+    registry.register(_Metrics(store, lambda: queue_depth() + pending.value))
+
+    def handle(object_type: str, object_id: int) -> None:
+        try:
+            on_event(object_type, object_id)
+        except Exception:
+            log.exception("webhook intake failed", extra={"object": f"{object_type}:{object_id}"})
+        finally:
+            pending.add(-1)
+
+    @app.post("/webhooks/netbox", status_code=202)
+    async def webhook(request: Request) -> dict[str, Any]:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            raise HTTPException(413, "body too large")
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > max_bytes:
+                raise HTTPException(413, "body too large")
+        if not valid_signature(secret, bytes(body), request.headers.get("x-hook-signature")):
+            log.warning("webhook refused: bad or missing signature", extra={"client": str(request.client)})
+            raise HTTPException(401, "invalid signature")
+        try:
+            event = WebhookBody.model_validate_json(bytes(body))
+        except ValidationError as e:
+            raise HTTPException(400, f"unexpected webhook body: {e.errors()[0]['msg']}") from None
+        pending.add(1)
+        pool.submit(handle, event.object_type, event.data.id)
+        return {"queued": True, "object": f"{event.object_type}:{event.data.id}"}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "runs": store.count_by_status()}
+
+    @app.get("/runs")
+    def runs(status: str | None = None, playbook: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        return [run_json(r) for r in store.list_runs(status=status, playbook=playbook, limit=min(limit, 500))]
+
+    @app.get("/runs/{run_id}")
+    def run(run_id: str) -> dict[str, Any]:
+        found = store.get_run(run_id)
+        if found is None:
+            raise HTTPException(404, "no such run")
+        return run_json(found)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    app.state.intake_pool = pool
+    return app

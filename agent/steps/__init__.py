@@ -1,0 +1,6 @@
+"""Steps: plain typed functions registered by name; they join the engine to the integrations.
+
+Importing this package registers every step (the registry is checked when playbooks load).
+"""
+
+from agent.steps import dns, ipam, request  # noqa: F401  (registration happens on import)

@@ -1,0 +1,59 @@
+"""DNS records for a reserved address: A and PTR by TSIG-signed RFC 2136 updates, confirmed by query."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent.engine.errors import StepInputError
+from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.services import Services, services_of
+from integrations.dns import reverse_name
+from integrations.errors import TransientError
+
+
+def _records(ctx: StepContext) -> tuple[Services, str, str, str | None]:
+    svc = services_of(ctx.services)
+    source = str(ctx.params.get("address_from", "reserve_ip"))
+    out = ctx.outputs.get(source)
+    if not out:
+        raise StepInputError(f"step {source} has no reserved address to publish")
+    fqdn = str(out["dns_name"]).rstrip(".") + "."
+    ip = str(out["address"]).split("/", 1)[0]
+    ptr_zone = next((z for z in svc.reverse_zones if reverse_name(ip).endswith(z.rstrip(".") + ".")), None)
+    return svc, fqdn, ip, ptr_zone
+
+
+def plan_publish(ctx: StepContext) -> list[PlannedChange]:
+    return [PlannedChange("DNS", "create", "A + PTR", "for the address reserved by reserve_ip")]
+
+
+@step("publish_dns", timeout=60, retry=RetryPolicy(max_attempts=4), plan=plan_publish,
+      undo=lambda ctx, out: withdraw_dns(ctx, out))  # fmt: skip
+def publish_dns(ctx: StepContext) -> StepResult:
+    """Publish the A and PTR records, then ask the server to confirm them."""
+    svc, fqdn, ip, ptr_zone = _records(ctx)
+    zone = svc.dns_zone
+    if not fqdn.endswith(zone.rstrip(".") + "."):
+        raise StepInputError(f"{fqdn} is not inside the zone {zone}")
+    existing = svc.dns.lookup(fqdn, "A")
+    if existing and existing != [ip]:
+        raise StepInputError(f"{fqdn} already points to {', '.join(existing)} in DNS")
+    svc.dns.replace_record(zone, fqdn, "A", ip)
+    if ptr_zone:
+        svc.dns.replace_record(ptr_zone, reverse_name(ip), "PTR", fqdn)
+    if svc.dns.lookup(fqdn, "A") != [ip]:
+        raise TransientError("DNS", f"{fqdn} A {ip} not served after the update")
+    return StepResult.ok(fqdn=fqdn, a=ip, ptr=reverse_name(ip) if ptr_zone else None)
+
+
+def withdraw_dns(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    """Undo: remove the records only where they still hold what this run published."""
+    svc = services_of(ctx.services)
+    fqdn, ip = str(output["fqdn"]), str(output["a"])
+    if svc.dns.lookup(fqdn, "A") == [ip]:
+        svc.dns.delete_record(svc.dns_zone, fqdn, "A")
+    ptr = output.get("ptr")
+    ptr_zone = next((z for z in svc.reverse_zones if ptr and str(ptr).endswith(z.rstrip(".") + ".")), None)
+    if ptr and ptr_zone and svc.dns.lookup(str(ptr), "PTR") == [fqdn]:
+        svc.dns.delete_record(ptr_zone, str(ptr), "PTR")

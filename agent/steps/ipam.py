@@ -1,0 +1,55 @@
+"""IP reservation from the request's server VLAN: atomic (NetBox ``available-ips``), found again by run marker."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent.engine.errors import StepInputError
+from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.services import services_of
+from integrations.errors import ConflictError
+from integrations.netbox import PrefixRef, RequestObject
+
+
+def _vlan_prefix(ctx: StepContext) -> tuple[RequestObject, PrefixRef, str]:
+    nb = services_of(ctx.services).netbox
+    obj = nb.get_object(ctx.request.object_type, ctx.request.object_id)
+    vlan = obj.custom_fields.get("dcagent_server_vlan")
+    if not isinstance(vlan, dict) or "id" not in vlan:
+        raise StepInputError("custom field dcagent_server_vlan (VLAN server) is empty")
+    fqdn = str(obj.custom_fields.get("dcagent_fqdn") or "").strip().rstrip(".")
+    if not fqdn:
+        raise StepInputError("custom field dcagent_fqdn (FQDN) is empty")
+    return obj, nb.prefix_of_vlan(int(vlan["id"])), fqdn
+
+
+def plan_reserve(ctx: StepContext) -> list[PlannedChange]:
+    obj, prefix, fqdn = _vlan_prefix(ctx)
+    return [PlannedChange("NetBox", "create", f"IP in {prefix.prefix}", f"dns_name {fqdn}, for {obj.name}")]
+
+
+@step("reserve_ip", timeout=120, retry=RetryPolicy(max_attempts=4), plan=plan_reserve,
+      undo=lambda ctx, out: release_ip(ctx, out))  # fmt: skip
+def reserve_ip(ctx: StepContext) -> StepResult:
+    """Reserve the next free address of the server VLAN's prefix, with the requested DNS name."""
+    nb = services_of(ctx.services).netbox
+    mine = nb.ips_with_marker(ctx.idempotency_key)
+    if mine:  # a re-run after a crash: the address is already ours
+        ip = mine[0]
+        return StepResult.ok(ip_id=ip.id, address=ip.address, dns_name=ip.dns_name, reused=True)
+    obj, prefix, fqdn = _vlan_prefix(ctx)
+    with ctx.locks.hold(f"prefix:{prefix.id}"):
+        try:
+            ip = nb.reserve_ip(prefix.id, fqdn, f"{obj.name} {ctx.idempotency_key}")
+        except ConflictError:
+            msg = "tidak ada alamat IP bebas di prefix" if ctx.language == "id" else "no free IP address in prefix"
+            return StepResult.rejected(f"{msg} {prefix.prefix}", prefix=prefix.prefix)
+    return StepResult.ok(ip_id=ip.id, address=ip.address, dns_name=ip.dns_name, reused=False)
+
+
+def release_ip(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    """Undo: delete the address only if it still carries this run's marker."""
+    nb = services_of(ctx.services).netbox
+    for ip in nb.ips_with_marker(ctx.idempotency_key):
+        nb.delete_ip(ip.id)

@@ -1,0 +1,32 @@
+"""Request validation: the SOP's completeness form — missing data rejects the request with the list."""
+
+from __future__ import annotations
+
+from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.services import services_of
+
+
+def _missing(ctx: StepContext) -> tuple[str, list[str], dict[str, object]]:
+    nb = services_of(ctx.services).netbox
+    obj = nb.get_object(ctx.request.object_type, ctx.request.object_id)
+    required = [str(f) for f in ctx.params.get("required_fields", [])]
+    missing = [f for f in required if obj.custom_fields.get(f) in (None, "", [])]
+    if ctx.params.get("require_tenant", False) and obj.tenant is None:
+        missing.append("tenant")
+    return obj.name, missing, {"name": obj.name, "tenant": obj.tenant, "site": obj.site, "status": obj.status}
+
+
+def plan_validate(ctx: StepContext) -> list[PlannedChange]:
+    name, missing, _ = _missing(ctx)
+    detail = f"missing: {', '.join(missing)}" if missing else "complete"
+    return [PlannedChange("NetBox", "check", name, detail)]
+
+
+@step("validate_request", timeout=60, retry=RetryPolicy(max_attempts=4), plan=plan_validate)
+def validate_request(ctx: StepContext) -> StepResult:
+    """Check the request carries every field the SOP's completeness form asks for."""
+    _, missing, facts = _missing(ctx)
+    if missing:
+        label = "data permohonan belum lengkap" if ctx.language == "id" else "the request is incomplete"
+        return StepResult.rejected(f"{label}: {', '.join(missing)}", missing=missing, **facts)
+    return StepResult.ok(**facts)

@@ -1,0 +1,56 @@
+"""The engine's Tracker on NetBox: journal entries and outcome tags on the request object.
+
+Idempotent by marker: every entry ends with ``[dcagent run <id> <event>]``; an entry already carrying the marker is
+not written again (a resumed run reports the same event again after a crash).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from agent.engine.executor import Final
+from agent.engine.playbook import Playbook
+from agent.engine.store import RunView
+from agent.i18n import Language, t
+from integrations.netbox import NetBoxClient
+
+log = logging.getLogger("dcagent.tracker")
+
+OUTCOME_TAGS = {"running": "dcagent-running", "done": "dcagent-done", "rejected": "dcagent-rejected",
+                "failed": "dcagent-failed"}  # fmt: skip
+KIND = {"started": "info", "done": "success", "rejected": "warning", "failed": "danger"}
+
+
+def marker(run_id: str, event: str) -> str:
+    return f"[dcagent run {run_id} {event}]"
+
+
+class NetBoxTracker:
+    def __init__(self, netbox: NetBoxClient, language: Language) -> None:
+        self.netbox = netbox
+        self.language = language
+
+    def _write_once(self, run: RunView, event: str, text: str) -> None:
+        tag = marker(run.id, event)
+        existing = self.netbox.journal(run.ref.object_type, run.ref.object_id)
+        if any(tag in e.comments for e in existing):
+            return
+        self.netbox.add_journal(run.ref.object_type, run.ref.object_id, KIND[event], f"{text}\n\n{tag}")
+
+    def started(self, run: RunView, playbook: Playbook) -> None:
+        lang = self.language
+        text = t(
+            "journal.started", lang, title=playbook.title, sop=playbook.sop.number, office=playbook.sop.office,
+            approver=run.approver or t("journal.unknown_approver", lang),
+            approved_at=run.approved_at.isoformat(timespec="seconds") if run.approved_at else "-",
+        )  # fmt: skip
+        self._write_once(run, "started", text)
+        others = [v for k, v in OUTCOME_TAGS.items() if k != "running"]
+        self.netbox.change_tags(run.ref.object_type, run.ref.object_id, add=[OUTCOME_TAGS["running"]], remove=others)
+
+    def finished(self, run: RunView, playbook: Playbook, outcome: Final, reasons: list[str]) -> None:
+        text = t(f"journal.{outcome}", self.language, title=playbook.title, reasons="; ".join(reasons) or "-")
+        self._write_once(run, outcome, text)
+        self.netbox.change_tags(
+            run.ref.object_type, run.ref.object_id, add=[OUTCOME_TAGS[outcome]], remove=[OUTCOME_TAGS["running"]]
+        )

@@ -1,0 +1,251 @@
+"""The engine end to end on the real lab: NetBox event rule → signed webhook → run → journal, tags, IP, DNS.
+
+Also: the reconciler picks up a request tagged while the agent was down; SIGKILL after each step in turn leaves
+no duplicate; a failing step undoes what earlier steps did.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pynetbox
+import pytest
+import requests
+
+from agent import clients
+from agent.settings import load_settings
+from integrations.dns import reverse_name
+
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+PORT = 18090  # the webhook URL NetBox's event rule points at, for the whole session
+DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
+
+
+def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float = 90.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def nb() -> Any:
+    token = Path(os.environ["DCAGENT_NETBOX__TOKEN_FILE"]).read_text().strip()
+    return pynetbox.api(os.environ["DCAGENT_NETBOX__URL"], token=token)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    state = tmp_path_factory.mktemp("agent")
+    return {
+        **os.environ,
+        "DCAGENT_PLAYBOOKS_DIR": str(PLAYBOOKS),
+        "DCAGENT_STORE_URL": f"sqlite:///{state / 'runs.sqlite3'}",
+        "DCAGENT_WEBHOOK_URL": f"http://127.0.0.1:{PORT}/webhooks/netbox",
+        "DCAGENT_LISTEN_PORT": str(PORT),
+        "DCAGENT_RECONCILE_INTERVAL": "2",
+        "COLUMNS": "200",
+    }
+
+
+def dcagent(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DCAGENT, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(env: dict[str, str]) -> dict[str, str]:
+    first = dcagent(env, "bootstrap")
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = dcagent(env, "bootstrap")
+    assert second.returncode == 0, second.stderr
+    results = [line for line in second.stdout.splitlines() if "│" in line and "result" not in line]
+    assert results and all("unchanged" in line for line in results), second.stdout  # idempotent
+    return env
+
+
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen([*DCAGENT, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for("dcagent serve", lambda: _healthy(), timeout=30)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _healthy() -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture
+def device(nb: Any) -> Iterator[Callable[..., Any]]:
+    made: list[Any] = []
+
+    def make(vid: int = 110, fqdn: str | None = None, **overrides: Any) -> Any:
+        name = f"selftest-{uuid.uuid4().hex[:6]}"
+        vlan = nb.ipam.vlans.get(vid=vid, group="vlan-dc-batam")
+        data = {
+            "name": name, "site": nb.dcim.sites.get(slug="dc-batam").id,
+            "role": nb.dcim.device_roles.get(slug="server").id,
+            "device_type": nb.dcim.device_types.get(slug="poweredge-r650").id,
+            "tenant": nb.tenancy.tenants.get(slug="disdik").id, "status": "planned",
+            "custom_fields": {"dcagent_letter_number": "800/123/DISDIK/2026",
+                              "dcagent_fqdn": fqdn or f"{name}.dc.lab", "dcagent_server_vlan": vlan.id},
+        }  # fmt: skip
+        data.update(overrides)
+        dev = nb.dcim.devices.create(data)
+        made.append(dev)
+        return dev
+
+    yield make
+    settings = load_settings(None)
+    assert settings.dns is not None
+    dns = clients.dns(settings.dns)
+    for dev in made:
+        for ip in nb.ipam.ip_addresses.filter(description__ic=dev.name):
+            ip.delete()
+        fqdn = f"{dev.name}.dc.lab."
+        for value in dns.lookup(fqdn, "A"):
+            dns.delete_record("dc.lab", fqdn, "A")
+            dns.delete_record("127.in-addr.arpa", reverse_name(value), "PTR")
+        dev.delete()
+
+
+def tag(nb: Any, dev: Any, *slugs: str) -> None:
+    fresh = nb.dcim.devices.get(dev.id)
+    fresh.update({"tags": [{"slug": s} for s in [*(t.slug for t in fresh.tags), *slugs]]})
+
+
+def tags_of(nb: Any, dev: Any) -> set[str]:
+    return {t.slug for t in nb.dcim.devices.get(dev.id).tags}
+
+
+def journal_of(nb: Any, dev: Any) -> list[str]:
+    rows = nb.extras.journal_entries.filter(assigned_object_type="dcim.device", assigned_object_id=dev.id)
+    return [str(r.comments) for r in rows]
+
+
+def ips_of(nb: Any, dev: Any) -> list[Any]:
+    return list(nb.ipam.ip_addresses.filter(description__ic=dev.name))
+
+
+def dns_a(name: str) -> list[str]:
+    settings = load_settings(None)
+    assert settings.dns is not None
+    return clients.dns(settings.dns).lookup(f"{name}.dc.lab.", "A")
+
+
+def test_tagging_a_device_runs_the_playbook_through_the_webhook(
+    nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]
+) -> None:
+    env = {**bootstrapped, "DCAGENT_RECONCILE_INTERVAL": "0"}  # only the webhook can start this run
+    with serving(env):
+        dev = device()
+        tag(nb, dev, "sop-selftest", "approved")
+        wait_for("dcagent-done tag", lambda: "dcagent-done" in tags_of(nb, dev))
+    assert "dcagent-running" not in tags_of(nb, dev)
+    journal = journal_of(nb, dev)
+    assert any("dcagent started" in j and "Approved by admin" in j for j in journal), journal
+    assert any(j.startswith("Done:") for j in journal)
+    ips = ips_of(nb, dev)
+    assert len(ips) == 1 and ips[0].dns_name == f"{dev.name}.dc.lab"
+    assert dns_a(dev.name) == [str(ips[0].address).split("/")[0]]
+    runs = dcagent(env, "runs", "--playbook", "selftest")
+    assert "webhook" in runs.stdout and "done" in runs.stdout
+
+
+def test_reconciler_runs_a_request_tagged_while_the_agent_was_down(
+    nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]
+) -> None:
+    dev = device()
+    tag(nb, dev, "sop-selftest", "approved")  # nobody listens: NetBox's webhook fails and is not retried
+    time.sleep(2)
+    assert "dcagent-done" not in tags_of(nb, dev)
+    with serving(bootstrapped):
+        wait_for("dcagent-done tag", lambda: "dcagent-done" in tags_of(nb, dev))
+    assert len(ips_of(nb, dev)) == 1
+
+
+def test_incomplete_request_is_rejected_with_the_list(
+    nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]
+) -> None:
+    dev = device(custom_fields={"dcagent_fqdn": "x.dc.lab", "dcagent_server_vlan": None}, tenant=None)
+    tag(nb, dev, "sop-selftest", "approved")
+    result = dcagent(bootstrapped, "run", "selftest", f"device:{dev.name}")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "dcagent-rejected" in tags_of(nb, dev)
+    rejected = [j for j in journal_of(nb, dev) if j.startswith("Rejected:")]
+    assert rejected and "dcagent_letter_number" in rejected[0] and "dcagent_server_vlan" in rejected[0]
+    assert "tenant" in rejected[0]
+    assert ips_of(nb, dev) == []
+
+
+@pytest.mark.parametrize("crash_after", ["validate", "reserve_ip", "publish_dns"])
+def test_sigkill_after_each_step_then_resume_leaves_no_duplicate(
+    nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any], crash_after: str
+) -> None:
+    dev = device()
+    tag(nb, dev, "sop-selftest", "approved")
+    crashed = dcagent(
+        {**bootstrapped, "DCAGENT_CHAOS_KILL_AFTER": crash_after}, "run", "selftest", f"device:{dev.name}"
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    assert "dcagent-running" in tags_of(nb, dev)
+    resumed = dcagent(bootstrapped, "run", "selftest", f"device:{dev.name}")  # joins the interrupted run
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "dcagent-done" in tags_of(nb, dev)
+    ips = ips_of(nb, dev)
+    assert len(ips) == 1, [str(i.address) for i in ips]
+    assert dns_a(dev.name) == [str(ips[0].address).split("/")[0]]
+    journal = journal_of(nb, dev)
+    assert sum("dcagent started" in j for j in journal) == 1
+    assert sum(j.startswith("Done:") for j in journal) == 1
+
+
+def test_a_failing_step_undoes_earlier_steps(nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]) -> None:
+    settings = load_settings(None)
+    assert settings.dns is not None
+    dns = clients.dns(settings.dns)
+    taken = f"taken-{uuid.uuid4().hex[:6]}.dc.lab."
+    dns.replace_record("dc.lab", taken, "A", "127.10.0.250")  # the FQDN already points elsewhere
+    try:
+        dev = device(fqdn=taken.rstrip("."))
+        tag(nb, dev, "sop-selftest", "approved")
+        result = dcagent(bootstrapped, "run", "selftest", f"device:{dev.name}")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "dcagent-failed" in tags_of(nb, dev)
+        assert ips_of(nb, dev) == []  # reserve_ip was undone in NetBox
+        assert dns.lookup(taken, "A") == ["127.10.0.250"]  # and nothing of ours was left in DNS
+        failed = [j for j in journal_of(nb, dev) if j.startswith("Failed:")]
+        assert failed and "already points to 127.10.0.250" in failed[0]
+    finally:
+        dns.delete_record("dc.lab", taken, "A")
+
+
+def test_plan_changes_nothing(nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]) -> None:
+    dev = device()
+    before = (nb.ipam.ip_addresses.count(), len(journal_of(nb, dev)), tags_of(nb, dev))
+    result = dcagent(bootstrapped, "plan", "selftest", f"device:{dev.name}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "127.10.0.0/24" in result.stdout
+    assert (nb.ipam.ip_addresses.count(), len(journal_of(nb, dev)), tags_of(nb, dev)) == before
+    assert dns_a(dev.name) == []

@@ -1,0 +1,48 @@
+"""The engine's tests again, with the run store and the resource locks on the lab's PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from agent.engine.locks import PostgresAdvisoryLocks, advisory_key
+from agent.engine.store import Store
+from tests.unit.engine.test_executor import (  # noqa: F401  (collected here with the PostgreSQL store)
+    test_duplicate_event_joins_the_active_run,
+    test_permanent_failure_undoes_completed_steps_in_reverse,
+    test_plan_changes_nothing,
+    test_rejection_undoes_then_runs_on_reject,
+    test_resume_continues_from_the_first_unfinished_step,
+    test_retries_are_bounded,
+    test_success_runs_every_step_once,
+    test_transient_errors_retry_with_backoff,
+    test_two_runs_race_for_the_last_slot,
+)
+
+
+@pytest.fixture
+def store() -> Store:
+    url = os.environ.get("LAB_PG_URL")
+    if not url:
+        pytest.fail("LAB_PG_URL is not set: run lab/up and source lab/lab.env", pytrace=False)
+    s = Store(url)
+    with s.engine.begin() as conn:
+        for table in ("attempts", "steps", "runs", "alembic_version"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+    s.migrate()
+    s.migrate()  # idempotent
+    assert s.is_postgres
+    return s
+
+
+def test_advisory_lock_excludes_another_session(store: Store) -> None:
+    locks = PostgresAdvisoryLocks(store.engine)
+    key = advisory_key("prefix:99")
+    with locks.hold("prefix:99"), store.engine.connect() as other:
+        got = other.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        assert got is False
+    with store.engine.connect() as other:
+        assert other.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar() is True
+        other.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})

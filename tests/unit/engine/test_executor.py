@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.engine.executor import Executor
+from agent.engine.locks import InProcessLocks, LockManager, PostgresAdvisoryLocks
+from agent.engine.playbook import Playbook, load_playbook
+from agent.engine.registry import ObjectRef
+from agent.engine.store import Store
+from tests.unit.engine.test_playbook import GOOD
+from tests.unit.engine.world import FakeClock, RecordingTracker, World, make_registry
+
+THREE_STEPS = GOOD.replace(
+    "on_reject:",
+    "  - step: reserve\n    id: reserve-2\n    sla: 1h\n  - step: note\n    id: note-2\n    sla: 1h\non_reject:",
+)
+DEVICE = ObjectRef("dcim.device", 42)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
+    s.migrate()
+    return s
+
+
+def locks_for(store: Store) -> LockManager:
+    return PostgresAdvisoryLocks(store.engine) if store.is_postgres else InProcessLocks()
+
+
+def playbook(tmp_path: Path, world: World, text: str = THREE_STEPS) -> Playbook:
+    f = tmp_path / "selftest.yaml"
+    f.write_text(text)
+    return load_playbook(f, make_registry(world))
+
+
+def executor(store: Store, tmp_path: Path, world: World, **kw: object) -> tuple[Executor, RecordingTracker, FakeClock]:
+    tracker, clock = RecordingTracker(), FakeClock()
+    pb = playbook(tmp_path, world)
+    ex = Executor(store, {pb.name: pb}, None, tracker, locks_for(store), clock, registry=make_registry(world), **kw)  # type: ignore[arg-type]
+    return ex, tracker, clock
+
+
+def test_success_runs_every_step_once(store: Store, tmp_path: Path) -> None:
+    world = World()
+    ex, tracker, _ = executor(store, tmp_path, world)
+    run_id, created = ex.create("selftest", DEVICE, "srv-1", "cli", approver="kabid")
+    run = ex.execute(run_id)
+    assert created and run is not None and run.status == "done"
+    assert world.log == ["reserve 0", "note note-1", "reserve 1", "note note-2"]
+    assert [s.status for s in run.steps] == ["done"] * 4
+    assert run.step("main", "note-2").output == {"seen": ["note-1", "reserve", "reserve-2"]}  # type: ignore[union-attr]
+    assert tracker.events == [("started", run_id, ""), ("finished", run_id, "done")]
+    assert run.approver == "kabid"
+
+
+def test_duplicate_event_joins_the_active_run(store: Store, tmp_path: Path) -> None:
+    ex, _, _ = executor(store, tmp_path, World())
+    first, created1 = ex.create("selftest", DEVICE, "srv-1", "webhook")
+    second, created2 = ex.create("selftest", DEVICE, "srv-1", "reconciler")
+    assert (first, created1, created2) == (second, True, False)
+    ex.execute(first)
+    third, created3 = ex.create("selftest", DEVICE, "srv-1", "cli")  # finished: a new run may start
+    assert created3 and third != first
+
+
+def test_transient_errors_retry_with_backoff(store: Store, tmp_path: Path) -> None:
+    world = World(flaky={"note-1": 2})
+    ex, _, clock = executor(store, tmp_path, world, rng=lambda: 1.0)
+    run = ex.execute(ex.create("selftest", DEVICE, "srv-1", "cli")[0])
+    assert run is not None and run.status == "done"
+    assert clock.slept == [2.0, 4.0]  # exponential: initial 2 s, doubled (jitter pinned to its maximum)
+    assert run.step("main", "note-1").attempts == 3  # type: ignore[union-attr]
+
+
+def test_retries_are_bounded(store: Store, tmp_path: Path) -> None:
+    world = World(flaky={"note-1": 5})
+    ex, _, clock = executor(store, tmp_path, world, rng=lambda: 0.5)
+    run = ex.execute(ex.create("selftest", DEVICE, "srv-1", "cli")[0])
+    assert run is not None and run.status == "failed"
+    assert len(clock.slept) == 2 and world.held == {}  # 3 attempts, then the reservation was undone
+
+
+def test_permanent_failure_undoes_completed_steps_in_reverse(store: Store, tmp_path: Path) -> None:
+    world = World(fail_at={"note-2"})
+    ex, tracker, clock = executor(store, tmp_path, world)
+    run = ex.execute(ex.create("selftest", DEVICE, "srv-1", "cli")[0])
+    assert run is not None and run.status == "failed"
+    assert world.log == ["reserve 0", "note note-1", "reserve 1", "release 1", "release 0"]
+    assert world.held == {}
+    assert clock.slept == []  # a permanent error is not retried
+    assert run.reason == "note-2: note-2 failed on purpose"
+    undo = [s.key for s in run.steps if s.phase == "undo"]
+    assert undo == ["reserve-2", "reserve"]
+    assert tracker.events[-1] == ("finished", run.id, "failed")
+
+
+def test_rejection_undoes_then_runs_on_reject(store: Store, tmp_path: Path) -> None:
+    world = World(slots=1)
+    ex, tracker, _ = executor(store, tmp_path, world)
+    run = ex.execute(ex.create("selftest", DEVICE, "srv-1", "cli")[0])
+    assert run is not None and run.status == "rejected"
+    assert run.reason == "no free slot: 0 of 3 left"
+    assert world.log == ["reserve 0", "note note-1", "release 0", "letter"]
+    assert tracker.events[-1] == ("finished", run.id, "rejected")
+
+
+def test_resume_continues_from_the_first_unfinished_step(store: Store, tmp_path: Path) -> None:
+    world = World()
+    ex, _, _ = executor(store, tmp_path, world)
+    run_id, _ = ex.create("selftest", DEVICE, "srv-1", "cli")
+    # Simulate a crash in the middle of step 3: steps 1-2 done, step 3 started (and had reserved its slot).
+    run = store.get_run(run_id)
+    assert run is not None
+    world.reserve(f"dcagent:{run_id}:reserve")
+    world.log.append("note note-1")
+    world.reserve(f"dcagent:{run_id}:reserve-2")
+    clock = FakeClock()
+    for key, out in (("reserve", {"slot": 0}), ("note-1", {"seen": ["reserve"]})):
+        row = run.step("main", key)
+        assert row is not None
+        store.start_step(row.id, clock.now())
+        store.finish_step(row.id, "done", clock.now(), output=out)
+    row3 = run.step("main", "reserve-2")
+    assert row3 is not None
+    store.start_step(row3.id, clock.now())
+    store.set_run_status(run_id, "running", clock.now())
+    before = list(world.log)
+
+    fresh, _, _ = executor(store, tmp_path, world)  # a new agent process
+    assert fresh.resume_all() == [run_id]
+    fresh.shutdown()
+    final = store.get_run(run_id)
+    assert final is not None and final.status == "done"
+    assert world.log[len(before) :] == ["note note-2"]  # reserve-2 found its slot; nothing was done twice
+    assert sorted(world.held) == [0, 1]
+
+
+def test_two_runs_race_for_the_last_slot(store: Store, tmp_path: Path) -> None:
+    world = World(slots=1)
+    pb = playbook(tmp_path, world, GOOD)  # one reservation per run
+    ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), locks_for(store), FakeClock(),
+                  registry=make_registry(world), max_workers=2)  # fmt: skip
+    runs = [ex.create("selftest", ObjectRef("dcim.device", i), f"srv-{i}", "cli")[0] for i in (1, 2)]
+    futures = [ex.submit(r) for r in runs]
+    ex.shutdown()
+    finals = [f.result() for f in futures]
+    assert sorted(r.status for r in finals if r is not None) == ["done", "rejected"]
+    rejected = next(r for r in finals if r is not None and r.status == "rejected")
+    assert rejected.reason == "no free slot: 0 of 3 left"
+    assert len(world.held) == 1
+
+
+def test_plan_changes_nothing(store: Store, tmp_path: Path) -> None:
+    world = World()
+    ex, tracker, _ = executor(store, tmp_path, world)
+    lines = ex.plan("selftest", DEVICE)
+    assert [(k, c.action, c.target) for k, c in lines if c.action != "none"] == [
+        ("reserve", "create", "slot 0"),
+        ("reserve-2", "create", "slot 0"),
+    ]
+    assert world.log == [] and world.held == {} and tracker.events == []
+    assert store.list_runs() == []

@@ -1,0 +1,121 @@
+"""A small outside world for engine tests: a pool of numbered slots that steps reserve and release.
+
+It stands for NetBox IPs or rack units: reservations carry the run's idempotency key, so a re-run finds them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agent.engine.errors import StepInputError
+from agent.engine.playbook import Playbook
+from agent.engine.registry import PlannedChange, Registry, RetryPolicy, StepContext, StepResult, step
+from agent.engine.store import RunView
+
+
+class Flaky(Exception):
+    retryable = True
+
+
+@dataclass
+class World:
+    slots: int = 3
+    held: dict[int, str] = field(default_factory=dict)  # slot -> idempotency key
+    log: list[str] = field(default_factory=list)
+    fail_at: set[str] = field(default_factory=set)
+    flaky: dict[str, int] = field(default_factory=dict)  # step -> failures left before success
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reserve(self, key: str) -> int | None:
+        with self.lock:
+            for slot, holder in self.held.items():
+                if holder == key:
+                    return slot
+            free = [s for s in range(self.slots) if s not in self.held]
+            if not free:
+                return None
+            self.held[free[0]] = key
+            self.log.append(f"reserve {free[0]}")
+            return free[0]
+
+    def release(self, slot: int, key: str) -> None:
+        with self.lock:
+            if self.held.get(slot) == key:
+                del self.held[slot]
+                self.log.append(f"release {slot}")
+
+
+def make_registry(world: World) -> Registry:
+    reg = Registry()
+
+    def check(ctx: StepContext, name: str) -> None:
+        if world.flaky.get(name, 0) > 0:
+            world.flaky[name] -= 1
+            raise Flaky(f"{name} flaked")
+        if name in world.fail_at:
+            raise StepInputError(f"{name} failed on purpose")
+
+    def plan_reserve(ctx: StepContext) -> list[PlannedChange]:
+        free = [s for s in range(world.slots) if s not in world.held]
+        return [PlannedChange("world", "create", f"slot {free[0] if free else '-'}")]
+
+    def reserve(ctx: StepContext) -> StepResult:
+        with ctx.locks.hold("pool"):
+            check(ctx, ctx.step)
+            slot = world.reserve(ctx.idempotency_key)
+        if slot is None:
+            return StepResult.rejected("no free slot: 0 of 3 left")
+        return StepResult.ok(slot=slot)
+
+    def unreserve(ctx: StepContext, output: Mapping[str, Any]) -> None:
+        world.release(int(output["slot"]), ctx.idempotency_key)
+
+    def note(ctx: StepContext) -> StepResult:
+        check(ctx, ctx.step)
+        world.log.append(f"note {ctx.step}")
+        return StepResult.ok(seen=sorted(ctx.outputs))
+
+    def letter(ctx: StepContext) -> StepResult:
+        world.log.append("letter")
+        return StepResult.ok(letter="surat-balasan.pdf")
+
+    step("reserve", timeout=5, retry=RetryPolicy(max_attempts=3, initial=2), plan=plan_reserve, undo=unreserve,
+         registry=reg)(reserve)  # fmt: skip
+    step("note", timeout=5, retry=RetryPolicy(max_attempts=3, initial=2), registry=reg)(note)
+    step("letter", timeout=5, registry=reg)(letter)
+    return reg
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+        self.slept: list[float] = []
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            self.t += timedelta(milliseconds=1)
+            return self.t
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.t += timedelta(seconds=seconds)
+
+
+@dataclass
+class RecordingTracker:
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def started(self, run: RunView, playbook: Playbook) -> None:
+        if ("started", run.id, "") not in self.events:
+            self.events.append(("started", run.id, ""))
+
+    def finished(self, run: RunView, playbook: Playbook, outcome: str, reasons: list[str]) -> None:
+        event = ("finished", run.id, outcome)
+        if event not in self.events:
+            self.events.append(event)

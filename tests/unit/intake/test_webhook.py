@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from agent.engine.store import Store
+from agent.intake.server import create_app
+from agent.intake.signature import sign, valid_signature
+
+SECRET = "s3cret-shared-with-netbox"
+BODY = json.dumps(
+    {"event": "updated", "timestamp": "2026-11-23T09:00:00+07:00", "object_type": "dcim.device",
+     "username": "kabid", "request_id": "x", "data": {"id": 42, "name": "srv-disdik-09", "tags": []},
+     "snapshots": {}}
+).encode()  # fmt: skip
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+        self.done = threading.Event()
+
+    def __call__(self, object_type: str, object_id: int) -> None:
+        self.seen.append((object_type, object_id))
+        self.done.set()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> tuple[TestClient, Events]:
+    store = Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    store.migrate()
+    events = Events()
+    return TestClient(create_app(store, SECRET, events, lambda: 0, max_bytes=4096)), events
+
+
+def post(client: TestClient, body: bytes, signature: str | None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["X-Hook-Signature"] = signature
+    return client.post("/webhooks/netbox", content=body, headers=headers).status_code
+
+
+def test_signature_is_hmac_sha512_hex() -> None:
+    assert len(sign(SECRET, BODY)) == 128
+    assert valid_signature(SECRET, BODY, sign(SECRET, BODY).upper())
+    assert not valid_signature(SECRET, BODY, None) and not valid_signature(SECRET, BODY, "")
+
+
+def test_valid_event_is_queued(app: tuple[TestClient, Events]) -> None:
+    client, events = app
+    assert post(client, BODY, sign(SECRET, BODY)) == 202
+    assert events.done.wait(5)
+    assert events.seen == [("dcim.device", 42)]
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [None, "", "00" * 64, sign("wrong-secret", BODY), sign(SECRET, BODY + b" "), "not-hex"],
+    ids=["missing", "empty", "zeros", "other-secret", "other-body", "garbage"],
+)
+def test_bad_signatures_are_refused_and_queue_nothing(app: tuple[TestClient, Events], signature: str | None) -> None:
+    client, events = app
+    assert post(client, BODY, signature) == 401
+    assert events.seen == []
+
+
+def test_replayed_body_with_another_bodys_signature_is_refused(app: tuple[TestClient, Events]) -> None:
+    client, events = app
+    other = BODY.replace(b'"id": 42', b'"id": 43')
+    assert post(client, other, sign(SECRET, BODY)) == 401
+    assert events.seen == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[]", b'{"event": "updated"}', json.dumps({"event": "x", "object_type": "dcim.device",
+                                                                "data": {"id": "abc"}}).encode(),
+     json.dumps({"event": "x", "object_type": "dcim.device; DROP", "data": {"id": 1}}).encode()],
+    ids=["malformed", "list", "no-data", "bad-id", "bad-type"],
+)  # fmt: skip
+def test_signed_but_malformed_bodies_are_400(app: tuple[TestClient, Events], body: bytes) -> None:
+    client, events = app
+    assert post(client, body, sign(SECRET, body)) == 400
+    assert events.seen == []
+
+
+def test_oversize_body_is_413(app: tuple[TestClient, Events]) -> None:
+    client, events = app
+    big = json.dumps({"event": "x", "object_type": "dcim.device", "data": {"id": 1, "pad": "x" * 5000}}).encode()
+    assert post(client, big, sign(SECRET, big)) == 413
+    assert events.seen == []
+
+
+def test_health_runs_and_metrics(app: tuple[TestClient, Events]) -> None:
+    client, _ = app
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/runs").json() == []
+    assert client.get("/runs/nope").status_code == 404
+    text = client.get("/metrics").text
+    assert "dcagent_queue_depth 0.0" in text
