@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pynetbox
+from pynetbox.core.query import AllocationError
 import requests
 from packaging.version import Version
 from pydantic import BaseModel, ConfigDict
@@ -55,6 +56,8 @@ class Tag(_Model):
 
 
 def _translate(e: Exception, what: str) -> IntegrationError:
+    if isinstance(e, AllocationError):  # available-ips/-prefixes answered 409: nothing left to allocate
+        return ConflictError(SYSTEM, f"{what}: nothing left to allocate")
     if isinstance(e, pynetbox.RequestError):
         status = e.req.status_code
         detail = f"{what}: HTTP {status}: {str(e.error)[:300]}"
@@ -182,7 +185,7 @@ class NetBoxClient:
             yield
         except IntegrationError:
             raise
-        except (pynetbox.RequestError, pynetbox.ContentError, requests.RequestException) as e:
+        except (pynetbox.RequestError, pynetbox.ContentError, AllocationError, requests.RequestException) as e:
             raise _translate(e, what) from e
 
     def _do[T](self, what: str, fn: Callable[[], T]) -> T:

@@ -243,9 +243,46 @@ def test_a_failing_step_undoes_earlier_steps(nb: Any, bootstrapped: dict[str, st
 
 def test_plan_changes_nothing(nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]) -> None:
     dev = device()
-    before = (nb.ipam.ip_addresses.count(), len(journal_of(nb, dev)), tags_of(nb, dev))
+    zabbix = clients.zabbix(load_settings(None))
+
+    def snapshot() -> tuple[object, ...]:
+        return (nb.ipam.ip_addresses.count(), len(journal_of(nb, dev)), tags_of(nb, dev),
+                len(zabbix.call("host.get", {"output": ["hostid"]})), nb.core.object_changes.count())  # fmt: skip
+
+    before = snapshot()
     result = dcagent(bootstrapped, "plan", "selftest", f"device:{dev.name}")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "127.10.0.0/24" in result.stdout
-    assert (nb.ipam.ip_addresses.count(), len(journal_of(nb, dev)), tags_of(nb, dev)) == before
+    assert snapshot() == before  # NetBox (objects and changelog) and Zabbix untouched
     assert dns_a(dev.name) == []
+
+
+def test_two_requests_race_for_the_last_address(
+    nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]
+) -> None:
+    group = nb.ipam.vlan_groups.get(slug="vlan-dc-batam")
+    vlan = nb.ipam.vlans.get(vid=199, group_id=group.id) or nb.ipam.vlans.create(
+        {"vid": 199, "name": "RACE", "group": group.id, "status": "active"}
+    )
+    prefix = nb.ipam.prefixes.get(prefix="127.10.9.0/30") or nb.ipam.prefixes.create(
+        {"prefix": "127.10.9.0/30", "vlan": vlan.id, "status": "active"}
+    )
+    holder = nb.ipam.ip_addresses.get(address="127.10.9.1/30") or nb.ipam.ip_addresses.create(
+        {"address": "127.10.9.1/30", "status": "active", "description": "gateway"}
+    )
+    devs = [device(vid=199), device(vid=199)]  # one free address (127.10.9.2) for two requests
+    for d in devs:
+        tag(nb, d, "sop-selftest", "approved")
+    procs = [
+        subprocess.Popen([*DCAGENT, "run", "selftest", f"device:{d.name}"], env=bootstrapped,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for d in devs
+    ]  # fmt: skip
+    codes = sorted(p.wait(timeout=180) for p in procs)
+    assert codes == [0, 3]  # one done, one rejected
+    outcomes = sorted(next(t for t in tags_of(nb, d) if t.startswith("dcagent-")) for d in devs)
+    assert outcomes == ["dcagent-done", "dcagent-rejected"]
+    loser = next(d for d in devs if "dcagent-rejected" in tags_of(nb, d))
+    assert any("no free IP address in prefix 127.10.9.0/30" in j for j in journal_of(nb, loser))
+    assert len(list(nb.ipam.ip_addresses.filter(parent="127.10.9.0/30"))) == 2
+    del holder, prefix

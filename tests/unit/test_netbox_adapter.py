@@ -94,3 +94,14 @@ def test_ensure_tag_creates_once(nb: NetBoxClient) -> None:
     responses.post(f"{URL}/api/extras/tags/", json=tag, status=201)
     assert nb.ensure_tag("approved", "approved").id == 7
     assert [c.request.method for c in responses.calls] == ["GET", "POST"]
+
+
+@responses.activate
+def test_exhausted_prefix_is_a_conflict_not_a_bug(nb: NetBoxClient) -> None:
+    from integrations.errors import ConflictError
+
+    prefix = {"id": 9, "prefix": "127.10.9.0/30", "url": f"{URL}/api/ipam/prefixes/9/"}
+    responses.get(f"{URL}/api/ipam/prefixes/9/", json=prefix)
+    responses.post(f"{URL}/api/ipam/prefixes/9/available-ips/", json={"detail": "insufficient"}, status=409)
+    with pytest.raises(ConflictError, match="nothing left"):
+        nb.reserve_ip(9, "x.dc.lab", "x")
