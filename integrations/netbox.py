@@ -7,10 +7,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pynetbox
-from pynetbox.core.query import AllocationError
 import requests
 from packaging.version import Version
 from pydantic import BaseModel, ConfigDict
+from pynetbox.core.query import AllocationError
 
 from integrations.errors import AuthError, ConflictError, IntegrationError, PermanentError, TransientError
 from integrations.http import TimeoutSession
