@@ -25,7 +25,7 @@ seed: install lab
 	lab/seed
 
 demo: install lab seed
-	$(LABENV) && $(BIN)/dcagent doctor
+	$(LABENV) && $(BIN)/dcagent doctor && $(BIN)/python lab/demo.py
 
 lint: install
 	$(BIN)/ruff check .

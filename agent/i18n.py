@@ -50,6 +50,44 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "id": "Gagal: **{title}**. {reasons}. Perubahan yang sudah dibuat telah dibatalkan.",
         "en": "Failed: **{title}**. {reasons}. Changes already made were undone.",
     },
+    "cap.space": {
+        "id": "ruang rak: tidak ada {height}U berurutan yang kosong di {racks}",
+        "en": "rack space: no {height} contiguous free units in {racks}",
+    },
+    "cap.power": {
+        "id": "daya: perlu {needed} jalur daya yang masing-masing sanggup {load:.0f} W, "
+        "hanya {fitting} yang sanggup ({detail})",
+        "en": "power: {needed} feed(s) each able to carry {load:.0f} W needed, only {fitting} can ({detail})",
+    },
+    "cap.ups": {
+        "id": "UPS {panel}: {allocated:.0f} W teralokasi + {load:.0f} W melebihi anggaran {budget} W",
+        "en": "UPS {panel}: {allocated:.0f} W allocated + {load:.0f} W exceeds the budget of {budget} W",
+    },
+    "cap.bandwidth": {
+        "id": "bandwidth: diminta {want} Mbps, tersisa {left} Mbps dari uplink {uplink} Mbps",
+        "en": "bandwidth: {want} Mbps requested, {left} Mbps left of the {uplink} Mbps uplink",
+    },
+    "cap.no_uplink": {
+        "id": "bandwidth: kapasitas uplink site {site} belum dicatat (dcagent_uplink_mbps)",
+        "en": "bandwidth: the uplink capacity of site {site} is not recorded (dcagent_uplink_mbps)",
+    },
+    "cap.ip": {"id": "alamat IP: tidak ada alamat bebas di prefix {prefix}", "en": "IP: no free address in {prefix}"},
+    "cap.port": {
+        "id": "jaringan: tidak ada port akses kosong di switch ToR rak {rack}",
+        "en": "network: no free access port on the top-of-rack switch of rack {rack}",
+    },
+    "cap.no_switch": {
+        "id": "jaringan: rak {rack} tidak punya switch ToR",
+        "en": "network: rack {rack} has no ToR switch",
+    },
+    "cap.domain_netbox": {
+        "id": "domain: {fqdn} sudah dipakai di NetBox ({where})",
+        "en": "domain: {fqdn} is already used in NetBox ({where})",
+    },
+    "cap.domain_dns": {
+        "id": "domain: {fqdn} sudah ada di DNS ({values})",
+        "en": "domain: {fqdn} already exists in DNS ({values})",
+    },
     "journal.unknown_approver": {"id": "(tidak tercatat)", "en": "(not recorded)"},
 }
 

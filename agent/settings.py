@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(60.0, ge=0, description="seconds between reconciler passes; 0 = off")
     workers: int = Field(4, ge=1, le=64, description="runs executed at once")
     playbooks_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "playbooks")
+    zabbix_templates: Path = Field(
+        default_factory=lambda: Path(__file__).resolve().parent.parent / "config" / "zabbix-templates.yaml",
+        description="role/platform → Zabbix templates mapping",
+    )
     language: Literal["id", "en"] = "id"
     switch_roles: list[str] = Field(
         default_factory=lambda: ["tor-switch"], description="NetBox device-role slugs that are switches"

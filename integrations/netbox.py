@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -44,6 +45,7 @@ class SwitchRef(_Model):
     id: int
     name: str
     site: str
+    rack_id: int | None = None
     platform: str | None
     host: str | None
     ssh_port: int | None
@@ -143,6 +145,86 @@ class IPRef(_Model):
 def _ip_ref(row: Any) -> IPRef:
     return IPRef(id=int(row.id), address=str(row.address), dns_name=str(row.dns_name or ""),
                  description=str(row.description or ""))  # fmt: skip
+
+
+class Occupant(_Model):
+    """Something that takes rack units: a device or a reservation (``face`` None: both faces)."""
+
+    position: int
+    height: int
+    face: str | None
+    label: str
+
+
+class RackInfo(_Model):
+    id: int
+    name: str
+    site: str
+    u_height: int
+    descending: bool
+    occupants: tuple[Occupant, ...]
+
+
+class FeedInfo(_Model):
+    id: int
+    name: str
+    panel_id: int
+    panel: str
+    voltage: int
+    amperage: int
+    max_utilization: int
+    three_phase: bool
+    allocated_w: float  # sum of allocated (else maximum) draw of the ports it powers through its PDU
+
+
+class PanelInfo(_Model):
+    id: int
+    name: str
+    ups_budget_w: int | None
+    allocated_w: float
+
+
+class DeviceSpec(_Model):
+    """The request's device: what placement, power and cabling need to know."""
+
+    id: int
+    name: str
+    site_id: int
+    site: str
+    rack_id: int | None
+    position: float | None
+    face: str | None
+    status: str | None
+    u_height: int
+    full_depth: bool
+    psu_draw_w: tuple[float, ...]
+    data_interfaces: tuple[str, ...]
+    tenant_id: int | None
+    tenant: str | None
+    role: str
+    platform: str | None
+    serial: str
+    asset_tag: str | None
+    device_type: str
+    manufacturer: str
+    primary_ip: str | None
+    custom_fields: dict[str, Any]
+
+
+class InterfaceRef(_Model):
+    id: int
+    name: str
+    cable_id: int | None
+    description: str
+    mode: str | None
+    untagged_vlan: int | None
+
+
+class PortRef(_Model):
+    id: int
+    device_id: int
+    device: str
+    name: str
 
 
 def canonical_type(name: str) -> str:
@@ -377,6 +459,204 @@ class NetBoxClient:
 
         return self._do(f"delete IP {ip_id}", run)
 
+    # -- capacity reads ---------------------------------------------------------------------------------------
+    def device_spec(self, device_id: int) -> DeviceSpec:
+        def run() -> DeviceSpec:
+            d = self._api.dcim.devices.get(device_id)
+            if d is None:
+                raise PermanentError(SYSTEM, f"device {device_id} does not exist")
+            dt = self._api.dcim.device_types.get(d.device_type.id)
+            psus = list(self._api.dcim.power_ports.filter(device_id=d.id))
+            ifaces = [i for i in self._api.dcim.interfaces.filter(device_id=d.id) if not i.mgmt_only]
+            return DeviceSpec(
+                id=int(d.id), name=str(d.name), site_id=int(d.site.id), site=str(d.site.slug),
+                rack_id=int(d.rack.id) if d.rack else None, position=float(d.position) if d.position else None,
+                face=str(d.face.value) if d.face else None, status=str(d.status.value) if d.status else None,
+                u_height=int(float(dt.u_height)), full_depth=bool(dt.is_full_depth),
+                psu_draw_w=tuple(float(p.allocated_draw or p.maximum_draw or 0) for p in psus),
+                data_interfaces=tuple(str(i.name) for i in ifaces),
+                tenant_id=int(d.tenant.id) if d.tenant else None, tenant=str(d.tenant.name) if d.tenant else None,
+                role=str(d.role.slug), platform=str(d.platform.slug) if d.platform else None,
+                serial=str(d.serial or ""), asset_tag=str(d.asset_tag) if d.asset_tag else None,
+                device_type=str(dt.model), manufacturer=str(dt.manufacturer.name),
+                primary_ip=str(d.primary_ip4.address) if d.primary_ip4 else None,
+                custom_fields=dict(d.custom_fields or {}),
+            )  # fmt: skip
+
+        return self._do(f"read device {device_id}", run)
+
+    def racks(self, site_id: int) -> list[RackInfo]:
+        """The site's racks with what occupies them: devices by face/depth, reservations on both faces."""
+
+        def run() -> list[RackInfo]:
+            heights: dict[int, tuple[int, bool]] = {}
+            out = []
+            for rack in sorted(self._api.dcim.racks.filter(site_id=site_id), key=lambda r: str(r.name)):
+                occupants: list[Occupant] = []
+                for dev in self._api.dcim.devices.filter(rack_id=rack.id):
+                    if dev.position is None:
+                        continue  # 0U (PDUs) or not mounted
+                    tid = int(dev.device_type.id)
+                    if tid not in heights:
+                        dt = self._api.dcim.device_types.get(tid)
+                        heights[tid] = (int(float(dt.u_height)), bool(dt.is_full_depth))
+                    height, full = heights[tid]
+                    face = None if full else (str(dev.face.value) if dev.face else "front")
+                    occupants.append(Occupant(position=int(float(dev.position)), height=height, face=face,
+                                              label=str(dev.name)))  # fmt: skip
+                for res in self._api.dcim.rack_reservations.filter(rack_id=rack.id):
+                    for unit in res.units:
+                        occupants.append(Occupant(position=int(unit), height=1, face=None,
+                                                  label=f"reservation {res.id}: {res.description}"))  # fmt: skip
+                out.append(RackInfo(id=int(rack.id), name=str(rack.name), site=str(rack.site.slug),
+                                    u_height=int(rack.u_height), descending=bool(rack.desc_units),
+                                    occupants=tuple(occupants)))  # fmt: skip
+            return out
+
+        return self._do(f"read racks of site {site_id}", run)
+
+    def rack_feeds(self, rack_id: int) -> list[FeedInfo]:
+        """Power feeds of a rack with the draw already allocated behind each (feed → PDU → outlets → PSUs)."""
+
+        def run() -> list[FeedInfo]:
+            feeds = list(self._api.dcim.power_feeds.filter(rack_id=rack_id))
+            pdu_feed: dict[int, int] = {}
+            ports = list(self._api.dcim.power_ports.filter(rack_id=rack_id))
+            for port in ports:
+                if port.link_peers_type == "dcim.powerfeed" and port.link_peers:
+                    pdu_feed[int(port.device.id)] = _peer_id(port.link_peers[0])
+            allocated: dict[int, float] = {}
+            for port in ports:
+                if port.link_peers_type != "dcim.poweroutlet" or not port.link_peers:
+                    continue
+                pdu_id = _peer_device_id(port.link_peers[0])
+                if pdu_id in pdu_feed:
+                    feed_id = pdu_feed[pdu_id]
+                    allocated[feed_id] = allocated.get(feed_id, 0.0) + float(
+                        port.allocated_draw or port.maximum_draw or 0
+                    )
+            return [
+                FeedInfo(id=int(f.id), name=str(f.name), panel_id=int(f.power_panel.id), panel=str(f.power_panel.name),
+                         voltage=int(f.voltage), amperage=int(f.amperage), max_utilization=int(f.max_utilization),
+                         three_phase=str(f.phase.value) == "three-phase", allocated_w=allocated.get(int(f.id), 0.0))
+                for f in feeds
+            ]  # fmt: skip
+
+        return self._do(f"read power of rack {rack_id}", run)
+
+    def panel(self, panel_id: int) -> PanelInfo:
+        """A power panel, its UPS budget (custom field) and the draw allocated on all its feeds."""
+
+        def run() -> tuple[Any, set[int]]:
+            panel = self._api.dcim.power_panels.get(panel_id)
+            feeds = self._api.dcim.power_feeds.filter(power_panel_id=panel_id)
+            return panel, {int(f.rack.id) for f in feeds if f.rack}
+
+        panel, racks = self._do(f"read power panel {panel_id}", run)
+        budget = (panel.custom_fields or {}).get("dcagent_ups_budget_w")
+        total = sum(f.allocated_w for r in sorted(racks) for f in self.rack_feeds(r) if f.panel_id == panel_id)
+        return PanelInfo(id=int(panel.id), name=str(panel.name), ups_budget_w=int(budget) if budget else None,
+                         allocated_w=total)  # fmt: skip
+
+    def site_uplink_mbps(self, site_id: int) -> int | None:
+        site = self._do(f"read site {site_id}", lambda: self._api.dcim.sites.get(site_id))
+        value = (site.custom_fields or {}).get("dcagent_uplink_mbps")
+        return int(value) if value else None
+
+    def granted_bandwidth_mbps(self, site_id: int, exclude_device: int) -> int:
+        """Bandwidth already granted at the site: active devices' requested bandwidth."""
+        rows = self._do(
+            "read granted bandwidth",
+            lambda: list(
+                self._api.dcim.devices.filter(site_id=site_id, status="active", cf_dcagent_bandwidth_mbps__gte=1)
+            ),
+        )
+        return sum(int(d.custom_fields.get("dcagent_bandwidth_mbps") or 0) for d in rows if int(d.id) != exclude_device)
+
+    def free_ip_count(self, prefix_id: int, limit: int = 100) -> int:
+        def run() -> int:
+            prefix = self._api.ipam.prefixes.get(prefix_id)
+            return len(list(prefix.available_ips.list(limit=limit)))
+
+        return self._do(f"count free IPs in prefix {prefix_id}", run)
+
+    def rack_switches(self, rack_id: int, roles: list[str]) -> list[SwitchRef]:
+        return [s for s in self.switches(roles) if s.rack_id == rack_id]
+
+    def free_access_ports(self, switch_id: int, pattern: str = r"swp\d+") -> list[PortRef]:
+        """Uncabled, non-management interfaces named like access ports, in port order."""
+        rx = re.compile(pattern)
+
+        def run() -> list[PortRef]:
+            rows = self._api.dcim.interfaces.filter(device_id=switch_id, cabled=False, mgmt_only=False)
+            ports = [PortRef(id=int(r.id), device_id=switch_id, device=str(r.device.name), name=str(r.name))
+                     for r in rows if rx.fullmatch(str(r.name))]  # fmt: skip
+            return sorted(ports, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
+
+        return self._do(f"free ports of switch {switch_id}", run)
+
+    def dns_name_users(self, fqdn: str) -> list[IPRef]:
+        rows = self._do("find DNS name", lambda: list(self._api.ipam.ip_addresses.filter(dns_name=fqdn)))
+        return [_ip_ref(r) for r in rows]
+
+    # -- writes used by playbook steps ---------------------------------------------------------------------
+    def update_device(self, device_id: int, fields: dict[str, Any]) -> None:
+        """PATCH a device; NetBox's refusal (e.g. "U12 is already occupied") surfaces as PermanentError."""
+
+        def run() -> None:
+            dev = self._api.dcim.devices.get(device_id)
+            if dev is None:
+                raise PermanentError(SYSTEM, f"device {device_id} does not exist")
+            dev.update(fields)
+
+        self._do(f"update device {device_id}", run)
+
+    def interface(self, device_id: int, name: str) -> InterfaceRef:
+        def run() -> InterfaceRef:
+            row = self._api.dcim.interfaces.get(device_id=device_id, name=name)
+            if row is None:
+                raise PermanentError(SYSTEM, f"device {device_id} has no interface {name}")
+            return InterfaceRef(id=int(row.id), name=str(row.name), cable_id=int(row.cable.id) if row.cable else None,
+                                description=str(row.description or ""),
+                                mode=str(row.mode.value) if row.mode else None,
+                                untagged_vlan=int(row.untagged_vlan.id) if row.untagged_vlan else None)  # fmt: skip
+
+        return self._do(f"read interface {name} of device {device_id}", run)
+
+    def update_interface(self, interface_id: int, fields: dict[str, Any]) -> None:
+        self._do(f"update interface {interface_id}", lambda: self._api.dcim.interfaces.get(interface_id).update(fields))
+
+    def assign_ip(self, ip_id: int, interface_id: int) -> None:
+        self._do(
+            f"assign IP {ip_id}",
+            lambda: self._api.ipam.ip_addresses.get(ip_id).update(
+                {"assigned_object_type": "dcim.interface", "assigned_object_id": interface_id}
+            ),
+        )
+
+    def cable(self, a_interface: int, b_interface: int, label: str, run_id: str) -> int:
+        def run() -> int:
+            row = self._api.dcim.cables.create(
+                {"a_terminations": [{"object_type": "dcim.interface", "object_id": a_interface}],
+                 "b_terminations": [{"object_type": "dcim.interface", "object_id": b_interface}],
+                 "status": "connected", "label": label[:100], "custom_fields": {"dcagent_run_id": run_id}}
+            )  # fmt: skip
+            return int(row.id)
+
+        return self._do("create cable", run)
+
+    def cable_run_id(self, cable_id: int) -> str | None:
+        row = self._do(f"read cable {cable_id}", lambda: self._api.dcim.cables.get(cable_id))
+        return None if row is None else (row.custom_fields or {}).get("dcagent_run_id")
+
+    def delete_cable(self, cable_id: int) -> None:
+        def run() -> None:
+            row = self._api.dcim.cables.get(cable_id)
+            if row is not None:
+                row.delete()
+
+        self._do(f"delete cable {cable_id}", run)
+
     # -- contract objects (bootstrap): created or adopted, never deleted ------------------------------
     def ensure(self, app: str, endpoint: str, lookup: dict[str, Any], fields: dict[str, Any]) -> tuple[int, str]:
         """Create the object if missing, else update the ``fields`` that differ. Returns (id, what happened).
@@ -415,6 +695,7 @@ class NetBoxClient:
                         id=int(dev.id),
                         name=str(dev.name),
                         site=str(dev.site.slug),
+                        rack_id=int(dev.rack.id) if dev.rack else None,
                         platform=str(dev.platform.slug) if dev.platform else None,
                         host=host,
                         ssh_port=int(ssh[0].ports[0]) if ssh and ssh[0].ports else None,
@@ -423,6 +704,15 @@ class NetBoxClient:
             return refs
 
         return self._do("list switches", run)
+
+
+def _peer_id(peer: Any) -> int:
+    # pynetbox leaves generic link peers as plain dicts
+    return int(peer["id"] if isinstance(peer, dict) else peer.id)
+
+
+def _peer_device_id(peer: Any) -> int:
+    return int(peer["device"]["id"] if isinstance(peer, dict) else peer.device.id)
 
 
 def _same(current: Any, wanted: Any) -> bool:

@@ -22,6 +22,22 @@ MIN_VERSION = Version("6.0")
 BELOW = Version("8.0")
 
 
+class HostSpec(BaseModel):
+    """A host as dcagent wants it in Zabbix; converted to API parameters here, per server version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    name: str
+    ip: str
+    groups: tuple[str, ...]
+    templates: tuple[str, ...]
+    tags: tuple[tuple[str, str], ...]
+    inventory: dict[str, str]
+    macros: tuple[tuple[str, str], ...] = ()
+    agent_port: int = 10050
+
+
 class ZabbixLogin(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
@@ -169,3 +185,54 @@ class ZabbixClient:
     def delete_hosts(self, host_ids: list[str]) -> None:
         if host_ids:
             self.call("host.delete", list(host_ids))
+
+    # -- colocation: hosts from NetBox devices ---------------------------------------------------------
+    def template_ids(self, names: tuple[str, ...]) -> list[str]:
+        found = self.call("template.get", {"filter": {"host": list(names)}, "output": ["templateid", "host"]})
+        missing = sorted(set(names) - {str(t["host"]) for t in found})
+        if missing:
+            raise PermanentError(SYSTEM, f"templates not found: {', '.join(missing)}")
+        return [str(t["templateid"]) for t in found]
+
+    def upsert_host(self, spec: HostSpec) -> tuple[str, bool]:
+        """Create the host, or adopt the existing one of the same technical name (never a duplicate).
+
+        Returns (hostid, created).
+        """
+        groups = [{"groupid": self.ensure_host_group(g)} for g in spec.groups]
+        templates = [{"templateid": t} for t in self.template_ids(spec.templates)]
+        params: dict[str, Any] = {
+            "name": spec.name,
+            "groups": groups,
+            "templates": templates,
+            "tags": [{"tag": k, "value": v} for k, v in spec.tags],
+            "inventory_mode": 0,
+            "inventory": spec.inventory,
+            "macros": [{"macro": k, "value": v} for k, v in spec.macros],
+        }
+        interface = {"type": 1, "main": 1, "useip": 1, "ip": spec.ip, "dns": "", "port": str(spec.agent_port)}
+        existing = self.call("host.get", {"filter": {"host": [spec.host]}, "output": ["hostid"],
+                                          "selectInterfaces": ["interfaceid", "type", "main"]})  # fmt: skip
+        if not existing:
+            created = self.call("host.create", {"host": spec.host, "interfaces": [interface], **params})
+            return str(created["hostids"][0]), True
+        host_id = str(existing[0]["hostid"])
+        self.call("host.update", {"hostid": host_id, **params})
+        main = next((i for i in existing[0]["interfaces"] if str(i["type"]) == "1" and str(i["main"]) == "1"), None)
+        if main is None:
+            self.call("hostinterface.create", {"hostid": host_id, **interface})
+        else:
+            self.call("hostinterface.update", {"interfaceid": main["interfaceid"], "ip": spec.ip, "useip": 1})
+        return host_id, False
+
+    def item(self, host_id: str, key: str) -> tuple[str, int, str] | None:
+        """(itemid, lastclock, lastvalue) of an item on the host."""
+        found = self.call("item.get", {"hostids": [host_id], "filter": {"key_": [key]},
+                                       "output": ["itemid", "lastclock", "lastvalue"]})  # fmt: skip
+        if not found:
+            return None
+        return str(found[0]["itemid"]), int(found[0]["lastclock"] or 0), str(found[0]["lastvalue"])
+
+    def check_now(self, item_id: str) -> None:
+        """Ask the server to poll the item now (task type 6); it must already know the item (config sync)."""
+        self.call("task.create", [{"type": 6, "request": {"itemid": item_id}}])

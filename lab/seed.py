@@ -167,6 +167,7 @@ def seed(nb: Any) -> None:
             switches.get(sw or ""),
             port,
         )
+    set_capacity_fields(nb)
     for site, rack, units, tenant, why in RESERVATIONS:
         r = dcim.racks.get(site=site, name=rack)
         if not list(dcim.rack_reservations.filter(rack_id=r.id, description=why)):
@@ -175,6 +176,30 @@ def seed(nb: Any) -> None:
                 {"rack": r.id, "units": list(units), "user": user.id, "tenant": tenants[tenant].id, "description": why}
             )
             counts["rack-reservations created"] += 1
+
+
+UPLINK_MBPS = {"dc-batam": 1000, "dc-sumbawa": 200}
+UPS_BUDGET_W = {"dc-batam": 12000, "dc-sumbawa": 4000}
+GRANTED_MBPS = {"srv-bpkad-01": 200, "srv-dinkes-01": 100, "srv-disdik-01": 100, "srv-disdik-02": 100,
+                "srv-dinkes-02": 50, "srv-bpkad-02": 50, "srv-disdukcapil-01": 150}  # fmt: skip
+
+
+def set_capacity_fields(nb: Any) -> None:
+    """Uplink, UPS budgets and granted bandwidth: custom fields from `dcagent bootstrap` (run before this)."""
+    if nb.extras.custom_fields.get(name="dcagent_uplink_mbps") is None:
+        print("seed: custom fields missing (run dcagent bootstrap first); capacity fields skipped")
+        return
+    for slug, mbps in UPLINK_MBPS.items():
+        site = nb.dcim.sites.get(slug=slug)
+        if site.custom_fields.get("dcagent_uplink_mbps") != mbps:
+            site.update({"custom_fields": {"dcagent_uplink_mbps": mbps}})
+        for panel in nb.dcim.power_panels.filter(site_id=site.id):
+            if panel.custom_fields.get("dcagent_ups_budget_w") != UPS_BUDGET_W[slug]:
+                panel.update({"custom_fields": {"dcagent_ups_budget_w": UPS_BUDGET_W[slug]}})
+    for name, mbps in GRANTED_MBPS.items():
+        dev = nb.dcim.devices.get(name=name)
+        if dev.custom_fields.get("dcagent_bandwidth_mbps") != mbps:
+            dev.update({"custom_fields": {"dcagent_bandwidth_mbps": mbps}})
 
 
 def server_type(nb: Any, model: str, slug: str, mfr: int, height: int, max_w: int, alloc_w: int, pn: str) -> Any:

@@ -264,9 +264,14 @@ class Executor:
             step_var.reset(token)
 
     def _context(self, run: RunView, ref: StepRef, outputs: Mapping[str, Mapping[str, Any]]) -> StepContext:
+        pb = self.playbooks[run.playbook]
+        meta = {"title": pb.title, "sop_number": pb.sop.number, "sop_office": pb.sop.office,
+                "sop_title": pb.sop.title, "approver": run.approver,
+                "approved_at": run.approved_at.isoformat(timespec="seconds") if run.approved_at else None}  # fmt: skip
         return StepContext(
             run_id=run.id, playbook=run.playbook, step=ref.key, request=run.ref, outputs=dict(outputs),
             services=self.services, locks=self.locks, clock=self.clock, language=self.language, params=ref.params,
+            meta=meta, history=lambda: self.store.get_run(run.id),
         )  # fmt: skip
 
     def _unwind(self, run: RunView, pb: Playbook) -> None:

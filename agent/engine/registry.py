@@ -74,6 +74,8 @@ class StepContext:
     clock: Clock
     language: Literal["id", "en"] = "id"
     params: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)  # playbook title, SOP number/office, approver
+    history: Callable[[], Any] | None = None  # the run as recorded so far (agent.engine.store.RunView)
 
     @property
     def idempotency_key(self) -> str:

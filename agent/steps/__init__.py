@@ -3,4 +3,4 @@
 Importing this package registers every step (the registry is checked when playbooks load).
 """
 
-from agent.steps import dns, ipam, request  # noqa: F401  (registration happens on import)
+from agent.steps import capacity, dns, ipam, monitoring, placement, reports, request, switchport  # noqa: F401

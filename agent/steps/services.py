@@ -10,6 +10,7 @@ from agent.settings import Settings
 from integrations.dns import DNSClient
 from integrations.errors import PermanentError
 from integrations.netbox import NetBoxClient
+from integrations.zabbix import ZabbixClient
 
 
 class Services:
@@ -20,6 +21,10 @@ class Services:
     @cached_property
     def netbox(self) -> NetBoxClient:
         return clients.netbox(self.settings)
+
+    @cached_property
+    def zabbix(self) -> ZabbixClient:
+        return clients.zabbix(self.settings)
 
     @cached_property
     def dns(self) -> DNSClient:

@@ -22,6 +22,7 @@ DCAGENT_DNS__TSIG_SECRET_FILE=$SECRETS/dns-tsig
 DCAGENT_BACKUP__REPOSITORY=$LAB_DIR/restic-repo
 DCAGENT_BACKUP__PASSWORD_FILE=$SECRETS/restic-password
 DCAGENT_WEBHOOK_SECRET_FILE=$SECRETS/webhook-secret
+DCAGENT_WEBHOOK_URL=http://127.0.0.1:8090/webhooks/netbox
 DCAGENT_STORE_URL=sqlite:///$LAB_DIR/dcagent/runs.sqlite3
 DCAGENT_REPORTS_DIR=$LAB_DIR/dcagent/reports
 # Lab-only facts for the integration tests (not dcagent settings).

@@ -1,0 +1,142 @@
+"""The colocation capacity check (SOP 000 step 4, 003 step 5, 004 step 3): space, power, UPS, bandwidth, IP,
+switch port, domain. Read-only; every figure is recorded in the run output; any shortfall rejects with all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.engine.errors import StepInputError
+from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.i18n import t
+from agent.steps.capacity_model import check_power, choose_rack, occupied_summary
+from agent.steps.services import Services, services_of
+from integrations.netbox import DeviceSpec, PanelInfo
+
+
+def _fqdn(spec: DeviceSpec) -> str:
+    fqdn = str(spec.custom_fields.get("dcagent_fqdn") or "").strip().rstrip(".").lower()
+    if not fqdn:
+        raise StepInputError("custom field dcagent_fqdn (FQDN) is empty")
+    return fqdn
+
+
+def _vlan_id(spec: DeviceSpec) -> int:
+    vlan = spec.custom_fields.get("dcagent_server_vlan")
+    if not isinstance(vlan, dict) or "id" not in vlan:
+        raise StepInputError("custom field dcagent_server_vlan (VLAN server) is empty")
+    return int(vlan["id"])
+
+
+def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
+    """Every capacity figure, and the shortfalls (for people) if any."""
+    nb, lang = svc.netbox, ctx.language
+    spec = nb.device_spec(ctx.request.object_id)
+    shortfalls: list[str] = []
+    out: dict[str, Any] = {
+        "device": spec.name, "u_height": spec.u_height, "full_depth": spec.full_depth,
+        "original": {"rack_id": spec.rack_id, "position": spec.position, "face": spec.face, "status": spec.status},
+    }  # fmt: skip
+
+    # Space and power, rack by rack in policy order: the first rack with both wins.
+    tried: list[dict[str, Any]] = []
+    chosen: dict[str, Any] | None = None
+    for rack, position in choose_rack(nb.racks(spec.site_id), spec.rack_id, spec.u_height, spec.full_depth):
+        feeds = nb.rack_feeds(rack.id)
+        panels: dict[int, PanelInfo] = {f.panel_id: nb.panel(f.panel_id) for f in feeds}
+        power = check_power(feeds, panels, spec.psu_draw_w)
+        entry = {
+            "rack": rack.name, "rack_id": rack.id, "position": position,
+            "occupied": occupied_summary(rack.occupants), "power": [f.as_dict() for f in power.feeds],
+            "load_w": power.load_w, "ups": list(power.ups), "power_ok": power.fits,
+        }  # fmt: skip
+        tried.append(entry)
+        if position is not None and power.fits:
+            chosen = entry
+            break
+    out["racks_tried"] = tried
+    if chosen is None:
+        roomless = [e["rack"] for e in tried if e["position"] is None]
+        if len(roomless) == len(tried):
+            shortfalls.append(t("cap.space", lang, height=spec.u_height, racks=", ".join(roomless) or "-"))
+        for e in (e for e in tried if e["position"] is not None and not e["power_ok"]):
+            feeds_txt = "; ".join(f"{f['feed']}: {f['headroom_w']:.0f} W" for f in e["power"]) or "-"
+            fitting = sum(1 for f in e["power"] if f["headroom_w"] >= e["load_w"])
+            needed = 2 if len(spec.psu_draw_w) >= 2 else 1
+            if fitting < needed:
+                shortfalls.append(t("cap.power", lang, needed=needed, load=e["load_w"], fitting=fitting,
+                                    detail=f"{e['rack']}: {feeds_txt}"))  # fmt: skip
+            for u in e["ups"]:
+                if float(u["after_w"]) > float(u["budget_w"]):
+                    shortfalls.append(t("cap.ups", lang, panel=u["panel"], allocated=u["allocated_w"],
+                                        load=e["load_w"], budget=u["budget_w"]))  # fmt: skip
+    else:
+        out["placement"] = {"rack_id": chosen["rack_id"], "rack": chosen["rack"], "position": chosen["position"],
+                            "face": "front"}  # fmt: skip
+        out["power"] = chosen["power"]
+        out["ups"] = chosen["ups"]
+
+    # Bandwidth: the site's uplink minus what active devices were granted.
+    want = int(spec.custom_fields.get("dcagent_bandwidth_mbps") or 0)
+    uplink = nb.site_uplink_mbps(spec.site_id)
+    granted = nb.granted_bandwidth_mbps(spec.site_id, exclude_device=spec.id)
+    out["bandwidth"] = {"requested_mbps": want, "uplink_mbps": uplink, "granted_mbps": granted,
+                        "left_mbps": (uplink - granted) if uplink is not None else None}  # fmt: skip
+    if want and uplink is None:
+        shortfalls.append(t("cap.no_uplink", lang, site=spec.site))
+    elif want and uplink is not None and uplink - granted < want:
+        shortfalls.append(t("cap.bandwidth", lang, want=want, left=uplink - granted, uplink=uplink))
+
+    # Network: a free address in the VLAN's prefix, a free access port on the chosen rack's ToR switch.
+    prefix = nb.prefix_of_vlan(_vlan_id(spec))
+    free_ips = nb.free_ip_count(prefix.id)
+    out["ip"] = {"prefix": prefix.prefix, "prefix_id": prefix.id, "free": free_ips}
+    if free_ips == 0:
+        shortfalls.append(t("cap.ip", lang, prefix=prefix.prefix))
+    if chosen is not None:
+        switches = nb.rack_switches(int(chosen["rack_id"]), svc.settings.switch_roles)
+        if not switches:
+            shortfalls.append(t("cap.no_switch", lang, rack=chosen["rack"]))
+        else:
+            ports = nb.free_access_ports(switches[0].id)
+            first = ports[0] if ports else None
+            out["switch"] = {
+                "name": switches[0].name, "id": switches[0].id, "free_ports": len(ports),
+                "port": first.name if first else None, "port_id": first.id if first else None,
+            }  # fmt: skip
+            if not ports:
+                shortfalls.append(t("cap.port", lang, rack=chosen["rack"]))
+
+    # Domain: not used in NetBox (other than by this request's own addresses) nor in DNS.
+    fqdn = _fqdn(spec)
+    users = [ip for ip in nb.dns_name_users(fqdn) if ctx.idempotency_key.rsplit(":", 1)[0] not in ip.description]
+    in_dns = svc.dns.lookup(fqdn + ".", "A")
+    out["domain"] = {"fqdn": fqdn, "netbox": [u.address for u in users], "dns": in_dns}
+    if users:
+        shortfalls.append(t("cap.domain_netbox", lang, fqdn=fqdn, where=", ".join(u.address for u in users)))
+    if in_dns:
+        shortfalls.append(t("cap.domain_dns", lang, fqdn=fqdn, values=", ".join(in_dns)))
+    return shortfalls, out
+
+
+def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
+    shortfalls, out = assess(services_of(ctx.services), ctx)
+    if shortfalls:
+        return [PlannedChange("NetBox", "check", "capacity", f"REJECT: {s}") for s in shortfalls]
+    place = out["placement"]
+    sw = out.get("switch", {})
+    return [
+        PlannedChange("NetBox", "check", "capacity", "enough space, power, bandwidth, IP, port and domain"),
+        PlannedChange("NetBox", "update", out["device"], f"rack {place['rack']} U{place['position']} front"),
+        PlannedChange("NetBox", "create", f"IP in {out['ip']['prefix']}", f"{out['ip']['free']} free"),
+        PlannedChange("switch", "update", f"{sw.get('name')} {sw.get('port')}", "access port, server VLAN"),
+    ]
+
+
+@step("check_capacity", timeout=180, retry=RetryPolicy(max_attempts=3), plan=plan_capacity)
+def check_capacity(ctx: StepContext) -> StepResult:
+    """Check rack space, power feeds and UPS, bandwidth, IP, switch port and domain for the request."""
+    shortfalls, out = assess(services_of(ctx.services), ctx)
+    if shortfalls:
+        return StepResult.rejected(*shortfalls, **out)
+    return StepResult.ok(**out)

@@ -1,0 +1,103 @@
+"""Monitoring (SOP 000 step 8, 003 steps 11-12): the host in Zabbix, then proof Zabbix reaches it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent.engine.errors import StepInputError
+from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.services import Services, services_of
+from integrations.errors import TransientError
+from integrations.zabbix import HostSpec
+
+ICMP_KEY = "icmpping"
+
+
+def templates_for(mapping_file: Path, role: str, platform: str | None) -> tuple[str, ...]:
+    data = yaml.safe_load(mapping_file.read_text(encoding="utf-8")) or {}
+    for rule in data.get("rules", []):
+        if rule.get("role", role) == role and rule.get("platform", platform) == platform:
+            return tuple(rule["templates"])
+    return tuple(data.get("default", []))
+
+
+def host_spec(svc: Services, ctx: StepContext) -> HostSpec:
+    spec = svc.netbox.device_spec(ctx.request.object_id)
+    ip = ctx.outputs.get("reserve_ip", {}).get("address") or spec.primary_ip
+    if not ip:
+        raise StepInputError(f"{spec.name} has no IP address to monitor")
+    place = ctx.outputs.get("place_device", {})
+    tenant = spec.tenant or "-"
+    return HostSpec(
+        host=spec.name, name=f"{spec.name} ({tenant})", ip=str(ip).split("/", 1)[0],
+        groups=(f"Site/{spec.site}", f"OPD/{tenant}"),
+        templates=templates_for(svc.settings.zabbix_templates, spec.role, spec.platform),
+        tags=(("site", spec.site), ("rack", str(place.get("rack", "-"))), ("tenant", tenant),
+              ("netbox_id", str(spec.id)), ("managed-by", "dcagent")),
+        inventory={"serialno_a": spec.serial, "asset_tag": spec.asset_tag or "",
+                   "location": f"{spec.site} {place.get('rack', '')} U{place.get('position', '')}".strip(),
+                   "vendor": spec.manufacturer, "model": spec.device_type},
+        macros=(("{$NETBOX.DEVICE.ID}", str(spec.id)),),
+    )  # fmt: skip
+
+
+def plan_zabbix(ctx: StepContext) -> list[PlannedChange]:
+    svc = services_of(ctx.services)
+    spec = svc.netbox.device_spec(ctx.request.object_id)
+    exists = svc.zabbix.host_id(spec.name)
+    return [PlannedChange("Zabbix", "update" if exists else "create", spec.name,
+                          "adopt the existing host" if exists else "new host, templates from config")]  # fmt: skip
+
+
+@step("register_zabbix", timeout=180, retry=RetryPolicy(max_attempts=4), plan=plan_zabbix,
+      undo=lambda ctx, out: unregister_zabbix(ctx, out))  # fmt: skip
+def register_zabbix(ctx: StepContext) -> StepResult:
+    """Create (or adopt) the Zabbix host for the device; record its host id on the NetBox device."""
+    svc = services_of(ctx.services)
+    spec = host_spec(svc, ctx)
+    host_id, created = svc.zabbix.upsert_host(spec)
+    first = ctx.outputs.get("register_zabbix", {})
+    created = bool(first.get("created", created))  # a re-run after a crash adopts what the first attempt made
+    svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": host_id}})
+    return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups),
+                         templates=list(spec.templates), ip=spec.ip)  # fmt: skip
+
+
+def unregister_zabbix(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    """Undo: delete the host only if this run created it; an adopted host stays."""
+    svc = services_of(ctx.services)
+    if output.get("created"):
+        svc.zabbix.delete_hosts([str(output["host_id"])])
+    svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": None}})
+
+
+@step("verify_monitoring", timeout=300, retry=RetryPolicy(max_attempts=1))
+def verify_monitoring(ctx: StepContext) -> StepResult:
+    """Wait, bounded, until Zabbix itself reports the new host reachable (ICMP)."""
+    svc = services_of(ctx.services)
+    host_id = str(ctx.outputs.get("register_zabbix", {}).get("host_id", ""))
+    if not host_id:
+        raise StepInputError("no Zabbix host to verify")
+    limit = float(ctx.params.get("timeout", 240))
+    started = ctx.clock.now()
+
+    def elapsed() -> float:
+        return (ctx.clock.now() - started).total_seconds()
+
+    last_request = -1e9
+    while elapsed() < limit:
+        found = svc.zabbix.item(host_id, ICMP_KEY)
+        if found is None:
+            raise StepInputError(f"the host has no {ICMP_KEY} item: add the 'ICMP Ping' template")
+        item_id, last_clock, last_value = found
+        if last_clock > 0 and last_value == "1":
+            return StepResult.ok(reachable=True, item=ICMP_KEY, seconds=round(elapsed(), 1))
+        if elapsed() - last_request > 15:  # the server learns new items at its next config sync
+            svc.zabbix.check_now(item_id)
+            last_request = elapsed()
+        ctx.clock.sleep(3)
+    raise TransientError("Zabbix", f"host {host_id} not reported reachable within {limit:.0f}s")

@@ -1,0 +1,100 @@
+"""Documents (SOP 000 step 9, 003 steps 7/13/15): the Berita Acara and the reply letter, as HTML and PDF,
+stored under ``reports_dir/<run id>/`` and referenced from the NetBox journal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.reports.render import render
+from agent.steps.services import Services, services_of
+from agent.tracker import marker
+
+
+def _human(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def _timeline(ctx: StepContext) -> list[dict[str, Any]]:
+    run = ctx.history() if ctx.history else None
+    rows = []
+    for st in getattr(run, "steps", ()):
+        if st.phase != "main" or st.status != "done":
+            continue
+        rows.append({"key": st.key, "status": st.status,
+                     "start": st.started_at.strftime("%H:%M:%S") if st.started_at else "-",
+                     "end": st.finished_at.strftime("%H:%M:%S") if st.finished_at else "-",
+                     "duration": _human(st.duration), "std": _human(st.sla_seconds),
+                     "within": st.duration is not None and st.duration <= st.sla_seconds})  # fmt: skip
+    return rows
+
+
+def _journal_once(svc: Services, ctx: StepContext, event: str, text: str) -> None:
+    tag = marker(ctx.run_id, event)
+    ref = ctx.request
+    if not any(tag in e.comments for e in svc.netbox.journal(ref.object_type, ref.object_id)):
+        svc.netbox.add_journal(ref.object_type, ref.object_id, "info", f"{text}\n\n{tag}")
+
+
+def _common(svc: Services, ctx: StepContext) -> dict[str, Any]:
+    spec = svc.netbox.device_spec(ctx.request.object_id)
+    return {
+        "office": ctx.meta.get("sop_office", ""), "sop_number": ctx.meta.get("sop_number", ""),
+        "sop_title": ctx.meta.get("sop_title"), "run_id": ctx.run_id, "title": ctx.meta.get("title", ""),
+        "date": ctx.clock.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "letter_number": spec.custom_fields.get("dcagent_letter_number") or "-",
+        "agency": spec.tenant or "-", "contact": spec.custom_fields.get("dcagent_requester_contact") or "-",
+        "spec": spec,
+    }  # fmt: skip
+
+
+def plan_report(ctx: StepContext) -> list[PlannedChange]:
+    return [PlannedChange("reports", "create", "berita-acara.html/.pdf", "and a NetBox journal entry")]
+
+
+@step("work_report", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report)
+def work_report(ctx: StepContext) -> StepResult:
+    """Write the Berita Acara: request, device, what was allocated, every step against the SOP standard."""
+    svc = services_of(ctx.services)
+    c = _common(svc, ctx)
+    spec = c.pop("spec")
+    o = ctx.outputs
+    place, ip = o.get("place_device", {}), o.get("reserve_ip", {})
+    sw, zbx = o.get("configure_switch_port", {}), o.get("register_zabbix", {})
+    context = {
+        **c, "approver": ctx.meta.get("approver") or "-",
+        "device": {"name": spec.name, "manufacturer": spec.manufacturer, "model": spec.device_type,
+                   "u_height": spec.u_height, "psus": len(spec.psu_draw_w), "load_w": sum(spec.psu_draw_w),
+                   "serial": spec.serial},
+        "rack": f"{place.get('rack', '-')} U{place.get('position', '-')} ({place.get('face', '-')})",
+        "power": o.get("check_capacity", {}).get("power", []),
+        "ip": ip.get("address", "-"), "dns": o.get("publish_dns", {}).get("fqdn", "-"),
+        "switch": f"{sw.get('switch', '-')} / {sw.get('port', '-')} / VLAN {sw.get('vlan', '-')}",
+        "zabbix": f"{zbx.get('host', '-')} (hostid {zbx.get('host_id', '-')})",
+        "steps": _timeline(ctx),
+    }  # fmt: skip
+    out_dir = svc.settings.reports_dir / ctx.run_id
+    html, pdf = render("berita_acara.html.j2", out_dir, "berita-acara", context, ctx.language)
+    label = "Berita Acara" if ctx.language == "id" else "Work report"
+    _journal_once(svc, ctx, "report", f"{label}: {pdf} ({html.name})")
+    return StepResult.ok(html=str(html), pdf=str(pdf), generated=datetime.now().isoformat(timespec="seconds"))
+
+
+@step("reply_letter", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report)
+def reply_letter(ctx: StepContext) -> StepResult:
+    """Write the reply letter (Surat Balasan) stating every reason the request cannot be granted."""
+    svc = services_of(ctx.services)
+    c = _common(svc, ctx)
+    spec = c.pop("spec")
+    reasons = [r for out in ctx.outputs.values() for r in out.get("reasons", [])]
+    out_dir = svc.settings.reports_dir / ctx.run_id
+    context = {**c, "device": spec.name, "reasons": reasons}
+    html, pdf = render("surat_balasan.html.j2", out_dir, "surat-balasan", context, ctx.language)
+    label = "Surat Balasan" if ctx.language == "id" else "Reply letter"
+    _journal_once(svc, ctx, "letter", f"{label}: {pdf} ({html.name})")
+    return StepResult.ok(html=str(html), pdf=str(pdf), reasons=reasons)

@@ -1,0 +1,79 @@
+"""The switch port over SSH (SOP 003 step 10, networking): read it, change it, read it back, save.
+
+The port's state before the change is kept in the run output, so undo puts it back exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent import clients
+from agent.engine.errors import StepInputError
+from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.services import Services, services_of
+from integrations.errors import PermanentError
+from integrations.switches import open_driver
+from integrations.switches.base import PortState, SwitchDriver, sanitize_description
+
+
+def _driver(svc: Services, switch_id: int) -> SwitchDriver:
+    if svc.settings.switch_ssh is None:
+        raise PermanentError("switch", "not configured (settings: switch_ssh)")
+    sw = next((s for s in svc.netbox.switches(svc.settings.switch_roles) if s.id == switch_id), None)
+    if sw is None or sw.host is None:
+        raise StepInputError(f"switch {switch_id} has no primary IP in NetBox")
+    creds = clients.ssh_credentials(svc.settings.switch_ssh)
+    return open_driver(sw.platform, sw.host, sw.ssh_port or svc.settings.switch_ssh.port, creds, sw.name)
+
+
+def _vid(ctx: StepContext, svc: Services) -> int:
+    vlan = svc.netbox.device_spec(ctx.request.object_id).custom_fields.get("dcagent_server_vlan") or {}
+    if "vid" not in vlan:
+        raise StepInputError("custom field dcagent_server_vlan (VLAN server) is empty")
+    return int(vlan["vid"])
+
+
+def plan_switchport(ctx: StepContext) -> list[PlannedChange]:
+    return [PlannedChange("switch", "update", "ToR access port", "access VLAN of the server, description, enabled")]
+
+
+@step("configure_switch_port", timeout=180, retry=RetryPolicy(max_attempts=3, initial=2), plan=plan_switchport,
+      undo=lambda ctx, out: restore_switch_port(ctx, out))  # fmt: skip
+def configure_switch_port(ctx: StepContext) -> StepResult:
+    """Make the cabled port an access port in the server VLAN, enabled, described; verify by reading it back."""
+    svc = services_of(ctx.services)
+    cabled = ctx.outputs.get("cable_switch_port")
+    if not cabled:
+        raise StepInputError("no switch port was chosen")
+    spec = svc.netbox.device_spec(ctx.request.object_id)
+    vid = _vid(ctx, svc)
+    description = sanitize_description(f"{spec.name} {spec.tenant or ''}")
+    driver = _driver(svc, int(cabled["switch_id"]))
+    try:
+        before = driver.get_port(str(cabled["port"]))
+        kept = ctx.outputs.get("configure_switch_port", {}).get("before")  # a re-run keeps the first reading
+        after = driver.configure_access_port(str(cabled["port"]), vid, description, enabled=True)
+        expected = (after.mode, after.access_vlan, after.enabled, after.description)
+        if expected != ("access", vid, True, description):
+            raise PermanentError("switch", f"{cabled['switch']} {cabled['port']} reads back {expected}")
+        driver.save()
+    finally:
+        driver.close()
+    return StepResult.ok(switch=cabled["switch"], port=cabled["port"], vlan=vid, description=description,
+                         before=kept or before.model_dump(), after=after.model_dump())  # fmt: skip
+
+
+def restore_switch_port(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    svc = services_of(ctx.services)
+    cabled = ctx.outputs.get("cable_switch_port") or {}
+    before = PortState.model_validate(output["before"])
+    driver = _driver(svc, int(cabled["switch_id"]))
+    try:
+        if before.access_vlan is None:  # it was an unconfigured port: back to defaults
+            driver.reset_port(before.name)
+        else:
+            driver.configure_access_port(before.name, before.access_vlan, before.description, before.enabled)
+        driver.save()
+    finally:
+        driver.close()
