@@ -30,7 +30,8 @@ class PortState(BaseModel):
 class SwitchDriver(Protocol):
     """What dcagent needs from a switch. Every method raises :mod:`integrations.errors` types only."""
 
-    platform: str
+    @property
+    def platform(self) -> str: ...
 
     def get_port(self, name: str) -> PortState: ...
 

@@ -7,18 +7,15 @@ import json
 import shlex
 from typing import Any, Literal
 
-from netmiko import ConnectHandler
-from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
-from paramiko.ssh_exception import SSHException
-
-from integrations.errors import AuthError, HostKeyError, IntegrationError, PermanentError, TransientError
-from integrations.ssh import SSHCredentials, require_known_hosts
+from integrations.errors import PermanentError
+from integrations.ssh import SSHCredentials
 from integrations.switches.base import (
     PortState,
     check_port_name,
     check_vlan,
     sanitize_description,
 )
+from integrations.switches.session import CliSession, connect, translate
 
 SYSTEM = "switch"
 BRIDGE = "br0"
@@ -28,49 +25,22 @@ _STATUS_MARK = "__DCAGENT_RC="
 class OvsLinuxDriver:
     platform = "ovs_linux"
 
-    def __init__(self, host: str, port: int, creds: SSHCredentials, name: str | None = None) -> None:
-        self.name = name or f"{host}:{port}"
-        require_known_hosts(f"{SYSTEM} {self.name}", creds)
-        params: dict[str, Any] = {
-            "device_type": "ovs_linux",
-            "host": host,
-            "port": port,
-            "username": creds.username,
-            "ssh_strict": True,
-            "system_host_keys": False,
-            "alt_host_keys": True,
-            "alt_key_file": str(creds.known_hosts),
-            "allow_agent": False,
-            "conn_timeout": creds.timeout,
-            "auth_timeout": creds.timeout,
-            "banner_timeout": creds.timeout,
-        }
-        if creds.key_file is not None:
-            params.update(use_keys=True, key_file=str(creds.key_file))
-        if creds.password is not None:
-            params["password"] = creds.password
-        try:
-            self._conn = ConnectHandler(**params)
-        except Exception as e:
-            raise self._translate("connect", e) from e
+    def __init__(self, session: CliSession, name: str) -> None:
+        self.name = name
+        self._conn = session
 
-    def _translate(self, what: str, e: BaseException) -> IntegrationError:
-        system = f"{SYSTEM} {self.name}"
-        if isinstance(e, NetmikoAuthenticationException):
-            return AuthError(system, f"{what}: authentication refused")
-        if isinstance(e, SSHException) and "known_hosts" in str(e):
-            return HostKeyError(system, f"{what}: host key not in known_hosts; refused")
-        if isinstance(e, NetmikoTimeoutException | OSError | SSHException):
-            return TransientError(system, f"{what}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-        return PermanentError(system, f"{what}: {e}")
+    @classmethod
+    def open(cls, host: str, port: int, creds: SSHCredentials, name: str | None = None) -> OvsLinuxDriver:
+        label = name or f"{host}:{port}"
+        return cls(connect("ovs_linux", host, port, creds, label), label)
 
     def _run(self, argv: list[str]) -> str:
         """Run one command; every argument is shell-quoted, and the exit status is checked."""
         line = " ".join(shlex.quote(a) for a in argv) + f"; echo {_STATUS_MARK}$?"
         try:
-            out = str(self._conn.send_command(line, read_timeout=20))
+            out = str(self._conn.send_command(line))
         except Exception as e:
-            raise self._translate(argv[0], e) from e
+            raise translate(self.name, argv[0], e) from e
         body, _, rc = out.rpartition(_STATUS_MARK)
         if rc.strip() != "0":
             raise PermanentError(f"{SYSTEM} {self.name}", f"{' '.join(argv[:4])}…: {body.strip()[:300]}")

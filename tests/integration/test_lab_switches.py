@@ -30,7 +30,7 @@ def ovsdb_port(lab_dir: Path, switch: str, port: str) -> dict[str, object]:
 def driver(settings: Settings, lab_switches: list[tuple[str, str, int]]) -> OvsLinuxDriver:
     assert settings.switch_ssh is not None
     name, host, port = lab_switches[0]
-    d = OvsLinuxDriver(host, port, clients.ssh_credentials(settings.switch_ssh), name=name)
+    d = OvsLinuxDriver.open(host, port, clients.ssh_credentials(settings.switch_ssh), name=name)
     yield d  # type: ignore[misc]
     d.reset_port(PORT)
     d.close()
@@ -81,4 +81,4 @@ def test_unknown_host_key_is_refused(
     other.write_text("\n".join(line for line in lines if not line.startswith(f"[{host}]:{port} ")) + "\n")
     creds = SSHCredentials(username="netops", known_hosts=other, key_file=settings.switch_ssh.key_file, timeout=5)
     with pytest.raises(HostKeyError):
-        OvsLinuxDriver(host, port, creds, name=name)
+        OvsLinuxDriver.open(host, port, creds, name=name)

@@ -1,0 +1,51 @@
+"""Render a document to ``<reports_dir>/<run_id>/<name>.html`` and ``.pdf``; secrets never reach a template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).with_name("templates")
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined
+)
+
+LABELS: dict[str, dict[str, str]] = {
+    "id": {
+        "ba_title": "BERITA ACARA PENEMPATAN SERVER (COLOCATION)", "letter_title": "SURAT BALASAN PERMOHONAN COLOCATION",
+        "office": "Kantor", "sop": "SOP", "letter": "Nomor surat permohonan", "agency": "OPD pemohon",
+        "contact": "Kontak pemohon", "device": "Perangkat", "spec": "Spesifikasi", "serial": "Nomor seri",
+        "reserved": "Yang dialokasikan", "rack": "Rak / posisi", "power": "Jalur daya (kapasitas / teralokasi / sisa)",
+        "ip": "Alamat IP", "dns": "Nama domain", "switch": "Switch / port / VLAN", "zabbix": "Host Zabbix",
+        "steps": "Langkah kerja", "step": "Langkah", "start": "Mulai", "end": "Selesai", "duration": "Durasi",
+        "std": "Standar SOP", "result": "Hasil", "approver": "Disetujui oleh", "run": "Nomor run dcagent",
+        "sign_team": "Tim Data Center", "sign_head": "Kepala Bidang", "sign_agency": "Perwakilan OPD",
+        "reasons": "Permohonan belum dapat kami penuhi karena:", "closing": "Demikian kami sampaikan.",
+        "date": "Tanggal",
+    },
+    "en": {
+        "ba_title": "WORK REPORT: SERVER COLOCATION", "letter_title": "REPLY TO THE COLOCATION REQUEST",
+        "office": "Office", "sop": "SOP", "letter": "Request letter number", "agency": "Requesting agency",
+        "contact": "Requester contact", "device": "Device", "spec": "Specification", "serial": "Serial number",
+        "reserved": "Allocated", "rack": "Rack / position", "power": "Power feeds (capacity / allocated / left)",
+        "ip": "IP address", "dns": "Domain name", "switch": "Switch / port / VLAN", "zabbix": "Zabbix host",
+        "steps": "Work steps", "step": "Step", "start": "Start", "end": "End", "duration": "Duration",
+        "std": "SOP standard", "result": "Result", "approver": "Approved by", "run": "dcagent run",
+        "sign_team": "Data-centre team", "sign_head": "Head of division", "sign_agency": "Agency representative",
+        "reasons": "We cannot grant the request yet because:", "closing": "Yours faithfully.", "date": "Date",
+    },
+}  # fmt: skip
+
+
+def render(template: str, out_dir: Path, name: str, context: dict[str, Any], language: str) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html = _env.get_template(template).render(**context, L=LABELS[language], lang=language)
+    html_path = out_dir / f"{name}.html"
+    html_path.write_text(html, encoding="utf-8")
+    from weasyprint import HTML  # imported late: it loads fonts and takes ~1 s
+
+    pdf_path = out_dir / f"{name}.pdf"
+    HTML(string=html, base_url=str(out_dir)).write_pdf(pdf_path)
+    return html_path, pdf_path

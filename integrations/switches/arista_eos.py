@@ -1,0 +1,19 @@
+"""Arista EOS switches (netmiko ``arista_eos``)."""
+
+from __future__ import annotations
+
+import re
+
+from integrations.ssh import SSHCredentials
+from integrations.switches.ios_like import IosLikeDriver
+from integrations.switches.session import connect
+
+
+class AristaEosDriver(IosLikeDriver):
+    platform = "arista_eos"
+    show_interface = "show running-config interfaces {name}"
+    port_name = re.compile(r"(Ethernet|Et)\d+(/\d+)?")
+
+    @classmethod
+    def open(cls, host: str, port: int, creds: SSHCredentials, name: str) -> AristaEosDriver:
+        return cls(connect("arista_eos", host, port, creds, name), name)

@@ -1,0 +1,19 @@
+"""Cisco IOS / IOS-XE access switches (netmiko ``cisco_ios``)."""
+
+from __future__ import annotations
+
+import re
+
+from integrations.ssh import SSHCredentials
+from integrations.switches.ios_like import IosLikeDriver
+from integrations.switches.session import connect
+
+
+class CiscoIosDriver(IosLikeDriver):
+    platform = "cisco_ios"
+    show_interface = "show running-config interface {name}"
+    port_name = re.compile(r"(GigabitEthernet|TenGigabitEthernet|FastEthernet|Gi|Te|Fa)\d+(/\d+){1,2}")
+
+    @classmethod
+    def open(cls, host: str, port: int, creds: SSHCredentials, name: str) -> CiscoIosDriver:
+        return cls(connect("cisco_ios", host, port, creds, name), name)
