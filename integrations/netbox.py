@@ -259,7 +259,7 @@ class NetBoxClient:
     def __init__(self, url: str, token: str, timeout: float = 10.0, verify_tls: bool = True) -> None:
         self.url = url.rstrip("/")
         self._api = pynetbox.api(self.url, token=token)
-        self._api.http_session = TimeoutSession(timeout, verify=verify_tls)
+        self._api.http_session = TimeoutSession(timeout, verify=verify_tls, system="netbox")
 
     @contextmanager
     def _call(self, what: str) -> Iterator[None]:
@@ -649,6 +649,23 @@ class NetBoxClient:
         row = self._do(f"read cable {cable_id}", lambda: self._api.dcim.cables.get(cable_id))
         return None if row is None else (row.custom_fields or {}).get("dcagent_run_id")
 
+    def cable_peer_interface(self, cable_id: int, near_interface: int) -> InterfaceRef:
+        """The interface at the other end of a cable from ``near_interface``."""
+
+        def run() -> tuple[int, int]:
+            cable = self._api.dcim.cables.get(cable_id)
+            for term in [*cable.a_terminations, *cable.b_terminations]:
+                oid = int(term["object_id"] if isinstance(term, dict) else term.object_id)
+                if oid != near_interface:
+                    obj = term["object"] if isinstance(term, dict) else term.object
+                    dev = obj["device"]["id"] if isinstance(obj, dict) else obj.device.id
+                    return int(dev), oid
+            raise PermanentError(SYSTEM, f"cable {cable_id} has no far end")
+
+        device_id, interface_id = self._do(f"read cable {cable_id}", run)
+        row = self._do("read interface", lambda: self._api.dcim.interfaces.get(interface_id))
+        return self.interface(device_id, str(row.name))
+
     def delete_cable(self, cable_id: int) -> None:
         def run() -> None:
             row = self._api.dcim.cables.get(cable_id)
@@ -656,6 +673,41 @@ class NetBoxClient:
                 row.delete()
 
         self._do(f"delete cable {cable_id}", run)
+
+    def rack_pdus(self, rack_id: int) -> dict[int, int]:
+        """PDU device id → the power feed its input is cabled to, for the rack's PDUs."""
+
+        def run() -> dict[int, int]:
+            out: dict[int, int] = {}
+            for port in self._api.dcim.power_ports.filter(rack_id=rack_id):
+                if port.link_peers_type == "dcim.powerfeed" and port.link_peers:
+                    out[int(port.device.id)] = _peer_id(port.link_peers[0])
+            return out
+
+        return self._do(f"read PDUs of rack {rack_id}", run)
+
+    def free_outlet(self, pdu_id: int) -> int | None:
+        def run() -> int | None:
+            free = [o for o in self._api.dcim.power_outlets.filter(device_id=pdu_id) if o.cable is None]
+            return int(sorted(free, key=lambda o: int(o.id))[0].id) if free else None
+
+        return self._do(f"free outlet of PDU {pdu_id}", run)
+
+    def power_ports(self, device_id: int) -> list[tuple[int, str, int | None]]:
+        """(id, name, cable id) of a device's power ports."""
+        rows = self._do("read power ports", lambda: list(self._api.dcim.power_ports.filter(device_id=device_id)))
+        return [(int(r.id), str(r.name), int(r.cable.id) if r.cable else None) for r in rows]
+
+    def power_cable(self, power_port: int, outlet: int, run_id: str) -> int:
+        def run() -> int:
+            row = self._api.dcim.cables.create(
+                {"a_terminations": [{"object_type": "dcim.powerport", "object_id": power_port}],
+                 "b_terminations": [{"object_type": "dcim.poweroutlet", "object_id": outlet}],
+                 "status": "connected", "custom_fields": {"dcagent_run_id": run_id}}
+            )  # fmt: skip
+            return int(row.id)
+
+        return self._do("create power cable", run)
 
     # -- contract objects (bootstrap): created or adopted, never deleted ------------------------------
     def ensure(self, app: str, endpoint: str, lookup: dict[str, Any], fields: dict[str, Any]) -> tuple[int, str]:

@@ -15,6 +15,7 @@ from zabbix_utils import ZabbixAPI
 from zabbix_utils.exceptions import APINotSupported, APIRequestError, ProcessingError
 
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError, VersionError
+from integrations.metrics import count_call
 from integrations.versions import parse_version
 
 SYSTEM = "Zabbix"
@@ -125,6 +126,7 @@ class ZabbixClient:
     def call(self, method: str, params: dict[str, Any] | list[Any]) -> Any:
         """One API call (``host.get``…), errors translated. Prefer the typed methods below."""
         api = self._connect()
+        count_call("zabbix")
         obj_name, verb = method.split(".", 1)
         fn = getattr(getattr(api, obj_name), verb)
         if isinstance(params, list):

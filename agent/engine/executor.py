@@ -296,6 +296,11 @@ class Executor:
             error = self._undo_one(run, ref, undo_row, main_row.output, outputs)
             if error is not None:
                 reasons.append(f"undo {ref.key}: {describe(error)}")
+        if not rejecting:  # the failure journal says what was undone
+            after = self._reload(run.id)
+            undone = [r.key for r, _ in to_undo if (u := after.step("undo", r.key)) is not None and u.status == "done"]
+            if undone:
+                reasons.append("undone: " + ", ".join(undone))
         if rejecting:
             for ref in pb.on_reject:
                 row = run.step("reject", ref.key)

@@ -12,12 +12,13 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.engine.store import RunView, Store
 from agent.intake.signature import valid_signature
+from integrations.metrics import api_calls
 
 log = logging.getLogger("dcagent.webhook")
 
@@ -65,6 +66,10 @@ class _Metrics(Collector):
             durations.add_metric([pb, step], count_value=n, sum_value=total)
         yield durations
         yield GaugeMetricFamily("dcagent_queue_depth", "Runs and webhook events waiting", value=self.queue_depth())
+        calls = CounterMetricFamily("dcagent_api_calls", "Calls made to outside systems", labels=["system"])
+        for system, n in sorted(api_calls().items()):
+            calls.add_metric([system], n)
+        yield calls
 
 
 class _Counter:

@@ -14,7 +14,8 @@ _env = Environment(
 
 LABELS: dict[str, dict[str, str]] = {
     "id": {
-        "ba_title": "BERITA ACARA PENEMPATAN SERVER (COLOCATION)", "letter_title": "SURAT BALASAN PERMOHONAN COLOCATION",
+        "ba_title": "BERITA ACARA PENEMPATAN SERVER (COLOCATION)",
+        "letter_title": "SURAT BALASAN PERMOHONAN COLOCATION",
         "office": "Kantor", "sop": "SOP", "letter": "Nomor surat permohonan", "agency": "OPD pemohon",
         "contact": "Kontak pemohon", "device": "Perangkat", "spec": "Spesifikasi", "serial": "Nomor seri",
         "reserved": "Yang dialokasikan", "rack": "Rak / posisi", "power": "Jalur daya (kapasitas / teralokasi / sisa)",

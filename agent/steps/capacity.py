@@ -11,7 +11,7 @@ from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepR
 from agent.i18n import t
 from agent.steps.capacity_model import check_power, choose_rack, occupied_summary
 from agent.steps.services import Services, services_of
-from integrations.netbox import DeviceSpec, PanelInfo
+from integrations.netbox import DeviceSpec, PanelInfo, RackInfo
 
 
 def _fqdn(spec: DeviceSpec) -> str:
@@ -28,6 +28,29 @@ def _vlan_id(spec: DeviceSpec) -> int:
     return int(vlan["id"])
 
 
+def evaluate_rack(svc: Services, spec: DeviceSpec, rack: RackInfo, position: int | None) -> dict[str, Any]:
+    """One rack's figures for the device: free position, power per feed and UPS, ToR switch and free port."""
+    nb = svc.netbox
+    feeds = nb.rack_feeds(rack.id)
+    panels: dict[int, PanelInfo] = {f.panel_id: nb.panel(f.panel_id) for f in feeds}
+    power = check_power(feeds, panels, spec.psu_draw_w)
+    entry: dict[str, Any] = {
+        "rack": rack.name, "rack_id": rack.id, "position": position, "occupied": occupied_summary(rack.occupants),
+        "power": [f.as_dict() for f in power.feeds], "load_w": power.load_w, "ups": list(power.ups),
+        "power_ok": power.fits, "fits": False,
+    }  # fmt: skip
+    if position is None or not power.fits:
+        return entry
+    switches = nb.rack_switches(rack.id, svc.settings.switch_roles)
+    ports = nb.free_access_ports(switches[0].id) if switches else []
+    entry["switch"] = {
+        "name": switches[0].name if switches else None, "id": switches[0].id if switches else None,
+        "free_ports": len(ports), "port": ports[0].name if ports else None, "port_id": ports[0].id if ports else None,
+    }  # fmt: skip
+    entry["fits"] = bool(ports)
+    return entry
+
+
 def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
     """Every capacity figure, and the shortfalls (for people) if any."""
     nb, lang = svc.netbox, ctx.language
@@ -38,20 +61,13 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
         "original": {"rack_id": spec.rack_id, "position": spec.position, "face": spec.face, "status": spec.status},
     }  # fmt: skip
 
-    # Space and power, rack by rack in policy order: the first rack with both wins.
+    # Space, power and a free switch port, rack by rack in policy order: the first rack with all three wins.
     tried: list[dict[str, Any]] = []
     chosen: dict[str, Any] | None = None
     for rack, position in choose_rack(nb.racks(spec.site_id), spec.rack_id, spec.u_height, spec.full_depth):
-        feeds = nb.rack_feeds(rack.id)
-        panels: dict[int, PanelInfo] = {f.panel_id: nb.panel(f.panel_id) for f in feeds}
-        power = check_power(feeds, panels, spec.psu_draw_w)
-        entry = {
-            "rack": rack.name, "rack_id": rack.id, "position": position,
-            "occupied": occupied_summary(rack.occupants), "power": [f.as_dict() for f in power.feeds],
-            "load_w": power.load_w, "ups": list(power.ups), "power_ok": power.fits,
-        }  # fmt: skip
+        entry = evaluate_rack(svc, spec, rack, position)
         tried.append(entry)
-        if position is not None and power.fits:
+        if entry["fits"]:
             chosen = entry
             break
     out["racks_tried"] = tried
@@ -70,6 +86,9 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
                 if float(u["after_w"]) > float(u["budget_w"]):
                     shortfalls.append(t("cap.ups", lang, panel=u["panel"], allocated=u["allocated_w"],
                                         load=e["load_w"], budget=u["budget_w"]))  # fmt: skip
+        for e in (e for e in tried if "switch" in e):
+            key = "cap.no_switch" if e["switch"]["name"] is None else "cap.port"
+            shortfalls.append(t(key, lang, rack=e["rack"]))
     else:
         out["placement"] = {"rack_id": chosen["rack_id"], "rack": chosen["rack"], "position": chosen["position"],
                             "face": "front"}  # fmt: skip
@@ -94,18 +113,7 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
     if free_ips == 0:
         shortfalls.append(t("cap.ip", lang, prefix=prefix.prefix))
     if chosen is not None:
-        switches = nb.rack_switches(int(chosen["rack_id"]), svc.settings.switch_roles)
-        if not switches:
-            shortfalls.append(t("cap.no_switch", lang, rack=chosen["rack"]))
-        else:
-            ports = nb.free_access_ports(switches[0].id)
-            first = ports[0] if ports else None
-            out["switch"] = {
-                "name": switches[0].name, "id": switches[0].id, "free_ports": len(ports),
-                "port": first.name if first else None, "port_id": first.id if first else None,
-            }  # fmt: skip
-            if not ports:
-                shortfalls.append(t("cap.port", lang, rack=chosen["rack"]))
+        out["switch"] = chosen["switch"]
 
     # Domain: not used in NetBox (other than by this request's own addresses) nor in DNS.
     fqdn = _fqdn(spec)
@@ -125,12 +133,22 @@ def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
         return [PlannedChange("NetBox", "check", "capacity", f"REJECT: {s}") for s in shortfalls]
     place = out["placement"]
     sw = out.get("switch", {})
-    return [
+    bw = out["bandwidth"]
+    lines = [
         PlannedChange("NetBox", "check", "capacity", "enough space, power, bandwidth, IP, port and domain"),
         PlannedChange("NetBox", "update", out["device"], f"rack {place['rack']} U{place['position']} front"),
-        PlannedChange("NetBox", "create", f"IP in {out['ip']['prefix']}", f"{out['ip']['free']} free"),
-        PlannedChange("switch", "update", f"{sw.get('name')} {sw.get('port')}", "access port, server VLAN"),
     ]
+    for f in out["power"]:
+        detail = f"{f['capacity_w']} W capacity, {f['allocated_w']} W allocated, {f['headroom_after_w']} W left after"
+        lines.append(PlannedChange("NetBox", "check", f"feed {f['feed']}", detail))
+    lines += [
+        PlannedChange("NetBox", "check", "bandwidth", f"{bw['requested_mbps']} of {bw['left_mbps']} Mbps left"),
+        PlannedChange("NetBox", "create", f"IP in {out['ip']['prefix']}", f"{out['ip']['free']} free"),
+        PlannedChange("DNS", "create", out["domain"]["fqdn"], "A + PTR"),
+        PlannedChange("switch", "update", f"{sw.get('name')} {sw.get('port')}", "access port, server VLAN"),
+        PlannedChange("Zabbix", "create", out["device"], "host with site/tenant groups, mapped templates"),
+    ]
+    return lines
 
 
 @step("check_capacity", timeout=180, retry=RetryPolicy(max_attempts=3), plan=plan_capacity)

@@ -41,7 +41,9 @@ def reserve_ip(ctx: StepContext) -> StepResult:
     obj, prefix, fqdn = _vlan_prefix(ctx)
     with ctx.locks.hold(f"prefix:{prefix.id}"):
         try:
-            ip = nb.reserve_ip(prefix.id, fqdn, f"{obj.name} {ctx.idempotency_key}")
+            tenant_id = nb.device_spec(obj.id).tenant_id if obj.object_type == "dcim.device" else None
+            ip = nb.reserve_ip(prefix.id, fqdn, f"{obj.name} {ctx.idempotency_key}", tenant_id=tenant_id,
+                               custom_fields={"dcagent_run_id": ctx.run_id})  # fmt: skip
         except ConflictError:
             msg = "tidak ada alamat IP bebas di prefix" if ctx.language == "id" else "no free IP address in prefix"
             return StepResult.rejected(f"{msg} {prefix.prefix}", prefix=prefix.prefix)

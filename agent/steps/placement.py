@@ -10,9 +10,11 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
-from agent.steps.capacity_model import free_positions
+from agent.steps.capacity import evaluate_rack
+from agent.steps.capacity_model import choose_rack, free_positions
 from agent.steps.services import services_of
 from integrations.errors import PermanentError
+from integrations.netbox import DeviceSpec, NetBoxClient
 
 RETRY = RetryPolicy(max_attempts=4)
 
@@ -28,37 +30,83 @@ def _plan(what: str) -> Any:
     return lambda ctx: [PlannedChange("NetBox", "update", "device", what)]
 
 
-@step("place_device", timeout=180, retry=RETRY, plan=_plan("rack, position, face from the capacity check"),
+@step("place_device", timeout=300, retry=RETRY, plan=_plan("rack, position, face; PSUs to the rack's A/B PDUs"),
       undo=lambda ctx, out: unplace_device(ctx, out))  # fmt: skip
 def place_device(ctx: StepContext) -> StepResult:
-    """Mount the device at the chosen rack position; if someone took the slot meanwhile, take the next one."""
-    nb = services_of(ctx.services).netbox
+    """Mount the device and connect its PSUs to the rack's PDUs (A and B), so its draw counts for the next request.
+
+    Each rack is re-evaluated under its lock: since the capacity check another request may have taken the
+    space, power or last switch port. The capacity check's rack is tried first, then the others by policy.
+    """
+    svc = services_of(ctx.services)
+    nb = svc.netbox
     cap = _capacity(ctx)
-    place = cap["placement"]
     original = cap.get("original", {})
     spec = nb.device_spec(ctx.request.object_id)
-    if spec.rack_id == place["rack_id"] and spec.position is not None:  # re-run: already mounted by us
-        return StepResult.ok(rack=place["rack"], rack_id=spec.rack_id, position=int(spec.position),
-                             face=spec.face or "front", original=original)  # fmt: skip
-    with ctx.locks.hold(f"rack:{place['rack_id']}"):
-        candidates = [int(place["position"])]
-        rack = next(r for r in nb.racks(spec.site_id) if r.id == place["rack_id"])
-        candidates += [p for p in free_positions(rack, spec.u_height, "front", spec.full_depth) if p not in candidates]
-        last_error: Exception | None = None
-        for position in candidates[:6]:
-            try:
-                nb.update_device(spec.id, {"rack": place["rack_id"], "position": position, "face": "front"})
-            except PermanentError as e:  # "U… is already occupied": the slot went to someone else
-                last_error = e
+    if spec.rack_id is not None and spec.position is not None and original.get("position") is None:
+        return _placed(nb, spec, spec.rack_id, int(spec.position), original, ctx.run_id)  # re-run: mounted already
+    findings: list[str] = []
+    preferred = int(cap["placement"]["rack_id"])
+    order = [preferred] + [r.id for r, _ in choose_rack(nb.racks(spec.site_id), None, spec.u_height, spec.full_depth)
+                           if r.id != preferred]  # fmt: skip
+    for rack_id in order:
+        with ctx.locks.hold(f"rack:{rack_id}"):
+            rack = next(r for r in nb.racks(spec.site_id) if r.id == rack_id)
+            position = next(iter(free_positions(rack, spec.u_height, "front", spec.full_depth)), None)
+            entry = evaluate_rack(svc, spec, rack, position)
+            if not entry["fits"]:
+                findings.append(f"{rack.name}: {'no space' if position is None else 'no power or switch port'}")
                 continue
-            return StepResult.ok(rack=place["rack"], rack_id=place["rack_id"], position=position, face="front",
-                                 original=original)  # fmt: skip
+            mounted = _mount(nb, spec, {"position": position, "rack": rack.name}, rack_id)
+            return _placed(nb, spec, rack_id, mounted, original, ctx.run_id, rack.name)
+    return StepResult.rejected("no rack can take the device any more: " + "; ".join(findings))
+
+
+def _placed(nb: NetBoxClient, spec: DeviceSpec, rack_id: int, position: int, original: Mapping[str, Any],
+            run_id: str, rack_name: str | None = None) -> StepResult:  # fmt: skip
+    cables = _connect_power(nb, spec.id, rack_id, run_id)
+    name = rack_name or next((r.name for r in nb.racks(spec.site_id) if r.id == rack_id), str(rack_id))
+    return StepResult.ok(rack=name, rack_id=rack_id, position=position, face="front", original=original,
+                         power_cables=cables)  # fmt: skip
+
+
+def _mount(nb: NetBoxClient, spec: DeviceSpec, place: Mapping[str, Any], rack_id: int) -> int:
+    candidates = [int(place["position"])]
+    rack = next(r for r in nb.racks(spec.site_id) if r.id == rack_id)
+    candidates += [p for p in free_positions(rack, spec.u_height, "front", spec.full_depth) if p not in candidates]
+    last_error: Exception | None = None
+    for position in candidates[:6]:
+        try:
+            nb.update_device(spec.id, {"rack": rack_id, "position": position, "face": "front"})
+        except PermanentError as e:  # "U… is already occupied": the slot went to someone else
+            last_error = e
+            continue
+        return position
     raise StepInputError(f"no position in rack {place['rack']} could be taken: {last_error}")
 
 
+def _connect_power(nb: NetBoxClient, device_id: int, rack_id: int, run_id: str) -> list[int]:
+    """PSU1 → the first PDU's free outlet, PSU2 → the second PDU's (A and B feeds). Idempotent."""
+    pdus = sorted(nb.rack_pdus(rack_id).items(), key=lambda kv: kv[1])  # by feed: A before B
+    cables: list[int] = []
+    for (port_id, _name, cable_id), (pdu_id, _feed) in zip(nb.power_ports(device_id), pdus, strict=False):
+        if cable_id is not None:
+            cables.append(cable_id)
+            continue
+        outlet = nb.free_outlet(pdu_id)
+        if outlet is None:
+            raise StepInputError(f"PDU {pdu_id} has no free outlet")
+        cables.append(nb.power_cable(port_id, outlet, run_id))
+    return cables
+
+
 def unplace_device(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    nb = services_of(ctx.services).netbox
+    for cable_id in output.get("power_cables", []):
+        if nb.cable_run_id(int(cable_id)) == ctx.run_id:
+            nb.delete_cable(int(cable_id))
     original = output.get("original") or {}
-    services_of(ctx.services).netbox.update_device(
+    nb.update_device(
         ctx.request.object_id,
         {"rack": original.get("rack_id"), "position": original.get("position"), "face": original.get("face")},
     )
@@ -89,36 +137,35 @@ def unassign_ip(ctx: StepContext, output: Mapping[str, Any]) -> None:
       undo=lambda ctx, out: uncable_switch_port(ctx, out))  # fmt: skip
 def cable_switch_port(ctx: StepContext) -> StepResult:
     """Record the patch cable from the server's data interface to the switch port, and the port's access VLAN."""
-    nb = services_of(ctx.services).netbox
-    cap = _capacity(ctx)
-    sw = cap.get("switch") or {}
+    svc = services_of(ctx.services)
+    nb = svc.netbox
+    placed = ctx.outputs.get("place_device") or {}
+    if "rack_id" not in placed:
+        raise StepInputError("the device was not placed in a rack")
+    switches = nb.rack_switches(int(placed["rack_id"]), svc.settings.switch_roles)
+    if not switches:
+        raise StepInputError(f"rack {placed.get('rack')} has no top-of-rack switch")
+    sw = switches[0]
     spec = nb.device_spec(ctx.request.object_id)
     iface = nb.interface(spec.id, spec.data_interfaces[0])
     vlan = spec.custom_fields.get("dcagent_server_vlan") or {}
     if iface.cable_id is not None:
         if nb.cable_run_id(iface.cable_id) != ctx.run_id:
             raise StepInputError(f"{spec.name} {iface.name} is already cabled (cable {iface.cable_id})")
-        # A re-run after a crash: the cable is ours. Its far end is the port we chose then.
-        port = nb.interface(int(sw["id"]), str(sw["port"]))
-        return StepResult.ok(
-            cable_id=iface.cable_id,
-            switch=sw["name"],
-            switch_id=sw["id"],
-            port=port.name,
-            port_id=port.id,
-            port_before=None,
-        )
-    with ctx.locks.hold(f"switch:{sw['id']}"):
-        ports = nb.free_access_ports(int(sw["id"]))
-        chosen = next((p for p in ports if p.name == sw.get("port")), ports[0] if ports else None)
-        if chosen is None:
-            raise StepInputError(f"no free access port left on {sw.get('name')}")
-        before = nb.interface(int(sw["id"]), chosen.name)
+        peer = nb.cable_peer_interface(iface.cable_id, iface.id)  # a re-run: our cable exists
+        return StepResult.ok(cable_id=iface.cable_id, switch=sw.name, switch_id=sw.id, port=peer.name,
+                             port_id=peer.id, port_before=None)  # fmt: skip
+    with ctx.locks.hold(f"switch:{sw.id}"):
+        ports = nb.free_access_ports(sw.id)
+        if not ports:
+            return StepResult.rejected(f"no free access port left on {sw.name}")
+        chosen = ports[0]
+        before = nb.interface(sw.id, chosen.name)
         cable_id = nb.cable(iface.id, chosen.id, f"{spec.name}:{iface.name}", ctx.run_id)
     nb.update_interface(chosen.id, {"mode": "access", "untagged_vlan": vlan.get("id"),
                                     "description": f"{spec.name} {spec.tenant or ''}".strip()[:200]})  # fmt: skip
     port_before = {"mode": before.mode, "untagged_vlan": before.untagged_vlan, "description": before.description}
-    return StepResult.ok(cable_id=cable_id, switch=sw["name"], switch_id=sw["id"], port=chosen.name, port_id=chosen.id,
+    return StepResult.ok(cable_id=cable_id, switch=sw.name, switch_id=sw.id, port=chosen.name, port_id=chosen.id,
                          port_before=port_before)  # fmt: skip
 
 

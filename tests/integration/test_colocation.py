@@ -6,27 +6,27 @@ import json
 import os
 import subprocess
 import sys
-import uuid
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pynetbox
 import pytest
+import requests
 
 from agent import clients
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
-from agent.settings import Settings, load_settings
+from agent.settings import load_settings
 from integrations.dns import reverse_name
+from lab.labkit import file_request, netbox, remove_request
 
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
 
 
 @pytest.fixture(scope="module")
 def nb() -> Any:
-    token = Path(os.environ["DCAGENT_NETBOX__TOKEN_FILE"]).read_text().strip()
-    return pynetbox.api(os.environ["DCAGENT_NETBOX__URL"], token=token)
+    return netbox()
 
 
 @pytest.fixture(scope="module")
@@ -56,51 +56,15 @@ def ovs_port(settings_dir: str, switch: str, port: str) -> dict[str, Any]:
 @pytest.fixture
 def request_device(nb: Any) -> Iterator[Callable[..., Any]]:
     made: list[Any] = []
-    settings: Settings = load_settings(None)
 
-    def make(rack: str | None = None, bandwidth: int = 50, fqdn: str | None = None) -> Any:
-        name = f"srv-test-{uuid.uuid4().hex[:6]}"
-        site = nb.dcim.sites.get(slug="dc-batam")
-        vlan = nb.ipam.vlans.get(vid=110, group="vlan-dc-batam")
-        data: dict[str, Any] = {
-            "name": name, "site": site.id, "role": nb.dcim.device_roles.get(slug="server").id,
-            "device_type": nb.dcim.device_types.get(slug="poweredge-r650").id,
-            "platform": nb.dcim.platforms.get(slug="linux").id, "tenant": nb.tenancy.tenants.get(slug="dinkes").id,
-            "status": "planned", "serial": f"SN-{name}",
-            "custom_fields": {"dcagent_letter_number": "445/77/DINKES/2026", "dcagent_requester_contact": "Sari, 0812",
-                              "dcagent_fqdn": fqdn or f"{name}.dc.lab", "dcagent_server_vlan": vlan.id,
-                              "dcagent_bandwidth_mbps": bandwidth},
-            "tags": [{"slug": "sop-colocation"}, {"slug": "approved"}],
-        }  # fmt: skip
-        if rack:
-            data["rack"] = nb.dcim.racks.get(site_id=site.id, name=rack).id
-        dev = nb.dcim.devices.create(data)
+    def make(**kwargs: Any) -> Any:
+        dev = file_request(nb, **kwargs)
         made.append(dev)
         return dev
 
     yield make
-    zabbix = clients.zabbix(settings)
-    assert settings.dns is not None
-    dns = clients.dns(settings.dns)
     for dev in made:
-        host = zabbix.host_id(dev.name)
-        if host:
-            zabbix.delete_hosts([host])
-        for ip in nb.ipam.ip_addresses.filter(description__ic=dev.name):
-            for value in dns.lookup(f"{ip.dns_name}.", "A"):
-                dns.delete_record("dc.lab", f"{ip.dns_name}.", "A")
-                dns.delete_record("127.in-addr.arpa", reverse_name(value), "PTR")
-            ip.delete()
-        fresh = nb.dcim.devices.get(dev.id)
-        for iface in nb.dcim.interfaces.filter(device_id=dev.id, cabled=True):
-            peer = iface.link_peers[0] if iface.link_peers else None
-            if peer is not None:
-                sw = peer["device"]["name"] if isinstance(peer, dict) else peer.device.name
-                port = peer["name"] if isinstance(peer, dict) else peer.name
-                subprocess.run(["ovs-vsctl", f"--db=unix:{os.environ['LAB_DIR']}/switches/{sw}/db.sock", "clear",
-                                "port", port, "tag", "--", "remove", "port", port, "external_ids", "description"],
-                               check=False)  # fmt: skip
-        fresh.delete()
+        remove_request(nb, dev)
 
 
 def test_colocation_places_reserves_configures_monitors_and_reports(
@@ -188,5 +152,101 @@ def test_a_failure_late_in_the_run_undoes_every_system(
     switch, port = configured.output["switch"], configured.output["port"]
     assert ovs_port(os.environ["LAB_DIR"], switch, port) == {"tag": ["set", []], "external_ids": ["map", []]}
     undone = [s.key for s in view.steps if s.phase == "undo" and s.status == "done"]
-    assert undone == ["configure_switch_port", "publish_dns", "cable_switch_port", "assign_ip", "reserve_ip",
+    assert undone == ["configure_switch_port", "publish_dns", "assign_ip", "reserve_ip", "cable_switch_port",
                       "place_device"]  # fmt: skip
+    assert "undone: configure_switch_port, publish_dns, assign_ip, reserve_ip, cable_switch_port, place_device" in (
+        view.reason or ""
+    )
+
+
+def test_twenty_requests_compete_for_ten_addresses(
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any]
+) -> None:
+    """Through the webhook, 4 workers: exactly 10 placed, no slot/IP/port used twice, 10 rejected with the reason."""
+    group = nb.ipam.vlan_groups.get(slug="vlan-dc-batam")
+    vlan = nb.ipam.vlans.get(vid=198, group_id=group.id) or nb.ipam.vlans.create(
+        {"vid": 198, "name": "RACE-10", "group": group.id, "status": "active"})  # fmt: skip
+    if nb.ipam.prefixes.get(prefix="127.10.8.0/28") is None:
+        nb.ipam.prefixes.create({"prefix": "127.10.8.0/28", "vlan": vlan.id, "status": "active"})
+    for host in range(1, 5):  # 14 usable addresses, 4 taken: 10 free
+        if nb.ipam.ip_addresses.get(address=f"127.10.8.{host}/28") is None:
+            nb.ipam.ip_addresses.create({"address": f"127.10.8.{host}/28", "status": "reserved"})
+    devs = [request_device(vid=198, tags=("sop-colocation",), bandwidth=1) for _ in range(20)]
+    port = 18092
+    serve_env = {
+        **env, "DCAGENT_WEBHOOK_URL": f"http://127.0.0.1:{port}/webhooks/netbox", "DCAGENT_LISTEN_PORT": str(port),
+        "DCAGENT_RECONCILE_INTERVAL": "0", "DCAGENT_WORKERS": "4",
+    }  # fmt: skip
+    assert subprocess.run([*DCAGENT, "bootstrap"], env=serve_env, capture_output=True, check=False).returncode == 0
+    proc = subprocess.Popen([*DCAGENT, "serve"], env=serve_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(lambda: _healthy(port), 30)
+        for d in devs:
+            d.update({"tags": [{"slug": "sop-colocation"}, {"slug": "approved"}]})
+        _wait(lambda: all(_outcome(nb, d) for d in devs), 900)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    outcomes = {d.name: _outcome(nb, d) for d in devs}
+    done = [d for d in devs if outcomes[d.name] == "dcagent-done"]
+    rejected = [d for d in devs if outcomes[d.name] == "dcagent-rejected"]
+    assert (len(done), len(rejected)) == (10, 10), outcomes
+    placed = [nb.dcim.devices.get(d.id) for d in done]
+    slots = [(p.rack.id, int(p.position)) for p in placed]
+    assert len(set(slots)) == 10  # no two servers in one slot
+    ips = [str(p.primary_ip4.address) for p in placed]
+    assert len(set(ips)) == 10 and all(ip.startswith("127.10.8.") for ip in ips)
+    ports = {(i.link_peers[0]["device"]["id"], i.link_peers[0]["id"]) if isinstance(i.link_peers[0], dict)
+             else (i.link_peers[0].device.id, i.link_peers[0].id)
+             for p in placed for i in nb.dcim.interfaces.filter(device_id=p.id, cabled=True)}  # fmt: skip
+    assert len(ports) == 10
+    for d in rejected:
+        fresh = nb.dcim.devices.get(d.id)
+        assert fresh.rack is None and fresh.primary_ip4 is None
+        entries = nb.extras.journal_entries.filter(assigned_object_id=d.id, assigned_object_type="dcim.device")
+        notes = [str(j.comments) for j in entries]
+        assert any("127.10.8.0/28" in n for n in notes), notes
+
+
+def _outcome(nb: Any, dev: Any) -> str | None:
+    tags = {t.slug for t in nb.dcim.devices.get(dev.id).tags}
+    return next((t for t in ("dcagent-done", "dcagent-rejected", "dcagent-failed") if t in tags), None)
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _wait(probe: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        time.sleep(1)
+    raise AssertionError("timed out")
+
+
+def test_unreachable_switch_undoes_everything(nb: Any, env: dict[str, str], request_device: Callable[..., Any]) -> None:
+    services = [s for s in nb.ipam.services.filter(name="ssh") if str(s.parent.name).startswith("tor-btm")]
+    saved = {s.id: list(s.ports) for s in services}
+    dev = request_device()
+    before = (nb.ipam.ip_addresses.count(), nb.dcim.cables.count())
+    try:
+        for s in services:
+            s.update({"ports": [1]})  # nothing listens there: the switch is unreachable
+        result = run(env, dev.name)
+    finally:
+        for s in services:
+            nb.ipam.services.get(s.id).update({"ports": saved[s.id]})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "configure_switch_port: TransientError: switch tor-btm" in " ".join(result.stdout.split())
+    fresh = nb.dcim.devices.get(dev.id)
+    assert fresh.rack is None and fresh.primary_ip4 is None and str(fresh.status.value) == "planned"
+    assert (nb.ipam.ip_addresses.count(), nb.dcim.cables.count()) == before
+    assert clients.zabbix(load_settings(None)).host_id(dev.name) is None
+    settings = load_settings(None)
+    assert settings.dns is not None
+    assert clients.dns(settings.dns).lookup(f"{dev.name}.dc.lab.", "A") == []

@@ -91,7 +91,7 @@ def test_permanent_failure_undoes_completed_steps_in_reverse(store: Store, tmp_p
     assert world.log == ["reserve 0", "note note-1", "reserve 1", "release 1", "release 0"]
     assert world.held == {}
     assert clock.slept == []  # a permanent error is not retried
-    assert run.reason == "note-2: note-2 failed on purpose"
+    assert run.reason == "note-2: note-2 failed on purpose; undone: reserve-2, reserve"
     undo = [s.key for s in run.steps if s.phase == "undo"]
     assert undo == ["reserve-2", "reserve"]
     assert tracker.events[-1] == ("finished", run.id, "failed")

@@ -1,0 +1,74 @@
+"""Colocation requests on the lab, as an engineer would file them, and their complete removal afterwards.
+Shared by the integration tests and the benchmark."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pynetbox
+
+from agent import clients
+from agent.settings import load_settings
+from integrations.dns import reverse_name
+
+
+def netbox() -> Any:
+    token = Path(os.environ["DCAGENT_NETBOX__TOKEN_FILE"]).read_text().strip()
+    return pynetbox.api(os.environ["DCAGENT_NETBOX__URL"], token=token)
+
+
+def file_request(nb: Any, *, prefix: str = "srv-test", vid: int = 110, bandwidth: int = 50, fqdn: str | None = None,
+                 rack: str | None = None, tags: tuple[str, ...] = ("sop-colocation", "approved"),
+                 device_type: str = "poweredge-r650", tenant: str = "dinkes") -> Any:  # fmt: skip
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    site = nb.dcim.sites.get(slug="dc-batam")
+    group = nb.ipam.vlan_groups.get(slug="vlan-dc-batam")
+    vlan = nb.ipam.vlans.get(vid=vid, group_id=group.id)
+    data: dict[str, Any] = {
+        "name": name, "site": site.id, "role": nb.dcim.device_roles.get(slug="server").id,
+        "device_type": nb.dcim.device_types.get(slug=device_type).id,
+        "platform": nb.dcim.platforms.get(slug="linux").id, "tenant": nb.tenancy.tenants.get(slug=tenant).id,
+        "status": "planned", "serial": f"SN-{name}",
+        "custom_fields": {"dcagent_letter_number": "445/77/DINKES/2026", "dcagent_requester_contact": "Sari, 0812",
+                          "dcagent_fqdn": fqdn or f"{name}.dc.lab", "dcagent_server_vlan": vlan.id,
+                          "dcagent_bandwidth_mbps": bandwidth},
+        "tags": [{"slug": t} for t in tags],
+    }  # fmt: skip
+    if rack:
+        data["rack"] = nb.dcim.racks.get(site_id=site.id, name=rack).id
+    return nb.dcim.devices.create(data)
+
+
+def remove_request(nb: Any, dev: Any) -> None:
+    """Remove everything a colocation run may have made for ``dev``: Zabbix host, DNS, switch port, IPs, device."""
+    settings = load_settings(None)
+    zabbix = clients.zabbix(settings)
+    host = zabbix.host_id(dev.name)
+    if host:
+        zabbix.delete_hosts([host])
+    assert settings.dns is not None
+    dns = clients.dns(settings.dns)
+    for ip in nb.ipam.ip_addresses.filter(description__ic=dev.name):
+        for value in dns.lookup(f"{ip.dns_name}.", "A"):
+            dns.delete_record(settings.dns.zone, f"{ip.dns_name}.", "A")
+            dns.delete_record("127.in-addr.arpa", reverse_name(value), "PTR")
+        ip.delete()
+    for iface in nb.dcim.interfaces.filter(device_id=dev.id, cabled=True):
+        peer = iface.link_peers[0] if iface.link_peers else None
+        if peer is None:
+            continue
+        sw = peer["device"]["name"] if isinstance(peer, dict) else peer.device.name
+        port = peer["name"] if isinstance(peer, dict) else peer.name
+        db = f"unix:{os.environ['LAB_DIR']}/switches/{sw}/db.sock"
+        subprocess.run(["ovs-vsctl", f"--db={db}", "clear", "port", port, "tag", "--", "remove", "port", port,
+                        "external_ids", "description"], check=False, capture_output=True)  # fmt: skip
+        sw_port = nb.dcim.interfaces.get(peer["id"] if isinstance(peer, dict) else peer.id)
+        if sw_port is not None:
+            sw_port.update({"mode": None, "untagged_vlan": None, "description": ""})
+    fresh = nb.dcim.devices.get(dev.id)
+    if fresh is not None:
+        fresh.delete()
