@@ -76,6 +76,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "id": "jaringan: tidak ada port akses kosong di switch ToR rak {rack}",
         "en": "network: no free access port on the top-of-rack switch of rack {rack}",
     },
+    "cap.outlet": {
+        "id": "daya: PDU di rak {rack} tidak punya stopkontak kosong",
+        "en": "power: the PDUs of rack {rack} have no free outlet",
+    },
     "cap.no_switch": {
         "id": "jaringan: rak {rack} tidak punya switch ToR",
         "en": "network: rack {rack} has no ToR switch",

@@ -69,6 +69,23 @@ def remove_request(nb: Any, dev: Any) -> None:
         sw_port = nb.dcim.interfaces.get(peer["id"] if isinstance(peer, dict) else peer.id)
         if sw_port is not None:
             sw_port.update({"mode": None, "untagged_vlan": None, "description": ""})
+    # NetBox keeps a cable whose device end is deleted (half a cable, the other port still "cabled"): remove them.
+    for kind in (nb.dcim.interfaces, nb.dcim.power_ports):
+        for component in kind.filter(device_id=dev.id):
+            if component.cable is not None:
+                cable = nb.dcim.cables.get(component.cable.id)
+                if cable is not None:
+                    cable.delete()
     fresh = nb.dcim.devices.get(dev.id)
     if fresh is not None:
         fresh.delete()
+
+
+def prune_half_cables(nb: Any) -> int:
+    """Delete cables left with one end (from devices deleted before their cables); returns how many."""
+    pruned = 0
+    for cable in nb.dcim.cables.all():
+        if not cable.a_terminations or not cable.b_terminations:
+            cable.delete()
+            pruned += 1
+    return pruned

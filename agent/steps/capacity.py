@@ -41,6 +41,11 @@ def evaluate_rack(svc: Services, spec: DeviceSpec, rack: RackInfo, position: int
     }  # fmt: skip
     if position is None or not power.fits:
         return entry
+    # Each PSU needs a free outlet on its own PDU (A, B): the outlets are capacity too.
+    pdus = sorted(nb.rack_pdus(rack.id).items(), key=lambda kv: kv[1])[: len(spec.psu_draw_w)]
+    entry["outlets_ok"] = all(nb.free_outlet(pdu) is not None for pdu, _ in pdus)
+    if not entry["outlets_ok"]:
+        return entry
     switches = nb.rack_switches(rack.id, svc.settings.switch_roles)
     ports = nb.free_access_ports(switches[0].id) if switches else []
     entry["switch"] = {
@@ -86,6 +91,8 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
                 if float(u["after_w"]) > float(u["budget_w"]):
                     shortfalls.append(t("cap.ups", lang, panel=u["panel"], allocated=u["allocated_w"],
                                         load=e["load_w"], budget=u["budget_w"]))  # fmt: skip
+        for e in (e for e in tried if e.get("outlets_ok") is False):
+            shortfalls.append(t("cap.outlet", lang, rack=e["rack"]))
         for e in (e for e in tried if "switch" in e):
             key = "cap.no_switch" if e["switch"]["name"] is None else "cap.port"
             shortfalls.append(t(key, lang, rack=e["rack"]))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from agent import clients
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
 from agent.settings import load_settings
+from agent.steps.capacity_model import free_positions
 from integrations.dns import reverse_name
 from lab.labkit import file_request, netbox, remove_request
 
@@ -250,3 +252,59 @@ def test_unreachable_switch_undoes_everything(nb: Any, env: dict[str, str], requ
     settings = load_settings(None)
     assert settings.dns is not None
     assert clients.dns(settings.dns).lookup(f"{dev.name}.dc.lab.", "A") == []
+
+
+@contextmanager
+def _shortage(nb: Any, kind: str) -> Iterator[dict[str, str]]:
+    """Make one resource short in the Batam site for the duration; yields extra environment for dcagent."""
+    site = nb.dcim.sites.get(slug="dc-batam")
+    undo: list[Callable[[], None]] = []
+    extra: dict[str, str] = {}
+    try:
+        if kind == "ups":
+            for panel in nb.dcim.power_panels.filter(site_id=site.id):
+                budget = panel.custom_fields.get("dcagent_ups_budget_w")
+                panel.update({"custom_fields": {"dcagent_ups_budget_w": 100}})
+                undo.append(lambda p=panel, b=budget: p.update({"custom_fields": {"dcagent_ups_budget_w": b}}))
+        elif kind == "power":
+            for feed in nb.dcim.power_feeds.filter(site_id=site.id):
+                amps = int(feed.amperage)
+                feed.update({"amperage": 1})
+                undo.append(lambda f=feed, a=amps: f.update({"amperage": a}))
+        elif kind == "space":
+            user = nb.users.users.get(username="admin")
+            for rack in clients.netbox(load_settings(None)).racks(site.id):
+                free = free_positions(rack, 1, "front", True)
+                if free:
+                    res = nb.dcim.rack_reservations.create({"rack": rack.id, "units": free, "user": user.id,
+                                                            "description": "test: rack full"})  # fmt: skip
+                    undo.append(res.delete)
+        elif kind == "switch":  # the "switches" of every rack are its PDUs: not one free access port
+            extra["DCAGENT_SWITCH_ROLES"] = "pdu"
+        yield extra
+    finally:
+        for fn in reversed(undo):
+            fn()
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("space", "rack space: no 1 contiguous free units"), ("power", "power: 2 feed(s) each able to carry 700 W"),
+     ("ups", "exceeds the budget of 100 W"), ("switch", "no free access port on the top-of-rack switch")],
+)  # fmt: skip
+def test_each_shortfall_rejects_and_changes_nothing(
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any], kind: str, reason: str
+) -> None:
+    dev = request_device()
+    before = (nb.ipam.ip_addresses.count(), nb.dcim.cables.count())
+    with _shortage(nb, kind) as extra:
+        result = run({**env, **extra}, dev.name)
+    assert result.returncode == 3, result.stdout + result.stderr
+    fresh = nb.dcim.devices.get(dev.id)
+    assert fresh.rack is None and str(fresh.status.value) == "planned"
+    assert "dcagent-rejected" in {t.slug for t in fresh.tags}
+    assert (nb.ipam.ip_addresses.count(), nb.dcim.cables.count()) == before
+    assert clients.zabbix(load_settings(None)).host_id(dev.name) is None
+    entries = nb.extras.journal_entries.filter(assigned_object_id=dev.id, assigned_object_type="dcim.device")
+    rejected = " ".join(str(j.comments) for j in entries if str(j.comments).startswith("Rejected:"))
+    assert reason in rejected, rejected
