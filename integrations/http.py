@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from integrations.metrics import count_call
 
@@ -15,6 +17,12 @@ class TimeoutSession(requests.Session):
     def __init__(self, timeout: float, verify: bool = True, system: str = "http") -> None:
         super().__init__()
         self.system = system
+        # A pooled keep-alive connection the server has just closed fails with "Remote end closed connection";
+        # idempotent methods are retried for that (POST never is: it may have been applied).
+        idempotent = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+        retry = Retry(total=2, connect=2, read=2, status=0, backoff_factor=0.2, allowed_methods=idempotent)
+        for scheme in ("http://", "https://"):
+            self.mount(scheme, HTTPAdapter(max_retries=retry))
         self.default_timeout = timeout
         self.verify = verify
 

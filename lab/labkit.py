@@ -14,11 +14,14 @@ import pynetbox
 from agent import clients
 from agent.settings import load_settings
 from integrations.dns import reverse_name
+from integrations.http import TimeoutSession
 
 
 def netbox() -> Any:
     token = Path(os.environ["DCAGENT_NETBOX__TOKEN_FILE"]).read_text().strip()
-    return pynetbox.api(os.environ["DCAGENT_NETBOX__URL"], token=token)
+    api = pynetbox.api(os.environ["DCAGENT_NETBOX__URL"], token=token)
+    api.http_session = TimeoutSession(60, system="netbox-tests")  # same timeouts and idempotent retries as dcagent
+    return api
 
 
 def file_request(nb: Any, *, prefix: str = "srv-test", vid: int = 110, bandwidth: int = 50, fqdn: str | None = None,

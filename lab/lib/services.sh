@@ -130,7 +130,8 @@ up_netbox() {
     fi
     say "netbox: starting gunicorn on 127.0.0.1:$NETBOX_PORT"
     ( cd "$NETBOX_ROOT_DIR" && NETBOX_ROOT="$NETBOX_ROOT_DIR" start_daemon netbox-web \
-        "$NETBOX_VENV/bin/gunicorn" netbox.wsgi -b "127.0.0.1:$NETBOX_PORT" -w 3 --threads 2 --timeout 120 )
+        "$NETBOX_VENV/bin/gunicorn" netbox.wsgi -b "127.0.0.1:$NETBOX_PORT" -w 3 --threads 2 --timeout 120 \
+        --keep-alive 30 )
     wait_port "$NETBOX_PORT" "netbox web" 240
   fi
   if [ ! -f "$LAB_DIR/run/netbox-rq.pgid" ] || ! kill -0 -- "-$(cat "$LAB_DIR/run/netbox-rq.pgid")" 2>/dev/null; then

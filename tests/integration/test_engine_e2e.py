@@ -17,13 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pynetbox
 import pytest
 import requests
 
 from agent import clients
 from agent.settings import load_settings
 from integrations.dns import reverse_name
+from lab.labkit import netbox
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
 PORT = 18090  # the webhook URL NetBox's event rule points at, for the whole session
@@ -42,8 +42,7 @@ def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float = 90.0)
 
 @pytest.fixture(scope="module")
 def nb() -> Any:
-    token = Path(os.environ["DCAGENT_NETBOX__TOKEN_FILE"]).read_text().strip()
-    return pynetbox.api(os.environ["DCAGENT_NETBOX__URL"], token=token)
+    return netbox()
 
 
 @pytest.fixture(scope="module")
