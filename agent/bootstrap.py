@@ -30,7 +30,6 @@ OTHER_TAGS: dict[str, tuple[str, str]] = {
     "dcagent-rejected": ("ff9800", "Ditolak dcagent (lihat jurnal)"),
     "dcagent-failed": ("f44336", "Gagal; perubahan dibatalkan (lihat jurnal)"),
 }
-HANDLED_TAGS = ("dcagent-done", "dcagent-rejected", "dcagent-failed")
 
 
 @dataclass(frozen=True)
@@ -86,13 +85,13 @@ def _custom_field_fields(cf: CustomField) -> dict[str, object]:
 
 
 def event_conditions(playbook: Playbook) -> dict[str, object]:
-    """Fire when the object carries the request and approval tags and no outcome tag yet."""
+    """Fire when the object carries the request and approval tags (a finished run removes both)."""
+    assert playbook.trigger is not None
     tag = playbook.trigger.tag
     return {
         "and": [
             {"attr": "tags.slug", "value": tag, "op": "contains"},
             {"attr": "tags.slug", "value": playbook.trigger.approval_tag, "op": "contains"},
-            *({"attr": "tags.slug", "value": h, "op": "contains", "negate": True} for h in HANDLED_TAGS),
         ]
     }
 
@@ -102,7 +101,9 @@ def bootstrap(
 ) -> list[Change]:
     changes: list[Change] = []
     request_tags = dict(REQUEST_TAGS)
-    for pb in playbooks.values():  # an office's own playbook may bring its own request tag
+    triggered = [pb for pb in playbooks.values() if pb.trigger is not None]
+    for pb in triggered:  # an office's own playbook may bring its own request tag
+        assert pb.trigger is not None
         request_tags.setdefault(pb.trigger.tag, pb.title)
     for slug, description in request_tags.items():
         _, what = nb.ensure("extras", "tags", {"slug": slug}, {"name": slug, "color": "3f51b5",
@@ -125,7 +126,8 @@ def bootstrap(
          "secret": webhook_secret, "ssl_verification": webhook_url.startswith("https")},
     )  # fmt: skip
     changes.append(Change("webhook", "dcagent", what))
-    for pb in playbooks.values():
+    for pb in triggered:
+        assert pb.trigger is not None
         name = f"dcagent {pb.name}"
         _, what = nb.ensure(
             "extras", "event_rules", {"name": name},

@@ -38,6 +38,8 @@ class NetBoxTracker:
         self.netbox.add_journal(run.ref.object_type, run.ref.object_id, KIND[event], f"{text}\n\n{tag}")
 
     def started(self, run: RunView, playbook: Playbook) -> None:
+        if playbook.trigger is None:  # a scheduled job (e.g. a nightly backup) does not mark the object
+            return
         lang = self.language
         text = t(
             "journal.started", lang, title=playbook.title, sop=playbook.sop.number, office=playbook.sop.office,
@@ -50,7 +52,12 @@ class NetBoxTracker:
 
     def finished(self, run: RunView, playbook: Playbook, outcome: Final, reasons: list[str]) -> None:
         text = t(f"journal.{outcome}", self.language, title=playbook.title, reasons="; ".join(reasons) or "-")
+        if playbook.trigger is None:  # a scheduled job: only failures reach the journal, tags are left alone
+            if outcome != "done":
+                self._write_once(run, outcome, text)
+            return
         self._write_once(run, outcome, text)
-        self.netbox.change_tags(
-            run.ref.object_type, run.ref.object_id, add=[OUTCOME_TAGS[outcome]], remove=[OUTCOME_TAGS["running"]]
-        )
+        # An approval is consumed by the run it started: the request and approval tags go, the outcome tag stays.
+        # A new request on the same object (another SOP, or this one again after a fix) is tagged and approved anew.
+        consumed = [playbook.trigger.tag, playbook.trigger.approval_tag, OUTCOME_TAGS["running"]]
+        self.netbox.change_tags(run.ref.object_type, run.ref.object_id, add=[OUTCOME_TAGS[outcome]], remove=consumed)

@@ -1,4 +1,8 @@
-"""The restic repository: a thin typed layer over the restic CLI (JSON output), password from a file or env."""
+"""The restic repository: a thin typed layer over the restic CLI (JSON output), password from a file or env.
+
+Read-only calls (``snapshots``, ``cat config``) take no lock; writing ones (``backup``, ``forget --prune``,
+``check``, ``restore``) do, and a repository locked by another job is a :class:`TransientError` (retry later).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -14,13 +22,55 @@ from integrations.errors import AuthError, IntegrationError, PermanentError, Tra
 SYSTEM = "restic"
 
 
-class RepositoryStatus(BaseModel):
+class _Model(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+
+class RepositoryStatus(_Model):
     repository: str
     repository_id: str
     version: int
     snapshots: int
+
+
+class Snapshot(_Model):
+    id: str  # full id
+    short_id: str
+    time: datetime
+    host: str
+    paths: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
+class BackupSummary(_Model):
+    snapshot_id: str
+    files_new: int
+    files_changed: int
+    files_unmodified: int
+    total_files: int
+    total_bytes: int
+    data_added: int
+    duration: float
+
+
+class Retention(_Model):
+    """restic ``forget`` policy: how many of the newest snapshots to keep per period."""
+
+    last: int = 0
+    daily: int = 0
+    weekly: int = 0
+    monthly: int = 0
+    yearly: int = 0
+
+    def args(self) -> list[str]:
+        out = []
+        for name in ("last", "daily", "weekly", "monthly", "yearly"):
+            if (n := getattr(self, name)) > 0:
+                out += [f"--keep-{name}", str(n)]
+        return out
+
+    def __str__(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.model_dump().items() if v) or "(keep everything)"
 
 
 class ResticRepository:
@@ -30,19 +80,16 @@ class ResticRepository:
         self._timeout = timeout
         self._binary = binary
 
-    def _run(self, *args: str) -> str:
+    def _run(self, *args: str, lock: bool = False, timeout: float | None = None) -> str:
         if shutil.which(self._binary) is None:
             raise PermanentError(SYSTEM, f"{self._binary} is not installed")
         # The password travels in the child's environment only, never on a command line or in a log.
         env = {**os.environ, "RESTIC_REPOSITORY": self.repository, "RESTIC_PASSWORD": self._password}
+        env.pop("RESTIC_PASSWORD_FILE", None)
+        cmd = [self._binary, *([] if lock else ["--no-lock"]), *args]
         try:
             proc = subprocess.run(
-                [self._binary, "--no-lock", *args],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=self._timeout,
-                check=False,
+                cmd, env=env, capture_output=True, text=True, timeout=timeout or self._timeout, check=False
             )
         except subprocess.TimeoutExpired as e:
             raise TransientError(SYSTEM, f"restic {args[0]}: timed out") from e
@@ -50,6 +97,7 @@ class ResticRepository:
             raise _translate(args[0], proc.stderr)
         return proc.stdout
 
+    # -- reading ----------------------------------------------------------------------------------------
     def status(self) -> RepositoryStatus:
         config = json.loads(self._run("cat", "config"))
         snapshots = json.loads(self._run("snapshots", "--json") or "[]")
@@ -60,6 +108,90 @@ class ResticRepository:
             snapshots=len(snapshots),
         )
 
+    def snapshots(self, tags: Sequence[str] = ()) -> list[Snapshot]:
+        """Snapshots carrying every tag in ``tags``, oldest first."""
+        args = ["snapshots", "--json"]
+        if tags:
+            args += ["--tag", ",".join(tags)]
+        rows = json.loads(self._run(*args) or "[]") or []
+        return [
+            Snapshot(
+                id=str(r["id"]),
+                short_id=str(r.get("short_id") or r["id"][:8]),
+                time=datetime.fromisoformat(str(r["time"]).replace("Z", "+00:00")),
+                host=str(r.get("hostname", "")),
+                paths=tuple(r.get("paths") or ()),
+                tags=tuple(r.get("tags") or ()),
+            )
+            for r in rows
+        ]
+
+    def local_free_bytes(self) -> int | None:
+        """Free space where a local repository lives; None for remote back ends (sftp:, rest:, s3:…)."""
+        if ":" in self.repository.split("/", 1)[0]:
+            return None
+        path = Path(self.repository)
+        while not path.exists():
+            path = path.parent
+        return shutil.disk_usage(path).free
+
+    # -- writing ----------------------------------------------------------------------------------------
+    def backup(self, directory: Path, tags: Sequence[str], host: str) -> BackupSummary:
+        """Back up ``directory`` (its absolute path is the snapshot's path) with ``tags``."""
+        args = ["backup", "--json", "--host", host]
+        for tag in tags:
+            args += ["--tag", tag]
+        out = self._run(*args, str(directory), lock=True)
+        summary = next((m for m in map(_json_line, out.splitlines()) if m.get("message_type") == "summary"), None)
+        if summary is None:
+            raise PermanentError(SYSTEM, "restic backup: no summary in its output")
+        return BackupSummary(
+            snapshot_id=str(summary["snapshot_id"]), files_new=int(summary.get("files_new", 0)),
+            files_changed=int(summary.get("files_changed", 0)),
+            files_unmodified=int(summary.get("files_unmodified", 0)),
+            total_files=int(summary.get("total_files_processed", 0)),
+            total_bytes=int(summary.get("total_bytes_processed", 0)), data_added=int(summary.get("data_added", 0)),
+            duration=float(summary.get("total_duration", 0.0)),
+        )  # fmt: skip
+
+    def forget(self, tags: Sequence[str], policy: Retention, prune: bool = True) -> list[str]:
+        """Apply ``policy`` to the snapshots carrying ``tags``; return the ids removed."""
+        if not policy.args():
+            return []
+        # Grouped by host only: per-run tags would otherwise make every snapshot a group of its own.
+        args = ["forget", "--json", "--tag", ",".join(tags), "--group-by", "host", *policy.args()]
+        if prune:
+            args.append("--prune")
+        out = self._run(*args, lock=True)
+        first = next((line for line in out.splitlines() if line.startswith("[")), "[]")
+        groups = json.loads(first)
+        return [str(s["id"]) for g in groups for s in (g.get("remove") or [])]
+
+    def check(self, read_data_subset: str | None = None) -> str:
+        """``restic check`` (structure), reading back ``read_data_subset`` of the data (``"10%"``, ``"1/7"``)."""
+        args = ["check"]
+        if read_data_subset:
+            args.append(f"--read-data-subset={read_data_subset}")
+        out = self._run(*args, lock=True)
+        return out.strip().splitlines()[-1] if out.strip() else "no errors were found"
+
+    def restore(self, snapshot_id: str, subpath: str, target: Path, verify: bool = True) -> Path:
+        """Restore ``subpath`` (absolute, as stored) of the snapshot under ``target``; return where it landed
+        (``target/subpath``). With ``verify`` restic reads every restored file back against the snapshot."""
+        args = ["restore", snapshot_id, "--target", str(target), "--include", subpath]
+        if verify:
+            args.append("--verify")
+        self._run(*args, lock=True)
+        return target / subpath.lstrip("/")
+
+
+def _json_line(line: str) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
 
 def _translate(verb: str, stderr: str) -> IntegrationError:
     text = stderr.strip().splitlines()[-1] if stderr.strip() else "failed"
@@ -68,6 +200,8 @@ def _translate(verb: str, stderr: str) -> IntegrationError:
         return AuthError(SYSTEM, f"restic {verb}: wrong repository password")
     if "does not exist" in lowered or "unable to open config" in lowered:
         return PermanentError(SYSTEM, f"restic {verb}: repository not found or not initialised ({text})")
-    if "connection" in lowered or "timeout" in lowered:
+    if "already locked" in lowered or "connection" in lowered or "timeout" in lowered:
         return TransientError(SYSTEM, f"restic {verb}: {text}")
+    if "no matching id" in lowered or "no snapshot found" in lowered or "invalid id" in lowered:
+        return PermanentError(SYSTEM, f"restic {verb}: snapshot not found ({text})")
     return PermanentError(SYSTEM, f"restic {verb}: {text}")

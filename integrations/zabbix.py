@@ -238,3 +238,135 @@ class ZabbixClient:
     def check_now(self, item_id: str) -> None:
         """Ask the server to poll the item now (task type 6); it must already know the item (config sync)."""
         self.call("task.create", [{"type": 6, "request": {"itemid": item_id}}])
+
+    # -- health items (backups) -------------------------------------------------------------------------
+    def ensure_plain_host(self, host: str, name: str, group: str) -> tuple[str, bool]:
+        """The host of this technical name, or a new one without interfaces (trapper items need none)."""
+        found = self.host_id(host)
+        if found:
+            return found, False
+        gid = self.ensure_host_group(group)
+        created = self.call("host.create", {"host": host, "name": name, "groups": [{"groupid": gid}]})
+        return str(created["hostids"][0]), True
+
+    def ensure_trapper_items(self, host_id: str, items: list[TrapperItem]) -> list[str]:
+        """Create missing trapper items, update existing ones; return the ids of those created."""
+        return _ensure_trapper_items(self, host_id, items)
+
+    def ensure_triggers(self, host: str, triggers: list[TriggerSpec], tags: tuple[tuple[str, str], ...]) -> list[str]:
+        """Create missing triggers (matched by description on the host), update existing ones; enable all."""
+        host_id = self.host_id(host)
+        if host_id is None:
+            raise PermanentError(SYSTEM, f"host {host} does not exist")
+        existing = {
+            str(t["description"]): str(t["triggerid"])
+            for t in self.call("trigger.get", {"hostids": [host_id], "output": ["triggerid", "description"]})
+        }
+        created: list[str] = []
+        for trig in triggers:
+            fields = {"expression": trig.expression.replace("{HOST}", host), "priority": trig.priority,
+                      "comments": trig.comments, "status": 0,
+                      "tags": [{"tag": k, "value": v} for k, v in tags]}  # fmt: skip
+            if trig.description in existing:
+                self.call("trigger.update", {"triggerid": existing[trig.description], **fields})
+            else:
+                out = self.call("trigger.create", {"description": trig.description, **fields})
+                created.append(str(out["triggerids"][0]))
+        return created
+
+    def set_triggers_enabled(self, host_id: str, descriptions: list[str], enabled: bool) -> int:
+        found = self.call("trigger.get", {"hostids": [host_id], "output": ["triggerid", "description"],
+                                          "filter": {"description": descriptions}})  # fmt: skip
+        for t in found:
+            self.call("trigger.update", {"triggerid": t["triggerid"], "status": 0 if enabled else 1})
+        return len(found)
+
+    def delete_items(self, item_ids: list[str]) -> None:
+        if item_ids:
+            self.call("item.delete", list(item_ids))
+
+    def delete_triggers(self, trigger_ids: list[str]) -> None:
+        if trigger_ids:
+            self.call("trigger.delete", list(trigger_ids))
+
+    def problems(self, host_id: str) -> list[str]:
+        """Names of the host's current problems (unresolved)."""
+        found = self.call("problem.get", {"hostids": [host_id], "output": ["name"], "recent": False})
+        return [str(p["name"]) for p in found]
+
+    def item_values(self, host_id: str, keys: list[str]) -> dict[str, tuple[int, str]]:
+        """key → (lastclock, lastvalue) for the host's items among ``keys``."""
+        found = self.call("item.get", {"hostids": [host_id], "filter": {"key_": keys},
+                                       "output": ["key_", "lastclock", "lastvalue"]})  # fmt: skip
+        return {str(i["key_"]): (int(i["lastclock"] or 0), str(i["lastvalue"])) for i in found}
+
+
+# -- trapper items, triggers and the sender protocol (backup health) -------------------------------------
+
+
+class TrapperItem(BaseModel):
+    """A trapper item dcagent feeds with the sender protocol."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    name: str
+    value_type: int = 3  # 0 float, 3 unsigned integer, 4 text
+    units: str = ""
+
+
+class TriggerSpec(BaseModel):
+    """A trigger; ``expression`` uses ``{HOST}`` for the host's technical name (6.0+ expression syntax)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    description: str
+    expression: str
+    priority: int = 3  # 0 not classified … 5 disaster
+    comments: str = ""
+
+
+def _ensure_trapper_items(client: ZabbixClient, host_id: str, items: list[TrapperItem]) -> list[str]:
+    existing = {
+        str(i["key_"]): str(i["itemid"])
+        for i in client.call("item.get", {"hostids": [host_id], "output": ["itemid", "key_"]})
+    }
+    created: list[str] = []
+    for item in items:
+        fields = {"name": item.name, "value_type": item.value_type, "units": item.units}
+        if item.key in existing:
+            client.call("item.update", {"itemid": existing[item.key], **fields})
+            continue
+        out = client.call("item.create", {"hostid": host_id, "key_": item.key, "type": 2, **fields})
+        created.append(str(out["itemids"][0]))
+    return created
+
+
+class SenderResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    processed: int
+    failed: int
+
+
+def send_values(
+    server: str, port: int, host: str, values: dict[str, str | int | float], timeout: int = 10
+) -> SenderResult:
+    """Send trapper values with the Zabbix sender protocol. A value the server does not accept yet (its
+    configuration cache has not seen a new item) is a :class:`TransientError`: send again a little later."""
+    from zabbix_utils import ItemValue, Sender
+
+    count_call("zabbix")
+    sender = Sender(server=server, port=port, timeout=timeout)
+    items = [ItemValue(host, key, str(value)) for key, value in values.items()]
+    try:
+        response = sender.send(items)
+    except (ProcessingError, OSError) as e:
+        raise TransientError(SYSTEM, f"sender to {server}:{port}: {e}") from e
+    result = SenderResult(processed=int(response.processed), failed=int(response.failed))
+    if result.failed:
+        raise TransientError(
+            SYSTEM, f"sender: server accepted {result.processed} of {len(items)} values for {host} (items not "
+            "in its configuration cache yet, or not trapper items)",
+        )  # fmt: skip
+    return result

@@ -66,7 +66,7 @@ class Playbook(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     title: str
     sop: SopRef
-    trigger: Trigger
+    trigger: Trigger | None = Field(None, description="no trigger: started by the scheduler or the CLI only")
     steps: list[StepRef] = Field(min_length=1)
     on_reject: list[StepRef] = Field(default_factory=list)
 

@@ -1,8 +1,8 @@
 """The one intake path shared by webhook, reconciler and CLI: NetBox object → matching playbook runs.
 
 The NetBox object is always re-read (a webhook body may be stale or forged-but-signed-by-mistake); the tags on
-the object decide: request tag + approval tag, and no outcome tag yet (an outcome tag marks a handled request;
-removing it asks for a new run).
+the object decide: request tag + approval tag. A finished run removes both (an approval is consumed by one run),
+so a handled request never runs twice and a new request on the same object is simply tagged and approved again.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.bootstrap import HANDLED_TAGS
 from agent.engine.executor import Executor
 from agent.engine.playbook import Playbook
 from agent.engine.registry import ObjectRef
@@ -35,12 +34,12 @@ def matching(playbooks: Mapping[str, Playbook], obj: RequestObject) -> list[tupl
     out: list[tuple[Playbook, str | None]] = []
     for pb in playbooks.values():
         trig = pb.trigger
+        if trig is None:  # started by the scheduler or the CLI only
+            continue
         if trig.object_type != obj.object_type or trig.tag not in obj.tags:
             continue
         if trig.approval_tag not in obj.tags:
             out.append((pb, f"waiting for tag {trig.approval_tag}"))
-        elif handled := [t for t in HANDLED_TAGS if t in obj.tags]:
-            out.append((pb, f"already handled ({handled[0]}); remove that tag to run again"))
         elif trig.status and obj.status != trig.status:
             out.append((pb, f"status is {obj.status}, the playbook needs {trig.status}"))
         else:
@@ -59,8 +58,12 @@ class IntakeService:
             if skip is not None:
                 results.append(Intake(pb.name, None, False, skip))
                 continue
+            assert pb.trigger is not None
             approver, approved_at = self._approval(obj, pb.trigger.approval_tag)
             ref = ObjectRef(obj.object_type, obj.id)
+            if (done := self._handled(pb.name, ref, approved_at)) is not None:
+                results.append(Intake(pb.name, done, False, "already handled under this approval"))
+                continue
             run_id, created = self.executor.create(pb.name, ref, obj.name, trigger, approver, approved_at)
             if submit:
                 self.executor.submit(run_id)
@@ -68,6 +71,16 @@ class IntakeService:
                                              "created": created, "trigger": trigger})  # fmt: skip
             results.append(Intake(pb.name, run_id, created, "queued" if created else "joined the active run"))
         return results
+
+    def _handled(self, playbook: str, ref: ObjectRef, approved_at: datetime | None) -> str | None:
+        """A finished run under the same approval (a stale read racing the run's tag removal): its id."""
+        if approved_at is None:
+            return None
+        for run in self.executor.store.list_runs(playbook=playbook, ref=ref, limit=5):
+            same = run.approved_at is not None and abs((run.approved_at - approved_at).total_seconds()) < 1
+            if run.finished and same:
+                return run.id
+        return None
 
     def take_ref(self, object_type: str, object_id: int, trigger: str) -> list[Intake]:
         return self.take(self.netbox.get_object(object_type, object_id), trigger)
@@ -87,6 +100,8 @@ class IntakeService:
         objects: dict[tuple[str, int], RequestObject] = {}
         for pb in self.executor.playbooks.values():
             trig = pb.trigger
+            if trig is None:
+                continue
             for obj in self.netbox.objects_with_tags(trig.object_type, [trig.tag, trig.approval_tag]):
                 objects[(obj.object_type, obj.id)] = obj
         return [r for obj in objects.values() for r in self.take(obj, "reconciler")]

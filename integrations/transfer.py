@@ -1,0 +1,189 @@
+"""Files to and from a server over SSH: ``rsync`` for the data, a paramiko session for measuring and checksums.
+
+Host keys are verified against known_hosts on both paths (``StrictHostKeyChecking=yes`` for rsync's ssh, paramiko's
+RejectPolicy for the rest). Path names never pass through a shell unquoted: rsync gets ``--secluded-args`` (the
+remote side receives them verbatim) and remote commands quote every path with :func:`shlex.quote`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
+
+from pydantic import BaseModel, ConfigDict
+
+from integrations import ssh
+from integrations.errors import PermanentError, TransientError
+
+SYSTEM = "server"
+_PROGRESS = re.compile(r"^\s*([\d,]+)\s+(\d+)%")
+# rsync exit codes where the network or the far end went away: a retry can help.
+_TRANSIENT_EXIT = {5, 10, 12, 30, 35, 255}
+
+
+class TransferStats(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    files: int
+    bytes_transferred: int
+    total_bytes: int
+    seconds: float
+
+
+def check_remote_path(path: str) -> str:
+    """An absolute, normalised path without control characters or ``..``: safe to hand to rsync and ssh."""
+    if not path.startswith("/"):
+        raise ValueError(f"path {path!r} is not absolute")
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise ValueError(f"path {path!r} contains a control character")
+    if ".." in PurePosixPath(path).parts:
+        raise ValueError(f"path {path!r} contains '..'")
+    normal = str(PurePosixPath(path))
+    if normal == "/":
+        raise ValueError("path '/' (the whole file system) is not accepted")
+    return normal
+
+
+class RemoteServer:
+    def __init__(self, host: str, port: int, creds: ssh.SSHCredentials, bwlimit_kbps: int | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.creds = creds
+        self.bwlimit_kbps = bwlimit_kbps
+
+    @property
+    def where(self) -> str:
+        return f"{self.creds.username}@{self.host}:{self.port}"
+
+    # -- remote commands --------------------------------------------------------------------------------
+    def run(self, command: str, timeout: float = 120.0) -> str:
+        client = ssh.connect(SYSTEM, self.host, self.port, self.creds)
+        try:
+            _stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
+            out = stdout.read().decode("utf-8", "surrogateescape")
+            status = stdout.channel.recv_exit_status()
+            err = stderr.read().decode("utf-8", "replace").strip()
+        except Exception as e:
+            raise ssh.translate(SYSTEM, f"{self.where}: {command.split()[0]}", e) from e
+        finally:
+            client.close()
+        if status != 0:
+            raise PermanentError(SYSTEM, f"{self.where}: {command.split()[0]} exited {status}: {err[-300:]}")
+        return out
+
+    def disk_usage(self, paths: Sequence[str]) -> int:
+        """Bytes under ``paths`` on the server (``du -sbc``)."""
+        quoted = " ".join(shlex.quote(check_remote_path(p)) for p in paths)
+        out = self.run(f"du -sbc -- {quoted}")
+        return int(out.strip().splitlines()[-1].split()[0])
+
+    def checksums(self, root: str) -> dict[str, str]:
+        """sha256 of every regular file under ``root``, keyed by path relative to it."""
+        root = check_remote_path(root)
+        q = shlex.quote(root)
+        out = self.run(f"if [ -d {q} ]; then cd {q} && find . -type f -print0 | xargs -0 -r sha256sum -z --; fi")
+        return _parse_sha256z(out)
+
+    # -- rsync ------------------------------------------------------------------------------------------
+    def _ssh_command(self) -> str:
+        ssh.require_known_hosts(SYSTEM, self.creds)
+        args = ["ssh", "-p", str(self.port), "-l", self.creds.username, "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={self.creds.known_hosts}",
+                "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"ConnectTimeout={int(self.creds.timeout)}",
+                "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]  # fmt: skip
+        if self.creds.key_file:
+            args += ["-o", "IdentitiesOnly=yes", "-i", str(self.creds.key_file)]
+        return shlex.join(args)
+
+    def _rsync(self, args: list[str], what: str, progress: Callable[[int, int], None] | None) -> TransferStats:
+        cmd = ["rsync", "-a", "--numeric-ids", "--secluded-args", "--stats", "--info=progress2", "--no-inc-recursive",
+               "-e", self._ssh_command()]  # fmt: skip
+        if self.bwlimit_kbps:
+            cmd.append(f"--bwlimit={self.bwlimit_kbps}")
+        start = time.monotonic()
+        proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                errors="replace")  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        lines: list[str] = []
+        buf = ""
+        while chunk := proc.stdout.read(1):  # progress2 redraws with \r; split on both
+            if chunk in "\r\n":
+                if m := _PROGRESS.match(buf):
+                    if progress:
+                        progress(int(m.group(1).replace(",", "")), int(m.group(2)))
+                elif buf.strip():
+                    lines.append(buf)
+                buf = ""
+            else:
+                buf += chunk
+        err = proc.stderr.read()
+        code = proc.wait()
+        if code != 0 and code != 24:  # 24: files vanished while reading: normal on a live server
+            last = (err.strip().splitlines() or ["failed"])[-1]
+            cls = TransientError if code in _TRANSIENT_EXIT else PermanentError
+            raise cls(SYSTEM, f"rsync {what} {self.where}: exit {code}: {last[:300]}")
+        return _stats(lines, time.monotonic() - start)
+
+    def pull(
+        self, paths: Sequence[str], dest: Path, progress: Callable[[int, int], None] | None = None
+    ) -> TransferStats:
+        """Mirror ``paths`` into ``dest``, keeping their full path (``dest/var/www/...``); files gone on the
+        server are deleted from ``dest``."""
+        dest.mkdir(parents=True, exist_ok=True)
+        sources = [f"{self.host}:{check_remote_path(p)}" for p in paths]
+        return self._rsync(["-R", "--delete", "--", *sources, f"{dest}/"], "pull from", progress)
+
+    def push(self, source: Path, path: str, delete: bool = True,
+             progress: Callable[[int, int], None] | None = None) -> TransferStats:  # fmt: skip
+        """Make ``path`` on the server hold what ``source`` holds (checksums compared, not times)."""
+        target = check_remote_path(path)
+        args = ["--checksum", *(["--delete"] if delete else []), "--", f"{source}/", f"{self.host}:{target}/"]
+        return self._rsync(args, "push to", progress)
+
+
+def local_checksums(root: Path) -> dict[str, str]:
+    """sha256 of every regular file under ``root``, keyed like :meth:`RemoteServer.checksums`."""
+    sums: dict[str, str] = {}
+    if not root.is_dir():
+        return sums
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            digest = hashlib.sha256()
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            sums[str(path.relative_to(root))] = digest.hexdigest()
+    return sums
+
+
+def _parse_sha256z(out: str) -> dict[str, str]:
+    sums: dict[str, str] = {}
+    for record in out.split("\0"):
+        if not record:
+            continue
+        digest, _, name = record.partition("  ")
+        sums[name.removeprefix("./")] = digest.lstrip("\\")
+    return sums
+
+
+def _stats(lines: list[str], seconds: float) -> TransferStats:
+    def number(label: str) -> int:
+        for line in lines:
+            if line.startswith(label):
+                m = re.search(r"([\d,]+)", line[len(label) :])
+                return int(m.group(1).replace(",", "")) if m else 0
+        return 0
+
+    return TransferStats(
+        files=number("Number of regular files transferred:"), bytes_transferred=number("Total transferred file size:"),
+        total_bytes=number("Total file size:"), seconds=round(seconds, 3),
+    )  # fmt: skip
