@@ -13,6 +13,7 @@ from agent.engine.locks import InProcessLocks, LockManager, PostgresAdvisoryLock
 from agent.engine.playbook import Playbook, load_playbooks
 from agent.engine.store import Store
 from agent.intake.service import IntakeService
+from agent.jobs.scheduler import BackupScheduler
 from agent.settings import Settings
 from agent.steps.services import Services
 from agent.tracker import NetBoxTracker
@@ -40,7 +41,10 @@ def build(settings: Settings, workers: int | None = None) -> Agent:
     store = Store(settings.store_url)
     store.migrate()
     playbooks = load_playbooks(settings.playbooks_dir)
-    services = Services(settings)
+    scheduler = None
+    if settings.backup is not None:
+        scheduler = BackupScheduler(settings.store_url, settings.timezone, settings.backup.misfire_grace_time)
+    services = Services(settings, scheduler)
     locks: LockManager = PostgresAdvisoryLocks(store.engine) if store.is_postgres else InProcessLocks()
     executor = Executor(
         store, playbooks, services, NetBoxTracker(services.netbox, settings.language), locks, SystemClock(),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import wait
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +23,7 @@ from agent.i18n import Language, t
 from agent.logs import setup_logging
 from agent.settings import Settings, SettingsError, load_settings, redacted
 from integrations.errors import IntegrationError
-from integrations.netbox import canonical_type
+from integrations.netbox import RequestObject, canonical_type
 
 EXIT_SETTINGS = 2
 
@@ -310,6 +312,127 @@ def _timeline(view: RunView) -> None:
                       st.finished_at.strftime("%H:%M:%S") if st.finished_at else "-",
                       dur, _human(st.sla_seconds), str(st.attempts), (st.error or "")[:80])  # fmt: skip
     out.print(table)
+
+
+# -- backup and restore (SOP 004) ----------------------------------------------------------------------------
+backup_app = typer.Typer(help="Scheduled backups of colocated servers and switch configurations.")
+app.add_typer(backup_app, name="backup")
+DeviceArg = Annotated[str, typer.Argument(metavar="DEVICE", help="NetBox device name or id.")]
+
+
+def _device(agent: Agent, key: str) -> RequestObject:
+    try:
+        return agent.services.netbox.get_object("dcim.device", int(key) if key.isdigit() else key)
+    except IntegrationError as e:
+        raise _fail(e) from None
+
+
+def _follow(agent: Agent, label: str, work: Callable[[], RunView | None]) -> RunView:
+    """Run ``work`` in a thread while showing the step it is at; the finished run's timeline."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(work)
+    started = time.monotonic()
+    with out.status(label) as status:
+        while not future.done():
+            active = agent.store.list_runs(status="running", limit=20)
+            steps = [st.key for r in active for st in (agent.store.get_run(r.id) or r).steps if st.status == "running"]
+            status.update(f"{label}: {', '.join(steps) or '…'} ({time.monotonic() - started:.0f}s)")
+            wait([future], timeout=0.5)
+    try:
+        final = future.result()
+    except IntegrationError as e:
+        raise _fail(e) from None
+    if final is None:
+        err.print("dcagent: the run disappeared from the run store")
+        raise typer.Exit(EXIT_FAILED)
+    _timeline(final)
+    return final
+
+
+@backup_app.command("list")
+def backup_list() -> None:
+    """Backup jobs: device, schedule, next run, last result."""
+    agent = _agent(_settings())
+    table = Table("job", "device", "schedule", "next run", "last run", "result", title="backup jobs")
+    for job in agent.services.scheduler.jobs():
+        last = None
+        if job.device_id is not None:
+            ref = ObjectRef("dcim.device", job.device_id)
+            runs = agent.store.list_runs(playbook="backup-job", ref=ref, limit=1) or agent.store.list_runs(
+                playbook="backup", ref=ref, limit=1
+            )
+            last = runs[0] if runs else None
+        table.add_row(
+            job.id, last.object_name if last else str(job.device_id or "-"), job.schedule,
+            job.next_run.isoformat(timespec="minutes") if job.next_run else "paused",
+            last.created_at.isoformat(timespec="minutes") if last else "-",
+            (last.status + (f": {last.reason[:60]}" if last.reason else "")) if last else "-",
+        )  # fmt: skip
+    out.print(table)
+
+
+@backup_app.command("run")
+def backup_run(device: DeviceArg) -> None:
+    """Back the device up now (the same run the schedule makes). Exit 0 done, 1 failed."""
+    from agent.jobs.runner import run_backup
+
+    agent = _agent(_settings(), workers=1)
+    obj = _device(agent, device)
+    final = _follow(agent, f"backup {obj.name}", lambda: run_backup(agent, obj.id, "cli"))
+    raise typer.Exit(0 if final.status == "done" else EXIT_FAILED)
+
+
+@backup_app.command("switches")
+def backup_switches() -> None:
+    """Back up every switch's running configuration into the git repository now."""
+    from agent.jobs.switch_configs import backup_switch_configs
+
+    agent = _agent(_settings())
+    with out.status("switch configurations"):
+        results = backup_switch_configs(agent.services)
+    table = Table("switch", "result", "commit", "detail", title=str(agent.settings.backup.switch_configs_dir)
+                  if agent.settings.backup else "switch configurations")  # fmt: skip
+    for r in results:
+        table.add_row(r.switch, r.status, r.commit or "-", r.detail.splitlines()[0] if r.detail else "")
+    out.print(table)
+    raise typer.Exit(EXIT_FAILED if any(r.status == "failed" for r in results) else 0)
+
+
+@app.command()
+def snapshots(device: DeviceArg) -> None:
+    """The device's snapshots in the backup repository (scheduled backups and safety snapshots)."""
+    agent = _agent(_settings())
+    obj = _device(agent, device)
+    try:
+        snaps = agent.services.restic.snapshots(("dcagent", f"device:{obj.id}"))
+    except IntegrationError as e:
+        raise _fail(e) from None
+    table = Table("id", "time", "kind", "run", title=f"snapshots of {obj.name}")
+    for snap in snaps:
+        kind = "safety" if "safety" in snap.tags else "backup"
+        run_tag = next((t.removeprefix("run:") for t in snap.tags if t.startswith("run:")), "-")
+        table.add_row(snap.short_id, snap.time.astimezone().isoformat(timespec="seconds"), kind, run_tag[:8])
+    out.print(table)
+
+
+@app.command()
+def restore(
+    device: DeviceArg,
+    snapshot: Annotated[str, typer.Option(help="Snapshot id (or a prefix of it), or latest.")] = "latest",
+    target: Annotated[str, typer.Option(help="Absolute path on the server to restore.")] = "",
+) -> None:
+    """Restore a path of the server from a snapshot (the restore playbook: safety snapshot, verify, roll back)."""
+    agent = _agent(_settings(), workers=1)
+    obj = _device(agent, device)
+    try:  # recorded on the device first, so NetBox holds what was asked
+        agent.services.netbox.update_device(
+            obj.id, {"custom_fields": {"dcagent_restore_snapshot": snapshot, "dcagent_restore_target": target}}
+        )
+        run_id, _ = agent.executor.create("restore", ObjectRef("dcim.device", obj.id), obj.name, "cli")
+    except IntegrationError as e:
+        raise _fail(e) from None
+    final = _follow(agent, f"restore {obj.name} {target}", lambda: agent.executor.execute(run_id))
+    raise typer.Exit({"done": 0, "rejected": EXIT_REJECTED}.get(final.status, EXIT_FAILED))
 
 
 @app.command()

@@ -64,6 +64,8 @@ class ZabbixSettings(_Section):
     password: SecretStr | None = None
     timeout: float = Field(10.0, gt=0)
     verify_tls: bool = True
+    sender_host: str | None = Field(None, description="trapper address for the sender protocol; default: URL host")
+    sender_port: int = Field(10051, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _some_credentials(self) -> ZabbixSettings:
@@ -104,7 +106,16 @@ class DNSSettings(_Section):
 class BackupSettings(_Section):
     repository: str = Field(description="restic repository (local path, sftp:…, rest:…)")
     password: SecretStr
-    staging_dir: Path | None = None
+    staging_dir: Path = Field(default_factory=lambda: default_state_dir() / "staging")
+    margin: float = Field(1.5, ge=1.0, description="the repository needs this many times the estimated size free")
+    misfire_grace_time: float = Field(
+        21600, gt=0, description="a run missed while dcagent was down still starts if at most this late (s)"
+    )
+    read_data_subset: str = Field("5%", description="restic check --read-data-subset on verification days")
+    read_data_every: int = Field(7, ge=1, description="read data back on every N-th scheduled run of a device")
+    bwlimit_kbps: int | None = Field(None, gt=0, description="rsync bandwidth limit per transfer")
+    switch_configs_dir: Path = Field(default_factory=lambda: default_state_dir() / "switch-configs")
+    switch_configs_schedule: str | None = Field("0 2 * * *", description="cron for switch config backups")
 
 
 class Settings(BaseSettings):
@@ -133,6 +144,7 @@ class Settings(BaseSettings):
         description="role/platform → Zabbix templates mapping",
     )
     language: Literal["id", "en"] = "id"
+    timezone: str = Field("Asia/Jakarta", description="time zone of backup schedules (cron) and documents")
     switch_roles: list[str] = Field(
         default_factory=lambda: ["tor-switch"], description="NetBox device-role slugs that are switches"
     )

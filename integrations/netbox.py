@@ -733,6 +733,20 @@ class NetBoxClient:
         return self._do(f"ensure {app}.{endpoint} {lookup}", run)
 
     # -- switches -------------------------------------------------------------------------------------
+    def ssh_endpoint(self, device_id: int) -> tuple[str | None, int | None]:
+        """The device's primary address and the port of its ``ssh`` service, as NetBox records them."""
+
+        def run() -> tuple[str | None, int | None]:
+            dev = self._api.dcim.devices.get(device_id)
+            if dev is None:
+                raise PermanentError(SYSTEM, f"device {device_id} does not exist")
+            ip = dev.primary_ip4 or dev.primary_ip6 or dev.primary_ip
+            host = str(ip.address).split("/", 1)[0] if ip else None
+            ssh = [s for s in self._api.ipam.services.filter(device_id=dev.id) if str(s.name).lower() == "ssh"]
+            return host, int(ssh[0].ports[0]) if ssh and ssh[0].ports else None
+
+        return self._do(f"read SSH endpoint of device {device_id}", run)
+
     def switches(self, roles: list[str]) -> list[SwitchRef]:
         """Devices with one of ``roles``, with their primary address and SSH service port, if recorded."""
 

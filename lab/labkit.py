@@ -92,3 +92,28 @@ def prune_half_cables(nb: Any) -> int:
             cable.delete()
             pruned += 1
     return pruned
+
+
+def file_backup_request(nb: Any, *, paths: str, schedule: str = "0 1 * * *", retention: str = "last=3",
+                        tags: tuple[str, ...] = ("sop-backup", "approved"), address: str = "127.0.2.1/32",
+                        ssh_port: int = 2222) -> Any:  # fmt: skip
+    """A colocated server reachable over SSH (primary IP + ``ssh`` service) asking for backups."""
+    name = f"srv-bkp-{uuid.uuid4().hex[:6]}"
+    site = nb.dcim.sites.get(slug="dc-batam")
+    dev = nb.dcim.devices.create({
+        "name": name, "site": site.id, "role": nb.dcim.device_roles.get(slug="server").id,
+        "device_type": nb.dcim.device_types.get(slug="poweredge-r650").id,
+        "platform": nb.dcim.platforms.get(slug="linux").id, "tenant": nb.tenancy.tenants.get(slug="dinkes").id,
+        "status": "active", "serial": f"SN-{name}",
+        "custom_fields": {"dcagent_backup_paths": paths, "dcagent_backup_schedule": schedule,
+                          "dcagent_backup_retention": retention},
+    })  # fmt: skip
+    iface = nb.dcim.interfaces.create({"device": dev.id, "name": "mgmt0", "type": "1000base-t"})
+    ip = nb.ipam.ip_addresses.create({"address": address, "assigned_object_type": "dcim.interface",
+                                      "assigned_object_id": iface.id, "description": f"{name} ssh"})  # fmt: skip
+    dev.update({"primary_ip4": ip.id})
+    nb.ipam.services.create({"parent_object_type": "dcim.device", "parent_object_id": dev.id, "name": "ssh",
+                             "protocol": "tcp", "ports": [ssh_port]})  # fmt: skip
+    if tags:
+        dev.update({"tags": [{"slug": t} for t in tags]})
+    return nb.dcim.devices.get(dev.id)

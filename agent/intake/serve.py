@@ -6,10 +6,11 @@ import logging
 from datetime import UTC, datetime
 
 import uvicorn
-from apscheduler.schedulers.background import BackgroundScheduler
 
 from agent.app import Agent
 from agent.intake.server import create_app
+from agent.jobs import runner
+from agent.jobs.scheduler import BackupScheduler
 
 log = logging.getLogger("dcagent.serve")
 
@@ -33,12 +34,16 @@ def serve(agent: Agent) -> None:
         )
     resumed = agent.executor.resume_all()
     log.warning("dcagent serving", extra={"host": s.listen_host, "port": s.listen_port, "resumed": resumed})
-    scheduler = BackgroundScheduler(timezone="UTC")
+    runner.install(agent)
+    scheduler = agent.services.scheduler_or_none or BackupScheduler("sqlite://", s.timezone, 60)
     if s.reconcile_interval > 0:
         # One pass at a time (max_instances=1); a pass missed while busy is skipped, not stacked (coalesce).
-        scheduler.add_job(reconcile_once, "interval", seconds=s.reconcile_interval, args=[agent], id="reconciler",
-                          max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))  # fmt: skip
-        scheduler.start()
+        # It also wakes the scheduler up regularly, so jobs another process added are seen.
+        scheduler.add_memory_job(reconcile_once, s.reconcile_interval, "reconciler", args=[agent],
+                                 next_run_time=datetime.now(UTC))  # fmt: skip
+    if s.backup is not None and s.backup.switch_configs_schedule:
+        scheduler.schedule_switch_configs(s.backup.switch_configs_schedule)
+    scheduler.start(paused=False)
     app = create_app(
         agent.store, s.webhook_secret.get_secret_value(),
         lambda otype, oid: agent.intake.take_ref(otype, oid, "webhook"),
@@ -47,6 +52,5 @@ def serve(agent: Agent) -> None:
     try:
         uvicorn.run(app, host=s.listen_host, port=s.listen_port, log_level="warning", access_log=False)
     finally:
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+        scheduler.shutdown()
         agent.executor.shutdown(wait=False)

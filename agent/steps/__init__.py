@@ -3,4 +3,15 @@
 Importing this package registers every step (the registry is checked when playbooks load).
 """
 
-from agent.steps import capacity, dns, ipam, monitoring, placement, reports, request, switchport  # noqa: F401
+from agent.steps import (  # noqa: F401
+    backup,
+    capacity,
+    dns,
+    ipam,
+    monitoring,
+    placement,
+    reports,
+    request,
+    restore,
+    switchport,
+)

@@ -98,3 +98,62 @@ def reply_letter(ctx: StepContext) -> StepResult:
     label = "Surat Balasan" if ctx.language == "id" else "Reply letter"
     _journal_once(svc, ctx, "letter", f"{label}: {pdf} ({html.name})")
     return StepResult.ok(html=str(html), pdf=str(pdf), reasons=reasons)
+
+
+def _document(ctx: StepContext, name: str, title: str, rows: list[tuple[str, str]], paragraphs: list[str],
+              label: str, with_steps: bool) -> StepResult:  # fmt: skip
+    svc = services_of(ctx.services)
+    obj = svc.netbox.get_object(ctx.request.object_type, ctx.request.object_id)
+    id_ = ctx.language == "id"
+    head = [("Tanggal" if id_ else "Date", ctx.clock.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
+            ("Perangkat" if id_ else "Device", obj.name), ("OPD" if id_ else "Agency", obj.tenant or "-"),
+            ("Disetujui oleh" if id_ else "Approved by", str(ctx.meta.get("approver") or "-"))]  # fmt: skip
+    context = {"office": ctx.meta.get("sop_office", ""), "sop_number": ctx.meta.get("sop_number", ""),
+               "sop_title": ctx.meta.get("sop_title"), "run_id": ctx.run_id, "title": title, "doc_title": title,
+               "rows": head + rows, "paragraphs": paragraphs,
+               "steps": _timeline(ctx) if with_steps else []}  # fmt: skip
+    html, pdf = render("document.html.j2", svc.settings.reports_dir / ctx.run_id, name, context, ctx.language)
+    _journal_once(svc, ctx, name, f"{label}: {pdf} ({html.name})")
+    return StepResult.ok(html=str(html), pdf=str(pdf))
+
+
+@step("backup_stop_letter", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report)
+def backup_stop_letter(ctx: StepContext) -> StepResult:
+    """The letter telling the agency its backups stopped (SOP 004 backup step 8), with what is kept."""
+    stop = ctx.outputs.get("stop_backup", {})
+    id_ = ctx.language == "id"
+    rows = [("Jadwal yang dihentikan" if id_ else "Schedule stopped", str(stop.get("schedule") or "-")),
+            ("Snapshot yang disimpan" if id_ else "Snapshots kept", str(stop.get("snapshots_kept", 0))),
+            ("Snapshot terakhir" if id_ else "Last snapshot", str(stop.get("last_snapshot") or "-"))]  # fmt: skip
+    text = ("Sesuai surat permohonan, pelaksanaan backup server tersebut telah dihentikan. Snapshot yang ada tetap "
+            "disimpan sesuai kebijakan retensi dan dapat di-restore atas permintaan." if id_ else
+            "As requested, the backups of this server have stopped. Existing snapshots are kept per the retention "
+            "policy and can be restored on request.")  # fmt: skip
+    title = "SURAT PEMBERITAHUAN PENGHENTIAN BACKUP" if id_ else "NOTICE: BACKUPS STOPPED"
+    label = "Surat pemberitahuan" if id_ else "Notice"
+    return _document(ctx, "surat-penghentian-backup", title, rows, [text], label, with_steps=False)
+
+
+@step("restore_report", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report)
+def restore_report(ctx: StepContext) -> StepResult:
+    """The restore form (SOP 004 restore step 7): snapshot, target, files, bytes, checksums, times vs standard."""
+    o = ctx.outputs
+    v, st, safety = o.get("validate", {}), o.get("restore_to_staging", {}), o.get("safety_snapshot", {})
+    ver, push = o.get("verify_restore", {}), o.get("push_restore", {})
+    id_ = ctx.language == "id"
+    rows = [("Snapshot", f"{v.get('snapshot_id', '-')} ({v.get('snapshot_time', '-')})"),
+            ("Path tujuan" if id_ else "Target path", f"{v.get('server', '-')} {v.get('target', '-')}"),
+            ("Jumlah file" if id_ else "Files", str(st.get("files", "-"))),
+            ("Ukuran" if id_ else "Size", f"{st.get('bytes', 0)} B"),
+            ("Data dikirim" if id_ else "Data sent",
+             f"{push.get('bytes_transferred', 0)} B, {push.get('files', 0)} file"),
+            ("Checksum diverifikasi" if id_ else "Checksums verified",
+             f"{ver.get('files_verified', '-')} file ({ver.get('algorithm', 'sha256')})"),
+            ("Snapshot pengaman" if id_ else "Safety snapshot", f"{safety.get('snapshot_id', '-')}"),
+            ("Pemeriksaan repositori" if id_ else "Repository check",
+             str(o.get("verify_snapshot", {}).get("result", "-")))]  # fmt: skip
+    text = ("Restore data backup telah dilaksanakan dan setiap file telah dicocokkan checksum-nya dengan snapshot."
+            if id_ else "The backup data was restored and every file's checksum matched the snapshot.")  # fmt: skip
+    title = "FORMULIR PELAKSANAAN RESTORE DATA BACKUP" if id_ else "RESTORE REPORT"
+    return _document(ctx, "formulir-restore", title, rows, [text], "Formulir restore" if id_ else "Restore report",
+                     with_steps=True)  # fmt: skip

@@ -4,19 +4,58 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from agent import clients
-from agent.settings import Settings
+from agent.jobs.scheduler import BackupScheduler
+from agent.settings import BackupSettings, Settings
+from integrations.backup import ResticRepository
 from integrations.dns import DNSClient
 from integrations.errors import PermanentError
 from integrations.netbox import NetBoxClient
-from integrations.zabbix import ZabbixClient
+from integrations.transfer import RemoteServer
+from integrations.zabbix import ZabbixClient, send_values
 
 
 class Services:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, scheduler: BackupScheduler | None = None) -> None:
         self.settings = settings
         self._lock = threading.Lock()
+        self._scheduler = scheduler
+
+    @property
+    def scheduler(self) -> BackupScheduler:
+        if self._scheduler is None:
+            raise PermanentError("scheduler", "backups are not configured (settings: backup)")
+        if not self._scheduler.running:  # a CLI process: read and write the job store, run nothing
+            self._scheduler.start(paused=True)
+        return self._scheduler
+
+    @property
+    def scheduler_or_none(self) -> BackupScheduler | None:
+        return self._scheduler
+
+    @property
+    def backup(self) -> BackupSettings:
+        if self.settings.backup is None:
+            raise PermanentError("restic", "backups are not configured (settings: backup)")
+        return self.settings.backup
+
+    @cached_property
+    def restic(self) -> ResticRepository:
+        b = self.backup
+        return ResticRepository(b.repository, b.password.get_secret_value(), timeout=3600)
+
+    def server(self, host: str, port: int | None) -> RemoteServer:
+        ssh = self.settings.server_ssh
+        if ssh is None:
+            raise PermanentError("server", "SSH to servers is not configured (settings: server_ssh)")
+        return RemoteServer(host, port or ssh.port, clients.ssh_credentials(ssh), self.backup.bwlimit_kbps)
+
+    def send_health(self, host: str, values: dict[str, str | int | float]) -> None:
+        z = self.settings.zabbix
+        server = z.sender_host or (urlsplit(str(z.url)).hostname or "127.0.0.1")
+        send_values(server, z.sender_port, host, values, timeout=int(max(1, z.timeout)))
 
     @cached_property
     def netbox(self) -> NetBoxClient:

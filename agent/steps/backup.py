@@ -1,0 +1,389 @@
+"""Backup SOP (Central Java 004, "Prosedur Permintaan Back up"): plan by available resources, first backup,
+schedule, health in Zabbix, stop on request.
+
+The same steps make the first backup of a request (``backup.yaml``) and every scheduled one (``backup-job.yaml``):
+rsync pulls the paths into a per-device staging mirror, restic snapshots it (tagged with device and run), retention
+is applied, the repository is checked, and the values go to the device's Zabbix trapper items.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.engine.errors import StepInputError
+from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.jobs.scheduler import cron_interval, cron_trigger
+from agent.steps.plans import fixed_plan
+from agent.steps.reports import _journal_once
+from agent.steps.services import Services, services_of
+from integrations.backup import Retention
+from integrations.errors import TransientError
+from integrations.transfer import RemoteServer, check_remote_path
+from integrations.zabbix import TrapperItem, TriggerSpec
+
+STATUS, LAST_SUCCESS, BYTES, DURATION, FILES = (
+    "dcagent.backup.status", "dcagent.backup.last_success", "dcagent.backup.bytes_added", "dcagent.backup.duration",
+    "dcagent.backup.files",
+)  # fmt: skip
+ITEMS = [
+    TrapperItem(key=STATUS, name="Backup: status terakhir (0 = berhasil, 1 = gagal)"),
+    TrapperItem(key=LAST_SUCCESS, name="Backup: waktu backup berhasil terakhir", units="unixtime"),
+    TrapperItem(key=BYTES, name="Backup: data baru ditambahkan", units="B"),
+    TrapperItem(key=DURATION, name="Backup: durasi", value_type=0, units="s"),
+    TrapperItem(key=FILES, name="Backup: jumlah file"),
+]
+FAILED_TRIGGER = "dcagent: backup gagal"
+STALE_TRIGGER = "dcagent: backup basi (tidak ada backup berhasil dalam 2x interval)"
+HOST_GROUP = "dcagent/Backup"
+_RETENTION = re.compile(r"^(last|daily|weekly|monthly|yearly)\s*=\s*(\d+)$")
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    device_id: int
+    device: str
+    host: str
+    port: int | None
+    paths: tuple[str, ...]
+    cron: str
+    retention: Retention
+
+    @property
+    def tags(self) -> tuple[str, str]:
+        return ("dcagent", f"device:{self.device_id}")
+
+
+def parse_retention(text: str) -> Retention:
+    """``"daily=7 weekly=4 monthly=6"`` (spaces, commas or new lines between)."""
+    values: dict[str, int] = {}
+    for token in re.split(r"[\s,;]+", text.strip()):
+        if not token:
+            continue
+        m = _RETENTION.match(token)
+        if not m:
+            raise ValueError(f"retention {token!r} is not like daily=7 (last, daily, weekly, monthly, yearly)")
+        values[m.group(1)] = int(m.group(2))
+    if not values or not any(values.values()):
+        raise ValueError("retention keeps nothing: give at least one of last/daily/weekly/monthly/yearly > 0")
+    return Retention(**values)
+
+
+def parse_paths(text: str) -> tuple[str, ...]:
+    paths = [line.strip() for line in text.splitlines() if line.strip()]
+    if not paths:
+        raise ValueError("no path to back up")
+    return tuple(dict.fromkeys(check_remote_path(p) for p in paths))
+
+
+def read_config(svc: Services, device_id: int, defaults: Mapping[str, Any]) -> tuple[BackupConfig | None, list[str]]:
+    """The device's backup request as typed values, or every problem with it (for the rejection letter)."""
+    obj = svc.netbox.get_object("dcim.device", device_id)
+    cf = obj.custom_fields
+    problems: list[str] = []
+    paths: tuple[str, ...] = ()
+    retention = Retention()
+    cron = str(cf.get("dcagent_backup_schedule") or defaults.get("schedule") or "").strip()
+    try:
+        paths = parse_paths(str(cf.get("dcagent_backup_paths") or ""))
+    except ValueError as e:
+        problems.append(f"dcagent_backup_paths: {e}")
+    try:
+        cron_trigger(cron, svc.settings.timezone)
+    except ValueError as e:
+        problems.append(f"dcagent_backup_schedule: {e}")
+    try:
+        retention = parse_retention(str(cf.get("dcagent_backup_retention") or defaults.get("retention") or ""))
+    except ValueError as e:
+        problems.append(f"dcagent_backup_retention: {e}")
+    host, port = svc.netbox.ssh_endpoint(device_id)
+    if host is None:
+        problems.append("the device has no primary IP in NetBox: dcagent cannot reach it over SSH")
+    if problems or host is None:
+        return None, problems
+    return BackupConfig(device_id, obj.name, host, port, paths, cron, retention), []
+
+
+def config_of(ctx: StepContext) -> BackupConfig:
+    svc = services_of(ctx.services)
+    config, problems = read_config(svc, ctx.request.object_id, ctx.params)
+    if config is None:
+        raise StepInputError("; ".join(problems))
+    return config
+
+
+def staging(svc: Services, config: BackupConfig) -> Path:
+    return svc.backup.staging_dir / f"device-{config.device_id}"
+
+
+def _server(svc: Services, config: BackupConfig) -> RemoteServer:
+    return svc.server(config.host, config.port)
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+# -- request: validate, plan by available resources ---------------------------------------------------------
+
+
+@step(
+    "validate_backup_request",
+    timeout=60,
+    retry=RetryPolicy(max_attempts=3),
+    plan=fixed_plan("NetBox", "check", "backup fields", "paths, schedule, retention, SSH address"),
+)
+def validate_backup_request(ctx: StepContext) -> StepResult:
+    """Check the request: absolute paths, a cron schedule, a retention policy, an address to reach the server."""
+    svc = services_of(ctx.services)
+    config, problems = read_config(svc, ctx.request.object_id, ctx.params)
+    if config is None:
+        return StepResult.rejected(*problems)
+    interval = cron_interval(config.cron, svc.settings.timezone, ctx.clock.now())
+    return StepResult.ok(paths=list(config.paths), schedule=config.cron, retention=str(config.retention),
+                         server=f"{config.host}:{config.port or '-'}", interval_seconds=interval)  # fmt: skip
+
+
+def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
+    config = config_of(ctx)
+    svc = services_of(ctx.services)
+    size = _server(svc, config).disk_usage(config.paths)
+    free = svc.restic.local_free_bytes()
+    return [PlannedChange("backup", "check", svc.backup.repository,
+                          f"{_human_bytes(size)} to back up × {svc.backup.margin} margin; "
+                          f"{_human_bytes(free) if free is not None else 'unknown'} free")]  # fmt: skip
+
+
+@step("check_backup_capacity", timeout=600, retry=RetryPolicy(max_attempts=3), plan=plan_capacity)
+def check_backup_capacity(ctx: StepContext) -> StepResult:
+    """Measure the data over SSH (du) and reject when the repository lacks that much free space with the margin."""
+    svc = services_of(ctx.services)
+    config = config_of(ctx)
+    size = _server(svc, config).disk_usage(config.paths)
+    free = svc.restic.local_free_bytes()
+    need = int(size * svc.backup.margin)
+    out = {"estimated_bytes": size, "needed_bytes": need, "free_bytes": free, "margin": svc.backup.margin}
+    if free is not None and free < need:
+        msg = (f"ruang repositori backup kurang: data {_human_bytes(size)} × margin {svc.backup.margin} = "
+               f"{_human_bytes(need)} dibutuhkan, tersedia {_human_bytes(free)}") if ctx.language == "id" else (
+               f"backup repository too small: {_human_bytes(size)} × margin {svc.backup.margin} = "
+               f"{_human_bytes(need)} needed, {_human_bytes(free)} free")  # fmt: skip
+        return StepResult.rejected(msg, **out)
+    return StepResult.ok(**out)
+
+
+# -- health in Zabbix -------------------------------------------------------------------------------------
+
+
+def health_triggers(max_age: int) -> list[TriggerSpec]:
+    return [
+        TriggerSpec(description=FAILED_TRIGGER, expression=f"last(/{{HOST}}/{STATUS})=1", priority=4,
+                    comments="The last backup run by dcagent failed; see the device's NetBox journal."),
+        TriggerSpec(description=STALE_TRIGGER, expression=f"nodata(/{{HOST}}/{LAST_SUCCESS},{max_age}s)=1",
+                    priority=4, comments=f"No successful backup for {max_age} s (twice the schedule's interval). "
+                    "Evaluated by the Zabbix server itself: fires even when dcagent is down."),
+    ]  # fmt: skip
+
+
+def ensure_health(svc: Services, host: str, display: str, max_age: int) -> dict[str, Any]:
+    z = svc.zabbix
+    host_id, host_created = z.ensure_plain_host(host, display, HOST_GROUP)
+    items = z.ensure_trapper_items(host_id, ITEMS)
+    triggers = z.ensure_triggers(host, health_triggers(max_age), (("dcagent", "backup"),))
+    return {"host_id": host_id, "host": host, "host_created": host_created, "items_created": items,
+            "triggers_created": triggers, "max_age_seconds": max_age}  # fmt: skip
+
+
+def undo_health(ctx: StepContext, out: Mapping[str, Any]) -> None:
+    z = services_of(ctx.services).zabbix
+    if out.get("host_created"):
+        z.delete_hosts([str(out["host_id"])])
+        return
+    z.delete_triggers([str(t) for t in out.get("triggers_created", [])])
+    z.delete_items([str(i) for i in out.get("items_created", [])])
+
+
+@step(
+    "ensure_backup_monitoring",
+    timeout=120,
+    retry=RetryPolicy(max_attempts=4),
+    undo=undo_health,
+    plan=fixed_plan("Zabbix", "create", "backup items", "trapper items + failed/stale triggers"),
+)
+def ensure_backup_monitoring(ctx: StepContext) -> StepResult:
+    """Trapper items (status, last success, bytes, duration, files) and the failed and stale triggers."""
+    svc = services_of(ctx.services)
+    config = config_of(ctx)
+    max_age = int(2 * cron_interval(config.cron, svc.settings.timezone, ctx.clock.now()))
+    return StepResult.ok(**ensure_health(svc, config.device, config.device, max(max_age, 60)))
+
+
+# -- the backup itself ------------------------------------------------------------------------------------
+
+
+@step(
+    "pull_files",
+    timeout=6 * 3600,
+    retry=RetryPolicy(max_attempts=3, initial=10, maximum=120),
+    plan=fixed_plan("server", "check", "rsync", "pull the paths into the staging mirror"),
+)
+def pull_files(ctx: StepContext) -> StepResult:
+    """rsync the paths from the server into the device's staging mirror (host key verified)."""
+    svc = services_of(ctx.services)
+    config = config_of(ctx)
+    stats = _server(svc, config).pull(config.paths, staging(svc, config))
+    return StepResult.ok(files=stats.files, bytes_transferred=stats.bytes_transferred, total_bytes=stats.total_bytes,
+                         seconds=stats.seconds, staging=str(staging(svc, config)))  # fmt: skip
+
+
+@step(
+    "snapshot",
+    timeout=6 * 3600,
+    retry=RetryPolicy(max_attempts=3, initial=10, maximum=120),
+    plan=fixed_plan("backup", "create", "restic snapshot", "encrypted, deduplicated"),
+)
+def snapshot(ctx: StepContext) -> StepResult:
+    """restic backup of the staging mirror, tagged with the device and this run (found again on a re-run)."""
+    svc = services_of(ctx.services)
+    config = config_of(ctx)
+    tags = (*config.tags, "backup", f"run:{ctx.run_id}")
+    done = svc.restic.snapshots(tags)
+    if done:  # a re-run after a crash: the snapshot exists
+        return StepResult.ok(snapshot_id=done[-1].id[:8], reused=True, data_added=0, total_files=0, duration=0.0)
+    s = svc.restic.backup(staging(svc, config), tags, host=config.device)
+    return StepResult.ok(snapshot_id=s.snapshot_id[:8], files_new=s.files_new, files_changed=s.files_changed,
+                         total_files=s.total_files, total_bytes=s.total_bytes, data_added=s.data_added,
+                         duration=round(s.duration, 3), reused=False)  # fmt: skip
+
+
+@step(
+    "apply_retention",
+    timeout=3600,
+    retry=RetryPolicy(max_attempts=4, initial=10, maximum=120),
+    plan=fixed_plan("backup", "delete", "old snapshots", "restic forget --prune per retention"),
+)
+def apply_retention(ctx: StepContext) -> StepResult:
+    """restic forget --prune with the device's retention policy (its scheduled snapshots only)."""
+    svc = services_of(ctx.services)
+    config = config_of(ctx)
+    removed = svc.restic.forget((*config.tags, "backup"), config.retention)
+    return StepResult.ok(policy=str(config.retention), removed=len(removed))
+
+
+@step(
+    "verify_repository",
+    timeout=6 * 3600,
+    retry=RetryPolicy(max_attempts=3, initial=10, maximum=120),
+    plan=fixed_plan("backup", "check", "restic check", "structure; data subset on schedule"),
+)
+def verify_repository(ctx: StepContext) -> StepResult:
+    """restic check; on the device's verification day (and on a first backup) also read back a data subset."""
+    svc = services_of(ctx.services)
+    b = svc.backup
+    today = ctx.clock.now().toordinal()
+    read = bool(ctx.params.get("read_data")) or today % b.read_data_every == ctx.request.object_id % b.read_data_every
+    subset = b.read_data_subset if read else None
+    return StepResult.ok(result=svc.restic.check(subset), read_data_subset=subset)
+
+
+def send_outcome(
+    svc: Services, host: str, ok: bool, now: float, values: Mapping[str, float], attempts: int = 1, wait: float = 10
+) -> None:
+    """Send the outcome; a server that does not know new items yet (config cache) is asked again ``attempts`` times."""
+    for attempt in range(1, attempts + 1):
+        try:
+            _send(svc, host, ok, now, values)
+            return
+        except TransientError:
+            if attempt == attempts:
+                raise
+            time.sleep(wait)
+
+
+def _send(svc: Services, host: str, ok: bool, now: float, values: Mapping[str, float]) -> None:
+    payload: dict[str, str | int | float] = {STATUS: 0 if ok else 1, DURATION: round(values.get("duration", 0), 3)}
+    if ok:
+        payload |= {LAST_SUCCESS: int(now), BYTES: int(values.get("bytes", 0)), FILES: int(values.get("files", 0))}
+    svc.send_health(host, payload)
+
+
+@step(
+    "report_backup_health",
+    timeout=300,
+    retry=RetryPolicy(max_attempts=8, initial=5, maximum=30),
+    plan=fixed_plan("Zabbix", "update", "backup items", "values via the sender protocol"),
+)
+def report_backup_health(ctx: StepContext) -> StepResult:
+    """Send status, last success, bytes added, duration and files to the device's trapper items."""
+    svc = services_of(ctx.services)
+    config = config_of(ctx)
+    snap, pull = ctx.outputs.get("snapshot", {}), ctx.outputs.get("pull_files", {})
+    duration = float(pull.get("seconds", 0)) + float(snap.get("duration", 0))
+    values = {
+        "duration": duration,
+        "bytes": float(snap.get("data_added", 0)),
+        "files": float(snap.get("total_files", 0)),
+    }
+    send_outcome(svc, config.device, True, ctx.clock.now().timestamp(), values)
+    return StepResult.ok(sent=sorted(values), host=config.device)
+
+
+# -- the schedule -----------------------------------------------------------------------------------------
+
+
+def unschedule(ctx: StepContext, out: Mapping[str, Any]) -> None:
+    services_of(ctx.services).scheduler.remove_backup(ctx.request.object_id)
+
+
+@step(
+    "schedule_backup",
+    timeout=60,
+    retry=RetryPolicy(max_attempts=3),
+    undo=unschedule,
+    plan=fixed_plan("scheduler", "create", "backup job", "persistent, in the run store"),
+)
+def schedule_backup(ctx: StepContext) -> StepResult:
+    """Register (or replace) the device's backup job and journal the schedule."""
+    svc = services_of(ctx.services)
+    config = config_of(ctx)
+    next_run = svc.scheduler.schedule_backup(config.device_id, config.device, config.cron)
+    when = next_run.isoformat(timespec="minutes") if next_run else "-"
+    snap = ctx.outputs.get("snapshot", {}).get("snapshot_id", "-")
+    text = (f"Jadwal backup aktif: `{config.cron}` ({svc.settings.timezone}), retensi {config.retention}, "
+            f"path: {', '.join(config.paths)}. Backup pertama: snapshot {snap}. Jadwal berikutnya: {when}."
+            if ctx.language == "id" else
+            f"Backup schedule active: `{config.cron}` ({svc.settings.timezone}), retention {config.retention}, "
+            f"paths: {', '.join(config.paths)}. First backup: snapshot {snap}. Next run: {when}.")  # fmt: skip
+    _journal_once(svc, ctx, "schedule", text)
+    return StepResult.ok(job=f"backup:{config.device_id}", schedule=config.cron, next_run=when)
+
+
+@step(
+    "stop_backup",
+    timeout=120,
+    retry=RetryPolicy(max_attempts=3),
+    undo=None,
+    plan=fixed_plan("scheduler", "delete", "backup job", "snapshots kept per retention"),
+)
+def stop_backup(ctx: StepContext) -> StepResult:
+    """Remove the schedule (snapshots stay, per retention) and switch off the stale-backup alarm."""
+    svc = services_of(ctx.services)
+    device = ctx.request.object_id
+    job = svc.scheduler.backup_job(device)
+    removed = svc.scheduler.remove_backup(device)
+    obj = svc.netbox.get_object("dcim.device", device)
+    host_id = svc.zabbix.host_id(obj.name)
+    disabled = svc.zabbix.set_triggers_enabled(host_id, [STALE_TRIGGER], False) if host_id else 0
+    snaps = svc.restic.snapshots(("dcagent", f"device:{device}", "backup"))
+    if not removed and job is None and not ctx.params.get("allow_missing", True):
+        raise StepInputError("this device has no backup schedule")
+    return StepResult.ok(removed=removed, schedule=job.schedule if job else None, triggers_disabled=disabled,
+                         snapshots_kept=len(snaps), last_snapshot=snaps[-1].short_id if snaps else None)  # fmt: skip
