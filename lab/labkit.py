@@ -109,6 +109,12 @@ def file_backup_request(nb: Any, *, paths: str, schedule: str = "0 1 * * *", ret
                           "dcagent_backup_retention": retention},
     })  # fmt: skip
     iface = nb.dcim.interfaces.create({"device": dev.id, "name": "mgmt0", "type": "1000base-t"})
+    # NetBox keeps addresses unique: the one SSH server's address moves to the newest test device.
+    for old in nb.ipam.ip_addresses.filter(address=address):
+        holder = old.assigned_object.device if old.assigned_object and hasattr(old.assigned_object, "device") else None
+        if holder is not None:
+            nb.dcim.devices.get(holder.id).update({"primary_ip4": None})
+        old.delete()
     ip = nb.ipam.ip_addresses.create({"address": address, "assigned_object_type": "dcim.interface",
                                       "assigned_object_id": iface.id, "description": f"{name} ssh"})  # fmt: skip
     dev.update({"primary_ip4": ip.id})

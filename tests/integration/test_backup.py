@@ -1,0 +1,316 @@
+"""Backup and restore SOPs on the lab: the SSH server, the restic repository, Zabbix, NetBox and the switches.
+
+Each test works on its own copy of the server's data (a directory owned by the server's user), so tests do not
+disturb each other or the demo data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent import clients
+from agent.engine.store import RunView, Store
+from agent.settings import load_settings
+from agent.steps.backup import STALE_TRIGGER
+from integrations.transfer import local_checksums
+from lab.labkit import file_backup_request, netbox
+
+REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
+PORT = 18094
+LAB = Path(os.environ.get("LAB_DIR", "/var/lib/dcagent-lab"))
+SERVER_SSHD = LAB / "ssh" / "server" / "sshd_config"
+
+
+def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float = 90.0, every: float = 1.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def nb() -> Any:
+    return netbox()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    state = tmp_path_factory.mktemp("backup-agent")
+    books = state / "playbooks"  # only the backup SOPs: a reconciler here must not pick up other tests' requests
+    books.mkdir()
+    for name in ("backup.yaml", "backup-job.yaml", "backup-stop.yaml", "restore.yaml"):
+        shutil.copy(REPO_PLAYBOOKS / name, books / name)
+    e = {**os.environ, "DCAGENT_PLAYBOOKS_DIR": str(books), "DCAGENT_STORE_URL": f"sqlite:///{state / 'runs.sqlite3'}",
+         "DCAGENT_BACKUP__STAGING_DIR": str(state / "staging"), "DCAGENT_REPORTS_DIR": str(state / "reports"),
+         "DCAGENT_BACKUP__SWITCH_CONFIGS_DIR": str(state / "switch-configs"), "DCAGENT_LISTEN_PORT": str(PORT),
+         "DCAGENT_WEBHOOK_URL": f"http://127.0.0.1:{PORT}/webhooks/netbox", "DCAGENT_RECONCILE_INTERVAL": "5",
+         "COLUMNS": "200"}  # fmt: skip
+    boot = dcagent(e, "bootstrap")
+    assert boot.returncode == 0, boot.stdout + boot.stderr
+    return e
+
+
+def dcagent(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DCAGENT, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A copy of the server's application data, owned by the server's SSH user."""
+    src = Path(os.environ["LAB_SERVER_DATA"])
+    path = src.parent / f"t-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(src, path)
+    subprocess.run(["chown", "-R", "colo", str(path)], check=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def server_device(nb: Any, data_dir: Path) -> Iterator[Callable[..., Any]]:
+    made: list[Any] = []
+
+    def make(**kw: Any) -> Any:
+        dev = file_backup_request(nb, paths=kw.pop("paths", str(data_dir)), **kw)
+        made.append(dev)
+        return dev
+
+    yield make
+    z = clients.zabbix(load_settings(None))
+    for dev in made:
+        if host := z.host_id(dev.name):
+            z.delete_hosts([host])
+        for ip in nb.ipam.ip_addresses.filter(description__ic=dev.name):
+            ip.delete()
+        if fresh := nb.dcim.devices.get(dev.id):
+            fresh.delete()
+
+
+def tag(nb: Any, dev: Any, *slugs: str) -> None:
+    fresh = nb.dcim.devices.get(dev.id)
+    fresh.update({"tags": [{"slug": t.slug} for t in fresh.tags] + [{"slug": s} for s in slugs]})
+
+
+def journal(nb: Any, dev: Any) -> list[str]:
+    return [str(j.comments) for j in nb.extras.journal_entries.filter(assigned_object_id=dev.id)]
+
+
+def runs(env: dict[str, str], playbook: str) -> list[RunView]:
+    return Store(env["DCAGENT_STORE_URL"]).list_runs(playbook=playbook, limit=100)
+
+
+def modify(path: Path) -> None:
+    (path / "uploads" / "file-3.bin").unlink()
+    (path / "uploads" / "file-4.bin").unlink()
+    (path / "etc" / "app.toml").write_text('app_name = "rusak"\n')
+    (path / "db" / "dump.sql").write_bytes(os.urandom(1_500_000))
+    (path / "uploads" / "stray.txt").write_text("not in the backup\n")
+    subprocess.run(["chown", "-R", "colo", str(path)], check=True)
+
+
+def zabbix_state(host: str) -> tuple[dict[str, tuple[int, str]], list[str]]:
+    z = clients.zabbix(load_settings(None))
+    host_id = z.host_id(host)
+    assert host_id is not None, f"no Zabbix host {host}"
+    keys = ["dcagent.backup.status", "dcagent.backup.last_success", "dcagent.backup.bytes_added",
+            "dcagent.backup.duration", "dcagent.backup.files"]  # fmt: skip
+    return z.item_values(host_id, keys), z.problems(host_id)
+
+
+def kill_server_sshd() -> None:
+    subprocess.run(["pkill", "-KILL", "-f", f"sshd.*{SERVER_SSHD}"], check=False)
+    subprocess.run(["pkill", "-KILL", "-u", "colo"], check=False)  # its sessions: rsync and the session sshd
+
+
+def start_server_sshd() -> None:
+    subprocess.run(["/usr/sbin/sshd", "-f", str(SERVER_SSHD)], check=True)
+
+
+def test_backup_request_then_restore_then_rollback_when_the_server_dies(
+    nb: Any, env: dict[str, str], server_device: Callable[..., Any], data_dir: Path
+) -> None:
+    original = local_checksums(data_dir)
+    dev = server_device(schedule="0 1 * * *")
+    tag(nb, dev, "sop-backup", "approved")
+    done = dcagent(env, "run", "backup", f"device:{dev.name}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # a schedule, a first snapshot, a repository that checks clean
+    listed = dcagent(env, "backup", "list")
+    assert f"backup:{dev.id}" in listed.stdout and "0 1 * * *" in listed.stdout, listed.stdout
+    repo = clients.restic(load_settings(None))
+    assert repo is not None
+    snaps = repo.snapshots(("dcagent", f"device:{dev.id}", "backup"))
+    assert len(snaps) == 1
+    assert "no errors were found" in repo.check()
+    snaps_cli = dcagent(env, "snapshots", dev.name)
+    assert snaps[0].short_id in snaps_cli.stdout
+    # Zabbix holds the values and shows no backup problem
+    values, problems = zabbix_state(dev.name)
+    assert values["dcagent.backup.status"][1] == "0"
+    assert abs(int(values["dcagent.backup.last_success"][1]) - time.time()) < 300
+    assert int(values["dcagent.backup.files"][1]) == len(original)
+    assert int(values["dcagent.backup.bytes_added"][1]) > 0
+    assert problems == []
+    assert any("Backup schedule active" in j or "Jadwal backup aktif" in j for j in journal(nb, dev))
+    assert "sop-backup" not in {t.slug for t in nb.dcim.devices.get(dev.id).tags}  # the approval is consumed
+
+    # delete and change files, restore: every file is back, byte-identical
+    modify(data_dir)
+    restored = dcagent(env, "restore", dev.name, "--snapshot", snaps[0].short_id, "--target", str(data_dir))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert local_checksums(data_dir) == original
+    assert any("formulir-restore.pdf" in j for j in journal(nb, dev))
+
+    # kill the SSH server in the middle of a restore: the target is rolled back to its pre-restore state
+    modify(data_dir)
+    before = local_checksums(data_dir)
+    slow = {**env, "DCAGENT_BACKUP__BWLIMIT_KBPS": "300"}
+    proc = subprocess.Popen([*DCAGENT, "restore", dev.name, "--target", str(data_dir)], env=slow,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+
+        def pushing() -> bool:
+            latest = runs(env, "restore")[0]
+            view = Store(env["DCAGENT_STORE_URL"]).get_run(latest.id)
+            return view is not None and any(s.key == "push_restore" and s.status == "running" for s in view.steps)
+
+        wait_for("push_restore to start", pushing, timeout=180, every=0.2)
+        time.sleep(1.5)
+        kill_server_sshd()
+        time.sleep(3)
+        start_server_sshd()
+        output, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if subprocess.run(["pgrep", "-f", f"sshd.*{SERVER_SSHD}"], check=False).returncode != 0:
+            start_server_sshd()
+    assert proc.returncode == 1, output
+    final = runs(env, "restore")[0]
+    assert final.status == "failed" and final.reason and "push_restore" in final.reason, final.reason
+    assert "undone: " in final.reason and "safety_snapshot" in final.reason
+    assert local_checksums(data_dir) == before  # rolled back, verified by checksum
+    assert any(j.startswith("Failed:") and "push_restore" in j for j in journal(nb, dev))
+
+
+def test_bad_requests_are_rejected_with_reasons_and_change_nothing(
+    nb: Any, env: dict[str, str], server_device: Callable[..., Any]
+) -> None:
+    bad = server_device(paths="relative/path\n/ok/../etc", schedule="every night", retention="forever")
+    tag(nb, bad, "sop-backup", "approved")
+    result = dcagent(env, "run", "backup", f"device:{bad.name}")
+    assert result.returncode == 3, result.stdout + result.stderr
+    text = next(j for j in journal(nb, bad) if j.startswith("Rejected:"))
+    for field in ("dcagent_backup_paths", "dcagent_backup_schedule", "dcagent_backup_retention"):
+        assert field in text, text
+    big = server_device()
+    tag(nb, big, "sop-backup", "approved")
+    short = dcagent({**env, "DCAGENT_BACKUP__MARGIN": "1e12"}, "run", "backup", f"device:{big.name}")
+    assert short.returncode == 3, short.stdout + short.stderr
+    text = next(j for j in journal(nb, big) if j.startswith("Rejected:"))
+    assert "backup repository too small" in text and "needed" in text and "free" in text, text
+    z = clients.zabbix(load_settings(None))
+    assert z.host_id(bad.name) is None and z.host_id(big.name) is None  # nothing made in Zabbix
+    listed = dcagent(env, "backup", "list").stdout
+    assert f"backup:{bad.id}" not in listed and f"backup:{big.id}" not in listed
+
+
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen([*DCAGENT, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            text=True)  # fmt: skip
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_schedule_survives_restart_misfire_runs_once_and_zabbix_flags_a_stale_backup(
+    nb: Any, env: dict[str, str], server_device: Callable[..., Any]
+) -> None:
+    dev = server_device(schedule="* * * * *")  # every minute: the stale check fires after 2 minutes without one
+    tag(nb, dev, "sop-backup", "approved")
+    assert dcagent(env, "run", "backup", f"device:{dev.name}").returncode == 0
+
+    def scheduled() -> list[RunView]:
+        return [r for r in runs(env, "backup-job") if r.object_name == dev.name and r.trigger == "schedule"]
+
+    with serving(env):
+        wait_for("a scheduled backup", lambda: [r for r in scheduled() if r.status == "done"], timeout=150)
+    stopped_at = time.time()
+    # the agent is down: Zabbix itself raises the stale-backup problem (nodata on last success)
+    wait_for("the stale-backup problem", lambda: STALE_TRIGGER in zabbix_state(dev.name)[1], timeout=300, every=5)
+    assert time.time() - stopped_at >= 60  # not before a backup was actually due and missed
+    listed = dcagent(env, "backup", "list")
+    assert f"backup:{dev.id}" in listed.stdout and "* * * * *" in listed.stdout  # still scheduled
+    # several runs were missed; on restart they coalesce into one (misfire policy), started at once
+    while not 3 <= datetime.now(UTC).second <= 10:  # start just after a due time, so the next is ~50 s away
+        time.sleep(0.5)
+    before = len(scheduled())
+    with serving(env):
+        wait_for("the missed backup", lambda: len(scheduled()) > before, timeout=30)
+        time.sleep(15)
+        assert len(scheduled()) == before + 1, [r.created_at for r in scheduled()]
+        wait_for("the missed backup to finish", lambda: scheduled()[0].status == "done", timeout=120)
+    wait_for("the stale problem to resolve", lambda: STALE_TRIGGER not in zabbix_state(dev.name)[1], timeout=120,
+             every=5)  # fmt: skip
+
+    # stop request: schedule removed, snapshots kept, alarm off, letter written
+    tag(nb, dev, "sop-backup-stop", "approved")
+    stop = dcagent(env, "run", "backup-stop", f"device:{dev.name}")
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert f"backup:{dev.id}" not in dcagent(env, "backup", "list").stdout
+    repo = clients.restic(load_settings(None))
+    assert repo is not None and repo.snapshots(("dcagent", f"device:{dev.id}", "backup"))
+    assert any("surat-penghentian-backup.pdf" in j for j in journal(nb, dev))
+
+
+def test_switch_config_change_is_committed_and_journalled(nb: Any, env: dict[str, str]) -> None:
+    first = dcagent(env, "backup", "switches")
+    assert first.returncode == 0, first.stdout + first.stderr
+    repo = Path(env["DCAGENT_BACKUP__SWITCH_CONFIGS_DIR"])
+    commits = subprocess.run(["git", "-C", str(repo), "rev-list", "--count", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()  # fmt: skip
+    switch = "tor-btm-02"
+    db = f"unix:{LAB}/switches/{switch}/db.sock"
+    vid = 300 + int(uuid.uuid4().hex[:2], 16) % 500
+    subprocess.run(["ovs-vsctl", f"--db={db}", "set", "port", "swp47", f"tag={vid}"], check=True)
+    try:
+        second = dcagent(env, "backup", "switches")
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert switch in second.stdout and "changed" in second.stdout
+        after = subprocess.run(["git", "-C", str(repo), "rev-list", "--count", "HEAD"], capture_output=True,
+                               text=True, check=True).stdout.strip()  # fmt: skip
+        assert int(after) == int(commits) + 1
+        log = subprocess.run(["git", "-C", str(repo), "log", "-1", "-p"], capture_output=True, text=True,
+                             check=True).stdout  # fmt: skip
+        assert f"tag: {vid}" in log and f"{switch}.cfg" in log
+        sw = nb.dcim.devices.get(name=switch)
+        entries = [str(j.comments) for j in nb.extras.journal_entries.filter(assigned_object_id=sw.id)]
+        assert any(f"tag: {vid}" in j and "[dcagent switch-config" in j for j in entries)
+        third = dcagent(env, "backup", "switches")  # nothing changed: no commit
+        assert third.returncode == 0 and "changed" not in third.stdout.replace("unchanged", "")
+    finally:
+        subprocess.run(["ovs-vsctl", f"--db={db}", "clear", "port", "swp47", "tag"], check=False)
+    values, _ = zabbix_state(switch)
+    assert values["dcagent.backup.status"][1] == "0"
