@@ -1,0 +1,105 @@
+"""Benchmark: first-backup throughput (rsync + restic) against a plain rsync of the same data, and the time of an
+incremental backup after changing 1% of the files. Prints numbers; it is not a test.
+
+Needs the lab (lab/up, lab/seed) with lab/lab.env sourced. Usage: python bench/backup.py [FILES] [FILE_KIB]
+(default 2000 files of 64 KiB = 125 MiB, random content: nothing deduplicates by accident).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from agent import clients
+from agent.engine.store import RunView, Store
+from agent.settings import load_settings
+from lab.labkit import file_backup_request, netbox
+
+DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
+
+
+def make_data(root: Path, files: int, kib: int) -> int:
+    for i in range(files):
+        sub = root / f"d{i % 20:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i:05d}.bin").write_bytes(os.urandom(kib * 1024))
+    subprocess.run(["chown", "-R", "colo", str(root)], check=True)
+    return files * kib * 1024
+
+
+def plain_rsync(source: str, dest: Path) -> float:
+    s = load_settings(None).server_ssh
+    assert s is not None and s.key_file is not None
+    ssh = (f"ssh -p 2222 -l {s.username} -i {s.key_file} -o IdentitiesOnly=yes -o BatchMode=yes "
+           f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={s.known_hosts}")  # fmt: skip
+    start = time.monotonic()
+    subprocess.run(["rsync", "-a", "-R", "--numeric-ids", "-e", ssh, f"127.0.2.1:{source}", f"{dest}/"], check=True)
+    return time.monotonic() - start
+
+
+def step_seconds(run: RunView, *keys: str) -> float:
+    return sum(s.duration or 0 for s in run.steps if s.phase == "main" and s.key in keys)
+
+
+def main() -> int:
+    files = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    kib = int(sys.argv[2]) if len(sys.argv) > 2 else 64
+    state = Path(tempfile.mkdtemp(prefix="dcagent-bench-backup-"))
+    data = Path(os.environ["LAB_SERVER_DATA"]).parent / f"bench-{os.getpid()}"
+    env = {**os.environ, "DCAGENT_STORE_URL": f"sqlite:///{state / 'runs.sqlite3'}",
+           "DCAGENT_BACKUP__STAGING_DIR": str(state / "staging"),
+           "DCAGENT_REPORTS_DIR": str(state / "reports")}  # fmt: skip
+    nb = netbox()
+    dev = None
+    try:
+        size = make_data(data, files, kib)
+        mib = size / 2**20
+        print(f"data: {files} files × {kib} KiB = {mib:.1f} MiB on the lab server")
+        plain = plain_rsync(str(data), state / "plain")
+        print(f"plain rsync over ssh:          {plain:7.2f} s  {mib / plain:7.1f} MiB/s")
+        dev = file_backup_request(nb, paths=str(data), retention="last=5")
+        start = time.monotonic()
+        first = subprocess.run([*DCAGENT, "run", "backup", f"device:{dev.name}"], env=env, capture_output=True,
+                               text=True, check=False)  # fmt: skip
+        total = time.monotonic() - start
+        store = Store(env["DCAGENT_STORE_URL"])
+        run = store.get_run(store.list_runs(playbook="backup", limit=1)[0].id)
+        assert first.returncode == 0 and run is not None, first.stdout + first.stderr
+        moved = step_seconds(run, "pull_files", "snapshot")
+        print(f"first backup (rsync + restic): {moved:7.2f} s  {mib / moved:7.1f} MiB/s"
+              f"  (whole request run incl. checks, Zabbix, read-back check: {total:.1f} s)")  # fmt: skip
+        changed = random.Random(1).sample(  # noqa: S311 (which files, not a secret)
+            sorted(data.rglob("*.bin")), max(1, files // 100)
+        )
+        for path in changed:
+            path.write_bytes(os.urandom(kib * 1024))
+        start = time.monotonic()
+        inc = subprocess.run([*DCAGENT, "backup", "run", dev.name], env=env, capture_output=True, text=True,
+                             check=False)  # fmt: skip
+        total = time.monotonic() - start
+        run = store.get_run(store.list_runs(playbook="backup-job", limit=1)[0].id)
+        assert inc.returncode == 0 and run is not None, inc.stdout + inc.stderr
+        moved = step_seconds(run, "pull_files", "snapshot")
+        added = run.step("main", "snapshot")
+        data_added = added.output.get("data_added", 0) if added else 0
+        print(f"incremental, {len(changed)} files ({len(changed) * 100 / files:.0f}%) changed: {moved:7.2f} s "
+              f"rsync + restic, {data_added / 2**20:.1f} MiB added (whole run {total:.1f} s)")  # fmt: skip
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+        if dev is not None:
+            z = clients.zabbix(load_settings(None))
+            if host := z.host_id(dev.name):
+                z.delete_hosts([host])
+            nb.dcim.devices.get(dev.id).delete()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
