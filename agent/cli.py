@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
@@ -11,6 +10,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from agent import __version__
@@ -328,16 +336,26 @@ def _device(agent: Agent, key: str) -> RequestObject:
 
 
 def _follow(agent: Agent, label: str, work: Callable[[], RunView | None]) -> RunView:
-    """Run ``work`` in a thread while showing the step it is at; the finished run's timeline."""
+    """Run ``work`` in a thread, showing the step it is at and a progress bar for file transfers."""
     pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(work)
-    started = time.monotonic()
-    with out.status(label) as status:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[moved]}"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=out, transient=True) as bars:
+        task = bars.add_task(label, total=None, moved="")
+        transfers: dict[str, TaskID] = {}
+
+        def on_progress(what: str, done: int, percent: int) -> None:
+            if what not in transfers:
+                transfers[what] = bars.add_task(what, total=100, moved="")
+            bars.update(transfers[what], completed=percent, moved=f"{done / 2**20:.1f} MiB")
+
+        agent.services.on_progress = on_progress
+        future = pool.submit(work)
         while not future.done():
             active = agent.store.list_runs(status="running", limit=20)
             steps = [st.key for r in active for st in (agent.store.get_run(r.id) or r).steps if st.status == "running"]
-            status.update(f"{label}: {', '.join(steps) or '…'} ({time.monotonic() - started:.0f}s)")
-            wait([future], timeout=0.5)
+            bars.update(task, description=f"{label}: {', '.join(steps) or '…'}")
+            wait([future], timeout=0.3)
     try:
         final = future.result()
     except IntegrationError as e:

@@ -239,7 +239,7 @@ def pull_files(ctx: StepContext) -> StepResult:
     """rsync the paths from the server into the device's staging mirror (host key verified)."""
     svc = services_of(ctx.services)
     config = config_of(ctx)
-    stats = _server(svc, config).pull(config.paths, staging(svc, config))
+    stats = _server(svc, config).pull(config.paths, staging(svc, config), svc.progress(f"rsync {config.device}"))
     return StepResult.ok(files=stats.files, bytes_transferred=stats.bytes_transferred, total_bytes=stats.total_bytes,
                          seconds=stats.seconds, staging=str(staging(svc, config)))  # fmt: skip
 

@@ -120,7 +120,7 @@ def rollback(ctx: StepContext, out: Mapping[str, Any]) -> None:
     landed = svc.restic.restore(str(out["snapshot_id"]), str(out["safety_path"]), back, verify=True)
     landed.mkdir(parents=True, exist_ok=True)
     server = _server(svc, req)
-    server.push(landed, req.target, delete=True)
+    server.push(landed, req.target, delete=True, progress=svc.progress(f"rollback {req.target}"))
     expected = json.loads(Path(str(out["manifest"])).read_text(encoding="utf-8"))
     actual = server.checksums(req.target)
     if actual != expected:
@@ -150,7 +150,7 @@ def safety_snapshot(ctx: StepContext) -> StepResult:
         sums = json.loads(manifest.read_text(encoding="utf-8"))
         return StepResult.ok(snapshot_id=existing[-1].short_id, safety_path=str(mirror) + req.target,
                              manifest=str(manifest), files=len(sums), reused=True)  # fmt: skip
-    stats = _server(svc, req).pull([req.target], mirror)
+    stats = _server(svc, req).pull([req.target], mirror, svc.progress(f"safety copy {req.target}"))
     sums = local_checksums(mirror / req.target.lstrip("/"))
     manifest.write_text(json.dumps(sums, sort_keys=True), encoding="utf-8")
     s = svc.restic.backup(mirror, tags, host=req.device)
@@ -196,7 +196,7 @@ def push_restore(ctx: StepContext) -> StepResult:
     req = request_of(ctx)
     source = Path(str(ctx.outputs["restore_to_staging"]["path"]))
     delete = bool(ctx.params.get("delete_extraneous", True))
-    stats = _server(svc, req).push(source, req.target, delete=delete)
+    stats = _server(svc, req).push(source, req.target, delete=delete, progress=svc.progress(f"restore {req.target}"))
     return StepResult.ok(files=stats.files, bytes_transferred=stats.bytes_transferred, seconds=stats.seconds)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from urllib.parse import urlsplit
 
@@ -22,6 +23,14 @@ class Services:
         self.settings = settings
         self._lock = threading.Lock()
         self._scheduler = scheduler
+        # Set by the CLI to draw progress bars for long transfers: (label, bytes so far, percent).
+        self.on_progress: Callable[[str, int, int], None] | None = None
+
+    def progress(self, label: str) -> Callable[[int, int], None] | None:
+        sink = self.on_progress
+        if sink is None:
+            return None
+        return lambda done, percent: sink(label, done, percent)
 
     @property
     def scheduler(self) -> BackupScheduler:

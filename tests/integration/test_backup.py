@@ -24,7 +24,7 @@ import pytest
 from agent import clients
 from agent.engine.store import RunView, Store
 from agent.settings import load_settings
-from agent.steps.backup import STALE_TRIGGER
+from agent.steps.backup import FAILED_TRIGGER, STALE_TRIGGER
 from integrations.transfer import local_checksums
 from lab.labkit import file_backup_request, netbox
 
@@ -314,3 +314,20 @@ def test_switch_config_change_is_committed_and_journalled(nb: Any, env: dict[str
         subprocess.run(["ovs-vsctl", f"--db={db}", "clear", "port", "swp47", "tag"], check=False)
     values, _ = zabbix_state(switch)
     assert values["dcagent.backup.status"][1] == "0"
+
+
+def test_a_failed_backup_is_journalled_and_raises_the_zabbix_problem(
+    nb: Any, env: dict[str, str], server_device: Callable[..., Any], data_dir: Path
+) -> None:
+    dev = server_device()
+    tag(nb, dev, "sop-backup", "approved")
+    assert dcagent(env, "run", "backup", f"device:{dev.name}").returncode == 0
+    nb.dcim.devices.get(dev.id).update({"custom_fields": {"dcagent_backup_paths": f"{data_dir}/does-not-exist"}})
+    failed = dcagent(env, "backup", "run", dev.name)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    run = runs(env, "backup-job")[0]
+    assert run.status == "failed" and run.reason and "pull_files" in run.reason and "rsync" in run.reason
+    assert any(j.startswith("Failed:") and "pull_files" in j for j in journal(nb, dev))
+    values, _ = zabbix_state(dev.name)
+    assert values["dcagent.backup.status"][1] == "1"
+    wait_for("the backup-failed problem", lambda: FAILED_TRIGGER in zabbix_state(dev.name)[1], timeout=60, every=2)
