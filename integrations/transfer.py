@@ -1,8 +1,9 @@
 """Files to and from a server over SSH: ``rsync`` for the data, a paramiko session for measuring and checksums.
 
 Host keys are verified against known_hosts on both paths (``StrictHostKeyChecking=yes`` for rsync's ssh, paramiko's
-RejectPolicy for the rest). Path names never pass through a shell unquoted: rsync gets ``--secluded-args`` (the
-remote side receives them verbatim) and remote commands quote every path with :func:`shlex.quote`.
+RejectPolicy for the rest). Path names never pass through a shell unquoted: rsync gets ``-s`` (``--protect-args``,
+named ``--secluded-args`` since 3.3: the remote side receives them verbatim) and remote commands quote every path
+with :func:`shlex.quote`.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class RemoteServer:
         return shlex.join(args)
 
     def _rsync(self, args: list[str], what: str, progress: Callable[[int, int], None] | None) -> TransferStats:
-        cmd = ["rsync", "-a", "--numeric-ids", "--secluded-args", "--stats", "--info=progress2", "--no-inc-recursive",
+        cmd = ["rsync", "-a", "--numeric-ids", "-s", "--stats", "--info=progress2", "--no-inc-recursive",
                "-e", self._ssh_command()]  # fmt: skip
         if self.bwlimit_kbps:
             cmd.append(f"--bwlimit={self.bwlimit_kbps}")
