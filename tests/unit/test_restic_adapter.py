@@ -1,0 +1,82 @@
+"""The restic adapter against recorded restic 0.14 output, through a stand-in binary (the process seam)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from integrations.backup import ResticRepository, Retention
+from integrations.errors import PermanentError, TransientError
+
+RECORDED = Path(__file__).parent / "recorded" / "restic"
+
+
+def fake_restic(tmp_path: Path, stdout: str = "", stderr: str = "", code: int = 0) -> str:
+    """A ``restic`` that records its arguments and environment, then answers as the real one did."""
+    (tmp_path / "out").write_text(stdout)
+    (tmp_path / "err").write_text(stderr)
+    script = tmp_path / "restic"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$@" > {tmp_path}/args\n'
+        f'printf "%s" "$RESTIC_PASSWORD" > {tmp_path}/password\n'
+        f"cat {tmp_path}/out; cat {tmp_path}/err >&2; exit {code}\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+def args(tmp_path: Path) -> list[str]:
+    return (tmp_path / "args").read_text().splitlines()
+
+
+def test_backup_reads_the_summary_and_locks(tmp_path: Path) -> None:
+    progress = '{"message_type":"status","percent_done":0.5}\n'
+    repo = ResticRepository(
+        "/repo", "s3cret", binary=fake_restic(tmp_path, progress + (RECORDED / "backup-summary.json").read_text())
+    )
+    s = repo.backup(Path("/staging/device-7"), ("dcagent", "device:7", "run:abc"), host="srv-7")
+    assert s.snapshot_id == "87462334" or len(s.snapshot_id) == 8
+    assert s.total_files >= 1 and s.data_added > 0
+    a = args(tmp_path)
+    assert a[0] == "backup" and "--no-lock" not in a  # writing: takes the repository lock
+    assert a[a.index("--host") + 1] == "srv-7" and a[-1] == "/staging/device-7"
+    assert [a[i + 1] for i, v in enumerate(a) if v == "--tag"] == ["dcagent", "device:7", "run:abc"]
+    assert (tmp_path / "password").read_text() == "s3cret"  # in the environment, not on the command line
+    assert "s3cret" not in a
+
+
+def test_snapshots_are_read_without_a_lock(tmp_path: Path) -> None:
+    repo = ResticRepository("/repo", "x", binary=fake_restic(tmp_path, (RECORDED / "snapshots.json").read_text()))
+    snaps = repo.snapshots(("t1",))
+    assert len(snaps) == 2 and snaps[0].time < snaps[1].time and snaps[0].tags == ("t1",)
+    assert args(tmp_path)[:2] == ["--no-lock", "snapshots"] and "t1" in args(tmp_path)
+
+
+def test_forget_groups_by_host_and_returns_removed_ids(tmp_path: Path) -> None:
+    repo = ResticRepository("/repo", "x", binary=fake_restic(tmp_path, (RECORDED / "forget.json").read_text()))
+    removed = repo.forget(("dcagent", "device:7", "backup"), Retention(last=1))
+    assert len(removed) == 1 and len(removed[0]) == 64
+    a = args(tmp_path)
+    assert a[a.index("--group-by") + 1] == "host" and "--prune" in a and a[a.index("--keep-last") + 1] == "1"
+
+
+def test_a_locked_repository_is_transient_and_a_missing_snapshot_permanent(tmp_path: Path) -> None:
+    locked = "unable to create lock in backend: repository is already locked by PID 4242 on vm by root\n"
+    repo = ResticRepository("/repo", "x", binary=fake_restic(tmp_path, stderr=locked, code=1))
+    with pytest.raises(TransientError, match="already locked"):
+        repo.check()
+    missing = 'Fatal: invalid id "deadbeef": no matching ID found for prefix "deadbeef"\n'
+    repo = ResticRepository("/repo", "x", binary=fake_restic(tmp_path, stderr=missing, code=1))
+    with pytest.raises(PermanentError, match="snapshot not found"):
+        repo.restore("deadbeef", "/staging/device-7/srv", tmp_path / "out")
+
+
+def test_restore_includes_the_subtree_verifies_and_says_where_it_landed(tmp_path: Path) -> None:
+    repo = ResticRepository("/repo", "x", binary=fake_restic(tmp_path))
+    landed = repo.restore("72fa78e0", "/staging/device-7/srv/app", tmp_path / "out")
+    assert landed == tmp_path / "out" / "staging/device-7/srv/app"
+    a = args(tmp_path)
+    assert a[a.index("--include") + 1] == "/staging/device-7/srv/app" and "--verify" in a
