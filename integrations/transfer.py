@@ -78,6 +78,10 @@ class RemoteServer:
             raise PermanentError(SYSTEM, f"{self.where}: {command.split()[0]} exited {status}: {err[-300:]}")
         return out
 
+    def exists(self, path: str) -> bool:
+        q = shlex.quote(check_remote_path(path))
+        return self.run(f"if [ -e {q} ]; then echo yes; else echo no; fi").strip() == "yes"
+
     def disk_usage(self, paths: Sequence[str]) -> int:
         """Bytes under ``paths`` on the server (``du -sbc``)."""
         quoted = " ".join(shlex.quote(check_remote_path(p)) for p in paths)

@@ -150,16 +150,22 @@ def safety_snapshot(ctx: StepContext) -> StepResult:
         sums = json.loads(manifest.read_text(encoding="utf-8"))
         return StepResult.ok(snapshot_id=existing[-1].short_id, safety_path=str(mirror) + req.target,
                              manifest=str(manifest), files=len(sums), reused=True)  # fmt: skip
-    stats = _server(svc, req).pull([req.target], mirror, svc.progress(f"safety copy {req.target}"))
+    server = _server(svc, req)
+    copied = 0
+    if server.exists(req.target):
+        copied = server.pull([req.target], mirror, svc.progress(f"safety copy {req.target}")).total_bytes
+    else:  # the whole target is gone: its safety copy is an empty directory (a rollback leaves it empty)
+        (mirror / req.target.lstrip("/")).mkdir(parents=True, exist_ok=True)
     sums = local_checksums(mirror / req.target.lstrip("/"))
     manifest.write_text(json.dumps(sums, sort_keys=True), encoding="utf-8")
     s = svc.restic.backup(mirror, tags, host=req.device)
     return StepResult.ok(snapshot_id=s.snapshot_id[:8], safety_path=str(mirror) + req.target, manifest=str(manifest),
-                         files=len(sums), bytes=stats.total_bytes, reused=False)  # fmt: skip
+                         files=len(sums), bytes=copied, reused=False)  # fmt: skip
 
 
 def _cleanup(ctx: StepContext, out: Mapping[str, Any]) -> None:
-    shutil.rmtree(str(out.get("path", "")), ignore_errors=True) if out.get("path") else None
+    if out.get("path"):
+        shutil.rmtree(str(out["path"]), ignore_errors=True)
 
 
 @step(

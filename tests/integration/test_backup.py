@@ -176,6 +176,10 @@ def test_backup_request_then_restore_then_rollback_when_the_server_dies(
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert local_checksums(data_dir) == original
     assert any("formulir-restore.pdf" in j for j in journal(nb, dev))
+    shutil.rmtree(data_dir / "uploads")  # a whole directory gone: restore it by name
+    again = dcagent(env, "restore", dev.name, "--target", str(data_dir / "uploads"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert local_checksums(data_dir) == original
 
     # kill the SSH server in the middle of a restore: the target is rolled back to its pre-restore state
     modify(data_dir)
