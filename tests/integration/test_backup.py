@@ -160,7 +160,9 @@ def test_backup_request_then_restore_then_rollback_when_the_server_dies(
     assert "no errors were found" in repo.check()
     snaps_cli = dcagent(env, "snapshots", dev.name)
     assert snaps[0].short_id in snaps_cli.stdout
-    # Zabbix holds the values and shows no backup problem
+    # Zabbix holds the values and shows no backup problem (its history syncer stores them a moment after receipt)
+    wait_for("the values in Zabbix", lambda: len(zabbix_state(dev.name)[0]) == 5 and all(
+        clock > 0 for clock, _ in zabbix_state(dev.name)[0].values()), timeout=60)  # fmt: skip
     values, problems = zabbix_state(dev.name)
     assert values["dcagent.backup.status"][1] == "0"
     assert abs(int(values["dcagent.backup.last_success"][1]) - time.time()) < 300
@@ -316,8 +318,8 @@ def test_switch_config_change_is_committed_and_journalled(nb: Any, env: dict[str
         assert third.returncode == 0 and "changed" not in third.stdout.replace("unchanged", "")
     finally:
         subprocess.run(["ovs-vsctl", f"--db={db}", "clear", "port", "swp47", "tag"], check=False)
-    values, _ = zabbix_state(switch)
-    assert values["dcagent.backup.status"][1] == "0"
+    wait_for("status 0 on the switch host", lambda: zabbix_state(switch)[0]["dcagent.backup.status"][1] == "0",
+             timeout=60)  # fmt: skip
 
 
 def test_a_failed_backup_is_journalled_and_raises_the_zabbix_problem(
@@ -332,6 +334,5 @@ def test_a_failed_backup_is_journalled_and_raises_the_zabbix_problem(
     run = runs(env, "backup-job")[0]
     assert run.status == "failed" and run.reason and "pull_files" in run.reason and "rsync" in run.reason
     assert any(j.startswith("Failed:") and "pull_files" in j for j in journal(nb, dev))
-    values, _ = zabbix_state(dev.name)
-    assert values["dcagent.backup.status"][1] == "1"
+    wait_for("status 1 in Zabbix", lambda: zabbix_state(dev.name)[0]["dcagent.backup.status"][1] == "1", timeout=60)
     wait_for("the backup-failed problem", lambda: FAILED_TRIGGER in zabbix_state(dev.name)[1], timeout=60, every=2)
