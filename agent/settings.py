@@ -29,6 +29,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from integrations.backup import Retention
+
 ENV_PREFIX = "DCAGENT_"
 NESTED = "__"
 CONFIG_ENV = "DCAGENT_CONFIG"
@@ -116,6 +118,14 @@ class BackupSettings(_Section):
     bwlimit_kbps: int | None = Field(None, gt=0, description="rsync bandwidth limit per transfer")
     switch_configs_dir: Path = Field(default_factory=lambda: default_state_dir() / "switch-configs")
     switch_configs_schedule: str | None = Field("0 2 * * *", description="cron for switch config backups")
+    safety_retention: str = Field(
+        "within=30d", description="how long a restore's safety snapshots of a device are kept (restic forget policy)"
+    )
+
+    @field_validator("safety_retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        return str(Retention.parse(value))
 
 
 class Settings(BaseSettings):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -54,23 +55,51 @@ class BackupSummary(_Model):
 
 
 class Retention(_Model):
-    """restic ``forget`` policy: how many of the newest snapshots to keep per period."""
+    """restic ``forget`` policy: how many of the newest snapshots to keep per period, and/or every snapshot
+    ``within`` a duration (``30d``, ``1y6m``) of the newest one."""
 
     last: int = 0
     daily: int = 0
     weekly: int = 0
     monthly: int = 0
     yearly: int = 0
+    within: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Retention:
+        """``"daily=7 weekly=4 monthly=6"`` or ``"within=30d"`` (spaces, commas or new lines between)."""
+        values: dict[str, int | str] = {}
+        for token in re.split(r"[\s,;]+", text.strip()):
+            if not token:
+                continue
+            if m := _COUNT.match(token):
+                values[m.group(1)] = int(m.group(2))
+            elif m := _WITHIN.match(token):
+                values["within"] = m.group(1)
+            else:
+                raise ValueError(
+                    f"retention {token!r} is not like daily=7 (last, daily, weekly, monthly, yearly) or within=30d"
+                )
+        if not any(values.values()):
+            raise ValueError("retention keeps nothing: give one of last/daily/weekly/monthly/yearly > 0 or within=")
+        return cls.model_validate(values)
 
     def args(self) -> list[str]:
         out = []
         for name in ("last", "daily", "weekly", "monthly", "yearly"):
             if (n := getattr(self, name)) > 0:
                 out += [f"--keep-{name}", str(n)]
+        if self.within:
+            out += ["--keep-within", self.within]
         return out
 
     def __str__(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.model_dump().items() if v) or "(keep everything)"
+
+
+_COUNT = re.compile(r"^(last|daily|weekly|monthly|yearly)\s*=\s*(\d+)$")
+# restic's duration: years, months, days, hours, each at most once, in that order (e.g. 1y6m, 30d, 12h).
+_WITHIN = re.compile(r"^within\s*=\s*((?=\d)(?:\d+y)?(?:\d+m)?(?:\d+d)?(?:\d+h)?)$")
 
 
 class ResticRepository:

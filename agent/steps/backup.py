@@ -8,7 +8,6 @@ is applied, the repository is checked, and the values go to the device's Zabbix 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,7 +39,6 @@ ITEMS = [
 FAILED_TRIGGER = "dcagent: backup gagal"
 STALE_TRIGGER = "dcagent: backup basi (tidak ada backup berhasil dalam 2x interval)"
 HOST_GROUP = "dcagent/Backup"
-_RETENTION = re.compile(r"^(last|daily|weekly|monthly|yearly)\s*=\s*(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -59,18 +57,8 @@ class BackupConfig:
 
 
 def parse_retention(text: str) -> Retention:
-    """``"daily=7 weekly=4 monthly=6"`` (spaces, commas or new lines between)."""
-    values: dict[str, int] = {}
-    for token in re.split(r"[\s,;]+", text.strip()):
-        if not token:
-            continue
-        m = _RETENTION.match(token)
-        if not m:
-            raise ValueError(f"retention {token!r} is not like daily=7 (last, daily, weekly, monthly, yearly)")
-        values[m.group(1)] = int(m.group(2))
-    if not values or not any(values.values()):
-        raise ValueError("retention keeps nothing: give at least one of last/daily/weekly/monthly/yearly > 0")
-    return Retention(**values)
+    """``"daily=7 weekly=4 monthly=6"`` (spaces, commas or new lines between); ``within=30d`` too."""
+    return Retention.parse(text)
 
 
 def parse_paths(text: str) -> tuple[str, ...]:

@@ -16,8 +16,8 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import NO_RETRY, PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.steps.plans import fixed_plan
 from agent.steps.services import Services, services_of
-from integrations.backup import Snapshot
-from integrations.errors import PermanentError
+from integrations.backup import Retention, Snapshot
+from integrations.errors import IntegrationError, PermanentError
 from integrations.transfer import RemoteServer, check_remote_path, local_checksums
 
 
@@ -76,8 +76,12 @@ def _server(svc: Services, req: RestoreRequest) -> RemoteServer:
     return svc.server(req.host, req.port)
 
 
+def _run_dir(svc: Services, ctx: StepContext) -> Path:
+    return svc.backup.staging_dir / "restore" / ctx.run_id
+
+
 def _work(svc: Services, ctx: StepContext, name: str) -> Path:
-    return svc.backup.staging_dir / "restore" / ctx.run_id / name
+    return _run_dir(svc, ctx) / name
 
 
 def plan_restore(ctx: StepContext) -> list[PlannedChange]:
@@ -127,7 +131,8 @@ def rollback(ctx: StepContext, out: Mapping[str, Any]) -> None:
         diff = sorted(set(actual.items()) ^ set(expected.items()))
         raise PermanentError("server", f"rollback of {req.target} does not match the safety snapshot ({len(diff)} "
                              f"differences, e.g. {diff[0][0]})")  # fmt: skip
-    shutil.rmtree(back, ignore_errors=True)
+    # Rolled back and proven: the run's staging goes (the safety snapshot itself stays in the repository).
+    shutil.rmtree(_run_dir(svc, ctx), ignore_errors=True)
 
 
 # Rolling back must outlast a short outage of the server: up to 8 attempts, backing off to a minute.
@@ -144,7 +149,7 @@ def safety_snapshot(ctx: StepContext) -> StepResult:
     req = request_of(ctx)
     tags = ("dcagent", f"device:{req.device_id}", "safety", f"run:{ctx.run_id}")
     mirror = _work(svc, ctx, "safety")
-    manifest = svc.backup.staging_dir / "restore" / ctx.run_id / "pre-restore.sha256.json"
+    manifest = _run_dir(svc, ctx) / "pre-restore.sha256.json"
     existing = svc.restic.snapshots(tags)
     if existing and manifest.is_file():
         sums = json.loads(manifest.read_text(encoding="utf-8"))
@@ -225,3 +230,30 @@ def verify_restore(ctx: StepContext) -> StepResult:
         raise PermanentError("server", f"restore check failed: {len(missing)} missing, {len(changed)} different, "
                              f"{len(extra)} unexpected (e.g. {(missing + changed + extra)[0]})")  # fmt: skip
     return StepResult.ok(files_verified=len(expected), algorithm="sha256")
+
+
+@step(
+    "clean_up_restore",
+    timeout=3600,
+    retry=RetryPolicy(max_attempts=3, initial=10, maximum=120),
+    plan=fixed_plan("backup", "delete", "old safety snapshots", "per backup.safety_retention; run staging removed"),
+)
+def clean_up_restore(ctx: StepContext) -> StepResult:
+    """After a verified restore: forget the device's safety snapshots beyond the safety retention (the newest,
+    this run's, is always kept) and remove this run's staging. Housekeeping that fails is reported, not fatal:
+    a verified restore must never be rolled back because old snapshots could not be pruned."""
+    svc = services_of(ctx.services)
+    policy = Retention.parse(svc.backup.safety_retention)  # validated when the settings were loaded
+    work = _run_dir(svc, ctx)
+    try:
+        freed = sum(p.stat().st_size for p in work.rglob("*") if p.is_file() and not p.is_symlink())
+        shutil.rmtree(work)
+    except FileNotFoundError:
+        freed = 0  # a re-run: already removed
+    except OSError as e:
+        return StepResult.ok(policy=str(policy), safety_removed=0, staging_freed=0, warning=f"staging: {e}")
+    try:
+        removed = svc.restic.forget(("dcagent", f"device:{ctx.request.object_id}", "safety"), policy)
+    except IntegrationError as e:
+        return StepResult.ok(policy=str(policy), safety_removed=0, staging_freed=freed, warning=str(e))
+    return StepResult.ok(policy=str(policy), safety_removed=len(removed), staging_freed=freed)

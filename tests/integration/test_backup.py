@@ -179,9 +179,16 @@ def test_backup_request_then_restore_then_rollback_when_the_server_dies(
     assert local_checksums(data_dir) == original
     assert any("formulir-restore.pdf" in j for j in journal(nb, dev))
     shutil.rmtree(data_dir / "uploads")  # a whole directory gone: restore it by name
-    again = dcagent(env, "restore", dev.name, "--target", str(data_dir / "uploads"))
+    assert len(repo.snapshots(("dcagent", f"device:{dev.id}", "safety"))) == 1
+    keep_one = {**env, "DCAGENT_BACKUP__SAFETY_RETENTION": "last=1"}
+    again = dcagent(keep_one, "restore", dev.name, "--target", str(data_dir / "uploads"))
     assert again.returncode == 0, again.stdout + again.stderr
     assert local_checksums(data_dir) == original
+    # housekeeping: the older safety snapshot went by the safety retention; no run leaves staging behind
+    safety = repo.snapshots(("dcagent", f"device:{dev.id}", "safety"))
+    assert len(safety) == 1 and f"run:{runs(env, 'restore')[0].id}" in safety[0].tags
+    staging = Path(env["DCAGENT_BACKUP__STAGING_DIR"]) / "restore"
+    assert not staging.exists() or list(staging.iterdir()) == []
 
     # kill the SSH server in the middle of a restore: the target is rolled back to its pre-restore state
     modify(data_dir)
@@ -212,6 +219,8 @@ def test_backup_request_then_restore_then_rollback_when_the_server_dies(
     assert final.status == "failed" and final.reason and "push_restore" in final.reason, final.reason
     assert "undone: " in final.reason and "safety_snapshot" in final.reason
     assert local_checksums(data_dir) == before  # rolled back, verified by checksum
+    assert list(staging.iterdir()) == []  # the rolled-back run's staging is gone; its safety snapshot stays
+    assert len(repo.snapshots(("dcagent", f"device:{dev.id}", "safety"))) == 2
     assert any(j.startswith("Failed:") and "push_restore" in j for j in journal(nb, dev))
 
 

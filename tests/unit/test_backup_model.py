@@ -17,9 +17,26 @@ def test_retention_parses_and_becomes_restic_arguments() -> None:
     assert r == Retention(daily=7, weekly=4, monthly=6)
     assert r.args() == ["--keep-daily", "7", "--keep-weekly", "4", "--keep-monthly", "6"]
     assert str(r) == "daily=7 weekly=4 monthly=6"
+    w = parse_retention("last=2 within=1y6m")
+    assert w.args() == ["--keep-last", "2", "--keep-within", "1y6m"] and str(w) == "last=2 within=1y6m"
+    assert parse_retention("within=30d").args() == ["--keep-within", "30d"]
 
 
-@pytest.mark.parametrize("text", ["", "forever", "daily=0", "hourly=3", "daily=-1", "daily=7 weekly"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "forever",
+        "daily=0",
+        "hourly=3",
+        "daily=-1",
+        "daily=7 weekly",
+        "within=",
+        "within=30",
+        "within=2d1y",
+        "within=30d; rm -rf /",
+    ],
+)
 def test_bad_retention_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_retention(text)

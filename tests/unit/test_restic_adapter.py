@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+import agent.steps.restore  # noqa: F401  (registers the restore steps)
+from agent.engine.locks import InProcessLocks
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.settings import load_settings
+from agent.steps.services import Services
 from integrations.backup import ResticRepository, Retention
 from integrations.errors import PermanentError, TransientError
 
@@ -80,3 +85,30 @@ def test_restore_includes_the_subtree_verifies_and_says_where_it_landed(tmp_path
     assert landed == tmp_path / "out" / "staging/device-7/srv/app"
     a = args(tmp_path)
     assert a[a.index("--include") + 1] == "/staging/device-7/srv/app" and "--verify" in a
+
+
+def test_clean_up_after_a_restore_forgets_old_safety_snapshots_and_removes_staging(tmp_path: Path) -> None:
+    environ = {
+        "DCAGENT_NETBOX__URL": "http://127.0.0.1:8001", "DCAGENT_NETBOX__TOKEN": "t",
+        "DCAGENT_ZABBIX__URL": "http://127.0.0.1:8081", "DCAGENT_ZABBIX__TOKEN": "z",
+        "DCAGENT_BACKUP__REPOSITORY": "/repo", "DCAGENT_BACKUP__PASSWORD": "x",
+        "DCAGENT_BACKUP__STAGING_DIR": str(tmp_path / "staging"), "DCAGENT_BACKUP__SAFETY_RETENTION": "last=1",
+    }  # fmt: skip
+    svc = Services(load_settings(None, environ=environ))
+    svc.__dict__["restic"] = ResticRepository(
+        "/repo", "x", binary=fake_restic(tmp_path, (RECORDED / "forget.json").read_text())
+    )
+    work = tmp_path / "staging" / "restore" / "run-1" / "safety" / "srv"
+    work.mkdir(parents=True)
+    (work / "a.bin").write_bytes(b"0" * 1000)
+    ctx = StepContext(run_id="run-1", playbook="restore", step="clean_up_restore",
+                      request=ObjectRef("dcim.device", 7), outputs={}, services=svc, locks=InProcessLocks(),
+                      clock=None)  # type: ignore[arg-type]  # fmt: skip
+    result = REGISTRY.get("clean_up_restore").fn(ctx)
+    assert result.output["safety_removed"] == 1 and result.output["staging_freed"] == 1000
+    assert not (tmp_path / "staging" / "restore" / "run-1").exists()
+    a = args(tmp_path)
+    assert a[a.index("--tag") + 1] == "dcagent,device:7,safety" and a[a.index("--keep-last") + 1] == "1"
+    # a re-run (the agent killed after the step) finds nothing left to remove and still succeeds
+    again = REGISTRY.get("clean_up_restore").fn(ctx)
+    assert again.outcome == "ok" and again.output["staging_freed"] == 0
