@@ -8,6 +8,7 @@ is applied, the repository is checked, and the values go to the device's Zabbix 
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -140,32 +141,98 @@ def validate_backup_request(ctx: StepContext) -> StepResult:
                          server=f"{config.host}:{config.port or '-'}", interval_seconds=interval)  # fmt: skip
 
 
-def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
-    config = config_of(ctx)
+@dataclass(frozen=True)
+class Space:
+    """Free bytes on the filesystem holding a path, and which filesystem that is (``st_dev``)."""
+
+    free: int
+    device: int
+
+
+def space_at(path: Path) -> Space:
+    while not path.exists():
+        path = path.parent
+    return Space(shutil.disk_usage(path).free, path.stat().st_dev)
+
+
+def mirror_bytes(mirror: Path) -> int:
+    return sum(p.lstat().st_size for p in mirror.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def space_shortfalls(size: int, margin: float, repo: Space | None, staging: Space, mirror: int,
+                     lang: str = "id") -> list[str]:  # fmt: skip
+    """Why the data will not fit, with the numbers. The repository needs ``size × margin``; the rsync staging
+    mirror needs the same less what it already holds. Both on one filesystem: they need the sum there. A remote
+    repository (``repo`` None) is not measured here."""
+    need_repo = int(size * margin)
+    need_staging = max(0, need_repo - mirror)
+    id_ = lang == "id"
+    h = _human_bytes
+    if repo is not None and repo.device == staging.device:
+        if repo.free >= need_repo + need_staging:
+            return []
+        return [
+            (
+                f"ruang repositori backup kurang (satu filesystem dengan staging rsync): data {h(size)} × margin "
+                f"{margin} untuk repositori + staging = {h(need_repo + need_staging)} dibutuhkan, tersedia "
+                f"{h(repo.free)}"
+            )
+            if id_
+            else (
+                f"backup repository too small (it shares a filesystem with the rsync staging): {h(size)} × margin "
+                f"{margin} for repository + staging = {h(need_repo + need_staging)} needed, {h(repo.free)} free"
+            )
+        ]
+    reasons = []
+    if repo is not None and repo.free < need_repo:
+        reasons.append(
+            f"ruang repositori backup kurang: data {h(size)} × margin {margin} = {h(need_repo)} "
+            f"dibutuhkan, tersedia {h(repo.free)}"
+            if id_
+            else f"backup repository too small: {h(size)} × margin {margin} = {h(need_repo)} needed, "
+            f"{h(repo.free)} free"
+        )
+    if staging.free < need_staging:
+        reasons.append(
+            f"ruang staging rsync kurang: {h(need_staging)} lagi dibutuhkan (data {h(size)} × margin "
+            f"{margin}, sudah ada {h(mirror)}), tersedia {h(staging.free)}"
+            if id_
+            else f"rsync staging too small: {h(need_staging)} more needed ({h(size)} × margin {margin}, "
+            f"{h(mirror)} already mirrored), {h(staging.free)} free"
+        )
+    return reasons
+
+
+def _measure(ctx: StepContext) -> tuple[int, Space | None, Space, int]:
     svc = services_of(ctx.services)
+    config = config_of(ctx)
     size = _server(svc, config).disk_usage(config.paths)
-    free = svc.restic.local_free_bytes()
+    repo_path = svc.restic.local_path()
+    mirror = staging(svc, config)
+    return size, space_at(repo_path) if repo_path else None, space_at(mirror), mirror_bytes(mirror)
+
+
+def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
+    svc = services_of(ctx.services)
+    size, repo, stage, _ = _measure(ctx)
     return [PlannedChange("backup", "check", svc.backup.repository,
-                          f"{_human_bytes(size)} to back up × {svc.backup.margin} margin; "
-                          f"{_human_bytes(free) if free is not None else 'unknown'} free")]  # fmt: skip
+                          f"{_human_bytes(size)} to back up × {svc.backup.margin} margin; repository "
+                          f"{_human_bytes(repo.free) if repo is not None else 'unknown'} free, staging "
+                          f"{_human_bytes(stage.free)} free")]  # fmt: skip
 
 
 @step("check_backup_capacity", timeout=600, retry=RetryPolicy(max_attempts=3), plan=plan_capacity)
 def check_backup_capacity(ctx: StepContext) -> StepResult:
-    """Measure the data over SSH (du) and reject when the repository lacks that much free space with the margin."""
+    """Measure the data over SSH (du); reject when the repository or the rsync staging lacks that space with the
+    margin (both counted together when they share a filesystem)."""
     svc = services_of(ctx.services)
-    config = config_of(ctx)
-    size = _server(svc, config).disk_usage(config.paths)
-    free = svc.restic.local_free_bytes()
-    need = int(size * svc.backup.margin)
-    out = {"estimated_bytes": size, "needed_bytes": need, "free_bytes": free, "margin": svc.backup.margin}
-    if free is not None and free < need:
-        msg = (f"ruang repositori backup kurang: data {_human_bytes(size)} × margin {svc.backup.margin} = "
-               f"{_human_bytes(need)} dibutuhkan, tersedia {_human_bytes(free)}") if ctx.language == "id" else (
-               f"backup repository too small: {_human_bytes(size)} × margin {svc.backup.margin} = "
-               f"{_human_bytes(need)} needed, {_human_bytes(free)} free")  # fmt: skip
-        return StepResult.rejected(msg, **out)
-    return StepResult.ok(**out)
+    size, repo, stage, mirror = _measure(ctx)
+    margin = svc.backup.margin
+    out = {"estimated_bytes": size, "needed_bytes": int(size * margin), "margin": margin,
+           "free_bytes": repo.free if repo else None, "staging_free_bytes": stage.free, "mirrored_bytes": mirror,
+           "shared_filesystem": bool(repo and repo.device == stage.device)}  # fmt: skip
+    reasons = space_shortfalls(size, margin, repo, stage, mirror, ctx.language)
+    return StepResult.rejected(*reasons, **out) if reasons else StepResult.ok(**out)
 
 
 # -- health in Zabbix -------------------------------------------------------------------------------------
@@ -373,5 +440,16 @@ def stop_backup(ctx: StepContext) -> StepResult:
     snaps = svc.restic.snapshots(("dcagent", f"device:{device}", "backup"))
     if not removed and job is None and not ctx.params.get("allow_missing", True):
         raise StepInputError("this device has no backup schedule")
+    freed = _remove_mirror(svc.backup.staging_dir / f"device-{device}")
     return StepResult.ok(removed=removed, schedule=job.schedule if job else None, triggers_disabled=disabled,
-                         snapshots_kept=len(snaps), last_snapshot=snaps[-1].short_id if snaps else None)  # fmt: skip
+                         snapshots_kept=len(snaps), last_snapshot=snaps[-1].short_id if snaps else None,
+                         staging_freed=freed)  # fmt: skip
+
+
+def _remove_mirror(mirror: Path) -> int:
+    """The staging mirror only speeds up the next rsync; with no schedule it is dead weight. Bytes freed."""
+    if not mirror.is_dir():
+        return 0
+    size = mirror_bytes(mirror)
+    shutil.rmtree(mirror)
+    return size

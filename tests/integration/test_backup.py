@@ -291,10 +291,13 @@ def test_schedule_survives_restart_misfire_runs_once_and_zabbix_flags_a_stale_ba
              every=5)  # fmt: skip
 
     # stop request: schedule removed, snapshots kept, alarm off, letter written
+    mirror = Path(env["DCAGENT_BACKUP__STAGING_DIR"]) / f"device-{dev.id}"
+    assert any(mirror.iterdir())
     tag(nb, dev, "sop-backup-stop", "approved")
     stop = dcagent(env, "run", "backup-stop", f"device:{dev.name}")
     assert stop.returncode == 0, stop.stdout + stop.stderr
     assert f"backup:{dev.id}" not in dcagent(env, "backup", "list").stdout
+    assert not mirror.exists()  # the rsync mirror went with the schedule
     repo = clients.restic(load_settings(None))
     assert repo is not None and repo.snapshots(("dcagent", f"device:{dev.id}", "backup"))
     assert any("surat-penghentian-backup.pdf" in j for j in journal(nb, dev))

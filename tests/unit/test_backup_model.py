@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from agent.jobs.scheduler import cron_interval, cron_trigger
-from agent.steps.backup import health_triggers, parse_paths, parse_retention
+from agent.steps.backup import Space, health_triggers, parse_paths, parse_retention, space_shortfalls
 from integrations.backup import Retention
 from integrations.transfer import _parse_sha256z, _stats, check_remote_path
 
@@ -85,3 +85,26 @@ def test_rsync_stats_are_read() -> None:
              "Total file size: 3,541,480 bytes", "Total transferred file size: 12,288 bytes"]  # fmt: skip
     s = _stats(lines, 1.25)
     assert (s.files, s.total_bytes, s.bytes_transferred, s.seconds) == (3, 3541480, 12288, 1.25)
+
+
+GiB = 1024**3
+
+
+def test_space_is_checked_for_the_repository_and_the_staging_mirror() -> None:
+    repo, stage = Space(free=10 * GiB, device=1), Space(free=10 * GiB, device=2)
+    assert space_shortfalls(4 * GiB, 1.5, repo, stage, mirror=0, lang="en") == []
+    short = space_shortfalls(8 * GiB, 1.5, repo, stage, mirror=0, lang="en")
+    assert len(short) == 2 and short[0].startswith("backup repository too small: 8.0 GiB × margin 1.5 = 12.0 GiB")
+    assert short[1].startswith("rsync staging too small: 12.0 GiB more needed")
+    # an incremental run: the mirror already holds most of the data, so staging needs only the rest
+    assert space_shortfalls(6 * GiB, 1.5, repo, Space(free=1 * GiB, device=2), mirror=8 * GiB, lang="en") == []
+    # a remote repository is not measured; the staging still is
+    assert space_shortfalls(8 * GiB, 1.5, None, stage, mirror=0, lang="en")[0].startswith("rsync staging")
+
+
+def test_repository_and_staging_on_one_filesystem_need_the_sum() -> None:
+    shared = Space(free=10 * GiB, device=7)
+    assert space_shortfalls(3 * GiB, 1.5, shared, shared, mirror=0) == []  # 4.5 + 4.5 = 9 GiB
+    (reason,) = space_shortfalls(4 * GiB, 1.5, shared, shared, mirror=0, lang="en")
+    assert "shares a filesystem" in reason and "12.0 GiB needed, 10.0 GiB free" in reason
+    assert space_shortfalls(4 * GiB, 1.5, shared, shared, mirror=0)[0].startswith("ruang repositori backup kurang")
