@@ -156,18 +156,10 @@ class ResticRepository:
         ]
 
     def local_path(self) -> Path | None:
-        """The nearest existing directory of a local repository; None for remote back ends (sftp:, rest:, s3:…)."""
+        """Where a local repository lives; None for remote back ends (sftp:, rest:, s3:…)."""
         if ":" in self.repository.split("/", 1)[0]:
             return None
-        path = Path(self.repository)
-        while not path.exists():
-            path = path.parent
-        return path
-
-    def local_free_bytes(self) -> int | None:
-        """Free space where a local repository lives; None for remote back ends."""
-        path = self.local_path()
-        return None if path is None else shutil.disk_usage(path).free
+        return Path(self.repository)
 
     # -- writing ----------------------------------------------------------------------------------------
     def backup(self, directory: Path, tags: Sequence[str], host: str) -> BackupSummary:

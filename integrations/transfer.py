@@ -152,6 +152,11 @@ class RemoteServer:
         return self._rsync(args, "push to", progress)
 
 
+def local_size(root: Path) -> int:
+    """Bytes in the regular files under ``root`` (symlinks not followed); 0 when it does not exist."""
+    return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
 def local_checksums(root: Path) -> dict[str, str]:
     """sha256 of every regular file under ``root``, keyed like :meth:`RemoteServer.checksums`."""
     sums: dict[str, str] = {}

@@ -23,7 +23,7 @@ from agent.steps.reports import _journal_once
 from agent.steps.services import Services, services_of
 from integrations.backup import Retention
 from integrations.errors import TransientError
-from integrations.transfer import RemoteServer, check_remote_path
+from integrations.transfer import RemoteServer, check_remote_path, local_size
 from integrations.zabbix import TrapperItem, TriggerSpec
 
 STATUS, LAST_SUCCESS, BYTES, DURATION, FILES = (
@@ -155,10 +155,6 @@ def space_at(path: Path) -> Space:
     return Space(shutil.disk_usage(path).free, path.stat().st_dev)
 
 
-def mirror_bytes(mirror: Path) -> int:
-    return sum(p.lstat().st_size for p in mirror.rglob("*") if p.is_file() and not p.is_symlink())
-
-
 def space_shortfalls(size: int, margin: float, repo: Space | None, staging: Space, mirror: int,
                      lang: str = "id") -> list[str]:  # fmt: skip
     """Why the data will not fit, with the numbers. The repository needs ``size × margin``; the rsync staging
@@ -209,7 +205,7 @@ def _measure(ctx: StepContext) -> tuple[int, Space | None, Space, int]:
     size = _server(svc, config).disk_usage(config.paths)
     repo_path = svc.restic.local_path()
     mirror = staging(svc, config)
-    return size, space_at(repo_path) if repo_path else None, space_at(mirror), mirror_bytes(mirror)
+    return size, space_at(repo_path) if repo_path else None, space_at(mirror), local_size(mirror)
 
 
 def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
@@ -450,6 +446,6 @@ def _remove_mirror(mirror: Path) -> int:
     """The staging mirror only speeds up the next rsync; with no schedule it is dead weight. Bytes freed."""
     if not mirror.is_dir():
         return 0
-    size = mirror_bytes(mirror)
+    size = local_size(mirror)
     shutil.rmtree(mirror)
     return size

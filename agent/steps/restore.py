@@ -18,7 +18,7 @@ from agent.steps.plans import fixed_plan
 from agent.steps.services import Services, services_of
 from integrations.backup import Retention, Snapshot
 from integrations.errors import IntegrationError, PermanentError
-from integrations.transfer import RemoteServer, check_remote_path, local_checksums
+from integrations.transfer import RemoteServer, check_remote_path, local_checksums, local_size
 
 
 @dataclass(frozen=True)
@@ -190,8 +190,7 @@ def restore_to_staging(ctx: StepContext) -> StepResult:
     if not landed.is_dir():
         raise StepInputError(f"{req.target} is not in snapshot {req.snapshot.short_id}")
     sums = local_checksums(landed)
-    size = sum(p.stat().st_size for p in landed.rglob("*") if p.is_file() and not p.is_symlink())
-    return StepResult.ok(path=str(landed), files=len(sums), bytes=size)
+    return StepResult.ok(path=str(landed), files=len(sums), bytes=local_size(landed))
 
 
 # No retry: a transfer cut halfway leaves the target mixed; the run fails and the rollback restores it.
@@ -246,7 +245,7 @@ def clean_up_restore(ctx: StepContext) -> StepResult:
     policy = Retention.parse(svc.backup.safety_retention)  # validated when the settings were loaded
     work = _run_dir(svc, ctx)
     try:
-        freed = sum(p.stat().st_size for p in work.rglob("*") if p.is_file() and not p.is_symlink())
+        freed = local_size(work)
         shutil.rmtree(work)
     except FileNotFoundError:
         freed = 0  # a re-run: already removed

@@ -27,22 +27,13 @@ from agent.settings import load_settings
 from agent.steps.backup import FAILED_TRIGGER, STALE_TRIGGER
 from integrations.transfer import local_checksums
 from lab.labkit import file_backup_request, netbox
+from tests.integration.helpers import wait_for
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
 PORT = 18094
 LAB = Path(os.environ.get("LAB_DIR", "/var/lib/dcagent-lab"))
 SERVER_SSHD = LAB / "ssh" / "server" / "sshd_config"
-
-
-def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float = 90.0, every: float = 1.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -24,20 +24,11 @@ from agent import clients
 from agent.settings import load_settings
 from integrations.dns import reverse_name
 from lab.labkit import netbox
+from tests.integration.helpers import wait_for
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
 PORT = 18090  # the webhook URL NetBox's event rule points at, for the whole session
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
-
-
-def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float = 90.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
