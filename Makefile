@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LABENV := set -a && . lab/lab.env && set +a
 
-.PHONY: install lab seed demo lint unit integration test clean
+.PHONY: install lab seed demo lint unit integration integration-parallel integration-serial test test-fast clean
 
 $(BIN)/dcagent: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python >= 3.12 (set DCAGENT_PYTHON)"; exit 1; }
@@ -35,10 +35,32 @@ lint: install
 unit: install
 	$(BIN)/pytest tests/unit
 
-integration: install lab seed
-	$(LABENV) && $(BIN)/pytest tests/integration
+# The lab tests in two phases: the independent ones concurrently (xdist workers; tests sharing a lab resource share
+# an xdist_group), then the `serial` ones, which need the whole lab, alone. JOBS=1 runs everything one at a time.
+JOBS ?= 4
+LABTEST := $(LABENV) && $(BIN)/pytest tests/integration --durations=12
 
-test: lint unit integration
+integration: install lab seed
+	$(MAKE) --no-print-directory integration-parallel integration-serial
+
+integration-parallel:
+	$(LABTEST) -m "not serial" -n $(JOBS) --dist loadgroup
+
+integration-serial:
+	$(LABTEST) -m serial
+
+# CI's command. The lab comes up (apt, pip, services: minutes on a fresh machine) while dcagent installs and lint and
+# unit tests run; its output follows theirs.
+test:
+	@mkdir -p .lab; (lab/up > .lab/up.log 2>&1; echo $$? > .lab/up.rc) & \
+	$(MAKE) --no-print-directory lint unit; rc=$$?; wait; cat .lab/up.log; \
+	[ $$rc -eq 0 ] || exit $$rc; [ "$$(cat .lab/up.rc)" = 0 ] || { echo "lab/up failed"; exit 1; }
+	$(MAKE) --no-print-directory integration
+
+# The edit-test loop (< 3 min on an up, seeded lab): unit tests, then the lab's smoke subset concurrently.
+test-fast: install
+	$(BIN)/pytest tests/unit -q
+	$(LABENV) && $(BIN)/pytest tests/integration -m smoke -n $(JOBS) --dist loadgroup -q
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

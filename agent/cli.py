@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -433,6 +437,15 @@ def snapshots(device: DeviceArg) -> None:
     out.print(table)
 
 
+def cli_operator() -> str:
+    """Who runs this command, for the journal and documents: ``user@host (CLI)``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME (a container): still say where it came from
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()} (CLI)"
+
+
 @app.command()
 def restore(
     device: DeviceArg,
@@ -446,7 +459,9 @@ def restore(
         agent.services.netbox.update_device(
             obj.id, {"custom_fields": {"dcagent_restore_snapshot": snapshot, "dcagent_restore_target": target}}
         )
-        run_id, _ = agent.executor.create("restore", ObjectRef("dcim.device", obj.id), obj.name, "cli")
+        # No NetBox approval stands behind a CLI restore: the person who ran it is recorded as its approver.
+        run_id, _ = agent.executor.create("restore", ObjectRef("dcim.device", obj.id), obj.name, "cli",
+                                          approver=cli_operator(), approved_at=datetime.now(UTC))  # fmt: skip
     except IntegrationError as e:
         raise _fail(e) from None
     final = _follow(agent, f"restore {obj.name} {target}", lambda: agent.executor.execute(run_id))

@@ -13,6 +13,7 @@ from agent.settings import Settings
 from integrations.errors import IntegrationError
 from integrations.netbox import MIN_VERSION as NETBOX_MIN
 from integrations.netbox import SwitchRef
+from integrations.redact import mask_url_credentials
 from integrations.ssh import SSHCredentials, probe
 
 
@@ -91,7 +92,7 @@ def check_backup(s: Settings, lang: Language) -> CheckResult:
         st = repo.status()
         return f"restic repository {st.repository_id} (format v{st.version}), {st.snapshots} snapshot(s)"
 
-    return _guard("Backup", repo.repository, run)
+    return _guard("Backup", mask_url_credentials(repo.repository), run)
 
 
 def switch_checks(s: Settings, lang: Language) -> list[Check]:

@@ -92,6 +92,32 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "id": "domain: {fqdn} sudah ada di DNS ({values})",
         "en": "domain: {fqdn} already exists in DNS ({values})",
     },
+    "cap.fqdn": {
+        "id": "domain: {fqdn} tidak dapat dipakai: {why}",
+        "en": "domain: {fqdn} cannot be used: {why}",
+    },
+    "fqdn.empty": {"id": "nama domain kosong", "en": "the name is empty"},
+    "fqdn.wildcard": {
+        "id": "wildcard (*) akan menjawab untuk semua nama di zona {zone}",
+        "en": "a wildcard (*) would answer for every name in the zone {zone}",
+    },
+    "fqdn.characters": {
+        "id": "hanya huruf, angka, tanda hubung dan titik yang diizinkan",
+        "en": "only letters, digits, hyphens and dots are allowed",
+    },
+    "fqdn.label": {
+        "id": "setiap bagian nama 1-63 karakter, tidak diawali/diakhiri tanda hubung",
+        "en": "each label must be 1-63 characters and not start or end with a hyphen",
+    },
+    "fqdn.length": {"id": "lebih dari 253 karakter", "en": "longer than 253 characters"},
+    "fqdn.apex": {
+        "id": "itu nama zona {zone} sendiri, bukan nama host di dalamnya",
+        "en": "it is the zone {zone} itself, not a host name inside it",
+    },
+    "fqdn.outside": {
+        "id": "di luar zona DNS yang dikelola ({zone})",
+        "en": "outside the managed DNS zone ({zone})",
+    },
     "journal.unknown_approver": {"id": "(tidak tercatat)", "en": "(not recorded)"},
 }
 

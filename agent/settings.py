@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 
 from integrations.backup import Retention
+from integrations.redact import mask_url_credentials
 
 ENV_PREFIX = "DCAGENT_"
 NESTED = "__"
@@ -142,6 +143,9 @@ class Settings(BaseSettings):
     store_url: str = Field(default_factory=lambda: f"sqlite:///{default_state_dir() / 'runs.sqlite3'}")
     reports_dir: Path = Field(default_factory=lambda: default_state_dir() / "reports")
     webhook_secret: SecretStr | None = None
+    api_token: SecretStr | None = Field(
+        None, description="bearer token for GET /runs, /runs/{id} and /metrics; unset = those are refused"
+    )
     webhook_url: AnyHttpUrl | None = Field(None, description="URL NetBox calls: this agent's /webhooks/netbox")
     webhook_max_bytes: int = Field(1_000_000, gt=0, description="larger webhook bodies are refused (413)")
     listen_host: str = "127.0.0.1"
@@ -356,9 +360,11 @@ def redacted(settings: Settings) -> dict[str, Any]:
             return [scrub(v) for v in value]
         if isinstance(value, Path):
             return str(value)
-        if value is None or isinstance(value, str | int | float | bool):
+        if isinstance(value, str):
+            return mask_url_credentials(value)  # a rest:/sftp: repository URL may carry a password
+        if value is None or isinstance(value, int | float | bool):
             return value
-        return str(value)
+        return mask_url_credentials(str(value))
 
     result: dict[str, Any] = scrub(settings)
     # A database URL may carry a password; SQLAlchemy knows how to hide it.

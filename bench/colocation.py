@@ -8,6 +8,7 @@ Every request it files is removed again at the end (device, IP, DNS, switch port
 from __future__ import annotations
 
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -21,12 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lab.labkit import file_request, netbox, remove_request
 
 PORT = 18093
+READ_TOKEN = secrets.token_urlsafe(24)  # the read API (/metrics) answers only to its bearer token
 DCAGENT = [sys.executable, "-m", "agent.cli"]
 
 
 def metrics() -> dict[str, float]:
     out: dict[str, float] = {}
-    for line in requests.get(f"http://127.0.0.1:{PORT}/metrics", timeout=5).text.splitlines():
+    auth = {"Authorization": f"Bearer {READ_TOKEN}"}
+    for line in requests.get(f"http://127.0.0.1:{PORT}/metrics", headers=auth, timeout=5).text.splitlines():
         if line.startswith("dcagent_api_calls_total{"):
             system = line.split('system="', 1)[1].split('"', 1)[0]
             out[system] = float(line.rsplit(" ", 1)[1])
@@ -41,7 +44,7 @@ def main() -> int:
     env = {**os.environ, "DCAGENT_STORE_URL": f"sqlite:///{state / 'runs.sqlite3'}",
            "DCAGENT_REPORTS_DIR": str(state / "reports"), "DCAGENT_LISTEN_PORT": str(PORT),
            "DCAGENT_WEBHOOK_URL": f"http://127.0.0.1:{PORT}/webhooks/netbox", "DCAGENT_RECONCILE_INTERVAL": "0",
-           "DCAGENT_WORKERS": workers}  # fmt: skip
+           "DCAGENT_WORKERS": workers, "DCAGENT_API_TOKEN": READ_TOKEN}  # fmt: skip
     subprocess.run([*DCAGENT, "bootstrap"], env=env, check=True, capture_output=True)
     devs = [file_request(nb, prefix="srv-bench", tags=("sop-colocation",), bandwidth=1) for _ in range(n)]
     proc = subprocess.Popen([*DCAGENT, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

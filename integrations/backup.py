@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError
+from integrations.redact import mask_url_credentials
 
 SYSTEM = "restic"
 
@@ -220,6 +221,7 @@ def _json_line(line: str) -> dict[str, Any]:
 
 
 def _translate(verb: str, stderr: str) -> IntegrationError:
+    stderr = mask_url_credentials(stderr)  # restic echoes the repository URL, credentials included
     text = stderr.strip().splitlines()[-1] if stderr.strip() else "failed"
     lowered = stderr.lower()
     if "wrong password" in lowered:

@@ -18,6 +18,7 @@ from integrations.http import TimeoutSession
 from integrations.versions import parse_version
 
 SYSTEM = "NetBox"
+PAGE = 1000  # rows per list call (NetBox's default MAX_PAGE_SIZE): one call where 50-row pages would take many
 MIN_VERSION = Version("4.3")
 
 
@@ -182,6 +183,11 @@ class PanelInfo(_Model):
     name: str
     ups_budget_w: int | None
     allocated_w: float
+
+
+class SitePower(_Model):
+    feeds_by_rack: dict[int, tuple[FeedInfo, ...]]
+    panels: dict[int, PanelInfo]
 
 
 class DeviceSpec(_Model):
@@ -488,75 +494,67 @@ class NetBoxClient:
     def racks(self, site_id: int) -> list[RackInfo]:
         """The site's racks with what occupies them: devices by face/depth, reservations on both faces."""
 
+        # Four list reads for the whole site (racks, mounted devices, their types, reservations), whatever the number
+        # of racks: a call costs 15-60 ms on a quiet NetBox and far more under load, so the count is the latency.
         def run() -> list[RackInfo]:
-            heights: dict[int, tuple[int, bool]] = {}
-            out = []
-            for rack in sorted(self._api.dcim.racks.filter(site_id=site_id), key=lambda r: str(r.name)):
-                occupants: list[Occupant] = []
-                for dev in self._api.dcim.devices.filter(rack_id=rack.id):
-                    if dev.position is None:
-                        continue  # 0U (PDUs) or not mounted
-                    tid = int(dev.device_type.id)
-                    if tid not in heights:
-                        dt = self._api.dcim.device_types.get(tid)
-                        heights[tid] = (int(float(dt.u_height)), bool(dt.is_full_depth))
-                    height, full = heights[tid]
-                    face = None if full else (str(dev.face.value) if dev.face else "front")
-                    occupants.append(Occupant(position=int(float(dev.position)), height=height, face=face,
-                                              label=str(dev.name)))  # fmt: skip
-                for res in self._api.dcim.rack_reservations.filter(rack_id=rack.id):
-                    for unit in res.units:
-                        occupants.append(Occupant(position=int(unit), height=1, face=None,
-                                                  label=f"reservation {res.id}: {res.description}"))  # fmt: skip
-                out.append(RackInfo(id=int(rack.id), name=str(rack.name), site=str(rack.site.slug),
-                                    u_height=int(rack.u_height), descending=bool(rack.desc_units),
-                                    occupants=tuple(occupants)))  # fmt: skip
-            return out
+            racks = sorted(self._api.dcim.racks.filter(site_id=site_id), key=lambda r: str(r.name))
+            devices: dict[int, list[Occupant]] = {int(r.id): [] for r in racks}
+            reserved: dict[int, list[Occupant]] = {int(r.id): [] for r in racks}
+            if not racks:
+                return []
+            # 0U devices (PDUs) and devices not mounted have no position: they occupy no unit.
+            mounted = [d for d in self._api.dcim.devices.filter(site_id=site_id, limit=PAGE)
+                       if d.rack is not None and d.position is not None and int(d.rack.id) in devices]  # fmt: skip
+            type_ids = sorted({int(d.device_type.id) for d in mounted})
+            types = self._api.dcim.device_types.filter(id=type_ids, limit=PAGE) if type_ids else []
+            heights = {int(t.id): (int(float(t.u_height)), bool(t.is_full_depth)) for t in types}
+            for dev in mounted:
+                height, full = heights[int(dev.device_type.id)]
+                face = None if full else (str(dev.face.value) if dev.face else "front")
+                devices[int(dev.rack.id)].append(Occupant(position=int(float(dev.position)), height=height, face=face,
+                                                          label=str(dev.name)))  # fmt: skip
+            for res in self._api.dcim.rack_reservations.filter(site_id=site_id, limit=PAGE):
+                if int(res.rack.id) in reserved:
+                    reserved[int(res.rack.id)] += [Occupant(position=int(unit), height=1, face=None,
+                                                            label=f"reservation {res.id}: {res.description}")
+                                                   for unit in res.units]  # fmt: skip
+            return [RackInfo(id=int(r.id), name=str(r.name), site=str(r.site.slug), u_height=int(r.u_height),
+                             descending=bool(r.desc_units), occupants=tuple(devices[int(r.id)] + reserved[int(r.id)]))
+                    for r in racks]  # fmt: skip
 
         return self._do(f"read racks of site {site_id}", run)
 
-    def rack_feeds(self, rack_id: int) -> list[FeedInfo]:
-        """Power feeds of a rack with the draw already allocated behind each (feed → PDU → outlets → PSUs)."""
+    def site_power(self, site_id: int) -> SitePower:
+        """Every power feed of the site with the draw already allocated behind it (feed → PDU → outlets → PSUs),
+        grouped by rack, and every power panel with its UPS budget (custom field) and the draw on all its feeds.
 
-        def run() -> list[FeedInfo]:
-            feeds = list(self._api.dcim.power_feeds.filter(rack_id=rack_id))
-            pdu_feed: dict[int, int] = {}
-            ports = list(self._api.dcim.power_ports.filter(rack_id=rack_id))
-            for port in ports:
-                if port.link_peers_type == "dcim.powerfeed" and port.link_peers:
-                    pdu_feed[int(port.device.id)] = _peer_id(port.link_peers[0])
-            allocated: dict[int, float] = {}
-            for port in ports:
-                if port.link_peers_type != "dcim.poweroutlet" or not port.link_peers:
-                    continue
-                pdu_id = _peer_device_id(port.link_peers[0])
-                if pdu_id in pdu_feed:
-                    feed_id = pdu_feed[pdu_id]
-                    allocated[feed_id] = allocated.get(feed_id, 0.0) + float(
-                        port.allocated_draw or port.maximum_draw or 0
-                    )
-            return [
-                FeedInfo(id=int(f.id), name=str(f.name), panel_id=int(f.power_panel.id), panel=str(f.power_panel.name),
-                         voltage=int(f.voltage), amperage=int(f.amperage), max_utilization=int(f.max_utilization),
-                         three_phase=str(f.phase.value) == "three-phase", allocated_w=allocated.get(int(f.id), 0.0))
-                for f in feeds
-            ]  # fmt: skip
+        Three list reads whatever the number of racks and panels; the arithmetic is done here, not in NetBox.
+        """
 
-        return self._do(f"read power of rack {rack_id}", run)
+        def run() -> tuple[list[Any], list[Any], list[Any]]:
+            feeds = list(self._api.dcim.power_feeds.filter(site_id=site_id, limit=PAGE))
+            ports = list(self._api.dcim.power_ports.filter(site_id=site_id, limit=PAGE))
+            panels = list(self._api.dcim.power_panels.filter(site_id=site_id, limit=PAGE))
+            return feeds, ports, panels
 
-    def panel(self, panel_id: int) -> PanelInfo:
-        """A power panel, its UPS budget (custom field) and the draw allocated on all its feeds."""
-
-        def run() -> tuple[Any, set[int]]:
-            panel = self._api.dcim.power_panels.get(panel_id)
-            feeds = self._api.dcim.power_feeds.filter(power_panel_id=panel_id)
-            return panel, {int(f.rack.id) for f in feeds if f.rack}
-
-        panel, racks = self._do(f"read power panel {panel_id}", run)
-        budget = (panel.custom_fields or {}).get("dcagent_ups_budget_w")
-        total = sum(f.allocated_w for r in sorted(racks) for f in self.rack_feeds(r) if f.panel_id == panel_id)
-        return PanelInfo(id=int(panel.id), name=str(panel.name), ups_budget_w=int(budget) if budget else None,
-                         allocated_w=total)  # fmt: skip
+        feeds, ports, panels = self._do(f"read power of site {site_id}", run)
+        allocated = _allocated_by_feed(ports)
+        by_rack: dict[int, list[FeedInfo]] = {}
+        per_panel: dict[int, float] = {}
+        for f in feeds:
+            info = FeedInfo(id=int(f.id), name=str(f.name), panel_id=int(f.power_panel.id),
+                            panel=str(f.power_panel.name), voltage=int(f.voltage), amperage=int(f.amperage),
+                            max_utilization=int(f.max_utilization), three_phase=str(f.phase.value) == "three-phase",
+                            allocated_w=allocated.get(int(f.id), 0.0))  # fmt: skip
+            per_panel[info.panel_id] = per_panel.get(info.panel_id, 0.0) + info.allocated_w
+            if f.rack is not None:
+                by_rack.setdefault(int(f.rack.id), []).append(info)
+        budgets = {int(p.id): (str(p.name), (p.custom_fields or {}).get("dcagent_ups_budget_w")) for p in panels}
+        return SitePower(
+            feeds_by_rack={rack: tuple(fs) for rack, fs in by_rack.items()},
+            panels={pid: PanelInfo(id=pid, name=name, ups_budget_w=int(budget) if budget else None,
+                                   allocated_w=per_panel.get(pid, 0.0)) for pid, (name, budget) in budgets.items()},
+        )  # fmt: skip
 
     def site_uplink_mbps(self, site_id: int) -> int | None:
         site = self._do(f"read site {site_id}", lambda: self._api.dcim.sites.get(site_id))
@@ -752,10 +750,16 @@ class NetBoxClient:
 
         def run() -> list[SwitchRef]:
             refs = []
-            for dev in self._api.dcim.devices.filter(role=roles):
+            devices = list(self._api.dcim.devices.filter(role=roles, limit=PAGE))
+            services: dict[int, list[Any]] = {}
+            if devices:  # one read for every switch's services, not one per switch
+                for s in self._api.ipam.services.filter(device_id=[int(d.id) for d in devices], limit=PAGE):
+                    if str(s.name).lower() == "ssh" and s.parent_object_type == "dcim.device":
+                        services.setdefault(int(s.parent_object_id), []).append(s)
+            for dev in devices:
                 ip = dev.primary_ip4 or dev.primary_ip6 or dev.primary_ip
                 host = str(ip.address).split("/", 1)[0] if ip else None
-                ssh = [s for s in self._api.ipam.services.filter(device_id=dev.id) if str(s.name).lower() == "ssh"]
+                ssh = services.get(int(dev.id), [])
                 refs.append(
                     SwitchRef(
                         id=int(dev.id),
@@ -770,6 +774,23 @@ class NetBoxClient:
             return refs
 
         return self._do("list switches", run)
+
+
+def _allocated_by_feed(ports: list[Any]) -> dict[int, float]:
+    """Draw allocated behind each feed: PSUs (allocated, else maximum draw) cabled to outlets of a PDU whose input is
+    cabled to the feed."""
+    pdu_feed: dict[int, int] = {}
+    for port in ports:
+        if port.link_peers_type == "dcim.powerfeed" and port.link_peers:
+            pdu_feed[int(port.device.id)] = _peer_id(port.link_peers[0])
+    allocated: dict[int, float] = {}
+    for port in ports:
+        if port.link_peers_type != "dcim.poweroutlet" or not port.link_peers:
+            continue
+        feed_id = pdu_feed.get(_peer_device_id(port.link_peers[0]))
+        if feed_id is not None:
+            allocated[feed_id] = allocated.get(feed_id, 0.0) + float(port.allocated_draw or port.maximum_draw or 0)
+    return allocated
 
 
 def _peer_id(peer: Any) -> int:

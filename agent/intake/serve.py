@@ -48,6 +48,7 @@ def serve(agent: Agent) -> None:
         agent.store, s.webhook_secret.get_secret_value(),
         lambda otype, oid: agent.intake.take_ref(otype, oid, "webhook"),
         lambda: agent.executor.queue_depth, max_bytes=s.webhook_max_bytes,
+        api_token=s.api_token.get_secret_value() if s.api_token else None,
     )  # fmt: skip
     try:
         uvicorn.run(app, host=s.listen_host, port=s.listen_port, log_level="warning", access_log=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -10,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
@@ -82,6 +83,20 @@ class _Counter:
             self.value += n
 
 
+def reader_check(token: str | None) -> Callable[[Request], None]:
+    """The read API (runs name approvers, devices, addresses, switch ports) answers only to ``Bearer <token>``;
+    with no token configured it answers nobody. /healthz and the signed webhook are not behind it."""
+
+    def check(request: Request) -> None:
+        if token is None:
+            raise HTTPException(403, "read API disabled: set api_token (DCAGENT_API_TOKEN_FILE)")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise HTTPException(401, "bearer token required", headers={"WWW-Authenticate": "Bearer"})
+
+    return check
+
+
 def create_app(
     store: Store,
     secret: str,
@@ -89,9 +104,11 @@ def create_app(
     queue_depth: Callable[[], int],
     max_bytes: int = 1_000_000,
     intake_workers: int = 2,
+    api_token: str | None = None,
 ) -> FastAPI:
     """``on_event(object_type, object_id)`` runs in a small pool, after the webhook has been answered."""
     app = FastAPI(title="dcagent", docs_url=None, redoc_url=None)
+    reader = Depends(reader_check(api_token))
     pool = ThreadPoolExecutor(max_workers=intake_workers, thread_name_prefix="dcagent-intake")
     pending = _Counter()
     registry = CollectorRegistry()
@@ -130,18 +147,18 @@ def create_app(
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "runs": store.count_by_status()}
 
-    @app.get("/runs")
+    @app.get("/runs", dependencies=[reader])
     def runs(status: str | None = None, playbook: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         return [run_json(r) for r in store.list_runs(status=status, playbook=playbook, limit=min(limit, 500))]
 
-    @app.get("/runs/{run_id}")
+    @app.get("/runs/{run_id}", dependencies=[reader])
     def run(run_id: str) -> dict[str, Any]:
         found = store.get_run(run_id)
         if found is None:
             raise HTTPException(404, "no such run")
         return run_json(found)
 
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=[reader])
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -68,7 +68,7 @@ class IntakeService:
             if submit:
                 self.executor.submit(run_id)
             log.info("request taken", extra={"playbook": pb.name, "object": str(ref), "run": run_id,
-                                             "created": created, "trigger": trigger})  # fmt: skip
+                                             "new_run": created, "trigger": trigger})  # fmt: skip
             results.append(Intake(pb.name, run_id, created, "queued" if created else "joined the active run"))
         return results
 

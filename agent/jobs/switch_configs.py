@@ -7,6 +7,7 @@ One unreachable switch does not stop the others: results are values.
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from agent.steps.services import Services
 from integrations.errors import IntegrationError, PermanentError
 from integrations.netbox import SwitchRef
 from integrations.switches import open_driver
+from integrations.switches.secrets import mask_secrets
 
 log = logging.getLogger("dcagent.jobs")
 MARK = "[dcagent switch-config"
@@ -33,8 +35,15 @@ class ConfigResult:
     commit: str | None = None
 
 
+GIT_TIMEOUT = 120
+
+
 def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False,
+                              timeout=GIT_TIMEOUT)  # fmt: skip
+    except subprocess.TimeoutExpired as e:
+        raise PermanentError("git", f"git {args[0]}: no answer within {GIT_TIMEOUT}s") from e
     if proc.returncode != 0:
         raise PermanentError("git", f"git {args[0]}: {proc.stderr.strip()[-300:]}")
     return proc.stdout
@@ -55,10 +64,17 @@ def _normalise(config: str) -> str:
     return "\n".join(line.rstrip() for line in config.splitlines() if not line.lstrip().startswith(skip)) + "\n"
 
 
+def config_file(sw: SwitchRef) -> str:
+    """The switch's file in the repository, from its NetBox name made safe: a name is whatever someone typed into
+    NetBox, and ``../x`` or ``a/b`` must not write outside the repository or into a subdirectory."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", sw.name).lstrip(".")
+    return f"{safe}.cfg" if safe else f"device-{sw.id}.cfg"
+
+
 def _store(repo: Path, sw: SwitchRef, config: str) -> tuple[bool, str, str | None]:
-    """Write and commit one switch's config; (changed, diff summary, commit id)."""
-    name = f"{sw.name}.cfg"
-    (repo / name).write_text(_normalise(config), encoding="utf-8")
+    """Write and commit one switch's config, secrets masked; (changed, diff summary, commit id)."""
+    name = config_file(sw)
+    (repo / name).write_text(_normalise(mask_secrets(config, sw.platform or "")), encoding="utf-8")
     _git(repo, "add", "--", name)
     if not _git(repo, "status", "--porcelain", "--", name).strip():
         return False, "", None
@@ -106,7 +122,7 @@ def backup_switch_configs(svc: Services) -> list[ConfigResult]:
         try:
             ensure_health(svc, sw.name, sw.name, max(max_age, 60))
             ok = result.status != "failed"
-            size = (repo / f"{sw.name}.cfg").stat().st_size if ok else 0
+            size = (repo / config_file(sw)).stat().st_size if ok else 0
             send_outcome(svc, sw.name, ok, time.time(),
                          {"duration": time.monotonic() - started, "bytes": size, "files": 1}, attempts=7)  # fmt: skip
         except IntegrationError as e:  # health reporting must not hide the backup result

@@ -23,6 +23,7 @@ from agent.steps.reports import _journal_once
 from agent.steps.services import Services, services_of
 from integrations.backup import Retention
 from integrations.errors import TransientError
+from integrations.redact import mask_url_credentials
 from integrations.transfer import RemoteServer, check_remote_path, local_size
 from integrations.zabbix import TrapperItem, TriggerSpec
 
@@ -211,7 +212,7 @@ def _measure(ctx: StepContext) -> tuple[int, Space | None, Space, int]:
 def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
     svc = services_of(ctx.services)
     size, repo, stage, _ = _measure(ctx)
-    return [PlannedChange("backup", "check", svc.backup.repository,
+    return [PlannedChange("backup", "check", mask_url_credentials(svc.backup.repository),
                           f"{_human_bytes(size)} to back up × {svc.backup.margin} margin; repository "
                           f"{_human_bytes(repo.free) if repo is not None else 'unknown'} free, staging "
                           f"{_human_bytes(stage.free)} free")]  # fmt: skip
@@ -346,9 +347,10 @@ def verify_repository(ctx: StepContext) -> StepResult:
 
 
 def send_outcome(
-    svc: Services, host: str, ok: bool, now: float, values: Mapping[str, float], attempts: int = 1, wait: float = 10
+    svc: Services, host: str, ok: bool, now: float, values: Mapping[str, float], attempts: int = 1, wait: float = 2
 ) -> None:
-    """Send the outcome; a server that does not know new items yet (config cache) is asked again ``attempts`` times."""
+    """Send the outcome; a server that does not know new items yet (config cache) is asked again ``attempts`` times,
+    soon at first (a cache sync every few seconds), then backing off to 30 s (the 60 s default sync)."""
     for attempt in range(1, attempts + 1):
         try:
             _send(svc, host, ok, now, values)
@@ -356,7 +358,7 @@ def send_outcome(
         except TransientError:
             if attempt == attempts:
                 raise
-            time.sleep(wait)
+            time.sleep(min(30.0, wait * 2 ** (attempt - 1)))
 
 
 def _send(svc: Services, host: str, ok: bool, now: float, values: Mapping[str, float]) -> None:

@@ -10,12 +10,13 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import t
 from agent.steps.capacity_model import check_power, choose_rack, occupied_summary
+from agent.steps.names import fqdn_problem, normalise_fqdn
 from agent.steps.services import Services, services_of
-from integrations.netbox import DeviceSpec, PanelInfo, RackInfo
+from integrations.netbox import DeviceSpec, PanelInfo, RackInfo, SitePower
 
 
 def _fqdn(spec: DeviceSpec) -> str:
-    fqdn = str(spec.custom_fields.get("dcagent_fqdn") or "").strip().rstrip(".").lower()
+    fqdn = normalise_fqdn(spec.custom_fields.get("dcagent_fqdn"))
     if not fqdn:
         raise StepInputError("custom field dcagent_fqdn (FQDN) is empty")
     return fqdn
@@ -28,11 +29,16 @@ def _vlan_id(spec: DeviceSpec) -> int:
     return int(vlan["id"])
 
 
-def evaluate_rack(svc: Services, spec: DeviceSpec, rack: RackInfo, position: int | None) -> dict[str, Any]:
-    """One rack's figures for the device: free position, power per feed and UPS, ToR switch and free port."""
+def evaluate_rack(
+    svc: Services, spec: DeviceSpec, rack: RackInfo, position: int | None, site_power: SitePower | None = None
+) -> dict[str, Any]:
+    """One rack's figures for the device: free position, power per feed and UPS, ToR switch and free port.
+
+    ``site_power`` is read once per capacity check; under a rack's lock (placement) it is read afresh."""
     nb = svc.netbox
-    feeds = nb.rack_feeds(rack.id)
-    panels: dict[int, PanelInfo] = {f.panel_id: nb.panel(f.panel_id) for f in feeds}
+    site = site_power or nb.site_power(spec.site_id)
+    feeds = list(site.feeds_by_rack.get(rack.id, ()))
+    panels: dict[int, PanelInfo] = {f.panel_id: site.panels[f.panel_id] for f in feeds if f.panel_id in site.panels}
     power = check_power(feeds, panels, spec.psu_draw_w)
     entry: dict[str, Any] = {
         "rack": rack.name, "rack_id": rack.id, "position": position, "occupied": occupied_summary(rack.occupants),
@@ -69,8 +75,9 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
     # Space, power and a free switch port, rack by rack in policy order: the first rack with all three wins.
     tried: list[dict[str, Any]] = []
     chosen: dict[str, Any] | None = None
+    site_power = nb.site_power(spec.site_id)
     for rack, position in choose_rack(nb.racks(spec.site_id), spec.rack_id, spec.u_height, spec.full_depth):
-        entry = evaluate_rack(svc, spec, rack, position)
+        entry = evaluate_rack(svc, spec, rack, position, site_power)
         tried.append(entry)
         if entry["fits"]:
             chosen = entry
@@ -124,6 +131,13 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
 
     # Domain: not used in NetBox (other than by this request's own addresses) nor in DNS.
     fqdn = _fqdn(spec)
+    # A name that is no host of the zone is a rejection, checked before anyone is asked about it (a query outside
+    # the zones is refused by the server; a wildcard or the apex would be published).
+    if (problem := fqdn_problem(fqdn, svc.dns_zone)) is not None:
+        why = t(f"fqdn.{problem}", lang, zone=svc.dns_zone)
+        shortfalls.append(t("cap.fqdn", lang, fqdn=fqdn, why=why))
+        out["domain"] = {"fqdn": fqdn, "invalid": problem}
+        return shortfalls, out
     users = [ip for ip in nb.dns_name_users(fqdn) if ctx.idempotency_key.rsplit(":", 1)[0] not in ip.description]
     in_dns = svc.dns.lookup(fqdn + ".", "A")
     out["domain"] = {"fqdn": fqdn, "netbox": [u.address for u in users], "dns": in_dns}

@@ -7,6 +7,8 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.i18n import t
+from agent.steps.names import fqdn_problem, normalise_fqdn
 from agent.steps.services import Services, services_of
 from integrations.dns import reverse_name
 from integrations.errors import TransientError
@@ -34,8 +36,8 @@ def publish_dns(ctx: StepContext) -> StepResult:
     """Publish the A and PTR records, then ask the server to confirm them."""
     svc, fqdn, ip, ptr_zone = _records(ctx)
     zone = svc.dns_zone
-    if not fqdn.endswith(zone.rstrip(".") + "."):
-        raise StepInputError(f"{fqdn} is not inside the zone {zone}")
+    if (problem := fqdn_problem(normalise_fqdn(fqdn), zone)) is not None:  # checked before any change
+        raise StepInputError(f"{fqdn} cannot be published in the zone {zone}: {t(f'fqdn.{problem}', 'en', zone=zone)}")
     existing = svc.dns.lookup(fqdn, "A")
     if existing and existing != [ip]:
         raise StepInputError(f"{fqdn} already points to {', '.join(existing)} in DNS")

@@ -14,7 +14,7 @@ from agent.steps.capacity import evaluate_rack
 from agent.steps.capacity_model import choose_rack, free_positions
 from agent.steps.services import services_of
 from integrations.errors import PermanentError
-from integrations.netbox import DeviceSpec, NetBoxClient
+from integrations.netbox import DeviceSpec, NetBoxClient, RackInfo
 
 RETRY = RetryPolicy(max_attempts=4)
 
@@ -57,7 +57,7 @@ def place_device(ctx: StepContext) -> StepResult:
             if not entry["fits"]:
                 findings.append(f"{rack.name}: {'no space' if position is None else 'no power or switch port'}")
                 continue
-            mounted = _mount(nb, spec, {"position": position, "rack": rack.name}, rack_id)
+            mounted = _mount(nb, spec, rack, position)
             return _placed(nb, spec, rack_id, mounted, original, ctx.run_id, rack.name)
     return StepResult.rejected("no rack can take the device any more: " + "; ".join(findings))
 
@@ -70,19 +70,20 @@ def _placed(nb: NetBoxClient, spec: DeviceSpec, rack_id: int, position: int, ori
                          power_cables=cables)  # fmt: skip
 
 
-def _mount(nb: NetBoxClient, spec: DeviceSpec, place: Mapping[str, Any], rack_id: int) -> int:
-    candidates = [int(place["position"])]
-    rack = next(r for r in nb.racks(spec.site_id) if r.id == rack_id)
+def _mount(nb: NetBoxClient, spec: DeviceSpec, rack: RackInfo, first: int | None) -> int:
+    """Mount at ``first`` or, if someone outside dcagent took it meanwhile, the next free positions of ``rack`` (read
+    under the rack's lock by the caller)."""
+    candidates = [first] if first is not None else []
     candidates += [p for p in free_positions(rack, spec.u_height, "front", spec.full_depth) if p not in candidates]
     last_error: Exception | None = None
     for position in candidates[:6]:
         try:
-            nb.update_device(spec.id, {"rack": rack_id, "position": position, "face": "front"})
+            nb.update_device(spec.id, {"rack": rack.id, "position": position, "face": "front"})
         except PermanentError as e:  # "U… is already occupied": the slot went to someone else
             last_error = e
             continue
         return position
-    raise StepInputError(f"no position in rack {place['rack']} could be taken: {last_error}")
+    raise StepInputError(f"no position in rack {rack.name} could be taken: {last_error}")
 
 
 def _connect_power(nb: NetBoxClient, device_id: int, rack_id: int, run_id: str) -> list[int]:

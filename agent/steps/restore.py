@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import NO_RETRY, PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.backup import parse_paths
 from agent.steps.plans import fixed_plan
 from agent.steps.services import Services, services_of
 from integrations.backup import Retention, Snapshot
@@ -36,6 +37,15 @@ class RestoreRequest:
         return self.snapshot.paths[0].rstrip("/") + self.target
 
 
+def outside_backup(target: str, backed_up: tuple[str, ...]) -> bool:
+    """True when ``target`` is neither a backed-up path nor inside one.
+
+    The push deletes what the restored tree does not hold: onto a parent of a backed-up path it would delete
+    everything next to that path, which no snapshot holds (data loss). Both sides are normalised absolute paths.
+    """
+    return not any(target == root or target.startswith(root.rstrip("/") + "/") for root in backed_up)
+
+
 def _resolve(svc: Services, device_id: int, wanted: str) -> Snapshot | None:
     snaps = svc.restic.snapshots(("dcagent", f"device:{device_id}", "backup"))
     if wanted in ("", "latest"):
@@ -53,6 +63,14 @@ def read_request(svc: Services, device_id: int) -> tuple[RestoreRequest | None, 
         target = check_remote_path(str(cf.get("dcagent_restore_target") or "").strip())
     except ValueError as e:
         problems.append(f"dcagent_restore_target: {e}")
+    try:
+        backed_up = parse_paths(str(cf.get("dcagent_backup_paths") or ""))
+    except ValueError as e:
+        backed_up = ()
+        problems.append(f"dcagent_backup_paths: {e}: the backed-up paths bound what a restore may replace")
+    if target and backed_up and outside_backup(target, backed_up):
+        problems.append(f"dcagent_restore_target: {target} is neither a backed-up path nor inside one "
+                        f"({', '.join(backed_up)}); restoring there would delete what no backup holds")  # fmt: skip
     snap = _resolve(svc, device_id, wanted)
     if snap is None:
         problems.append(f"dcagent_restore_snapshot: no backup snapshot {wanted!r} of this device in the repository")

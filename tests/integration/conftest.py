@@ -1,4 +1,10 @@
-"""Integration tests run against the real lab (lab/up). They fail, never skip, when the lab is not up."""
+"""Integration tests run against the real lab (lab/up). They fail, never skip, when the lab is not up.
+
+The suite runs in two phases (see the Makefile's ``integration`` target): every test not marked ``serial`` runs
+concurrently under pytest-xdist (``--dist loadgroup``; tests sharing one lab resource share an ``xdist_group``),
+then the ``serial`` tests run alone. Concurrent tests work on objects they own (their own devices, names, run ids)
+and never count global objects.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,16 @@ from pathlib import Path
 import pytest
 
 from agent.settings import Settings, load_settings
+from tests.integration.helpers import WEBHOOK_URL
 
 REQUIRED = ("DCAGENT_NETBOX__URL", "DCAGENT_ZABBIX__URL", "LAB_DIR")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One webhook URL for the whole run, whichever module bootstraps first: NetBox has one dcagent webhook, and a
+    # module pointing it elsewhere would steal the events of another module's agent. The tests serving it share
+    # the xdist group WEBHOOK.
+    os.environ["DCAGENT_WEBHOOK_URL"] = WEBHOOK_URL
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import requests
+import yaml
+
+# The port NetBox's dcagent webhook points at during the tests; only tests in the WEBHOOK group serve it.
+WEBHOOK_PORT = 18090
+WEBHOOK_URL = f"http://127.0.0.1:{WEBHOOK_PORT}/webhooks/netbox"
+# Lab resources shared by several modules: tests using one run one after another on one xdist worker.
+BACKUP_SERVER = "backup-server"  # the one SSH server (127.0.2.1), its data and the restic repository
+WEBHOOK = "webhook"  # tests serving WEBHOOK_PORT: one at a time
 
 
 def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float = 90.0, every: float = 0.5) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds.
+
+    The one way the lab tests wait: on the event itself, at a short interval, never a fixed sleep.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         value = probe()
         if value:
             return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
+
+
+def healthy(port: int) -> bool:
+    """``dcagent serve`` on ``port`` answers its health check."""
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def private_playbooks(source: Path, directory: Path, name: str, tag: str, env: dict[str, str]) -> dict[str, str]:
+    """A copy of playbook ``source`` under its own ``name`` and request ``tag``, bootstrapped in NetBox (tag, event
+    rule); returns ``env`` pointing dcagent at it. An agent serving the webhook with it takes only the requests
+    tagged ``tag``: never those other tests run at the same time through the CLI with the original playbook."""
+    book = yaml.safe_load(source.read_text(encoding="utf-8"))
+    book["name"], book["trigger"]["tag"] = name, tag
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.yaml").write_text(yaml.safe_dump(book, allow_unicode=True), encoding="utf-8")
+    out = {**env, "DCAGENT_PLAYBOOKS_DIR": str(directory)}
+    boot = subprocess.run([sys.executable, "-m", "agent.cli", "bootstrap"], env=out, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert boot.returncode == 0, boot.stdout + boot.stderr
+    return out

@@ -27,7 +27,9 @@ from agent.settings import load_settings
 from agent.steps.backup import FAILED_TRIGGER, STALE_TRIGGER
 from integrations.transfer import local_checksums
 from lab.labkit import file_backup_request, netbox
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import BACKUP_SERVER, wait_for
+
+pytestmark = pytest.mark.xdist_group(BACKUP_SERVER)  # one SSH server, one address, one restic repository
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
@@ -51,8 +53,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     e = {**os.environ, "DCAGENT_PLAYBOOKS_DIR": str(books), "DCAGENT_STORE_URL": f"sqlite:///{state / 'runs.sqlite3'}",
          "DCAGENT_BACKUP__STAGING_DIR": str(state / "staging"), "DCAGENT_REPORTS_DIR": str(state / "reports"),
          "DCAGENT_BACKUP__SWITCH_CONFIGS_DIR": str(state / "switch-configs"), "DCAGENT_LISTEN_PORT": str(PORT),
-         "DCAGENT_WEBHOOK_URL": f"http://127.0.0.1:{PORT}/webhooks/netbox", "DCAGENT_RECONCILE_INTERVAL": "5",
-         "COLUMNS": "200"}  # fmt: skip
+         "DCAGENT_RECONCILE_INTERVAL": "5", "COLUMNS": "200"}  # fmt: skip
     boot = dcagent(e, "bootstrap")
     assert boot.returncode == 0, boot.stdout + boot.stderr
     return e
@@ -163,12 +164,26 @@ def test_backup_request_then_restore_then_rollback_when_the_server_dies(
     assert any("Backup schedule active" in j or "Jadwal backup aktif" in j for j in journal(nb, dev))
     assert "sop-backup" not in {t.slug for t in nb.dcim.devices.get(dev.id).tags}  # the approval is consumed
 
+    # the parent of the backed-up path is no restore target: it would delete everything next to the backup
+    beside = data_dir.parent / f"{data_dir.name}-beside"
+    beside.mkdir()
+    (beside / "keep.conf").write_text("not backed up\n")
+    try:
+        wider = dcagent(env, "restore", dev.name, "--snapshot", snaps[0].short_id, "--target", str(data_dir.parent))
+        assert wider.returncode == 3, wider.stdout + wider.stderr
+        assert "is neither a backed-up path nor inside one" in " ".join(wider.stdout.split())
+        assert (beside / "keep.conf").read_text() == "not backed up\n"
+        assert local_checksums(data_dir) == original
+    finally:
+        shutil.rmtree(beside, ignore_errors=True)
+
     # delete and change files, restore: every file is back, byte-identical
     modify(data_dir)
     restored = dcagent(env, "restore", dev.name, "--snapshot", snaps[0].short_id, "--target", str(data_dir))
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert local_checksums(data_dir) == original
     assert any("formulir-restore.pdf" in j for j in journal(nb, dev))
+    assert any("Approved by" in j and "(CLI)" in j for j in journal(nb, dev))  # who ran the CLI restore
     shutil.rmtree(data_dir / "uploads")  # a whole directory gone: restore it by name
     assert len(repo.snapshots(("dcagent", f"device:{dev.id}", "safety"))) == 1
     keep_one = {**env, "DCAGENT_BACKUP__SAFETY_RETENTION": "last=1"}
@@ -294,6 +309,7 @@ def test_schedule_survives_restart_misfire_runs_once_and_zabbix_flags_a_stale_ba
     assert any("surat-penghentian-backup.pdf" in j for j in journal(nb, dev))
 
 
+@pytest.mark.serial  # reads every switch's config, which concurrent colocations change
 def test_switch_config_change_is_committed_and_journalled(nb: Any, env: dict[str, str]) -> None:
     first = dcagent(env, "backup", "switches")
     assert first.returncode == 0, first.stdout + first.stderr

@@ -6,14 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from agent import clients
 from agent.engine.registry import ObjectRef
@@ -22,8 +20,11 @@ from agent.settings import load_settings
 from agent.steps.capacity_model import free_positions
 from integrations.dns import reverse_name
 from lab.labkit import file_request, netbox, remove_request
+from tests.integration.helpers import WEBHOOK, WEBHOOK_PORT, healthy, private_playbooks, wait_for
 
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
+REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+RACE_TAG = "sop-colocation-race"
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,22 @@ def ovs_port(settings_dir: str, switch: str, port: str) -> dict[str, Any]:
     return dict(zip(data["headings"], data["data"][0], strict=True))
 
 
+def owned(nb: Any, env: dict[str, str], dev: Any) -> tuple[set[int], set[int]]:
+    """The IP addresses and cables of one request: made by any of its runs (run id) or on/naming its device.
+
+    Concurrent tests cannot compare global counts; a run's every NetBox write carries its run id.
+    """
+    store = Store(env["DCAGENT_STORE_URL"])
+    run_ids = [r.id for r in store.list_runs(ref=ObjectRef("dcim.device", dev.id))]
+    ips = {ip.id for ip in nb.ipam.ip_addresses.filter(description__ic=dev.name)}
+    ips |= {ip.id for ip in nb.ipam.ip_addresses.filter(device_id=dev.id)}
+    cables = {c.id for c in nb.dcim.cables.filter(device_id=dev.id)}
+    for run_id in run_ids:
+        ips |= {ip.id for ip in nb.ipam.ip_addresses.filter(cf_dcagent_run_id=run_id)}
+        cables |= {c.id for c in nb.dcim.cables.filter(cf_dcagent_run_id=run_id)}
+    return ips, cables
+
+
 @pytest.fixture
 def request_device(nb: Any) -> Iterator[Callable[..., Any]]:
     made: list[Any] = []
@@ -69,6 +86,7 @@ def request_device(nb: Any) -> Iterator[Callable[..., Any]]:
         remove_request(nb, dev)
 
 
+@pytest.mark.smoke
 def test_colocation_places_reserves_configures_monitors_and_reports(
     nb: Any, env: dict[str, str], request_device: Callable[..., Any]
 ) -> None:
@@ -112,13 +130,12 @@ def test_shortfalls_reject_with_a_reply_letter_and_change_nothing(
     nb: Any, env: dict[str, str], request_device: Callable[..., Any]
 ) -> None:
     dev = request_device(bandwidth=900, fqdn="ns1.dc.lab")  # more than the uplink has left; a name in use
-    before = (nb.ipam.ip_addresses.count(), nb.dcim.cables.count())
     result = run(env, dev.name)
     assert result.returncode == 3, result.stdout + result.stderr
     fresh = nb.dcim.devices.get(dev.id)
     assert fresh.rack is None and str(fresh.status.value) == "planned"
     assert "dcagent-rejected" in {t.slug for t in fresh.tags}
-    assert (nb.ipam.ip_addresses.count(), nb.dcim.cables.count()) == before
+    assert owned(nb, env, dev) == (set(), set())
     assert clients.zabbix(load_settings(None)).host_id(dev.name) is None
     letter = next(Path(env["DCAGENT_REPORTS_DIR"]).glob("*/surat-balasan.pdf"))
     text = " ".join(subprocess.run(["pdftotext", str(letter), "-"], capture_output=True, text=True,
@@ -127,20 +144,41 @@ def test_shortfalls_reject_with_a_reply_letter_and_change_nothing(
     assert "ns1.dc.lab already exists in DNS (127.0.0.1)" in text
 
 
+@pytest.mark.parametrize(("fqdn", "why"), [("*.dc.lab", "a wildcard (*)"), ("dc.lab", "the zone dc.lab itself"),
+                                           ("web.example.org", "outside the managed DNS zone")])  # fmt: skip
+def test_a_name_that_is_no_host_of_the_zone_is_rejected_before_any_change(
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any], fqdn: str, why: str
+) -> None:
+    dev = request_device(fqdn=fqdn)
+    result = run(env, dev.name)
+    assert result.returncode == 3, result.stdout + result.stderr  # rejected with a letter, not failed
+    fresh = nb.dcim.devices.get(dev.id)
+    assert fresh.rack is None and "dcagent-rejected" in {t.slug for t in fresh.tags}
+    assert owned(nb, env, dev) == (set(), set())
+    rejected = " ".join(
+        str(j.comments)
+        for j in nb.extras.journal_entries.filter(assigned_object_id=dev.id, assigned_object_type="dcim.device")
+        if str(j.comments).startswith("Rejected:")
+    )
+    assert f"domain: {fqdn} cannot be used" in rejected and why in rejected, rejected
+    settings = load_settings(None)
+    assert settings.dns is not None
+    assert clients.dns(settings.dns).lookup("anything-at-all.dc.lab.", "A") == []  # no wildcard answers
+
+
 def test_a_failure_late_in_the_run_undoes_every_system(
     nb: Any, env: dict[str, str], request_device: Callable[..., Any], tmp_path: Path
 ) -> None:
     mapping = tmp_path / "templates.yaml"
     mapping.write_text('default: ["No Such Template"]\n')  # register_zabbix will fail, after the switch port
     dev = request_device()
-    before = (nb.ipam.ip_addresses.count(), nb.dcim.cables.count())
     result = run({**env, "DCAGENT_ZABBIX_TEMPLATES": str(mapping)}, dev.name)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "templates not found: No Such Template" in result.stdout
     fresh = nb.dcim.devices.get(dev.id)
     assert fresh.rack is None and fresh.position is None and str(fresh.status.value) == "planned"
     assert fresh.primary_ip4 is None
-    assert (nb.ipam.ip_addresses.count(), nb.dcim.cables.count()) == before
+    assert owned(nb, env, dev) == (set(), set())  # IP, its DNS name, the PSU and patch cables: all gone
     assert "dcagent-failed" in {t.slug for t in fresh.tags}
     settings = load_settings(None)
     assert settings.dns is not None
@@ -161,8 +199,9 @@ def test_a_failure_late_in_the_run_undoes_every_system(
     )
 
 
+@pytest.mark.xdist_group(WEBHOOK)  # serves NetBox's webhook: one test at a time does
 def test_twenty_requests_compete_for_ten_addresses(
-    nb: Any, env: dict[str, str], request_device: Callable[..., Any]
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any], tmp_path: Path
 ) -> None:
     """Through the webhook, 4 workers: exactly 10 placed, no slot/IP/port used twice, 10 rejected with the reason."""
     group = nb.ipam.vlan_groups.get(slug="vlan-dc-batam")
@@ -173,19 +212,17 @@ def test_twenty_requests_compete_for_ten_addresses(
     for host in range(1, 5):  # 14 usable addresses, 4 taken: 10 free
         if nb.ipam.ip_addresses.get(address=f"127.10.8.{host}/28") is None:
             nb.ipam.ip_addresses.create({"address": f"127.10.8.{host}/28", "status": "reserved"})
-    devs = [request_device(vid=198, tags=("sop-colocation",), bandwidth=1) for _ in range(20)]
-    port = 18092
-    serve_env = {
-        **env, "DCAGENT_WEBHOOK_URL": f"http://127.0.0.1:{port}/webhooks/netbox", "DCAGENT_LISTEN_PORT": str(port),
-        "DCAGENT_RECONCILE_INTERVAL": "0", "DCAGENT_WORKERS": "4",
-    }  # fmt: skip
-    assert subprocess.run([*DCAGENT, "bootstrap"], env=serve_env, capture_output=True, check=False).returncode == 0
+    port = WEBHOOK_PORT
+    serve_env = private_playbooks(REPO_PLAYBOOKS / "colocation.yaml", tmp_path / "playbooks", "colocation-race",
+                                  RACE_TAG, {**env, "DCAGENT_LISTEN_PORT": str(port), "DCAGENT_RECONCILE_INTERVAL": "0",
+                                             "DCAGENT_WORKERS": "4"})  # fmt: skip
+    devs = [request_device(vid=198, tags=(RACE_TAG,), bandwidth=1) for _ in range(20)]
     proc = subprocess.Popen([*DCAGENT, "serve"], env=serve_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(lambda: _healthy(port), 30)
+        wait_for("dcagent serve", lambda: healthy(port), timeout=30)
         for d in devs:
-            d.update({"tags": [{"slug": "sop-colocation"}, {"slug": "approved"}]})
-        _wait(lambda: all(_outcome(nb, d) for d in devs), 900)
+            d.update({"tags": [{"slug": RACE_TAG}, {"slug": "approved"}]})
+        wait_for("20 outcomes", lambda: all(_outcome(nb, d) for d in devs), timeout=900, every=1)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -215,22 +252,7 @@ def _outcome(nb: Any, dev: Any) -> str | None:
     return next((t for t in ("dcagent-done", "dcagent-rejected", "dcagent-failed") if t in tags), None)
 
 
-def _healthy(port: int) -> bool:
-    try:
-        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def _wait(probe: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(1)
-    raise AssertionError("timed out")
-
-
+@pytest.mark.serial  # makes every Batam switch unreachable
 def test_unreachable_switch_undoes_everything(nb: Any, env: dict[str, str], request_device: Callable[..., Any]) -> None:
     services = [s for s in nb.ipam.services.filter(name="ssh") if str(s.parent.name).startswith("tor-btm")]
     saved = {s.id: list(s.ports) for s in services}
@@ -287,6 +309,7 @@ def _shortage(nb: Any, kind: str) -> Iterator[dict[str, str]]:
             fn()
 
 
+@pytest.mark.serial  # makes a site-wide resource short
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [("space", "rack space: no 1 contiguous free units"), ("power", "power: 2 feed(s) each able to carry 700 W"),

@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from agent import clients
 from agent.settings import load_settings
 from integrations.dns import reverse_name
 from lab.labkit import netbox
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import WEBHOOK, WEBHOOK_PORT, healthy, private_playbooks, wait_for
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
-PORT = 18090  # the webhook URL NetBox's event rule points at, for the whole session
+HOOK_TAG = "sop-selftest-hook"
+PORT = WEBHOOK_PORT  # the webhook URL NetBox's event rule points at, for the whole session
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
 
 
@@ -43,7 +43,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         **os.environ,
         "DCAGENT_PLAYBOOKS_DIR": str(PLAYBOOKS),
         "DCAGENT_STORE_URL": f"sqlite:///{state / 'runs.sqlite3'}",
-        "DCAGENT_WEBHOOK_URL": f"http://127.0.0.1:{PORT}/webhooks/netbox",
         "DCAGENT_LISTEN_PORT": str(PORT),
         "DCAGENT_RECONCILE_INTERVAL": "2",
         "COLUMNS": "200",
@@ -69,7 +68,7 @@ def bootstrapped(env: dict[str, str]) -> dict[str, str]:
 def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     proc = subprocess.Popen([*DCAGENT, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for("dcagent serve", lambda: _healthy(), timeout=30)
+        wait_for("dcagent serve", lambda: healthy(PORT), timeout=30)
         yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -77,13 +76,6 @@ def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def _healthy() -> bool:
-    try:
-        return requests.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 @pytest.fixture
@@ -144,13 +136,19 @@ def dns_a(name: str) -> list[str]:
     return clients.dns(settings.dns).lookup(f"{name}.dc.lab.", "A")
 
 
+def hook_playbooks(env: dict[str, str], directory: Path, **overrides: str) -> dict[str, str]:
+    """The self-test playbook as ``selftest-hook``: the agent these tests serve takes only their own requests."""
+    return private_playbooks(PLAYBOOKS / "selftest.yaml", directory, "selftest-hook", HOOK_TAG, {**env, **overrides})
+
+
+@pytest.mark.xdist_group(WEBHOOK)
 def test_tagging_a_device_runs_the_playbook_through_the_webhook(
-    nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]
+    nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any], tmp_path: Path
 ) -> None:
-    env = {**bootstrapped, "DCAGENT_RECONCILE_INTERVAL": "0"}  # only the webhook can start this run
+    env = hook_playbooks(bootstrapped, tmp_path, DCAGENT_RECONCILE_INTERVAL="0")  # only the webhook can start it
     with serving(env):
         dev = device()
-        tag(nb, dev, "sop-selftest", "approved")
+        tag(nb, dev, HOOK_TAG, "approved")
         wait_for("dcagent-done tag", lambda: "dcagent-done" in tags_of(nb, dev))
     assert "dcagent-running" not in tags_of(nb, dev)
     journal = journal_of(nb, dev)
@@ -159,18 +157,20 @@ def test_tagging_a_device_runs_the_playbook_through_the_webhook(
     ips = ips_of(nb, dev)
     assert len(ips) == 1 and ips[0].dns_name == f"{dev.name}.dc.lab"
     assert dns_a(dev.name) == [str(ips[0].address).split("/")[0]]
-    runs = dcagent(env, "runs", "--playbook", "selftest")
+    runs = dcagent(env, "runs", "--playbook", "selftest-hook")
     assert "webhook" in runs.stdout and "done" in runs.stdout
 
 
+@pytest.mark.xdist_group(WEBHOOK)
 def test_reconciler_runs_a_request_tagged_while_the_agent_was_down(
-    nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]
+    nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any], tmp_path: Path
 ) -> None:
+    env = hook_playbooks(bootstrapped, tmp_path)
     dev = device()
-    tag(nb, dev, "sop-selftest", "approved")  # nobody listens: NetBox's webhook fails and is not retried
-    time.sleep(2)
+    tag(nb, dev, HOOK_TAG, "approved")  # nobody listens: NetBox's webhook fails and is not retried
+    time.sleep(2)  # a window in which nothing may happen: a clock is the event here
     assert "dcagent-done" not in tags_of(nb, dev)
-    with serving(bootstrapped):
+    with serving(env):
         wait_for("dcagent-done tag", lambda: "dcagent-done" in tags_of(nb, dev))
     assert len(ips_of(nb, dev)) == 1
 
@@ -211,6 +211,7 @@ def test_sigkill_after_each_step_then_resume_leaves_no_duplicate(
     assert sum(j.startswith("Done:") for j in journal) == 1
 
 
+@pytest.mark.smoke
 def test_a_failing_step_undoes_earlier_steps(nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]) -> None:
     settings = load_settings(None)
     assert settings.dns is not None
@@ -231,6 +232,7 @@ def test_a_failing_step_undoes_earlier_steps(nb: Any, bootstrapped: dict[str, st
         dns.delete_record("dc.lab", taken, "A")
 
 
+@pytest.mark.serial  # counts every object in NetBox and Zabbix
 def test_plan_changes_nothing(nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]) -> None:
     dev = device()
     zabbix = clients.zabbix(load_settings(None))

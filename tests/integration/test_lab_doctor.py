@@ -6,6 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.integration.helpers import BACKUP_SERVER
+
+pytestmark = pytest.mark.smoke  # the lab answers: part of `make test-fast`
+
 DCAGENT = [sys.executable, "-m", "agent.cli"]
 
 
@@ -21,6 +27,7 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.xdist_group(BACKUP_SERVER)  # reads the restic repository a backup may be pruning
 def test_doctor_is_all_green_against_the_lab() -> None:
     result = run(dict(os.environ), "--lang", "en", "doctor")
     assert result.returncode == 0, result.stdout + result.stderr

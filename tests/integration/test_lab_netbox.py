@@ -10,6 +10,8 @@ from agent.settings import Settings
 from integrations.errors import AuthError
 from integrations.netbox import NetBoxClient
 
+pytestmark = pytest.mark.smoke  # the lab answers: part of `make test-fast`
+
 
 def test_netbox_reports_4_7_3_and_token_writes(settings: Settings) -> None:
     nb = clients.netbox(settings)

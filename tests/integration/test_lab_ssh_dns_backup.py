@@ -13,6 +13,9 @@ from agent.settings import Settings
 from integrations.dns import DNSClient, reverse_name
 from integrations.errors import AuthError, HostKeyError
 from integrations.ssh import SSHCredentials, probe
+from tests.integration.helpers import BACKUP_SERVER
+
+pytestmark = pytest.mark.smoke  # the lab answers: part of `make test-fast`
 
 
 def server() -> tuple[str, int]:
@@ -20,6 +23,7 @@ def server() -> tuple[str, int]:
     return host, int(port)
 
 
+@pytest.mark.xdist_group(BACKUP_SERVER)
 def test_server_ssh_with_verified_host_key(settings: Settings, lab_dir: Path) -> None:
     assert settings.server_ssh is not None
     host, port = server()
@@ -28,6 +32,7 @@ def test_server_ssh_with_verified_host_key(settings: Settings, lab_dir: Path) ->
     assert result.fingerprint == expected
 
 
+@pytest.mark.xdist_group(BACKUP_SERVER)
 def test_server_with_unknown_host_key_is_refused(settings: Settings, tmp_path: Path) -> None:
     assert settings.server_ssh is not None
     empty = tmp_path / "known_hosts"
@@ -38,6 +43,7 @@ def test_server_with_unknown_host_key_is_refused(settings: Settings, tmp_path: P
         probe("server", host, port, creds)
 
 
+@pytest.mark.xdist_group(BACKUP_SERVER)
 def test_server_with_changed_host_key_is_refused(settings: Settings, tmp_path: Path) -> None:
     assert settings.server_ssh is not None
     host, port = server()
@@ -77,6 +83,7 @@ def test_update_with_wrong_tsig_secret_is_refused(settings: Settings) -> None:
     assert bad.lookup(f"x.{settings.dns.zone}.", "A") == []
 
 
+@pytest.mark.xdist_group(BACKUP_SERVER)
 def test_restic_repository_is_usable(settings: Settings) -> None:
     repo = clients.restic(settings)
     assert repo is not None

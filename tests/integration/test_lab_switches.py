@@ -12,6 +12,8 @@ from integrations.errors import HostKeyError, PermanentError
 from integrations.ssh import SSHCredentials
 from integrations.switches.ovs_linux import OvsLinuxDriver
 
+pytestmark = pytest.mark.smoke  # the lab answers: part of `make test-fast`
+
 PORT = "swp47"
 
 

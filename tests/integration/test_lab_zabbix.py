@@ -10,6 +10,8 @@ from agent.settings import Settings
 from integrations.errors import AuthError, PermanentError
 from integrations.zabbix import ZabbixClient
 
+pytestmark = pytest.mark.smoke  # the lab answers: part of `make test-fast`
+
 
 def test_zabbix_is_6_0_and_token_logs_in(settings: Settings) -> None:
     z = clients.zabbix(settings)

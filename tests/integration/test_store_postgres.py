@@ -21,6 +21,8 @@ from tests.unit.engine.test_executor import (  # noqa: F401  (collected here wit
     test_two_runs_race_for_the_last_slot,
 )
 
+pytestmark = pytest.mark.smoke  # the lab answers: part of `make test-fast`
+
 
 @pytest.fixture
 def store() -> Store:

@@ -115,12 +115,16 @@ def test_redacted_hides_every_secret() -> None:
         **MINIMAL,
         "DCAGENT_WEBHOOK_SECRET": "hook-secret",
         "DCAGENT_STORE_URL": "postgresql+psycopg://dc:pgpass@db/dcagent",
+        "DCAGENT_API_TOKEN": "reader-token",
+        "DCAGENT_BACKUP__REPOSITORY": "rest:https://backup:restpass@restic.dc.lab:8000/kominfo",
+        "DCAGENT_BACKUP__PASSWORD": "repo-password",
     }
     data = redacted(load_settings(None, environ=env))
     flat = repr(data)
-    for secret in ("nbt_abc.def", "zbx-token", "hook-secret", "pgpass"):
+    for secret in ("nbt_abc.def", "zbx-token", "hook-secret", "pgpass", "reader-token", "restpass", "repo-password"):
         assert secret not in flat
     assert data["netbox"]["token"] == "***"
+    assert data["backup"]["repository"] == "rest:https://backup:***@restic.dc.lab:8000/kominfo"
 
 
 def test_list_settings_from_environment_are_comma_separated() -> None:

@@ -12,6 +12,7 @@ from agent.intake.server import create_app
 from agent.intake.signature import sign, valid_signature
 
 SECRET = "s3cret-shared-with-netbox"
+READER = "r3ad-token-for-dashboards"
 BODY = json.dumps(
     {"event": "updated", "timestamp": "2026-11-23T09:00:00+07:00", "object_type": "dcim.device",
      "username": "kabid", "request_id": "x", "data": {"id": 42, "name": "srv-disdik-09", "tags": []},
@@ -34,7 +35,7 @@ def app(tmp_path: Path) -> tuple[TestClient, Events]:
     store = Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
     store.migrate()
     events = Events()
-    return TestClient(create_app(store, SECRET, events, lambda: 0, max_bytes=4096)), events
+    return TestClient(create_app(store, SECRET, events, lambda: 0, max_bytes=4096, api_token=READER)), events
 
 
 def post(client: TestClient, body: bytes, signature: str | None) -> int:
@@ -97,8 +98,26 @@ def test_oversize_body_is_413(app: tuple[TestClient, Events]) -> None:
 
 def test_health_runs_and_metrics(app: tuple[TestClient, Events]) -> None:
     client, _ = app
+    auth = {"Authorization": f"Bearer {READER}"}
     assert client.get("/healthz").json()["status"] == "ok"
-    assert client.get("/runs").json() == []
-    assert client.get("/runs/nope").status_code == 404
-    text = client.get("/metrics").text
+    assert client.get("/runs", headers=auth).json() == []
+    assert client.get("/runs/nope", headers=auth).status_code == 404
+    text = client.get("/metrics", headers=auth).text
     assert "dcagent_queue_depth 0.0" in text
+
+
+@pytest.mark.parametrize("path", ["/runs", "/runs/some-run", "/metrics"])
+@pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {READER}", "Bearer ", READER])
+def test_the_read_api_needs_the_bearer_token(app: tuple[TestClient, Events], path: str, header: str | None) -> None:
+    client, _ = app
+    response = client.get(path, headers={"Authorization": header} if header is not None else {})
+    assert response.status_code == 401 and "dcagent" not in response.text
+
+
+def test_without_a_token_configured_the_read_api_answers_nobody(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    store.migrate()
+    client = TestClient(create_app(store, SECRET, Events(), lambda: 0))
+    for path in ("/runs", "/metrics"):
+        assert client.get(path, headers={"Authorization": "Bearer "}).status_code == 403
+    assert client.get("/healthz").status_code == 200
