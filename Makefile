@@ -49,13 +49,7 @@ integration-parallel:
 integration-serial:
 	$(LABTEST) -m serial
 
-# CI's command. The lab comes up (apt, pip, services: minutes on a fresh machine) while dcagent installs and lint and
-# unit tests run; its output follows theirs.
-test:
-	@mkdir -p .lab; (lab/up > .lab/up.log 2>&1; echo $$? > .lab/up.rc) & \
-	$(MAKE) --no-print-directory lint unit; rc=$$?; wait; cat .lab/up.log; \
-	[ $$rc -eq 0 ] || exit $$rc; [ "$$(cat .lab/up.rc)" = 0 ] || { echo "lab/up failed"; exit 1; }
-	$(MAKE) --no-print-directory integration
+test: lint unit integration
 
 # The edit-test loop (< 3 min on an up, seeded lab): unit tests, then the lab's smoke subset concurrently.
 test-fast: install
