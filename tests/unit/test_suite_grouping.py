@@ -29,7 +29,7 @@ def test_a_group_runs_on_one_worker(tmp_path: Path) -> None:
     log = tmp_path / "workers.log"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-n", "3", "--dist", "loadgroup", "-p", "no:cacheprovider",
-         "-p", "no:randomly", str(tmp_path / "test_grouped.py")],
+         str(tmp_path / "test_grouped.py")],
         cwd=tmp_path, env={**os.environ, "GROUP_LOG": str(log)}, capture_output=True, text=True,
         timeout=120, check=False,
     )  # fmt: skip
