@@ -30,14 +30,15 @@ class NetBoxTracker:
         self.netbox = netbox
         self.language = language
 
-    def _write_once(self, run: RunView, event: str, text: str) -> None:
+    def _write_once(self, run: RunView, event: str, text: str, known_new: bool = False) -> None:
         tag = marker(run.id, event)
-        existing = self.netbox.journal(run.ref.object_type, run.ref.object_id)
-        if any(tag in e.comments for e in existing):
+        if not known_new and any(
+            tag in e.comments for e in self.netbox.journal(run.ref.object_type, run.ref.object_id)
+        ):
             return
         self.netbox.add_journal(run.ref.object_type, run.ref.object_id, KIND[event], f"{text}\n\n{tag}")
 
-    def started(self, run: RunView, playbook: Playbook) -> None:
+    def started(self, run: RunView, playbook: Playbook, first: bool) -> None:
         if playbook.trigger is None:  # a scheduled job (e.g. a nightly backup) does not mark the object
             return
         lang = self.language
@@ -46,7 +47,7 @@ class NetBoxTracker:
             approver=run.approver or t("journal.unknown_approver", lang),
             approved_at=run.approved_at.isoformat(timespec="seconds") if run.approved_at else "-",
         )  # fmt: skip
-        self._write_once(run, "started", text)
+        self._write_once(run, "started", text, known_new=first)
         others = [v for k, v in OUTCOME_TAGS.items() if k != "running"]
         self.netbox.change_tags(run.ref.object_type, run.ref.object_id, add=[OUTCOME_TAGS["running"]], remove=others)
 

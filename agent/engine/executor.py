@@ -17,7 +17,9 @@ import signal
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal, Protocol
 
 from agent.engine.errors import StepInputError, is_retryable
@@ -45,7 +47,8 @@ class Tracker(Protocol):
     """The run's marks on the request object (journal entries, outcome tags). Implementations are idempotent:
     after a crash the same event may be reported again and must not appear twice."""
 
-    def started(self, run: RunView, playbook: Playbook) -> None: ...
+    def started(self, run: RunView, playbook: Playbook, first: bool) -> None:
+        """``first``: the run was queued, so nothing of it was reported yet (no need to look for an earlier report)."""
 
     def finished(self, run: RunView, playbook: Playbook, outcome: Final, reasons: list[str]) -> None: ...
 
@@ -128,13 +131,16 @@ class Executor:
         trigger: str,
         approver: str | None = None,
         approved_at: datetime | None = None,
+        request: dict[str, Any] | None = None,
     ) -> tuple[str, bool]:
-        """Record a queued run (or join the active one for this object): ``(run_id, created)``."""
+        """Record a queued run (or join the active one for this object): ``(run_id, created)``. ``request``: the
+        request's values as approved, which every step of the run reads (see :attr:`StepContext.approved`)."""
         pb = self.playbooks[playbook]
         plan = [NewStep(r.key, r.step, r.sla) for r in pb.steps]
         return self.store.create_run(
-            playbook, ref, object_name, trigger, plan, self.clock.now(), approver=approver, approved_at=approved_at
-        )
+            playbook, ref, object_name, trigger, plan, self.clock.now(), approver=approver, approved_at=approved_at,
+            request=request,
+        )  # fmt: skip
 
     def submit(self, run_id: str) -> Future[RunView | None]:
         """Run in the worker pool; a run already in flight is not started twice."""
@@ -186,7 +192,7 @@ class Executor:
             pb = self.playbooks[run.playbook]
             if run.status in ("queued", "running"):
                 self.store.set_run_status(run_id, "running", self.clock.now())
-                self.tracker.started(self._reload(run_id), pb)
+                self.tracker.started(self._reload(run_id), pb, first=run.status == "queued")
                 log.info("run started", extra={"playbook": pb.name, "object": str(run.ref)})
                 self._forward(self._reload(run_id), pb)
             run = self._reload(run_id)
@@ -237,7 +243,7 @@ class Executor:
             while True:
                 number = self.store.start_step(row.id, self.clock.now())
                 try:
-                    result = _call_with_timeout(lambda: spec.fn(ctx), spec.timeout)
+                    result = _call_with_timeout(partial(spec.fn, replace(ctx, attempt=number)), spec.timeout)
                     output = _jsonable(result.output)
                 except Exception as e:
                     retry = is_retryable(e) and number < spec.retry.max_attempts
@@ -271,7 +277,7 @@ class Executor:
         return StepContext(
             run_id=run.id, playbook=run.playbook, step=ref.key, request=run.ref, outputs=dict(outputs),
             services=self.services, locks=self.locks, clock=self.clock, language=self.language, params=ref.params,
-            meta=meta, history=lambda: self.store.get_run(run.id),
+            meta=meta, history=lambda: self.store.get_run(run.id), approved=run.request or {},
         )  # fmt: skip
 
     def _unwind(self, run: RunView, pb: Playbook) -> None:

@@ -76,6 +76,11 @@ class StepContext:
     params: Mapping[str, Any] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)  # playbook title, SOP number/office, approver
     history: Callable[[], Any] | None = None  # the run as recorded so far (agent.engine.store.RunView)
+    # The request's values as approved, recorded when the run was created: steps read these, never a later edit of
+    # the object (empty when the run recorded none, e.g. a scheduled job).
+    approved: Mapping[str, Any] = field(default_factory=dict)
+    # 1 on a step's first attempt; more after a retry or a resume, when the step may find its own earlier work.
+    attempt: int = 1
 
     @property
     def idempotency_key(self) -> str:

@@ -45,6 +45,8 @@ runs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    # The request's values when approved (e.g. the device's fields): what the steps use, whatever is edited later.
+    sa.Column("request", sa.JSON, nullable=True),
 )
 steps = sa.Table(
     "steps",
@@ -121,6 +123,7 @@ class RunView:
     started_at: datetime | None
     finished_at: datetime | None
     steps: tuple[StepView, ...] = field(default=())
+    request: dict[str, Any] | None = None  # the request's values as approved (None: not recorded)
 
     def step(self, phase: Phase, key: str) -> StepView | None:
         return next((s for s in self.steps if s.phase == phase and s.key == key), None)
@@ -180,8 +183,11 @@ class Store:
         now: datetime,
         approver: str | None = None,
         approved_at: datetime | None = None,
+        request: dict[str, Any] | None = None,
     ) -> tuple[str, bool]:
-        """A new queued run, or the existing active one for (playbook, object): ``(run_id, created)``."""
+        """A new queued run, or the existing active one for (playbook, object): ``(run_id, created)``.
+
+        ``request`` is the request's values as approved; a joined run keeps the values it was created with."""
         run_id = str(uuid.uuid4())
         approved_at = approved_at.astimezone(UTC) if approved_at else None  # SQLite keeps no offset: store UTC
         try:
@@ -191,13 +197,14 @@ class Store:
                         id=run_id, playbook=playbook, object_type=ref.object_type, object_id=ref.object_id,
                         object_name=object_name, status="queued", active_key=active_key(playbook, ref),
                         trigger=trigger, approver=approver, approved_at=approved_at, created_at=now,
+                        request=request,
                     )
                 )  # fmt: skip
                 self._insert_steps(conn, run_id, plan)
         except IntegrityError:
             existing = self.active_run(playbook, ref)
             if existing is None:  # it finished between our insert and this read: try once more
-                return self.create_run(playbook, ref, object_name, trigger, plan, now, approver, approved_at)
+                return self.create_run(playbook, ref, object_name, trigger, plan, now, approver, approved_at, request)
             return existing, False
         return run_id, True
 
@@ -355,6 +362,7 @@ def _run_view(row: Any, step_views: list[StepView]) -> RunView:
         object_name=row["object_name"], status=row["status"], trigger=row["trigger"], approver=row["approver"],
         approved_at=_utc(row["approved_at"]), reason=row["reason"], created_at=created,
         started_at=_utc(row["started_at"]), finished_at=_utc(row["finished_at"]), steps=tuple(step_views),
+        request=dict(row["request"]) if row["request"] is not None else None,
     )  # fmt: skip
 
 

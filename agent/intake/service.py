@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from agent.engine.executor import Executor
 from agent.engine.playbook import Playbook
@@ -59,12 +60,19 @@ class IntakeService:
                 results.append(Intake(pb.name, None, False, skip))
                 continue
             assert pb.trigger is not None
-            approver, approved_at = self._approval(obj, pb.trigger.approval_tag)
             ref = ObjectRef(obj.object_type, obj.id)
+            active = self.executor.store.active_run(pb.name, ref)
+            if active is not None:  # e.g. the webhook for the run's own change: nothing to read in NetBox
+                results.append(Intake(pb.name, active, False, "joined the active run"))
+                if submit:
+                    self.executor.submit(active)
+                continue
+            approver, approved_at = self._approval(obj, pb.trigger.approval_tag)
             if (done := self._handled(pb.name, ref, approved_at)) is not None:
                 results.append(Intake(pb.name, done, False, "already handled under this approval"))
                 continue
-            run_id, created = self.executor.create(pb.name, ref, obj.name, trigger, approver, approved_at)
+            run_id, created = self.executor.create(pb.name, ref, obj.name, trigger, approver, approved_at,
+                                                   request=self._approved_values(obj))  # fmt: skip
             if submit:
                 self.executor.submit(run_id)
             log.info("request taken", extra={"playbook": pb.name, "object": str(ref), "run": run_id,
@@ -81,6 +89,14 @@ class IntakeService:
             if run.finished and same:
                 return run.id
         return None
+
+    def _approved_values(self, obj: RequestObject) -> dict[str, Any] | None:
+        """The request's values at approval, kept with the run: the object as read, and for a device what its steps
+        read of it (type, PSUs, interfaces: agent.steps.request.approved_device)."""
+        values: dict[str, Any] = {"object": obj.model_dump(mode="json")}
+        if obj.object_type == "dcim.device":
+            values["device"] = self.netbox.device_spec(obj.id).model_dump(mode="json")
+        return values
 
     def take_ref(self, object_type: str, object_id: int, trigger: str) -> list[Intake]:
         return self.take(self.netbox.get_object(object_type, object_id), trigger)

@@ -20,9 +20,11 @@ from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepR
 from agent.jobs.scheduler import cron_interval, cron_trigger
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import _journal_once
+from agent.steps.request import approved_object
 from agent.steps.services import Services, services_of
 from integrations.backup import Retention
 from integrations.errors import TransientError
+from integrations.netbox import RequestObject
 from integrations.redact import mask_url_credentials
 from integrations.transfer import RemoteServer, check_remote_path, local_size
 from integrations.zabbix import TrapperItem, TriggerSpec
@@ -70,9 +72,11 @@ def parse_paths(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(check_remote_path(p) for p in paths))
 
 
-def read_config(svc: Services, device_id: int, defaults: Mapping[str, Any]) -> tuple[BackupConfig | None, list[str]]:
-    """The device's backup request as typed values, or every problem with it (for the rejection letter)."""
-    obj = svc.netbox.get_object("dcim.device", device_id)
+def read_config(svc: Services, device_id: int, defaults: Mapping[str, Any],
+                obj: RequestObject | None = None) -> tuple[BackupConfig | None, list[str]]:  # fmt: skip
+    """The device's backup request as typed values, or every problem with it (for the rejection letter). ``obj``:
+    the device as approved (a request run); a scheduled job reads it as it is now."""
+    obj = obj or svc.netbox.get_object("dcim.device", device_id)
     cf = obj.custom_fields
     problems: list[str] = []
     paths: tuple[str, ...] = ()
@@ -100,7 +104,7 @@ def read_config(svc: Services, device_id: int, defaults: Mapping[str, Any]) -> t
 
 def config_of(ctx: StepContext) -> BackupConfig:
     svc = services_of(ctx.services)
-    config, problems = read_config(svc, ctx.request.object_id, ctx.params)
+    config, problems = read_config(svc, ctx.request.object_id, ctx.params, approved_object(ctx))
     if config is None:
         raise StepInputError("; ".join(problems))
     return config
@@ -134,7 +138,7 @@ def _human_bytes(n: float) -> str:
 def validate_backup_request(ctx: StepContext) -> StepResult:
     """Check the request: absolute paths, a cron schedule, a retention policy, an address to reach the server."""
     svc = services_of(ctx.services)
-    config, problems = read_config(svc, ctx.request.object_id, ctx.params)
+    config, problems = read_config(svc, ctx.request.object_id, ctx.params, approved_object(ctx))
     if config is None:
         return StepResult.rejected(*problems)
     interval = cron_interval(config.cron, svc.settings.timezone, ctx.clock.now())
@@ -432,7 +436,7 @@ def stop_backup(ctx: StepContext) -> StepResult:
     device = ctx.request.object_id
     job = svc.scheduler.backup_job(device)
     removed = svc.scheduler.remove_backup(device)
-    obj = svc.netbox.get_object("dcim.device", device)
+    obj = approved_object(ctx)
     host_id = svc.zabbix.host_id(obj.name)
     disabled = svc.zabbix.set_triggers_enabled(host_id, [STALE_TRIGGER], False) if host_id else 0
     snaps = svc.restic.snapshots(("dcagent", f"device:{device}", "backup"))

@@ -11,6 +11,7 @@ from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepR
 from agent.i18n import t
 from agent.steps.capacity_model import check_power, choose_rack, occupied_summary
 from agent.steps.names import fqdn_problem, normalise_fqdn
+from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.netbox import DeviceSpec, PanelInfo, RackInfo, SitePower
 
@@ -49,13 +50,17 @@ def evaluate_rack(
         return entry
     # Each PSU needs a free outlet on its own PDU (A, B): the outlets are capacity too.
     pdus = sorted(nb.rack_pdus(rack.id).items(), key=lambda kv: kv[1])[: len(spec.psu_draw_w)]
-    entry["outlets_ok"] = all(nb.free_outlet(pdu) is not None for pdu, _ in pdus)
+    outlets = [nb.free_outlet(pdu) for pdu, _ in pdus]
+    entry["outlets"] = outlets  # PSU i → outlet i (A, B): placement cables these, read under the rack's lock
+    entry["outlets_ok"] = all(o is not None for o in outlets)
     if not entry["outlets_ok"]:
         return entry
     switches = nb.rack_switches(rack.id, svc.settings.switch_roles)
     ports = nb.free_access_ports(switches[0].id) if switches else []
+    sw = switches[0] if switches else None
     entry["switch"] = {
-        "name": switches[0].name if switches else None, "id": switches[0].id if switches else None,
+        "name": sw.name if sw else None, "id": sw.id if sw else None, "host": sw.host if sw else None,
+        "platform": sw.platform if sw else None, "ssh_port": sw.ssh_port if sw else None,
         "free_ports": len(ports), "port": ports[0].name if ports else None, "port_id": ports[0].id if ports else None,
     }  # fmt: skip
     entry["fits"] = bool(ports)
@@ -65,7 +70,7 @@ def evaluate_rack(
 def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
     """Every capacity figure, and the shortfalls (for people) if any."""
     nb, lang = svc.netbox, ctx.language
-    spec = nb.device_spec(ctx.request.object_id)
+    spec = approved_device(ctx)
     shortfalls: list[str] = []
     out: dict[str, Any] = {
         "device": spec.name, "u_height": spec.u_height, "full_depth": spec.full_depth,

@@ -7,6 +7,7 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.request import approved_device, approved_object
 from agent.steps.services import services_of
 from integrations.errors import ConflictError
 from integrations.netbox import PrefixRef, RequestObject
@@ -14,7 +15,7 @@ from integrations.netbox import PrefixRef, RequestObject
 
 def _vlan_prefix(ctx: StepContext) -> tuple[RequestObject, PrefixRef, str]:
     nb = services_of(ctx.services).netbox
-    obj = nb.get_object(ctx.request.object_type, ctx.request.object_id)
+    obj = approved_object(ctx)
     vlan = obj.custom_fields.get("dcagent_server_vlan")
     if not isinstance(vlan, dict) or "id" not in vlan:
         raise StepInputError("custom field dcagent_server_vlan (VLAN server) is empty")
@@ -41,7 +42,7 @@ def reserve_ip(ctx: StepContext) -> StepResult:
     obj, prefix, fqdn = _vlan_prefix(ctx)
     with ctx.locks.hold(f"prefix:{prefix.id}"):
         try:
-            tenant_id = nb.device_spec(obj.id).tenant_id if obj.object_type == "dcim.device" else None
+            tenant_id = approved_device(ctx).tenant_id if obj.object_type == "dcim.device" else None
             ip = nb.reserve_ip(prefix.id, fqdn, f"{obj.name} {ctx.idempotency_key}", tenant_id=tenant_id,
                                custom_fields={"dcagent_run_id": ctx.run_id})  # fmt: skip
         except ConflictError:

@@ -10,12 +10,14 @@ import yaml
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.errors import TransientError
 from integrations.zabbix import HostSpec
 
 ICMP_KEY = "icmpping"
-RECHECK_SECONDS = 6
+RECHECK_SECONDS = 3  # a check request Zabbix drops (item not yet in its configuration cache) is asked again
+POLL_SECONDS = 1  # one item.get each: the result is usually there a second after the check
 
 
 def templates_for(mapping_file: Path, role: str, platform: str | None) -> tuple[str, ...]:
@@ -27,7 +29,7 @@ def templates_for(mapping_file: Path, role: str, platform: str | None) -> tuple[
 
 
 def host_spec(svc: Services, ctx: StepContext) -> HostSpec:
-    spec = svc.netbox.device_spec(ctx.request.object_id)
+    spec = approved_device(ctx)
     ip = ctx.outputs.get("reserve_ip", {}).get("address") or spec.primary_ip
     if not ip:
         raise StepInputError(f"{spec.name} has no IP address to monitor")
@@ -48,7 +50,7 @@ def host_spec(svc: Services, ctx: StepContext) -> HostSpec:
 
 def plan_zabbix(ctx: StepContext) -> list[PlannedChange]:
     svc = services_of(ctx.services)
-    spec = svc.netbox.device_spec(ctx.request.object_id)
+    spec = approved_device(ctx)
     exists = svc.zabbix.host_id(spec.name)
     return [PlannedChange("Zabbix", "update" if exists else "create", spec.name,
                           "adopt the existing host" if exists else "new host, templates from config")]  # fmt: skip
@@ -102,5 +104,5 @@ def verify_monitoring(ctx: StepContext) -> StepResult:
         if elapsed() - last_request >= RECHECK_SECONDS:
             svc.zabbix.check_now(item_id)
             last_request = elapsed()
-        ctx.clock.sleep(3)
+        ctx.clock.sleep(POLL_SECONDS)
     raise TransientError("Zabbix", f"host {host_id} not reported reachable within {limit:.0f}s")

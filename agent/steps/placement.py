@@ -12,9 +12,10 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.steps.capacity import evaluate_rack
 from agent.steps.capacity_model import choose_rack, free_positions
-from agent.steps.services import services_of
+from agent.steps.request import approved_device
+from agent.steps.services import Services, services_of
 from integrations.errors import PermanentError
-from integrations.netbox import DeviceSpec, NetBoxClient, RackInfo
+from integrations.netbox import DeviceSpec, NetBoxClient, RackInfo, SwitchRef
 
 RETRY = RetryPolicy(max_attempts=4)
 
@@ -42,30 +43,35 @@ def place_device(ctx: StepContext) -> StepResult:
     nb = svc.netbox
     cap = _capacity(ctx)
     original = cap.get("original", {})
-    spec = nb.device_spec(ctx.request.object_id)
-    if spec.rack_id is not None and spec.position is not None and original.get("position") is None:
-        return _placed(nb, spec, spec.rack_id, int(spec.position), original, ctx.run_id)  # re-run: mounted already
+    spec = approved_device(ctx)
+    if ctx.attempt > 1:  # a retry or a resume: the first attempt may have mounted it already
+        now = nb.device_spec(spec.id)
+        if now.rack_id is not None and now.position is not None and original.get("position") is None:
+            return _placed(nb, spec, now.rack_id, int(now.position), original, ctx.run_id, None)
     findings: list[str] = []
-    preferred = int(cap["placement"]["rack_id"])
-    order = [preferred] + [r.id for r, _ in choose_rack(nb.racks(spec.site_id), None, spec.u_height, spec.full_depth)
-                           if r.id != preferred]  # fmt: skip
-    for rack_id in order:
+    order: list[int] = [int(cap["placement"]["rack_id"])]
+    while order:
+        rack_id = order.pop(0)
         with ctx.locks.hold(f"rack:{rack_id}"):
-            rack = next(r for r in nb.racks(spec.site_id) if r.id == rack_id)
-            position = next(iter(free_positions(rack, spec.u_height, "front", spec.full_depth)), None)
-            entry = evaluate_rack(svc, spec, rack, position)
-            if not entry["fits"]:
-                findings.append(f"{rack.name}: {'no space' if position is None else 'no power or switch port'}")
-                continue
-            mounted = _mount(nb, spec, rack, position)
-            return _placed(nb, spec, rack_id, mounted, original, ctx.run_id, rack.name)
+            racks = nb.racks(spec.site_id)
+            rack = next((r for r in racks if r.id == rack_id), None)
+            position = next(iter(free_positions(rack, spec.u_height, "front", spec.full_depth)), None) if rack else None
+            entry: dict[str, Any] = evaluate_rack(svc, spec, rack, position) if rack else {"fits": False}
+            if rack is not None and entry["fits"]:
+                mounted = _mount(nb, spec, rack, position)
+                placed = _placed(nb, spec, rack_id, mounted, original, ctx.run_id, rack, entry.get("outlets"))
+                return StepResult.ok(**placed.output, switch=entry.get("switch"))  # the ToR switch, for cabling
+        why = "no space" if position is None else "no power or switch port"
+        findings.append(f"{rack.name if rack else rack_id}: {why}")
+        if len(findings) == 1:  # the checked rack no longer fits: the others by policy, as just read
+            order = [r.id for r, _ in choose_rack(racks, None, spec.u_height, spec.full_depth) if r.id != rack_id]
     return StepResult.rejected("no rack can take the device any more: " + "; ".join(findings))
 
 
 def _placed(nb: NetBoxClient, spec: DeviceSpec, rack_id: int, position: int, original: Mapping[str, Any],
-            run_id: str, rack_name: str | None = None) -> StepResult:  # fmt: skip
-    cables = _connect_power(nb, spec.id, rack_id, run_id)
-    name = rack_name or next((r.name for r in nb.racks(spec.site_id) if r.id == rack_id), str(rack_id))
+            run_id: str, rack: RackInfo | None, outlets: list[int | None] | None = None) -> StepResult:  # fmt: skip
+    cables = _connect_power(nb, spec.id, rack_id, run_id, outlets)
+    name = rack.name if rack else next((r.name for r in nb.racks(spec.site_id) if r.id == rack_id), str(rack_id))
     return StepResult.ok(rack=name, rack_id=rack_id, position=position, face="front", original=original,
                          power_cables=cables)  # fmt: skip
 
@@ -86,17 +92,20 @@ def _mount(nb: NetBoxClient, spec: DeviceSpec, rack: RackInfo, first: int | None
     raise StepInputError(f"no position in rack {rack.name} could be taken: {last_error}")
 
 
-def _connect_power(nb: NetBoxClient, device_id: int, rack_id: int, run_id: str) -> list[int]:
-    """PSU1 → the first PDU's free outlet, PSU2 → the second PDU's (A and B feeds). Idempotent."""
-    pdus = sorted(nb.rack_pdus(rack_id).items(), key=lambda kv: kv[1])  # by feed: A before B
+def _connect_power(nb: NetBoxClient, device_id: int, rack_id: int, run_id: str,
+                   outlets: list[int | None] | None = None) -> list[int]:  # fmt: skip
+    """PSU1 → the first PDU's free outlet, PSU2 → the second PDU's (A and B feeds). Idempotent. ``outlets``: the
+    free outlets the rack's evaluation found under the same lock (else they are read here)."""
+    if outlets is None:
+        pdus = sorted(nb.rack_pdus(rack_id).items(), key=lambda kv: kv[1])  # by feed: A before B
+        outlets = [nb.free_outlet(pdu_id) for pdu_id, _feed in pdus]
     cables: list[int] = []
-    for (port_id, _name, cable_id), (pdu_id, _feed) in zip(nb.power_ports(device_id), pdus, strict=False):
+    for (port_id, _name, cable_id), outlet in zip(nb.power_ports(device_id), outlets, strict=False):
         if cable_id is not None:
             cables.append(cable_id)
             continue
-        outlet = nb.free_outlet(pdu_id)
         if outlet is None:
-            raise StepInputError(f"PDU {pdu_id} has no free outlet")
+            raise StepInputError(f"rack {rack_id}: a PDU has no free outlet")
         cables.append(nb.power_cable(port_id, outlet, run_id))
     return cables
 
@@ -121,13 +130,14 @@ def assign_ip(ctx: StepContext) -> StepResult:
     ip = ctx.outputs.get("reserve_ip")
     if not ip:
         raise StepInputError("no address was reserved")
-    spec = nb.device_spec(ctx.request.object_id)
+    spec = approved_device(ctx)
     if not spec.data_interfaces:
         raise StepInputError(f"device type of {spec.name} has no data interface")
-    iface = nb.interface(spec.id, spec.data_interfaces[0])
-    nb.assign_ip(int(ip["ip_id"]), iface.id)
+    name = spec.data_interfaces[0]
+    iface_id = spec.data_interface_ids[0] if spec.data_interface_ids else nb.interface(spec.id, name).id
+    nb.assign_ip(int(ip["ip_id"]), iface_id)
     nb.update_device(spec.id, {"primary_ip4": int(ip["ip_id"])})
-    return StepResult.ok(interface=iface.name, interface_id=iface.id, address=ip["address"])
+    return StepResult.ok(interface=name, interface_id=iface_id, address=ip["address"])
 
 
 def unassign_ip(ctx: StepContext, output: Mapping[str, Any]) -> None:
@@ -143,11 +153,8 @@ def cable_switch_port(ctx: StepContext) -> StepResult:
     placed = ctx.outputs.get("place_device") or {}
     if "rack_id" not in placed:
         raise StepInputError("the device was not placed in a rack")
-    switches = nb.rack_switches(int(placed["rack_id"]), svc.settings.switch_roles)
-    if not switches:
-        raise StepInputError(f"rack {placed.get('rack')} has no top-of-rack switch")
-    sw = switches[0]
-    spec = nb.device_spec(ctx.request.object_id)
+    sw = _rack_switch(svc, placed)
+    spec = approved_device(ctx)
     iface = nb.interface(spec.id, spec.data_interfaces[0])
     vlan = spec.custom_fields.get("dcagent_server_vlan") or {}
     if iface.cable_id is not None:
@@ -161,13 +168,26 @@ def cable_switch_port(ctx: StepContext) -> StepResult:
         if not ports:
             return StepResult.rejected(f"no free access port left on {sw.name}")
         chosen = ports[0]
-        before = nb.interface(sw.id, chosen.name)
         cable_id = nb.cable(iface.id, chosen.id, f"{spec.name}:{iface.name}", ctx.run_id)
     nb.update_interface(chosen.id, {"mode": "access", "untagged_vlan": vlan.get("id"),
                                     "description": f"{spec.name} {spec.tenant or ''}".strip()[:200]})  # fmt: skip
-    port_before = {"mode": before.mode, "untagged_vlan": before.untagged_vlan, "description": before.description}
+    port_before = {"mode": chosen.mode, "untagged_vlan": chosen.untagged_vlan, "description": chosen.description}
     return StepResult.ok(cable_id=cable_id, switch=sw.name, switch_id=sw.id, port=chosen.name, port_id=chosen.id,
-                         port_before=port_before)  # fmt: skip
+                         port_before=port_before, switch_ref=sw.model_dump())  # fmt: skip
+
+
+def _rack_switch(svc: Services, placed: Mapping[str, Any]) -> SwitchRef:
+    """The rack's ToR switch as placement found it under the rack's lock, else read now (a resumed run)."""
+    found = placed.get("switch") or {}
+    if found.get("id") is not None and found.get("name"):
+        return SwitchRef(
+            id=int(found["id"]), name=str(found["name"]), site="", rack_id=int(placed["rack_id"]),
+            platform=found.get("platform"), host=found.get("host"), ssh_port=found.get("ssh_port"),
+        )  # fmt: skip
+    switches = svc.netbox.rack_switches(int(placed["rack_id"]), svc.settings.switch_roles)
+    if not switches:
+        raise StepInputError(f"rack {placed.get('rack')} has no top-of-rack switch")
+    return switches[0]
 
 
 def uncable_switch_port(ctx: StepContext, output: Mapping[str, Any]) -> None:
@@ -185,7 +205,7 @@ def uncable_switch_port(ctx: StepContext, output: Mapping[str, Any]) -> None:
 def activate_device(ctx: StepContext) -> StepResult:
     """The SOP's last step: the server is in service — status active, the run recorded on the device."""
     nb = services_of(ctx.services).netbox
-    spec = nb.device_spec(ctx.request.object_id)
+    spec = approved_device(ctx)
     before = ctx.outputs.get("check_capacity", {}).get("original", {}).get("status") or spec.status
     nb.update_device(spec.id, {"status": "active", "custom_fields": {"dcagent_run_id": ctx.run_id}})
     return StepResult.ok(status="active", status_before=before)

@@ -8,6 +8,7 @@ from typing import Any
 
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.reports.render import render
+from agent.steps.request import approved_device, approved_object
 from agent.steps.services import Services, services_of
 from agent.tracker import marker
 
@@ -42,7 +43,7 @@ def _journal_once(svc: Services, ctx: StepContext, event: str, text: str) -> Non
 
 
 def _common(svc: Services, ctx: StepContext) -> dict[str, Any]:
-    spec = svc.netbox.device_spec(ctx.request.object_id)
+    spec = approved_device(ctx)
     return {
         "office": ctx.meta.get("sop_office", ""), "sop_number": ctx.meta.get("sop_number", ""),
         "sop_title": ctx.meta.get("sop_title"), "run_id": ctx.run_id, "title": ctx.meta.get("title", ""),
@@ -103,7 +104,7 @@ def reply_letter(ctx: StepContext) -> StepResult:
 def _document(ctx: StepContext, name: str, title: str, rows: list[tuple[str, str]], paragraphs: list[str],
               label: str, with_steps: bool) -> StepResult:  # fmt: skip
     svc = services_of(ctx.services)
-    obj = svc.netbox.get_object(ctx.request.object_type, ctx.request.object_id)
+    obj = approved_object(ctx)
     id_ = ctx.language == "id"
     head = [("Tanggal" if id_ else "Date", ctx.clock.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
             ("Perangkat" if id_ else "Device", obj.name), ("OPD" if id_ else "Agency", obj.tenant or "-"),

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.steps.services import services_of
+from integrations.netbox import DeviceSpec, RequestObject
+
+
+def approved_object(ctx: StepContext) -> RequestObject:
+    """The request object as approved (recorded with the run), so an edit after the approval changes nothing the
+    run does; read from NetBox only for a run that recorded none (a scheduled job)."""
+    data = ctx.approved.get("object")
+    if isinstance(data, Mapping):
+        return RequestObject.model_validate(data)
+    return services_of(ctx.services).netbox.get_object(ctx.request.object_type, ctx.request.object_id)
+
+
+def approved_device(ctx: StepContext) -> DeviceSpec:
+    """The request's device as approved: its fields, type, PSUs and interfaces when the approval was taken. Where it
+    stands now (rack, position, primary IP) is what the run itself changes: steps read that live when they need it."""
+    data = ctx.approved.get("device")
+    if isinstance(data, Mapping):
+        return DeviceSpec.model_validate(data)
+    return services_of(ctx.services).netbox.device_spec(ctx.request.object_id)
 
 
 def _missing(ctx: StepContext) -> tuple[str, list[str], dict[str, object]]:
-    nb = services_of(ctx.services).netbox
-    obj = nb.get_object(ctx.request.object_type, ctx.request.object_id)
+    obj = approved_object(ctx)
     required = [str(f) for f in ctx.params.get("required_fields", [])]
     missing = [f for f in required if obj.custom_fields.get(f) in (None, "", [])]
     if ctx.params.get("require_tenant", False) and obj.tenant is None:

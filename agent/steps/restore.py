@@ -16,9 +16,11 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import NO_RETRY, PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.steps.backup import parse_paths
 from agent.steps.plans import fixed_plan
+from agent.steps.request import approved_object
 from agent.steps.services import Services, services_of
 from integrations.backup import Retention, Snapshot
 from integrations.errors import IntegrationError, PermanentError
+from integrations.netbox import RequestObject
 from integrations.transfer import RemoteServer, check_remote_path, local_checksums, local_size
 
 
@@ -53,8 +55,10 @@ def _resolve(svc: Services, device_id: int, wanted: str) -> Snapshot | None:
     return next((s for s in snaps if s.id.startswith(wanted) or s.short_id == wanted), None)
 
 
-def read_request(svc: Services, device_id: int) -> tuple[RestoreRequest | None, list[str]]:
-    obj = svc.netbox.get_object("dcim.device", device_id)
+def read_request(svc: Services, device_id: int, obj: RequestObject | None = None
+                 ) -> tuple[RestoreRequest | None, list[str]]:  # fmt: skip
+    """The restore request as approved (``obj``; else as NetBox has it now), or every problem with it."""
+    obj = obj or svc.netbox.get_object("dcim.device", device_id)
     cf = obj.custom_fields
     problems: list[str] = []
     wanted = str(cf.get("dcagent_restore_snapshot") or "latest").strip()
@@ -84,7 +88,7 @@ def read_request(svc: Services, device_id: int) -> tuple[RestoreRequest | None, 
 
 def request_of(ctx: StepContext) -> RestoreRequest:
     svc = services_of(ctx.services)
-    req, problems = read_request(svc, ctx.request.object_id)
+    req, problems = read_request(svc, ctx.request.object_id, approved_object(ctx))
     if req is None:
         raise StepInputError("; ".join(problems))
     return req
@@ -113,7 +117,7 @@ def plan_restore(ctx: StepContext) -> list[PlannedChange]:
 def validate_restore_request(ctx: StepContext) -> StepResult:
     """The snapshot (an id or ``latest``) exists for this device; the target is an absolute, safe path."""
     svc = services_of(ctx.services)
-    req, problems = read_request(svc, ctx.request.object_id)
+    req, problems = read_request(svc, ctx.request.object_id, approved_object(ctx))
     if req is None:
         return StepResult.rejected(*problems)
     return StepResult.ok(snapshot_id=req.snapshot.short_id, snapshot_time=req.snapshot.time.isoformat(),

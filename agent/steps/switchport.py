@@ -11,16 +11,24 @@ from typing import Any
 from agent import clients
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.errors import PermanentError
+from integrations.netbox import SwitchRef
 from integrations.switches import open_driver
 from integrations.switches.base import PortState, SwitchDriver, sanitize_description
 
 
-def _driver(svc: Services, switch_id: int) -> SwitchDriver:
+def _driver(svc: Services, cabled: Mapping[str, Any]) -> SwitchDriver:
+    """A CLI session to the switch the cabling step chose, reached as NetBox recorded it at placement (else read)."""
     if svc.settings.switch_ssh is None:
         raise PermanentError("switch", "not configured (settings: switch_ssh)")
-    sw = next((s for s in svc.netbox.switches(svc.settings.switch_roles) if s.id == switch_id), None)
+    switch_id = int(cabled["switch_id"])
+    known = cabled.get("switch_ref")
+    if isinstance(known, Mapping) and int(known.get("id", -1)) == switch_id:
+        sw: SwitchRef | None = SwitchRef.model_validate(known)
+    else:
+        sw = next((s for s in svc.netbox.switches(svc.settings.switch_roles) if s.id == switch_id), None)
     if sw is None or sw.host is None:
         raise StepInputError(f"switch {switch_id} has no primary IP in NetBox")
     creds = clients.ssh_credentials(svc.settings.switch_ssh)
@@ -28,7 +36,7 @@ def _driver(svc: Services, switch_id: int) -> SwitchDriver:
 
 
 def _vid(ctx: StepContext, svc: Services) -> int:
-    vlan = svc.netbox.device_spec(ctx.request.object_id).custom_fields.get("dcagent_server_vlan") or {}
+    vlan = approved_device(ctx).custom_fields.get("dcagent_server_vlan") or {}
     if "vid" not in vlan:
         raise StepInputError("custom field dcagent_server_vlan (VLAN server) is empty")
     return int(vlan["vid"])
@@ -46,10 +54,10 @@ def configure_switch_port(ctx: StepContext) -> StepResult:
     cabled = ctx.outputs.get("cable_switch_port")
     if not cabled:
         raise StepInputError("no switch port was chosen")
-    spec = svc.netbox.device_spec(ctx.request.object_id)
+    spec = approved_device(ctx)
     vid = _vid(ctx, svc)
     description = sanitize_description(f"{spec.name} {spec.tenant or ''}")
-    driver = _driver(svc, int(cabled["switch_id"]))
+    driver = _driver(svc, cabled)
     try:
         before = driver.get_port(str(cabled["port"]))
         kept = ctx.outputs.get("configure_switch_port", {}).get("before")  # a re-run keeps the first reading
@@ -68,7 +76,7 @@ def restore_switch_port(ctx: StepContext, output: Mapping[str, Any]) -> None:
     svc = services_of(ctx.services)
     cabled = ctx.outputs.get("cable_switch_port") or {}
     before = PortState.model_validate(output["before"])
-    driver = _driver(svc, int(cabled["switch_id"]))
+    driver = _driver(svc, cabled)
     try:
         if before.access_vlan is None:  # it was an unconfigured port: back to defaults
             driver.reset_port(before.name)

@@ -111,7 +111,7 @@ class FakeClock:
 class RecordingTracker:
     events: list[tuple[str, str, str]] = field(default_factory=list)
 
-    def started(self, run: RunView, playbook: Playbook) -> None:
+    def started(self, run: RunView, playbook: Playbook, first: bool) -> None:
         if ("started", run.id, "") not in self.events:
             self.events.append(("started", run.id, ""))
 
