@@ -35,6 +35,7 @@ from agent.i18n import Language, t
 from agent.logs import setup_logging
 from agent.settings import Settings, SettingsError, load_settings, redacted
 from integrations.errors import IntegrationError
+from integrations.metrics import api_calls
 from integrations.netbox import RequestObject, canonical_type
 
 EXIT_SETTINGS = 2
@@ -240,6 +241,7 @@ def run(
     s = _settings()
     agent = _agent(s, workers=1)
     otype, key = _object(obj)
+    calls_before = api_calls()
     try:
         target = agent.services.netbox.get_object(otype, key)
         taken = [r for r in agent.intake.take(target, "cli", submit=False) if r.playbook == playbook]
@@ -262,6 +264,8 @@ def run(
     agent.executor.shutdown()
     assert final is not None
     _timeline(final)
+    calls = {k: v - calls_before.get(k, 0) for k, v in sorted(api_calls().items())}
+    out.print("API calls: " + ", ".join(f"{k} {v}" for k, v in calls.items()))  # the run's cost, every read and write
     raise typer.Exit({"done": 0, "rejected": EXIT_REJECTED}.get(final.status, EXIT_FAILED))
 
 

@@ -7,6 +7,7 @@ Every request it files is removed again at the end (device, IP, DNS, switch port
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import statistics
@@ -36,6 +37,16 @@ def metrics() -> dict[str, float]:
     return out
 
 
+FINAL = ("done", "rejected", "failed")
+
+
+def runs() -> list[dict[str, object]]:
+    auth = {"Authorization": f"Bearer {READ_TOKEN}"}
+    answer: list[dict[str, object]] = requests.get(f"http://127.0.0.1:{PORT}/runs?limit=500", headers=auth,
+                                                   timeout=5).json()  # fmt: skip
+    return answer
+
+
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     workers = sys.argv[2] if len(sys.argv) > 2 else "4"
@@ -45,6 +56,8 @@ def main() -> int:
            "DCAGENT_REPORTS_DIR": str(state / "reports"), "DCAGENT_LISTEN_PORT": str(PORT),
            "DCAGENT_WEBHOOK_URL": f"http://127.0.0.1:{PORT}/webhooks/netbox", "DCAGENT_RECONCILE_INTERVAL": "0",
            "DCAGENT_WORKERS": workers, "DCAGENT_API_TOKEN": READ_TOKEN}  # fmt: skip
+    hook = nb.extras.webhooks.get(name="dcagent")
+    hook_url = hook.payload_url if hook is not None else None  # bootstrap points it here; put back at the end
     subprocess.run([*DCAGENT, "bootstrap"], env=env, check=True, capture_output=True)
     devs = [file_request(nb, prefix="srv-bench", tags=("sop-colocation",), bandwidth=1) for _ in range(n)]
     proc = subprocess.Popen([*DCAGENT, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -62,29 +75,44 @@ def main() -> int:
             tagged[d.id] = time.monotonic()
         finished: dict[int, tuple[float, str]] = {}
         deadline = time.monotonic() + 60 * n
+        # Progress from dcagent's own read API, not NetBox: polling NetBox would load the server being measured
+        # (a device read costs it ~0.2 s of CPU). A run is final only after its outcome tag is on the device.
         while len(finished) < n and time.monotonic() < deadline:
-            for d in devs:
-                if d.id in finished:
-                    continue
-                tags = {t.slug for t in nb.dcim.devices.get(d.id).tags}
-                outcome = next((t for t in ("dcagent-done", "dcagent-rejected", "dcagent-failed") if t in tags), None)
-                if outcome:
-                    finished[d.id] = (time.monotonic() - tagged[d.id], outcome)
-            time.sleep(0.5)
+            for run in runs():
+                ref = str(run["ref"])
+                device_id = int(ref.split(":", 1)[1]) if ref.startswith("dcim.device:") else -1
+                if device_id in tagged and device_id not in finished and run["status"] in FINAL:
+                    finished[device_id] = (time.monotonic() - tagged[device_id], f"dcagent-{run['status']}")
+            time.sleep(0.25)
         after = metrics()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if hook_url is not None:
+            nb.extras.webhooks.get(name="dcagent").update({"payload_url": hook_url})
+    for d in devs:  # what the run store says is on the device too
+        if d.id in finished:
+            tags = {t.slug for t in nb.dcim.devices.get(d.id).tags}
+            assert finished[d.id][1] in tags, (d.name, finished[d.id], tags)
     latencies = sorted(v[0] for v in finished.values() if v[1] == "dcagent-done")
     wall = max(v[0] for v in finished.values()) if finished else 0.0
     print(f"requests: {n}, workers: {workers}, done: {len(latencies)}, "
           f"other: {sorted(v[1] for v in finished.values() if v[1] != 'dcagent-done')}")  # fmt: skip
-    if latencies:
-        p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))] if latencies else None
+    if latencies and p95 is not None:
         print(f"latency tag→done: p50 {statistics.median(latencies):.1f} s, p95 {p95:.1f} s, "
               f"min {latencies[0]:.1f} s, max {latencies[-1]:.1f} s; all {n} finished in {wall:.1f} s")  # fmt: skip
-    for system in sorted(after):
-        print(f"{system} API calls per request: {(after[system] - before.get(system, 0)) / n:.1f}")
+    per_request = {system: round((after[system] - before.get(system, 0)) / n, 1) for system in sorted(after)}
+    for system, calls in per_request.items():
+        print(f"{system} API calls per request: {calls}")
+    unfinished = [d.name for d in devs if d.id not in finished]
+    if unfinished:
+        print(f"not finished within {60 * n} s: {', '.join(unfinished)}")
+    summary = {"bench": "colocation", "requests": n, "workers": int(workers), "done": len(latencies),
+               "unfinished": len(unfinished), "p50_s": round(statistics.median(latencies), 1) if latencies else None,
+               "p95_s": round(p95, 1) if p95 is not None else None, "wall_s": round(wall, 1),
+               "calls_per_request": per_request}  # fmt: skip
+    print(json.dumps(summary))  # one line, so two runs can be compared
     for d in devs:
         remove_request(nb, d)
     return 0
