@@ -77,6 +77,10 @@ CUSTOM_FIELDS: tuple[CustomField, ...] = (
 )  # fmt: skip
 
 
+# What a requester fills in (not what dcagent writes back): an edit of one after the approval voids it.
+REQUEST_FIELDS: frozenset[str] = frozenset(cf.name for cf in CUSTOM_FIELDS if not cf.written_by_agent)
+
+
 @dataclass(frozen=True)
 class Change:
     kind: str
@@ -95,15 +99,18 @@ def _custom_field_fields(cf: CustomField) -> dict[str, object]:
 
 
 def event_conditions(playbook: Playbook) -> dict[str, object]:
-    """Fire when the object carries the request and approval tags (a finished run removes both)."""
-    assert playbook.trigger is not None
-    tag = playbook.trigger.tag
-    return {
-        "and": [
-            {"attr": "tags.slug", "value": tag, "op": "contains"},
-            {"attr": "tags.slug", "value": playbook.trigger.approval_tag, "op": "contains"},
-        ]
-    }
+    """Fire when the object carries the request and approval tags (a finished run removes both) and, for an office
+    playbook scoped by site only, when it is at one of its sites (a region is not in the webhook's data: a playbook
+    scoped by region hears every site, and the intake decides)."""
+    trigger = playbook.trigger
+    assert trigger is not None
+    rules: list[dict[str, object]] = [
+        {"attr": "tags.slug", "value": trigger.tag, "op": "contains"},
+        {"attr": "tags.slug", "value": trigger.approval_tag, "op": "contains"},
+    ]
+    if trigger.sites and not trigger.regions:
+        rules.append({"attr": "site.slug", "value": list(trigger.sites), "op": "in"})
+    return {"and": rules}
 
 
 def bootstrap(

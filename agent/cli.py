@@ -248,7 +248,8 @@ def run(
     except IntegrationError as e:
         raise _fail(e) from None
     if not taken or taken[0].run_id is None:
-        why = taken[0].note if taken else f"{target.object_type}:{target.id} does not carry the trigger of {playbook}"
+        why = taken[0].note if taken else (f"{target.object_type}:{target.id} is no request of {playbook} (its tags, "
+                                           f"status or site do not meet the playbook's trigger)")  # fmt: skip
         err.print(f"dcagent: not run: {why}")
         raise typer.Exit(EXIT_NOT_RUN)
     run_id = taken[0].run_id

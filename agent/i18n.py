@@ -118,6 +118,16 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "id": "di luar zona DNS yang dikelola ({zone})",
         "en": "outside the managed DNS zone ({zone})",
     },
+    "intake.ambiguous": {
+        "id": "permohonan di site {site} cocok dengan beberapa playbook ({playbooks}): tidak dijalankan; "
+        "batasi trigger.sites/regions agar tiap kantor punya playbook sendiri",
+        "en": "the request at site {site} matches several playbooks ({playbooks}): not run; narrow "
+        "trigger.sites/regions so that each office has its own playbook",
+    },
+    "run.changed_after_approval": {
+        "id": "diubah setelah disetujui ({fields}) — setujui kembali",
+        "en": "changed after approval ({fields}) — approve again",
+    },
     "journal.unknown_approver": {"id": "(tidak tercatat)", "en": "(not recorded)"},
 }
 

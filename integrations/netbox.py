@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -278,6 +279,8 @@ class NetBoxClient:
         self.url = url.rstrip("/")
         self._api = pynetbox.api(self.url, token=token)
         self._api.http_session = TimeoutSession(timeout, verify=verify_tls, system="netbox")
+        self._cache_lock = threading.Lock()
+        self._regions: dict[str, str | None] = {}  # site slug → region slug: sites do not move between regions
 
     @contextmanager
     def _call(self, what: str) -> Iterator[None]:
@@ -575,6 +578,17 @@ class NetBoxClient:
             panels={pid: PanelInfo(id=pid, name=name, ups_budget_w=int(budget) if budget else None,
                                    allocated_w=per_panel.get(pid, 0.0)) for pid, (name, budget) in budgets.items()},
         )  # fmt: skip
+
+    def site_region(self, site_slug: str) -> str | None:
+        """The slug of the site's region (offices scope their playbooks by it); read once per site and process."""
+        with self._cache_lock:
+            if site_slug in self._regions:
+                return self._regions[site_slug]
+        site = self._do(f"read site {site_slug}", lambda: self._api.dcim.sites.get(slug=site_slug))
+        region = str(site.region.slug) if site is not None and site.region else None
+        with self._cache_lock:
+            self._regions[site_slug] = region
+        return region
 
     def site_uplink_mbps(self, site_id: int) -> int | None:
         site = self._do(f"read site {site_id}", lambda: self._api.dcim.sites.get(site_id))

@@ -37,6 +37,11 @@ class HostSpec(BaseModel):
     inventory: dict[str, str]
     macros: tuple[tuple[str, str], ...] = ()
     agent_port: int = 10050
+    # Who creates the host (a run id): kept on it as a tag, so a re-run after a crash knows the host is its own.
+    created_by: str | None = None
+
+
+CREATED_BY_TAG = "dcagent-created-by"
 
 
 class ZabbixLogin(BaseModel):
@@ -199,7 +204,8 @@ class ZabbixClient:
     def upsert_host(self, spec: HostSpec) -> tuple[str, bool]:
         """Create the host, or adopt the existing one of the same technical name (never a duplicate).
 
-        Returns (hostid, created).
+        Returns (hostid, created): created is also true for a host that ``spec.created_by`` made earlier (a re-run
+        after a crash finds its own host by the creator tag, which an update keeps).
         """
         groups = [{"groupid": self.ensure_host_group(g)} for g in spec.groups]
         templates = [{"templateid": t} for t in self.template_ids(spec.templates)]
@@ -214,18 +220,24 @@ class ZabbixClient:
         }
         interface = {"type": 1, "main": 1, "useip": 1, "ip": spec.ip, "dns": "", "port": str(spec.agent_port)}
         existing = self.call("host.get", {"filter": {"host": [spec.host]}, "output": ["hostid"],
+                                          "selectTags": ["tag", "value"],
                                           "selectInterfaces": ["interfaceid", "type", "main"]})  # fmt: skip
         if not existing:
+            if spec.created_by:
+                params["tags"] = [*params["tags"], {"tag": CREATED_BY_TAG, "value": spec.created_by}]
             created = self.call("host.create", {"host": spec.host, "interfaces": [interface], **params})
             return str(created["hostids"][0]), True
         host_id = str(existing[0]["hostid"])
+        creator = next((str(t["value"]) for t in existing[0].get("tags", []) if t["tag"] == CREATED_BY_TAG), None)
+        if creator is not None:  # an update replaces the tags: the creator's stays
+            params["tags"] = [*params["tags"], {"tag": CREATED_BY_TAG, "value": creator}]
         self.call("host.update", {"hostid": host_id, **params})
         main = next((i for i in existing[0]["interfaces"] if str(i["type"]) == "1" and str(i["main"]) == "1"), None)
         if main is None:
             self.call("hostinterface.create", {"hostid": host_id, **interface})
         else:
             self.call("hostinterface.update", {"interfaceid": main["interfaceid"], "ip": spec.ip, "useip": 1})
-        return host_id, False
+        return host_id, creator is not None and creator == spec.created_by
 
     def item(self, host_id: str, key: str) -> tuple[str, int, str] | None:
         """(itemid, lastclock, lastvalue) of an item on the host."""

@@ -26,13 +26,14 @@ def netbox() -> Any:
 
 def file_request(nb: Any, *, prefix: str = "srv-test", vid: int = 110, bandwidth: int = 50, fqdn: str | None = None,
                  rack: str | None = None, tags: tuple[str, ...] = ("sop-colocation", "approved"),
-                 device_type: str = "poweredge-r650", tenant: str = "dinkes") -> Any:  # fmt: skip
+                 device_type: str = "poweredge-r650", tenant: str = "dinkes",
+                 site: str = "dc-batam") -> Any:  # fmt: skip
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    site = nb.dcim.sites.get(slug="dc-batam")
-    group = nb.ipam.vlan_groups.get(slug="vlan-dc-batam")
+    group = nb.ipam.vlan_groups.get(slug=f"vlan-{site}")
+    where = nb.dcim.sites.get(slug=site)
     vlan = nb.ipam.vlans.get(vid=vid, group_id=group.id)
     data: dict[str, Any] = {
-        "name": name, "site": site.id, "role": nb.dcim.device_roles.get(slug="server").id,
+        "name": name, "site": where.id, "role": nb.dcim.device_roles.get(slug="server").id,
         "device_type": nb.dcim.device_types.get(slug=device_type).id,
         "platform": nb.dcim.platforms.get(slug="linux").id, "tenant": nb.tenancy.tenants.get(slug=tenant).id,
         "status": "planned", "serial": f"SN-{name}",
@@ -42,7 +43,7 @@ def file_request(nb: Any, *, prefix: str = "srv-test", vid: int = 110, bandwidth
         "tags": [{"slug": t} for t in tags],
     }  # fmt: skip
     if rack:
-        data["rack"] = nb.dcim.racks.get(site_id=site.id, name=rack).id
+        data["rack"] = nb.dcim.racks.get(site_id=where.id, name=rack).id
     return nb.dcim.devices.create(data)
 
 

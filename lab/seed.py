@@ -70,7 +70,7 @@ TENANTS = [
     ("Dinas Kependudukan dan Pencatatan Sipil", "disdukcapil"),
 ]
 
-SITES = [
+SITES: list[dict[str, Any]] = [
     # slug, name, region, time zone, racks, switch (name, rack, mgmt ip, ssh port), vlans
     {
         "slug": "dc-batam",
@@ -92,6 +92,17 @@ SITES = [
         "racks": ["R01", "R02"],
         "switches": [("tor-sbw-01", "R01", "127.0.1.3", 2203)],
         "vlans": [(210, "SERVER-OPD", "127.20.0.0/24")],
+        "feed_amps": {},
+    },
+    {  # Central Java's own playbook (SOP 004) serves it; no rack is recorded yet, so requests there are refused
+        "slug": "dc-jateng",
+        "name": "DC Diskominfo Provinsi Jawa Tengah",
+        "region": ("Jawa Tengah", "jateng"),
+        "tz": "Asia/Jakarta",
+        "facility": "Jl. Menteri Supeno I Nomor 2, Semarang",
+        "racks": [],
+        "switches": [],
+        "vlans": [(310, "SERVER-OPD", "127.30.0.0/24")],
         "feed_amps": {},
     },
 ]

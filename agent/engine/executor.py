@@ -218,6 +218,9 @@ class Executor:
             if row.status == "rejected":  # crashed after recording the rejection
                 self.store.set_run_status(run.id, "rejecting", self.clock.now(), reason=row.error)
                 return
+            if (cancel := self.store.cancel_reason(run.id)) is not None:  # e.g. the request was edited since
+                self.store.set_run_status(run.id, "undoing", self.clock.now(), reason=cancel)
+                return
             result = self._attempt(run, ref, row, outputs, phase="main")
             if isinstance(result, BaseException):
                 self.store.set_run_status(run.id, "undoing", self.clock.now(), reason=f"{ref.key}: {describe(result)}")
@@ -242,8 +245,10 @@ class Executor:
         try:
             while True:
                 number = self.store.start_step(row.id, self.clock.now())
+                attempt_ctx = replace(ctx, attempt=number, progress=self.store.step_progress(row.id),
+                                      checkpoint=partial(self._checkpoint, row.id))  # fmt: skip
                 try:
-                    result = _call_with_timeout(partial(spec.fn, replace(ctx, attempt=number)), spec.timeout)
+                    result = _call_with_timeout(partial(spec.fn, attempt_ctx), spec.timeout)
                     output = _jsonable(result.output)
                 except Exception as e:
                     retry = is_retryable(e) and number < spec.retry.max_attempts
@@ -269,6 +274,9 @@ class Executor:
         finally:
             step_var.reset(token)
 
+    def _checkpoint(self, step_id: int, **values: Any) -> None:
+        self.store.save_progress(step_id, _jsonable(values))
+
     def _context(self, run: RunView, ref: StepRef, outputs: Mapping[str, Mapping[str, Any]]) -> StepContext:
         pb = self.playbooks[run.playbook]
         meta = {"title": pb.title, "sop_number": pb.sop.number, "sop_office": pb.sop.office,
@@ -285,9 +293,11 @@ class Executor:
         rejecting = run.status == "rejecting"
         reasons = [run.reason] if run.reason else []
         done = [(r, run.step("main", r.key)) for r in pb.steps]
+        # A step that failed after recording progress changed something: its undo gets that progress as its output.
         to_undo = [
             (r, row) for r, row in reversed(done)
-            if row is not None and row.status == "done" and r.undo and self.registry.get(r.step).undo is not None
+            if row is not None and (row.status == "done" or (row.status == "failed" and row.progress)) and r.undo
+            and self.registry.get(r.step).undo is not None
         ]  # fmt: skip
         self.store.add_steps(run.id, [NewStep(r.key, r.step, r.sla, "undo") for r, _ in to_undo])
         if rejecting:
@@ -299,7 +309,8 @@ class Executor:
             assert undo_row is not None and main_row is not None
             if undo_row.status == "done":
                 continue
-            error = self._undo_one(run, ref, undo_row, main_row.output, outputs)
+            done_output = main_row.output if main_row.status == "done" else main_row.progress
+            error = self._undo_one(run, ref, undo_row, done_output, outputs)
             if error is not None:
                 reasons.append(f"undo {ref.key}: {describe(error)}")
         if not rejecting:  # the failure journal says what was undone

@@ -41,6 +41,28 @@ class Trigger(_Model):
     tag: str
     approval_tag: str = "approved"
     status: str | None = None
+    # The office's scope: the sites (slugs) and/or regions (slugs) whose requests this playbook takes; none: all.
+    sites: list[str] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list)
+
+    @property
+    def scoped(self) -> bool:
+        return bool(self.sites or self.regions)
+
+    def serves(self, site: str | None, region: str | None) -> bool:
+        """Whether a request at ``site`` (in ``region``) is this playbook's."""
+        if not self.scoped:
+            return True
+        return (site is not None and site in self.sites) or (region is not None and region in self.regions)
+
+    def overlaps(self, other: Trigger) -> bool:
+        """Could one request start both? Same object type and tag, and scopes that share a site or a region (or
+        one of them takes every site). A site in one and its region in the other is found when a request comes."""
+        if (self.object_type, self.tag) != (other.object_type, other.tag):
+            return False
+        if not self.scoped or not other.scoped:
+            return True
+        return bool(set(self.sites) & set(other.sites) or set(self.regions) & set(other.regions))
 
 
 class StepRef(_Model):
@@ -142,6 +164,7 @@ def load_playbook(path: Path, registry: Registry = REGISTRY) -> Playbook:
 def load_playbooks(directory: Path, registry: Registry = REGISTRY) -> dict[str, Playbook]:
     """Every ``*.yaml`` in ``directory``, by name; all files' problems are reported together."""
     found: dict[str, Playbook] = {}
+    files: dict[str, Path] = {}
     problems: list[str] = []
     for file in sorted(directory.glob("*.yaml")):
         try:
@@ -151,7 +174,14 @@ def load_playbooks(directory: Path, registry: Registry = REGISTRY) -> dict[str, 
             continue
         if pb.name in found:
             problems.append(f"{file}:1: name: playbook {pb.name!r} is defined twice")
-        found[pb.name] = pb
+        for other in found.values():
+            if pb.trigger is not None and other.trigger is not None and pb.trigger.overlaps(other.trigger):
+                problems.append(
+                    f"{file}:1: trigger: tag {pb.trigger.tag!r} also starts playbook {other.name!r} "
+                    f"({files[other.name]}) for the same requests: give each office's playbook its own sites or "
+                    f"regions (trigger.sites, trigger.regions)"
+                )
+        found[pb.name], files[pb.name] = pb, file
     if problems:
         raise PlaybookError("\n".join(problems))
     return found

@@ -81,6 +81,10 @@ class StepContext:
     approved: Mapping[str, Any] = field(default_factory=dict)
     # 1 on a step's first attempt; more after a retry or a resume, when the step may find its own earlier work.
     attempt: int = 1
+    # What earlier attempts of this step recorded with ``checkpoint`` (e.g. the before-state it is about to change).
+    progress: Mapping[str, Any] = field(default_factory=dict)
+    # Record progress durably before making the change it describes; the undo of a failed step receives it.
+    checkpoint: Callable[..., Any] = field(default=lambda **_kw: None)
 
     @property
     def idempotency_key(self) -> str:

@@ -47,6 +47,8 @@ runs = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     # The request's values when approved (e.g. the device's fields): what the steps use, whatever is edited later.
     sa.Column("request", sa.JSON, nullable=True),
+    # Set when the run must stop (e.g. the request was edited after its approval): undone at the next step boundary.
+    sa.Column("cancel_reason", sa.Text, nullable=True),
 )
 steps = sa.Table(
     "steps",
@@ -61,6 +63,8 @@ steps = sa.Table(
     sa.Column("sla_seconds", sa.Float, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("output", sa.JSON, nullable=True),
+    # What the step has changed so far, recorded by the step as it goes: a later attempt and undo read it.
+    sa.Column("progress", sa.JSON, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
@@ -100,6 +104,7 @@ class StepView:
     error: str | None
     started_at: datetime | None
     finished_at: datetime | None
+    progress: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration(self) -> float | None:
@@ -235,6 +240,21 @@ class Store:
             ).scalar_one_or_none()
         return str(found) if found is not None else None
 
+    def request_cancel(self, run_id: str, reason: str) -> bool:
+        """Ask an active run to stop and undo; the first reason stands. False if the run is not active."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id, runs.c.status.in_(ACTIVE), runs.c.cancel_reason.is_(None))
+                .values(cancel_reason=reason)
+            )
+        return bool(done.rowcount)
+
+    def cancel_reason(self, run_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(runs.c.cancel_reason).where(runs.c.id == run_id)).scalar_one_or_none()
+        return str(found) if found is not None else None
+
     def set_run_status(self, run_id: str, status: RunStatus, now: datetime, reason: str | None = None) -> None:
         values: dict[str, Any] = {"status": status}
         if reason is not None:
@@ -309,6 +329,19 @@ class Store:
             conn.execute(attempts.insert().values(step_id=step_id, number=n, started_at=now))
             return int(n)
 
+    def save_progress(self, step_id: int, values: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``values`` into the step's recorded progress (before the change it announces is made)."""
+        with self.engine.begin() as conn:
+            current = conn.execute(sa.select(steps.c.progress).where(steps.c.id == step_id)).scalar_one()
+            merged = {**(current or {}), **values}
+            conn.execute(steps.update().where(steps.c.id == step_id).values(progress=merged))
+        return merged
+
+    def step_progress(self, step_id: int) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(steps.c.progress).where(steps.c.id == step_id)).scalar_one()
+        return dict(found or {})
+
     def end_attempt(self, step_id: int, number: int, now: datetime, error: str | None, retryable: bool | None) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -371,5 +404,6 @@ def _step_view(row: Any) -> StepView:
         id=int(row["id"]), seq=int(row["seq"]), key=row["key"], step_name=row["step_name"], phase=row["phase"],
         status=row["status"], sla_seconds=float(row["sla_seconds"]), attempts=int(row["attempts"]),
         output=dict(row["output"] or {}), error=row["error"], started_at=_utc(row["started_at"]),
+        progress=dict(row["progress"] or {}),
         finished_at=_utc(row["finished_at"]),
     )  # fmt: skip

@@ -8,14 +8,16 @@ so a handled request never runs twice and a new request on the same object is si
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from agent.bootstrap import REQUEST_FIELDS
 from agent.engine.executor import Executor
 from agent.engine.playbook import Playbook
 from agent.engine.registry import ObjectRef
+from agent.i18n import t
 from integrations.errors import IntegrationError
 from integrations.netbox import NetBoxClient, RequestObject
 
@@ -30,8 +32,11 @@ class Intake:
     note: str
 
 
-def matching(playbooks: Mapping[str, Playbook], obj: RequestObject) -> list[tuple[Playbook, str | None]]:
-    """Playbooks whose trigger the object meets, each with why it is skipped (None: it runs)."""
+def matching(
+    playbooks: Mapping[str, Playbook], obj: RequestObject, region_of: Callable[[str], str | None] = lambda _s: None
+) -> list[tuple[Playbook, str | None]]:
+    """Playbooks whose trigger the object meets, each with why it is skipped (None: it runs). ``region_of``: a
+    site's region slug, asked only for a playbook scoped by region."""
     out: list[tuple[Playbook, str | None]] = []
     for pb in playbooks.values():
         trig = pb.trigger
@@ -39,6 +44,8 @@ def matching(playbooks: Mapping[str, Playbook], obj: RequestObject) -> list[tupl
             continue
         if trig.object_type != obj.object_type or trig.tag not in obj.tags:
             continue
+        if trig.scoped and not trig.serves(obj.site, region_of(obj.site) if obj.site and trig.regions else None):
+            continue  # another office's request
         if trig.approval_tag not in obj.tags:
             out.append((pb, f"waiting for tag {trig.approval_tag}"))
         elif trig.status and obj.status != trig.status:
@@ -48,22 +55,39 @@ def matching(playbooks: Mapping[str, Playbook], obj: RequestObject) -> list[tupl
     return out
 
 
+def _comparable(value: Any) -> Any:
+    # An object custom field (e.g. the VLAN) is compared by id: its display text may change without the choice.
+    return value.get("id") if isinstance(value, Mapping) else value
+
+
+def edited_fields(approved: RequestObject, now: RequestObject) -> list[str]:
+    """The request's fields that differ from their approved values (what dcagent itself writes is not one)."""
+    changed = [f for f in ("name", "tenant", "site") if getattr(approved, f) != getattr(now, f)]
+    before, after = approved.custom_fields, now.custom_fields
+    changed += sorted(f for f in REQUEST_FIELDS if _comparable(before.get(f)) != _comparable(after.get(f)))
+    return changed
+
+
 class IntakeService:
     def __init__(self, netbox: NetBoxClient, executor: Executor) -> None:
         self.netbox = netbox
         self.executor = executor
 
     def take(self, obj: RequestObject, trigger: str, submit: bool = True) -> list[Intake]:
-        results = []
-        for pb, skip in matching(self.executor.playbooks, obj):
+        results: list[Intake] = []
+        matched = matching(self.executor.playbooks, obj, lambda site: self.netbox.site_region(site))
+        if len(starting := [pb for pb, skip in matched if skip is None]) > 1:
+            return self._ambiguous(obj, starting)
+        for pb, skip in matched:
             if skip is not None:
                 results.append(Intake(pb.name, None, False, skip))
                 continue
             assert pb.trigger is not None
             ref = ObjectRef(obj.object_type, obj.id)
             active = self.executor.store.active_run(pb.name, ref)
-            if active is not None:  # e.g. the webhook for the run's own change: nothing to read in NetBox
-                results.append(Intake(pb.name, active, False, "joined the active run"))
+            if active is not None:  # e.g. the webhook for the run's own change: nothing more to read in NetBox
+                voided = self._void_if_edited(active, obj)
+                results.append(Intake(pb.name, active, False, voided or "joined the active run"))
                 if submit:
                     self.executor.submit(active)
                 continue
@@ -89,6 +113,35 @@ class IntakeService:
             if run.finished and same:
                 return run.id
         return None
+
+    def _ambiguous(self, obj: RequestObject, playbooks: list[Playbook]) -> list[Intake]:
+        """Two offices' playbooks claim one request (a site in one's scope, its region in the other's): run none,
+        say so on the object once."""
+        names = ", ".join(sorted(pb.name for pb in playbooks))
+        text = t("intake.ambiguous", self.executor.language, playbooks=names, site=obj.site or "-")
+        marker = f"[dcagent ambiguous {names}]"
+        try:
+            if not any(marker in e.comments for e in self.netbox.journal(obj.object_type, obj.id)):
+                self.netbox.add_journal(obj.object_type, obj.id, "danger", f"{text}\n\n{marker}")
+        except IntegrationError as e:
+            log.warning("could not journal an ambiguous request", extra={"error": str(e)})
+        log.error("request matches several playbooks", extra={"object": f"{obj.object_type}:{obj.id}",
+                                                               "playbooks": names})  # fmt: skip
+        return [Intake(pb.name, None, False, text) for pb in playbooks]
+
+    def _void_if_edited(self, run_id: str, obj: RequestObject) -> str | None:
+        """If a field the approval covered differs now, ask the run to stop and undo (why, for the journal)."""
+        run = self.executor.store.get_run(run_id)
+        approved = (run.request or {}).get("object") if run is not None else None
+        if not isinstance(approved, Mapping):
+            return None
+        changed = edited_fields(RequestObject.model_validate(approved), obj)
+        if not changed:
+            return None
+        reason = t("run.changed_after_approval", self.executor.language, fields=", ".join(changed))
+        if self.executor.store.request_cancel(run_id, reason):
+            log.warning("approval voided: request edited", extra={"run": run_id, "fields": changed})
+        return reason
 
     def _approved_values(self, obj: RequestObject) -> dict[str, Any] | None:
         """The request's values at approval, kept with the run: the object as read, and for a device what its steps

@@ -51,7 +51,8 @@ def evaluate_rack(
     # Each PSU needs a free outlet on its own PDU (A, B): the outlets are capacity too.
     pdus = sorted(nb.rack_pdus(rack.id).items(), key=lambda kv: kv[1])[: len(spec.psu_draw_w)]
     outlets = [nb.free_outlet(pdu) for pdu, _ in pdus]
-    entry["outlets"] = outlets  # PSU i → outlet i (A, B): placement cables these, read under the rack's lock
+    # PSU i → PDU i's free outlet (A, B): placement cables these, read under the rack's lock.
+    entry["outlets"] = [[pdu, outlet] for (pdu, _), outlet in zip(pdus, outlets, strict=True)]
     entry["outlets_ok"] = all(o is not None for o in outlets)
     if not entry["outlets_ok"]:
         return entry

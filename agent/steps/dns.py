@@ -41,8 +41,11 @@ def publish_dns(ctx: StepContext) -> StepResult:
     existing = svc.dns.lookup(fqdn, "A")
     if existing and existing != [ip]:
         raise StepInputError(f"{fqdn} already points to {', '.join(existing)} in DNS")
+    # Recorded before each change: if the next one fails (a PTR refused), undo removes what was published.
+    ctx.checkpoint(fqdn=fqdn, a=ip, ptr=None)
     svc.dns.replace_record(zone, fqdn, "A", ip)
     if ptr_zone:
+        ctx.checkpoint(ptr=reverse_name(ip))
         svc.dns.replace_record(ptr_zone, reverse_name(ip), "PTR", fqdn)
     if svc.dns.lookup(fqdn, "A") != [ip]:
         raise TransientError("DNS", f"{fqdn} A {ip} not served after the update")

@@ -62,9 +62,9 @@ def register_zabbix(ctx: StepContext) -> StepResult:
     """Create (or adopt) the Zabbix host for the device; record its host id on the NetBox device."""
     svc = services_of(ctx.services)
     spec = host_spec(svc, ctx)
-    host_id, created = svc.zabbix.upsert_host(spec)
-    first = ctx.outputs.get("register_zabbix", {})
-    created = bool(first.get("created", created))  # a re-run after a crash adopts what the first attempt made
+    # created: this run made the host, on this attempt or (found by its creator tag) an earlier one a crash cut off
+    host_id, created = svc.zabbix.upsert_host(spec.model_copy(update={"created_by": ctx.run_id}))
+    ctx.checkpoint(host_id=host_id, created=created)  # the NetBox write below may fail: undo still finds the host
     svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": host_id}})
     return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups),
                          templates=list(spec.templates), ip=spec.ip)  # fmt: skip

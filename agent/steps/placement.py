@@ -69,7 +69,8 @@ def place_device(ctx: StepContext) -> StepResult:
 
 
 def _placed(nb: NetBoxClient, spec: DeviceSpec, rack_id: int, position: int, original: Mapping[str, Any],
-            run_id: str, rack: RackInfo | None, outlets: list[int | None] | None = None) -> StepResult:  # fmt: skip
+            run_id: str, rack: RackInfo | None,
+            outlets: list[list[int | None]] | None = None) -> StepResult:  # fmt: skip
     cables = _connect_power(nb, spec.id, rack_id, run_id, outlets)
     name = rack.name if rack else next((r.name for r in nb.racks(spec.site_id) if r.id == rack_id), str(rack_id))
     return StepResult.ok(rack=name, rack_id=rack_id, position=position, face="front", original=original,
@@ -93,21 +94,34 @@ def _mount(nb: NetBoxClient, spec: DeviceSpec, rack: RackInfo, first: int | None
 
 
 def _connect_power(nb: NetBoxClient, device_id: int, rack_id: int, run_id: str,
-                   outlets: list[int | None] | None = None) -> list[int]:  # fmt: skip
-    """PSU1 → the first PDU's free outlet, PSU2 → the second PDU's (A and B feeds). Idempotent. ``outlets``: the
-    free outlets the rack's evaluation found under the same lock (else they are read here)."""
+                   outlets: list[list[int | None]] | None = None) -> list[int]:  # fmt: skip
+    """PSU1 → the first PDU's free outlet, PSU2 → the second PDU's (A and B feeds). Idempotent. ``outlets``: [PDU,
+    free outlet] pairs the rack's evaluation found under the same lock (else they are read here)."""
     if outlets is None:
         pdus = sorted(nb.rack_pdus(rack_id).items(), key=lambda kv: kv[1])  # by feed: A before B
-        outlets = [nb.free_outlet(pdu_id) for pdu_id, _feed in pdus]
+        outlets = [[pdu_id, nb.free_outlet(pdu_id)] for pdu_id, _feed in pdus]
     cables: list[int] = []
-    for (port_id, _name, cable_id), outlet in zip(nb.power_ports(device_id), outlets, strict=False):
+    for (port_id, _name, cable_id), (pdu_id, outlet) in zip(nb.power_ports(device_id), outlets, strict=False):
         if cable_id is not None:
             cables.append(cable_id)
             continue
-        if outlet is None:
-            raise StepInputError(f"rack {rack_id}: a PDU has no free outlet")
-        cables.append(nb.power_cable(port_id, outlet, run_id))
+        cables.append(_power_cable(nb, port_id, int(pdu_id or 0), outlet, run_id, rack_id))
     return cables
+
+
+def _power_cable(nb: NetBoxClient, port_id: int, pdu_id: int, outlet: int | None, run_id: str, rack_id: int) -> int:
+    """Cable the PSU to ``outlet``; if someone outside this agent's locks took it meanwhile (a person in NetBox,
+    another agent without a shared lock), to the PDU's next free outlet."""
+    for _ in range(3):
+        if outlet is None:
+            raise StepInputError(f"rack {rack_id}: PDU {pdu_id} has no free outlet")
+        try:
+            return nb.power_cable(port_id, outlet, run_id)
+        except PermanentError as e:
+            if "Duplicate termination" not in str(e):
+                raise
+            outlet = nb.free_outlet(pdu_id)
+    raise StepInputError(f"rack {rack_id}: the free outlets of PDU {pdu_id} kept being taken")
 
 
 def unplace_device(ctx: StepContext, output: Mapping[str, Any]) -> None:

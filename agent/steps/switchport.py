@@ -59,8 +59,11 @@ def configure_switch_port(ctx: StepContext) -> StepResult:
     description = sanitize_description(f"{spec.name} {spec.tenant or ''}")
     driver = _driver(svc, cabled)
     try:
-        before = driver.get_port(str(cabled["port"]))
-        kept = ctx.outputs.get("configure_switch_port", {}).get("before")  # a re-run keeps the first reading
+        # The port as it was before this run touched it: read once and recorded before the change, so a resumed
+        # attempt (or the undo of a failed one) restores that, not the configuration it finds half done.
+        kept = ctx.progress.get("before")
+        before = kept if isinstance(kept, dict) else driver.get_port(str(cabled["port"])).model_dump()
+        ctx.checkpoint(switch=cabled["switch"], port=cabled["port"], before=before)
         after = driver.configure_access_port(str(cabled["port"]), vid, description, enabled=True)
         expected = (after.mode, after.access_vlan, after.enabled, after.description)
         if expected != ("access", vid, True, description):
@@ -69,7 +72,7 @@ def configure_switch_port(ctx: StepContext) -> StepResult:
     finally:
         driver.close()
     return StepResult.ok(switch=cabled["switch"], port=cabled["port"], vlan=vid, description=description,
-                         before=kept or before.model_dump(), after=after.model_dump())  # fmt: skip
+                         before=before, after=after.model_dump())  # fmt: skip
 
 
 def restore_switch_port(ctx: StepContext, output: Mapping[str, Any]) -> None:

@@ -210,7 +210,11 @@ def test_backup_request_then_restore_then_rollback_when_the_server_dies(
             return view is not None and any(s.key == "push_restore" and s.status == "running" for s in view.steps)
 
         wait_for("push_restore to start", pushing, timeout=180, every=0.2)
-        time.sleep(1.5)
+        # Kill while the transfer runs (the server's rsync is up), not before it connects: a loaded machine may
+        # spend seconds in the step's preparation, and an sshd restarted by then would let the push succeed.
+        receiving = ["pgrep", "-u", "colo", "-f", "rsync --server"]
+        wait_for("rsync receiving on the server", lambda: subprocess.run(receiving, check=False,
+                 capture_output=True).returncode == 0, timeout=120, every=0.1)  # fmt: skip
         kill_server_sshd()
         time.sleep(3)
         start_server_sshd()

@@ -26,6 +26,7 @@ from tests.integration.helpers import WEBHOOK, WEBHOOK_PORT, healthy, private_pl
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 RACE_TAG = "sop-colocation-race"
+VOID_TAG = "sop-colocation-void"
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +135,39 @@ def test_colocation_places_reserves_configures_monitors_and_reports(
     entries = nb.extras.journal_entries.filter(assigned_object_id=dev.id, assigned_object_type="dcim.device")
     journal = [str(j.comments) for j in entries]
     assert any("Work report:" in j and str(pdf) in j for j in journal)
+
+
+def _pdf_text(env: dict[str, str], playbook: str, dev: Any, document: str) -> str:
+    store = Store(env["DCAGENT_STORE_URL"])
+    run = store.list_runs(playbook=playbook, ref=ObjectRef("dcim.device", dev.id))[0]
+    pdf = Path(env["DCAGENT_REPORTS_DIR"]) / run.id / f"{document}.pdf"
+    return " ".join(
+        subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split()
+    )
+
+
+def test_each_office_runs_its_own_playbook_and_heads_its_documents_with_its_sop(
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any]
+) -> None:
+    """One request tag, three offices: the site decides whose SOP runs and heads the documents."""
+    sumbawa = request_device(site="dc-sumbawa", vid=210, bandwidth=10)
+    jateng = request_device(site="dc-jateng", vid=310)
+    batam_playbook = subprocess.run([*DCAGENT, "run", "colocation", f"device:{sumbawa.name}"], env=env,
+                                    capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert batam_playbook.returncode == 4, batam_playbook.stdout + batam_playbook.stderr  # not Batam's request
+    assert "is no request of colocation" in " ".join(batam_playbook.stderr.split())
+    done = subprocess.run([*DCAGENT, "run", "colocation-sumbawa", f"device:{sumbawa.name}"], env=env,
+                          capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = _pdf_text(env, "colocation-sumbawa", sumbawa, "berita-acara")
+    assert "556/STO/DKISS/2021" in report and "kabupaten sumbawa" in report.lower() and sumbawa.name in report, report
+    assert "01/SOP/Kominfo-PE" not in report
+    assert str(nb.dcim.devices.get(sumbawa.id).primary_ip4.address).startswith("127.20.0.")
+    refused = subprocess.run([*DCAGENT, "run", "colocation-jateng", f"device:{jateng.name}"], env=env,
+                             capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+    assert refused.returncode == 3, refused.stdout + refused.stderr  # no rack recorded there yet
+    letter = _pdf_text(env, "colocation-jateng", jateng, "surat-balasan")
+    assert "067/798" in letter and "provinsi jawa tengah" in letter.lower() and jateng.name in letter, letter
 
 
 def test_shortfalls_reject_with_a_reply_letter_and_change_nothing(
@@ -261,6 +295,49 @@ def test_twenty_requests_compete_for_ten_addresses(
         entries = nb.extras.journal_entries.filter(assigned_object_id=d.id, assigned_object_type="dcim.device")
         notes = [str(j.comments) for j in entries]
         assert any("127.10.8.0/28" in n for n in notes), notes
+
+
+@pytest.mark.xdist_group(WEBHOOK)  # serves NetBox's webhook
+def test_an_fqdn_edited_after_approval_voids_it_and_everything_is_undone(
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The edit's own webhook stops the run at the next step boundary: what it did is undone, the journal says why,
+    the approval is gone; neither the approved nor the edited name reaches DNS, NetBox or Zabbix."""
+    serve_env = private_playbooks(REPO_PLAYBOOKS / "colocation.yaml", tmp_path / "playbooks", "colocation-void",
+                                  VOID_TAG, {**env, "DCAGENT_LISTEN_PORT": str(WEBHOOK_PORT),
+                                             "DCAGENT_RECONCILE_INTERVAL": "0"})  # fmt: skip
+    dev = request_device(tags=(VOID_TAG,))
+    edited = f"edited-{dev.name}.dc.lab"
+    proc = subprocess.Popen([*DCAGENT, "serve"], env=serve_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for("dcagent serve", lambda: healthy(WEBHOOK_PORT), timeout=30)
+        dev.update({"tags": [{"slug": VOID_TAG}, {"slug": "approved"}]})
+        wait_for("the run to start", lambda: "dcagent-running" in {t.slug for t in nb.dcim.devices.get(dev.id).tags})
+        nb.dcim.devices.get(dev.id).update({"custom_fields": {"dcagent_fqdn": edited}})
+        wait_for("an outcome", lambda: _outcome(nb, dev) is not None, timeout=300)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    fresh = nb.dcim.devices.get(dev.id)
+    assert _outcome(nb, dev) == "dcagent-failed"
+    assert {t.slug for t in fresh.tags}.isdisjoint({VOID_TAG, "approved"})  # the approval is consumed
+    assert fresh.rack is None and fresh.primary_ip4 is None and str(fresh.status.value) == "planned"
+    assert owned(nb, env, dev) == (set(), set())
+    settings = load_settings(None)
+    assert settings.dns is not None
+    dns = clients.dns(settings.dns)
+    assert dns.lookup(f"{dev.name}.dc.lab.", "A") == [] and dns.lookup(f"{edited}.", "A") == []
+    assert clients.zabbix(settings).host_id(dev.name) is None
+    entries = nb.extras.journal_entries.filter(assigned_object_id=dev.id, assigned_object_type="dcim.device")
+    journal = [str(j.comments) for j in entries]
+    assert any("changed after approval (dcagent_fqdn)" in j and "approve again" in j for j in journal), journal
+    store = Store(env["DCAGENT_STORE_URL"])
+    view = store.get_run(store.list_runs(playbook="colocation-void", ref=ObjectRef("dcim.device", dev.id))[0].id)
+    assert view is not None and view.status == "failed"
+    done = {s.key for s in view.steps if s.phase == "main" and s.status == "done"}
+    undone = {s.key for s in view.steps if s.phase == "undo" and s.status == "done"}
+    # Stopped before its end; every step that ran and can be undone was undone.
+    assert "work_report" not in done and undone == done - {"validate", "check_capacity", "verify_monitoring"}
 
 
 def _outcome(nb: Any, dev: Any) -> str | None:

@@ -6,7 +6,7 @@ import pytest
 from packaging.version import Version
 
 from integrations.errors import AuthError, PermanentError, TransientError, VersionError
-from integrations.zabbix import ZabbixClient, api_url
+from integrations.zabbix import HostSpec, ZabbixClient, api_url
 from tests.unit.jsonrpc_replay import recorded, replay
 
 
@@ -58,3 +58,28 @@ def test_connection_refused_is_transient() -> None:
     with pytest.raises(TransientError, match="connection refused") as e:
         ZabbixClient(f"http://127.0.0.1:{port}", token="t", timeout=2).version()
     assert e.value.retryable
+
+
+def _adopt(created_by: str) -> tuple[tuple[str, bool], list[dict[str, object]]]:
+    answers = {m: recorded(n) for m, n in [
+        ("apiinfo.version", "apiinfo.version"), ("host.get", "host.get.created_by"), ("hostgroup.get", "hostgroup.get"),
+        ("template.get", "template.get"), ("host.update", "host.update"),
+        ("hostinterface.update", "hostinterface.update")]}  # fmt: skip
+    spec = HostSpec(host="rec-created-by", name="rec-created-by (Dinkes)", ip="127.10.0.250",
+                    groups=("Site/dc-batam",), templates=("ICMP Ping",), tags=(("site", "dc-batam"),), inventory={},
+                    created_by=created_by)  # fmt: skip
+    with replay(answers) as (url, seen):
+        result = ZabbixClient(url, token="t").upsert_host(spec)
+    return result, [r["body"] for r in seen]
+
+
+def test_a_rerun_finds_the_host_it_created_by_its_creator_tag_and_keeps_the_tag() -> None:
+    """Recorded on the lab: host 10623 carries dcagent-created-by=run-1 (created by run 1 before a crash)."""
+    (host_id, created), calls = _adopt("run-1")
+    assert (host_id, created) == ("10623", True)  # its own: undo after a resume deletes it
+    update = next(c for c in calls if c["method"] == "host.update")
+    assert {"tag": "dcagent-created-by", "value": "run-1"} in update["params"]["tags"]  # type: ignore[index]
+    (_, created_by_other), calls = _adopt("run-2")
+    assert created_by_other is False  # adopted: another run's (or a person's) host is never deleted by undo
+    update = next(c for c in calls if c["method"] == "host.update")
+    assert {"tag": "dcagent-created-by", "value": "run-1"} in update["params"]["tags"]  # type: ignore[index]

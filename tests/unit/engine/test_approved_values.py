@@ -13,7 +13,7 @@ from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbook
 from agent.engine.registry import Registry, RetryPolicy, StepContext, StepResult, step
 from agent.engine.store import Store
-from agent.intake.service import IntakeService
+from agent.intake.service import IntakeService, edited_fields
 from agent.steps.request import approved_device
 from integrations.netbox import Approval, DeviceSpec, RequestObject
 from tests.unit.engine.world import FakeClock, RecordingTracker
@@ -122,3 +122,33 @@ def test_a_trigger_for_an_active_run_joins_it_without_reading_netbox(
     again = intake.take(obj, "reconciler", submit=False)[0]
     assert (again.run_id, again.created, again.note) == (first.run_id, False, "joined the active run")
     assert netbox.calls == []  # neither the changelog (approval) nor the device was read again
+
+
+def test_an_edit_after_approval_voids_it_before_the_next_step(
+    world: tuple[IntakeService, Store, FakeNetBox],
+) -> None:
+    intake, _, netbox = world
+    run_id = intake.take(netbox.get_object("dcim.device", 42), "webhook", submit=False)[0].run_id
+    assert run_id is not None
+    netbox.fqdn = "other.dc.lab"  # edited in NetBox after the approval; its webhook comes in
+    joined = intake.take(netbox.get_object("dcim.device", 42), "webhook", submit=False)[0]
+    assert joined.run_id == run_id and "dcagent_fqdn" in joined.note and "setujui kembali" in joined.note
+    final = intake.executor.execute(run_id)
+    assert final is not None and final.status == "failed"
+    assert final.reason is not None and "diubah setelah disetujui (dcagent_fqdn)" in final.reason
+    assert [s.status for s in final.steps if s.phase == "main"] == ["pending", "pending"]  # nothing ran
+    tracker = intake.executor.tracker
+    assert isinstance(tracker, RecordingTracker) and ("finished", run_id, "failed") in tracker.events
+
+
+def test_what_dcagent_writes_back_is_no_edit_of_the_request() -> None:
+    approved = FakeNetBox().get_object("dcim.device", 42)
+    written = approved.model_copy(update={"status": "active", "tags": ("dcagent-running",), "custom_fields": {
+        **approved.custom_fields, "dcagent_run_id": "r1", "dcagent_zabbix_hostid": "10650"}})  # fmt: skip
+    assert edited_fields(approved, written) == []
+    vlan_before = approved.model_copy(update={"custom_fields": {"dcagent_server_vlan": {"id": 3, "display": "A"}}})
+    vlan_renamed = approved.model_copy(update={"custom_fields": {"dcagent_server_vlan": {"id": 3, "display": "B"}}})
+    vlan_other = approved.model_copy(update={"custom_fields": {"dcagent_server_vlan": {"id": 4, "display": "A"}}})
+    assert edited_fields(vlan_before, vlan_renamed) == []
+    assert edited_fields(vlan_before, vlan_other) == ["dcagent_server_vlan"]
+    assert edited_fields(approved, approved.model_copy(update={"tenant": "Disdik"})) == ["tenant"]
