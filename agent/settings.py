@@ -117,6 +117,9 @@ class BackupSettings(_Section):
     read_data_subset: str = Field("5%", description="restic check --read-data-subset on verification days")
     read_data_every: int = Field(7, ge=1, description="read data back on every N-th scheduled run of a device")
     bwlimit_kbps: int | None = Field(None, gt=0, description="rsync bandwidth limit per transfer")
+    min_interval: float = Field(
+        3600, gt=0, description="the shortest time a backup schedule may leave between two runs of a device (s)"
+    )
     switch_configs_dir: Path = Field(default_factory=lambda: default_state_dir() / "switch-configs")
     switch_configs_schedule: str | None = Field("0 2 * * *", description="cron for switch config backups")
     safety_retention: str = Field(

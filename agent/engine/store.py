@@ -5,8 +5,10 @@ The schema is owned by Alembic migrations in ``agent/engine/migrations``; :meth:
 
 from __future__ import annotations
 
+import fcntl
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +28,8 @@ Phase = Literal["main", "undo", "reject"]
 FINAL: frozenset[str] = frozenset({"done", "rejected", "failed"})
 ACTIVE: frozenset[str] = frozenset({"queued", "running", "undoing", "rejecting"})
 
+# PostgreSQL advisory lock key for schema migrations (an arbitrary constant: "dcagent" in ASCII).
+MIGRATION_LOCK_KEY = 0x64636167656E74
 metadata = sa.MetaData()
 runs = sa.Table(
     "runs",
@@ -170,12 +174,26 @@ class Store:
         return self.engine.dialect.name == "postgresql"
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent)."""
+        """Bring the schema to the newest revision (idempotent), one process at a time: agents (and CLIs) starting
+        together on one database would otherwise create the same tables at once (PostgreSQL: a transaction-scoped
+        advisory lock; SQLite: a lock file beside the database)."""
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-        with self.engine.begin() as conn:
+        with self._migration_lock(), self.engine.begin() as conn:
+            if self.is_postgres:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not database or database == ":memory:":
+            yield
+            return
+        with Path(f"{database}.migrate-lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            yield
 
     # -- runs -------------------------------------------------------------------------------------------
     def create_run(

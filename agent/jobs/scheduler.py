@@ -13,6 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,14 +51,42 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
                        timezone=ZoneInfo(timezone))  # fmt: skip
 
 
+def _fires(expression: str, timezone: str, now: datetime, count: int) -> list[datetime]:
+    trigger = cron_trigger(expression, timezone)
+    fires: list[datetime] = []
+    previous: datetime | None = None
+    while len(fires) < count:
+        nxt = trigger.get_next_fire_time(previous, previous or now)
+        if nxt is None:
+            break
+        fires.append(nxt)
+        previous = nxt
+    return fires
+
+
 def cron_interval(expression: str, timezone: str, now: datetime) -> float:
     """Seconds between the next two runs: the backup interval the stale-backup check is measured against."""
-    trigger = cron_trigger(expression, timezone)
-    first = trigger.get_next_fire_time(None, now)
-    assert first is not None
-    second = trigger.get_next_fire_time(first, first)
-    assert second is not None
-    return float((second - first).total_seconds())
+    fires = _fires(expression, timezone, now, 2)
+    if len(fires) < 2:
+        raise ValueError(f"schedule {expression!r} never runs twice (a date that does not exist, such as 30 February?)")
+    return float((fires[1] - fires[0]).total_seconds())
+
+
+def schedule_problem(expression: str, timezone: str, now: datetime, min_interval: float) -> str | None:
+    """Why a backup schedule cannot be used (for the rejection letter), or None: not cron, never running, or
+    running more often than ``min_interval`` seconds anywhere in its next 48 runs (``0,1 * * * *`` is every minute
+    once an hour)."""
+    try:
+        fires = _fires(expression, timezone, now, 48)
+    except ValueError as e:
+        return str(e)
+    if len(fires) < 2:
+        return f"schedule {expression!r} never runs twice (a date that does not exist, such as 30 February?)"
+    shortest = min((b - a).total_seconds() for a, b in pairwise(fires))
+    if shortest < min_interval:
+        return (f"schedule {expression!r} runs {shortest:.0f} s apart; the shortest allowed is {min_interval:.0f} s "
+                f"(setting backup.min_interval)")  # fmt: skip
+    return None
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
-from agent.jobs.scheduler import cron_interval, cron_trigger
+from agent.jobs.scheduler import cron_interval, schedule_problem
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import _journal_once
 from agent.steps.request import approved_object
@@ -86,10 +87,9 @@ def read_config(svc: Services, device_id: int, defaults: Mapping[str, Any],
         paths = parse_paths(str(cf.get("dcagent_backup_paths") or ""))
     except ValueError as e:
         problems.append(f"dcagent_backup_paths: {e}")
-    try:
-        cron_trigger(cron, svc.settings.timezone)
-    except ValueError as e:
-        problems.append(f"dcagent_backup_schedule: {e}")
+    min_interval = svc.backup.min_interval
+    if (problem := schedule_problem(cron, svc.settings.timezone, datetime.now(UTC), min_interval)) is not None:
+        problems.append(f"dcagent_backup_schedule: {problem}")
     try:
         retention = parse_retention(str(cf.get("dcagent_backup_retention") or defaults.get("retention") or ""))
     except ValueError as e:

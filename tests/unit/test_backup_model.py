@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent.jobs.scheduler import cron_interval, cron_trigger
+from agent.jobs.scheduler import cron_interval, cron_trigger, schedule_problem
 from agent.steps.backup import Space, health_triggers, parse_paths, parse_retention, space_shortfalls
 from integrations.backup import Retention
 from integrations.transfer import _parse_sha256z, _stats, check_remote_path
@@ -65,6 +65,30 @@ def test_crontab_weekdays_count_from_sunday() -> None:
 def test_bad_cron_is_refused(expr: str) -> None:
     with pytest.raises(ValueError):
         cron_trigger(expr, "UTC")
+
+
+@pytest.mark.parametrize(
+    ("expr", "why"),
+    [
+        ("* * * * *", "runs 60 s apart; the shortest allowed is 3600 s"),
+        ("0,1 * * * *", "runs 60 s apart"),  # hourly, but two runs a minute apart once an hour
+        ("0 0 30 2 *", "never runs twice"),  # 30 February: would have crashed the step
+        ("0 25 * * *", "bad"),
+    ],
+)
+def test_schedules_that_run_too_often_or_never_are_refused_with_the_reason(expr: str, why: str) -> None:
+    now = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
+    problem = schedule_problem(expr, "Asia/Jakarta", now, 3600)
+    assert problem is not None and (why in problem or why == "bad"), problem
+    with pytest.raises(ValueError, match="never runs twice"):
+        cron_interval("0 0 30 2 *", "UTC", now)
+
+
+def test_daily_and_hourly_schedules_pass() -> None:
+    now = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
+    assert schedule_problem("0 1 * * *", "Asia/Jakarta", now, 3600) is None
+    assert schedule_problem("15 * * * *", "UTC", now, 3600) is None
+    assert schedule_problem("* * * * *", "UTC", now, 60) is None  # the lab allows one a minute
 
 
 def test_interval_and_stale_trigger_use_twice_the_interval() -> None:
