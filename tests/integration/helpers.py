@@ -17,6 +17,7 @@ WEBHOOK_URL = f"http://127.0.0.1:{WEBHOOK_PORT}/webhooks/netbox"
 # Lab resources shared by several modules: tests using one run one after another on one xdist worker.
 BACKUP_SERVER = "backup-server"  # the one SSH server (127.0.2.1), its data and the restic repository
 WEBHOOK = "webhook"  # tests serving WEBHOOK_PORT: one at a time
+POSTGRES_STORE = "postgres-store"  # tests that drop and re-create the run store's tables in the lab's PostgreSQL
 
 
 def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float = 90.0, every: float = 0.5) -> T:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from agent.engine.locks import PostgresAdvisoryLocks, advisory_key
 from agent.engine.store import Store
+from tests.integration.helpers import POSTGRES_STORE
 from tests.unit.engine.test_executor import (  # noqa: F401  (collected here with the PostgreSQL store)
     test_duplicate_event_joins_the_active_run,
     test_permanent_failure_undoes_completed_steps_in_reverse,
@@ -21,7 +22,9 @@ from tests.unit.engine.test_executor import (  # noqa: F401  (collected here wit
     test_two_runs_race_for_the_last_slot,
 )
 
-pytestmark = pytest.mark.smoke  # the lab answers: part of `make test-fast`
+# The lab answers: part of `make test-fast`. Every test starts from empty tables in the one lab database, so they
+# take turns on one worker (concurrently, one test's fixture dropped the tables another was using).
+pytestmark = [pytest.mark.smoke, pytest.mark.xdist_group(POSTGRES_STORE)]
 
 
 @pytest.fixture
