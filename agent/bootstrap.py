@@ -99,15 +99,27 @@ def _custom_field_fields(cf: CustomField) -> dict[str, object]:
 
 
 def event_conditions(playbook: Playbook) -> dict[str, object]:
-    """Fire when the object carries the request and approval tags (a finished run removes both) and, for an office
-    playbook scoped by site only, when it is at one of its sites (a region is not in the webhook's data: a playbook
-    scoped by region hears every site, and the intake decides)."""
+    """Fire when the object carries the request tag and a decision's tag (the approval, or any declared decision:
+    one made by the wrong person is refused at once; a finished run removes them all) and, for an office playbook
+    scoped by site only, when it is at one of its sites (a region is not in the webhook's data: a playbook scoped
+    by region hears every site, and the intake decides)."""
     trigger = playbook.trigger
     assert trigger is not None
+    decided: list[dict[str, object]] = [{"attr": "tags.slug", "value": d.tag, "op": "contains"} for d in trigger.chain]
     rules: list[dict[str, object]] = [
         {"attr": "tags.slug", "value": trigger.tag, "op": "contains"},
-        {"attr": "tags.slug", "value": trigger.approval_tag, "op": "contains"},
+        decided[0] if len(decided) == 1 else {"or": decided},
     ]
+    if trigger.sites and not trigger.regions:
+        rules.append({"attr": "site.slug", "value": list(trigger.sites), "op": "in"})
+    return {"and": rules}
+
+
+def review_conditions(playbook: Playbook) -> dict[str, object]:
+    """Fire when the object carries the playbook's review tag (at one of its sites, as for the request)."""
+    trigger = playbook.trigger
+    assert trigger is not None and trigger.review is not None
+    rules: list[dict[str, object]] = [{"attr": "tags.slug", "value": trigger.review.tag, "op": "contains"}]
     if trigger.sites and not trigger.regions:
         rules.append({"attr": "site.slug", "value": list(trigger.sites), "op": "in"})
     return {"and": rules}
@@ -126,7 +138,12 @@ def bootstrap(
         _, what = nb.ensure("extras", "tags", {"slug": slug}, {"name": slug, "color": "3f51b5",
                                                                "description": description})  # fmt: skip
         changes.append(Change("tag", slug, what))
-    for slug, (color, description) in OTHER_TAGS.items():
+    other_tags = dict(OTHER_TAGS)
+    for pb in triggered:  # the offices' decisions: one tag each (a tag several offices share keeps one text)
+        assert pb.trigger is not None
+        for d in [*pb.trigger.chain, *([pb.trigger.review] if pb.trigger.review else [])]:
+            other_tags.setdefault(d.tag, ("795548", f"{d.title}" + (f" (grup {d.group})" if d.group else "")))
+    for slug, (color, description) in other_tags.items():
         _, what = nb.ensure(
             "extras", "tags", {"slug": slug}, {"name": slug, "color": color, "description": description}
         )
@@ -154,4 +171,13 @@ def bootstrap(
              "description": f"{pb.title} (SOP {pb.sop.number})"},
         )  # fmt: skip
         changes.append(Change("event rule", name, what))
+        if pb.trigger.review is not None:
+            _, what = nb.ensure(
+                "extras", "event_rules", {"name": f"{name} review"},
+                {"object_types": [pb.trigger.object_type], "event_types": ["object_updated"], "enabled": True,
+                 "conditions": review_conditions(pb), "action_type": "webhook",
+                 "action_object_type": "extras.webhook", "action_object_id": hook_id,
+                 "description": f"{pb.trigger.review.title} — {pb.title}"},
+            )  # fmt: skip
+            changes.append(Change("event rule", f"{name} review", what))
     return changes

@@ -320,6 +320,11 @@ def _human(seconds: float | None) -> str:
 def _timeline(view: RunView) -> None:
     out.print(f"run {view.id}  {view.playbook}  {view.object_name} ({view.ref})  [bold]{view.status}[/]")
     out.print(f"approver: {view.approver or '-'}  trigger: {view.trigger}  reason: {view.reason or '-'}")
+    request = view.request or {}
+    if request.get("requester"):
+        out.print(f"filed by: {request['requester']}")
+    for d in [*request.get("decisions", []), *([request["review"]] if request.get("review") else [])]:
+        out.print(f"decision {d.get('sop_step') or '-'}: {d.get('title')} — {d.get('user') or '-'} at {d.get('time')}")
     table = Table("#", "phase", "step", "status", "start", "end", "duration", "SOP std", "attempts", "error")
     for st in view.steps:
         within = st.duration is not None and st.duration <= st.sla_seconds

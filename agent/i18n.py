@@ -128,6 +128,36 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "id": "diubah setelah disetujui ({fields}) — setujui kembali",
         "en": "changed after approval ({fields}) — approve again",
     },
+    "decision.refused": {
+        "id": "Keputusan **{title}** (tag {tag}) oleh {user} tidak diterima: {reason}. Tag dilepas; tidak ada yang "
+        "dijalankan.",
+        "en": "Decision **{title}** (tag {tag}) by {user} not accepted: {reason}. The tag was removed; nothing runs.",
+    },
+    "decision.self": {
+        "id": "pembuat keputusan adalah pengaju permohonan ini",
+        "en": "the decision maker filed this request",
+    },
+    "decision.group": {
+        "id": "bukan anggota grup {group} di NetBox",
+        "en": "not a member of the NetBox group {group}",
+    },
+    "decision.unknown_user": {
+        "id": "pembuatnya tidak tercatat di changelog NetBox",
+        "en": "who made it is not in NetBox's changelog",
+    },
+    "decision.out_of_order": {
+        "id": "dibuat sebelum keputusan {before}",
+        "en": "made before the decision {before}",
+    },
+    "decision.waiting": {"id": "menunggu keputusan {title} (tag {tag})", "en": "waiting for {title} (tag {tag})"},
+    "review.closed": {
+        "id": "Permohonan ditutup: **{title}** oleh {user} pada {time} (run {run}).",
+        "en": "Request closed: **{title}** by {user} at {time} (run {run}).",
+    },
+    "review.nothing": {
+        "id": "Tag {tag} dilepas: tidak ada pekerjaan selesai yang menunggu pemeriksaan.",
+        "en": "Tag {tag} removed: no finished work is waiting for a review.",
+    },
     "journal.unknown_approver": {"id": "(tidak tercatat)", "en": "(not recorded)"},
 }
 

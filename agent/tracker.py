@@ -60,5 +60,5 @@ class NetBoxTracker:
         self._write_once(run, outcome, text)
         # An approval is consumed by the run it started: the request and approval tags go, the outcome tag stays.
         # A new request on the same object (another SOP, or this one again after a fix) is tagged and approved anew.
-        consumed = [playbook.trigger.tag, playbook.trigger.approval_tag, OUTCOME_TAGS["running"]]
+        consumed = [playbook.trigger.tag, *(d.tag for d in playbook.trigger.chain), OUTCOME_TAGS["running"]]
         self.netbox.change_tags(run.ref.object_type, run.ref.object_id, add=[OUTCOME_TAGS[outcome]], remove=consumed)

@@ -20,7 +20,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lab.labkit import file_request, netbox, remove_request
+from lab.labkit import chain, decide, file_request, netbox, remove_request
 
 PORT = 18093
 READ_TOKEN = secrets.token_urlsafe(24)  # the read API (/metrics) answers only to its bearer token
@@ -59,7 +59,7 @@ def main() -> int:
     hook = nb.extras.webhooks.get(name="dcagent")
     hook_url = hook.payload_url if hook is not None else None  # bootstrap points it here; put back at the end
     subprocess.run([*DCAGENT, "bootstrap"], env=env, check=True, capture_output=True)
-    devs = [file_request(nb, prefix="srv-bench", tags=("sop-colocation",), bandwidth=1) for _ in range(n)]
+    devs = [file_request(nb, prefix="srv-bench", approved=False, bandwidth=1) for _ in range(n)]
     proc = subprocess.Popen([*DCAGENT, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(60):
@@ -70,9 +70,11 @@ def main() -> int:
                 time.sleep(0.5)
         before = metrics()
         tagged: dict[int, float] = {}
-        for d in devs:
-            d.update({"tags": [{"slug": "sop-colocation"}, {"slug": "approved"}]})
+        for d in devs:  # the head of office disposes, then the head of division approves (tag -> done: from here)
+            for tag, official in chain("dc-batam")[:-1]:
+                decide(d, tag, official)
             tagged[d.id] = time.monotonic()
+            decide(d, *chain("dc-batam")[-1])
         finished: dict[int, tuple[float, str]] = {}
         deadline = time.monotonic() + 60 * n
         # Progress from dcagent's own read API, not NetBox: polling NetBox would load the server being measured

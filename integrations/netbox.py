@@ -424,8 +424,9 @@ class NetBoxClient:
 
         return self._do(f"tag {otype} {object_id}", run)
 
-    def tag_added(self, object_type: str, object_id: int, tag: str) -> Approval | None:
-        """Who added ``tag`` to the object, and when: the latest changelog entry where it appeared."""
+    def tag_additions(self, object_type: str, object_id: int) -> dict[str, Approval]:
+        """Who added each tag the object has carried, and when: per tag, the latest changelog entry where it
+        appeared (one changelog read for a whole chain of decisions)."""
         otype = canonical_type(object_type)
 
         def run() -> list[Any]:
@@ -435,12 +436,25 @@ class NetBoxClient:
                 )
             )
 
+        found: dict[str, Approval] = {}
         for change in self._do("read changelog", run):
             after = _tag_names((change.postchange_data or {}).get("tags"))
             before = _tag_names((change.prechange_data or {}).get("tags"))
-            if tag in after and tag not in before:
-                return Approval(username=str(change.user_name), time=str(change.time))
-        return None
+            for tag in after - before:
+                found.setdefault(tag, Approval(username=str(change.user_name), time=str(change.time)))
+        return found
+
+    def tag_added(self, object_type: str, object_id: int, tag: str) -> Approval | None:
+        """Who added ``tag`` to the object, and when: the latest changelog entry where it appeared."""
+        return self.tag_additions(object_type, object_id).get(tag)
+
+    def user_groups(self, username: str) -> frozenset[str]:
+        """The names of the NetBox user groups ``username`` belongs to (none for an unknown user)."""
+        rows = self._do("read user", lambda: list(self._api.users.users.filter(username=username)))
+        for row in rows:
+            if str(row.username) == username:
+                return frozenset(str(g.name if hasattr(g, "name") else g["name"]) for g in (row.groups or []))
+        return frozenset()
 
     # -- IPAM -----------------------------------------------------------------------------------------------
     def prefix_of_vlan(self, vlan_id: int) -> PrefixRef:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pynetbox
+from labkit import chain, decide  # lab/ is the script's directory
 
 NAME = "srv-disdik-simpeg"
 DCAGENT = [str(Path(sys.executable).with_name("dcagent"))]
@@ -35,8 +36,9 @@ def main() -> int:
         })  # fmt: skip
         print(f"demo: recorded the request {NAME} (planned, tag sop-colocation)")
         subprocess.run([*DCAGENT, "plan", "colocation", f"device:{NAME}"], check=True)
-        dev.update({"tags": [{"slug": "sop-colocation"}, {"slug": "approved"}]})
-        print("demo: the head of division approved it (tag approved)")
+        for tag, official in chain("dc-batam"):
+            decide(dev, tag, official)
+            print(f"demo: {official} decided it (tag {tag})")
     tags = {t.slug for t in nb.dcim.devices.get(dev.id).tags}
     if "dcagent-done" in tags:
         print(f"demo: {NAME} was already handled; its runs:")

@@ -3,6 +3,7 @@ Shared by the integration tests and the benchmark."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import uuid
@@ -12,6 +13,7 @@ from typing import Any
 import pynetbox
 
 from agent import clients
+from agent.engine.playbook import load_playbooks
 from agent.settings import load_settings
 from integrations.dns import reverse_name
 from integrations.http import TimeoutSession
@@ -24,10 +26,47 @@ def netbox() -> Any:
     return api
 
 
+# The lab's officials (lab/seed.py), one per NetBox group the offices' playbooks name in their decisions.
+OFFICIAL_OF_GROUP = {"kepala-dinas": "kadis", "kepala-bidang": "kabid", "kepala-seksi": "kasi"}
+REPO_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+
+
+def official(username: str) -> Any:
+    """A NetBox API client acting as the lab user ``username`` (its changes are in the changelog under its name)."""
+    tokens = json.loads((Path(os.environ["DCAGENT_NETBOX__TOKEN_FILE"]).parent / "netbox-officials.json").read_text())
+    api = pynetbox.api(os.environ["DCAGENT_NETBOX__URL"], token=tokens[username])
+    api.http_session = TimeoutSession(60, system="netbox-tests")
+    return api
+
+
+def chain(site: str, request_tag: str = "sop-colocation") -> list[tuple[str, str]]:
+    """(tag, lab user) of each decision the office's playbook for ``site`` declares, in order."""
+    import agent.steps  # noqa: F401  (the steps the playbooks name)
+
+    for pb in load_playbooks(REPO_PLAYBOOKS).values():
+        if pb.trigger is not None and pb.trigger.tag == request_tag and pb.trigger.serves(site, None):
+            return [(d.tag, OFFICIAL_OF_GROUP.get(d.group or "", "kabid")) for d in pb.trigger.chain]
+    return [("approved", "kabid")]
+
+
+def decide(dev: Any, tag: str, username: str) -> None:
+    """``username`` adds ``tag`` to the device, as that official would in NetBox's UI."""
+    mine = official(username).dcim.devices.get(dev.id)
+    mine.update({"tags": [{"slug": t.slug} for t in mine.tags] + [{"slug": tag}]})
+
+
+def approve(dev: Any, site: str = "dc-batam") -> None:
+    """Every decision of the site's colocation chain, each by its official, in order."""
+    for tag, username in chain(site):
+        decide(dev, tag, username)
+
+
 def file_request(nb: Any, *, prefix: str = "srv-test", vid: int = 110, bandwidth: int = 50, fqdn: str | None = None,
-                 rack: str | None = None, tags: tuple[str, ...] = ("sop-colocation", "approved"),
+                 rack: str | None = None, tags: tuple[str, ...] = ("sop-colocation",), approved: bool = True,
                  device_type: str = "poweredge-r650", tenant: str = "dinkes",
                  site: str = "dc-batam") -> Any:  # fmt: skip
+    """A planned server with the request's fields, filed (created with ``tags``) by the admin and, if
+    ``approved``, decided by the site's officials."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     group = nb.ipam.vlan_groups.get(slug=f"vlan-{site}")
     where = nb.dcim.sites.get(slug=site)
@@ -44,7 +83,10 @@ def file_request(nb: Any, *, prefix: str = "srv-test", vid: int = 110, bandwidth
     }  # fmt: skip
     if rack:
         data["rack"] = nb.dcim.racks.get(site_id=where.id, name=rack).id
-    return nb.dcim.devices.create(data)
+    dev = nb.dcim.devices.create(data)
+    if approved:
+        approve(dev, site)
+    return dev
 
 
 def remove_request(nb: Any, dev: Any) -> None:

@@ -8,7 +8,9 @@ monitoring is real), agencies (OPD) as tenants, and the server types a colocatio
 
 from __future__ import annotations
 
+import json
 import os
+import secrets as secrets_mod
 import sys
 import zlib
 from collections import Counter
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pynetbox
+import requests
 
 counts: Counter[str] = Counter()
 
@@ -499,11 +502,62 @@ def seed_server(
         cable(nb, "dcim.interface", eno1, "dcim.interface", swp)
 
 
+# The offices' officials, one lab user per NetBox group the playbooks' decisions name (trigger.decisions), and a
+# technician in none. Each may view and tag devices; their API tokens are the lab's, for the tests.
+OFFICIALS = [("kadis", "Kepala", "Dinas", "kepala-dinas"), ("kabid", "Kepala", "Bidang", "kepala-bidang"),
+             ("kasi", "Kepala", "Seksi", "kepala-seksi"), ("staf", "Staf", "Teknis", None)]  # fmt: skip
+OFFICIAL_VIEWS = ["dcim.device", "dcim.site", "dcim.rack", "dcim.devicetype", "dcim.devicerole", "dcim.platform",
+                  "tenancy.tenant", "ipam.vlan", "ipam.ipaddress", "extras.tag"]  # fmt: skip
+
+
+def officials(nb: Any, url: str, secrets: Path) -> None:
+    """Groups, users, a permission to view and tag devices, and v2 tokens in ``secrets/netbox-officials.json``."""
+    tokens_file = secrets / "netbox-officials.json"
+    tokens: dict[str, str] = json.loads(tokens_file.read_text()) if tokens_file.is_file() else {}
+    ids = []
+    for username, first, last, group in OFFICIALS:
+        groups = [get_or_create(nb.users.groups, {"name": group}).id] if group else []
+        user = nb.users.users.get(username=username)
+        password = secrets_mod.token_urlsafe(24)
+        if user is None:
+            user = nb.users.users.create({"username": username, "password": password, "first_name": first,
+                                          "last_name": last, "groups": groups})  # fmt: skip
+            counts["users created"] += 1
+        elif _token_works(url, tokens.get(username)):
+            ids.append(user.id)
+            counts["users present"] += 1
+            continue
+        else:
+            user.update({"password": password, "groups": groups})
+        ids.append(user.id)
+        answer = requests.post(f"{url}/api/users/tokens/provision/", json={"username": username, "password": password,
+                               "description": "dcagent lab"}, timeout=30)  # fmt: skip
+        answer.raise_for_status()
+        tokens[username] = f"nbt_{answer.json()['key']}.{answer.json()['token']}"
+    perm = get_or_create(nb.users.permissions, {"name": "lab-officials"}, object_types=OFFICIAL_VIEWS,
+                         actions=["view", "change"], users=ids, description="Officials tag requests")  # fmt: skip
+    if sorted(u.id if hasattr(u, "id") else u for u in perm.users) != sorted(ids):
+        perm.update({"users": ids})
+    old = os.umask(0o077)
+    try:
+        tokens_file.write_text(json.dumps(tokens))
+    finally:
+        os.umask(old)
+
+
+def _token_works(url: str, token: str | None) -> bool:
+    if not token:
+        return False
+    answer = requests.get(f"{url}/api/status/", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return answer.status_code == 200
+
+
 def main() -> int:
     e = env()
     token = e.get("DCAGENT_NETBOX__TOKEN") or Path(e["DCAGENT_NETBOX__TOKEN_FILE"]).read_text().strip()
     nb = pynetbox.api(e["DCAGENT_NETBOX__URL"], token=token)
     seed(nb)
+    officials(nb, e["DCAGENT_NETBOX__URL"].rstrip("/"), Path(e["DCAGENT_NETBOX__TOKEN_FILE"]).parent)
     created = sum(v for k, v in counts.items() if k.endswith("created"))
     present = sum(v for k, v in counts.items() if k.endswith("present"))
     print(f"seed: {created} objects created, {present} already present")

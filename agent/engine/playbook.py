@@ -36,6 +36,25 @@ class SopRef(_Model):
     title: str | None = None
 
 
+_SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class Decision(_Model):
+    """A person's decision in the SOP (a disposition, an approval, a review): a NetBox tag, added by a member of
+    ``group`` (a NetBox user group), never by the user who filed the request."""
+
+    tag: str = Field(pattern=_SLUG)
+    title: str
+    group: str | None = Field(None, description="NetBox user group whose members may decide; none: any user")
+    sop_step: str | None = Field(None, description="the SOP step it stands for, e.g. 000.2")
+    sla: float | None = Field(None, description="SOP standard time in seconds (written 1d, 3h, 30m)")
+
+    @field_validator("sla", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float | None:
+        return None if v is None else parse_duration(v)
+
+
 class Trigger(_Model):
     object_type: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
     tag: str
@@ -44,6 +63,31 @@ class Trigger(_Model):
     # The office's scope: the sites (slugs) and/or regions (slugs) whose requests this playbook takes; none: all.
     sites: list[str] = Field(default_factory=list)
     regions: list[str] = Field(default_factory=list)
+    # The people's decisions before the work, in the SOP's order; the last one is the approval (its tag is
+    # approval_tag). None declared: approval_tag alone, by anyone (no group, no check of the requester).
+    decisions: list[Decision] = Field(default_factory=list)
+    review: Decision | None = Field(None, description="a decision after the work report that closes the request")
+
+    @model_validator(mode="after")
+    def _chain(self) -> Trigger:
+        tags = [d.tag for d in self.chain] + ([self.review.tag] if self.review else [])
+        if self.tag in tags:
+            raise ValueError(f"decision tag {self.tag!r} is the request tag")
+        if len(set(tags)) != len(tags):
+            raise ValueError(f"each decision needs its own tag: {', '.join(tags)}")
+        if self.decisions and self.decisions[-1].tag != self.approval_tag:
+            raise ValueError(
+                f"the last decision is the approval: its tag {self.decisions[-1].tag!r} must be approval_tag "
+                f"{self.approval_tag!r}"
+            )
+        return self
+
+    @property
+    def chain(self) -> list[Decision]:
+        """The decisions before the run, in order (at least the approval)."""
+        return list(self.decisions) or [
+            Decision(tag=self.approval_tag, title="approval", group=None, sop_step=None, sla=None)
+        ]
 
     @property
     def scoped(self) -> bool:

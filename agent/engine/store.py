@@ -268,6 +268,16 @@ class Store:
             )
         return bool(done.rowcount)
 
+    def record_review(self, run_id: str, review: dict[str, Any]) -> bool:
+        """Close a finished run with its review (kept beside the approved request); False if already reviewed."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(runs.c.request).where(runs.c.id == run_id).with_for_update()).first()
+            request = dict(row[0] or {}) if row is not None else None
+            if request is None or request.get("review"):
+                return False
+            conn.execute(runs.update().where(runs.c.id == run_id).values(request={**request, "review": review}))
+        return True
+
     def cancel_reason(self, run_id: str) -> str | None:
         with self.engine.connect() as conn:
             found = conn.execute(sa.select(runs.c.cancel_reason).where(runs.c.id == run_id)).scalar_one_or_none()

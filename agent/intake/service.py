@@ -18,6 +18,8 @@ from agent.engine.executor import Executor
 from agent.engine.playbook import Playbook
 from agent.engine.registry import ObjectRef
 from agent.i18n import t
+from agent.intake.decisions import ChainState, check_chain
+from agent.intake.reviews import ReviewDesk
 from integrations.errors import IntegrationError
 from integrations.netbox import NetBoxClient, RequestObject
 
@@ -72,37 +74,102 @@ class IntakeService:
     def __init__(self, netbox: NetBoxClient, executor: Executor) -> None:
         self.netbox = netbox
         self.executor = executor
+        self.reviews = ReviewDesk(netbox, executor.store, executor.language)
+
+    def _reviews(self, obj: RequestObject) -> list[Intake]:
+        """A closing review on the object, for the playbooks of its office that declare one."""
+        due = []
+        for pb in self.executor.playbooks.values():
+            trig = pb.trigger
+            if trig is None or trig.review is None or trig.object_type != obj.object_type:
+                continue
+            if trig.review.tag not in obj.tags:
+                continue
+            if trig.scoped and not trig.serves(obj.site, self.netbox.site_region(obj.site) if obj.site else None):
+                continue
+            due.append(pb)
+        # a review starts nothing: no run id (the CLI's `run` would wait on it)
+        return [Intake(o.playbook, None, False, o.note) for o in self.reviews.take(obj, due)] if due else []
 
     def take(self, obj: RequestObject, trigger: str, submit: bool = True) -> list[Intake]:
-        results: list[Intake] = []
+        results: list[Intake] = self._reviews(obj)
         matched = matching(self.executor.playbooks, obj, lambda site: self.netbox.site_region(site))
         if len(starting := [pb for pb, skip in matched if skip is None]) > 1:
             return self._ambiguous(obj, starting)
         for pb, skip in matched:
-            if skip is not None:
-                results.append(Intake(pb.name, None, False, skip))
-                continue
             assert pb.trigger is not None
             ref = ObjectRef(obj.object_type, obj.id)
-            active = self.executor.store.active_run(pb.name, ref)
+            active = self.executor.store.active_run(pb.name, ref) if skip is None else None
             if active is not None:  # e.g. the webhook for the run's own change: nothing more to read in NetBox
                 voided = self._void_if_edited(active, obj)
                 results.append(Intake(pb.name, active, False, voided or "joined the active run"))
                 if submit:
                     self.executor.submit(active)
                 continue
-            approver, approved_at = self._approval(obj, pb.trigger.approval_tag)
-            if (done := self._handled(pb.name, ref, approved_at)) is not None:
-                results.append(Intake(pb.name, done, False, "already handled under this approval"))
+            if skip is not None and not (pb.trigger.decisions and set(obj.tags) & {d.tag for d in pb.trigger.chain}):
+                results.append(Intake(pb.name, None, False, skip))
                 continue
-            run_id, created = self.executor.create(pb.name, ref, obj.name, trigger, approver, approved_at,
-                                                   request=self._approved_values(obj))  # fmt: skip
-            if submit:
-                self.executor.submit(run_id)
-            log.info("request taken", extra={"playbook": pb.name, "object": str(ref), "run": run_id,
-                                             "new_run": created, "trigger": trigger})  # fmt: skip
-            results.append(Intake(pb.name, run_id, created, "queued" if created else "joined the active run"))
+            state = self._chain(pb, obj)
+            if isinstance(state, str) or not state.complete:
+                results.append(Intake(pb.name, None, False, self._not_yet(pb, obj, state, skip)))
+                continue
+            if skip is not None:  # every decision made, yet e.g. the status is not the playbook's
+                results.append(Intake(pb.name, None, False, skip))
+                continue
+            results.append(self._start(pb, obj, ref, state, trigger, submit))
         return results
+
+    def _start(
+        self, pb: Playbook, obj: RequestObject, ref: ObjectRef, state: ChainState, trigger: str, submit: bool
+    ) -> Intake:
+        approval = state.approval
+        approver, approved_at = (approval.user, approval.time) if approval else (None, None)
+        if (done := self._handled(pb.name, ref, approved_at)) is not None:
+            return Intake(pb.name, done, False, "already handled under this approval")
+        values = self._approved_values(obj, state)
+        run_id, created = self.executor.create(pb.name, ref, obj.name, trigger, approver, approved_at, request=values)
+        if submit:
+            self.executor.submit(run_id)
+        log.info("request taken", extra={"playbook": pb.name, "object": str(ref), "run": run_id,
+                                         "new_run": created, "trigger": trigger})  # fmt: skip
+        return Intake(pb.name, run_id, created, "queued" if created else "joined the active run")
+
+    def _chain(self, pb: Playbook, obj: RequestObject) -> ChainState | str:
+        """The playbook's decisions on the object, from one changelog read (a string: why they cannot be known)."""
+        assert pb.trigger is not None
+        try:
+            additions = self.netbox.tag_additions(obj.object_type, obj.id)
+        except IntegrationError as e:
+            log.warning("changelog read failed", extra={"error": str(e)})
+            if pb.trigger.decisions:  # cannot check who decided: not now (the reconciler asks again)
+                return f"the decisions cannot be checked now: {e}"
+            additions = {}  # the single approval runs; the journal says the approver is unknown
+        groups: dict[str, frozenset[str]] = {}
+
+        def groups_of(user: str) -> frozenset[str]:
+            if user not in groups:
+                groups[user] = self.netbox.user_groups(user)
+            return groups[user]
+
+        return check_chain(pb.trigger, set(obj.tags), additions, groups_of, self.executor.language)
+
+    def _not_yet(self, pb: Playbook, obj: RequestObject, state: ChainState | str, skip: str | None) -> str:
+        """Refuse the decisions that fail their checks (tag removed, journal says why); else what is awaited."""
+        if isinstance(state, str):
+            return state
+        lang = self.executor.language
+        if state.refused:
+            lines = [r.text(lang) for r in state.refused]
+            try:
+                self.netbox.change_tags(obj.object_type, obj.id, remove=[r.decision.tag for r in state.refused])
+                self.netbox.add_journal(obj.object_type, obj.id, "warning", "\n\n".join(lines))
+            except IntegrationError as e:
+                log.warning("could not refuse a decision", extra={"error": str(e)})
+            log.warning("decision refused", extra={"playbook": pb.name, "object": f"{obj.object_type}:{obj.id}",
+                                                   "refused": [r.decision.tag for r in state.refused]})  # fmt: skip
+            return " ".join(lines)
+        waiting = state.waiting_for
+        return t("decision.waiting", lang, title=waiting.title, tag=waiting.tag) if waiting else skip or ""
 
     def _handled(self, playbook: str, ref: ObjectRef, approved_at: datetime | None) -> str | None:
         """A finished run under the same approval (a stale read racing the run's tag removal): its id."""
@@ -143,26 +210,17 @@ class IntakeService:
             log.warning("approval voided: request edited", extra={"run": run_id, "fields": changed})
         return reason
 
-    def _approved_values(self, obj: RequestObject) -> dict[str, Any] | None:
-        """The request's values at approval, kept with the run: the object as read, and for a device what its steps
-        read of it (type, PSUs, interfaces: agent.steps.request.approved_device)."""
-        values: dict[str, Any] = {"object": obj.model_dump(mode="json")}
+    def _approved_values(self, obj: RequestObject, state: ChainState) -> dict[str, Any] | None:
+        """The request's values at approval, kept with the run: the object as read, for a device what its steps
+        read of it (type, PSUs, interfaces: agent.steps.request.approved_device), who filed it and who decided."""
+        values: dict[str, Any] = {"object": obj.model_dump(mode="json"), "requester": state.requester,
+                                  "decisions": [m.as_json() for m in state.made]}  # fmt: skip
         if obj.object_type == "dcim.device":
             values["device"] = self.netbox.device_spec(obj.id).model_dump(mode="json")
         return values
 
     def take_ref(self, object_type: str, object_id: int, trigger: str) -> list[Intake]:
         return self.take(self.netbox.get_object(object_type, object_id), trigger)
-
-    def _approval(self, obj: RequestObject, tag: str) -> tuple[str | None, datetime | None]:
-        try:
-            found = self.netbox.tag_added(obj.object_type, obj.id, tag)
-        except IntegrationError as e:  # the run still proceeds; the journal says the approver is unknown
-            log.warning("approval lookup failed", extra={"error": str(e)})
-            return None, None
-        if found is None:
-            return None, None
-        return found.username, datetime.fromisoformat(found.time)
 
     def reconcile(self) -> list[Intake]:
         """One reconciler pass: every approved, unhandled request without an active run gets one."""
@@ -173,4 +231,7 @@ class IntakeService:
                 continue
             for obj in self.netbox.objects_with_tags(trig.object_type, [trig.tag, trig.approval_tag]):
                 objects[(obj.object_type, obj.id)] = obj
+            if trig.review is not None:
+                for obj in self.netbox.objects_with_tags(trig.object_type, [trig.review.tag]):
+                    objects[(obj.object_type, obj.id)] = obj
         return [r for obj in objects.values() for r in self.take(obj, "reconciler")]

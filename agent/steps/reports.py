@@ -68,7 +68,8 @@ def work_report(ctx: StepContext) -> StepResult:
     place, ip = o.get("place_device", {}), o.get("reserve_ip", {})
     sw, zbx = o.get("configure_switch_port", {}), o.get("register_zabbix", {})
     context = {
-        **c, "approver": ctx.meta.get("approver") or "-",
+        **c, "approver": ctx.meta.get("approver") or "-", "decisions": ctx.approved.get("decisions") or [],
+        "requester": ctx.approved.get("requester") or "-",
         "device": {"name": spec.name, "manufacturer": spec.manufacturer, "model": spec.device_type,
                    "u_height": spec.u_height, "psus": len(spec.psu_draw_w), "load_w": sum(spec.psu_draw_w),
                    "serial": spec.serial},

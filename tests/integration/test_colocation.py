@@ -20,7 +20,7 @@ from agent.engine.store import Store
 from agent.settings import load_settings
 from agent.steps.capacity_model import free_positions
 from integrations.dns import reverse_name
-from lab.labkit import file_request, netbox, remove_request
+from lab.labkit import approve, decide, file_request, netbox, remove_request
 from tests.integration.helpers import WEBHOOK, WEBHOOK_PORT, healthy, private_playbooks, wait_for
 
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
@@ -45,7 +45,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 # One colocation's API calls (issue 13 aims at 30 NetBox and 8 Zabbix calls): raise them only with a reason.
-NETBOX_CALL_BUDGET = 61
+NETBOX_CALL_BUDGET = 63  # 61 + the two deciders' group memberships (kadis, kabid)
 ZABBIX_CALL_BUDGET = 24
 
 
@@ -130,11 +130,31 @@ def test_colocation_places_reserves_configures_monitors_and_reports(
     reports = Path(env["DCAGENT_REPORTS_DIR"])
     pdf = next(reports.glob("*/berita-acara.pdf"))
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    for expected in (dev.name, ip, "445/77/DINKES/2026", "Dinas Kesehatan", f"{switch} / {port} / VLAN 110", "admin"):
+    for expected in (
+        dev.name,
+        ip,
+        "445/77/DINKES/2026",
+        "Dinas Kesehatan",
+        f"{switch} / {port} / VLAN 110",
+        "admin",
+        "(000.2)",
+        "kadis",
+        "(000.3)",
+        "kabid",
+    ):  # filed by, disposed by, approved by
         assert expected in text, expected
     entries = nb.extras.journal_entries.filter(assigned_object_id=dev.id, assigned_object_type="dcim.device")
     journal = [str(j.comments) for j in entries]
     assert any("Work report:" in j and str(pdf) in j for j in journal)
+    # SOP 000.11: the head of office reviews the report, which closes the request (recorded, journalled, untagged).
+    decide(dev, "reviewed", "kadis")
+    closed = subprocess.run([*DCAGENT, "run", "colocation", f"device:{dev.name}"], env=env, capture_output=True,
+                            text=True, timeout=120, check=False)  # fmt: skip
+    assert closed.returncode == 4 and "Request closed" in " ".join(closed.stderr.split()), closed.stderr
+    store = Store(env["DCAGENT_STORE_URL"])
+    [run_row] = store.list_runs(playbook="colocation", ref=ObjectRef("dcim.device", dev.id))
+    assert run_row.request is not None and run_row.request["review"]["user"] == "kadis"
+    assert "reviewed" not in {t.slug for t in nb.dcim.devices.get(dev.id).tags}
 
 
 def _pdf_text(env: dict[str, str], playbook: str, dev: Any, document: str) -> str:
@@ -144,6 +164,35 @@ def _pdf_text(env: dict[str, str], playbook: str, dev: Any, document: str) -> st
     return " ".join(
         subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split()
     )
+
+
+def test_a_self_approval_and_an_approval_from_outside_the_group_change_nothing(
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any]
+) -> None:
+    """Batam's chain: disposition by kepala-dinas, approval by kepala-bidang, never by who filed the request."""
+    outsider = request_device(approved=False)
+    decide(outsider, "disposisi", "kadis")
+    decide(outsider, "approved", "staf")  # a technician in no group
+    own = request_device(tags=(), approved=False)
+    decide(own, "sop-colocation", "kabid")  # the head of division files the request himself ...
+    decide(own, "disposisi", "kadis")
+    decide(own, "approved", "kabid")  # ... and approves it
+    settings = load_settings(None)
+    assert settings.dns is not None
+    for dev, why in ((outsider, "not a member of the NetBox group kepala-bidang"),
+                     (own, "the decision maker filed this request")):  # fmt: skip
+        result = subprocess.run([*DCAGENT, "run", "colocation", f"device:{dev.name}"], env=env, capture_output=True,
+                                text=True, timeout=120, check=False)  # fmt: skip
+        assert result.returncode == 4 and why in " ".join(result.stderr.split()), result.stdout + result.stderr
+        fresh = nb.dcim.devices.get(dev.id)
+        assert {t.slug for t in fresh.tags} == {"sop-colocation", "disposisi"}  # the approval's tag is removed
+        assert fresh.rack is None and fresh.primary_ip4 is None and str(fresh.status.value) == "planned"
+        assert owned(nb, env, dev) == (set(), set())
+        assert clients.dns(settings.dns).lookup(f"{dev.name}.dc.lab.", "A") == []
+        assert clients.zabbix(settings).host_id(dev.name) is None
+        assert Store(env["DCAGENT_STORE_URL"]).list_runs(ref=ObjectRef("dcim.device", dev.id)) == []
+        entries = nb.extras.journal_entries.filter(assigned_object_id=dev.id, assigned_object_type="dcim.device")
+        assert any(why in str(j.comments) and "tag approved" in str(j.comments) for j in entries)
 
 
 def test_each_office_runs_its_own_playbook_and_heads_its_documents_with_its_sop(
@@ -266,12 +315,12 @@ def test_twenty_requests_compete_for_ten_addresses(
     serve_env = private_playbooks(REPO_PLAYBOOKS / "colocation.yaml", tmp_path / "playbooks", "colocation-race",
                                   RACE_TAG, {**env, "DCAGENT_LISTEN_PORT": str(port), "DCAGENT_RECONCILE_INTERVAL": "0",
                                              "DCAGENT_WORKERS": "4"})  # fmt: skip
-    devs = [request_device(vid=198, tags=(RACE_TAG,), bandwidth=1) for _ in range(20)]
+    devs = [request_device(vid=198, tags=(RACE_TAG,), bandwidth=1, approved=False) for _ in range(20)]
     proc = subprocess.Popen([*DCAGENT, "serve"], env=serve_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for("dcagent serve", lambda: healthy(port), timeout=30)
-        for d in devs:
-            d.update({"tags": [{"slug": RACE_TAG}, {"slug": "approved"}]})
+        for d in devs:  # disposed by the head of office, approved by the head of division
+            approve(d)
         wait_for("20 outcomes", lambda: all(_outcome(nb, d) for d in devs), timeout=900, every=1)
     finally:
         proc.terminate()
@@ -279,7 +328,7 @@ def test_twenty_requests_compete_for_ten_addresses(
     outcomes = {d.name: _outcome(nb, d) for d in devs}
     done = [d for d in devs if outcomes[d.name] == "dcagent-done"]
     rejected = [d for d in devs if outcomes[d.name] == "dcagent-rejected"]
-    assert (len(done), len(rejected)) == (10, 10), outcomes
+    assert (len(done), len(rejected)) == (10, 10), _why(env, [d for d in devs if d not in done + rejected])
     placed = [nb.dcim.devices.get(d.id) for d in done]
     slots = [(p.rack.id, int(p.position)) for p in placed]
     assert len(set(slots)) == 10  # no two servers in one slot
@@ -306,12 +355,12 @@ def test_an_fqdn_edited_after_approval_voids_it_and_everything_is_undone(
     serve_env = private_playbooks(REPO_PLAYBOOKS / "colocation.yaml", tmp_path / "playbooks", "colocation-void",
                                   VOID_TAG, {**env, "DCAGENT_LISTEN_PORT": str(WEBHOOK_PORT),
                                              "DCAGENT_RECONCILE_INTERVAL": "0"})  # fmt: skip
-    dev = request_device(tags=(VOID_TAG,))
+    dev = request_device(tags=(VOID_TAG,), approved=False)
     edited = f"edited-{dev.name}.dc.lab"
     proc = subprocess.Popen([*DCAGENT, "serve"], env=serve_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for("dcagent serve", lambda: healthy(WEBHOOK_PORT), timeout=30)
-        dev.update({"tags": [{"slug": VOID_TAG}, {"slug": "approved"}]})
+        approve(dev)
         wait_for("the run to start", lambda: "dcagent-running" in {t.slug for t in nb.dcim.devices.get(dev.id).tags})
         nb.dcim.devices.get(dev.id).update({"custom_fields": {"dcagent_fqdn": edited}})
         wait_for("an outcome", lambda: _outcome(nb, dev) is not None, timeout=300)
@@ -320,7 +369,7 @@ def test_an_fqdn_edited_after_approval_voids_it_and_everything_is_undone(
         proc.wait(timeout=30)
     fresh = nb.dcim.devices.get(dev.id)
     assert _outcome(nb, dev) == "dcagent-failed"
-    assert {t.slug for t in fresh.tags}.isdisjoint({VOID_TAG, "approved"})  # the approval is consumed
+    assert {t.slug for t in fresh.tags}.isdisjoint({VOID_TAG, "disposisi", "approved"})  # the decisions are consumed
     assert fresh.rack is None and fresh.primary_ip4 is None and str(fresh.status.value) == "planned"
     assert owned(nb, env, dev) == (set(), set())
     settings = load_settings(None)
@@ -338,6 +387,18 @@ def test_an_fqdn_edited_after_approval_voids_it_and_everything_is_undone(
     undone = {s.key for s in view.steps if s.phase == "undo" and s.status == "done"}
     # Stopped before its end; every step that ran and can be undone was undone.
     assert "work_report" not in done and undone == done - {"validate", "check_capacity", "verify_monitoring"}
+
+
+def _why(env: dict[str, str], devs: list[Any]) -> list[tuple[str, str, str | None, list[str]]]:
+    """For a failed assertion: each device's runs, their status, reason and failed attempts' errors."""
+    store = Store(env["DCAGENT_STORE_URL"])
+    out = []
+    for d in devs:
+        for run in store.list_runs(ref=ObjectRef("dcim.device", d.id)):
+            view = store.get_run(run.id)
+            errors = [f"{s.phase}/{s.key}: {s.error}" for s in (view.steps if view else []) if s.error]
+            out.append((d.name, run.status, run.reason, errors))
+    return out
 
 
 def _outcome(nb: Any, dev: Any) -> str | None:

@@ -47,9 +47,9 @@ class FakeNetBox:
         return RequestObject(object_type="dcim.device", id=42, name="srv-1", status="planned",
                              tags=("sop-frozen", "approved"), custom_fields=self._cf())  # fmt: skip
 
-    def tag_added(self, object_type: str, object_id: int, tag: str) -> Approval | None:
-        self.calls.append("tag_added")
-        return Approval(username="kabid", time="2026-11-23T09:00:00+00:00")
+    def tag_additions(self, object_type: str, object_id: int) -> dict[str, Approval]:
+        self.calls.append("tag_additions")
+        return {"approved": Approval(username="kabid", time="2026-11-23T09:00:00+00:00")}
 
     def device_spec(self, device_id: int) -> DeviceSpec:
         self.calls.append("device_spec")

@@ -1,0 +1,82 @@
+"""The closing review (Batam 000.11, 001.10, 002.11): after the work report, an official tags the object and the
+request is closed — recorded on the run, journalled, the tag removed so that a later request starts clean."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from agent.engine.playbook import Playbook
+from agent.engine.registry import ObjectRef
+from agent.engine.store import RunView, Store
+from agent.i18n import Language, t
+from agent.intake.decisions import Made, Refusal, check_review
+from integrations.errors import IntegrationError
+from integrations.netbox import NetBoxClient, RequestObject
+
+log = logging.getLogger("dcagent.intake")
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    playbook: str
+    run_id: str | None
+    note: str
+
+
+class ReviewDesk:
+    def __init__(self, netbox: NetBoxClient, store: Store, language: Language) -> None:
+        self.netbox = netbox
+        self.store = store
+        self.language = language
+
+    def take(self, obj: RequestObject, playbooks: list[Playbook]) -> list[ReviewOutcome]:
+        """Each playbook (of the object's office) whose review tag the object carries: close its last done run."""
+        out: list[ReviewOutcome] = []
+        for pb in playbooks:
+            review = pb.trigger.review if pb.trigger else None
+            if review is None or review.tag not in obj.tags:
+                continue
+            try:
+                out.append(self._close(pb, obj))
+            except IntegrationError as e:  # the tag stays: the reconciler asks again
+                log.warning("review not handled", extra={"playbook": pb.name, "error": str(e)})
+                out.append(ReviewOutcome(pb.name, None, f"review not handled now: {e}"))
+        return out
+
+    def _waiting_run(self, pb: Playbook, ref: ObjectRef) -> RunView | None:
+        for run in self.store.list_runs(playbook=pb.name, ref=ref, limit=5):
+            if run.finished:  # the latest finished run: done and not yet reviewed, or nothing waits
+                return run if run.status == "done" and not (run.request or {}).get("review") else None
+        return None
+
+    def _close(self, pb: Playbook, obj: RequestObject) -> ReviewOutcome:
+        assert pb.trigger is not None and pb.trigger.review is not None
+        review, lang = pb.trigger.review, self.language
+        run = self._waiting_run(pb, ObjectRef(obj.object_type, obj.id))
+        if run is None:
+            note = t("review.nothing", lang, tag=review.tag)
+            self._answer(obj, review.tag, "warning", note)
+            return ReviewOutcome(pb.name, None, note)
+        found = self.netbox.tag_additions(obj.object_type, obj.id).get(review.tag)
+        user = found.username if found else None
+        requester = (run.request or {}).get("requester")
+        why = check_review(review, user, requester, self.netbox.user_groups, lang)
+        if why is not None:
+            note = Refusal(review, user, why).text(lang)
+            self._answer(obj, review.tag, "warning", note)
+            return ReviewOutcome(pb.name, run.id, note)
+        when = datetime.fromisoformat(found.time) if found else None
+        made = Made(review.tag, review.title, user, when, review.sop_step)
+        if self.store.record_review(run.id, made.as_json()):
+            note = t("review.closed", lang, title=review.title, user=user, run=run.id[:8],
+                     time=when.isoformat(timespec="seconds") if when else "-")  # fmt: skip
+            self._answer(obj, review.tag, "success", note)
+            log.info("request reviewed", extra={"playbook": pb.name, "run": run.id, "reviewer": user})
+            return ReviewOutcome(pb.name, run.id, note)
+        return ReviewOutcome(pb.name, run.id, "already reviewed")
+
+    def _answer(self, obj: RequestObject, tag: str, kind: str, note: str) -> None:
+        self.netbox.change_tags(obj.object_type, obj.id, remove=[tag])
+        self.netbox.add_journal(obj.object_type, obj.id, kind, note)

@@ -1,0 +1,191 @@
+"""An office's chain of decisions (disposition → approval, then a closing review): each checked against the
+changelog — made by a member of its group, not by whoever filed the request, in order; a refused decision loses
+its tag, the journal says why and nothing runs; a complete chain starts one run that records every decision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.engine.errors import PlaybookError
+from agent.engine.executor import Executor
+from agent.engine.locks import InProcessLocks
+from agent.engine.playbook import load_playbook
+from agent.engine.registry import ObjectRef
+from agent.engine.store import Store
+from agent.intake.service import IntakeService
+from integrations.netbox import Approval, DeviceSpec, RequestObject
+from tests.unit.engine.world import FakeClock, RecordingTracker, World, make_registry
+
+CHAIN = """\
+name: batam
+title: Colocation
+sop: {number: "01/SOP", office: "Batam"}
+trigger:
+  object_type: dcim.device
+  tag: sop-colocation
+  status: planned
+  decisions:
+    - {tag: disposisi, title: Disposisi Kepala Dinas, group: kepala-dinas, sop_step: "000.2", sla: 1d}
+    - {tag: approved, title: Penugasan Kepala Bidang, group: kepala-bidang, sop_step: "000.3", sla: 1d}
+  review: {tag: reviewed, title: Pemeriksaan Kepala Dinas, group: kepala-dinas, sop_step: "000.11"}
+steps:
+  - step: note
+    sla: 1d
+"""
+GROUPS = {"kadis": {"kepala-dinas"}, "kabid": {"kepala-bidang"}, "staf": set(), "admin": {"kepala-bidang"}}
+
+
+class ChainNetBox:
+    """The object's tags and the changelog's additions: who added which tag, when (minutes past nine)."""
+
+    def __init__(self, tags: list[str], added: dict[str, tuple[str, int]]) -> None:
+        self.tags = tags
+        self.added = added
+        self.journal_entries: list[tuple[str, str]] = []
+        self.reads: list[str] = []
+
+    def obj(self) -> RequestObject:
+        return RequestObject(object_type="dcim.device", id=9, name="srv-9", status="planned", tags=tuple(self.tags),
+                             custom_fields={}, site="dc-batam")  # fmt: skip
+
+    def tag_additions(self, object_type: str, object_id: int) -> dict[str, Approval]:
+        self.reads.append("changelog")
+        return {t: Approval(username=u, time=f"2026-12-01T09:{m:02d}:00+07:00") for t, (u, m) in self.added.items()}
+
+    def user_groups(self, username: str) -> frozenset[str]:
+        self.reads.append(f"user {username}")
+        return frozenset(GROUPS.get(username, set()))
+
+    def change_tags(self, object_type: str, object_id: int, add: Any = (), remove: Any = ()) -> tuple[str, ...]:
+        self.tags = [t for t in self.tags if t not in remove] + [t for t in add if t not in self.tags]
+        return tuple(self.tags)
+
+    def add_journal(self, object_type: str, object_id: int, kind: str, comments: str) -> None:
+        self.journal_entries.append((kind, comments))
+
+    def device_spec(self, device_id: int) -> DeviceSpec:
+        self.reads.append("device")
+        return DeviceSpec(
+            id=9, name="srv-9", site_id=1, site="dc-batam", rack_id=None, position=None, face=None, status="planned",
+            u_height=1, full_depth=True, psu_draw_w=(350.0,), data_interfaces=("eth0",), tenant_id=3, tenant="Dinkes",
+            role="server", platform=None, serial="SN9", asset_tag=None, device_type="R650", manufacturer="Dell",
+            primary_ip=None, custom_fields={},
+        )  # fmt: skip
+
+    def site_region(self, site: str) -> str | None:
+        return None
+
+
+@pytest.fixture
+def intake(tmp_path: Path) -> tuple[IntakeService, Store]:
+    (tmp_path / "batam.yaml").write_text(CHAIN)
+    reg = make_registry(World())
+    pb = load_playbook(tmp_path / "batam.yaml", reg)
+    store = Store(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
+    store.migrate()
+    ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), InProcessLocks(), FakeClock(), registry=reg)
+    return IntakeService(None, ex), store  # type: ignore[arg-type]
+
+
+def take(intake: tuple[IntakeService, Store], nb: ChainNetBox) -> Any:
+    service, _store = intake
+    service.netbox = nb  # type: ignore[assignment]
+    service.reviews.netbox = nb  # type: ignore[assignment]
+    return service.take(nb.obj(), "webhook", submit=False)
+
+
+@pytest.mark.parametrize(
+    ("added", "refused", "why"),
+    [
+        ({"disposisi": ("kadis", 1), "approved": ("admin", 2)}, "approved", "pengaju permohonan ini"),
+        ({"disposisi": ("kadis", 1), "approved": ("staf", 2)}, "approved", "bukan anggota grup kepala-bidang"),
+        ({"disposisi": ("kabid", 1), "approved": ("kabid", 2)}, "disposisi", "kepala-dinas"),
+        ({"disposisi": ("kadis", 5), "approved": ("kabid", 2)}, "approved", "dibuat sebelum keputusan Disposisi"),
+    ],
+    ids=["self-approval", "outside the group", "disposition by the wrong official", "approved before disposed"],
+)
+def test_a_decision_that_fails_its_check_loses_its_tag_and_nothing_runs(
+    intake: tuple[IntakeService, Store], added: dict[str, tuple[str, int]], refused: str, why: str
+) -> None:
+    nb = ChainNetBox(["sop-colocation", "disposisi", "approved"], {"sop-colocation": ("admin", 0), **added})
+    taken = take(intake, nb)
+    assert [t.run_id for t in taken] == [None]
+    assert refused not in nb.tags and "sop-colocation" in nb.tags
+    [(kind, text)] = nb.journal_entries
+    assert kind == "warning" and why in text and f"tag {refused}" in text, text
+    assert intake[1].list_runs() == []
+
+
+def test_a_complete_chain_starts_one_run_that_records_each_decision(intake: tuple[IntakeService, Store]) -> None:
+    nb = ChainNetBox(["sop-colocation", "disposisi"], {"sop-colocation": ("admin", 0), "disposisi": ("kadis", 1)})
+    [waiting] = take(intake, nb)
+    assert (
+        waiting.run_id is None
+        and "menunggu keputusan Penugasan Kepala Bidang" in waiting.note
+        and nb.journal_entries == []
+    )
+    nb.tags.append("approved")
+    nb.added["approved"] = ("kabid", 2)
+    [started] = take(intake, nb)
+    assert started.created and started.run_id is not None
+    run = intake[1].get_run(started.run_id)
+    assert run is not None and run.approver == "kabid" and run.request is not None
+    assert run.request["requester"] == "admin"
+    assert [(d["user"], d["sop_step"], d["time"]) for d in run.request["decisions"]] == [
+        ("kadis", "000.2", "2026-12-01T09:01:00+07:00"), ("kabid", "000.3", "2026-12-01T09:02:00+07:00")]  # fmt: skip
+    assert nb.reads.count("changelog") == 2  # one changelog read per look at the chain
+
+
+def test_without_any_decision_tag_nothing_is_read(intake: tuple[IntakeService, Store]) -> None:
+    nb = ChainNetBox(["sop-colocation"], {})
+    [waiting] = take(intake, nb)
+    assert waiting.run_id is None and nb.reads == []
+
+
+def test_the_review_closes_the_done_run_once_and_a_stray_review_is_answered(
+    intake: tuple[IntakeService, Store],
+) -> None:
+    service, store = intake
+    nb = ChainNetBox(["reviewed"], {"reviewed": ("kadis", 30)})
+    [stray] = take(intake, nb)
+    assert (
+        stray.run_id is None
+        and "reviewed" not in nb.tags
+        and "tidak ada pekerjaan selesai" in nb.journal_entries[-1][1]
+    )
+    run_id, _ = service.executor.create("batam", ObjectRef("dcim.device", 9), "srv-9", "webhook", "kabid", None,
+                                        request={"requester": "admin"})  # fmt: skip
+    store.set_run_status(run_id, "done", FakeClock().now())
+    nb.tags.append("reviewed")
+    nb.added["reviewed"] = ("admin", 31)  # the requester cannot close his own request
+    [refused] = take(intake, nb)
+    assert "pengaju permohonan ini" in refused.note and "reviewed" not in nb.tags
+    nb.tags.append("reviewed")
+    nb.added["reviewed"] = ("kadis", 32)
+    [closed] = take(intake, nb)
+    assert run_id[:8] in closed.note and nb.journal_entries[-1][0] == "success" and "reviewed" not in nb.tags
+    run = store.get_run(run_id)
+    assert run is not None and run.request is not None and run.request["review"]["user"] == "kadis"
+    nb.tags.append("reviewed")  # reviewed twice: the run is closed already
+    [again] = take(intake, nb)
+    assert again.run_id is None and "tidak ada pekerjaan selesai" in again.note
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (("group: kepala-bidang, sop_step: \"000.3\"", "group: kepala-bidang, sop_step: \"000.3\", tag2: x"),
+         "Extra inputs are not permitted"),
+        (("tag: approved, title: Penugasan", "tag: disposisi, title: Penugasan"), "each decision needs its own tag"),
+        (("tag: approved, title: Penugasan", "tag: setuju, title: Penugasan"), "must be approval_tag"),
+        (("review: {tag: reviewed", "review: {tag: sop-colocation"), "is the request tag"),
+    ],
+)  # fmt: skip
+def test_a_chain_that_cannot_work_does_not_load(tmp_path: Path, change: tuple[str, str], error: str) -> None:
+    (tmp_path / "bad.yaml").write_text(CHAIN.replace(*change))
+    with pytest.raises(PlaybookError, match=error) as e:
+        load_playbook(tmp_path / "bad.yaml", make_registry(World()))
+    assert "bad.yaml:" in str(e.value)
