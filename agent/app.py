@@ -17,6 +17,7 @@ from agent.jobs.scheduler import BackupScheduler
 from agent.settings import Settings
 from agent.steps.services import Services
 from agent.tracker import NetBoxTracker
+from integrations.cancel import scope as cancel_scope
 
 
 class SystemClock:
@@ -49,6 +50,6 @@ def build(settings: Settings, workers: int | None = None) -> Agent:
     executor = Executor(
         store, playbooks, services, NetBoxTracker(services.netbox, settings.language), locks, SystemClock(),
         max_workers=workers or settings.workers, language=settings.language,
-        chaos_kill_after=os.environ.get("DCAGENT_CHAOS_KILL_AFTER") or None,
+        chaos_kill_after=os.environ.get("DCAGENT_CHAOS_KILL_AFTER") or None, step_scope=cancel_scope,
     )  # fmt: skip
     return Agent(settings, store, playbooks, services, executor, IntakeService(services.netbox, executor))

@@ -8,6 +8,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from integrations.cancel import check
 from integrations.metrics import count_call
 
 
@@ -28,5 +29,6 @@ class TimeoutSession(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.default_timeout)
+        check(self.system)  # a cancelled step's next call is not sent
         count_call(self.system)
         return super().request(method, url, *args, **kwargs)

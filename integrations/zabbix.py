@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from zabbix_utils import ZabbixAPI
 from zabbix_utils.exceptions import APINotSupported, APIRequestError, ProcessingError
 
+from integrations.cancel import check
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError, VersionError
 from integrations.metrics import count_call
 from integrations.versions import parse_version
@@ -131,6 +132,7 @@ class ZabbixClient:
     def call(self, method: str, params: dict[str, Any] | list[Any]) -> Any:
         """One API call (``host.get``…), errors translated. Prefer the typed methods below."""
         api = self._connect()
+        check("Zabbix")  # a cancelled step's next call is not sent
         count_call("zabbix")
         obj_name, verb = method.split(".", 1)
         fn = getattr(getattr(api, obj_name), verb)
@@ -368,6 +370,7 @@ def send_values(
     configuration cache has not seen a new item) is a :class:`TransientError`: send again a little later."""
     from zabbix_utils import ItemValue, Sender
 
+    check("Zabbix")
     count_call("zabbix")
     sender = Sender(server=server, port=port, timeout=timeout)
     items = [ItemValue(host, key, str(value)) for key, value in values.items()]

@@ -22,6 +22,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Literal, Protocol
 
+from agent.engine.cancel import CancellableClock, CancellableLocks, Scope, call_with_deadline, no_scope
 from agent.engine.errors import StepInputError, is_retryable
 from agent.engine.locks import LockManager
 from agent.engine.playbook import Playbook, StepRef
@@ -53,36 +54,9 @@ class Tracker(Protocol):
     def finished(self, run: RunView, playbook: Playbook, outcome: Final, reasons: list[str]) -> None: ...
 
 
-class StepTimeout(Exception):
-    """A step ran past its declared timeout. Not retried: it may still be running in its thread."""
-
-    retryable = False
-
-
 def describe(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     return text if isinstance(error, StepInputError) else f"{type(error).__name__}: {text}"
-
-
-def _call_with_timeout[T](fn: Callable[[], T], timeout: float) -> T:
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as e:  # re-raised in the caller's thread
-            box["error"] = e
-        finally:
-            done.set()
-
-    threading.Thread(target=target, daemon=True, name="dcagent-step").start()
-    if not done.wait(timeout):
-        raise StepTimeout(f"step did not finish within its timeout of {timeout:.0f}s")
-    if "error" in box:
-        raise box["error"]
-    value: T = box["value"]
-    return value
 
 
 def _jsonable(output: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,6 +79,8 @@ class Executor:
         language: Literal["id", "en"] = "id",
         rng: Callable[[], float] = random.random,
         chaos_kill_after: str | None = None,
+        step_scope: Scope = no_scope,
+        cancel_grace: float = 60.0,
     ) -> None:
         self.store = store
         self.playbooks = dict(playbooks)
@@ -115,6 +91,10 @@ class Executor:
         self.registry = registry
         self.language = language
         self._rng = rng
+        # A step past its timeout is cancelled: ``step_scope`` makes its outside calls refuse (the wiring's hook),
+        # and the run waits up to ``cancel_grace`` seconds for it to stop before a retry or an undo.
+        self._step_scope = step_scope
+        self._cancel_grace = cancel_grace
         # Testing aid (DCAGENT_CHAOS_KILL_AFTER): SIGKILL this process right after the named step's function
         # returned and before its result is recorded — the worst moment for a crash.
         self._chaos_kill_after = chaos_kill_after
@@ -245,10 +225,14 @@ class Executor:
         try:
             while True:
                 number = self.store.start_step(row.id, self.clock.now())
+                cancel = threading.Event()
                 attempt_ctx = replace(ctx, attempt=number, progress=self.store.step_progress(row.id),
-                                      checkpoint=partial(self._checkpoint, row.id))  # fmt: skip
+                                      checkpoint=partial(self._checkpoint, row.id),
+                                      clock=CancellableClock(self.clock, cancel),
+                                      locks=CancellableLocks(self.locks, cancel))  # fmt: skip
                 try:
-                    result = _call_with_timeout(partial(spec.fn, attempt_ctx), spec.timeout)
+                    result = call_with_deadline(partial(spec.fn, attempt_ctx), spec.timeout, cancel,
+                                                self._step_scope, self._cancel_grace)  # fmt: skip
                     output = _jsonable(result.output)
                 except Exception as e:
                     retry = is_retryable(e) and number < spec.retry.max_attempts
@@ -347,8 +331,12 @@ class Executor:
         try:
             while True:
                 number = self.store.start_step(row.id, self.clock.now())
+                cancel = threading.Event()
+                attempt_ctx = replace(ctx, clock=CancellableClock(self.clock, cancel),
+                                      locks=CancellableLocks(self.locks, cancel))  # fmt: skip
                 try:
-                    _call_with_timeout(lambda: undo(ctx, done_output), spec.timeout)
+                    call_with_deadline(partial(undo, attempt_ctx, done_output), spec.timeout, cancel,
+                                       self._step_scope, self._cancel_grace)  # fmt: skip
                 except Exception as e:
                     retry = is_retryable(e) and number < spec.retry.max_attempts
                     self.store.end_attempt(row.id, number, self.clock.now(), describe(e), is_retryable(e))
