@@ -28,7 +28,9 @@ from rich.table import Table
 from agent import __version__
 from agent.app import Agent
 from agent.doctor import run_doctor
+from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.errors import PlaybookError, StepInputError
+from agent.engine.playbook import Playbook, load_playbooks
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
 from agent.i18n import Language, t
@@ -264,7 +266,7 @@ def run(
     final = future.result()
     agent.executor.shutdown()
     assert final is not None
-    _timeline(final)
+    _timeline(final, *_calendar_of(agent.playbooks.get(final.playbook)))
     calls = {k: v - calls_before.get(k, 0) for k, v in sorted(api_calls().items())}
     out.print("API calls: " + ", ".join(f"{k} {v}" for k, v in calls.items()))  # the run's cost, every read and write
     raise typer.Exit({"done": 0, "rejected": EXIT_REJECTED}.get(final.status, EXIT_FAILED))
@@ -304,7 +306,19 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id or a unique pre
         raise typer.Exit(EXIT_SETTINGS)
     view = store.get_run(found[0])
     assert view is not None
-    _timeline(view)
+    _timeline(view, *_standards(view.playbook))
+
+
+def _standards(playbook: str) -> tuple[OfficeCalendar, dict[str, Standard]]:
+    """The playbook's office calendar and step standards (plain seconds if the playbook is gone or broken)."""
+    try:
+        return _calendar_of(load_playbooks(_settings().playbooks_dir).get(playbook))
+    except PlaybookError:
+        return _calendar_of(None)
+
+
+def _calendar_of(pb: Playbook | None) -> tuple[OfficeCalendar, dict[str, Standard]]:
+    return (pb.calendar.office(), pb.standards()) if pb else (OfficeCalendar(), {})
 
 
 def _human(seconds: float | None) -> str:
@@ -317,22 +331,25 @@ def _human(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def _timeline(view: RunView) -> None:
+def _timeline(view: RunView, cal: OfficeCalendar, standards: dict[str, Standard]) -> None:
     out.print(f"run {view.id}  {view.playbook}  {view.object_name} ({view.ref})  [bold]{view.status}[/]")
     out.print(f"approver: {view.approver or '-'}  trigger: {view.trigger}  reason: {view.reason or '-'}")
     request = view.request or {}
     if request.get("requester"):
         out.print(f"filed by: {request['requester']}")
     for d in [*request.get("decisions", []), *([request["review"]] if request.get("review") else [])]:
-        out.print(f"decision {d.get('sop_step') or '-'}: {d.get('title')} — {d.get('user') or '-'} at {d.get('time')}")
+        met = f"  std {d['standard']}{' ✓' if d.get('within') else ''}" if d.get("standard") else ""
+        out.print(
+            f"decision {d.get('sop_step') or '-'}: {d.get('title')} — {d.get('user') or '-'} at {d.get('time')}{met}"
+        )
     table = Table("#", "phase", "step", "status", "start", "end", "duration", "SOP std", "attempts", "error")
     for st in view.steps:
-        within = st.duration is not None and st.duration <= st.sla_seconds
-        dur = _human(st.duration) + (" ✓" if within else "")
+        std = standards.get(st.key, Standard(st.sla_seconds, "s"))
+        dur = _human(st.duration) + (" ✓" if cal.within(st.started_at, st.finished_at, std) else "")
         table.add_row(str(st.seq), st.phase, st.key, st.status,
                       st.started_at.strftime("%H:%M:%S") if st.started_at else "-",
                       st.finished_at.strftime("%H:%M:%S") if st.finished_at else "-",
-                      dur, _human(st.sla_seconds), str(st.attempts), (st.error or "")[:80])  # fmt: skip
+                      dur, str(std), str(st.attempts), (st.error or "")[:80])  # fmt: skip
     out.print(table)
 
 
@@ -377,7 +394,7 @@ def _follow(agent: Agent, label: str, work: Callable[[], RunView | None]) -> Run
     if final is None:
         err.print("dcagent: the run disappeared from the run store")
         raise typer.Exit(EXIT_FAILED)
-    _timeline(final)
+    _timeline(final, *_calendar_of(agent.playbooks.get(final.playbook)))
     return final
 
 

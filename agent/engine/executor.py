@@ -116,7 +116,7 @@ class Executor:
         """Record a queued run (or join the active one for this object): ``(run_id, created)``. ``request``: the
         request's values as approved, which every step of the run reads (see :attr:`StepContext.approved`)."""
         pb = self.playbooks[playbook]
-        plan = [NewStep(r.key, r.step, r.sla) for r in pb.steps]
+        plan = [NewStep(r.key, r.step, pb.calendar.office().limit(r.sla)) for r in pb.steps]
         return self.store.create_run(
             playbook, ref, object_name, trigger, plan, self.clock.now(), approver=approver, approved_at=approved_at,
             request=request,
@@ -264,6 +264,7 @@ class Executor:
     def _context(self, run: RunView, ref: StepRef, outputs: Mapping[str, Mapping[str, Any]]) -> StepContext:
         pb = self.playbooks[run.playbook]
         meta = {"title": pb.title, "sop_number": pb.sop.number, "sop_office": pb.sop.office,
+                "calendar": pb.calendar.office(), "standards": pb.standards(),
                 "sop_title": pb.sop.title, "approver": run.approver,
                 "approved_at": run.approved_at.isoformat(timespec="seconds") if run.approved_at else None}  # fmt: skip
         return StepContext(
@@ -283,9 +284,10 @@ class Executor:
             if row is not None and (row.status == "done" or (row.status == "failed" and row.progress)) and r.undo
             and self.registry.get(r.step).undo is not None
         ]  # fmt: skip
-        self.store.add_steps(run.id, [NewStep(r.key, r.step, r.sla, "undo") for r, _ in to_undo])
+        cal = pb.calendar.office()
+        self.store.add_steps(run.id, [NewStep(r.key, r.step, cal.limit(r.sla), "undo") for r, _ in to_undo])
         if rejecting:
-            self.store.add_steps(run.id, [NewStep(r.key, r.step, r.sla, "reject") for r in pb.on_reject])
+            self.store.add_steps(run.id, [NewStep(r.key, r.step, cal.limit(r.sla), "reject") for r in pb.on_reject])
         run = self._reload(run.id)
         outputs = {r.key: row.output for r, row in done if row is not None and row.status in ("done", "rejected")}
         for ref, main_row in to_undo:

@@ -2,32 +2,58 @@
 
 from __future__ import annotations
 
-import re
+from datetime import date, time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agent.engine.calendar import DAYS, OfficeCalendar, Standard, parse_standard
 from agent.engine.errors import PlaybookError
 from agent.engine.registry import REGISTRY, Registry
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str | int | float) -> float:
-    """``"1d"`` → 86400.0; ``"3h"``, ``"30m"``, ``"45s"``; a bare number is seconds."""
-    if isinstance(text, int | float):
-        return float(text)
-    m = _DURATION.match(text.strip())
-    if not m:
-        raise ValueError(f"duration {text!r} is not like 30m, 3h or 1d")
-    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CalendarSpec(_Model):
+    """The office's working time, against which standards in working days/hours count (see agent.engine.calendar)."""
+
+    timezone: str = "Asia/Jakarta"
+    workdays: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = ("mon", "tue", "wed", "thu", "fri")
+    hours: str = Field(default="08:00-16:00", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    collective_leave: bool = Field(default=True, description="the government's cuti bersama close the office too")
+    closed: tuple[date, ...] = Field(default=(), description="the office's own closures")
+
+    @model_validator(mode="after")
+    def _valid(self) -> CalendarSpec:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {self.timezone!r} (e.g. Asia/Jakarta, Asia/Makassar)") from e
+        opens, closes = (time.fromisoformat(t) for t in self.hours.split("-"))
+        if opens >= closes:
+            raise ValueError(f"working hours {self.hours!r} must open before they close")
+        return self
+
+    def office(self) -> OfficeCalendar:
+        return _office_calendar(self)
+
+
+@lru_cache(maxsize=32)
+def _office_calendar(spec: CalendarSpec) -> OfficeCalendar:
+    opens, closes = (time.fromisoformat(t) for t in spec.hours.split("-"))
+    days = tuple(DAYS.index(d) for d in spec.workdays)
+    return OfficeCalendar(timezone=spec.timezone, workdays=days, opens=opens, closes=closes,
+                          collective_leave=spec.collective_leave, closed=frozenset(spec.closed))  # fmt: skip
+
+
+def _standard(v: Any) -> Standard:
+    return v if isinstance(v, Standard) else parse_standard(v)
 
 
 class SopRef(_Model):
@@ -47,12 +73,12 @@ class Decision(_Model):
     title: str
     group: str | None = Field(None, description="NetBox user group whose members may decide; none: any user")
     sop_step: str | None = Field(None, description="the SOP step it stands for, e.g. 000.2")
-    sla: float | None = Field(None, description="SOP standard time in seconds (written 1d, 3h, 30m)")
+    sla: Standard | None = Field(None, description="SOP standard: '1 hari', '3 jam' (office time), 1d, 3h (calendar)")
 
     @field_validator("sla", mode="before")
     @classmethod
-    def _duration(cls, v: Any) -> float | None:
-        return None if v is None else parse_duration(v)
+    def _standard(cls, v: Any) -> Standard | None:
+        return None if v is None else _standard(v)
 
 
 class Trigger(_Model):
@@ -112,7 +138,7 @@ class Trigger(_Model):
 class StepRef(_Model):
     step: str
     id: str | None = None
-    sla: float = Field(description="SOP standard time in seconds (written 1d, 3h, 30m)")
+    sla: Standard = Field(description="SOP standard: '1 hari', '3 jam' (office time), 1d, 3h (calendar)")
     title: str | None = None
     undo: bool = True
     on_rejected: Literal["reject", "continue"] = "reject"
@@ -120,8 +146,8 @@ class StepRef(_Model):
 
     @field_validator("sla", mode="before")
     @classmethod
-    def _duration(cls, v: Any) -> float:
-        return parse_duration(v)
+    def _standard(cls, v: Any) -> Standard:
+        return _standard(v)
 
     @property
     def key(self) -> str:
@@ -135,6 +161,7 @@ class Playbook(_Model):
     trigger: Trigger | None = Field(None, description="no trigger: started by the scheduler or the CLI only")
     steps: list[StepRef] = Field(min_length=1)
     on_reject: list[StepRef] = Field(default_factory=list)
+    calendar: CalendarSpec = Field(default_factory=CalendarSpec)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Playbook:
@@ -146,6 +173,10 @@ class Playbook(_Model):
 
     def all_steps(self) -> list[StepRef]:
         return [*self.steps, *self.on_reject]
+
+    def standards(self) -> dict[str, Standard]:
+        """Each step's standard, by step key."""
+        return {s.key: s.sla for s in self.all_steps()}
 
 
 # --- loading with line numbers ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from agent.engine.calendar import OfficeCalendar
 from agent.engine.playbook import Decision, Trigger
 from agent.i18n import Language, t
 from integrations.netbox import Approval
@@ -28,10 +29,13 @@ class Made:
     user: str | None
     time: datetime | None
     sop_step: str | None = None
+    standard: str | None = None  # the SOP's standard for it, e.g. "1 hari kerja"
+    within: bool | None = None  # made within it, counted on the office calendar from the step before
 
     def as_json(self) -> dict[str, Any]:
         return {"tag": self.tag, "title": self.title, "user": self.user, "sop_step": self.sop_step,
-                "time": self.time.isoformat(timespec="seconds") if self.time else None}  # fmt: skip
+                "time": self.time.isoformat(timespec="seconds") if self.time else None,
+                "standard": self.standard, "within": self.within}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,16 @@ def _when(found: Approval | None) -> datetime | None:
 
 def check_chain(
     trigger: Trigger, tags: set[str], additions: Mapping[str, Approval], groups_of: Callable[[str], frozenset[str]],
-    lang: Language,
+    lang: Language, calendar: OfficeCalendar | None = None,
 ) -> ChainState:  # fmt: skip
     """The state of the trigger's decisions on an object carrying ``tags``; ``additions``: who added each tag
-    (from the changelog). Only a playbook that declares its decisions refuses any."""
+    (from the changelog). Only a playbook that declares its decisions refuses any. Each decision made is measured
+    against its standard on ``calendar``, from the decision before it (the first: from the request's filing)."""
     strict = bool(trigger.decisions)
+    cal = calendar or OfficeCalendar()
     requester_added = additions.get(trigger.tag)
     requester = requester_added.username if requester_added else None
+    since = _when(requester_added)
     made: list[Made] = []
     refused: list[Refusal] = []
     waiting: Decision | None = None
@@ -89,7 +96,11 @@ def check_chain(
             waiting = waiting or decision
             continue
         if waiting is None:
-            made.append(Made(decision.tag, decision.title, user, when, decision.sop_step))
+            std = decision.sla
+            within = cal.within(since, when, std) if std is not None else None
+            made.append(Made(decision.tag, decision.title, user, when, decision.sop_step,
+                             str(std) if std else None, within))  # fmt: skip
+            since = when
     return ChainState(requester, made, refused, waiting)
 
 

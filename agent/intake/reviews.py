@@ -32,17 +32,26 @@ class ReviewDesk:
         self.language = language
 
     def take(self, obj: RequestObject, playbooks: list[Playbook]) -> list[ReviewOutcome]:
-        """Each playbook (of the object's office) whose review tag the object carries: close its last done run."""
-        out: list[ReviewOutcome] = []
+        """The review tag closes the done run that waits for it, of whichever of the office's playbooks ran it (one
+        tag may serve several SOPs); when none waits, the tag is answered once, however many playbooks share it."""
+        ref = ObjectRef(obj.object_type, obj.id)
+        by_tag: dict[str, list[Playbook]] = {}
         for pb in playbooks:
             review = pb.trigger.review if pb.trigger else None
-            if review is None or review.tag not in obj.tags:
-                continue
+            if review is not None and review.tag in obj.tags:
+                by_tag.setdefault(review.tag, []).append(pb)
+        out: list[ReviewOutcome] = []
+        for tag, books in by_tag.items():
+            waiting = [(pb, run) for pb in books if (run := self._waiting_run(pb, ref)) is not None]
             try:
-                out.append(self._close(pb, obj))
+                if not waiting:
+                    note = t("review.nothing", self.language, tag=tag)
+                    self._answer(obj, tag, "warning", note)
+                    out.append(ReviewOutcome(books[0].name, None, note))
+                out += [self._close(pb, obj, run) for pb, run in waiting]
             except IntegrationError as e:  # the tag stays: the reconciler asks again
-                log.warning("review not handled", extra={"playbook": pb.name, "error": str(e)})
-                out.append(ReviewOutcome(pb.name, None, f"review not handled now: {e}"))
+                log.warning("review not handled", extra={"playbooks": [b.name for b in books], "error": str(e)})
+                out.append(ReviewOutcome(books[0].name, None, f"review not handled now: {e}"))
         return out
 
     def _waiting_run(self, pb: Playbook, ref: ObjectRef) -> RunView | None:
@@ -51,14 +60,9 @@ class ReviewDesk:
                 return run if run.status == "done" and not (run.request or {}).get("review") else None
         return None
 
-    def _close(self, pb: Playbook, obj: RequestObject) -> ReviewOutcome:
+    def _close(self, pb: Playbook, obj: RequestObject, run: RunView) -> ReviewOutcome:
         assert pb.trigger is not None and pb.trigger.review is not None
         review, lang = pb.trigger.review, self.language
-        run = self._waiting_run(pb, ObjectRef(obj.object_type, obj.id))
-        if run is None:
-            note = t("review.nothing", lang, tag=review.tag)
-            self._answer(obj, review.tag, "warning", note)
-            return ReviewOutcome(pb.name, None, note)
         found = self.netbox.tag_additions(obj.object_type, obj.id).get(review.tag)
         user = found.username if found else None
         requester = (run.request or {}).get("requester")

@@ -151,7 +151,9 @@ class IntakeService:
                 groups[user] = self.netbox.user_groups(user)
             return groups[user]
 
-        return check_chain(pb.trigger, set(obj.tags), additions, groups_of, self.executor.language)
+        return check_chain(
+            pb.trigger, set(obj.tags), additions, groups_of, self.executor.language, pb.calendar.office()
+        )
 
     def _not_yet(self, pb: Playbook, obj: RequestObject, state: ChainState | str, skip: str | None) -> str:
         """Refuse the decisions that fail their checks (tag removed, journal says why); else what is awaited."""

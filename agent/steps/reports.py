@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.reports.render import render
 from agent.steps.request import approved_device, approved_object
@@ -22,16 +23,21 @@ def _human(seconds: float | None) -> str:
 
 
 def _timeline(ctx: StepContext) -> list[dict[str, Any]]:
+    """Each step against its standard, counted on the office's calendar (working days and hours where the standard
+    says so: a step done overnight took no working time)."""
     run = ctx.history() if ctx.history else None
+    cal: OfficeCalendar = ctx.meta.get("calendar") or OfficeCalendar()
+    standards: dict[str, Standard] = dict(ctx.meta.get("standards") or {})
     rows = []
     for st in getattr(run, "steps", ()):
         if st.phase != "main" or st.status != "done":
             continue
+        std = standards.get(st.key, Standard(st.sla_seconds, "s"))
         rows.append({"key": st.key, "status": st.status,
                      "start": st.started_at.strftime("%H:%M:%S") if st.started_at else "-",
                      "end": st.finished_at.strftime("%H:%M:%S") if st.finished_at else "-",
-                     "duration": _human(st.duration), "std": _human(st.sla_seconds),
-                     "within": st.duration is not None and st.duration <= st.sla_seconds})  # fmt: skip
+                     "duration": _human(st.duration), "std": str(std),
+                     "within": bool(cal.within(st.started_at, st.finished_at, std))})  # fmt: skip
     return rows
 
 

@@ -46,9 +46,13 @@ def healthy(port: int) -> bool:
 def private_playbooks(source: Path, directory: Path, name: str, tag: str, env: dict[str, str]) -> dict[str, str]:
     """A copy of playbook ``source`` under its own ``name`` and request ``tag``, bootstrapped in NetBox (tag, event
     rule); returns ``env`` pointing dcagent at it. An agent serving the webhook with it takes only the requests
-    tagged ``tag``: never those other tests run at the same time through the CLI with the original playbook."""
+    tagged ``tag``: never those other tests run at the same time through the CLI with the original playbook. Its
+    closing review has its own tag too: an agent with its own run store would answer another agent's review as
+    "nothing waits for it" (one deployment has one store, shared by its agents)."""
     book = yaml.safe_load(source.read_text(encoding="utf-8"))
     book["name"], book["trigger"]["tag"] = name, tag
+    if book["trigger"].get("review"):
+        book["trigger"]["review"]["tag"] = f"{tag}-reviewed"
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{name}.yaml").write_text(yaml.safe_dump(book, allow_unicode=True), encoding="utf-8")
     out = {**env, "DCAGENT_PLAYBOOKS_DIR": str(directory)}

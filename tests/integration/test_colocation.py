@@ -127,8 +127,7 @@ def test_colocation_places_reserves_configures_monitors_and_reports(
     assert host_id is not None and fresh.custom_fields["dcagent_zabbix_hostid"] == host_id
     item = zabbix.item(host_id, "icmpping")
     assert item is not None and item[2] == "1"  # Zabbix itself reached the new address
-    reports = Path(env["DCAGENT_REPORTS_DIR"])
-    pdf = next(reports.glob("*/berita-acara.pdf"))
+    pdf = _pdf(env, "colocation", dev, "berita-acara")  # this run's own: other tests share the reports directory
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     for expected in (
         dev.name,
@@ -157,10 +156,14 @@ def test_colocation_places_reserves_configures_monitors_and_reports(
     assert "reviewed" not in {t.slug for t in nb.dcim.devices.get(dev.id).tags}
 
 
+def _pdf(env: dict[str, str], playbook: str, dev: Any, document: str) -> Path:
+    """The document of the object's latest run (tests on one worker share the reports directory)."""
+    run = Store(env["DCAGENT_STORE_URL"]).list_runs(playbook=playbook, ref=ObjectRef("dcim.device", dev.id))[0]
+    return Path(env["DCAGENT_REPORTS_DIR"]) / run.id / f"{document}.pdf"
+
+
 def _pdf_text(env: dict[str, str], playbook: str, dev: Any, document: str) -> str:
-    store = Store(env["DCAGENT_STORE_URL"])
-    run = store.list_runs(playbook=playbook, ref=ObjectRef("dcim.device", dev.id))[0]
-    pdf = Path(env["DCAGENT_REPORTS_DIR"]) / run.id / f"{document}.pdf"
+    pdf = _pdf(env, playbook, dev, document)
     return " ".join(
         subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split()
     )
@@ -230,9 +233,7 @@ def test_shortfalls_reject_with_a_reply_letter_and_change_nothing(
     assert "dcagent-rejected" in {t.slug for t in fresh.tags}
     assert owned(nb, env, dev) == (set(), set())
     assert clients.zabbix(load_settings(None)).host_id(dev.name) is None
-    letter = next(Path(env["DCAGENT_REPORTS_DIR"]).glob("*/surat-balasan.pdf"))
-    text = " ".join(subprocess.run(["pdftotext", str(letter), "-"], capture_output=True, text=True,
-                                   check=True).stdout.split())  # fmt: skip
+    text = _pdf_text(env, "colocation", dev, "surat-balasan")
     assert "bandwidth: 900 Mbps requested" in text and "of the 1000 Mbps uplink" in text
     assert "ns1.dc.lab already exists in DNS (127.0.0.1)" in text
 

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.engine.calendar import Standard
 from agent.engine.errors import PlaybookError
-from agent.engine.playbook import load_playbook, load_playbooks, parse_duration
+from agent.engine.playbook import load_playbook, load_playbooks
 from tests.unit.engine.world import World, make_registry
 
 GOOD = """\
@@ -25,21 +26,12 @@ on_reject:
 """
 
 
-def test_duration() -> None:
-    assert parse_duration("1d") == 86400
-    assert parse_duration("3h") == 10800
-    assert parse_duration("30m") == 1800
-    assert parse_duration(45) == 45
-    with pytest.raises(ValueError, match="not like"):
-        parse_duration("2 weeks")
-
-
 def test_good_playbook_loads(tmp_path: Path) -> None:
     f = tmp_path / "selftest.yaml"
     f.write_text(GOOD)
     pb = load_playbook(f, make_registry(World()))
     assert [s.key for s in pb.steps] == ["reserve", "note-1"]
-    assert pb.steps[0].sla == 86400 and pb.on_reject[0].step == "letter"
+    assert pb.steps[0].sla == Standard(1, "d") and pb.on_reject[0].step == "letter"
 
 
 def test_unknown_step_is_reported_with_file_and_line(tmp_path: Path) -> None:
@@ -57,7 +49,7 @@ def test_every_error_has_file_line_and_field(tmp_path: Path) -> None:
         load_playbook(f, make_registry(World()))
     lines = str(e.value).splitlines()
     assert f"{f}:4: trigger.colour: Extra inputs are not permitted" in lines
-    assert any(line.startswith(f"{f}:10: steps.1.sla: duration 'soon'") for line in lines)
+    assert any(line.startswith(f"{f}:10: steps.1.sla: standard 'soon'") for line in lines)
 
 
 def test_duplicate_ids_and_bad_yaml(tmp_path: Path) -> None:

@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from agent.engine.calendar import OfficeCalendar
 from agent.engine.errors import PlaybookError
 from agent.engine.executor import Executor
 from agent.engine.locks import InProcessLocks
-from agent.engine.playbook import load_playbook
+from agent.engine.playbook import Trigger, load_playbook
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
+from agent.intake.decisions import check_chain
 from agent.intake.service import IntakeService
 from integrations.netbox import Approval, DeviceSpec, RequestObject
 from tests.unit.engine.world import FakeClock, RecordingTracker, World, make_registry
@@ -189,3 +192,15 @@ def test_a_chain_that_cannot_work_does_not_load(tmp_path: Path, change: tuple[st
     with pytest.raises(PlaybookError, match=error) as e:
         load_playbook(tmp_path / "bad.yaml", make_registry(World()))
     assert "bad.yaml:" in str(e.value)
+
+
+def test_each_decision_is_measured_against_its_standard_in_office_time() -> None:
+    """Filed on Friday afternoon, disposed on Monday afternoon: within one working day (the weekend does not count);
+    approved on Wednesday morning: past one working day from the disposition."""
+    trigger = Trigger.model_validate(yaml.safe_load(CHAIN.replace("sla: 1d}", "sla: 1 hari}"))["trigger"])
+    at = {"sop-colocation": ("admin", "2026-11-27T15:00"), "disposisi": ("kadis", "2026-11-30T15:00"),
+          "approved": ("kabid", "2026-12-02T10:00")}  # fmt: skip
+    additions = {tag: Approval(username=u, time=f"{when}:00+07:00") for tag, (u, when) in at.items()}
+    state = check_chain(trigger, set(at), additions, lambda u: frozenset(GROUPS[u]), "id", OfficeCalendar())
+    assert state.complete and [(m.standard, m.within) for m in state.made] == [
+        ("1 hari kerja", True), ("1 hari kerja", False)]  # fmt: skip
