@@ -46,6 +46,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "id": "Ditolak: **{title}**. Alasan: {reasons}",
         "en": "Rejected: **{title}**. Reasons: {reasons}",
     },
+    "journal.late": {
+        "id": "Melewati standar waktu SOP (dihitung dalam jam kerja kantor): {items}",
+        "en": "Past the SOP standard (counted in the office's working time): {items}",
+    },
     "journal.failed": {
         "id": "Gagal: **{title}**. {reasons}. Perubahan yang sudah dibuat telah dibatalkan.",
         "en": "Failed: **{title}**. {reasons}. Changes already made were undone.",

@@ -25,6 +25,18 @@ def marker(run_id: str, event: str) -> str:
     return f"[dcagent run {run_id} {event}]"
 
 
+def past_standard(run: RunView, playbook: Playbook) -> list[str]:
+    """The decisions and steps of ``run`` that took longer than their SOP standard, in office time."""
+    calendar, standards = playbook.calendar.office(), playbook.standards()
+    late = [f"{d.get('title')} ({d.get('standard')})" for d in (run.request or {}).get("decisions", [])
+            if d.get("within") is False]  # fmt: skip
+    for st in run.steps:
+        std = standards.get(st.key)
+        if st.phase == "main" and std is not None and calendar.within(st.started_at, st.finished_at, std) is False:
+            late.append(f"{st.key} ({std})")
+    return late
+
+
 class NetBoxTracker:
     def __init__(self, netbox: NetBoxClient, language: Language) -> None:
         self.netbox = netbox
@@ -53,6 +65,8 @@ class NetBoxTracker:
 
     def finished(self, run: RunView, playbook: Playbook, outcome: Final, reasons: list[str]) -> None:
         text = t(f"journal.{outcome}", self.language, title=playbook.title, reasons="; ".join(reasons) or "-")
+        if late := past_standard(run, playbook):
+            text += "\n\n" + t("journal.late", self.language, items="; ".join(late))
         if playbook.trigger is None:  # a scheduled job: only failures reach the journal, tags are left alone
             if outcome != "done":
                 self._write_once(run, outcome, text)

@@ -1,0 +1,59 @@
+"""The journal entry that closes a run names each decision and step past its SOP standard, in office time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.engine.playbook import load_playbook
+from agent.engine.registry import ObjectRef
+from agent.engine.store import RunView, StepView
+from agent.tracker import NetBoxTracker
+from tests.unit.engine.world import World, make_registry
+
+BOOK = """\
+name: jateng
+title: Colocation
+sop: {number: "067/798", office: "Jawa Tengah"}
+trigger: {object_type: dcim.device, tag: sop-colocation}
+steps:
+  - {step: note, id: check, sla: 2 jam}
+  - {step: note, id: report, sla: 2 jam}
+"""
+
+
+class Journal:
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str]] = []
+
+    def journal(self, object_type: str, object_id: int) -> list[Any]:
+        return []
+
+    def add_journal(self, object_type: str, object_id: int, kind: str, comments: str) -> None:
+        self.entries.append((kind, comments))
+
+    def change_tags(self, *args: Any, **kwargs: Any) -> tuple[str, ...]:
+        return ()
+
+
+def step(seq: int, key: str, start: datetime, end: datetime) -> StepView:
+    return StepView(seq, seq, key, "note", "main", "done", 7200, 1, {}, None, start, end)
+
+
+def test_a_step_past_its_standard_in_working_hours_is_named_and_an_overnight_one_is_not(tmp_path: Path) -> None:
+    (tmp_path / "jateng.yaml").write_text(BOOK)
+    pb = load_playbook(tmp_path / "jateng.yaml", make_registry(World()))
+    wib = lambda d, h: datetime(2026, 12, d, h - 7, tzinfo=UTC)  # noqa: E731
+    steps = (step(1, "check", wib(1, 15), wib(2, 9)),  # Tuesday 15:00 → Wednesday 09:00: two working hours
+             step(2, "report", wib(2, 9), wib(2, 12)))  # three working hours  # fmt: skip
+    decisions = [{"title": "Persetujuan Kepala Dinas", "standard": "3 jam kerja", "within": False},
+                 {"title": "Disposisi", "standard": "1 jam kerja", "within": True}]  # fmt: skip
+    run = RunView("r1", "jateng", ObjectRef("dcim.device", 9), "srv-9", "done", "webhook", "kadis", None, None,
+                  wib(1, 9), wib(1, 9), wib(2, 12), steps, {"decisions": decisions})  # fmt: skip
+    nb = Journal()
+    NetBoxTracker(nb, "id").finished(run, pb, "done", [])  # type: ignore[arg-type]
+    [(kind, text)] = nb.entries
+    assert kind == "success" and "Melewati standar waktu SOP" in text
+    assert "Persetujuan Kepala Dinas (3 jam kerja)" in text and "report (2 jam kerja)" in text
+    assert "check (" not in text and "Disposisi" not in text
