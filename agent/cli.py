@@ -246,7 +246,9 @@ def run(
     calls_before = api_calls()
     try:
         target = agent.services.netbox.get_object(otype, key)
-        taken = [r for r in agent.intake.take(target, "cli", submit=False) if r.playbook == playbook]
+        # a playbook that plans before its approval answers with its plan stage's run until the approval
+        stages = (playbook, f"{playbook}.plan")
+        taken = [r for r in agent.intake.take(target, "cli", submit=False) if r.playbook in stages]
     except IntegrationError as e:
         raise _fail(e) from None
     if not taken or taken[0].run_id is None:
@@ -269,6 +271,8 @@ def run(
     _timeline(final, *_calendar_of(agent.playbooks.get(final.playbook)))
     calls = {k: v - calls_before.get(k, 0) for k, v in sorted(api_calls().items())}
     out.print("API calls: " + ", ".join(f"{k} {v}" for k, v in calls.items()))  # the run's cost, every read and write
+    if final.playbook != playbook and final.status == "done":
+        out.print(f"plan ready (run {final.id[:8]}): the request waits for its approval; run again once approved")
     raise typer.Exit({"done": 0, "rejected": EXIT_REJECTED}.get(final.status, EXIT_FAILED))
 
 
@@ -312,7 +316,7 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id or a unique pre
 def _standards(playbook: str) -> tuple[OfficeCalendar, dict[str, Standard]]:
     """The playbook's office calendar and step standards (plain seconds if the playbook is gone or broken)."""
     try:
-        return _calendar_of(load_playbooks(_settings().playbooks_dir).get(playbook))
+        return _calendar_of(Playbook.derived(load_playbooks(_settings().playbooks_dir)).get(playbook))
     except PlaybookError:
         return _calendar_of(None)
 

@@ -46,6 +46,19 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "id": "Ditolak: **{title}**. Alasan: {reasons}",
         "en": "Rejected: **{title}**. Reasons: {reasons}",
     },
+    "plan.missing": {
+        "id": "belum ada rencana selesai yang dapat disetujui (formulir persetujuan); rencana sedang dibuat, "
+        "setujui setelah rencana selesai",
+        "en": "there is no finished plan to approve (approval form); a plan is being made, approve it when done",
+    },
+    "plan.changed": {
+        "id": "permohonan diubah setelah rencana dibuat ({fields}); rencana baru sedang dibuat, setujui rencana itu",
+        "en": "the request was edited after its plan was made ({fields}); a new plan is being made, approve that one",
+    },
+    "journal.planned": {
+        "id": "Rencana selesai: **{title}**. Menunggu keputusan **{approval}** (tag {tag}).",
+        "en": "Plan ready: **{title}**. Waiting for **{approval}** (tag {tag}).",
+    },
     "journal.late": {
         "id": "Melewati standar waktu SOP (dihitung dalam jam kerja kantor): {items}",
         "en": "Past the SOP standard (counted in the office's working time): {items}",

@@ -17,12 +17,18 @@ from integrations.netbox import NetBoxClient
 log = logging.getLogger("dcagent.tracker")
 
 OUTCOME_TAGS = {"running": "dcagent-running", "done": "dcagent-done", "rejected": "dcagent-rejected",
-                "failed": "dcagent-failed"}  # fmt: skip
-KIND = {"started": "info", "done": "success", "rejected": "warning", "failed": "danger"}
+                "failed": "dcagent-failed", "planned": "dcagent-planned"}  # fmt: skip
+KIND = {"started": "info", "done": "success", "rejected": "warning", "failed": "danger", "planned": "success"}
 
 
 def marker(run_id: str, event: str) -> str:
     return f"[dcagent run {run_id} {event}]"
+
+
+def _awaited(playbook: Playbook) -> tuple[str, str]:
+    assert playbook.trigger is not None
+    approval = playbook.trigger.chain[-1]
+    return approval.title, approval.tag
 
 
 def past_standard(run: RunView, playbook: Playbook) -> list[str]:
@@ -63,13 +69,23 @@ class NetBoxTracker:
         others = [v for k, v in OUTCOME_TAGS.items() if k != "running"]
         self.netbox.change_tags(run.ref.object_type, run.ref.object_id, add=[OUTCOME_TAGS["running"]], remove=others)
 
+    def _planned(self, run: RunView, playbook: Playbook, late: str) -> None:
+        title, tag = _awaited(playbook)
+        self._write_once(run, "planned", t("journal.planned", self.language, title=playbook.title, approval=title,
+                                           tag=tag) + late)  # fmt: skip
+        others = [v for k, v in OUTCOME_TAGS.items() if k != "planned"]
+        self.netbox.change_tags(run.ref.object_type, run.ref.object_id, add=[OUTCOME_TAGS["planned"]], remove=others)
+
     def finished(self, run: RunView, playbook: Playbook, outcome: Final, reasons: list[str]) -> None:
-        text = t(f"journal.{outcome}", self.language, title=playbook.title, reasons="; ".join(reasons) or "-")
-        if late := past_standard(run, playbook):
-            text += "\n\n" + t("journal.late", self.language, items="; ".join(late))
+        late_items = past_standard(run, playbook)
+        late = "\n\n" + t("journal.late", self.language, items="; ".join(late_items)) if late_items else ""
+        text = t(f"journal.{outcome}", self.language, title=playbook.title, reasons="; ".join(reasons) or "-") + late
         if playbook.trigger is None:  # a scheduled job: only failures reach the journal, tags are left alone
             if outcome != "done":
                 self._write_once(run, outcome, text)
+            return
+        if playbook.stage == "plan" and outcome == "done":  # the request waits for its approval: nothing consumed
+            self._planned(run, playbook, late)
             return
         self._write_once(run, outcome, text)
         # An approval is consumed by the run it started: the request and approval tags go, the outcome tag stays.

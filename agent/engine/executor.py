@@ -83,7 +83,7 @@ class Executor:
         cancel_grace: float = 60.0,
     ) -> None:
         self.store = store
-        self.playbooks = dict(playbooks)
+        self.playbooks = Playbook.derived(dict(playbooks))  # with their plan stages
         self.services = services
         self.tracker = tracker
         self.locks = locks

@@ -154,6 +154,14 @@ class StepRef(_Model):
         return self.id or self.step
 
 
+class PlanStage(_Model):
+    """Steps that run before the approval, once the decisions before it are made (Central Java: the capacity check
+    and the approval form, SOP 004.2-4 and 004.6, then the head's approval, 004.5). They change nothing outside
+    dcagent but documents and the journal; the approval then starts the playbook's steps with the plan's results."""
+
+    steps: list[StepRef] = Field(min_length=1)
+
+
 class Playbook(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     title: str
@@ -162,6 +170,8 @@ class Playbook(_Model):
     steps: list[StepRef] = Field(min_length=1)
     on_reject: list[StepRef] = Field(default_factory=list)
     calendar: CalendarSpec = Field(default_factory=CalendarSpec)
+    plan: PlanStage | None = Field(None, description="checks before the approval; the approval runs `steps`")
+    stage: Literal["request", "plan"] = Field("request", exclude=True)  # "plan": derived by plan_playbook()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Playbook:
@@ -169,7 +179,26 @@ class Playbook(_Model):
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
             raise ValueError(f"step ids must be unique; repeated: {', '.join(dupes)} (give each an id)")
+        if self.plan is not None and (self.trigger is None or not self.trigger.decisions):
+            raise ValueError("a plan runs before the approval: the trigger must declare its decisions")
         return self
+
+    @property
+    def plan_name(self) -> str:
+        return f"{self.name}.plan"
+
+    @staticmethod
+    def derived(playbooks: dict[str, Playbook]) -> dict[str, Playbook]:
+        """The playbooks with their plan stages beside them, by name."""
+        stages = [p for pb in playbooks.values() if (p := pb.plan_playbook()) is not None]
+        return {**playbooks, **{p.name: p for p in stages}}
+
+    def plan_playbook(self) -> Playbook | None:
+        """The plan stage as a playbook of its own (its runs are separate from the request's run)."""
+        if self.plan is None:
+            return None
+        return self.model_copy(update={"name": self.plan_name, "steps": self.plan.steps, "plan": None,
+                                       "stage": "plan"})  # fmt: skip
 
     def all_steps(self) -> list[StepRef]:
         return [*self.steps, *self.on_reject]
@@ -224,11 +253,14 @@ def load_playbook(path: Path, registry: Registry = REGISTRY) -> Playbook:
             field = ".".join(str(p) for p in loc) or "(top)"
             problems.append(f"{path}:{_line_of(loc, lines)}: {field}: {err['msg'].removeprefix('Value error, ')}")
         raise PlaybookError("\n".join(problems)) from e
-    for section in ("steps", "on_reject"):
-        for i, ref in enumerate(getattr(playbook, section)):
+    sections = {("steps",): playbook.steps, ("on_reject",): playbook.on_reject,
+                ("plan", "steps"): playbook.plan.steps if playbook.plan else []}  # fmt: skip
+    for section, refs in sections.items():
+        for i, ref in enumerate(refs):
             if ref.step not in registry:
+                where = ".".join(section)
                 problems.append(
-                    f"{path}:{_line_of((section, i, 'step'), lines)}: {section}.{i}.step: unknown step "
+                    f"{path}:{_line_of((*section, i, 'step'), lines)}: {where}.{i}.step: unknown step "
                     f"{ref.step!r} (known: {', '.join(registry.names()) or 'none'})"
                 )
     if problems:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from agent.bootstrap import REQUEST_FIELDS
@@ -19,6 +20,7 @@ from agent.engine.playbook import Playbook
 from agent.engine.registry import ObjectRef
 from agent.i18n import t
 from agent.intake.decisions import ChainState, check_chain
+from agent.intake.planning import Planner
 from agent.intake.reviews import ReviewDesk
 from integrations.errors import IntegrationError
 from integrations.netbox import NetBoxClient, RequestObject
@@ -42,7 +44,7 @@ def matching(
     out: list[tuple[Playbook, str | None]] = []
     for pb in playbooks.values():
         trig = pb.trigger
-        if trig is None:  # started by the scheduler or the CLI only
+        if trig is None or pb.stage == "plan":  # started by the scheduler or the CLI only; a plan by its playbook
             continue
         if trig.object_type != obj.object_type or trig.tag not in obj.tags:
             continue
@@ -75,13 +77,14 @@ class IntakeService:
         self.netbox = netbox
         self.executor = executor
         self.reviews = ReviewDesk(netbox, executor.store, executor.language)
+        self.planner = Planner(netbox, executor, edited_fields)
 
     def _reviews(self, obj: RequestObject) -> list[Intake]:
         """A closing review on the object, for the playbooks of its office that declare one."""
         due = []
         for pb in self.executor.playbooks.values():
             trig = pb.trigger
-            if trig is None or trig.review is None or trig.object_type != obj.object_type:
+            if trig is None or pb.stage == "plan" or trig.review is None or trig.object_type != obj.object_type:
                 continue
             if trig.review.tag not in obj.tags:
                 continue
@@ -110,6 +113,11 @@ class IntakeService:
                 results.append(Intake(pb.name, None, False, skip))
                 continue
             state = self._chain(pb, obj)
+            if pb.plan is not None and not isinstance(state, str):
+                values = partial(self._approved_values, obj, state)
+                if (staged := self.planner.take(pb, obj, state, values, trigger, submit)) is not None:
+                    results.append(Intake(*staged))
+                    continue
             if isinstance(state, str) or not state.complete:
                 results.append(Intake(pb.name, None, False, self._not_yet(pb, obj, state, skip)))
                 continue
@@ -127,6 +135,8 @@ class IntakeService:
         if (done := self._handled(pb.name, ref, approved_at)) is not None:
             return Intake(pb.name, done, False, "already handled under this approval")
         values = self._approved_values(obj, state)
+        if pb.plan is not None and values is not None:  # what the approver saw: the plan's results
+            values["plan"] = self.planner.outputs(pb, ref)
         run_id, created = self.executor.create(pb.name, ref, obj.name, trigger, approver, approved_at, request=values)
         if submit:
             self.executor.submit(run_id)
@@ -229,10 +239,14 @@ class IntakeService:
         objects: dict[tuple[str, int], RequestObject] = {}
         for pb in self.executor.playbooks.values():
             trig = pb.trigger
-            if trig is None:
+            if trig is None or pb.stage == "plan":
                 continue
             for obj in self.netbox.objects_with_tags(trig.object_type, [trig.tag, trig.approval_tag]):
                 objects[(obj.object_type, obj.id)] = obj
+            if pb.plan is not None:  # requests whose plan is due: every decision before the approval made
+                before = [trig.tag, *(d.tag for d in trig.chain[:-1])]
+                for obj in self.netbox.objects_with_tags(trig.object_type, before):
+                    objects[(obj.object_type, obj.id)] = obj
             if trig.review is not None:
                 for obj in self.netbox.objects_with_tags(trig.object_type, [trig.review.tag]):
                     objects[(obj.object_type, obj.id)] = obj

@@ -7,6 +7,7 @@ from agent.steps import (  # noqa: F401
     backup,
     capacity,
     dns,
+    forms,
     ipam,
     monitoring,
     placement,

@@ -20,7 +20,7 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.jobs.scheduler import cron_interval, schedule_problem
 from agent.steps.plans import fixed_plan
-from agent.steps.reports import _journal_once
+from agent.steps.reports import journal_once
 from agent.steps.request import approved_object
 from agent.steps.services import Services, services_of
 from integrations.backup import Retention
@@ -419,7 +419,7 @@ def schedule_backup(ctx: StepContext) -> StepResult:
             if ctx.language == "id" else
             f"Backup schedule active: `{config.cron}` ({svc.settings.timezone}), retention {config.retention}, "
             f"paths: {', '.join(config.paths)}. First backup: snapshot {snap}. Next run: {when}.")  # fmt: skip
-    _journal_once(svc, ctx, "schedule", text)
+    journal_once(svc, ctx, "schedule", text)
     return StepResult.ok(job=f"backup:{config.device_id}", schedule=config.cron, next_run=when)
 
 

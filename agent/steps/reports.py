@@ -41,7 +41,7 @@ def _timeline(ctx: StepContext) -> list[dict[str, Any]]:
     return rows
 
 
-def _journal_once(svc: Services, ctx: StepContext, event: str, text: str) -> None:
+def journal_once(svc: Services, ctx: StepContext, event: str, text: str) -> None:
     tag = marker(ctx.run_id, event)
     ref = ctx.request
     if not any(tag in e.comments for e in svc.netbox.journal(ref.object_type, ref.object_id)):
@@ -89,7 +89,7 @@ def work_report(ctx: StepContext) -> StepResult:
     out_dir = svc.settings.reports_dir / ctx.run_id
     html, pdf = render("berita_acara.html.j2", out_dir, "berita-acara", context, ctx.language)
     label = "Berita Acara" if ctx.language == "id" else "Work report"
-    _journal_once(svc, ctx, "report", f"{label}: {pdf} ({html.name})")
+    journal_once(svc, ctx, "report", f"{label}: {pdf} ({html.name})")
     return StepResult.ok(html=str(html), pdf=str(pdf), generated=datetime.now().isoformat(timespec="seconds"))
 
 
@@ -104,11 +104,11 @@ def reply_letter(ctx: StepContext) -> StepResult:
     context = {**c, "device": spec.name, "reasons": reasons}
     html, pdf = render("surat_balasan.html.j2", out_dir, "surat-balasan", context, ctx.language)
     label = "Surat Balasan" if ctx.language == "id" else "Reply letter"
-    _journal_once(svc, ctx, "letter", f"{label}: {pdf} ({html.name})")
+    journal_once(svc, ctx, "letter", f"{label}: {pdf} ({html.name})")
     return StepResult.ok(html=str(html), pdf=str(pdf), reasons=reasons)
 
 
-def _document(ctx: StepContext, name: str, title: str, rows: list[tuple[str, str]], paragraphs: list[str],
+def write_document(ctx: StepContext, name: str, title: str, rows: list[tuple[str, str]], paragraphs: list[str],
               label: str, with_steps: bool) -> StepResult:  # fmt: skip
     svc = services_of(ctx.services)
     obj = approved_object(ctx)
@@ -121,7 +121,7 @@ def _document(ctx: StepContext, name: str, title: str, rows: list[tuple[str, str
                "rows": head + rows, "paragraphs": paragraphs,
                "steps": _timeline(ctx) if with_steps else []}  # fmt: skip
     html, pdf = render("document.html.j2", svc.settings.reports_dir / ctx.run_id, name, context, ctx.language)
-    _journal_once(svc, ctx, name, f"{label}: {pdf} ({html.name})")
+    journal_once(svc, ctx, name, f"{label}: {pdf} ({html.name})")
     return StepResult.ok(html=str(html), pdf=str(pdf))
 
 
@@ -139,7 +139,7 @@ def backup_stop_letter(ctx: StepContext) -> StepResult:
             "policy and can be restored on request.")  # fmt: skip
     title = "SURAT PEMBERITAHUAN PENGHENTIAN BACKUP" if id_ else "NOTICE: BACKUPS STOPPED"
     label = "Surat pemberitahuan" if id_ else "Notice"
-    return _document(ctx, "surat-penghentian-backup", title, rows, [text], label, with_steps=False)
+    return write_document(ctx, "surat-penghentian-backup", title, rows, [text], label, with_steps=False)
 
 
 @step("restore_report", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report)
@@ -163,5 +163,5 @@ def restore_report(ctx: StepContext) -> StepResult:
     text = ("Restore data backup telah dilaksanakan dan setiap file telah dicocokkan checksum-nya dengan snapshot."
             if id_ else "The backup data was restored and every file's checksum matched the snapshot.")  # fmt: skip
     title = "FORMULIR PELAKSANAAN RESTORE DATA BACKUP" if id_ else "RESTORE REPORT"
-    return _document(ctx, "formulir-restore", title, rows, [text], "Formulir restore" if id_ else "Restore report",
+    return write_document(ctx, "formulir-restore", title, rows, [text], "Formulir restore" if id_ else "Restore report",
                      with_steps=True)  # fmt: skip
