@@ -43,7 +43,9 @@ def healthy(port: int) -> bool:
         return False
 
 
-def private_playbooks(source: Path, directory: Path, name: str, tag: str, env: dict[str, str]) -> dict[str, str]:
+def private_playbooks(
+    source: Path, directory: Path, name: str, tag: str, env: dict[str, str], sites: list[str] | None = None
+) -> dict[str, str]:
     """A copy of playbook ``source`` under its own ``name`` and request ``tag``, bootstrapped in NetBox (tag, event
     rule); returns ``env`` pointing dcagent at it. An agent serving the webhook with it takes only the requests
     tagged ``tag``: never those other tests run at the same time through the CLI with the original playbook. Its
@@ -51,6 +53,8 @@ def private_playbooks(source: Path, directory: Path, name: str, tag: str, env: d
     "nothing waits for it" (one deployment has one store, shared by its agents)."""
     book = yaml.safe_load(source.read_text(encoding="utf-8"))
     book["name"], book["trigger"]["tag"] = name, tag
+    if sites is not None:  # e.g. another office's playbook on Batam's racks, switches and prefixes
+        book["trigger"]["sites"] = sites
     if book["trigger"].get("review"):
         book["trigger"]["review"]["tag"] = f"{tag}-reviewed"
     directory.mkdir(parents=True, exist_ok=True)

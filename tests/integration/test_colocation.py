@@ -27,6 +27,7 @@ DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 RACE_TAG = "sop-colocation-race"
 VOID_TAG = "sop-colocation-void"
+PLAN_TAG = "sop-colocation-plan"
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +204,8 @@ def test_each_office_runs_its_own_playbook_and_heads_its_documents_with_its_sop(
 ) -> None:
     """One request tag, three offices: the site decides whose SOP runs and heads the documents."""
     sumbawa = request_device(site="dc-sumbawa", vid=210, bandwidth=10)
-    jateng = request_device(site="dc-jateng", vid=310)
+    jateng = request_device(site="dc-jateng", vid=310, approved=False)
+    decide(jateng, "disposisi", "kadis")  # Central Java plans (checks capacity) before its head approves
     batam_playbook = subprocess.run([*DCAGENT, "run", "colocation", f"device:{sumbawa.name}"], env=env,
                                     capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert batam_playbook.returncode == 4, batam_playbook.stdout + batam_playbook.stderr  # not Batam's request
@@ -217,9 +219,50 @@ def test_each_office_runs_its_own_playbook_and_heads_its_documents_with_its_sop(
     assert str(nb.dcim.devices.get(sumbawa.id).primary_ip4.address).startswith("127.20.0.")
     refused = subprocess.run([*DCAGENT, "run", "colocation-jateng", f"device:{jateng.name}"], env=env,
                              capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
-    assert refused.returncode == 3, refused.stdout + refused.stderr  # no rack recorded there yet
-    letter = _pdf_text(env, "colocation-jateng", jateng, "surat-balasan")
+    assert refused.returncode == 3, refused.stdout + refused.stderr  # no rack recorded there yet: the plan says so
+    letter = _pdf_text(env, "colocation-jateng.plan", jateng, "surat-balasan")
     assert "067/798" in letter and "provinsi jawa tengah" in letter.lower() and jateng.name in letter, letter
+
+
+def test_central_java_plans_before_the_head_approves_and_journals_what_changed_since(
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any], tmp_path: Path
+) -> None:
+    """SOP 067/798: after the disposition the capacity is checked and the approval form journalled, nothing else
+    changes; the head's approval runs the plan, and a slot taken in between is placed anew and said so."""
+    penv = private_playbooks(REPO_PLAYBOOKS / "colocation-jateng.yaml", tmp_path / "playbooks", "colocation-plan",
+                             PLAN_TAG, env, sites=["dc-batam"])  # fmt: skip
+    dev = request_device(tags=(PLAN_TAG,), approved=False)
+    decide(dev, "disposisi", "kadis")
+    planned = subprocess.run([*DCAGENT, "run", "colocation-plan", f"device:{dev.name}"], env=penv,
+                             capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+    assert planned.returncode == 0 and "plan ready" in planned.stdout, planned.stdout + planned.stderr
+    fresh = nb.dcim.devices.get(dev.id)
+    assert fresh.rack is None and str(fresh.status.value) == "planned" and fresh.primary_ip4 is None
+    assert {"dcagent-planned", PLAN_TAG, "disposisi"} <= {t.slug for t in fresh.tags}
+    assert owned(nb, env, dev) == (set(), set()) and clients.zabbix(load_settings(None)).host_id(dev.name) is None
+    form = _pdf_text(penv, "colocation-plan.plan", dev, "formulir-persetujuan")
+    assert "COLOCATION APPROVAL FORM" in form and f"SN-{dev.name}" in form and "NOC Diskominfo Provinsi" in form
+    plan = Store(env["DCAGENT_STORE_URL"]).list_runs(playbook="colocation-plan.plan")[0]
+    place = next(s for s in (Store(env["DCAGENT_STORE_URL"]).get_run(plan.id) or plan).steps
+                 if s.key == "check_capacity").output["placement"]  # fmt: skip
+    blocker = None
+    try:  # another request takes the planned slot before the head approves
+        blocker = nb.dcim.devices.create({"name": f"blocker-{dev.name}", "site": fresh.site.id, "face": "front",
+                                          "rack": place["rack_id"], "position": place["position"], "status": "active",
+                                          "role": fresh.role.id, "device_type": fresh.device_type.id})  # fmt: skip
+        decide(dev, "approved", "kadis")
+        done = subprocess.run([*DCAGENT, "run", "colocation-plan", f"device:{dev.name}"], env=penv,
+                              capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        fresh = nb.dcim.devices.get(dev.id)
+        assert (fresh.rack.id, fresh.position) != (place["rack_id"], place["position"])
+        entries = nb.extras.journal_entries.filter(assigned_object_id=dev.id, assigned_object_type="dcim.device")
+        journal = " ".join(str(j.comments) for j in entries)
+        assert "Plan ready" in journal and "Approval form" in journal
+        assert f"The plan changed since it was approved (run {plan.id[:8]}): rack: {place['rack']} U" in journal
+    finally:
+        if blocker is not None:
+            blocker.delete()
 
 
 def test_shortfalls_reject_with_a_reply_letter_and_change_nothing(
