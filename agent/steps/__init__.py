@@ -8,6 +8,7 @@ from agent.steps import (  # noqa: F401
     capacity,
     dns,
     forms,
+    handover,
     ipam,
     monitoring,
     placement,

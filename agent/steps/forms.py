@@ -81,3 +81,50 @@ def confirm_plan(ctx: StepContext) -> StepResult:
     svc = services_of(ctx.services)
     journal_once(svc, ctx, "plan-changed", f"{head} (run {plan_run[:8]}): {'; '.join(changed)}")
     return StepResult.ok(plan=plan_run, changed=changed)
+
+
+# -- Sumbawa (556/STO/DKISS/2021) ---------------------------------------------------------------------------------
+
+
+@step("acceptance_letter", timeout=120, retry=RetryPolicy(max_attempts=2),
+      plan=fixed_plan("reports", "create", "surat-penerimaan.html/.pdf", "and a NetBox journal entry"))  # fmt: skip
+def acceptance_letter(ctx: StepContext) -> StepResult:
+    """The letter asking the agency to ship its server (003.8), once capacity is confirmed: where it will go."""
+    capacity = ctx.outputs.get("check_capacity", {})
+    spec = approved_device(ctx)
+    id_ = ctx.language == "id"
+    rows = [("Lokasi" if id_ else "Location", f"{spec.site} {_where(capacity)}"),
+            ("Perangkat" if id_ else "Server", f"{spec.manufacturer} {spec.device_type}, S/N {spec.serial or '-'}"),
+            ("Kontak pemohon" if id_ else "Requester contact",
+             str(spec.custom_fields.get("dcagent_requester_contact") or "-"))]  # fmt: skip
+    text = ("Berdasarkan hasil pemeriksaan, kapasitas data center tersedia untuk server tersebut. Mohon server "
+            "dikirimkan ke data center untuk dipasang dan dikonfigurasi oleh tim data center." if id_ else
+            "Capacity in the data centre is available for the server. Please ship the server to the data centre "
+            "to be mounted and configured by the data-centre team.")  # fmt: skip
+    title = "SURAT PEMBERITAHUAN PENERIMAAN PERMOHONAN COLOCATION" if id_ else "COLOCATION REQUEST ACCEPTED"
+    label = "Surat penerimaan (kirim server)" if id_ else "Acceptance letter (ship the server)"
+    return write_document(ctx, "surat-penerimaan", title, rows, [text], label, with_steps=False)
+
+
+_CHECKLIST = (("Sistem operasi", "Operating system"), ("Driver", "Drivers"), ("Perangkat lunak", "Software"),
+              ("Load balancing", "Load balancing"), ("Keamanan", "Security"))  # fmt: skip
+
+
+@step("install_checklist", timeout=120, retry=RetryPolicy(max_attempts=2),
+      plan=fixed_plan("reports", "create", "daftar-periksa-instalasi.html/.pdf", "and a journal entry"))  # fmt: skip
+def install_checklist(ctx: StepContext) -> StepResult:
+    """The install and configuration checklist (003.10): the networking dcagent did, marked done with its values;
+    the rest (OS, drivers, software, load balancing, security) for the team to tick and sign."""
+    o = ctx.outputs
+    id_ = ctx.language == "id"
+    done, todo = ("selesai (dcagent)" if id_ else "done (dcagent)"), ("☐ diisi tim" if id_ else "☐ by the team")
+    sw = o.get("configure_switch_port", {})
+    port = f"{sw.get('switch', '-')} / {sw.get('port', '-')} / {sw.get('vlan', '-')}"
+    rows = [("Alamat IP" if id_ else "IP address", f"{o.get('reserve_ip', {}).get('address', '-')}: {done}"),
+            ("DNS", f"{o.get('publish_dns', {}).get('fqdn', '-')}: {done}"),
+            ("Switch / port / VLAN", f"{port}: {done}"),
+            ("Monitoring (Zabbix)", f"{o.get('register_zabbix', {}).get('host', '-')}: {done}")]  # fmt: skip
+    rows += [(item[0] if id_ else item[1], todo) for item in _CHECKLIST]
+    title = "DAFTAR PERIKSA INSTALASI DAN KONFIGURASI SERVER" if id_ else "INSTALLATION AND CONFIGURATION CHECKLIST"
+    label = "Daftar periksa instalasi" if id_ else "Installation checklist"
+    return write_document(ctx, "daftar-periksa-instalasi", title, rows, [], label, with_steps=False)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.reports.dates import office_date
 from agent.reports.render import render
 from agent.steps.request import approved_device, approved_object
 from agent.steps.services import Services, services_of
@@ -22,11 +24,25 @@ def _human(seconds: float | None) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
+def _calendar(ctx: StepContext) -> OfficeCalendar:
+    cal = ctx.meta.get("calendar")
+    return cal if isinstance(cal, OfficeCalendar) else OfficeCalendar()
+
+
+def today(ctx: StepContext) -> str:
+    """Now, as the office writes a document's date: "2 Desember 2026, 08.09 WIB"."""
+    return office_date(ctx.clock.now(), _calendar(ctx).timezone, ctx.language)
+
+
+def _clock_time(moment: datetime | None, cal: OfficeCalendar) -> str:
+    return moment.astimezone(ZoneInfo(cal.timezone)).strftime("%H:%M:%S") if moment is not None else "-"
+
+
 def _timeline(ctx: StepContext) -> list[dict[str, Any]]:
     """Each step against its standard, counted on the office's calendar (working days and hours where the standard
     says so: a step done overnight took no working time)."""
     run = ctx.history() if ctx.history else None
-    cal: OfficeCalendar = ctx.meta.get("calendar") or OfficeCalendar()
+    cal = _calendar(ctx)
     standards: dict[str, Standard] = dict(ctx.meta.get("standards") or {})
     rows = []
     for st in getattr(run, "steps", ()):
@@ -34,8 +50,7 @@ def _timeline(ctx: StepContext) -> list[dict[str, Any]]:
             continue
         std = standards.get(st.key, Standard(st.sla_seconds, "s"))
         rows.append({"key": st.key, "status": st.status,
-                     "start": st.started_at.strftime("%H:%M:%S") if st.started_at else "-",
-                     "end": st.finished_at.strftime("%H:%M:%S") if st.finished_at else "-",
+                     "start": _clock_time(st.started_at, cal), "end": _clock_time(st.finished_at, cal),
                      "duration": _human(st.duration), "std": str(std),
                      "within": bool(cal.within(st.started_at, st.finished_at, std))})  # fmt: skip
     return rows
@@ -53,7 +68,7 @@ def _common(svc: Services, ctx: StepContext) -> dict[str, Any]:
     return {
         "office": ctx.meta.get("sop_office", ""), "sop_number": ctx.meta.get("sop_number", ""),
         "sop_title": ctx.meta.get("sop_title"), "run_id": ctx.run_id, "title": ctx.meta.get("title", ""),
-        "date": ctx.clock.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "date": today(ctx),
         "letter_number": spec.custom_fields.get("dcagent_letter_number") or "-",
         "agency": spec.tenant or "-", "contact": spec.custom_fields.get("dcagent_requester_contact") or "-",
         "spec": spec,
@@ -113,7 +128,7 @@ def write_document(ctx: StepContext, name: str, title: str, rows: list[tuple[str
     svc = services_of(ctx.services)
     obj = approved_object(ctx)
     id_ = ctx.language == "id"
-    head = [("Tanggal" if id_ else "Date", ctx.clock.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
+    head = [("Tanggal" if id_ else "Date", today(ctx)),
             ("Perangkat" if id_ else "Device", obj.name), ("OPD" if id_ else "Agency", obj.tenant or "-"),
             ("Disetujui oleh" if id_ else "Approved by", str(ctx.meta.get("approver") or "-"))]  # fmt: skip
     context = {"office": ctx.meta.get("sop_office", ""), "sop_number": ctx.meta.get("sop_number", ""),

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,9 @@ def test_each_office_runs_its_own_playbook_and_heads_its_documents_with_its_sop(
     report = _pdf_text(env, "colocation-sumbawa", sumbawa, "berita-acara")
     assert "556/STO/DKISS/2021" in report and "kabupaten sumbawa" in report.lower() and sumbawa.name in report, report
     assert "01/SOP/Kominfo-PE" not in report
+    assert "ship the server" in _pdf_text(env, "colocation-sumbawa", sumbawa, "surat-penerimaan")  # 003.8
+    checklist = _pdf_text(env, "colocation-sumbawa", sumbawa, "daftar-periksa-instalasi")  # 003.10
+    assert "done (dcagent)" in checklist and "by the team" in checklist, checklist
     assert str(nb.dcim.devices.get(sumbawa.id).primary_ip4.address).startswith("127.20.0.")
     refused = subprocess.run([*DCAGENT, "run", "colocation-jateng", f"device:{jateng.name}"], env=env,
                              capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
@@ -233,6 +237,7 @@ def test_central_java_plans_before_the_head_approves_and_journals_what_changed_s
                              PLAN_TAG, env, sites=["dc-batam"])  # fmt: skip
     dev = request_device(tags=(PLAN_TAG,), approved=False)
     decide(dev, "disposisi", "kadis")
+    nb.dcim.inventory_items.create({"device": dev.id, "name": "CPU0", "part_id": "Xeon Silver 4314"})
     planned = subprocess.run([*DCAGENT, "run", "colocation-plan", f"device:{dev.name}"], env=penv,
                              capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
     assert planned.returncode == 0 and "plan ready" in planned.stdout, planned.stdout + planned.stderr
@@ -260,6 +265,10 @@ def test_central_java_plans_before_the_head_approves_and_journals_what_changed_s
         journal = " ".join(str(j.comments) for j in entries)
         assert "Plan ready" in journal and "Approval form" in journal
         assert f"The plan changed since it was approved (run {plan.id[:8]}): rack: {place['rack']} U" in journal
+        # 004.7: the asset register's number written, the handover form with the parts NetBox records
+        assert fresh.asset_tag == f"JTG/{datetime.now(UTC).year}/{dev.id:05d}"
+        handover = _pdf_text(penv, "colocation-plan", dev, "serah-terima")
+        assert "SERVER HANDOVER FORM" in handover and "Xeon Silver 4314" in handover and fresh.asset_tag in handover
     finally:
         if blocker is not None:
             blocker.delete()

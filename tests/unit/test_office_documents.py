@@ -1,0 +1,42 @@
+"""Office documents: dates as an office writes them, the asset register's number, the handover form's parts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from agent.engine.errors import StepInputError
+from agent.reports.dates import office_date
+from agent.steps.handover import _part, asset_tag_for
+from integrations.netbox import InventoryItem
+
+
+@pytest.mark.parametrize(
+    ("zone", "language", "text"),
+    [
+        ("Asia/Jakarta", "id", "2 Desember 2026, 08.09 WIB"),
+        ("Asia/Makassar", "id", "2 Desember 2026, 09.09 WITA"),
+        ("Asia/Jayapura", "en", "2 December 2026, 10:09 WIT"),
+    ],
+)
+def test_dates_are_written_in_the_office_zone_and_language(zone: str, language: str, text: str) -> None:
+    assert office_date(datetime(2026, 12, 2, 1, 9, tzinfo=UTC), zone, language) == text
+
+
+def test_the_asset_tag_comes_from_the_playbook_template_and_is_checked() -> None:
+    assert asset_tag_for("JTG/{year}/{id:05d}", 42, "dc-jateng", 2026) == "JTG/2026/00042"
+    with pytest.raises(StepInputError, match="other than id, site, year"):
+        asset_tag_for("{owner}-{id}", 42, "dc-jateng", 2026)
+    with pytest.raises(StepInputError, match="not 1-50 letters"):
+        asset_tag_for("{site} {id}", 42, "dc jateng; rm -rf", 2026)
+
+
+def test_parts_are_found_by_role_or_by_name() -> None:
+    items = [InventoryItem(name="CPU0", manufacturer="Intel", part_id="Xeon Silver 4314"),
+             InventoryItem(name="slot A1", role="memory", part_id="32GB DDR4"),
+             InventoryItem(name="Disk 0", description="960 GB SSD")]  # fmt: skip
+    assert _part(items, "cpu") == "Intel Xeon Silver 4314"
+    assert _part(items, "memory") == "32GB DDR4"
+    assert _part(items, "storage") == "Disk 0 960 GB SSD"
+    assert _part(items, "motherboard") == ""
