@@ -265,6 +265,7 @@ class Executor:
         pb = self.playbooks[run.playbook]
         meta = {"title": pb.title, "sop_number": pb.sop.number, "sop_office": pb.sop.office,
                 "calendar": pb.calendar.office(), "standards": pb.standards(),
+                "titles": {s.key: s.title for s in pb.all_steps() if s.title},
                 "sop_title": pb.sop.title, "approver": run.approver,
                 "approved_at": run.approved_at.isoformat(timespec="seconds") if run.approved_at else None}  # fmt: skip
         return StepContext(

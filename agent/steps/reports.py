@@ -13,6 +13,7 @@ from agent.reports.dates import office_date
 from agent.reports.render import render
 from agent.steps.request import approved_device, approved_object
 from agent.steps.services import Services, services_of
+from agent.steps.titles import step_title
 from agent.tracker import marker
 
 
@@ -43,13 +44,16 @@ def _timeline(ctx: StepContext) -> list[dict[str, Any]]:
     says so: a step done overnight took no working time)."""
     run = ctx.history() if ctx.history else None
     cal = _calendar(ctx)
+    titles: dict[str, str] = dict(ctx.meta.get("titles") or {})
     standards: dict[str, Standard] = dict(ctx.meta.get("standards") or {})
     rows = []
     for st in getattr(run, "steps", ()):
         if st.phase != "main" or st.status != "done":
             continue
         std = standards.get(st.key, Standard(st.sla_seconds, "s"))
-        rows.append({"key": st.key, "status": st.status,
+        own = titles.get(st.key)
+        rows.append({"key": st.key, "title": step_title(st.step_name, st.key, own, ctx.language),
+                     "status": ("selesai" if ctx.language == "id" else "done"),
                      "start": _clock_time(st.started_at, cal), "end": _clock_time(st.finished_at, cal),
                      "duration": _human(st.duration), "std": str(std),
                      "within": bool(cal.within(st.started_at, st.finished_at, std))})  # fmt: skip
