@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.engine.calendar import DAYS, OfficeCalendar, Standard, parse_standard
+from agent.engine.contracts import check_contracts
 from agent.engine.errors import PlaybookError
 from agent.engine.registry import REGISTRY, Registry
 
@@ -263,6 +264,8 @@ def load_playbook(path: Path, registry: Registry = REGISTRY) -> Playbook:
                     f"{path}:{_line_of((*section, i, 'step'), lines)}: {where}.{i}.step: unknown step "
                     f"{ref.step!r} (known: {', '.join(registry.names()) or 'none'})"
                 )
+    if not problems:
+        problems += check_contracts(playbook, registry, lambda at: f"{path}:{_line_of(at, lines)}")
     if problems:
         raise PlaybookError("\n".join(problems))
     return playbook

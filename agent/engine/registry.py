@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from pydantic import BaseModel
+
 if TYPE_CHECKING:
     from agent.engine.locks import LockManager
 
@@ -114,8 +116,15 @@ PlanFn = Callable[[StepContext], list[PlannedChange]]
 UndoFn = Callable[[StepContext, Mapping[str, Any]], None]
 
 
+# What a step reads of earlier steps' outputs (their keys), fixed or depending on its params.
+Needs = tuple[str, ...] | Callable[[Mapping[str, Any]], tuple[str, ...]]
+
+
 @dataclass(frozen=True)
 class StepSpec:
+    """A step's contract: its function, deadline and retries, what its ``params`` may hold (a pydantic model,
+    checked when playbooks load; None: not declared) and which earlier steps' outputs it needs."""
+
     name: str
     fn: StepFn
     timeout: float
@@ -123,6 +132,11 @@ class StepSpec:
     plan: PlanFn | None = None
     undo: UndoFn | None = None
     description: str = ""
+    params: type[BaseModel] | None = None
+    needs: Needs = ()
+
+    def needed(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        return self.needs(params) if callable(self.needs) else self.needs
 
 
 class Registry:
@@ -154,13 +168,16 @@ def step(
     retry: RetryPolicy = RetryPolicy(),
     plan: PlanFn | None = None,
     undo: UndoFn | None = None,
+    params: type[BaseModel] | None = None,
+    needs: Needs = (),
     registry: Registry = REGISTRY,
 ) -> Callable[[StepFn], StepFn]:
-    """Register ``fn`` as step ``name``. Timeout and retry policy are declared here, where the step is defined."""
+    """Register ``fn`` as step ``name``. Timeout, retry policy, params model and needs are declared here, where the
+    step is defined; a playbook that breaks the contract fails to load (agent.engine.contracts)."""
 
     def register(fn: StepFn) -> StepFn:
         doc = (fn.__doc__ or "").strip().splitlines()
-        registry.add(StepSpec(name, fn, timeout, retry, plan, undo, doc[0] if doc else ""))
+        registry.add(StepSpec(name, fn, timeout, retry, plan, undo, doc[0] if doc else "", params, needs))
         return fn
 
     return register

@@ -11,6 +11,7 @@ from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepR
 from agent.i18n import t
 from agent.steps.capacity_model import check_power, choose_rack, occupied_summary
 from agent.steps.names import fqdn_problem, normalise_fqdn
+from agent.steps.params import NoParams
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.netbox import DeviceSpec, PanelInfo, RackInfo, SitePower
@@ -178,7 +179,7 @@ def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
     return lines
 
 
-@step("check_capacity", timeout=180, retry=RetryPolicy(max_attempts=3), plan=plan_capacity)
+@step("check_capacity", timeout=180, retry=RetryPolicy(max_attempts=3), plan=plan_capacity, params=NoParams)
 def check_capacity(ctx: StepContext) -> StepResult:
     """Check rack space, power feeds and UPS, bandwidth, IP, switch port and domain for the request."""
     shortfalls, out = assess(services_of(ctx.services), ctx)

@@ -9,6 +9,7 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import t
 from agent.steps.names import fqdn_problem, normalise_fqdn
+from agent.steps.params import AddressFrom
 from agent.steps.services import Services, services_of
 from integrations.dns import reverse_name
 from integrations.errors import TransientError
@@ -31,7 +32,8 @@ def plan_publish(ctx: StepContext) -> list[PlannedChange]:
 
 
 @step("publish_dns", timeout=60, retry=RetryPolicy(max_attempts=4), plan=plan_publish,
-      undo=lambda ctx, out: withdraw_dns(ctx, out))  # fmt: skip
+      undo=lambda ctx, out: withdraw_dns(ctx, out), params=AddressFrom,
+      needs=lambda p: (str(p.get("address_from", "reserve_ip")),))  # fmt: skip
 def publish_dns(ctx: StepContext) -> StepResult:
     """Publish the A and PTR records, then ask the server to confirm them."""
     svc, fqdn, ip, ptr_zone = _records(ctx)

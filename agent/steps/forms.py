@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.steps.params import ApprovalForm, ConfirmPlan, NoParams
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import journal_once, write_document
 from agent.steps.request import approved_device
@@ -28,7 +29,8 @@ def _feeds(capacity: Mapping[str, Any]) -> str:
 
 
 @step("approval_form", timeout=120, retry=RetryPolicy(max_attempts=2),
-      plan=fixed_plan("reports", "create", "formulir-persetujuan.html/.pdf", "and a NetBox journal entry"))  # fmt: skip
+      plan=fixed_plan("reports", "create", "formulir-persetujuan.html/.pdf", "and a journal entry"),
+      params=ApprovalForm, needs=("check_capacity",))  # fmt: skip
 def approval_form(ctx: StepContext) -> StepResult:
     """Write the approval form (Formulir Persetujuan, 004.6) from the plan: NOC, location, S/N, type and brand, the
     address's prefix, contact — never a password — and journal the plan for the official who approves it."""
@@ -60,7 +62,8 @@ def approval_form(ctx: StepContext) -> StepResult:
 
 
 @step("confirm_plan", timeout=60, retry=RetryPolicy(max_attempts=3),
-      plan=fixed_plan("NetBox", "check", "plan", "the capacity found now against the approved plan"))  # fmt: skip
+      plan=fixed_plan("NetBox", "check", "plan", "the capacity found now against the approved plan"),
+      params=ConfirmPlan, needs=("check_capacity",))  # fmt: skip
 def confirm_plan(ctx: StepContext) -> StepResult:
     """Compare the capacity found now with the plan the approval was given to; journal any change (rack, position,
     switch port, power feeds). ``params.on_change``: ``continue`` (the run goes on with what is free now) or
@@ -87,7 +90,8 @@ def confirm_plan(ctx: StepContext) -> StepResult:
 
 
 @step("acceptance_letter", timeout=120, retry=RetryPolicy(max_attempts=2),
-      plan=fixed_plan("reports", "create", "surat-penerimaan.html/.pdf", "and a NetBox journal entry"))  # fmt: skip
+      plan=fixed_plan("reports", "create", "surat-penerimaan.html/.pdf", "and a journal entry"),
+      params=NoParams, needs=("check_capacity",))  # fmt: skip
 def acceptance_letter(ctx: StepContext) -> StepResult:
     """The letter asking the agency to ship its server (003.8), once capacity is confirmed: where it will go."""
     capacity = ctx.outputs.get("check_capacity", {})
@@ -111,7 +115,8 @@ _CHECKLIST = (("Sistem operasi", "Operating system"), ("Driver", "Drivers"), ("P
 
 
 @step("install_checklist", timeout=120, retry=RetryPolicy(max_attempts=2),
-      plan=fixed_plan("reports", "create", "daftar-periksa-instalasi.html/.pdf", "and a journal entry"))  # fmt: skip
+      plan=fixed_plan("reports", "create", "daftar-periksa-instalasi.html/.pdf", "and a journal entry"),
+      params=NoParams)  # fmt: skip
 def install_checklist(ctx: StepContext) -> StepResult:
     """The install and configuration checklist (003.10): the networking dcagent did, marked done with its values;
     the rest (OS, drivers, software, load balancing, security) for the team to tick and sign."""

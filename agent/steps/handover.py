@@ -7,8 +7,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field, field_validator
+
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.steps.params import Params
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import write_document
 from agent.steps.request import approved_device
@@ -35,6 +38,19 @@ def asset_tag_for(template: str, device_id: int, site: str, year: int) -> str:
     return tag
 
 
+class HandoverParams(Params):
+    asset_tag: str = Field("{site}-{year}-{id:05d}", description="the register's number: fields id, site, year")
+
+    @field_validator("asset_tag")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        try:
+            asset_tag_for(v, 1, "dc-site", 2026)
+        except StepInputError as e:
+            raise ValueError(str(e)) from e
+        return v
+
+
 def _part(items: list[InventoryItem], kind: str) -> str:
     words = _ALIASES[kind]
     found = [i for i in items if i.role == kind or any(w in i.name.lower() for w in words)]
@@ -42,12 +58,12 @@ def _part(items: list[InventoryItem], kind: str) -> str:
 
 
 def _plan_tag(ctx: StepContext) -> str:
-    return str(ctx.params.get("asset_tag") or "{site}-{year}-{id:05d}")
+    return HandoverParams.model_validate(ctx.params).asset_tag
 
 
 @step("handover_form", timeout=120, retry=RetryPolicy(max_attempts=2),
       plan=fixed_plan("NetBox", "update", "asset tag", "and the handover form (HTML + PDF), journalled"),
-      undo=lambda ctx, out: clear_asset_tag(ctx, out))  # fmt: skip
+      undo=lambda ctx, out: clear_asset_tag(ctx, out), params=HandoverParams)  # fmt: skip
 def handover_form(ctx: StepContext) -> StepResult:
     """Record the server in the asset register (NetBox asset tag, when it has none) and write the handover form
     with its specification: CPU, RAM, motherboard, storage, PSU from NetBox inventory items."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.params import NoParams
 from agent.steps.request import approved_device, approved_object
 from agent.steps.services import services_of
 from integrations.errors import ConflictError
@@ -31,7 +32,7 @@ def plan_reserve(ctx: StepContext) -> list[PlannedChange]:
 
 
 @step("reserve_ip", timeout=120, retry=RetryPolicy(max_attempts=4), plan=plan_reserve,
-      undo=lambda ctx, out: release_ip(ctx, out))  # fmt: skip
+      undo=lambda ctx, out: release_ip(ctx, out), params=NoParams)  # fmt: skip
 def reserve_ip(ctx: StepContext) -> StepResult:
     """Reserve the next free address of the server VLAN's prefix, with the requested DNS name."""
     nb = services_of(ctx.services).netbox

@@ -10,6 +10,7 @@ import yaml
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.params import NoParams, VerifyMonitoring
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.errors import TransientError
@@ -57,7 +58,7 @@ def plan_zabbix(ctx: StepContext) -> list[PlannedChange]:
 
 
 @step("register_zabbix", timeout=180, retry=RetryPolicy(max_attempts=4), plan=plan_zabbix,
-      undo=lambda ctx, out: unregister_zabbix(ctx, out))  # fmt: skip
+      undo=lambda ctx, out: unregister_zabbix(ctx, out), params=NoParams)  # fmt: skip
 def register_zabbix(ctx: StepContext) -> StepResult:
     """Create (or adopt) the Zabbix host for the device; record its host id on the NetBox device."""
     svc = services_of(ctx.services)
@@ -78,7 +79,8 @@ def unregister_zabbix(ctx: StepContext, output: Mapping[str, Any]) -> None:
     svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": None}})
 
 
-@step("verify_monitoring", timeout=300, retry=RetryPolicy(max_attempts=1))
+@step("verify_monitoring", timeout=300, retry=RetryPolicy(max_attempts=1), params=VerifyMonitoring,
+      needs=("register_zabbix",))  # fmt: skip
 def verify_monitoring(ctx: StepContext) -> StepResult:
     """Wait, bounded, until Zabbix itself reports the new host reachable (ICMP)."""
     svc = services_of(ctx.services)

@@ -12,6 +12,7 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.steps.capacity import evaluate_rack
 from agent.steps.capacity_model import choose_rack, free_positions
+from agent.steps.params import CapacityFrom, NoParams
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.errors import PermanentError
@@ -32,7 +33,8 @@ def _plan(what: str) -> Any:
 
 
 @step("place_device", timeout=300, retry=RETRY, plan=_plan("rack, position, face; PSUs to the rack's A/B PDUs"),
-      undo=lambda ctx, out: unplace_device(ctx, out))  # fmt: skip
+      undo=lambda ctx, out: unplace_device(ctx, out), params=CapacityFrom,
+      needs=lambda p: (str(p.get("capacity_from", "check_capacity")),))  # fmt: skip
 def place_device(ctx: StepContext) -> StepResult:
     """Mount the device and connect its PSUs to the rack's PDUs (A and B), so its draw counts for the next request.
 
@@ -137,7 +139,7 @@ def unplace_device(ctx: StepContext, output: Mapping[str, Any]) -> None:
 
 
 @step("assign_ip", timeout=120, retry=RETRY, plan=_plan("primary IP on the first data interface"),
-      undo=lambda ctx, out: unassign_ip(ctx, out))  # fmt: skip
+      undo=lambda ctx, out: unassign_ip(ctx, out), params=NoParams, needs=("reserve_ip",))  # fmt: skip
 def assign_ip(ctx: StepContext) -> StepResult:
     """Assign the reserved address to the device's first data interface and make it the primary IP."""
     nb = services_of(ctx.services).netbox
@@ -159,7 +161,8 @@ def unassign_ip(ctx: StepContext, output: Mapping[str, Any]) -> None:
 
 
 @step("cable_switch_port", timeout=120, retry=RETRY, plan=_plan("cable to the chosen ToR switch port"),
-      undo=lambda ctx, out: uncable_switch_port(ctx, out))  # fmt: skip
+      undo=lambda ctx, out: uncable_switch_port(ctx, out), params=NoParams,
+      needs=("place_device",))  # fmt: skip
 def cable_switch_port(ctx: StepContext) -> StepResult:
     """Record the patch cable from the server's data interface to the switch port, and the port's access VLAN."""
     svc = services_of(ctx.services)
@@ -215,7 +218,7 @@ def uncable_switch_port(ctx: StepContext, output: Mapping[str, Any]) -> None:
 
 
 @step("activate_device", timeout=60, retry=RETRY, plan=_plan("status active"),
-      undo=lambda ctx, out: deactivate_device(ctx, out))  # fmt: skip
+      undo=lambda ctx, out: deactivate_device(ctx, out), params=NoParams)  # fmt: skip
 def activate_device(ctx: StepContext) -> StepResult:
     """The SOP's last step: the server is in service — status active, the run recorded on the device."""
     nb = services_of(ctx.services).netbox

@@ -11,6 +11,7 @@ from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.reports.dates import office_date
 from agent.reports.render import render
+from agent.steps.params import NoParams
 from agent.steps.request import approved_device, approved_object
 from agent.steps.services import Services, services_of
 from agent.steps.titles import step_title
@@ -83,7 +84,7 @@ def plan_report(ctx: StepContext) -> list[PlannedChange]:
     return [PlannedChange("reports", "create", "berita-acara.html/.pdf", "and a NetBox journal entry")]
 
 
-@step("work_report", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report)
+@step("work_report", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report, params=NoParams)
 def work_report(ctx: StepContext) -> StepResult:
     """Write the Berita Acara: request, device, what was allocated, every step against the SOP standard."""
     svc = services_of(ctx.services)
@@ -112,7 +113,7 @@ def work_report(ctx: StepContext) -> StepResult:
     return StepResult.ok(html=str(html), pdf=str(pdf), generated=datetime.now().isoformat(timespec="seconds"))
 
 
-@step("reply_letter", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report)
+@step("reply_letter", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report, params=NoParams)
 def reply_letter(ctx: StepContext) -> StepResult:
     """Write the reply letter (Surat Balasan) stating every reason the request cannot be granted."""
     svc = services_of(ctx.services)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.params import ValidateRequest
 from agent.steps.services import services_of
 from integrations.netbox import DeviceSpec, RequestObject
 
@@ -42,7 +43,8 @@ def plan_validate(ctx: StepContext) -> list[PlannedChange]:
     return [PlannedChange("NetBox", "check", name, detail)]
 
 
-@step("validate_request", timeout=60, retry=RetryPolicy(max_attempts=4), plan=plan_validate)
+@step("validate_request", timeout=60, retry=RetryPolicy(max_attempts=4), plan=plan_validate,
+      params=ValidateRequest)  # fmt: skip
 def validate_request(ctx: StepContext) -> StepResult:
     """Check the request carries every field the SOP's completeness form asks for."""
     _, missing, facts = _missing(ctx)

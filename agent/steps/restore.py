@@ -15,6 +15,7 @@ from typing import Any
 from agent.engine.errors import StepInputError
 from agent.engine.registry import NO_RETRY, PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.steps.backup import parse_paths
+from agent.steps.params import Restore, VerifySnapshot
 from agent.steps.plans import fixed_plan
 from agent.steps.request import approved_object
 from agent.steps.services import Services, services_of
@@ -129,6 +130,7 @@ def validate_restore_request(ctx: StepContext) -> StepResult:
     timeout=6 * 3600,
     retry=RetryPolicy(max_attempts=3, initial=10, maximum=120),
     plan=fixed_plan("backup", "check", "restic check", "repository and a read-back of data"),
+    params=VerifySnapshot,
 )
 def verify_snapshot(ctx: StepContext) -> StepResult:
     """restic check with a data read-back before anything on the server is touched."""
@@ -221,6 +223,8 @@ def restore_to_staging(ctx: StepContext) -> StepResult:
     timeout=6 * 3600,
     retry=NO_RETRY,
     plan=fixed_plan("server", "update", "target", "rsync --checksum --delete from staging"),
+    params=Restore,
+    needs=("restore_to_staging",),
 )
 def push_restore(ctx: StepContext) -> StepResult:
     """rsync the restored files onto the server's target path (files not in the snapshot are removed)."""
@@ -237,6 +241,8 @@ def push_restore(ctx: StepContext) -> StepResult:
     timeout=3600,
     retry=RetryPolicy(max_attempts=3, initial=5, maximum=60),
     plan=fixed_plan("server", "check", "checksums", "sha256 of every file vs the snapshot"),
+    params=Restore,
+    needs=("restore_to_staging",),
 )
 def verify_restore(ctx: StepContext) -> StepResult:
     """sha256 of every file on the server against the snapshot's; any difference fails the run (→ rollback)."""

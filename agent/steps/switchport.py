@@ -11,6 +11,7 @@ from typing import Any
 from agent import clients
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.params import NoParams
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.errors import PermanentError
@@ -47,7 +48,8 @@ def plan_switchport(ctx: StepContext) -> list[PlannedChange]:
 
 
 @step("configure_switch_port", timeout=180, retry=RetryPolicy(max_attempts=3, initial=2), plan=plan_switchport,
-      undo=lambda ctx, out: restore_switch_port(ctx, out))  # fmt: skip
+      undo=lambda ctx, out: restore_switch_port(ctx, out), params=NoParams,
+      needs=("cable_switch_port",))  # fmt: skip
 def configure_switch_port(ctx: StepContext) -> StepResult:
     """Make the cabled port an access port in the server VLAN, enabled, described; verify by reading it back."""
     svc = services_of(ctx.services)

@@ -1,0 +1,56 @@
+"""Step contracts checked when a playbook loads: each step's ``params`` against its model, and each output it
+needs provided by an earlier step of the same stage — a broken playbook fails at load with file:line, not mid-run
+after changes were made."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from agent.engine.registry import Registry
+
+if TYPE_CHECKING:  # the loader in agent.engine.playbook calls this module
+    from agent.engine.playbook import Playbook, StepRef
+
+Where = Callable[[tuple[object, ...]], str]  # a path in the playbook → "file:line"
+
+
+def check_contracts(playbook: Playbook, registry: Registry, where: Where) -> list[str]:
+    """Every contract problem of ``playbook``, each starting with file:line and the field."""
+    problems: list[str] = []
+    stages: list[tuple[tuple[object, ...], Sequence[StepRef], set[str]]] = [(("steps",), playbook.steps, set())]
+    main_keys = {r.key for r in playbook.steps}
+    # on_reject runs after any main step rejected: only what every main step provides may be missing, so it may
+    # need any main step's output (it must cope with a missing one); the plan stage is a run of its own.
+    stages.append((("on_reject",), playbook.on_reject, set(main_keys)))
+    if playbook.plan is not None:
+        stages.append((("plan", "steps"), playbook.plan.steps, set()))
+    for section, refs, provided in stages:
+        for i, ref in enumerate(refs):
+            if ref.step not in registry:
+                continue  # reported by the loader
+            problems += _check(ref, registry, (*section, i), where, provided)
+            provided.add(ref.key)
+    return problems
+
+
+def _check(ref: StepRef, registry: Registry, at: tuple[object, ...], where: Where, provided: set[str]) -> list[str]:
+    spec = registry.get(ref.step)
+    out: list[str] = []
+    name = ".".join(str(p) for p in at)
+    if spec.params is not None:
+        try:
+            spec.params.model_validate(ref.params)
+        except ValidationError as e:
+            for err in e.errors():
+                loc = tuple(err["loc"])
+                field = ".".join(str(p) for p in loc)
+                msg = err["msg"].removeprefix("Value error, ")
+                out.append(f"{where((*at, 'params', *loc))}: {name}.params.{field}: {msg}")
+    for needed in spec.needed(ref.params):
+        if needed not in provided:
+            out.append(f"{where((*at, 'step'))}: {name}.step: {ref.step} needs the output of step {needed!r}, which "
+                       f"no earlier step provides (add it before, or give it that id)")  # fmt: skip
+    return out

@@ -1,0 +1,52 @@
+"""Steps' params models: what a playbook may pass a step (``params:``), checked when it loads. A typo or a value
+of the wrong kind fails the load with file:line instead of being silently ignored mid-run."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SLUG = r"^[a-z0-9][a-z0-9_-]{0,99}$"
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(Params):
+    """The step takes none."""
+
+
+class ValidateRequest(Params):
+    required_fields: list[str] = Field(default_factory=list, description="custom fields the SOP's form requires")
+    require_tenant: bool = False
+
+
+class CapacityFrom(Params):
+    capacity_from: str = Field("check_capacity", description="the step whose placement is used")
+
+
+class AddressFrom(Params):
+    address_from: str = Field("reserve_ip", description="the step whose reserved address is published")
+
+
+class VerifyMonitoring(Params):
+    timeout: float = Field(240, gt=0, le=3600, description="seconds to wait for Zabbix to reach the host")
+
+
+class ApprovalForm(Params):
+    noc: str | None = Field(None, max_length=200, description="the office's NOC, as the form names it")
+    approval_tag: str = Field("approved", pattern=SLUG)
+
+
+class ConfirmPlan(Params):
+    on_change: Literal["continue", "reject"] = "continue"
+
+
+class Restore(Params):
+    delete_extraneous: bool = True
+
+
+class VerifySnapshot(Params):
+    read_data_subset: str | None = Field(None, pattern=r"^(\d{1,3}(\.\d+)?%|\d+/\d+|\d+[KMGT]?)$")
