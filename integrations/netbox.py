@@ -198,6 +198,17 @@ class SitePower(_Model):
     panels: dict[int, PanelInfo]
 
 
+class InventoryItem(_Model):
+    """A part recorded inside a device (CPU, memory, board, disk, PSU): what the handover form lists."""
+
+    name: str
+    role: str | None = None
+    manufacturer: str | None = None
+    part_id: str | None = None
+    serial: str | None = None
+    description: str | None = None
+
+
 class DeviceSpec(_Model):
     """The request's device: what placement, power and cabling need to know."""
 
@@ -523,6 +534,18 @@ class NetBoxClient:
             )  # fmt: skip
 
         return self._do(f"read device {device_id}", run)
+
+    def inventory_items(self, device_id: int) -> list[InventoryItem]:
+        """The device's recorded parts, in one list read."""
+        rows = self._do(f"read inventory of device {device_id}",
+                        lambda: list(self._api.dcim.inventory_items.filter(device_id=device_id)))  # fmt: skip
+
+        def text(value: Any) -> str | None:
+            return str(value) if value not in (None, "") else None
+
+        return [InventoryItem(name=str(r.name), role=text(getattr(r.role, "slug", None)),
+                              manufacturer=text(getattr(r.manufacturer, "name", None)), part_id=text(r.part_id),
+                              serial=text(r.serial), description=text(r.description)) for r in rows]  # fmt: skip
 
     def racks(self, site_id: int) -> list[RackInfo]:
         """The site's racks with what occupies them: devices by face/depth, reservations on both faces."""
