@@ -392,7 +392,7 @@ class NetBoxClient:
         """Objects carrying every tag in ``tags`` (NetBox ANDs repeated ``tag`` filters)."""
         otype = canonical_type(object_type)
         endpoint = _endpoint(self._api, otype)
-        found = self._do(f"list {otype} tagged {'+'.join(tags)}", lambda: list(endpoint.filter(tag=tags)))
+        found = self._do(f"list {otype} tagged {'+'.join(tags)}", lambda: list(endpoint.filter(limit=PAGE, tag=tags)))
         return [_request_object(otype, o) for o in found if set(tags) <= {t.slug for t in o.tags}]
 
     def journal(self, object_type: str, object_id: int) -> list[JournalEntry]:
@@ -400,7 +400,9 @@ class NetBoxClient:
         rows = self._do(
             "list journal",
             lambda: list(
-                self._api.extras.journal_entries.filter(assigned_object_type=otype, assigned_object_id=object_id)
+                self._api.extras.journal_entries.filter(
+                    limit=PAGE, assigned_object_type=otype, assigned_object_id=object_id
+                )
             ),
         )
         return [JournalEntry(id=int(r.id), kind=str(r.kind.value if hasattr(r.kind, "value") else r.kind),
@@ -443,7 +445,7 @@ class NetBoxClient:
         def run() -> list[Any]:
             return list(
                 self._api.core.object_changes.filter(
-                    changed_object_type=otype, changed_object_id=object_id, ordering="-time"
+                    limit=PAGE, changed_object_type=otype, changed_object_id=object_id, ordering="-time"
                 )
             )
 
@@ -469,7 +471,7 @@ class NetBoxClient:
 
     # -- IPAM -----------------------------------------------------------------------------------------------
     def prefix_of_vlan(self, vlan_id: int) -> PrefixRef:
-        rows = self._do("prefix of VLAN", lambda: list(self._api.ipam.prefixes.filter(vlan_id=vlan_id)))
+        rows = self._do("prefix of VLAN", lambda: list(self._api.ipam.prefixes.filter(limit=PAGE, vlan_id=vlan_id)))
         if not rows:
             raise PermanentError(SYSTEM, f"VLAN {vlan_id} has no prefix")
         return PrefixRef(id=int(rows[0].id), prefix=str(rows[0].prefix))
@@ -480,7 +482,9 @@ class NetBoxClient:
 
     def ips_with_marker(self, marker: str) -> list[IPRef]:
         """Addresses whose description carries ``marker`` (how a re-run finds what it reserved)."""
-        rows = self._do("find IPs", lambda: list(self._api.ipam.ip_addresses.filter(description__ic=marker)))
+        rows = self._do(
+            "find IPs", lambda: list(self._api.ipam.ip_addresses.filter(limit=PAGE, description__ic=marker))
+        )
         return [_ip_ref(r) for r in rows if marker in str(r.description)]
 
     def reserve_ip(self, prefix_id: int, dns_name: str, description: str, tenant_id: int | None = None,
@@ -516,8 +520,8 @@ class NetBoxClient:
             if d is None:
                 raise PermanentError(SYSTEM, f"device {device_id} does not exist")
             dt = self._api.dcim.device_types.get(d.device_type.id)
-            psus = list(self._api.dcim.power_ports.filter(device_id=d.id))
-            ifaces = [i for i in self._api.dcim.interfaces.filter(device_id=d.id) if not i.mgmt_only]
+            psus = list(self._api.dcim.power_ports.filter(limit=PAGE, device_id=d.id))
+            ifaces = [i for i in self._api.dcim.interfaces.filter(limit=PAGE, device_id=d.id) if not i.mgmt_only]
             return DeviceSpec(
                 id=int(d.id), name=str(d.name), site_id=int(d.site.id), site=str(d.site.slug),
                 rack_id=int(d.rack.id) if d.rack else None, position=float(d.position) if d.position else None,
@@ -537,8 +541,10 @@ class NetBoxClient:
 
     def inventory_items(self, device_id: int) -> list[InventoryItem]:
         """The device's recorded parts, in one list read."""
-        rows = self._do(f"read inventory of device {device_id}",
-                        lambda: list(self._api.dcim.inventory_items.filter(device_id=device_id)))  # fmt: skip
+        rows = self._do(
+            f"read inventory of device {device_id}",
+            lambda: list(self._api.dcim.inventory_items.filter(limit=PAGE, device_id=device_id)),
+        )
 
         def text(value: Any) -> str | None:
             return str(value) if value not in (None, "") else None
@@ -553,7 +559,9 @@ class NetBoxClient:
         # Four list reads for the whole site (racks, mounted devices, their types, reservations), whatever the number
         # of racks: a call costs 15-60 ms on a quiet NetBox and far more under load, so the count is the latency.
         def run() -> list[RackInfo]:
-            racks = sorted(self._api.dcim.racks.filter(site_id=site_id, fields=RACK_FIELDS), key=lambda r: str(r.name))
+            racks = sorted(
+                self._api.dcim.racks.filter(limit=PAGE, site_id=site_id, fields=RACK_FIELDS), key=lambda r: str(r.name)
+            )
             devices: dict[int, list[Occupant]] = {int(r.id): [] for r in racks}
             reserved: dict[int, list[Occupant]] = {int(r.id): [] for r in racks}
             if not racks:
@@ -637,7 +645,9 @@ class NetBoxClient:
         rows = self._do(
             "read granted bandwidth",
             lambda: list(
-                self._api.dcim.devices.filter(site_id=site_id, status="active", cf_dcagent_bandwidth_mbps__gte=1)
+                self._api.dcim.devices.filter(
+                    limit=PAGE, site_id=site_id, status="active", cf_dcagent_bandwidth_mbps__gte=1
+                )
             ),
         )
         return sum(int(d.custom_fields.get("dcagent_bandwidth_mbps") or 0) for d in rows if int(d.id) != exclude_device)
@@ -656,7 +666,7 @@ class NetBoxClient:
         rx = re.compile(pattern)
 
         def run() -> list[PortRef]:
-            rows = self._api.dcim.interfaces.filter(device_id=switch_id, cabled=False, mgmt_only=False)
+            rows = self._api.dcim.interfaces.filter(limit=PAGE, device_id=switch_id, cabled=False, mgmt_only=False)
             ports = [PortRef(id=int(r.id), device_id=switch_id, device=str(r.device.name), name=str(r.name),
                              mode=str(r.mode.value) if r.mode else None, description=str(r.description or ""),
                              untagged_vlan=int(r.untagged_vlan.id) if r.untagged_vlan else None)
@@ -666,7 +676,7 @@ class NetBoxClient:
         return self._do(f"free ports of switch {switch_id}", run)
 
     def dns_name_users(self, fqdn: str) -> list[IPRef]:
-        rows = self._do("find DNS name", lambda: list(self._api.ipam.ip_addresses.filter(dns_name=fqdn)))
+        rows = self._do("find DNS name", lambda: list(self._api.ipam.ip_addresses.filter(limit=PAGE, dns_name=fqdn)))
         return [_ip_ref(r) for r in rows]
 
     # -- writes used by playbook steps ---------------------------------------------------------------------
@@ -743,7 +753,7 @@ class NetBoxClient:
 
         def run() -> dict[int, int]:
             out: dict[int, int] = {}
-            for port in self._api.dcim.power_ports.filter(rack_id=rack_id):
+            for port in self._api.dcim.power_ports.filter(limit=PAGE, rack_id=rack_id):
                 if port.link_peers_type == "dcim.powerfeed" and port.link_peers:
                     out[int(port.device.id)] = _peer_id(port.link_peers[0])
             return out
@@ -752,14 +762,16 @@ class NetBoxClient:
 
     def free_outlet(self, pdu_id: int) -> int | None:
         def run() -> int | None:
-            free = [o for o in self._api.dcim.power_outlets.filter(device_id=pdu_id) if o.cable is None]
+            free = [o for o in self._api.dcim.power_outlets.filter(limit=PAGE, device_id=pdu_id) if o.cable is None]
             return int(sorted(free, key=lambda o: int(o.id))[0].id) if free else None
 
         return self._do(f"free outlet of PDU {pdu_id}", run)
 
     def power_ports(self, device_id: int) -> list[tuple[int, str, int | None]]:
         """(id, name, cable id) of a device's power ports."""
-        rows = self._do("read power ports", lambda: list(self._api.dcim.power_ports.filter(device_id=device_id)))
+        rows = self._do(
+            "read power ports", lambda: list(self._api.dcim.power_ports.filter(limit=PAGE, device_id=device_id))
+        )
         return [(int(r.id), str(r.name), int(r.cable.id) if r.cable else None) for r in rows]
 
     def power_cable(self, power_port: int, outlet: int, run_id: str) -> int:
@@ -806,7 +818,9 @@ class NetBoxClient:
                 raise PermanentError(SYSTEM, f"device {device_id} does not exist")
             ip = dev.primary_ip4 or dev.primary_ip6 or dev.primary_ip
             host = str(ip.address).split("/", 1)[0] if ip else None
-            ssh = [s for s in self._api.ipam.services.filter(device_id=dev.id) if str(s.name).lower() == "ssh"]
+            ssh = [
+                s for s in self._api.ipam.services.filter(limit=PAGE, device_id=dev.id) if str(s.name).lower() == "ssh"
+            ]
             return host, int(ssh[0].ports[0]) if ssh and ssh[0].ports else None
 
         return self._do(f"read SSH endpoint of device {device_id}", run)
