@@ -250,11 +250,12 @@ def test_central_java_plans_before_the_head_approves_and_journals_what_changed_s
     plan = Store(env["DCAGENT_STORE_URL"]).list_runs(playbook="colocation-plan.plan")[0]
     place = next(s for s in (Store(env["DCAGENT_STORE_URL"]).get_run(plan.id) or plan).steps
                  if s.key == "check_capacity").output["placement"]  # fmt: skip
-    blocker = None
-    try:  # another request takes the planned slot before the head approves
-        blocker = nb.dcim.devices.create({"name": f"blocker-{dev.name}", "site": fresh.site.id, "face": "front",
-                                          "rack": place["rack_id"], "position": place["position"], "status": "active",
-                                          "role": fresh.role.id, "device_type": fresh.device_type.id})  # fmt: skip
+    # Another request takes the planned slot before the head approves (a reservation: a concurrent test's server
+    # may stand there already, and may leave).
+    blocker = nb.dcim.rack_reservations.create({"rack": place["rack_id"], "units": [int(place["position"])],
+                                                "user": nb.users.users.get(username="admin").id,
+                                                "description": f"test: taken before {dev.name}"})  # fmt: skip
+    try:
         decide(dev, "approved", "kadis")
         done = subprocess.run([*DCAGENT, "run", "colocation-plan", f"device:{dev.name}"], env=penv,
                               capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
@@ -270,8 +271,7 @@ def test_central_java_plans_before_the_head_approves_and_journals_what_changed_s
         handover = _pdf_text(penv, "colocation-plan", dev, "serah-terima")
         assert "SERVER HANDOVER FORM" in handover and "Xeon Silver 4314" in handover and fresh.asset_tag in handover
     finally:
-        if blocker is not None:
-            blocker.delete()
+        blocker.delete()
 
 
 def test_shortfalls_reject_with_a_reply_letter_and_change_nothing(
