@@ -641,16 +641,23 @@ class NetBoxClient:
         return int(value) if value else None
 
     def granted_bandwidth_mbps(self, site_id: int, exclude_device: int) -> int:
-        """Bandwidth already granted at the site: active devices' requested bandwidth."""
+        """Bandwidth already granted at the site: active devices' and those of requests in flight (planned and
+        already mounted by their run), so that two requests at once cannot both take the last of the uplink."""
         rows = self._do(
             "read granted bandwidth",
             lambda: list(
                 self._api.dcim.devices.filter(
-                    limit=PAGE, site_id=site_id, status="active", cf_dcagent_bandwidth_mbps__gte=1
+                    limit=PAGE, site_id=site_id, status=["active", "planned"], cf_dcagent_bandwidth_mbps__gte=1,
+                    fields="id,status,rack,custom_fields",
                 )
             ),
-        )
-        return sum(int(d.custom_fields.get("dcagent_bandwidth_mbps") or 0) for d in rows if int(d.id) != exclude_device)
+        )  # fmt: skip
+
+        def counts(d: Any) -> bool:
+            status = d.status.value if hasattr(d.status, "value") else d.status
+            return int(d.id) != exclude_device and (status == "active" or d.rack is not None)
+
+        return sum(int(d.custom_fields.get("dcagent_bandwidth_mbps") or 0) for d in rows if counts(d))
 
     def free_ip_count(self, prefix_id: int, limit: int = 100) -> int:
         def run() -> int:

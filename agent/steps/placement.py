@@ -10,6 +10,7 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.i18n import Language, t
 from agent.steps.capacity import evaluate_rack
 from agent.steps.capacity_model import choose_rack, free_positions
 from agent.steps.params import CapacityFrom, NoParams
@@ -50,6 +51,26 @@ def place_device(ctx: StepContext) -> StepResult:
         now = nb.device_spec(spec.id)
         if now.rack_id is not None and now.position is not None and original.get("position") is None:
             return _placed(nb, spec, now.rack_id, int(now.position), original, ctx.run_id, None)
+    # The uplink and the UPS panels are shared by the site's racks: placements at one site take turns, and the
+    # bandwidth is re-checked counting the requests in flight (mounted, not yet active).
+    with ctx.locks.hold(f"site:{spec.site_id}"):
+        if (short := _bandwidth_short(nb, spec, cap, ctx.language)) is not None:
+            return StepResult.rejected(short)
+        return _place(svc, spec, cap, original, ctx)
+
+
+def _bandwidth_short(nb: NetBoxClient, spec: DeviceSpec, cap: Mapping[str, Any], language: Language) -> str | None:
+    want = int(spec.custom_fields.get("dcagent_bandwidth_mbps") or 0)
+    uplink = (cap.get("bandwidth") or {}).get("uplink_mbps")
+    if not want or uplink is None:
+        return None
+    left = int(uplink) - nb.granted_bandwidth_mbps(spec.site_id, exclude_device=spec.id)
+    return t("cap.bandwidth", language, want=want, left=left, uplink=uplink) if left < want else None
+
+
+def _place(svc: Services, spec: DeviceSpec, cap: Mapping[str, Any], original: Mapping[str, Any],
+           ctx: StepContext) -> StepResult:  # fmt: skip
+    nb = svc.netbox
     findings: list[str] = []
     order: list[int] = [int(cap["placement"]["rack_id"])]
     while order:

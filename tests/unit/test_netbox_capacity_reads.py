@@ -66,3 +66,20 @@ def test_site_racks_in_four_calls(nb: NetBoxClient) -> None:
     reserved = [o for r in racks for o in r.occupants if o.label.startswith("reservation")]
     assert reserved and all(o.height == 1 for o in reserved)
     assert not any(o.label.startswith("pdu-") for r in racks for o in r.occupants)  # 0U PDUs occupy no unit
+
+
+@responses.activate
+def test_granted_bandwidth_counts_requests_in_flight_in_one_call(nb: NetBoxClient) -> None:
+    def dev(i: int, status: str, rack: int | None, mbps: int) -> dict[str, object]:
+        return {"id": i, "status": {"value": status, "label": status.title()},
+                "rack": {"id": rack, "name": f"R0{rack}"} if rack else None,
+                "custom_fields": {"dcagent_bandwidth_mbps": mbps}}  # fmt: skip
+
+    rows = [dev(1, "active", 1, 100), dev(2, "planned", 2, 200), dev(3, "planned", None, 300), dev(4, "planned", 1, 50)]
+    responses.add(responses.GET, re.compile(rf"{URL}/api/dcim/devices/.*"),
+                  json={"count": 4, "next": None, "previous": None, "results": rows})  # fmt: skip
+    # active 100 + mounted by a run still in flight 200; not a request still waiting (300), not the asking device (50)
+    assert nb.granted_bandwidth_mbps(1, exclude_device=4) == 300
+    [call] = responses.calls
+    query = parse_qs(urlparse(call.request.url).query)
+    assert query["status"] == ["active", "planned"] and query["limit"] == ["1000"] and query["site_id"] == ["1"]
