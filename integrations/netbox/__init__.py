@@ -1,0 +1,75 @@
+"""The NetBox adapter, split by concern (issue 13): models and helpers (base), the call core, request objects and
+their journal, IPAM, capacity reads, step writes, bootstrap objects, switches. ``NetBoxClient`` is all of them."""
+
+from __future__ import annotations
+
+from integrations.netbox.base import (
+    ALIASES,
+    DRAW_FIELDS,
+    FEED_FIELDS,
+    MIN_VERSION,
+    MOUNT_FIELDS,
+    OBJECT_TYPES,
+    PAGE,
+    RACK_FIELDS,
+    SYSTEM,
+    Approval,
+    DeviceSpec,
+    FeedInfo,
+    InterfaceRef,
+    InventoryItem,
+    IPRef,
+    JournalEntry,
+    NetBoxStatus,
+    Occupant,
+    PanelInfo,
+    PortRef,
+    PrefixRef,
+    RackInfo,
+    RequestObject,
+    SitePower,
+    SwitchRef,
+    Tag,
+    TokenRights,
+    canonical_type,
+)
+from integrations.netbox.capacity import CapacityReads
+from integrations.netbox.contracts import ContractObjects
+from integrations.netbox.objects import RequestObjects
+from integrations.netbox.writes import StepWrites
+
+__all__ = [
+    "ALIASES",
+    "DRAW_FIELDS",
+    "FEED_FIELDS",
+    "MIN_VERSION",
+    "MOUNT_FIELDS",
+    "OBJECT_TYPES",
+    "PAGE",
+    "RACK_FIELDS",
+    "SYSTEM",
+    "Approval",
+    "DeviceSpec",
+    "FeedInfo",
+    "IPRef",
+    "InterfaceRef",
+    "InventoryItem",
+    "JournalEntry",
+    "NetBoxClient",
+    "NetBoxStatus",
+    "Occupant",
+    "PanelInfo",
+    "PortRef",
+    "PrefixRef",
+    "RackInfo",
+    "RequestObject",
+    "SitePower",
+    "SwitchRef",
+    "Tag",
+    "TokenRights",
+    "canonical_type",
+]
+
+
+class NetBoxClient(RequestObjects, CapacityReads, StepWrites, ContractObjects):
+    """The only door to NetBox. ``token`` is ``nbt_<key>.<token>`` (v2) or a legacy v1 token."""

@@ -1,0 +1,140 @@
+"""Request objects, their tags, journal and changelog (who added a tag, when)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from integrations.errors import PermanentError
+from integrations.netbox.base import (
+    PAGE,
+    SYSTEM,
+    Approval,
+    JournalEntry,
+    RequestObject,
+    Tag,
+    _endpoint,
+    _request_object,
+    _tag_names,
+    canonical_type,
+)
+from integrations.netbox.core import NetBoxCore
+
+
+class RequestObjects(NetBoxCore):
+    """Tags, request objects, journal entries and the changelog."""
+
+    # -- tags -----------------------------------------------------------------------------------------
+    def ensure_tag(self, slug: str, name: str, color: str = "9e9e9e", description: str = "") -> Tag:
+        def run() -> Any:
+            tag = self._api.extras.tags.get(slug=slug)
+            if tag is None:
+                tag = self._api.extras.tags.create(slug=slug, name=name, color=color, description=description)
+            return tag
+
+        tag = self._do(f"ensure tag {slug}", run)
+        return Tag(id=int(tag.id), slug=str(tag.slug), name=str(tag.name))
+
+    def delete_tag(self, slug: str) -> bool:
+        def run() -> bool:
+            tag = self._api.extras.tags.get(slug=slug)
+            return bool(tag.delete()) if tag is not None else False
+
+        return self._do(f"delete tag {slug}", run)
+
+    # -- request objects, journal, changelog -----------------------------------------------------------
+    def get_object(self, object_type: str, key: int | str) -> RequestObject:
+        """The object ``dcim.device:42`` or ``device:srv-disdik-01`` (by name)."""
+        otype = canonical_type(object_type)
+        endpoint = _endpoint(self._api, otype)
+
+        def run() -> Any:
+            if isinstance(key, int) or str(key).isdigit():
+                return endpoint.get(int(key))
+            return endpoint.get(name=str(key))
+
+        obj = self._do(f"get {otype} {key}", run)
+        if obj is None:
+            raise PermanentError(SYSTEM, f"{otype} {key} does not exist")
+        return _request_object(otype, obj)
+
+    def objects_with_tags(self, object_type: str, tags: list[str]) -> list[RequestObject]:
+        """Objects carrying every tag in ``tags`` (NetBox ANDs repeated ``tag`` filters)."""
+        otype = canonical_type(object_type)
+        endpoint = _endpoint(self._api, otype)
+        found = self._do(f"list {otype} tagged {'+'.join(tags)}", lambda: list(endpoint.filter(limit=PAGE, tag=tags)))
+        return [_request_object(otype, o) for o in found if set(tags) <= {t.slug for t in o.tags}]
+
+    def journal(self, object_type: str, object_id: int) -> list[JournalEntry]:
+        otype = canonical_type(object_type)
+        rows = self._do(
+            "list journal",
+            lambda: list(
+                self._api.extras.journal_entries.filter(
+                    limit=PAGE, assigned_object_type=otype, assigned_object_id=object_id
+                )
+            ),
+        )
+        return [JournalEntry(id=int(r.id), kind=str(r.kind.value if hasattr(r.kind, "value") else r.kind),
+                             comments=str(r.comments)) for r in rows]  # fmt: skip
+
+    def add_journal(self, object_type: str, object_id: int, kind: str, comments: str) -> JournalEntry:
+        otype = canonical_type(object_type)
+        row = self._do(
+            "write journal",
+            lambda: self._api.extras.journal_entries.create(
+                assigned_object_type=otype, assigned_object_id=object_id, kind=kind, comments=comments
+            ),
+        )
+        return JournalEntry(id=int(row.id), kind=kind, comments=comments)
+
+    def change_tags(
+        self, object_type: str, object_id: int, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> tuple[str, ...]:
+        """Add/remove tags by slug, leaving every other tag as it is; return the resulting slugs."""
+        otype = canonical_type(object_type)
+        endpoint = _endpoint(self._api, otype)
+
+        def run() -> tuple[str, ...]:
+            obj = endpoint.get(object_id)
+            if obj is None:
+                raise PermanentError(SYSTEM, f"{otype} {object_id} does not exist")
+            current = [str(t.slug) for t in obj.tags]
+            wanted = [s for s in current if s not in remove] + [s for s in add if s not in current]
+            if wanted != current:
+                obj.update({"tags": [{"slug": s} for s in wanted]})
+            return tuple(wanted)
+
+        return self._do(f"tag {otype} {object_id}", run)
+
+    def tag_additions(self, object_type: str, object_id: int) -> dict[str, Approval]:
+        """Who added each tag the object has carried, and when: per tag, the latest changelog entry where it
+        appeared (one changelog read for a whole chain of decisions)."""
+        otype = canonical_type(object_type)
+
+        def run() -> list[Any]:
+            return list(
+                self._api.core.object_changes.filter(
+                    limit=PAGE, changed_object_type=otype, changed_object_id=object_id, ordering="-time"
+                )
+            )
+
+        found: dict[str, Approval] = {}
+        for change in self._do("read changelog", run):
+            after = _tag_names((change.postchange_data or {}).get("tags"))
+            before = _tag_names((change.prechange_data or {}).get("tags"))
+            for tag in after - before:
+                found.setdefault(tag, Approval(username=str(change.user_name), time=str(change.time)))
+        return found
+
+    def tag_added(self, object_type: str, object_id: int, tag: str) -> Approval | None:
+        """Who added ``tag`` to the object, and when: the latest changelog entry where it appeared."""
+        return self.tag_additions(object_type, object_id).get(tag)
+
+    def user_groups(self, username: str) -> frozenset[str]:
+        """The names of the NetBox user groups ``username`` belongs to (none for an unknown user)."""
+        rows = self._do("read user", lambda: list(self._api.users.users.filter(username=username)))
+        for row in rows:
+            if str(row.username) == username:
+                return frozenset(str(g.name if hasattr(g, "name") else g["name"]) for g in (row.groups or []))
+        return frozenset()
