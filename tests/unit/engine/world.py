@@ -21,6 +21,10 @@ class Flaky(Exception):
     retryable = True
 
 
+class Crash(BaseException):
+    """The agent dies here: no except clause of the engine catches it, the run stays as the store last saw it."""
+
+
 @dataclass
 class World:
     slots: int = 3
@@ -28,6 +32,7 @@ class World:
     log: list[str] = field(default_factory=list)
     fail_at: set[str] = field(default_factory=set)
     flaky: dict[str, int] = field(default_factory=dict)  # step -> failures left before success
+    crash: dict[str, str] = field(default_factory=dict)  # step -> "before"/"after" its change: the agent dies, once
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reserve(self, key: str) -> int | None:
@@ -52,7 +57,13 @@ class World:
 def make_registry(world: World) -> Registry:
     reg = Registry()
 
+    def die(name: str, when: str) -> None:
+        if world.crash.get(name) == when:
+            del world.crash[name]
+            raise Crash(f"killed {when} {name}")
+
     def check(ctx: StepContext, name: str) -> None:
+        die(name, "before")
         if world.flaky.get(name, 0) > 0:
             world.flaky[name] -= 1
             raise Flaky(f"{name} flaked")
@@ -67,6 +78,7 @@ def make_registry(world: World) -> Registry:
         with ctx.locks.hold("pool"):
             check(ctx, ctx.step)
             slot = world.reserve(ctx.idempotency_key)
+            die(ctx.step, "after")
         if slot is None:
             return StepResult.rejected("no free slot: 0 of 3 left")
         return StepResult.ok(slot=slot)
@@ -77,6 +89,7 @@ def make_registry(world: World) -> Registry:
     def note(ctx: StepContext) -> StepResult:
         check(ctx, ctx.step)
         world.log.append(f"note {ctx.step}")
+        die(ctx.step, "after")
         return StepResult.ok(seen=sorted(ctx.outputs))
 
     def letter(ctx: StepContext) -> StepResult:
