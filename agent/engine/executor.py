@@ -231,7 +231,7 @@ class Executor:
                                       clock=CancellableClock(self.clock, cancel),
                                       locks=CancellableLocks(self.locks, cancel))  # fmt: skip
                 try:
-                    result = call_with_deadline(partial(spec.fn, attempt_ctx), spec.timeout, cancel,
+                    result = call_with_deadline(partial(spec.fn, attempt_ctx), ref.timeout or spec.timeout, cancel,
                                                 self._step_scope, self._cancel_grace)  # fmt: skip
                     output = _jsonable(result.output)
                 except Exception as e:

@@ -141,6 +141,7 @@ class StepRef(_Model):
     id: str | None = None
     sla: Standard = Field(description="SOP standard: '1 hari', '3 jam' (office time), 1d, 3h (calendar)")
     title: str | None = None
+    timeout: float | None = Field(None, description="this playbook's deadline for the step ('90s', '5m'), else its own")
     undo: bool = True
     on_rejected: Literal["reject", "continue"] = "reject"
     params: dict[str, Any] = Field(default_factory=dict)
@@ -149,6 +150,16 @@ class StepRef(_Model):
     @classmethod
     def _standard(cls, v: Any) -> Standard:
         return _standard(v)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, v: Any) -> float | None:
+        if v is None:
+            return None
+        standard = _standard(v)
+        if standard.working or standard.amount <= 0:
+            raise ValueError(f"timeout {v!r} must be a positive clock time such as 90s or 5m")
+        return OfficeCalendar().limit(standard)
 
     @property
     def key(self) -> str:

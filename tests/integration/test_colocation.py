@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from agent import clients
 from agent.engine.registry import ObjectRef
@@ -29,6 +30,7 @@ REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 RACE_TAG = "sop-colocation-race"
 VOID_TAG = "sop-colocation-void"
 PLAN_TAG = "sop-colocation-plan"
+TIMEOUT_TAG = "sop-colocation-timeout"
 
 
 @pytest.fixture(scope="module")
@@ -349,6 +351,38 @@ def test_a_failure_late_in_the_run_undoes_every_system(
     assert "undone: configure_switch_port, publish_dns, assign_ip, reserve_ip, cable_switch_port, place_device" in (
         view.reason or ""
     )
+
+
+def test_a_step_past_its_timeout_is_stopped_and_every_system_undone(
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any], tmp_path: Path
+) -> None:
+    """verify_monitoring given 2 s by its playbook: stopped at its next poll, not left running while undo starts;
+    the Zabbix host, DNS records, switch port, IP, cables and placement are all gone, checked in each system."""
+    penv = private_playbooks(REPO_PLAYBOOKS / "colocation.yaml", tmp_path / "playbooks", "colocation-timeout",
+                             TIMEOUT_TAG, env)  # fmt: skip
+    book_file = tmp_path / "playbooks" / "colocation-timeout.yaml"
+    book = yaml.safe_load(book_file.read_text(encoding="utf-8"))
+    for ref in book["steps"]:
+        if ref["step"] == "verify_monitoring":
+            ref["timeout"] = "2s"
+    book_file.write_text(yaml.safe_dump(book, allow_unicode=True), encoding="utf-8")
+    dev = request_device(tags=(TIMEOUT_TAG,))
+    result = subprocess.run([*DCAGENT, "run", "colocation-timeout", f"device:{dev.name}"], env=penv,
+                            capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    store = Store(env["DCAGENT_STORE_URL"])
+    view = store.get_run(store.list_runs(playbook="colocation-timeout", ref=ObjectRef("dcim.device", dev.id))[0].id)
+    assert view is not None and view.status == "failed"
+    verify = view.step("main", "verify_monitoring")
+    assert verify is not None and verify.status == "failed" and "timeout of 2s (stopped)" in (verify.error or "")
+    undone = [s.key for s in view.steps if s.phase == "undo" and s.status == "done"]
+    assert undone[0] == "register_zabbix" and "place_device" in undone, undone
+    fresh = nb.dcim.devices.get(dev.id)
+    assert fresh.rack is None and fresh.primary_ip4 is None and str(fresh.status.value) == "planned"
+    assert owned(nb, env, dev) == (set(), set())
+    settings = load_settings(None)
+    assert settings.dns is not None and clients.dns(settings.dns).lookup(f"{dev.name}.dc.lab.", "A") == []
+    assert clients.zabbix(settings).host_id(dev.name) is None
 
 
 @pytest.mark.xdist_group(WEBHOOK)  # serves NetBox's webhook: one test at a time does

@@ -69,3 +69,12 @@ def test_directory_reports_all_files(tmp_path: Path) -> None:
     with pytest.raises(PlaybookError) as e:
         load_playbooks(tmp_path, make_registry(World()))
     assert "'x1'" in str(e.value) and "'x2'" in str(e.value)
+
+
+def test_a_playbook_may_give_a_step_its_own_deadline(tmp_path: Path) -> None:
+    f = tmp_path / "selftest.yaml"
+    f.write_text(GOOD.replace("  - step: note\n", "  - step: note\n    timeout: 90s\n", 1))
+    assert load_playbook(f, make_registry(World())).steps[1].timeout == 90
+    f.write_text(GOOD.replace("  - step: note\n", "  - step: note\n    timeout: 1 jam\n", 1))
+    with pytest.raises(PlaybookError, match="must be a positive clock time"):
+        load_playbook(f, make_registry(World()))
