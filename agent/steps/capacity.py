@@ -8,7 +8,7 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
-from agent.i18n import t
+from agent.i18n import Language, t
 from agent.steps.capacity_model import check_power, choose_rack, occupied_summary
 from agent.steps.names import fqdn_problem, normalise_fqdn
 from agent.steps.params import NoParams
@@ -69,6 +69,16 @@ def evaluate_rack(
     return entry
 
 
+def requested_mbps(spec: DeviceSpec) -> int:
+    return int(spec.custom_fields.get("dcagent_bandwidth_mbps") or 0)
+
+
+def bandwidth_shortfall(want: int, uplink: int, granted: int, lang: Language) -> str | None:
+    """Why the uplink cannot carry ``want`` more Mbps (None: it can)."""
+    left = uplink - granted
+    return t("cap.bandwidth", lang, want=want, left=left, uplink=uplink) if want and left < want else None
+
+
 def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
     """Every capacity figure, and the shortfalls (for people) if any."""
     nb, lang = svc.netbox, ctx.language
@@ -116,16 +126,16 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
         out["power"] = chosen["power"]
         out["ups"] = chosen["ups"]
 
-    # Bandwidth: the site's uplink minus what active devices were granted.
-    want = int(spec.custom_fields.get("dcagent_bandwidth_mbps") or 0)
+    # Bandwidth: the site's uplink minus what active devices and requests in flight were granted.
+    want = requested_mbps(spec)
     uplink = nb.site_uplink_mbps(spec.site_id)
     granted = nb.granted_bandwidth_mbps(spec.site_id, exclude_device=spec.id)
     out["bandwidth"] = {"requested_mbps": want, "uplink_mbps": uplink, "granted_mbps": granted,
                         "left_mbps": (uplink - granted) if uplink is not None else None}  # fmt: skip
     if want and uplink is None:
         shortfalls.append(t("cap.no_uplink", lang, site=spec.site))
-    elif want and uplink is not None and uplink - granted < want:
-        shortfalls.append(t("cap.bandwidth", lang, want=want, left=uplink - granted, uplink=uplink))
+    elif uplink is not None and (short := bandwidth_shortfall(want, uplink, granted, lang)) is not None:
+        shortfalls.append(short)
 
     # Network: a free address in the VLAN's prefix, a free access port on the chosen rack's ToR switch.
     prefix = nb.prefix_of_vlan(_vlan_id(spec))

@@ -10,8 +10,8 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
-from agent.i18n import Language, t
-from agent.steps.capacity import evaluate_rack
+from agent.i18n import Language
+from agent.steps.capacity import bandwidth_shortfall, evaluate_rack, requested_mbps
 from agent.steps.capacity_model import choose_rack, free_positions
 from agent.steps.params import CapacityFrom, NoParams
 from agent.steps.request import approved_device
@@ -60,12 +60,11 @@ def place_device(ctx: StepContext) -> StepResult:
 
 
 def _bandwidth_short(nb: NetBoxClient, spec: DeviceSpec, cap: Mapping[str, Any], language: Language) -> str | None:
-    want = int(spec.custom_fields.get("dcagent_bandwidth_mbps") or 0)
-    uplink = (cap.get("bandwidth") or {}).get("uplink_mbps")
+    want, uplink = requested_mbps(spec), (cap.get("bandwidth") or {}).get("uplink_mbps")
     if not want or uplink is None:
         return None
-    left = int(uplink) - nb.granted_bandwidth_mbps(spec.site_id, exclude_device=spec.id)
-    return t("cap.bandwidth", language, want=want, left=left, uplink=uplink) if left < want else None
+    granted = nb.granted_bandwidth_mbps(spec.site_id, exclude_device=spec.id)
+    return bandwidth_shortfall(want, int(uplink), granted, language)
 
 
 def _place(svc: Services, spec: DeviceSpec, cap: Mapping[str, Any], original: Mapping[str, Any],

@@ -82,21 +82,25 @@ class ChainNetBox:
         return None
 
 
-@pytest.fixture
-def intake(tmp_path: Path) -> tuple[IntakeService, Store]:
-    (tmp_path / "batam.yaml").write_text(CHAIN)
+def intake_for(tmp_path: Path, playbook: str, text: str) -> tuple[IntakeService, Store]:
+    """An intake over one playbook, a run store and the engine's test world (NetBox is given to ``take``)."""
+    (tmp_path / f"{playbook}.yaml").write_text(text)
     reg = make_registry(World())
-    pb = load_playbook(tmp_path / "batam.yaml", reg)
+    pb = load_playbook(tmp_path / f"{playbook}.yaml", reg)
     store = Store(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
     store.migrate()
     ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), InProcessLocks(), FakeClock(), registry=reg)
     return IntakeService(None, ex), store  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def intake(tmp_path: Path) -> tuple[IntakeService, Store]:
+    return intake_for(tmp_path, "batam", CHAIN)
+
+
 def take(intake: tuple[IntakeService, Store], nb: ChainNetBox) -> Any:
     service, _store = intake
-    service.netbox = nb  # type: ignore[assignment]
-    service.reviews.netbox = nb  # type: ignore[assignment]
+    service.netbox = service.reviews.netbox = service.planner.netbox = nb  # type: ignore[assignment]
     return service.take(nb.obj(), "webhook", submit=False)
 
 

@@ -9,15 +9,12 @@ from typing import Any
 
 import pytest
 
-from agent.engine.executor import Executor
-from agent.engine.locks import InProcessLocks
-from agent.engine.playbook import load_playbook
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
 from agent.intake.service import IntakeService
 from integrations.netbox import RequestObject
-from tests.unit.engine.world import FakeClock, RecordingTracker, World, make_registry
-from tests.unit.intake.test_decisions import ChainNetBox
+from tests.unit.engine.world import FakeClock
+from tests.unit.intake.test_decisions import ChainNetBox, intake_for, take
 
 PLANNED = """\
 name: jateng
@@ -47,19 +44,7 @@ class PlannedNetBox(ChainNetBox):
 
 @pytest.fixture
 def intake(tmp_path: Path) -> tuple[IntakeService, Store]:
-    (tmp_path / "jateng.yaml").write_text(PLANNED)
-    reg = make_registry(World())
-    pb = load_playbook(tmp_path / "jateng.yaml", reg)
-    store = Store(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
-    store.migrate()
-    ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), InProcessLocks(), FakeClock(), registry=reg)
-    return IntakeService(None, ex), store  # type: ignore[arg-type]
-
-
-def take(intake: tuple[IntakeService, Store], nb: ChainNetBox) -> Any:
-    service, _store = intake
-    service.netbox = service.reviews.netbox = service.planner.netbox = nb  # type: ignore[assignment]
-    return service.take(nb.obj(), "webhook", submit=False)
+    return intake_for(tmp_path, "jateng", PLANNED)
 
 
 def finish(store: Store, run_id: str, output: dict[str, Any]) -> None:
