@@ -451,6 +451,9 @@ def test_an_fqdn_edited_after_approval_voids_it_and_everything_is_undone(
         wait_for("the run to start", lambda: "dcagent-running" in {t.slug for t in nb.dcim.devices.get(dev.id).tags})
         nb.dcim.devices.get(dev.id).update({"custom_fields": {"dcagent_fqdn": edited}})
         wait_for("an outcome", lambda: _outcome(nb, dev) is not None, timeout=300)
+        # The tag is reported before the run store records the end (a crash in between reports again on resume):
+        # stop the agent only once its own record is final.
+        wait_for("the run recorded as finished", lambda: _finished(env, "colocation-void", dev), timeout=30)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -486,6 +489,12 @@ def _why(env: dict[str, str], devs: list[Any]) -> list[tuple[str, str, str | Non
             errors = [f"{s.phase}/{s.key}: {s.error}" for s in (view.steps if view else []) if s.error]
             out.append((d.name, run.status, run.reason, errors))
     return out
+
+
+def _finished(env: dict[str, str], playbook: str, dev: Any) -> bool:
+    store = Store(env["DCAGENT_STORE_URL"])
+    runs = store.list_runs(playbook=playbook, ref=ObjectRef("dcim.device", dev.id))
+    return bool(runs) and runs[0].finished
 
 
 def _outcome(nb: Any, dev: Any) -> str | None:
