@@ -47,6 +47,20 @@ def runs() -> list[dict[str, object]]:
     return answer
 
 
+def step_times(store_path: Path) -> str:
+    """Where a run's time goes: each main step's median duration over the benchmark's runs, in playbook order."""
+    from agent.engine.store import Store
+
+    store = Store(f"sqlite:///{store_path}")
+    durations: dict[str, list[float]] = {}
+    for summary in store.list_runs(limit=500):
+        view = store.get_run(summary.id)
+        for step in view.steps if view is not None else ():
+            if step.phase == "main" and step.duration is not None:
+                durations.setdefault(step.key, []).append(step.duration)
+    return ", ".join(f"{key} {statistics.median(values):.1f}" for key, values in durations.items())
+
+
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     workers = sys.argv[2] if len(sys.argv) > 2 else "4"
@@ -107,6 +121,7 @@ def main() -> int:
     per_request = {system: round((after[system] - before.get(system, 0)) / n, 1) for system in sorted(after)}
     for system, calls in per_request.items():
         print(f"{system} API calls per request: {calls}")
+    print("median seconds per step: " + step_times(state / "runs.sqlite3"))
     unfinished = [d.name for d in devs if d.id not in finished]
     if unfinished:
         print(f"not finished within {60 * n} s: {', '.join(unfinished)}")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -10,6 +13,8 @@ from urllib3.util.retry import Retry
 
 from integrations.cancel import check
 from integrations.metrics import count_call
+
+log = logging.getLogger("dcagent.api")
 
 
 class TimeoutSession(requests.Session):
@@ -31,4 +36,11 @@ class TimeoutSession(requests.Session):
         kwargs.setdefault("timeout", self.default_timeout)
         check(self.system)  # a cancelled step's next call is not sent
         count_call(self.system)
-        return super().request(method, url, *args, **kwargs)
+        started = time.monotonic()
+        try:
+            return super().request(method, url, *args, **kwargs)
+        finally:  # the path only: where the time goes, per call, without query values
+            path = urlsplit(url.decode() if isinstance(url, bytes) else url).path
+            verb = method.decode() if isinstance(method, bytes) else method
+            log.debug("api call", extra={"system": self.system, "call": f"{verb} {path}",
+                                         "ms": round((time.monotonic() - started) * 1000)})  # fmt: skip

@@ -14,7 +14,7 @@ from agent.steps.names import fqdn_problem, normalise_fqdn
 from agent.steps.params import NoParams
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
-from integrations.netbox import DeviceSpec, PanelInfo, RackInfo, SitePower
+from integrations.netbox import DeviceSpec, PanelInfo, RackInfo, SiteCapacity
 
 
 def _fqdn(spec: DeviceSpec) -> str:
@@ -31,16 +31,12 @@ def _vlan_id(spec: DeviceSpec) -> int:
     return int(vlan["id"])
 
 
-def evaluate_rack(
-    svc: Services, spec: DeviceSpec, rack: RackInfo, position: int | None, site_power: SitePower | None = None
-) -> dict[str, Any]:
-    """One rack's figures for the device: free position, power per feed and UPS, ToR switch and free port.
-
-    ``site_power`` is read once per capacity check; under a rack's lock (placement) it is read afresh."""
-    nb = svc.netbox
-    site = site_power or nb.site_power(spec.site_id)
-    feeds = list(site.feeds_by_rack.get(rack.id, ()))
-    panels: dict[int, PanelInfo] = {f.panel_id: site.panels[f.panel_id] for f in feeds if f.panel_id in site.panels}
+def evaluate_rack(spec: DeviceSpec, rack: RackInfo, position: int | None, site: SiteCapacity) -> dict[str, Any]:
+    """One rack's figures for the device: free position, power per feed and UPS, PDU outlets, ToR switch and free
+    port, all from one read of the site (the capacity check's, or under the site's lock the placement's own)."""
+    feeds = list(site.power.feeds_by_rack.get(rack.id, ()))
+    panels: dict[int, PanelInfo] = {f.panel_id: site.power.panels[f.panel_id] for f in feeds
+                                    if f.panel_id in site.power.panels}  # fmt: skip
     power = check_power(feeds, panels, spec.psu_draw_w)
     entry: dict[str, Any] = {
         "rack": rack.name, "rack_id": rack.id, "position": position, "occupied": occupied_summary(rack.occupants),
@@ -50,16 +46,16 @@ def evaluate_rack(
     if position is None or not power.fits:
         return entry
     # Each PSU needs a free outlet on its own PDU (A, B): the outlets are capacity too.
-    pdus = sorted(nb.rack_pdus(rack.id).items(), key=lambda kv: kv[1])[: len(spec.psu_draw_w)]
-    outlets = [nb.free_outlet(pdu) for pdu, _ in pdus]
-    # PSU i → PDU i's free outlet (A, B): placement cables these, read under the rack's lock.
-    entry["outlets"] = [[pdu, outlet] for (pdu, _), outlet in zip(pdus, outlets, strict=True)]
+    pdus = site.pdus_by_rack.get(rack.id, ())[: len(spec.psu_draw_w)]
+    outlets = [site.free_outlet(pdu) for pdu, _feed in pdus]
+    # PSU i → PDU i's free outlet (A, B): placement cables these, read under the site's lock.
+    entry["outlets"] = [[pdu, outlet] for (pdu, _feed), outlet in zip(pdus, outlets, strict=True)]
     entry["outlets_ok"] = all(o is not None for o in outlets)
     if not entry["outlets_ok"]:
         return entry
-    switches = nb.rack_switches(rack.id, svc.settings.switch_roles)
-    ports = nb.free_access_ports(switches[0].id) if switches else []
+    switches = site.switches_by_rack.get(rack.id, ())
     sw = switches[0] if switches else None
+    ports = site.free_ports.get(sw.id, ()) if sw else ()
     entry["switch"] = {
         "name": sw.name if sw else None, "id": sw.id if sw else None, "host": sw.host if sw else None,
         "platform": sw.platform if sw else None, "ssh_port": sw.ssh_port if sw else None,
@@ -92,9 +88,9 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
     # Space, power and a free switch port, rack by rack in policy order: the first rack with all three wins.
     tried: list[dict[str, Any]] = []
     chosen: dict[str, Any] | None = None
-    site_power = nb.site_power(spec.site_id)
-    for rack, position in choose_rack(nb.racks(spec.site_id), spec.rack_id, spec.u_height, spec.full_depth):
-        entry = evaluate_rack(svc, spec, rack, position, site_power)
+    site = nb.site_capacity(spec.site_id, svc.settings.switch_roles)  # one read for every rack of the site
+    for rack, position in choose_rack(list(site.racks), spec.rack_id, spec.u_height, spec.full_depth):
+        entry = evaluate_rack(spec, rack, position, site)
         tried.append(entry)
         if entry["fits"]:
             chosen = entry
@@ -128,8 +124,8 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
 
     # Bandwidth: the site's uplink minus what active devices and requests in flight were granted.
     want = requested_mbps(spec)
-    uplink = nb.site_uplink_mbps(spec.site_id)
-    granted = nb.granted_bandwidth_mbps(spec.site_id, exclude_device=spec.id)
+    uplink = site.uplink_mbps
+    granted = site.granted_mbps(exclude_device=spec.id)
     out["bandwidth"] = {"requested_mbps": want, "uplink_mbps": uplink, "granted_mbps": granted,
                         "left_mbps": (uplink - granted) if uplink is not None else None}  # fmt: skip
     if want and uplink is None:

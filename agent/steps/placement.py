@@ -17,7 +17,7 @@ from agent.steps.params import CapacityFrom, NoParams
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.errors import PermanentError
-from integrations.netbox import DeviceSpec, NetBoxClient, RackInfo, SwitchRef
+from integrations.netbox import DeviceSpec, NetBoxClient, RackInfo, SiteCapacity, SwitchRef
 
 RETRY = RetryPolicy(max_attempts=4)
 
@@ -39,8 +39,8 @@ def _plan(what: str) -> Any:
 def place_device(ctx: StepContext) -> StepResult:
     """Mount the device and connect its PSUs to the rack's PDUs (A and B), so its draw counts for the next request.
 
-    Each rack is re-evaluated under its lock: since the capacity check another request may have taken the
-    space, power or last switch port. The capacity check's rack is tried first, then the others by policy.
+    The site is read again under its lock: since the capacity check another request may have taken the space,
+    power or last switch port. The capacity check's rack is tried first, then the others by policy.
     """
     svc = services_of(ctx.services)
     nb = svc.netbox
@@ -51,42 +51,43 @@ def place_device(ctx: StepContext) -> StepResult:
         now = nb.device_spec(spec.id)
         if now.rack_id is not None and now.position is not None and original.get("position") is None:
             return _placed(nb, spec, now.rack_id, int(now.position), original, ctx.run_id, None)
-    # The uplink and the UPS panels are shared by the site's racks: placements at one site take turns, and the
-    # bandwidth is re-checked counting the requests in flight (mounted, not yet active).
+    # The uplink and the UPS panels are shared by the site's racks: placements at one site take turns, each on
+    # one fresh read of the site, and the bandwidth is re-checked counting the requests in flight (mounted, not
+    # yet active).
     with ctx.locks.hold(f"site:{spec.site_id}"):
-        if (short := _bandwidth_short(nb, spec, cap, ctx.language)) is not None:
+        site = nb.site_capacity(spec.site_id, svc.settings.switch_roles)
+        if (short := _bandwidth_short(site, spec, cap, ctx.language)) is not None:
             return StepResult.rejected(short)
-        return _place(svc, spec, cap, original, ctx)
+        return _place(nb, spec, cap, original, ctx, site)
 
 
-def _bandwidth_short(nb: NetBoxClient, spec: DeviceSpec, cap: Mapping[str, Any], language: Language) -> str | None:
+def _bandwidth_short(site: SiteCapacity, spec: DeviceSpec, cap: Mapping[str, Any], language: Language) -> str | None:
     want, uplink = requested_mbps(spec), (cap.get("bandwidth") or {}).get("uplink_mbps")
     if not want or uplink is None:
         return None
-    granted = nb.granted_bandwidth_mbps(spec.site_id, exclude_device=spec.id)
-    return bandwidth_shortfall(want, int(uplink), granted, language)
+    return bandwidth_shortfall(want, int(uplink), site.granted_mbps(exclude_device=spec.id), language)
 
 
-def _place(svc: Services, spec: DeviceSpec, cap: Mapping[str, Any], original: Mapping[str, Any],
-           ctx: StepContext) -> StepResult:  # fmt: skip
-    nb = svc.netbox
+def _place(nb: NetBoxClient, spec: DeviceSpec, cap: Mapping[str, Any], original: Mapping[str, Any],
+           ctx: StepContext, site: SiteCapacity) -> StepResult:  # fmt: skip
+    """The checked rack first, then the others by policy, each re-evaluated on the site as read under its lock:
+    since the capacity check another request may have taken the space, power, outlets or last switch port."""
     findings: list[str] = []
     order: list[int] = [int(cap["placement"]["rack_id"])]
     while order:
         rack_id = order.pop(0)
-        with ctx.locks.hold(f"rack:{rack_id}"):
-            racks = nb.racks(spec.site_id)
-            rack = next((r for r in racks if r.id == rack_id), None)
-            position = next(iter(free_positions(rack, spec.u_height, "front", spec.full_depth)), None) if rack else None
-            entry: dict[str, Any] = evaluate_rack(svc, spec, rack, position) if rack else {"fits": False}
-            if rack is not None and entry["fits"]:
-                mounted = _mount(nb, spec, rack, position)
-                placed = _placed(nb, spec, rack_id, mounted, original, ctx.run_id, rack, entry.get("outlets"))
-                return StepResult.ok(**placed.output, switch=entry.get("switch"))  # the ToR switch, for cabling
+        rack = next((r for r in site.racks if r.id == rack_id), None)
+        position = next(iter(free_positions(rack, spec.u_height, "front", spec.full_depth)), None) if rack else None
+        entry: dict[str, Any] = evaluate_rack(spec, rack, position, site) if rack else {"fits": False}
+        if rack is not None and entry["fits"]:
+            mounted = _mount(nb, spec, rack, position)
+            placed = _placed(nb, spec, rack_id, mounted, original, ctx.run_id, rack, entry.get("outlets"))
+            return StepResult.ok(**placed.output, switch=entry.get("switch"))  # the ToR switch, for cabling
         why = "no space" if position is None else "no power or switch port"
         findings.append(f"{rack.name if rack else rack_id}: {why}")
-        if len(findings) == 1:  # the checked rack no longer fits: the others by policy, as just read
-            order = [r.id for r, _ in choose_rack(racks, None, spec.u_height, spec.full_depth) if r.id != rack_id]
+        if len(findings) == 1:  # the checked rack no longer fits: the others by policy
+            order = [r.id for r, _ in choose_rack(list(site.racks), None, spec.u_height, spec.full_depth)
+                     if r.id != rack_id]  # fmt: skip
     return StepResult.rejected("no rack can take the device any more: " + "; ".join(findings))
 
 

@@ -35,6 +35,7 @@ from integrations.netbox.base import (
 )
 from integrations.netbox.capacity import CapacityReads
 from integrations.netbox.contracts import ContractObjects
+from integrations.netbox.graph import Grant, SiteCapacity, SiteGraph
 from integrations.netbox.objects import RequestObjects
 from integrations.netbox.writes import StepWrites
 
@@ -51,6 +52,7 @@ __all__ = [
     "Approval",
     "DeviceSpec",
     "FeedInfo",
+    "Grant",
     "IPRef",
     "InterfaceRef",
     "InventoryItem",
@@ -63,6 +65,7 @@ __all__ = [
     "PrefixRef",
     "RackInfo",
     "RequestObject",
+    "SiteCapacity",
     "SitePower",
     "SwitchRef",
     "Tag",
@@ -71,5 +74,5 @@ __all__ = [
 ]
 
 
-class NetBoxClient(RequestObjects, CapacityReads, StepWrites, ContractObjects):
+class NetBoxClient(RequestObjects, CapacityReads, SiteGraph, StepWrites, ContractObjects):
     """The only door to NetBox. ``token`` is ``nbt_<key>.<token>`` (v2) or a legacy v1 token."""

@@ -1,0 +1,67 @@
+"""The one-request site read (GraphQL) against a response recorded on the lab's Batam site. The figures were
+cross-checked on the lab against the REST reads of the same moment (racks, site_power, rack_pdus, free_outlet,
+rack_switches, free_access_ports, site_uplink_mbps, granted_bandwidth_mbps): equal for both seeded sites."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import responses
+
+from integrations.errors import AuthError, PermanentError, TransientError
+from integrations.netbox import NetBoxClient
+
+URL = "http://netbox.test"
+RECORDED = Path(__file__).parent / "recorded" / "netbox" / "site-batam" / "graphql.json"
+
+
+@pytest.fixture
+def nb() -> NetBoxClient:
+    return NetBoxClient(URL, "nbt_x.y", timeout=2)
+
+
+@responses.activate
+def test_a_site_capacity_is_one_request(nb: NetBoxClient) -> None:
+    responses.add(responses.POST, f"{URL}/graphql/", json=json.loads(RECORDED.read_text()))
+    site = nb.site_capacity(1, ["tor-switch"])
+    assert len(responses.calls) == 1
+    sent = json.loads(responses.calls[0].request.body or b"{}")
+    assert sent["variables"] == {"site": "1", "sid": "1", "roles": ["tor-switch"]}
+    assert [(r.name, len(r.occupants)) for r in site.racks] == [("R01", 4), ("R02", 7), ("R03", 0), ("R04", 2)]
+    reserved = [o for r in site.racks for o in r.occupants if o.label.startswith("reservation")]
+    assert len(reserved) == 5 and all(o.height == 1 and o.face is None for o in reserved)
+    allocated = {f.name: f.allocated_w for feeds in site.power.feeds_by_rack.values() for f in feeds}
+    assert allocated == {"R01-A": 1260.0, "R01-B": 1260.0, "R02-A": 510.0, "R02-B": 510.0, "R03-A": 0.0,
+                         "R03-B": 0.0, "R04-A": 1040.0, "R04-B": 1040.0}  # fmt: skip
+    assert {p.name: (p.ups_budget_w, p.allocated_w) for p in site.power.panels.values()} == {
+        "PP-UPS-A": (12000, 2810.0), "PP-UPS-B": (12000, 2810.0)}  # fmt: skip
+    assert site.pdus_by_rack[1] == ((1, 1), (2, 2))  # A feed before B
+    assert site.free_outlet(1) == 2 and site.free_outlet(999) is None
+    tor = site.switches_by_rack[1][0]
+    assert (tor.name, tor.host, tor.ssh_port, tor.platform) == ("tor-btm-01", "127.0.1.1", 2201,
+                                                                "ovs_linux")  # fmt: skip
+    ports = site.free_ports[tor.id]
+    assert (len(ports), ports[0].name) == (45, "swp4")
+    assert [p.name for p in ports[:3]] == ["swp4", "swp5", "swp6"]  # port order, not text order (swp10 < swp4)
+    assert (site.uplink_mbps, site.granted_mbps(exclude_device=0), site.granted_mbps(exclude_device=16)) == (
+        1000, 600, 400)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (200, {"data": None, "errors": [{"message": "Unknown field 'rack_list'"}]}, PermanentError),
+        (503, {}, TransientError),
+        (403, {"detail": "Invalid token"}, AuthError),
+    ],
+)
+@responses.activate
+def test_graphql_errors_are_translated_by_whether_a_retry_can_help(
+    nb: NetBoxClient, status: int, body: dict[str, object], error: type[Exception]
+) -> None:
+    responses.add(responses.POST, f"{URL}/graphql/", json=body, status=status)
+    with pytest.raises(error) as caught:
+        nb.site_capacity(1, ["tor-switch"])
+    assert "GraphQL" in str(caught.value)
