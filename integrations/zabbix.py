@@ -179,6 +179,15 @@ class ZabbixClient:
         created = self.call("hostgroup.create", {"name": name})
         return str(created["groupids"][0])
 
+    def ensure_host_groups(self, names: tuple[str, ...] | list[str]) -> list[str]:
+        """The ids of the groups named, in order, in one read; a missing group is created."""
+        found = self.call("hostgroup.get", {"filter": {"name": list(names)}, "output": ["groupid", "name"]})
+        ids = {str(g["name"]): str(g["groupid"]) for g in found}
+        for name in names:
+            if name not in ids:
+                ids[name] = str(self.call("hostgroup.create", {"name": name})["groupids"][0])
+        return [ids[name] for name in names]
+
     def host_id(self, host: str) -> str | None:
         found = self.call("host.get", {"filter": {"host": [host]}, "output": ["hostid"]})
         return str(found[0]["hostid"]) if found else None
@@ -209,7 +218,7 @@ class ZabbixClient:
         Returns (hostid, created): created is also true for a host that ``spec.created_by`` made earlier (a re-run
         after a crash finds its own host by the creator tag, which an update keeps).
         """
-        groups = [{"groupid": self.ensure_host_group(g)} for g in spec.groups]
+        groups = [{"groupid": g} for g in self.ensure_host_groups(spec.groups)]
         templates = [{"templateid": t} for t in self.template_ids(spec.templates)]
         params: dict[str, Any] = {
             "name": spec.name,

@@ -89,7 +89,14 @@ class SiteGraph(NetBoxCore):
     """The one-request site read."""
 
     def site_capacity(self, site_id: int, switch_roles: list[str], port_pattern: str = r"swp\d+") -> SiteCapacity:
-        data = self._graphql(QUERY, {"site": str(site_id), "sid": str(site_id), "roles": switch_roles})
+        variables = {"site": str(site_id), "sid": str(site_id), "roles": switch_roles}
+        for attempt in range(3):  # a concurrent delete mid-query (see _graphql) passes at once: read again
+            try:
+                data = self._graphql(QUERY, variables)
+                break
+            except TransientError as e:
+                if attempt == 2 or "matching query does not exist" not in str(e):
+                    raise
         if data.get("site") is None:
             raise PermanentError(SYSTEM, f"site {site_id} does not exist")
         return _site_capacity(data, re.compile(port_pattern))
@@ -107,7 +114,10 @@ class SiteGraph(NetBoxCore):
             body = resp.json() if resp.status_code == 200 else {}
             if resp.status_code != 200 or body.get("errors") or not isinstance(body.get("data"), dict):
                 errors = "; ".join(str(e.get("message", e)) for e in body.get("errors") or [])[:300]
-                raise PermanentError(SYSTEM, f"GraphQL: HTTP {resp.status_code}: {errors or 'no data'}")
+                # An object deleted while the query resolved its links (a concurrent run's undo removing a cable):
+                # the same query a moment later reads a consistent site.
+                kind = TransientError if "matching query does not exist" in errors else PermanentError
+                raise kind(SYSTEM, f"GraphQL: HTTP {resp.status_code}: {errors or 'no data'}")
             result: dict[str, Any] = body["data"]
             return result
 

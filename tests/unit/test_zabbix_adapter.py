@@ -83,3 +83,16 @@ def test_a_rerun_finds_the_host_it_created_by_its_creator_tag_and_keeps_the_tag(
     assert created_by_other is False  # adopted: another run's (or a person's) host is never deleted by undo
     update = next(c for c in calls if c["method"] == "host.update")
     assert {"tag": "dcagent-created-by", "value": "run-1"} in update["params"]["tags"]  # type: ignore[index]
+
+
+def test_a_hosts_groups_are_found_in_one_read_and_only_the_missing_one_created() -> None:
+    answers = {
+        "apiinfo.version": recorded("apiinfo.version"),
+        "hostgroup.get": {"jsonrpc": "2.0", "id": 1, "result": [{"groupid": "20", "name": "Site/dc-batam"}]},
+        "hostgroup.create": {"jsonrpc": "2.0", "id": 1, "result": {"groupids": ["31"]}},
+    }
+    with replay(answers) as (url, seen):
+        ids = ZabbixClient(url, token="t").ensure_host_groups(("Site/dc-batam", "OPD/Dinkes"))
+    assert ids == ["20", "31"]
+    methods = [r["body"]["method"] for r in seen]
+    assert (methods.count("hostgroup.get"), methods.count("hostgroup.create")) == (1, 1)
