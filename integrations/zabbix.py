@@ -6,6 +6,8 @@ adapter, which gates on the parsed server version.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,8 @@ from integrations.cancel import check
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError, VersionError
 from integrations.metrics import count_call
 from integrations.versions import parse_version
+
+log = logging.getLogger("dcagent.api")
 
 SYSTEM = "Zabbix"
 MIN_VERSION = Version("6.0")
@@ -136,9 +140,14 @@ class ZabbixClient:
         count_call("zabbix")
         obj_name, verb = method.split(".", 1)
         fn = getattr(getattr(api, obj_name), verb)
-        if isinstance(params, list):
-            return self._do(method, lambda: fn(*params))
-        return self._do(method, lambda: fn(**params))
+        started = time.monotonic()
+        try:
+            if isinstance(params, list):
+                return self._do(method, lambda: fn(*params))
+            return self._do(method, lambda: fn(**params))
+        finally:  # where the time goes, per call (the method only: parameters may name hosts, never secrets)
+            log.debug("api call", extra={"system": "zabbix", "call": method,
+                                         "ms": round((time.monotonic() - started) * 1000)})  # fmt: skip
 
     def version(self) -> Version:
         """The server's API version; needs no login."""
