@@ -20,33 +20,14 @@ from integrations.cancel import check
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError, VersionError
 from integrations.metrics import count_call
 from integrations.versions import parse_version
+from integrations.zabbix_hosts import HostSpec as HostSpec  # re-exported: the steps build hosts from here
+from integrations.zabbix_hosts import HostWrites
 
 log = logging.getLogger("dcagent.api")
 
 SYSTEM = "Zabbix"
 MIN_VERSION = Version("6.0")
 BELOW = Version("8.0")
-
-
-class HostSpec(BaseModel):
-    """A host as dcagent wants it in Zabbix; converted to API parameters here, per server version."""
-
-    model_config = ConfigDict(frozen=True)
-
-    host: str
-    name: str
-    ip: str
-    groups: tuple[str, ...]
-    templates: tuple[str, ...]
-    tags: tuple[tuple[str, str], ...]
-    inventory: dict[str, str]
-    macros: tuple[tuple[str, str], ...] = ()
-    agent_port: int = 10050
-    # Who creates the host (a run id): kept on it as a tag, so a re-run after a crash knows the host is its own.
-    created_by: str | None = None
-
-
-CREATED_BY_TAG = "dcagent-created-by"
 
 
 class ZabbixLogin(BaseModel):
@@ -87,7 +68,7 @@ def api_url(url: str) -> str:
     return url if url.endswith("api_jsonrpc.php") else f"{url}/api_jsonrpc.php"
 
 
-class ZabbixClient:
+class ZabbixClient(HostWrites):
     """The only door to Zabbix. Log in with an API token, or a user and password."""
 
     def __init__(
@@ -188,15 +169,6 @@ class ZabbixClient:
         created = self.call("hostgroup.create", {"name": name})
         return str(created["groupids"][0])
 
-    def ensure_host_groups(self, names: tuple[str, ...] | list[str]) -> list[str]:
-        """The ids of the groups named, in order, in one read; a missing group is created."""
-        found = self.call("hostgroup.get", {"filter": {"name": list(names)}, "output": ["groupid", "name"]})
-        ids = {str(g["name"]): str(g["groupid"]) for g in found}
-        for name in names:
-            if name not in ids:
-                ids[name] = str(self.call("hostgroup.create", {"name": name})["groupids"][0])
-        return [ids[name] for name in names]
-
     def host_id(self, host: str) -> str | None:
         found = self.call("host.get", {"filter": {"host": [host]}, "output": ["hostid"]})
         return str(found[0]["hostid"]) if found else None
@@ -212,52 +184,6 @@ class ZabbixClient:
     def delete_hosts(self, host_ids: list[str]) -> None:
         if host_ids:
             self.call("host.delete", list(host_ids))
-
-    # -- colocation: hosts from NetBox devices ---------------------------------------------------------
-    def template_ids(self, names: tuple[str, ...]) -> list[str]:
-        found = self.call("template.get", {"filter": {"host": list(names)}, "output": ["templateid", "host"]})
-        missing = sorted(set(names) - {str(t["host"]) for t in found})
-        if missing:
-            raise PermanentError(SYSTEM, f"templates not found: {', '.join(missing)}")
-        return [str(t["templateid"]) for t in found]
-
-    def upsert_host(self, spec: HostSpec) -> tuple[str, bool]:
-        """Create the host, or adopt the existing one of the same technical name (never a duplicate).
-
-        Returns (hostid, created): created is also true for a host that ``spec.created_by`` made earlier (a re-run
-        after a crash finds its own host by the creator tag, which an update keeps).
-        """
-        groups = [{"groupid": g} for g in self.ensure_host_groups(spec.groups)]
-        templates = [{"templateid": t} for t in self.template_ids(spec.templates)]
-        params: dict[str, Any] = {
-            "name": spec.name,
-            "groups": groups,
-            "templates": templates,
-            "tags": [{"tag": k, "value": v} for k, v in spec.tags],
-            "inventory_mode": 0,
-            "inventory": spec.inventory,
-            "macros": [{"macro": k, "value": v} for k, v in spec.macros],
-        }
-        interface = {"type": 1, "main": 1, "useip": 1, "ip": spec.ip, "dns": "", "port": str(spec.agent_port)}
-        existing = self.call("host.get", {"filter": {"host": [spec.host]}, "output": ["hostid"],
-                                          "selectTags": ["tag", "value"],
-                                          "selectInterfaces": ["interfaceid", "type", "main"]})  # fmt: skip
-        if not existing:
-            if spec.created_by:
-                params["tags"] = [*params["tags"], {"tag": CREATED_BY_TAG, "value": spec.created_by}]
-            created = self.call("host.create", {"host": spec.host, "interfaces": [interface], **params})
-            return str(created["hostids"][0]), True
-        host_id = str(existing[0]["hostid"])
-        creator = next((str(t["value"]) for t in existing[0].get("tags", []) if t["tag"] == CREATED_BY_TAG), None)
-        if creator is not None:  # an update replaces the tags: the creator's stays
-            params["tags"] = [*params["tags"], {"tag": CREATED_BY_TAG, "value": creator}]
-        self.call("host.update", {"hostid": host_id, **params})
-        main = next((i for i in existing[0]["interfaces"] if str(i["type"]) == "1" and str(i["main"]) == "1"), None)
-        if main is None:
-            self.call("hostinterface.create", {"hostid": host_id, **interface})
-        else:
-            self.call("hostinterface.update", {"interfaceid": main["interfaceid"], "ip": spec.ip, "useip": 1})
-        return host_id, creator is not None and creator == spec.created_by
 
     def item(self, host_id: str, key: str) -> tuple[str, int, str] | None:
         """(itemid, lastclock, lastvalue) of an item on the host."""

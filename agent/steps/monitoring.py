@@ -45,7 +45,7 @@ def host_spec(svc: Services, ctx: StepContext) -> HostSpec:
         inventory={"serialno_a": spec.serial, "asset_tag": spec.asset_tag or "",
                    "location": f"{spec.site} {place.get('rack', '')} U{place.get('position', '')}".strip(),
                    "vendor": spec.manufacturer, "model": spec.device_type},
-        macros=(("{$NETBOX.DEVICE.ID}", str(spec.id)),),
+        macros=(("{$NETBOX.DEVICE.ID}", str(spec.id)),), identity=("netbox_id", str(spec.id)),
     )  # fmt: skip
 
 
@@ -63,19 +63,29 @@ def register_zabbix(ctx: StepContext) -> StepResult:
     """Create (or adopt) the Zabbix host for the device; record its host id on the NetBox device."""
     svc = services_of(ctx.services)
     spec = host_spec(svc, ctx)
-    # created: this run made the host, on this attempt or (found by its creator tag) an earlier one a crash cut off
-    host_id, created = svc.zabbix.upsert_host(spec.model_copy(update={"created_by": ctx.run_id}))
+    # created: this run made the host, on this attempt or (found by its creator tag) an earlier one a crash cut off.
+    # An adopted host's before-state is recorded before it is changed (and kept from an earlier attempt's record:
+    # a re-run sees the host as this run left it), so undo puts it back as it was.
+    recorded: dict[str, Any] = dict(ctx.progress.get("before") or {})
+
+    def adopting(host_id: str, before: dict[str, Any]) -> None:
+        recorded.update(recorded or before)
+        ctx.checkpoint(host_id=host_id, created=False, before=recorded)
+
+    host_id, created = svc.zabbix.upsert_host(spec.model_copy(update={"created_by": ctx.run_id}), adopting)
     ctx.checkpoint(host_id=host_id, created=created)  # the NetBox write below may fail: undo still finds the host
     svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": host_id}})
     return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups),
-                         templates=list(spec.templates), ip=spec.ip)  # fmt: skip
+                         templates=list(spec.templates), ip=spec.ip, before=recorded or None)  # fmt: skip
 
 
 def unregister_zabbix(ctx: StepContext, output: Mapping[str, Any]) -> None:
-    """Undo: delete the host only if this run created it; an adopted host stays."""
+    """Undo: delete the host if this run created it; an adopted host is put back as it was before."""
     svc = services_of(ctx.services)
     if output.get("created"):
         svc.zabbix.delete_hosts([str(output["host_id"])])
+    elif output.get("before"):
+        svc.zabbix.restore_host(str(output["host_id"]), dict(output["before"]))
     svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": None}})
 
 

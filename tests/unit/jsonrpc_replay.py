@@ -23,15 +23,19 @@ def recorded(name: str) -> dict[str, Any]:
 
 
 @contextmanager
-def replay(answers: dict[str, dict[str, Any]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """Serve ``answers`` (method → recorded body); yield the URL and the list of requests received."""
+def replay(answers: dict[str, Any]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Serve ``answers`` (method → recorded body, or a list of bodies for successive calls); yield the URL and the
+    list of requests received."""
     seen: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append({"body": body, "headers": dict(self.headers)})
-            answer = dict(answers[body["method"]], id=body["id"])
+            planned = answers[body["method"]]
+            if isinstance(planned, list):  # successive answers to successive calls; the last one repeats
+                planned = planned.pop(0) if len(planned) > 1 else planned[0]
+            answer = dict(planned, id=body["id"])
             raw = json.dumps(answer).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

@@ -74,9 +74,9 @@ def _adopt(created_by: str) -> tuple[tuple[str, bool], list[dict[str, object]]]:
 
 
 def test_a_rerun_finds_the_host_it_created_by_its_creator_tag_and_keeps_the_tag() -> None:
-    """Recorded on the lab: host 10623 carries dcagent-created-by=run-1 (created by run 1 before a crash)."""
+    """Recorded on the lab: host 10680 carries dcagent-created-by=run-1 (created by run 1 before a crash)."""
     (host_id, created), calls = _adopt("run-1")
-    assert (host_id, created) == ("10623", True)  # its own: undo after a resume deletes it
+    assert (host_id, created) == ("10680", True)  # its own: undo after a resume deletes it
     update = next(c for c in calls if c["method"] == "host.update")
     assert {"tag": "dcagent-created-by", "value": "run-1"} in update["params"]["tags"]  # type: ignore[index]
     (_, created_by_other), calls = _adopt("run-2")
@@ -96,3 +96,85 @@ def test_a_hosts_groups_are_found_in_one_read_and_only_the_missing_one_created()
     assert ids == ["20", "31"]
     methods = [r["body"]["method"] for r in seen]
     assert (methods.count("hostgroup.get"), methods.count("hostgroup.create")) == (1, 1)
+
+
+ANSWERS = {m: recorded(n) for m, n in [
+    ("apiinfo.version", "apiinfo.version"), ("hostgroup.get", "hostgroup.get"), ("template.get", "template.get"),
+    ("host.update", "host.update"), ("hostinterface.update", "hostinterface.update")]}  # fmt: skip
+EMPTY = {"jsonrpc": "2.0", "id": 1, "result": []}
+
+
+def _spec(**kw: object) -> HostSpec:
+    base: dict[str, object] = dict(host="web01", name="web01 (Dinkes)", ip="127.10.0.9", groups=("Site/dc-batam",),
+                                   templates=("ICMP Ping",), tags=(("netbox_id", "42"),), inventory={},
+                                   macros=(("{$NETBOX.DEVICE.ID}", "42"),), identity=("netbox_id", "42"))  # fmt: skip
+    return HostSpec.model_validate({**base, **kw})
+
+
+def _host(tags: list[dict[str, str]]) -> dict[str, object]:
+    answer = recorded("host.get.created_by")
+    answer["result"][0]["tags"] = tags
+    return answer
+
+
+def test_a_host_is_found_by_the_netbox_id_on_it_even_renamed() -> None:
+    renamed = _host([{"tag": "netbox_id", "value": "42"}, {"tag": "dcagent-created-by", "value": "run-1"}])
+    with replay({**ANSWERS, "host.get": renamed}) as (url, seen):
+        host_id, created = ZabbixClient(url, token="t").upsert_host(_spec(created_by="run-1"))
+    assert (host_id, created) == ("10680", True)
+    methods = [r["body"]["method"] for r in seen]
+    assert methods.count("host.get") == 1 and "host.create" not in methods  # found by its tag: one read
+    update = next(r["body"]["params"] for r in seen if r["body"]["method"] == "host.update")
+    assert update["host"] == "web01"  # the device was renamed in NetBox: its host follows
+
+
+def test_a_name_taken_by_another_netbox_objects_host_is_refused_not_shared() -> None:
+    other_site = _host([{"tag": "netbox_id", "value": "7"}])
+    refused = pytest.raises(PermanentError, match="taken by the host of another NetBox object")
+    with replay({**ANSWERS, "host.get": [EMPTY, other_site]}) as (url, seen), refused:
+        ZabbixClient(url, token="t").upsert_host(_spec(created_by="run-9"))
+    assert not {"host.update", "host.create"} & {r["body"]["method"] for r in seen}
+
+
+def test_an_adopted_host_is_recorded_before_it_changes_and_undo_puts_it_back() -> None:
+    """A host made by hand (no NetBox id, no creator tag): dcagent adds its group, template, tags and macro to
+    what the host has; undo restores the recorded before-state and removes only what dcagent added."""
+    by_hand = _host([{"tag": "owner", "value": "ops"}])
+    before: dict[str, object] = {}
+    calls_then: list[int] = []
+
+    def adopting(host_id: str, recorded_before: dict[str, object]) -> None:
+        before.update(recorded_before)
+        calls_then.append(len(seen))
+
+    answers = {
+        **ANSWERS,
+        "host.get": [EMPTY, by_hand],
+        "usermacro.create": recorded("host.update"),
+        "hostgroup.create": {"jsonrpc": "2.0", "id": 1, "result": {"groupids": ["31"]}},
+    }
+    with replay(answers) as (url, seen):
+        ZabbixClient(url, token="t").upsert_host(
+            _spec(host="rec-created-by", groups=("Site/dc-batam", "OPD/Dinkes")),
+            adopting,
+        )
+    methods = [r["body"]["method"] for r in seen]
+    assert calls_then == [methods.index("host.update")]  # told once, right before the first change
+    update = seen[methods.index("host.update")]["body"]["params"]
+    assert {"tag": "owner", "value": "ops"} in update["tags"] and "macros" not in update  # its own are kept
+    assert update["groups"] == [{"groupid": g} for g in ("21", "20", "31")]  # its own group first, then dcagent's
+    assert before["templates"] == ["10186"] and before["added_macros"] == ["{$NETBOX.DEVICE.ID}"]
+    assert before["interface"] == {"ip": "127.10.0.250", "dns": "", "useip": "1", "port": "10050"}
+    now = recorded("host.get.created_by")
+    now["result"][0]["parentTemplates"] = [{"templateid": "10186"}, {"templateid": "10999"}]
+    answers = {**ANSWERS, "host.get": now, "usermacro.get": {"jsonrpc": "2.0", "id": 1,
+               "result": [{"hostmacroid": "77"}]}, "usermacro.delete": recorded("host.update")}  # fmt: skip
+    with replay(answers) as (url, seen):
+        ZabbixClient(url, token="t").restore_host("10680", before)
+    calls = {r["body"]["method"]: r["body"]["params"] for r in seen}
+    restore = calls["host.update"]
+    assert restore["templates"] == [{"templateid": "10186"}] and restore["templates_clear"] == [{"templateid": "10999"}]
+    assert restore["groups"] == [{"groupid": "21"}] and restore["tags"] == [{"tag": "owner", "value": "ops"}]
+    assert calls["usermacro.delete"] == ["77"]
+    assert calls["hostinterface.update"] == {"interfaceid": "120", "ip": "127.10.0.250", "dns": "", "useip": "1",
+                                             "port": "10050"}  # fmt: skip

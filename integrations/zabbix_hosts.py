@@ -1,0 +1,191 @@
+"""Zabbix hosts for NetBox devices: found by the NetBox id stored on them (never by name alone: two sites may each
+have a ``web01``), created or adopted, and an adopted host put back as it was on undo."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from integrations.errors import PermanentError
+
+SYSTEM = "Zabbix"
+CREATED_BY_TAG = "dcagent-created-by"
+# What an adopted host had before dcagent changed it: enough for host.update and hostinterface.update to restore.
+BEFORE_OUTPUT = ["hostid", "host", "name", "inventory_mode"]
+
+INVENTORY_FIELDS = ["serialno_a", "asset_tag", "location", "vendor", "model"]
+
+
+class HostSpec(BaseModel):
+    """A host as dcagent wants it in Zabbix; converted to API parameters here, per server version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    name: str
+    ip: str
+    groups: tuple[str, ...]
+    templates: tuple[str, ...]
+    tags: tuple[tuple[str, str], ...]
+    inventory: dict[str, str]
+    macros: tuple[tuple[str, str], ...] = ()
+    agent_port: int = 10050
+    # Who creates the host (a run id): kept on it as a tag, so a re-run after a crash knows the host is its own.
+    created_by: str | None = None
+    # The NetBox object the host stands for, as a tag (e.g. ("netbox_id", "42")): the host's identity.
+    identity: tuple[str, str] | None = None
+
+
+class HostWrites:
+    """Host upsert and restore; ``call`` is the client's one API call."""
+
+    def call(self, method: str, params: dict[str, Any] | list[Any]) -> Any:  # pragma: no cover - the client's
+        raise NotImplementedError
+
+    def ensure_host_groups(self, names: tuple[str, ...] | list[str]) -> list[str]:
+        """The ids of the groups named, in order, in one read; a missing group is created."""
+        found = self.call("hostgroup.get", {"filter": {"name": list(names)}, "output": ["groupid", "name"]})
+        ids = {str(g["name"]): str(g["groupid"]) for g in found}
+        for name in names:
+            if name not in ids:
+                ids[name] = str(self.call("hostgroup.create", {"name": name})["groupids"][0])
+        return [ids[name] for name in names]
+
+    def template_ids(self, names: tuple[str, ...]) -> list[str]:
+        found = self.call("template.get", {"filter": {"host": list(names)}, "output": ["templateid", "host"]})
+        missing = sorted(set(names) - {str(t["host"]) for t in found})
+        if missing:
+            raise PermanentError(SYSTEM, f"templates not found: {', '.join(missing)}")
+        return [str(t["templateid"]) for t in found]
+
+    def find_host(self, spec: HostSpec) -> dict[str, Any] | None:
+        """The host standing for ``spec.identity`` (even renamed), else the one of its technical name if it stands
+        for no other NetBox object. A name taken by another object's host is an error, never a shared host."""
+        select = {"output": BEFORE_OUTPUT, "selectTags": ["tag", "value"], "selectGroups": ["groupid"],
+                  "selectParentTemplates": ["templateid"], "selectMacros": ["macro", "value"],
+                  "selectInventory": INVENTORY_FIELDS,
+                  "selectInterfaces": ["interfaceid", "type", "main", "ip", "dns", "useip", "port"]}  # fmt: skip
+        if spec.identity is not None:
+            key, value = spec.identity
+            mine = self.call("host.get", {**select, "tags": [{"tag": key, "value": value, "operator": 1}]})
+            if mine:
+                return dict(mine[0])
+        named = self.call("host.get", {**select, "filter": {"host": [spec.host]}})
+        if not named:
+            return None
+        host = dict(named[0])
+        other = next((str(t["value"]) for t in host.get("tags", []) if spec.identity and t["tag"] == spec.identity[0]),
+                     None)  # fmt: skip
+        if spec.identity is not None and other is not None and other != spec.identity[1]:
+            raise PermanentError(SYSTEM, f"host name {spec.host!r} is taken by the host of another NetBox object "
+                                         f"({spec.identity[0]}={other}); rename the device")  # fmt: skip
+        return host
+
+    def upsert_host(
+        self, spec: HostSpec, adopting: Callable[[str, dict[str, Any]], None] | None = None
+    ) -> tuple[str, bool]:
+        """Create the host, or adopt the existing one (see ``find_host``; never a duplicate).
+
+        Returns (hostid, created): created is also true for a host that ``spec.created_by`` made earlier (a re-run
+        after a crash finds its own host by the creator tag, which an update keeps). Before an adopted host is
+        changed, ``adopting(hostid, before)`` is told what it was, for ``restore_host``.
+        """
+        groups = [{"groupid": g} for g in self.ensure_host_groups(spec.groups)]
+        templates = [{"templateid": t} for t in self.template_ids(spec.templates)]
+        params: dict[str, Any] = {
+            "name": spec.name, "groups": groups, "templates": templates,
+            "tags": [{"tag": k, "value": v} for k, v in spec.tags], "inventory_mode": 0, "inventory": spec.inventory,
+            "macros": [{"macro": k, "value": v} for k, v in spec.macros],
+        }  # fmt: skip
+        interface = {"type": 1, "main": 1, "useip": 1, "ip": spec.ip, "dns": "", "port": str(spec.agent_port)}
+        existing = self.find_host(spec)
+        if existing is None:
+            if spec.created_by:
+                params["tags"] = [*params["tags"], {"tag": CREATED_BY_TAG, "value": spec.created_by}]
+            created = self.call("host.create", {"host": spec.host, "interfaces": [interface], **params})
+            return str(created["hostids"][0]), True
+        host_id = str(existing["hostid"])
+        creator = next((str(t["value"]) for t in existing.get("tags", []) if t["tag"] == CREATED_BY_TAG), None)
+        own = creator is not None and creator == spec.created_by
+        if not own:  # someone else's host: ours is added to what it has (groups, templates, tags, macros)
+            before = _before(existing, spec)
+            if adopting is not None:
+                adopting(host_id, before)
+            params = _merged(params, before)
+        if creator is not None:  # an update replaces the tags: the creator's stays
+            params["tags"] = [*params["tags"], {"tag": CREATED_BY_TAG, "value": creator}]
+        self.call("host.update", {"hostid": host_id, "host": spec.host, **params})
+        if not own:
+            for macro, value in spec.macros:
+                if macro in before["added_macros"]:
+                    self.call("usermacro.create", {"hostid": host_id, "macro": macro, "value": value})
+        main = next((i for i in existing["interfaces"] if str(i["type"]) == "1" and str(i["main"]) == "1"), None)
+        if main is None:
+            self.call("hostinterface.create", {"hostid": host_id, **interface})
+        else:
+            self.call("hostinterface.update", {"interfaceid": main["interfaceid"], "ip": spec.ip, "useip": 1})
+        return host_id, own
+
+    def restore_host(self, host_id: str, before: dict[str, Any]) -> None:
+        """Put an adopted host back as ``before`` says: name, groups, tags, macros, inventory, the templates it had
+        (those dcagent linked are unlinked and cleared), its agent interface (or none, as it had none)."""
+        now = self.call("host.get", {"hostids": [host_id], "output": ["hostid"],
+                                     "selectParentTemplates": ["templateid"],
+                                     "selectInterfaces": ["interfaceid", "type", "main"]})  # fmt: skip
+        if not now:
+            return  # deleted meanwhile by someone else: nothing of ours is left on it
+        had = set(before["templates"])
+        added = [t["templateid"] for t in now[0].get("parentTemplates", []) if t["templateid"] not in had]
+        restore: dict[str, Any] = {
+            "hostid": host_id, "host": before["host"], "name": before["name"],
+            "groups": [{"groupid": g} for g in before["groups"]], "tags": before["tags"],
+            "inventory_mode": before["inventory_mode"],
+            "templates": [{"templateid": t} for t in before["templates"]],
+            "templates_clear": [{"templateid": t} for t in added],
+        }  # fmt: skip
+        if before["inventory_mode"] != -1:  # a disabled inventory takes no fields
+            restore["inventory"] = before["inventory"]
+        self.call("host.update", restore)
+        if before["added_macros"]:
+            macros = self.call("usermacro.get", {"hostids": [host_id], "output": ["hostmacroid"],
+                                                 "filter": {"macro": before["added_macros"]}})  # fmt: skip
+            if macros:
+                self.call("usermacro.delete", [m["hostmacroid"] for m in macros])
+        main = next((i for i in now[0]["interfaces"] if str(i["type"]) == "1" and str(i["main"]) == "1"), None)
+        old = before.get("interface")
+        if main is not None and old is None:
+            self.call("hostinterface.delete", [main["interfaceid"]])
+        elif main is not None and old is not None:
+            self.call("hostinterface.update", {"interfaceid": main["interfaceid"], **old})
+
+
+def _before(host: dict[str, Any], spec: HostSpec) -> dict[str, Any]:
+    main = next((i for i in host.get("interfaces", []) if str(i["type"]) == "1" and str(i["main"]) == "1"), None)
+    inventory = host.get("inventory")
+    macros = {str(m["macro"]) for m in host.get("macros", [])}
+    return {
+        "host": host["host"], "name": host["name"], "inventory_mode": int(host.get("inventory_mode", -1)),
+        "groups": [str(g["groupid"]) for g in host.get("groups", [])],
+        "templates": [str(t["templateid"]) for t in host.get("parentTemplates", [])],
+        "tags": [{"tag": t["tag"], "value": t["value"]} for t in host.get("tags", [])],
+        "added_macros": [m for m, _ in spec.macros if m not in macros],  # secret values cannot be read back
+        "inventory": {k: str(v) for k, v in inventory.items()} if isinstance(inventory, dict) else {},
+        "interface": {k: main[k] for k in ("ip", "dns", "useip", "port")} if main else None,
+    }  # fmt: skip
+
+
+def _merged(params: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """dcagent's groups, templates and tags added to an adopted host's own; its macros are left to usermacro."""
+    ours = {t["tag"] for t in params["tags"]}
+    groups = [*before["groups"], *(g["groupid"] for g in params["groups"] if g["groupid"] not in before["groups"])]
+    templates = [
+        *before["templates"],
+        *(t["templateid"] for t in params["templates"] if t["templateid"] not in before["templates"]),
+    ]
+    merged = {k: v for k, v in params.items() if k != "macros"}
+    merged["groups"] = [{"groupid": g} for g in groups]
+    merged["templates"] = [{"templateid": t} for t in templates]
+    merged["tags"] = [*(t for t in before["tags"] if t["tag"] not in ours), *params["tags"]]
+    return merged
