@@ -64,8 +64,10 @@ def _timeline(ctx: StepContext) -> list[dict[str, Any]]:
 def journal_once(svc: Services, ctx: StepContext, event: str, text: str) -> None:
     tag = marker(ctx.run_id, event)
     ref = ctx.request
-    if not any(tag in e.comments for e in svc.netbox.journal(ref.object_type, ref.object_id)):
-        svc.netbox.add_journal(ref.object_type, ref.object_id, "info", f"{text}\n\n{tag}")
+    # A step's first attempt cannot have written its entry before; a retry or a resume reads the journal first.
+    if ctx.attempt > 1 and any(tag in e.comments for e in svc.netbox.journal(ref.object_type, ref.object_id)):
+        return
+    svc.netbox.add_journal(ref.object_type, ref.object_id, "info", f"{text}\n\n{tag}")
 
 
 def _common(svc: Services, ctx: StepContext) -> dict[str, Any]:
