@@ -52,7 +52,11 @@ def check_netbox(s: Settings) -> CheckResult:
         if not rights.write_enabled:
             raise ValueError(f"version {status.version}; token of {rights.username} is read-only")
         workers = f", {status.rq_workers} rq worker(s)" if status.rq_workers else ", no rq worker (webhooks off)"
-        return f"version {status.version}; token of {rights.username} can write{workers}"
+        try:  # the capacity check reads a site in one GraphQL request
+            nb.graphql_available()
+        except IntegrationError as e:
+            raise ValueError(f"GraphQL API unavailable (GRAPHQL_ENABLED?): {e.message}") from e
+        return f"version {status.version}; token of {rights.username} can write{workers}; GraphQL answers"
 
     return _guard("NetBox", str(s.netbox.url), run)
 

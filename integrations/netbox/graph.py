@@ -101,6 +101,10 @@ class SiteGraph(NetBoxCore):
             raise PermanentError(SYSTEM, f"site {site_id} does not exist")
         return _site_capacity(data, re.compile(port_pattern))
 
+    def graphql_available(self) -> None:
+        """Raise unless NetBox answers GraphQL queries (an installation may set ``GRAPHQL_ENABLED = False``)."""
+        self._graphql("{ __typename }", {})
+
     def _graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         session = self._api.http_session
         headers = {"Authorization": self._auth_header(), "Accept": "application/json"}

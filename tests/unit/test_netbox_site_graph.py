@@ -69,3 +69,10 @@ def test_graphql_errors_are_translated_by_whether_a_retry_can_help(
     assert "GraphQL" in str(caught.value)
     # Only a concurrent delete is read again at once (twice more); other errors are the step's to retry, or not.
     assert len(responses.calls) == (3 if "matching query" in str(caught.value) else 1)
+
+
+@responses.activate
+def test_doctor_probe_sees_graphql_switched_off(nb: NetBoxClient) -> None:
+    responses.add(responses.POST, f"{URL}/graphql/", status=404, body="Not Found")
+    with pytest.raises(PermanentError, match="GraphQL: HTTP 404"):
+        nb.graphql_available()
