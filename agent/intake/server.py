@@ -97,6 +97,41 @@ def reader_check(token: str | None) -> Callable[[Request], None]:
     return check
 
 
+class CoalescingIntake:
+    """Webhook events handed to ``on_event`` in a pool, at most one waiting per object.
+
+    An intake reads the object as it is when it starts, so a second event queued behind the first adds nothing.
+    (A run's own writes fire the event rule too; without this, a busy site's backlog of them delays a new approval by
+    minutes.) An event arriving while one is being handled queues one more: the object may have changed after that
+    read began.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor, on_event: Callable[[str, int], object], pending: _Counter) -> None:
+        self._pool, self._on_event, self._pending = pool, on_event, pending
+        self._waiting: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, object_type: str, object_id: int) -> bool:
+        """Queue the object's intake; False if one is already waiting (it will read the latest state)."""
+        with self._lock:
+            if (object_type, object_id) in self._waiting:
+                return False
+            self._waiting.add((object_type, object_id))
+        self._pending.add(1)
+        self._pool.submit(self._handle, object_type, object_id)
+        return True
+
+    def _handle(self, object_type: str, object_id: int) -> None:
+        with self._lock:
+            self._waiting.discard((object_type, object_id))
+        try:
+            self._on_event(object_type, object_id)
+        except Exception:
+            log.exception("webhook intake failed", extra={"object": f"{object_type}:{object_id}"})
+        finally:
+            self._pending.add(-1)
+
+
 def create_app(
     store: Store,
     secret: str,
@@ -114,13 +149,7 @@ def create_app(
     registry = CollectorRegistry()
     registry.register(_Metrics(store, lambda: queue_depth() + pending.value))
 
-    def handle(object_type: str, object_id: int) -> None:
-        try:
-            on_event(object_type, object_id)
-        except Exception:
-            log.exception("webhook intake failed", extra={"object": f"{object_type}:{object_id}"})
-        finally:
-            pending.add(-1)
+    intake = CoalescingIntake(pool, on_event, pending)
 
     @app.post("/webhooks/netbox", status_code=202)
     async def webhook(request: Request) -> dict[str, Any]:
@@ -139,9 +168,8 @@ def create_app(
             event = WebhookBody.model_validate_json(bytes(body))
         except ValidationError as e:
             raise HTTPException(400, f"unexpected webhook body: {e.errors()[0]['msg']}") from None
-        pending.add(1)
-        pool.submit(handle, event.object_type, event.data.id)
-        return {"queued": True, "object": f"{event.object_type}:{event.data.id}"}
+        queued = intake.submit(event.object_type, event.data.id)
+        return {"queued": queued, "object": f"{event.object_type}:{event.data.id}"}
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

@@ -121,3 +121,34 @@ def test_without_a_token_configured_the_read_api_answers_nobody(tmp_path: Path) 
     for path in ("/runs", "/metrics"):
         assert client.get(path, headers={"Authorization": "Bearer "}).status_code == 403
     assert client.get("/healthz").status_code == 200
+
+
+def test_events_for_one_object_coalesce_while_its_intake_waits(tmp_path: Path) -> None:
+    """NetBox sends an event per write; a run's own writes fire them too. While the intake of device 42 is busy,
+    five more events for it queue one intake (which reads the latest state), not five; device 43's is not merged."""
+    store = Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    store.migrate()
+    release, busy = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def on_event(object_type: str, object_id: int) -> None:
+        seen.append(object_id)
+        busy.set()
+        assert release.wait(5)
+
+    client = TestClient(create_app(store, SECRET, on_event, lambda: 0, intake_workers=1))
+
+    def send(device: int) -> dict[str, object]:
+        body = BODY.replace(b'"id": 42', f'"id": {device}'.encode())
+        headers = {"Content-Type": "application/json", "X-Hook-Signature": sign(SECRET, body)}
+        answer: dict[str, object] = client.post("/webhooks/netbox", content=body, headers=headers).json()
+        return answer
+
+    assert send(42)["queued"] is True
+    assert busy.wait(5)  # the first intake of 42 is running
+    answers = [send(42)["queued"] for _ in range(5)]
+    assert answers == [True, False, False, False, False]  # one more waits behind the running one
+    assert send(43)["queued"] is True
+    release.set()
+    client.app.state.intake_pool.shutdown(wait=True)  # type: ignore[attr-defined]
+    assert sorted(seen) == [42, 42, 43]
