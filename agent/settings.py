@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(8090, ge=1, le=65535)
     reconcile_interval: float = Field(60.0, ge=0, description="seconds between reconciler passes; 0 = off")
+    shutdown_grace: float = Field(
+        10.0, ge=0, le=3600, description="seconds `serve` waits on SIGTERM for running steps to reach a boundary"
+    )
     workers: int = Field(4, ge=1, le=64, description="runs executed at once")
     playbooks_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "playbooks")
     zabbix_templates: Path = Field(

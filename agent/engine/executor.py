@@ -16,7 +16,7 @@ import random
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -101,6 +101,7 @@ class Executor:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dcagent-run")
         self._guard = threading.Lock()
         self._inflight: dict[str, Future[RunView | None]] = {}
+        self._stopping = threading.Event()  # set by stop(): runs halt at their next step boundary, resumable
 
     # -- queueing ---------------------------------------------------------------------------------------
     def create(
@@ -154,6 +155,17 @@ class Executor:
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
+    def stop(self, grace: float) -> list[str]:
+        """Stop for a restart: queued runs are not started, running ones halt at their next step boundary (left
+        ``running``, resumed by the next start) and are waited for up to ``grace`` seconds. Returns the runs still
+        inside a step when the grace ran out (their step is re-run on resume: steps are idempotent)."""
+        self._stopping.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._guard:
+            running = dict(self._inflight)
+        _done, still = wait(list(running.values()), timeout=grace)
+        return sorted(run_id for run_id, f in running.items() if f in still)
+
     def _execute_logged(self, run_id: str) -> RunView | None:
         try:
             return self.execute(run_id)
@@ -190,6 +202,8 @@ class Executor:
     def _forward(self, run: RunView, pb: Playbook) -> None:
         outputs: dict[str, dict[str, Any]] = {}
         for ref in pb.steps:
+            if self._stopping.is_set():  # the agent is stopping: the run stays running and resumes on restart
+                return
             row = run.step("main", ref.key)
             assert row is not None, f"run {run.id} has no row for step {ref.key}"
             if row.status == "done":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from datetime import UTC, datetime
 
 import uvicorn
@@ -50,8 +52,17 @@ def serve(agent: Agent) -> None:
         lambda: agent.executor.queue_depth, max_bytes=s.webhook_max_bytes,
         api_token=s.api_token.get_secret_value() if s.api_token else None,
     )  # fmt: skip
+    # uvicorn stops serving on SIGTERM/SIGINT, then raises the signal again with the handlers it found: ours only
+    # note it, so the runs in flight are stopped at a step boundary below instead of killed mid-step.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: log.warning("stopping", extra={"signal": signum}))
     try:
         uvicorn.run(app, host=s.listen_host, port=s.listen_port, log_level="warning", access_log=False)
     finally:
         scheduler.shutdown()
-        agent.executor.shutdown(wait=False)
+        left = agent.executor.stop(s.shutdown_grace)
+        if left:  # a long step (a backup) past the grace: the store holds the run, the next start resumes it
+            log.warning("stopped with runs inside a step", extra={"runs": left, "grace": s.shutdown_grace})
+            logging.shutdown()
+            os._exit(0)
+    log.warning("dcagent stopped")

@@ -163,3 +163,25 @@ def test_plan_changes_nothing(store: Store, tmp_path: Path) -> None:
     ]
     assert world.log == [] and world.held == {} and tracker.events == []
     assert store.list_runs() == []
+
+
+def test_a_stopping_agent_halts_runs_at_a_step_boundary_and_the_next_start_resumes(
+    store: Store, tmp_path: Path
+) -> None:
+    """SIGTERM to `serve` (a restart, systemd stop) while a step runs: the step finishes, the run stays `running`
+    with nothing reported as finished, and the next agent continues from the next step; every step runs once."""
+    world = World()
+    ex, tracker, _ = executor(store, tmp_path, world)
+    run_id = ex.create("selftest", DEVICE, "srv-1", "webhook")[0]
+    world.during["note-1"] = lambda: ex.stop(grace=0)  # the signal arrives while note-1 runs
+    halted = ex.execute(run_id)
+    assert halted is not None and halted.status == "running"
+    assert [(s.key, s.status) for s in halted.steps] == [
+        ("reserve", "done"), ("note-1", "done"), ("reserve-2", "pending"), ("note-2", "pending")]  # fmt: skip
+    assert tracker.events == [("started", run_id, "")]  # no outcome reported for a run that has not ended
+    again, _, _ = executor(store, tmp_path, world)
+    assert again.resume_all() == [run_id]
+    again.shutdown(wait=True)
+    final = store.get_run(run_id)
+    assert final is not None and final.status == "done"
+    assert world.log == ["reserve 0", "note note-1", "reserve 1", "note note-2"]

@@ -6,7 +6,7 @@ It stands for NetBox IPs or rack units: reservations carry the run's idempotency
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ class World:
     fail_at: set[str] = field(default_factory=set)
     flaky: dict[str, int] = field(default_factory=dict)  # step -> failures left before success
     crash: dict[str, str] = field(default_factory=dict)  # step -> "before"/"after" its change: the agent dies, once
+    during: dict[str, Callable[[], object]] = field(default_factory=dict)  # step -> called inside it, once
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reserve(self, key: str) -> int | None:
@@ -64,6 +65,8 @@ def make_registry(world: World) -> Registry:
 
     def check(ctx: StepContext, name: str) -> None:
         die(name, "before")
+        if (hook := world.during.pop(name, None)) is not None:
+            hook()
         if world.flaky.get(name, 0) > 0:
             world.flaky[name] -= 1
             raise Flaky(f"{name} flaked")
