@@ -5,6 +5,7 @@ failure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,9 +18,10 @@ from agent.steps.params import CapacityFrom, NoParams
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.errors import PermanentError
-from integrations.netbox import DeviceSpec, NetBoxClient, RackInfo, SiteCapacity, SwitchRef
+from integrations.netbox import DeviceSpec, NetBoxClient, PortRef, RackInfo, SiteCapacity, SwitchRef
 
 RETRY = RetryPolicy(max_attempts=4)
+PORT_TRIES = 5  # free ports tried when others take them between the read and the write
 
 
 def _capacity(ctx: StepContext) -> Mapping[str, Any]:
@@ -198,20 +200,46 @@ def cable_switch_port(ctx: StepContext) -> StepResult:
     if iface.cable_id is not None:
         if nb.cable_run_id(iface.cable_id) != ctx.run_id:
             raise StepInputError(f"{spec.name} {iface.name} is already cabled (cable {iface.cable_id})")
-        peer = nb.cable_peer_interface(iface.cable_id, iface.id)  # a re-run: our cable exists
-        return StepResult.ok(cable_id=iface.cable_id, switch=sw.name, switch_id=sw.id, port=peer.name,
-                             port_id=peer.id, port_before=None)  # fmt: skip
-    with ctx.locks.hold(f"switch:{sw.id}"):
-        ports = nb.free_access_ports(sw.id)
-        if not ports:
-            return StepResult.rejected(f"no free access port left on {sw.name}")
-        chosen = ports[0]
-        cable_id = nb.cable(iface.id, chosen.id, f"{spec.name}:{iface.name}", ctx.run_id)
+        # A re-run: our cable exists. The port's state before us is what the first attempt recorded; if it was
+        # killed before recording it, it had not changed the port yet, so the port as it is now.
+        peer = nb.cable_peer_interface(iface.cable_id, iface.id)
+        chosen = PortRef(id=peer.id, device_id=sw.id, device=sw.name, name=peer.name, mode=peer.mode,
+                         untagged_vlan=peer.untagged_vlan, description=peer.description)  # fmt: skip
+        cable_id = iface.cable_id
+    else:
+        with ctx.locks.hold(f"switch:{sw.id}"):
+            found = _cable_free_port(nb, sw, iface.id, f"{spec.name}:{iface.name}", ctx.run_id)
+            if found is None:
+                return StepResult.rejected(f"no free access port left on {sw.name}")
+        chosen, cable_id = found
+    now = {"mode": chosen.mode, "untagged_vlan": chosen.untagged_vlan, "description": chosen.description}
+    port_before = ctx.progress.get("port_before") or now
+    # Recorded before the port is changed: if the write below fails, the undo of this step removes the cable and
+    # puts the port back.
+    ctx.checkpoint(cable_id=cable_id, port_id=chosen.id, port_before=port_before)
     nb.update_interface(chosen.id, {"mode": "access", "untagged_vlan": vlan.get("id"),
                                     "description": f"{spec.name} {spec.tenant or ''}".strip()[:200]})  # fmt: skip
-    port_before = {"mode": chosen.mode, "untagged_vlan": chosen.untagged_vlan, "description": chosen.description}
     return StepResult.ok(cable_id=cable_id, switch=sw.name, switch_id=sw.id, port=chosen.name, port_id=chosen.id,
                          port_before=port_before, switch_ref=sw.model_dump())  # fmt: skip
+
+
+def _cable_free_port(nb: NetBoxClient, sw: SwitchRef, iface_id: int, label: str,
+                     run_id: str) -> tuple[PortRef, int] | None:  # fmt: skip
+    """Cable ``iface_id`` to the first free access port of ``sw`` that takes it; None if none is free.
+
+    This agent's switch lock orders its own requests, but a person in NetBox or another agent may cable a port
+    between the read and the write. NetBox then refuses with "Duplicate termination found for dcim.interface <port>":
+    the next free port is tried. Any other refusal is not about the port, and is raised."""
+    ports = nb.free_access_ports(sw.id)
+    if not ports:
+        return None
+    for port in ports[:PORT_TRIES]:
+        try:
+            return port, nb.cable(iface_id, port.id, label, run_id)
+        except PermanentError as e:
+            if not re.search(rf"Duplicate termination found for dcim\.interface {port.id}\b", e.message):
+                raise
+    raise StepInputError(f"{sw.name}: the first {PORT_TRIES} free ports were all taken while cabling; try again")
 
 
 def _rack_switch(svc: Services, placed: Mapping[str, Any]) -> SwitchRef:
