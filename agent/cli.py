@@ -149,7 +149,7 @@ def doctor() -> None:
     out.print(t("doctor.summary_ok", lang))
 
 
-EXIT_FAILED, EXIT_REJECTED, EXIT_NOT_RUN = 1, 3, 4
+EXIT_FAILED, EXIT_REJECTED, EXIT_NOT_RUN, EXIT_WAITING = 1, 3, 4, 5
 
 
 def _agent(s: Settings, workers: int | None = None) -> Agent:
@@ -239,7 +239,8 @@ def run(
     playbook: Annotated[str, typer.Argument(help="Playbook name, e.g. colocation.")],
     obj: Annotated[str, typer.Argument(metavar="OBJECT", help="dcim.device:42 or device:srv-disdik-01")],
 ) -> None:
-    """Run one request in the foreground. Exit code: 0 done, 1 failed, 3 rejected, 4 not run (see message)."""
+    """Run one request in the foreground. Exit code: 0 done, 1 failed, 3 rejected, 4 not run (see message), 5 waiting
+    for its time (a maintenance window): `dcagent serve` continues it then."""
     s = _settings()
     agent = _agent(s, workers=1)
     otype, key = _object(obj)
@@ -273,7 +274,9 @@ def run(
     out.print("API calls: " + ", ".join(f"{k} {v}" for k, v in calls.items()))  # the run's cost, every read and write
     if final.playbook != playbook and final.status == "done":
         out.print(f"plan ready (run {final.id[:8]}): the request waits for its approval; run again once approved")
-    raise typer.Exit({"done": 0, "rejected": EXIT_REJECTED}.get(final.status, EXIT_FAILED))
+    if final.status == "waiting":
+        out.print(f"waiting (run {final.id[:8]}): {final.reason}; `dcagent serve` continues it at its time")
+    raise typer.Exit({"done": 0, "rejected": EXIT_REJECTED, "waiting": EXIT_WAITING}.get(final.status, EXIT_FAILED))
 
 
 runs_app = typer.Typer(help="Runs in the run store.", no_args_is_help=False, invoke_without_command=True)

@@ -152,6 +152,21 @@ class Executor:
             self.submit(run_id)
         return ids
 
+    def wake_due(self) -> list[str]:
+        """Submit the waiting runs whose time has come, or that were asked to stop (they undo now)."""
+        now = self.clock.now()
+        due = [run_id for run_id, until, cancelled in self.store.waiting_runs() if cancelled or until <= now]
+        for run_id in due:
+            self.submit(run_id)
+        return due
+
+    def _due(self, run: RunView) -> bool:
+        if self.store.cancel_reason(run.id) is not None:
+            return True
+        parked = [st for st in run.steps if st.status == "waiting"]
+        until = [datetime.fromisoformat(str(self.store.step_progress(st.id)["wait_until"])) for st in parked]
+        return not until or min(until) <= self.clock.now()
+
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
@@ -182,7 +197,9 @@ class Executor:
             if run is None or run.finished:
                 return run
             pb = self.playbooks[run.playbook]
-            if run.status in ("queued", "running"):
+            if run.status == "waiting" and not self._due(run):
+                return run  # woken early (a restart, a duplicate trigger): it waits on
+            if run.status in ("queued", "running", "waiting"):
                 self.store.set_run_status(run_id, "running", self.clock.now())
                 self.tracker.started(self._reload(run_id), pb, first=run.status == "queued")
                 log.info("run started", extra={"playbook": pb.name, "object": str(run.ref)})
@@ -216,6 +233,9 @@ class Executor:
                 self.store.set_run_status(run.id, "undoing", self.clock.now(), reason=cancel)
                 return
             result = self._attempt(run, ref, row, outputs, phase="main")
+            if isinstance(result, StepResult) and result.outcome == "waiting":
+                self.store.set_run_status(run.id, "waiting", self.clock.now(), reason=f"{ref.key}: {result.reasons[0]}")
+                return
             if isinstance(result, BaseException):
                 self.store.set_run_status(run.id, "undoing", self.clock.now(), reason=f"{ref.key}: {describe(result)}")
                 return
@@ -260,6 +280,10 @@ class Executor:
                 if self._chaos_kill_after == ref.key:
                     os.kill(os.getpid(), signal.SIGKILL)
                 self.store.end_attempt(row.id, number, self.clock.now(), None, None)
+                if result.until is not None:  # not yet: parked, woken by wake_due() at that time
+                    self.store.park_step(row.id, result.until)
+                    log.info("step waiting", extra={"until": result.until.isoformat(), "attempt": number})
+                    return result
                 rejected = result.outcome == "rejected" and ref.on_rejected == "reject" and phase == "main"
                 if result.reasons:
                     output = {**output, "reasons": list(result.reasons)}

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from agent.engine.locks import LockManager
 
-Outcome = Literal["ok", "rejected"]
+Outcome = Literal["ok", "rejected", "waiting"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,17 @@ class StepResult:
     @classmethod
     def rejected(cls, *reasons: str, **output: Any) -> StepResult:
         return cls("rejected", output, tuple(reasons))
+
+    @classmethod
+    def wait_until(cls, when: datetime, why: str) -> StepResult:
+        """Not yet: the run waits (durably, no thread held) and the step runs again at ``when`` (timezone-aware)."""
+        if when.tzinfo is None:
+            raise ValueError("wait_until needs a timezone-aware time")
+        return cls("waiting", {"until": when.isoformat()}, (why,))
+
+    @property
+    def until(self) -> datetime | None:
+        return datetime.fromisoformat(str(self.output["until"])) if self.outcome == "waiting" else None
 
 
 @dataclass(frozen=True)

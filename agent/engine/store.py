@@ -22,11 +22,12 @@ from sqlalchemy.exc import IntegrityError
 
 from agent.engine.registry import ObjectRef
 
-RunStatus = Literal["queued", "running", "undoing", "rejecting", "done", "rejected", "failed"]
-StepStatus = Literal["pending", "running", "done", "rejected", "failed", "undone", "skipped"]
+# "waiting": a step asked to run again at a time (a maintenance window's start or end); the run holds no thread.
+RunStatus = Literal["queued", "running", "waiting", "undoing", "rejecting", "done", "rejected", "failed"]
+StepStatus = Literal["pending", "running", "waiting", "done", "rejected", "failed", "undone", "skipped"]
 Phase = Literal["main", "undo", "reject"]
 FINAL: frozenset[str] = frozenset({"done", "rejected", "failed"})
-ACTIVE: frozenset[str] = frozenset({"queued", "running", "undoing", "rejecting"})
+ACTIVE: frozenset[str] = frozenset({"queued", "running", "waiting", "undoing", "rejecting"})
 
 # PostgreSQL advisory lock key for schema migrations (an arbitrary constant: "dcagent" in ASCII).
 MIGRATION_LOCK_KEY = 0x64636167656E74
@@ -364,6 +365,23 @@ class Store:
             merged = {**(current or {}), **values}
             conn.execute(steps.update().where(steps.c.id == step_id).values(progress=merged))
         return merged
+
+    def park_step(self, step_id: int, until: datetime) -> None:
+        """The step waits until ``until`` (kept in its progress, where :meth:`waiting_runs` finds it)."""
+        self.save_progress(step_id, {"wait_until": until.astimezone(UTC).isoformat()})
+        with self.engine.begin() as conn:
+            conn.execute(steps.update().where(steps.c.id == step_id).values(status="waiting"))
+
+    def waiting_runs(self) -> list[tuple[str, datetime, bool]]:
+        """Waiting runs: (run id, when its waiting step runs again, whether a cancel was asked meanwhile)."""
+        q = (
+            sa.select(runs.c.id, steps.c.progress, runs.c.cancel_reason)
+            .join(steps, steps.c.run_id == runs.c.id)
+            .where(runs.c.status == "waiting", steps.c.status == "waiting")
+        )
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(q))
+        return [(str(r[0]), datetime.fromisoformat(str((r[1] or {})["wait_until"])), r[2] is not None) for r in rows]
 
     def step_progress(self, step_id: int) -> dict[str, Any]:
         with self.engine.connect() as conn:

@@ -15,6 +15,7 @@ from agent.jobs import runner
 from agent.jobs.scheduler import BackupScheduler
 
 log = logging.getLogger("dcagent.serve")
+WAKE_INTERVAL = 10.0  # seconds: how late past its time a waiting run may continue
 
 
 def reconcile_once(agent: Agent) -> int:
@@ -26,6 +27,17 @@ def reconcile_once(agent: Agent) -> int:
     if taken:
         log.info("reconciler queued runs", extra={"runs": [r.run_id for r in taken]})
     return len(taken)
+
+
+def wake_due(agent: Agent) -> int:
+    try:
+        woken = agent.executor.wake_due()
+    except Exception:
+        log.exception("waking waiting runs failed")
+        return 0
+    if woken:
+        log.info("woke waiting runs", extra={"runs": woken})
+    return len(woken)
 
 
 def serve(agent: Agent) -> None:
@@ -43,6 +55,9 @@ def serve(agent: Agent) -> None:
         # It also wakes the scheduler up regularly, so jobs another process added are seen.
         scheduler.add_memory_job(reconcile_once, s.reconcile_interval, "reconciler", args=[agent],
                                  next_run_time=datetime.now(UTC))  # fmt: skip
+    # Runs parked until a time (a maintenance window's start or end) are woken from the run store, so a restart
+    # in between loses nothing; the check reads only the store.
+    scheduler.add_memory_job(wake_due, WAKE_INTERVAL, "waker", args=[agent], next_run_time=datetime.now(UTC))
     if s.backup is not None and s.backup.switch_configs_schedule:
         scheduler.schedule_switch_configs(s.backup.switch_configs_schedule)
     scheduler.start(paused=False)

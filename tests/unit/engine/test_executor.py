@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,60 @@ def test_a_stopping_agent_halts_runs_at_a_step_boundary_and_the_next_start_resum
     final = store.get_run(run_id)
     assert final is not None and final.status == "done"
     assert world.log == ["reserve 0", "note note-1", "reserve 1", "note note-2"]
+
+
+WAITS = GOOD.replace("on_reject:", "  - step: window\n    sla: 1d\n"
+                                   "  - step: note\n    id: note-2\n    sla: 1h\non_reject:")  # fmt: skip
+
+
+def test_a_step_that_waits_for_its_time_holds_no_thread_survives_a_restart_and_runs_once_when_due(
+    store: Store, tmp_path: Path
+) -> None:
+    """A maintenance window's end: the run is parked `waiting` (durably, in the store), early wake-ups (a restart,
+    the reconciler's tick) leave it waiting without another attempt, and at its time it goes on from that step."""
+    world = World()
+    pb = playbook(tmp_path, world, WAITS)
+    tracker, clock = RecordingTracker(), FakeClock()
+    world.opens_at = clock.t + timedelta(hours=2)
+
+    def agent() -> Executor:
+        return Executor(store, {pb.name: pb}, None, tracker, locks_for(store), clock,  # type: ignore[arg-type]
+                        registry=make_registry(world))  # fmt: skip
+
+    ex = agent()
+    run_id = ex.create("selftest", DEVICE, "srv-1", "cli")[0]
+    parked = ex.execute(run_id)
+    assert parked is not None and parked.status == "waiting" and "window" in (parked.reason or "")
+    assert [(s.key, s.status) for s in parked.steps] == [
+        ("reserve", "done"), ("note-1", "done"), ("window", "waiting"), ("note-2", "pending")]  # fmt: skip
+    assert ex.wake_due() == [] and store.waiting_runs()[0][:2] == (run_id, world.opens_at)
+    restarted = agent()
+    restarted.resume_all()
+    restarted.shutdown(wait=True)
+    still = store.get_run(run_id)
+    assert still is not None and still.status == "waiting" and still.step("main", "window").attempts == 1  # type: ignore[union-attr]
+    clock.sleep(2 * 3600)
+    woken = agent()
+    assert woken.wake_due() == [run_id]
+    woken.shutdown(wait=True)
+    final = store.get_run(run_id)
+    assert final is not None and final.status == "done" and final.step("main", "window").attempts == 2  # type: ignore[union-attr]
+    assert world.log == ["reserve 0", "note note-1", "window open", "note note-2"]
+    assert tracker.events[-1] == ("finished", run_id, "done")
+
+
+def test_a_waiting_run_asked_to_stop_is_woken_and_undone(store: Store, tmp_path: Path) -> None:
+    world = World()
+    pb = playbook(tmp_path, world, WAITS)
+    clock = FakeClock()
+    world.opens_at = clock.t + timedelta(days=1)
+    ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), locks_for(store), clock,  # type: ignore[arg-type]
+                  registry=make_registry(world))  # fmt: skip
+    run_id = ex.create("selftest", DEVICE, "srv-1", "cli")[0]
+    ex.execute(run_id)
+    assert store.request_cancel(run_id, "changed after approval")
+    assert ex.wake_due() == [run_id]
+    ex.shutdown(wait=True)
+    final = store.get_run(run_id)
+    assert final is not None and final.status == "failed" and world.held == {}
+    assert "window open" not in world.log

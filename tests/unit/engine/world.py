@@ -34,6 +34,7 @@ class World:
     flaky: dict[str, int] = field(default_factory=dict)  # step -> failures left before success
     crash: dict[str, str] = field(default_factory=dict)  # step -> "before"/"after" its change: the agent dies, once
     during: dict[str, Callable[[], object]] = field(default_factory=dict)  # step -> called inside it, once
+    opens_at: datetime | None = None  # the "window" step waits until then (a maintenance window's start)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reserve(self, key: str) -> int | None:
@@ -95,6 +96,12 @@ def make_registry(world: World) -> Registry:
         die(ctx.step, "after")
         return StepResult.ok(seen=sorted(ctx.outputs))
 
+    def window(ctx: StepContext) -> StepResult:
+        if world.opens_at is not None and ctx.clock.now() < world.opens_at:
+            return StepResult.wait_until(world.opens_at, "the window has not opened yet")
+        world.log.append("window open")
+        return StepResult.ok(opened=ctx.clock.now().isoformat())
+
     def letter(ctx: StepContext) -> StepResult:
         world.log.append("letter")
         return StepResult.ok(letter="surat-balasan.pdf")
@@ -103,6 +110,7 @@ def make_registry(world: World) -> Registry:
          registry=reg)(reserve)  # fmt: skip
     step("note", timeout=5, retry=RetryPolicy(max_attempts=3, initial=2), registry=reg)(note)
     step("letter", timeout=5, registry=reg)(letter)
+    step("window", timeout=5, registry=reg)(window)
     return reg
 
 
