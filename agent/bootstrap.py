@@ -57,6 +57,16 @@ CUSTOM_FIELDS: tuple[CustomField, ...] = (
                 "Bandwidth yang diminta OPD"),
     CustomField("dcagent_colocation_end", "Akhir masa colocation", "date", ("dcim.device",),
                 "Kosong berarti permanen"),
+    CustomField("dcagent_maintenance_start", "Mulai pemeliharaan", "datetime", ("dcim.device",),
+                "Awal jendela pemeliharaan (waktu kantor bila tanpa zona waktu)"),
+    CustomField("dcagent_maintenance_end", "Selesai pemeliharaan", "datetime", ("dcim.device",),
+                "Akhir jendela pemeliharaan; status perangkat kembali seperti semula"),
+    CustomField("dcagent_maintenance_collect", "Data tetap dikumpulkan", "boolean", ("dcim.device",),
+                "Ya: Zabbix tetap mengumpulkan data selama pemeliharaan (tanpa alarm)"),
+    CustomField("dcagent_maintenance_reason", "Alasan pemeliharaan", "longtext", ("dcim.device",),
+                "Pekerjaan yang dilakukan dan oleh siapa"),
+    CustomField("dcagent_affected_services", "Layanan terdampak", "longtext", ("dcim.device",),
+                "Layanan yang berhenti sementara, satu per baris"),
     CustomField("dcagent_backup_paths", "Path yang di-backup", "longtext", ("dcim.device",),
                 "Path absolut di server, satu per baris"),
     CustomField("dcagent_backup_schedule", "Jadwal backup (cron)", "text", ("dcim.device",),
@@ -127,9 +137,17 @@ def review_conditions(playbook: Playbook) -> dict[str, object]:
 
 
 def bootstrap(
-    nb: NetBoxClient, playbooks: Mapping[str, Playbook], webhook_url: str | None, webhook_secret: str | None
+    nb: NetBoxClient,
+    playbooks: Mapping[str, Playbook],
+    webhook_url: str | None,
+    webhook_secret: str | None,
+    contact_role: str | None = None,
 ) -> list[Change]:
     changes: list[Change] = []
+    if contact_role:  # whose e-mail gets an agency's notices (maintenance windows)
+        _, what = nb.ensure("tenancy", "contact_roles", {"slug": contact_role},
+                            {"name": contact_role, "description": "Penerima pemberitahuan dcagent"})  # fmt: skip
+        changes.append(Change("contact role", contact_role, what))
     request_tags = dict(REQUEST_TAGS)
     triggered = [pb for pb in playbooks.values() if pb.trigger is not None]
     for pb in triggered:  # an office's own playbook may bring its own request tag

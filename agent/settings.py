@@ -132,6 +132,17 @@ class BackupSettings(_Section):
         return str(Retention.parse(value))
 
 
+class MailSettings(_Section):
+    host: str = Field(description="SMTP server (the office's relay)")
+    port: int = Field(25, ge=1, le=65535)
+    starttls: bool = Field(False, description="upgrade to TLS with STARTTLS (the server's certificate verified)")
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(description="From: address of dcagent's notices, e.g. noc@diskominfo.example.go.id")
+    timeout: float = Field(15.0, gt=0, le=300, description="seconds per SMTP exchange")
+    contact_role: str = Field("teknis", description="NetBox contact role (slug) of the tenant's contacts notified")
+
+
 class Settings(BaseSettings):
     """Everything dcagent needs to reach the systems it drives."""
 
@@ -143,6 +154,7 @@ class Settings(BaseSettings):
     server_ssh: SSHSettings | None = None
     dns: DNSSettings | None = None
     backup: BackupSettings | None = None
+    mail: MailSettings | None = None
     store_url: str = Field(default_factory=lambda: f"sqlite:///{default_state_dir() / 'runs.sqlite3'}")
     reports_dir: Path = Field(default_factory=lambda: default_state_dir() / "reports")
     webhook_secret: SecretStr | None = None

@@ -22,6 +22,7 @@ from integrations.metrics import count_call
 from integrations.versions import parse_version
 from integrations.zabbix_hosts import HostSpec as HostSpec  # re-exported: the steps build hosts from here
 from integrations.zabbix_hosts import HostWrites
+from integrations.zabbix_maintenance import MaintenanceWrites
 
 log = logging.getLogger("dcagent.api")
 
@@ -68,7 +69,7 @@ def api_url(url: str) -> str:
     return url if url.endswith("api_jsonrpc.php") else f"{url}/api_jsonrpc.php"
 
 
-class ZabbixClient(HostWrites):
+class ZabbixClient(HostWrites, MaintenanceWrites):
     """The only door to Zabbix. Log in with an API token, or a user and password."""
 
     def __init__(

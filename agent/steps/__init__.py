@@ -10,6 +10,8 @@ from agent.steps import (  # noqa: F401
     forms,
     handover,
     ipam,
+    maintenance,
+    maintenance_checks,
     monitoring,
     placement,
     reports,

@@ -50,3 +50,26 @@ class Restore(Params):
 
 class VerifySnapshot(Params):
     read_data_subset: str | None = Field(None, pattern=r"^(\d{1,3}(\.\d+)?%|\d+/\d+|\d+[KMGT]?)$")
+
+
+class MaintenanceWindow(Params):
+    max_hours: float = Field(72, gt=0, le=24 * 31, description="the longest window the office allows")
+
+
+class BeginMaintenance(Params):
+    confirm_timeout: float = Field(
+        180, gt=0, le=1800, description="seconds for Zabbix to report the host in maintenance (its timer's tick)"
+    )
+    window_status: str = Field(
+        "maintenance",
+        pattern=SLUG,
+        description="device status during the window: NetBox ships no 'maintenance'; add it with FIELD_CHOICES "
+        "(README) or use e.g. offline",
+    )
+
+
+class VerifyServer(Params):
+    on_mismatch: Literal["reject", "report"] = Field(
+        "reject", description="a difference between NetBox and the systems rejects the request, or goes in the report"
+    )
+    ping: bool = Field(True, description="the primary IP must answer ICMP echo")

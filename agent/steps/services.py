@@ -13,6 +13,7 @@ from agent.settings import BackupSettings, Settings
 from integrations.backup import ResticRepository
 from integrations.dns import DNSClient
 from integrations.errors import PermanentError
+from integrations.mail import Mailer
 from integrations.netbox import NetBoxClient
 from integrations.transfer import RemoteServer
 from integrations.zabbix import ZabbixClient, send_values
@@ -85,6 +86,14 @@ class Services:
         if self.settings.dns is None:
             raise PermanentError("DNS", "not configured (settings: dns)")
         return self.settings.dns.zone
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        m = self.settings.mail
+        if m is None:
+            raise PermanentError("mail", "notices by e-mail are not configured (settings: mail)")
+        return Mailer(m.host, m.port, m.sender, timeout=m.timeout, starttls=m.starttls, username=m.username,
+                      password=m.password.get_secret_value() if m.password else None)  # fmt: skip
 
     @property
     def reverse_zones(self) -> list[str]:

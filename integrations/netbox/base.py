@@ -238,6 +238,7 @@ class InterfaceRef(_Model):
     description: str
     mode: str | None
     untagged_vlan: int | None
+    device_id: int | None = None
 
 
 class PortRef(_Model):

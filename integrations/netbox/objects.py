@@ -138,3 +138,16 @@ class RequestObjects(NetBoxCore):
             if str(row.username) == username:
                 return frozenset(str(g.name if hasattr(g, "name") else g["name"]) for g in (row.groups or []))
         return frozenset()
+
+    # -- contacts -------------------------------------------------------------------------------------
+    def contact_emails(self, object_type: str, object_id: int, role: str) -> list[tuple[str, str]]:
+        """(name, e-mail) of the object's contacts assigned with role ``role`` (slug), in NetBox's order; contacts
+        without an address are left out. Two reads: the assignments, then their contacts."""
+        rows = self._do("read contact assignments", lambda: list(self._api.tenancy.contact_assignments.filter(
+            limit=PAGE, object_type=object_type, object_id=object_id, role=role)))  # fmt: skip
+        ids = [int(r.contact.id) for r in rows if r.contact is not None]
+        if not ids:
+            return []
+        found = self._do("read contacts", lambda: list(self._api.tenancy.contacts.filter(limit=PAGE, id=ids)))
+        by_id = {int(c.id): (str(c.name), str(c.email or "")) for c in found}
+        return [by_id[i] for i in ids if i in by_id and by_id[i][1]]

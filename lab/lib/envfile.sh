@@ -26,6 +26,9 @@ DCAGENT_WEBHOOK_SECRET_FILE=$SECRETS/webhook-secret
 DCAGENT_WEBHOOK_URL=http://127.0.0.1:8090/webhooks/netbox
 DCAGENT_STORE_URL=sqlite:///$LAB_DIR/dcagent/runs.sqlite3
 DCAGENT_REPORTS_DIR=$LAB_DIR/dcagent/reports
+DCAGENT_MAIL__HOST=127.0.0.1
+DCAGENT_MAIL__PORT=$MAIL_PORT
+DCAGENT_MAIL__SENDER=noc@dc.lab
 # Lab-only facts for the integration tests (not dcagent settings).
 LAB_DIR=$LAB_DIR
 LAB_PG_URL=postgresql+psycopg://dcagent:$(secret pg-dcagent)@127.0.0.1:$PG_PORT/dcagent
@@ -33,6 +36,8 @@ LAB_ZABBIX_SERVER_CONF=$ZBX_DIR/zabbix_server.conf
 LAB_SWITCHES=$(IFS=,; echo "${SWITCHES[*]}")
 LAB_SERVER_SSH=$SERVER_ADDR:$SERVER_SSH_PORT
 LAB_SERVER_DATA=$LAB_DIR/server/data
+LAB_MAIL_DIR=$MAIL_DIR
+LAB_MAIL_DOMAIN=$MAIL_DOMAIN
 LAB_NETBOX_ADMIN_PASSWORD_FILE=$SECRETS/netbox-admin
 ENV
   secret webhook-secret >/dev/null

@@ -5,7 +5,7 @@ APT_PACKAGES=(
   php8.2-cli php8.2-cgi php8.2-pgsql php8.2-bcmath php8.2-gd php8.2-mbstring php8.2-xml
   openvswitch-switch openssh-server openssh-client
   bind9 bind9-utils bind9-dnsutils
-  restic rsync poppler-utils curl iproute2 make
+  restic rsync poppler-utils curl iproute2 make iputils-ping postfix
 )
 
 install_packages() {
@@ -20,6 +20,8 @@ install_packages() {
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created_policy=1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix: configured by lab/up (lib/mail.sh), not by its installer
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ $created_policy -eq 1 ] && rm -f /usr/sbin/policy-rc.d

@@ -1,0 +1,174 @@
+"""Server maintenance (SOP 002, Batam SOP 06 "Pemeliharaan Server"): the window as the agency asked it (step 5),
+the Zabbix maintenance period so on-call staff are not paged (step 6), the device in status ``maintenance`` for
+the window and back after it (step 7: the run waits in the run store, not in a thread, so a restart in between
+still ends the window on time).
+
+The notice to the agency and the verification of the server (steps 4 and 6) are in ``maintenance_checks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from agent.engine.errors import StepInputError
+from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.steps.params import BeginMaintenance, MaintenanceWindow, NoParams
+from agent.steps.plans import fixed_plan
+from agent.steps.reports import _calendar, journal_once
+from agent.steps.request import approved_device
+from agent.steps.services import services_of
+from integrations.errors import PermanentError
+
+START, END = "dcagent_maintenance_start", "dcagent_maintenance_end"
+COLLECT, REASON, SERVICES = "dcagent_maintenance_collect", "dcagent_maintenance_reason", "dcagent_affected_services"
+
+
+def _moment(value: Any, zone: str, field: str, problems: list[str]) -> datetime | None:
+    """A NetBox datetime field: ISO 8601; without a zone it is the office's time (as the engineer typed it)."""
+    if value in (None, ""):
+        problems.append(f"{field} is empty")
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace(" ", "T", 1))
+    except ValueError:
+        problems.append(f"{field} is no date and time: {str(value)[:40]!r}")
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(zone))
+
+
+def window_of(ctx: StepContext) -> tuple[datetime, datetime]:
+    w = ctx.outputs.get("validate_window")
+    if not w:
+        raise StepInputError("the maintenance window was not validated")
+    return datetime.fromisoformat(str(w["start"])), datetime.fromisoformat(str(w["end"]))
+
+
+@step("validate_window", timeout=30, retry=RetryPolicy(max_attempts=2), params=MaintenanceWindow,
+      plan=fixed_plan("NetBox", "check", "maintenance window", "start, end, reason, services"))  # fmt: skip
+def validate_window(ctx: StepContext) -> StepResult:
+    """The completeness form (002.5): a window that starts before it ends, is not over, and is not longer than the
+    playbook allows; a reason. What the approval covered is what runs: the fields as approved."""
+    spec = approved_device(ctx)
+    cf, zone = spec.custom_fields, _calendar(ctx).timezone
+    problems: list[str] = []
+    start, end = _moment(cf.get(START), zone, START, problems), _moment(cf.get(END), zone, END, problems)
+    reason = str(cf.get(REASON) or "").strip()
+    if not reason:
+        problems.append(f"{REASON} is empty")
+    longest = timedelta(hours=float(ctx.params.get("max_hours", 72)))
+    if start is not None and end is not None:
+        if end <= start:
+            problems.append(f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+        elif end - start > longest:
+            problems.append(f"the window is {end - start} long, more than the {longest} this office allows")
+        if end <= ctx.clock.now():
+            problems.append(f"the window ended already ({end.isoformat()})")
+    if problems or start is None or end is None:
+        return StepResult.rejected(*problems)
+    services = [s.strip() for s in str(cf.get(SERVICES) or "").splitlines() if s.strip()]
+    return StepResult.ok(start=start.isoformat(), end=end.isoformat(), collect_data=bool(cf.get(COLLECT)),
+                         reason=reason[:2000], services=services[:50],
+                         status_before=spec.status or "active")  # fmt: skip
+
+
+@step("schedule_zabbix_maintenance", timeout=60, retry=RetryPolicy(max_attempts=4), params=NoParams,
+      plan=fixed_plan("Zabbix", "create", "maintenance period", "the host, over the window"),
+      undo=lambda ctx, out: unschedule_zabbix_maintenance(ctx, out),
+      needs=("validate_window", "verify_server"))  # fmt: skip
+def schedule_zabbix_maintenance(ctx: StepContext) -> StepResult:
+    """A Zabbix maintenance period for the host over the window (002.6); a window that overlaps another period of
+    the same host is refused with both named (two teams on one server at once is a scheduling mistake)."""
+    svc = services_of(ctx.services)
+    zbx, spec = svc.zabbix, approved_device(ctx)
+    start, end = window_of(ctx)
+    host_id = ctx.outputs["verify_server"].get("zabbix_host_id")
+    if not host_id:
+        return StepResult.rejected(f"{spec.name} has no Zabbix host: nothing to put in maintenance")
+    name = f"dcagent {spec.name} {ctx.run_id[:8]}"
+    mine = zbx.maintenance_by_name(name)  # a re-run finds its own period
+    if mine is None:
+        with ctx.locks.hold(f"zabbix-maintenance:{host_id}"):
+            clash = [m for m in zbx.maintenances_of(str(host_id)) if m.overlaps(start, end)]
+            if clash:
+                return StepResult.rejected(*(f"the window {start.isoformat()} – {end.isoformat()} overlaps Zabbix "
+                                             f"maintenance {m.name!r} ({m.since.isoformat()} – {m.till.isoformat()})"
+                                             for m in clash))  # fmt: skip
+            ctx.checkpoint(name=name)  # before the write: the undo of a failed attempt looks the period up by name
+            mid = zbx.create_maintenance(name, str(host_id), start, end, bool(ctx.outputs["validate_window"]
+                                         ["collect_data"]), description=f"dcagent run {ctx.run_id}")  # fmt: skip
+    else:
+        mid = mine.id
+    return StepResult.ok(maintenance_id=mid, name=name, host_id=str(host_id))
+
+
+def unschedule_zabbix_maintenance(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    zbx = services_of(ctx.services).zabbix
+    mid = output.get("maintenance_id")
+    if mid is None and output.get("name"):
+        found = zbx.maintenance_by_name(str(output["name"]))
+        mid = found.id if found else None
+    if mid is not None:
+        zbx.delete_maintenance(str(mid))
+        if zbx.maintenance_by_name(str(output.get("name") or "")) is not None:
+            raise PermanentError("Zabbix", f"maintenance {output.get('name')} is still there after its deletion")
+
+
+@step("begin_maintenance", timeout=600, retry=RetryPolicy(max_attempts=3), params=BeginMaintenance,
+      plan=fixed_plan("NetBox", "update", "device status", "maintenance, at the window's start"),
+      undo=lambda ctx, out: restore_status(ctx, out),
+      needs=("validate_window", "schedule_zabbix_maintenance"))  # fmt: skip
+def begin_maintenance(ctx: StepContext) -> StepResult:
+    """At the window's start (002.7): the device in status ``maintenance``, and Zabbix confirmed to report the host
+    in maintenance (its timer switches hosts on its own tick) before anyone starts work."""
+    svc = services_of(ctx.services)
+    start, end = window_of(ctx)
+    if ctx.clock.now() < start:
+        return StepResult.wait_until(start, f"the maintenance window opens at {start.isoformat()}")
+    spec = approved_device(ctx)
+    before = str(ctx.progress.get("status_before") or ctx.outputs["validate_window"]["status_before"])
+    ctx.checkpoint(status_before=before)
+    svc.netbox.update_device(spec.id, {"status": str(ctx.params.get("window_status", "maintenance"))})
+    host_id = str(ctx.outputs["schedule_zabbix_maintenance"]["host_id"])
+    deadline = ctx.clock.now() + timedelta(seconds=float(ctx.params.get("confirm_timeout", 180)))
+    while not svc.zabbix.in_maintenance(host_id):
+        if ctx.clock.now() >= deadline:
+            raise PermanentError("Zabbix", f"host {spec.name} is not in maintenance "
+                                           f"{ctx.params.get('confirm_timeout', 180)} s into the window")  # fmt: skip
+        ctx.clock.sleep(3)
+    id_ = ctx.language == "id"
+    journal_once(svc, ctx, "maintenance-begin",
+                 (f"Pemeliharaan dimulai: status perangkat maintenance, Zabbix mencatat host dalam pemeliharaan "
+                  f"sampai {end.isoformat()}." if id_ else
+                  f"Maintenance started: device status maintenance, Zabbix reports the host in maintenance until "
+                  f"{end.isoformat()}."))  # fmt: skip
+    return StepResult.ok(status_before=before, confirmed_at=ctx.clock.now().isoformat())
+
+
+def restore_status(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    before = output.get("status_before")
+    if before:
+        services_of(ctx.services).netbox.update_device(ctx.request.object_id, {"status": str(before)})
+
+
+@step("end_maintenance", timeout=120, retry=RetryPolicy(max_attempts=4), params=NoParams,
+      plan=fixed_plan("NetBox", "update", "device status", "as before, at the window's end"),
+      needs=("validate_window", "begin_maintenance"))  # fmt: skip
+def end_maintenance(ctx: StepContext) -> StepResult:
+    """At the window's end: the device's status back to what it was, read back."""
+    svc = services_of(ctx.services)
+    _start, end = window_of(ctx)
+    if ctx.clock.now() < end:
+        return StepResult.wait_until(end, f"the maintenance window closes at {end.isoformat()}")
+    spec = approved_device(ctx)
+    before = str(ctx.outputs["begin_maintenance"]["status_before"])
+    svc.netbox.update_device(spec.id, {"status": before})
+    now = svc.netbox.device_spec(spec.id).status
+    if now != before:
+        raise PermanentError("NetBox", f"{spec.name} reads status {now} after it was set back to {before}")
+    id_ = ctx.language == "id"
+    journal_once(svc, ctx, "maintenance-end", f"Pemeliharaan selesai: status perangkat kembali {before}." if id_
+                 else f"Maintenance ended: device status back to {before}.")  # fmt: skip
+    return StepResult.ok(status=before, ended_at=ctx.clock.now().isoformat())

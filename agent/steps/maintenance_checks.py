@@ -1,0 +1,198 @@
+"""Server maintenance (SOP 002): verify the server against NetBox (step 4), announce the window to the agency
+(step 6), and the work report (Berita Acara Pekerjaan, step 9).
+
+Each verification is a value (what NetBox says, what the system says, whether they agree): one system that cannot
+be read is a finding, never the end of the others.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.reports.dates import office_date
+from agent.steps.maintenance import window_of
+from agent.steps.params import NoParams, VerifyServer
+from agent.steps.plans import fixed_plan
+from agent.steps.reports import _calendar, journal_once, write_document
+from agent.steps.request import approved_device
+from agent.steps.services import Services, services_of
+from agent.steps.switchport import _driver
+from integrations.dns import reverse_name
+from integrations.errors import IntegrationError
+from integrations.mail import Notice
+from integrations.netbox import DeviceSpec
+from integrations.switches.base import sanitize_description
+
+Check = dict[str, Any]  # {"what", "netbox", "found", "ok"}
+NOTICE_RETRY = RetryPolicy(max_attempts=4, initial=5)
+
+
+def _check(what: str, netbox: str, found: Callable[[], str]) -> Check:
+    try:
+        seen = found()
+    except IntegrationError as e:
+        return {"what": what, "netbox": netbox, "found": f"not readable: {e}", "ok": False}
+    return {"what": what, "netbox": netbox, "found": seen, "ok": seen == netbox}
+
+
+def _ping(address: str) -> str:
+    binary = shutil.which("ping")
+    if binary is None:
+        return "not checked: ping is not installed"
+    done = subprocess.run([binary, "-c", "1", "-W", "2", address], capture_output=True, timeout=10, check=False)
+    return "answers" if done.returncode == 0 else "no answer"
+
+
+def _switch_checks(svc: Services, spec: DeviceSpec) -> list[Check]:
+    nb = svc.netbox
+    if not spec.data_interfaces:
+        return [{"what": "switch port", "netbox": "-", "found": "the device type has no data interface", "ok": False}]
+    iface = nb.interface(spec.id, spec.data_interfaces[0])
+    if iface.cable_id is None:
+        return [{"what": "switch port", "netbox": "no cable", "found": "-", "ok": False}]
+    peer = nb.cable_peer_interface(iface.cable_id, iface.id)
+    vlan = spec.custom_fields.get("dcagent_server_vlan") or {}
+    where = f"switch {peer.device_id} {peer.name}"
+    driver = _driver(svc, {"switch_id": peer.device_id})
+    try:
+        port = driver.get_port(peer.name)
+    finally:
+        driver.close()
+    return [
+        {"what": f"{where} VLAN", "netbox": str(vlan.get("vid", "-")), "found": str(port.access_vlan),
+         "ok": port.mode == "access" and str(port.access_vlan) == str(vlan.get("vid"))},
+        {"what": f"{where} description", "netbox": sanitize_description(peer.description),
+         "found": port.description, "ok": port.description == sanitize_description(peer.description)},
+        {"what": f"{where} enabled", "netbox": "True", "found": str(port.enabled), "ok": port.enabled},
+    ]  # fmt: skip
+
+
+@step("verify_server", timeout=180, retry=RetryPolicy(max_attempts=2), params=VerifyServer,
+      plan=fixed_plan("NetBox", "check", "the server", "IP answers, DNS A/PTR, switch port, Zabbix host"))  # fmt: skip
+def verify_server(ctx: StepContext) -> StepResult:
+    """NetBox's record of the server against reality (002.4): the primary IP answers, DNS A and PTR match, the
+    switch port carries the VLAN and description NetBox says, the Zabbix host exists with that IP."""
+    svc = services_of(ctx.services)
+    spec = approved_device(ctx)
+    address = (spec.primary_ip or "").split("/")[0]
+    fqdn = str(spec.custom_fields.get("dcagent_fqdn") or "").rstrip(".")
+    checks: list[Check] = []
+    if not address:
+        checks.append({"what": "primary IPv4", "netbox": "-", "found": "-", "ok": False})
+    else:
+        if ctx.params.get("ping", True):
+            checks.append(_check(f"{address} answers", "answers", lambda: _ping(address)))
+        checks.append(_check(f"DNS A {fqdn}", address, lambda: ",".join(svc.dns.lookup(f"{fqdn}.", "A"))))
+        checks.append(_check(f"DNS PTR {address}", f"{fqdn}.",
+                             lambda: ",".join(svc.dns.lookup(reverse_name(address), "PTR"))))  # fmt: skip
+    try:
+        checks += _switch_checks(svc, spec)
+    except IntegrationError as e:
+        checks.append({"what": "switch port", "netbox": "-", "found": f"not readable: {e}", "ok": False})
+    host = None
+    try:
+        host = svc.zabbix.host_by_tag("netbox_id", str(spec.id))
+        checks.append({"what": "Zabbix host", "netbox": address or "-", "found": ",".join(host.ips) if host else
+                       "none", "ok": host is not None and address in host.ips})  # fmt: skip
+    except IntegrationError as e:
+        checks.append({"what": "Zabbix host", "netbox": address or "-", "found": f"not readable: {e}", "ok": False})
+    wrong = [f"{c['what']}: NetBox {c['netbox']}, found {c['found']}" for c in checks if not c["ok"]]
+    output = {"checks": checks, "mismatches": wrong, "zabbix_host_id": host.id if host else None}
+    if wrong and ctx.params.get("on_mismatch", "reject") == "reject":
+        return StepResult.rejected(*wrong, **output)
+    return StepResult.ok(**output)
+
+
+def _notice(ctx: StepContext, spec: DeviceSpec) -> tuple[str, str]:
+    start, end = window_of(ctx)
+    w = ctx.outputs["validate_window"]
+    zone = _calendar(ctx).timezone
+    since, till = office_date(start, zone, ctx.language), office_date(end, zone, ctx.language)
+    services = "\n".join(f"- {s}" for s in w.get("services") or []) or "-"
+    if ctx.language == "id":
+        subject = f"Pemberitahuan pemeliharaan server {spec.name}: {since} s.d. {till}"
+        body = (f"Yth. Bapak/Ibu pengguna layanan {spec.tenant or ''},\n\nServer {spec.name} akan dipelihara pada "
+                f"{since} sampai {till}. Selama waktu tersebut layanan berikut berhenti sementara:\n{services}\n\n"
+                f"Alasan: {w.get('reason')}\n\nTerima kasih atas pengertiannya.\n{ctx.meta.get('sop_office', '')}\n"
+                f"(dcagent, run {ctx.run_id})\n")  # fmt: skip
+    else:
+        subject = f"Server maintenance notice {spec.name}: {since} to {till}"
+        body = (f"Dear users of {spec.tenant or ''} services,\n\nServer {spec.name} will be under maintenance from "
+                f"{since} to {till}. These services stop meanwhile:\n{services}\n\nReason: {w.get('reason')}\n\n"
+                f"{ctx.meta.get('sop_office', '')}\n(dcagent, run {ctx.run_id})\n")  # fmt: skip
+    return subject, body
+
+
+@step("announce_maintenance", timeout=120, retry=NOTICE_RETRY, params=NoParams,
+      plan=fixed_plan("mail", "create", "notice to the agency's contacts", "and a journal entry"),
+      needs=("validate_window",))  # fmt: skip
+def announce_maintenance(ctx: StepContext) -> StepResult:
+    """The notice of the service stop to the agency's contacts (002.6), by e-mail and in the journal. A mail server
+    that is down is retried; after the last try the journal says the notice was not sent and the run goes on (the
+    window does not move for a mail relay). Sent once: a resume finds it recorded."""
+    svc = services_of(ctx.services)
+    if ctx.progress.get("message_id"):
+        return StepResult.ok(**ctx.progress)
+    spec = approved_device(ctx)
+    role = svc.settings.mail.contact_role if svc.settings.mail else "teknis"
+    to = svc.netbox.contact_emails("tenancy.tenant", spec.tenant_id, role) if spec.tenant_id else []
+    subject, body = _notice(ctx, spec)
+    id_ = ctx.language == "id"
+    if not to:
+        why = (f"tidak ada kontak OPD dengan peran {role} yang memiliki e-mail" if id_ else
+               f"no contact of the agency with role {role} has an e-mail address")  # fmt: skip
+        journal_once(svc, ctx, "notice", f"Pemberitahuan tidak dikirim: {why}." if id_ else f"Notice not sent: {why}.")
+        return StepResult.ok(sent=False, recipients=[], reason=why, subject=subject)
+    addresses = tuple(email for _name, email in to)
+    try:
+        message_id = svc.mailer.send(Notice(to=addresses, subject=subject, body=body, key=f"{ctx.run_id}.notice"))
+    except IntegrationError as e:
+        if e.retryable and ctx.attempt < NOTICE_RETRY.max_attempts:
+            raise
+        journal_once(svc, ctx, "notice", (f"Pemberitahuan belum terkirim ke {', '.join(addresses)}: {e}" if id_ else
+                                          f"Notice not sent to {', '.join(addresses)}: {e}"))  # fmt: skip
+        return StepResult.ok(sent=False, recipients=list(addresses), reason=str(e), subject=subject)
+    ctx.checkpoint(sent=True, recipients=list(addresses), message_id=message_id, subject=subject)
+    journal_once(
+        svc,
+        ctx,
+        "notice",
+        (
+            f"Pemberitahuan pemeliharaan dikirim ke {', '.join(addresses)}: {subject}"
+            if id_
+            else f"Maintenance notice sent to {', '.join(addresses)}: {subject}"
+        ),
+    )
+    return StepResult.ok(sent=True, recipients=list(addresses), message_id=message_id, subject=subject)
+
+
+@step("maintenance_report", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,
+      plan=fixed_plan("reports", "create", "berita-acara-pemeliharaan.html/.pdf", "and a journal entry"),
+      needs=("validate_window",))  # fmt: skip
+def maintenance_report(ctx: StepContext) -> StepResult:
+    """Berita Acara Pekerjaan / Formulir Pemeliharaan (002.9): the window, what was verified, the notices sent,
+    the Zabbix period, every step against the SOP's standard."""
+    o, id_ = ctx.outputs, ctx.language == "id"
+    start, end = window_of(ctx)
+    zone = _calendar(ctx).timezone
+    w, notice, zbx = o["validate_window"], o.get("announce_maintenance", {}), o.get("schedule_zabbix_maintenance", {})
+    yes, no = ("ya", "tidak") if id_ else ("yes", "no")
+    rows = [("Jendela pemeliharaan" if id_ else "Maintenance window",
+             f"{office_date(start, zone, ctx.language)} – {office_date(end, zone, ctx.language)}"),
+            ("Data tetap dikumpulkan" if id_ else "Data collected", yes if w.get("collect_data") else no),
+            ("Alasan" if id_ else "Reason", str(w.get("reason"))),
+            ("Layanan terdampak" if id_ else "Affected services", ", ".join(w.get("services") or []) or "-"),
+            ("Pemberitahuan" if id_ else "Notice", (", ".join(notice.get("recipients") or []) or "-") +
+             ("" if notice.get("sent") else f" ({'tidak terkirim' if id_ else 'not sent'}: {notice.get('reason')})")),
+            ("Pemeliharaan Zabbix" if id_ else "Zabbix maintenance",
+             f"{zbx.get('name', '-')} (id {zbx.get('maintenance_id', '-')})")]  # fmt: skip
+    for c in o.get("verify_server", {}).get("checks", []):
+        mark = "✓" if c["ok"] else "✗"
+        rows.append((f"{'Periksa' if id_ else 'Check'}: {c['what']}", f"{mark} NetBox {c['netbox']}; {c['found']}"))
+    title = "BERITA ACARA PEKERJAAN PEMELIHARAAN SERVER" if id_ else "SERVER MAINTENANCE WORK REPORT"
+    label = "Berita Acara Pemeliharaan" if id_ else "Maintenance report"
+    return write_document(ctx, "berita-acara-pemeliharaan", title, rows, [], label, with_steps=True)

@@ -1,0 +1,130 @@
+"""Server maintenance (SOP 002) on the lab: a colocated server's window puts its host in Zabbix maintenance, sets
+its NetBox status for the window, tells the agency's contact by e-mail (Postfix, read from its Maildir), reports a
+switch port that disagrees with NetBox, and ends on time in an agent started after the one that began it."""
+
+from __future__ import annotations
+
+import email
+import os
+import signal
+import subprocess
+import uuid
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent import clients
+from agent.engine.registry import ObjectRef
+from agent.engine.store import Store
+from agent.settings import load_settings
+from lab.labkit import decide, file_request, remove_request
+from tests.integration import test_colocation as colocation
+from tests.integration.helpers import healthy, private_playbooks, wait_for
+from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS, run
+
+nb, env = colocation.nb, colocation.env  # the colocation tests' fixtures: a server is colocated first
+MAINT_TAG = "sop-maintenance-lab"
+SERVE_PORT = 18097
+
+
+def _mail_to(address: str) -> list[Message]:
+    inbox = Path(os.environ["LAB_MAIL_DIR"]) / "inbox" / "new"
+    found = [email.message_from_bytes(f.read_bytes()) for f in inbox.glob("*") if f.is_file()]
+    return [m for m in found if m.get("Delivered-To") == address]
+
+
+def _agency(nb: Any) -> tuple[Any, Any, Any, str]:
+    """An agency of the test's own with one technical contact (the notices' addressee)."""
+    key = uuid.uuid4().hex[:6]
+    tenant = nb.tenancy.tenants.create({"name": f"OPD Uji {key}", "slug": f"opd-uji-{key}"})
+    address = f"pic-{key}@{os.environ['LAB_MAIL_DOMAIN']}"
+    contact = nb.tenancy.contacts.create({"name": f"PIC {key}", "email": address})
+    role = nb.tenancy.contact_roles.get(slug="teknis")
+    link = nb.tenancy.contact_assignments.create({"object_type": "tenancy.tenant", "object_id": tenant.id,
+                                                  "contact": contact.id, "role": role.id})  # fmt: skip
+    return tenant, contact, link, address
+
+
+def test_a_maintenance_window_silences_zabbix_tells_the_agency_and_ends_on_time_in_the_next_agent(
+    nb: Any, env: dict[str, str], tmp_path: Path
+) -> None:
+    tenant, contact, link, address = _agency(nb)
+    dev = file_request(nb, tenant=tenant.slug)
+    zabbix = clients.zabbix(load_settings(None))
+    serve: subprocess.Popen[str] | None = None
+    try:
+        colocated = run(env, dev.name)
+        assert colocated.returncode == 0, colocated.stdout + colocated.stderr
+        penv = private_playbooks(REPO_PLAYBOOKS / "maintenance.yaml", tmp_path / "playbooks", "maintenance-lab",
+                                 MAINT_TAG, env)  # fmt: skip
+        book_file = tmp_path / "playbooks" / "maintenance-lab.yaml"
+        book = yaml.safe_load(book_file.read_text(encoding="utf-8"))
+        next(s for s in book["steps"] if s["step"] == "verify_server")["params"]["on_mismatch"] = "report"
+        book_file.write_text(yaml.safe_dump(book, allow_unicode=True), encoding="utf-8")
+        # Someone re-described the switch port by hand: NetBox and the switch now disagree.
+        iface = nb.dcim.interfaces.get(device_id=dev.id, name="eno1")
+        peer = iface.link_peers[0]
+        switch, port = (peer["device"]["name"], peer["name"]) if isinstance(peer, dict) else (peer.device.name,
+                                                                                              peer.name)  # fmt: skip
+        subprocess.run(["ovs-vsctl", f"--db=unix:{os.environ['LAB_DIR']}/switches/{switch}/db.sock", "set", "port",
+                        port, "external_ids:description=diubah-manual"], check=True, timeout=30)  # fmt: skip
+        start = datetime.now(UTC) - timedelta(minutes=1)
+        end = datetime.now(UTC) + timedelta(seconds=150)
+        fresh = nb.dcim.devices.get(dev.id)
+        fresh.custom_fields.update({"dcagent_maintenance_start": start.isoformat(timespec="seconds"),
+                                    "dcagent_maintenance_end": end.isoformat(timespec="seconds"),
+                                    "dcagent_maintenance_reason": "Penggantian disk oleh vendor",
+                                    "dcagent_affected_services": "SIMPEG\nE-Kinerja",
+                                    "dcagent_maintenance_collect": False})  # fmt: skip
+        fresh.tags = [*fresh.tags, {"slug": MAINT_TAG}]
+        assert fresh.save()
+        decide(dev, "disposisi", "kadis")
+        decide(dev, "approved", "kabid")
+        first = subprocess.run([*DCAGENT, "run", "maintenance-lab", f"device:{dev.name}"], env=penv,
+                               capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+        assert first.returncode == 5 and "waiting" in first.stdout, first.stdout + first.stderr
+        host_id = zabbix.host_id(dev.name)
+        assert host_id is not None and zabbix.in_maintenance(host_id)  # the on-call staff are not paged
+        [period] = [m for m in zabbix.maintenances_of(host_id) if m.name.startswith(f"dcagent {dev.name} ")]
+        assert not period.collect_data and period.till <= end
+        assert str(nb.dcim.devices.get(dev.id).status.value) == "maintenance"
+        [notice] = wait_for("the notice in the contact's mailbox", lambda: _mail_to(address), timeout=30)
+        assert dev.name in str(notice["Subject"]) and "pemeliharaan" in str(notice["Subject"]).lower()
+        body = str(notice.get_payload(decode=True), "utf-8")
+        assert "SIMPEG" in body and "Penggantian disk oleh vendor" in body
+        # The agent that began the window is gone; the next one starts during the window and ends it on time.
+        serve = subprocess.Popen([*DCAGENT, "serve"], env={**penv, "DCAGENT_LISTEN_PORT": str(SERVE_PORT),
+                                                           "DCAGENT_RECONCILE_INTERVAL": "0"},
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        wait_for("dcagent serve", lambda: healthy(SERVE_PORT), timeout=60)
+        store = Store(penv["DCAGENT_STORE_URL"])
+        [maint] = store.list_runs(playbook="maintenance-lab", ref=ObjectRef("dcim.device", dev.id))
+
+        def finished() -> Any:
+            view = store.get_run(maint.id)
+            return view if view is not None and view.finished else None
+
+        done = wait_for("the window's end", finished, timeout=(end - datetime.now(UTC)).total_seconds() + 60)
+        assert done.status == "done", done.reason
+        ended = done.step("main", "end_maintenance")
+        assert ended is not None and ended.finished_at is not None
+        assert end <= ended.finished_at <= end + timedelta(seconds=40)  # on time: the waker checks every 10 s
+        assert str(nb.dcim.devices.get(dev.id).status.value) == "active"
+        report = Path(penv["DCAGENT_REPORTS_DIR"]) / maint.id / "berita-acara-pemeliharaan.pdf"
+        text = " ".join(subprocess.run(["pdftotext", str(report), "-"], capture_output=True, text=True,
+                                       check=True).stdout.split())  # fmt: skip
+        for expected in ("PEMELIHARAAN", "diubah-manual", address, "Penggantian disk oleh vendor", period.name):
+            assert expected in text, expected
+    finally:
+        if serve is not None:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(timeout=60)
+        host_id = zabbix.host_id(dev.name)
+        for m in zabbix.maintenances_of(host_id) if host_id else []:
+            zabbix.delete_maintenance(m.id)
+        remove_request(nb, dev)
+        for obj in (link, contact, tenant):
+            obj.delete()
