@@ -11,6 +11,7 @@ from agent import clients
 from agent.i18n import Language, t
 from agent.settings import Settings
 from integrations.errors import IntegrationError
+from integrations.mail import Mailer
 from integrations.netbox import MIN_VERSION as NETBOX_MIN
 from integrations.netbox import SwitchRef
 from integrations.redact import mask_url_credentials
@@ -99,6 +100,15 @@ def check_backup(s: Settings, lang: Language) -> CheckResult:
     return _guard("Backup", mask_url_credentials(repo.repository), run)
 
 
+def check_mail(s: Settings, lang: Language) -> CheckResult:
+    m = s.mail
+    if m is None:
+        return CheckResult("Mail", "-", None, t("doctor.not_configured", lang, key="mail"), required=False)
+    mailer = Mailer(m.host, m.port, m.sender, timeout=min(m.timeout, 10), starttls=m.starttls, username=m.username,
+                    password=m.password.get_secret_value() if m.password else None)  # fmt: skip
+    return _guard("Mail", f"{m.host}:{m.port}", mailer.probe)
+
+
 def switch_checks(s: Settings, lang: Language) -> list[Check]:
     if s.switch_ssh is None:
         skipped = CheckResult("Switch", "-", None, t("doctor.not_configured", lang, key="switch_ssh"), False)
@@ -134,6 +144,7 @@ def run_doctor(s: Settings, lang: Language) -> list[CheckResult]:
         lambda: check_zabbix(s),
         *switch_checks(s, lang),
         lambda: check_backup(s, lang),
+        lambda: check_mail(s, lang),
     ]
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda c: c(), checks))

@@ -41,6 +41,21 @@ class Mailer:
         domain = re.sub(r"[^A-Za-z0-9.-]", "", self.sender.rsplit("@", 1)[-1]) or "dcagent"
         return f"<{re.sub(r'[^A-Za-z0-9.-]', '.', key)}@{domain}>"
 
+    def probe(self) -> str:
+        """Connect, greet (and STARTTLS and log in when configured), send nothing: the relay's greeting."""
+        check(SYSTEM)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                code, greeting = smtp.ehlo()
+                if self._starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self._username:
+                    smtp.login(self._username, self._password or "")
+        except (smtplib.SMTPException, OSError) as e:
+            raise _translate(e, self.host, self.port) from e
+        first = greeting.decode(errors="replace").splitlines()[0] if greeting else ""
+        return f"SMTP {code} {first}"[:200]
+
     def send(self, notice: Notice) -> str:
         """Deliver ``notice`` to the relay; returns its Message-ID. Refused recipients or sender: PermanentError;
         a relay that is down, slow or answers 4xx: TransientError (a retry can help)."""

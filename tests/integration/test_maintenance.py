@@ -10,6 +10,7 @@ import signal
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
+from email import policy
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ SERVE_PORT = 18097
 
 def _mail_to(address: str) -> list[Message]:
     inbox = Path(os.environ["LAB_MAIL_DIR"]) / "inbox" / "new"
-    found = [email.message_from_bytes(f.read_bytes()) for f in inbox.glob("*") if f.is_file()]
+    found = [email.message_from_bytes(f.read_bytes(), policy=policy.default) for f in inbox.glob("*") if f.is_file()]
     return [m for m in found if m.get("Delivered-To") == address]
 
 
@@ -92,7 +93,7 @@ def test_a_maintenance_window_silences_zabbix_tells_the_agency_and_ends_on_time_
         assert not period.collect_data and period.till <= end
         assert str(nb.dcim.devices.get(dev.id).status.value) == "maintenance"
         [notice] = wait_for("the notice in the contact's mailbox", lambda: _mail_to(address), timeout=30)
-        assert dev.name in str(notice["Subject"]) and "pemeliharaan" in str(notice["Subject"]).lower()
+        assert f"maintenance notice {dev.name}" in str(notice["Subject"])  # the tests run dcagent in English
         body = str(notice.get_payload(decode=True), "utf-8")
         assert "SIMPEG" in body and "Penggantian disk oleh vendor" in body
         # The agent that began the window is gone; the next one starts during the window and ends it on time.
