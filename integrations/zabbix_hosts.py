@@ -44,6 +44,12 @@ class HostWrites:
     def call(self, method: str, params: dict[str, Any] | list[Any]) -> Any:  # pragma: no cover - the client's
         raise NotImplementedError
 
+    def set_monitored(self, host_id: str, monitored: bool) -> bool:
+        """Enable or disable monitoring of a host (its history is kept); read back, True if it now is so."""
+        self.call("host.update", {"hostid": host_id, "status": 0 if monitored else 1})
+        rows = self.call("host.get", {"hostids": [host_id], "output": ["hostid", "status"]})
+        return bool(rows) and str(rows[0]["status"]) == ("0" if monitored else "1")
+
     def ensure_host_groups(self, names: tuple[str, ...] | list[str]) -> list[str]:
         """The ids of the groups named, in order, in one read; a missing group is created."""
         found = self.call("hostgroup.get", {"filter": {"name": list(names)}, "output": ["groupid", "name"]})

@@ -131,8 +131,9 @@ class Executor:
                 return existing
             future = self._pool.submit(self._execute_logged, run_id)
             self._inflight[run_id] = future
-            future.add_done_callback(lambda _f: self._forget(run_id))
-            return future
+        # Outside the guard: a run that ends at once (a waiting run not yet due) calls back in this thread.
+        future.add_done_callback(lambda _f: self._forget(run_id))
+        return future
 
     def _forget(self, run_id: str) -> None:
         with self._guard:

@@ -18,4 +18,5 @@ from agent.steps import (  # noqa: F401
     request,
     restore,
     switchport,
+    withdrawal,
 )

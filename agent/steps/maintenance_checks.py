@@ -15,20 +15,19 @@ from typing import Any
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
 from agent.reports.dates import office_date
 from agent.steps.maintenance import window_of
+from agent.steps.notices import NOTICE_RETRY, send_notice
 from agent.steps.params import NoParams, VerifyServer
 from agent.steps.plans import fixed_plan
-from agent.steps.reports import _calendar, journal_once, write_document
+from agent.steps.reports import _calendar, write_document
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from agent.steps.switchport import _driver
 from integrations.dns import reverse_name
 from integrations.errors import IntegrationError
-from integrations.mail import Notice
 from integrations.netbox import DeviceSpec
 from integrations.switches.base import sanitize_description
 
 Check = dict[str, Any]  # {"what", "netbox", "found", "ok"}
-NOTICE_RETRY = RetryPolicy(max_attempts=4, initial=5)
 
 
 def _check(what: str, netbox: str, found: Callable[[], str]) -> Check:
@@ -131,43 +130,12 @@ def _notice(ctx: StepContext, spec: DeviceSpec) -> tuple[str, str]:
       plan=fixed_plan("mail", "create", "notice to the agency's contacts", "and a journal entry"),
       needs=("validate_window",))  # fmt: skip
 def announce_maintenance(ctx: StepContext) -> StepResult:
-    """The notice of the service stop to the agency's contacts (002.6), by e-mail and in the journal. A mail server
-    that is down is retried; after the last try the journal says the notice was not sent and the run goes on (the
-    window does not move for a mail relay). Sent once: a resume finds it recorded."""
+    """The notice of the service stop to the agency's contacts (002.6), by e-mail and in the journal (see
+    :mod:`agent.steps.notices`: a relay that stays down does not stop the window)."""
     svc = services_of(ctx.services)
-    if ctx.progress.get("message_id"):
-        return StepResult.ok(**ctx.progress)
     spec = approved_device(ctx)
-    role = svc.settings.mail.contact_role if svc.settings.mail else "teknis"
-    to = svc.netbox.contact_emails("tenancy.tenant", spec.tenant_id, role) if spec.tenant_id else []
     subject, body = _notice(ctx, spec)
-    id_ = ctx.language == "id"
-    if not to:
-        why = (f"tidak ada kontak OPD dengan peran {role} yang memiliki e-mail" if id_ else
-               f"no contact of the agency with role {role} has an e-mail address")  # fmt: skip
-        journal_once(svc, ctx, "notice", f"Pemberitahuan tidak dikirim: {why}." if id_ else f"Notice not sent: {why}.")
-        return StepResult.ok(sent=False, recipients=[], reason=why, subject=subject)
-    addresses = tuple(email for _name, email in to)
-    try:
-        message_id = svc.mailer.send(Notice(to=addresses, subject=subject, body=body, key=f"{ctx.run_id}.notice"))
-    except IntegrationError as e:
-        if e.retryable and ctx.attempt < NOTICE_RETRY.max_attempts:
-            raise
-        journal_once(svc, ctx, "notice", (f"Pemberitahuan belum terkirim ke {', '.join(addresses)}: {e}" if id_ else
-                                          f"Notice not sent to {', '.join(addresses)}: {e}"))  # fmt: skip
-        return StepResult.ok(sent=False, recipients=list(addresses), reason=str(e), subject=subject)
-    ctx.checkpoint(sent=True, recipients=list(addresses), message_id=message_id, subject=subject)
-    journal_once(
-        svc,
-        ctx,
-        "notice",
-        (
-            f"Pemberitahuan pemeliharaan dikirim ke {', '.join(addresses)}: {subject}"
-            if id_
-            else f"Maintenance notice sent to {', '.join(addresses)}: {subject}"
-        ),
-    )
-    return StepResult.ok(sent=True, recipients=list(addresses), message_id=message_id, subject=subject)
+    return StepResult.ok(**send_notice(ctx, svc, spec, subject, body, "notice"))
 
 
 @step("maintenance_report", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,

@@ -73,3 +73,11 @@ class VerifyServer(Params):
         "reject", description="a difference between NetBox and the systems rejects the request, or goes in the report"
     )
     ping: bool = Field(True, description="the primary IP must answer ICMP echo")
+
+
+class RetireZabbix(Params):
+    mode: Literal["disable", "delete"] = Field("disable", description="disabled keeps the host's history")
+
+
+class RetireDevice(Params):
+    status: Literal["offline", "decommissioning"] = Field("offline", description="the device's status once out")

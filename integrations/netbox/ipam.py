@@ -57,6 +57,12 @@ class Ipam(NetBoxCore):
             raise PermanentError(SYSTEM, f"prefix {prefix_id} has no free address")
         return _ip_ref(row)
 
+    def device_ips(self, device_id: int) -> list[IPRef]:
+        """The addresses assigned to any interface of the device."""
+        rows = self._do("find the device's IPs",
+                        lambda: list(self._api.ipam.ip_addresses.filter(limit=PAGE, device_id=device_id)))  # fmt: skip
+        return [_ip_ref(r) for r in rows]
+
     def delete_ip(self, ip_id: int) -> bool:
         def run() -> bool:
             row = self._api.ipam.ip_addresses.get(ip_id)

@@ -75,6 +75,12 @@ class StepWrites(NetBoxCore):
         row = self._do("read interface", lambda: self._api.dcim.interfaces.get(interface_id))
         return self.interface(device_id, str(row.name))
 
+    def device_cables(self, device_id: int) -> list[int]:
+        """Every cable with an end on the device (data and power)."""
+        rows = self._do("find the device's cables",
+                        lambda: list(self._api.dcim.cables.filter(limit=PAGE, device_id=device_id)))  # fmt: skip
+        return sorted(int(r.id) for r in rows)
+
     def delete_cable(self, cable_id: int) -> None:
         def run() -> None:
             row = self._api.dcim.cables.get(cable_id)

@@ -68,6 +68,11 @@ class IosLikeDriver:
         self._configure([f"default interface {name}"])
         return self.get_port(name)
 
+    def retire_port(self, name: str) -> PortState:
+        self._check_port(name)
+        self._configure([f"default interface {name}", f"interface {name}", "shutdown"])
+        return self.get_port(name)
+
     def running_config(self) -> str:
         return self._show("show running-config")
 

@@ -87,6 +87,13 @@ class OvsLinuxDriver:
         self._set_admin(name, True)
         return self.get_port(name)
 
+    def retire_port(self, name: str) -> PortState:
+        check_port_name(name)
+        self._vsctl("clear", "port", name, "tag", "trunks", "vlan_mode")
+        self._vsctl("remove", "port", name, "external_ids", "description")
+        self._set_admin(name, False)
+        return self.get_port(name)
+
     def _set_admin(self, name: str, enabled: bool) -> None:
         self._run(["ovs-ofctl", "mod-port", BRIDGE, name, "up" if enabled else "down"])
 

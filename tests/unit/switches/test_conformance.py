@@ -70,6 +70,13 @@ def test_shutdown_and_reset(case: Case) -> None:
     assert (reset.access_vlan, reset.enabled, reset.description) == (None, True, "")
 
 
+def test_a_retired_port_is_reset_and_shut(case: Case) -> None:
+    case.driver.configure_access_port(case.port, 120, "srv-old Dinas Lama")
+    retired = case.driver.retire_port(case.port)
+    assert (retired.access_vlan, retired.enabled, retired.description) == (None, False, "")
+    assert case.fake.port(case.port).shutdown and case.driver.get_port(case.other).enabled
+
+
 def test_a_description_never_carries_a_second_command(case: Case) -> None:
     state = case.driver.configure_access_port(case.port, 110, "web\nend\nwrite erase\r\nreload")
     assert state.description == "web end write erase reload"
