@@ -1,6 +1,7 @@
-"""Server maintenance (SOP 002) on the lab: a colocated server's window puts its host in Zabbix maintenance, sets
-its NetBox status for the window, tells the agency's contact by e-mail (Postfix, read from its Maildir), reports a
-switch port that disagrees with NetBox, and ends on time in an agent started after the one that began it."""
+"""Server maintenance (SOP 002) and withdrawal on the lab: a colocated server's window puts its host in Zabbix
+maintenance, sets its NetBox status for the window, tells the agency's contact by e-mail (Postfix, read from its
+Maildir), reports a switch port that disagrees with NetBox, and ends on time in an agent started after the one that
+began it; a withdrawal leaves nothing of the server in any system, and a second one changes nothing."""
 
 from __future__ import annotations
 
@@ -21,13 +22,15 @@ from agent import clients
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
 from agent.settings import load_settings
+from integrations.dns import reverse_name
 from lab.labkit import decide, file_request, remove_request
 from tests.integration import test_colocation as colocation
 from tests.integration.helpers import healthy, private_playbooks, wait_for
-from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS, run
+from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS, ovs_port, run
 
 nb, env = colocation.nb, colocation.env  # the colocation tests' fixtures: a server is colocated first
 MAINT_TAG = "sop-maintenance-lab"
+WITHDRAW_TAG = "sop-withdrawal-lab"
 SERVE_PORT = 18097
 
 
@@ -126,6 +129,83 @@ def test_a_maintenance_window_silences_zabbix_tells_the_agency_and_ends_on_time_
         host_id = zabbix.host_id(dev.name)
         for m in zabbix.maintenances_of(host_id) if host_id else []:
             zabbix.delete_maintenance(m.id)
+        remove_request(nb, dev)
+        for obj in (link, contact, tenant):
+            obj.delete()
+
+
+def _withdraw(nb: Any, env: dict[str, str], dev: Any) -> subprocess.CompletedProcess[str]:
+    fresh = nb.dcim.devices.get(dev.id)
+    fresh.tags = [*fresh.tags, {"slug": WITHDRAW_TAG}]
+    assert fresh.save()
+    decide(dev, "disposisi", "kadis")
+    decide(dev, "approved", "kabid")
+    return subprocess.run([*DCAGENT, "run", "withdrawal-lab", f"device:{dev.name}"], env=env, capture_output=True,
+                          text=True, timeout=400, check=False)  # fmt: skip
+
+
+def test_a_withdrawal_leaves_nothing_of_the_server_in_any_system_and_a_second_changes_nothing(
+    nb: Any, env: dict[str, str], tmp_path: Path
+) -> None:
+    tenant, contact, link, address = _agency(nb)
+    dev = file_request(nb, tenant=tenant.slug)
+    settings = load_settings(None)
+    zabbix = clients.zabbix(settings)
+    try:
+        colocated = run(env, dev.name)
+        assert colocated.returncode == 0, colocated.stdout + colocated.stderr
+        placed = nb.dcim.devices.get(dev.id)
+        ip = str(placed.primary_ip4.address).split("/")[0]
+        peer = nb.dcim.interfaces.get(device_id=dev.id, name="eno1").link_peers[0]
+        switch, port = (peer["device"]["name"], peer["name"]) if isinstance(peer, dict) else (peer.device.name,
+                                                                                              peer.name)  # fmt: skip
+        penv = private_playbooks(REPO_PLAYBOOKS / "withdrawal.yaml", tmp_path / "playbooks", "withdrawal-lab",
+                                 WITHDRAW_TAG, env)  # fmt: skip
+        first = _withdraw(nb, penv, dev)
+        assert first.returncode == 0, first.stdout + first.stderr
+        # Each system, read directly: nothing of the server is left.
+        gone = nb.dcim.devices.get(dev.id)
+        assert gone.rack is None and gone.primary_ip4 is None and str(gone.status.value) == "offline"
+        assert list(nb.ipam.ip_addresses.filter(device_id=dev.id)) == []
+        assert list(nb.dcim.cables.filter(device_id=dev.id)) == []
+        assert settings.dns is not None
+        dns = clients.dns(settings.dns)
+        assert dns.lookup(f"{dev.name}.dc.lab.", "A") == [] and dns.lookup(reverse_name(ip), "PTR") == []
+        state = ovs_port(os.environ["LAB_DIR"], switch, port)
+        assert state["tag"] == ["set", []] and "description" not in str(state["external_ids"])
+        host_id = zabbix.host_id(dev.name)
+        assert host_id is not None and zabbix.call("host.get", {"hostids": [host_id], "output": ["status"]})[0][
+            "status"] == "1"  # disabled, its history kept  # fmt: skip
+        assert WITHDRAW_TAG not in {t.slug for t in gone.tags} and "dcagent-done" in {t.slug for t in gone.tags}
+        [notice] = wait_for("the withdrawal notice", lambda: _mail_to(address), timeout=30)
+        assert dev.name in str(notice["Subject"])
+        form = (
+            Path(penv["DCAGENT_REPORTS_DIR"])
+            / Store(penv["DCAGENT_STORE_URL"])
+            .list_runs(playbook="withdrawal-lab", ref=ObjectRef("dcim.device", dev.id))[0]
+            .id
+            / "formulir-penarikan-perangkat.pdf"
+        )
+        text = " ".join(subprocess.run(["pdftotext", str(form), "-"], capture_output=True, text=True,
+                                       check=True).stdout.split())  # fmt: skip
+        assert "SERVER WITHDRAWAL FORM" in text and ip in text and f"SN-{dev.name}" in text
+        # The same request again: every step finds its part done and changes nothing.
+        second = _withdraw(nb, penv, dev)
+        assert second.returncode == 0, second.stdout + second.stderr
+        again = nb.dcim.devices.get(dev.id)
+        assert (again.rack, again.primary_ip4, str(again.status.value)) == (None, None, "offline")
+        latest = Store(penv["DCAGENT_STORE_URL"]).list_runs(playbook="withdrawal-lab",
+                                                            ref=ObjectRef("dcim.device", dev.id))[0]  # fmt: skip
+        view = Store(penv["DCAGENT_STORE_URL"]).get_run(latest.id)
+        assert view is not None and view.status == "done"
+        outputs = {s.key: s.output for s in view.steps if s.phase == "main"}
+        assert (
+            outputs["retire_switch_port"]["ports"],
+            outputs["release_addresses"]["released"],
+            outputs["remove_cables"]["removed"],
+            outputs["unpublish_dns"]["removed"],
+        ) == ([], [], [], False)
+    finally:
         remove_request(nb, dev)
         for obj in (link, contact, tenant):
             obj.delete()
