@@ -27,6 +27,7 @@ OTHER_TAGS: dict[str, tuple[str, str]] = {
     APPROVAL_TAG: ("4caf50", "Disetujui Kepala Bidang (yang menambahkan tag ini dicatat sebagai penyetuju)"),
     "dcagent-running": ("2196f3", "Sedang dikerjakan dcagent"),
     "dcagent-done": ("009688", "Selesai dikerjakan dcagent"),
+    "perlu-penarikan": ("795548", "Hasil pemeliharaan: perangkat harus ditarik dari data center"),
     "dcagent-planned": ("8bc34a", "Rencana dcagent siap, menunggu persetujuan"),
     "dcagent-rejected": ("ff9800", "Ditolak dcagent (lihat jurnal)"),
     "dcagent-failed": ("f44336", "Gagal; perubahan dibatalkan (lihat jurnal)"),

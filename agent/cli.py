@@ -504,6 +504,18 @@ def restore(
 
 
 @app.command()
+def expiry() -> None:
+    """Check temporary colocations now: reminders before their end, a withdrawal request on the day (serve does
+    this every expiry_check_hours). Prints what was done."""
+    from agent.intake.serve import check_expiries_once
+
+    s = _settings()
+    agent = _agent(s, workers=1)
+    done = check_expiries_once(agent)
+    out.print(f"temporary colocations: {done} action(s); see the devices' journals")
+
+
+@app.command()
 def version() -> None:
     """Print dcagent's version."""
     out.print(__version__)

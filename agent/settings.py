@@ -169,6 +169,12 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(
         10.0, ge=0, le=3600, description="seconds `serve` waits on SIGTERM for running steps to reach a boundary"
     )
+    expiry_check_hours: float = Field(
+        6.0, ge=0, le=168, description="hours between checks of temporary colocations (reminders, withdrawal); 0 = off"
+    )
+    expiry_reminder_days: list[int] = Field(
+        default_factory=lambda: [30, 7], description="days before a colocation's end when the agency is reminded"
+    )
     workers: int = Field(4, ge=1, le=64, description="runs executed at once")
     playbooks_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "playbooks")
     zabbix_templates: Path = Field(

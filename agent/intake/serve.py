@@ -6,12 +6,14 @@ import logging
 import os
 import signal
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import uvicorn
 
 from agent.app import Agent
 from agent.intake.server import create_app
 from agent.jobs import runner
+from agent.jobs.expiry import check_expiries
 from agent.jobs.scheduler import BackupScheduler
 
 log = logging.getLogger("dcagent.serve")
@@ -40,6 +42,22 @@ def wake_due(agent: Agent) -> int:
     return len(woken)
 
 
+def check_expiries_once(agent: Agent) -> int:
+    s = agent.settings
+    try:
+        mailer = agent.services.mailer if s.mail is not None else None
+        today = datetime.now(ZoneInfo(s.timezone)).date()
+        role = s.mail.contact_role if s.mail else "teknis"
+        actions = check_expiries(agent.services.netbox, mailer, today, tuple(s.expiry_reminder_days),
+                                 contact_role=role, language=s.language)  # fmt: skip
+    except Exception:
+        log.exception("expiry check failed")
+        return 0
+    if actions:
+        log.info("temporary colocations", extra={"actions": [f"{a.device}: {a.action}" for a in actions]})
+    return len(actions)
+
+
 def serve(agent: Agent) -> None:
     s = agent.settings
     if s.webhook_secret is None:
@@ -58,6 +76,9 @@ def serve(agent: Agent) -> None:
     # Runs parked until a time (a maintenance window's start or end) are woken from the run store, so a restart
     # in between loses nothing; the check reads only the store.
     scheduler.add_memory_job(wake_due, WAKE_INTERVAL, "waker", args=[agent], next_run_time=datetime.now(UTC))
+    if s.expiry_check_hours > 0:
+        scheduler.add_memory_job(check_expiries_once, s.expiry_check_hours * 3600, "expiry", args=[agent],
+                                 next_run_time=datetime.now(UTC))  # fmt: skip
     if s.backup is not None and s.backup.switch_configs_schedule:
         scheduler.schedule_switch_configs(s.backup.switch_configs_schedule)
     scheduler.start(paused=False)

@@ -16,9 +16,9 @@ from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
 from agent.reports.dates import office_date
 from agent.steps.maintenance import window_of
 from agent.steps.notices import NOTICE_RETRY, send_notice
-from agent.steps.params import NoParams, VerifyServer
+from agent.steps.params import HandOff, NoParams, VerifyServer
 from agent.steps.plans import fixed_plan
-from agent.steps.reports import _calendar, write_document
+from agent.steps.reports import _calendar, journal_once, write_document
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from agent.steps.switchport import _driver
@@ -138,6 +138,30 @@ def announce_maintenance(ctx: StepContext) -> StepResult:
     return StepResult.ok(**send_notice(ctx, svc, spec, subject, body, "notice"))
 
 
+@step("hand_off_withdrawal", timeout=60, retry=RetryPolicy(max_attempts=3), params=HandOff,
+      plan=fixed_plan("NetBox", "update", "device tags", "a withdrawal request if the device must leave"),
+      needs=("end_maintenance",))  # fmt: skip
+def hand_off_withdrawal(ctx: StepContext) -> StepResult:
+    """002.8: if the maintenance found that the device must leave (the team tagged it ``outcome_tag`` during the
+    window: a fact found after the approval, read now), a withdrawal request is opened on it — tagged, waiting for
+    its own decisions, never executed by this run."""
+    svc = services_of(ctx.services)
+    outcome = str(ctx.params.get("outcome_tag", "perlu-penarikan"))
+    request = str(ctx.params.get("withdrawal_tag", "sop-withdrawal"))
+    ref = ctx.request
+    tags = svc.netbox.get_object(ref.object_type, ref.object_id).tags
+    if outcome not in tags:
+        return StepResult.ok(withdrawal=False)
+    svc.netbox.change_tags(ref.object_type, ref.object_id, add=[request], remove=[outcome])
+    id_ = ctx.language == "id"
+    journal_once(svc, ctx, "withdrawal-request",
+                 (f"Hasil pemeliharaan: perangkat harus ditarik dari data center. Permintaan penarikan dibuka (tag "
+                  f"{request}), menunggu disposisi dan persetujuan." if id_ else
+                  f"Maintenance outcome: the device must leave the data centre. A withdrawal request is open (tag "
+                  f"{request}), waiting for its disposition and approval."))  # fmt: skip
+    return StepResult.ok(withdrawal=True, tag=request)
+
+
 @step("maintenance_report", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,
       plan=fixed_plan("reports", "create", "berita-acara-pemeliharaan.html/.pdf", "and a journal entry"),
       needs=("validate_window",))  # fmt: skip
@@ -156,6 +180,9 @@ def maintenance_report(ctx: StepContext) -> StepResult:
             ("Layanan terdampak" if id_ else "Affected services", ", ".join(w.get("services") or []) or "-"),
             ("Pemberitahuan" if id_ else "Notice", (", ".join(notice.get("recipients") or []) or "-") +
              ("" if notice.get("sent") else f" ({'tidak terkirim' if id_ else 'not sent'}: {notice.get('reason')})")),
+            ("Penarikan perangkat" if id_ else "Withdrawal",
+             (("dibuka, menunggu persetujuan" if id_ else "requested, awaiting approval")
+              if o.get("hand_off_withdrawal", {}).get("withdrawal") else "-")),
             ("Pemeliharaan Zabbix" if id_ else "Zabbix maintenance",
              f"{zbx.get('name', '-')} (id {zbx.get('maintenance_id', '-')})")]  # fmt: skip
     for c in o.get("verify_server", {}).get("checks", []):

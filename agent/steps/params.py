@@ -81,3 +81,8 @@ class RetireZabbix(Params):
 
 class RetireDevice(Params):
     status: Literal["offline", "decommissioning"] = Field("offline", description="the device's status once out")
+
+
+class HandOff(Params):
+    outcome_tag: str = Field("perlu-penarikan", pattern=SLUG, description="the team's tag: the device must leave")
+    withdrawal_tag: str = Field("sop-withdrawal", pattern=SLUG, description="the withdrawal playbook's request tag")

@@ -3,6 +3,7 @@ translation at the seam, request objects, power allocation from cable peers."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pynetbox
@@ -229,6 +230,16 @@ class DeviceSpec(_Model):
     manufacturer: str
     primary_ip: str | None
     custom_fields: dict[str, Any]
+
+
+class Expiring(_Model):
+    """A temporary colocation: the device, the end of its term, its agency, its tags."""
+
+    id: int
+    name: str
+    end: date
+    tenant_id: int | None
+    tags: tuple[str, ...]
 
 
 class InterfaceRef(_Model):

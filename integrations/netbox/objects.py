@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from integrations.errors import PermanentError
@@ -10,6 +11,7 @@ from integrations.netbox.base import (
     PAGE,
     SYSTEM,
     Approval,
+    Expiring,
     JournalEntry,
     RequestObject,
     Tag,
@@ -138,6 +140,20 @@ class RequestObjects(NetBoxCore):
             if str(row.username) == username:
                 return frozenset(str(g.name if hasattr(g, "name") else g["name"]) for g in (row.groups or []))
         return frozenset()
+
+    # -- temporary colocations ------------------------------------------------------------------------
+    def devices_ending_by(self, day: date) -> list[Expiring]:
+        """Devices in service whose colocation ends on or before ``day`` (custom field dcagent_colocation_end)."""
+        rows = self._do("find colocations ending", lambda: list(self._api.dcim.devices.filter(
+            limit=PAGE, status="active", cf_dcagent_colocation_end__lte=day.isoformat())))  # fmt: skip
+        found = []
+        for r in rows:
+            end = (r.custom_fields or {}).get("dcagent_colocation_end")
+            if end:
+                found.append(Expiring(id=int(r.id), name=str(r.name), end=date.fromisoformat(str(end)[:10]),
+                                      tenant_id=int(r.tenant.id) if r.tenant else None,
+                                      tags=tuple(str(t.slug) for t in r.tags)))  # fmt: skip
+        return found
 
     # -- contacts -------------------------------------------------------------------------------------
     def contact_emails(self, object_type: str, object_id: int, role: str) -> list[tuple[str, str]]:

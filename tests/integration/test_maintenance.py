@@ -99,6 +99,10 @@ def test_a_maintenance_window_silences_zabbix_tells_the_agency_and_ends_on_time_
         assert f"maintenance notice {dev.name}" in str(notice["Subject"])  # the tests run dcagent in English
         body = str(notice.get_payload(decode=True), "utf-8")
         assert "SIMPEG" in body and "Penggantian disk oleh vendor" in body
+        # During the window the team finds the server must leave (SOP 002.8): they tag it so.
+        during = nb.dcim.devices.get(dev.id)
+        during.tags = [*during.tags, {"slug": "perlu-penarikan"}]
+        assert during.save()
         # The agent that began the window is gone; the next one starts during the window and ends it on time.
         serve = subprocess.Popen([*DCAGENT, "serve"], env={**penv, "DCAGENT_LISTEN_PORT": str(SERVE_PORT),
                                                            "DCAGENT_RECONCILE_INTERVAL": "0"},
@@ -116,11 +120,21 @@ def test_a_maintenance_window_silences_zabbix_tells_the_agency_and_ends_on_time_
         ended = done.step("main", "end_maintenance")
         assert ended is not None and ended.finished_at is not None
         assert end <= ended.finished_at <= end + timedelta(seconds=40)  # on time: the waker checks every 10 s
-        assert str(nb.dcim.devices.get(dev.id).status.value) == "active"
+        after = nb.dcim.devices.get(dev.id)
+        assert str(after.status.value) == "active"
+        tags = {t.slug for t in after.tags}
+        assert "sop-withdrawal" in tags and "perlu-penarikan" not in tags  # the withdrawal request waits, not run
         report = Path(penv["DCAGENT_REPORTS_DIR"]) / maint.id / "berita-acara-pemeliharaan.pdf"
         text = " ".join(subprocess.run(["pdftotext", str(report), "-"], capture_output=True, text=True,
                                        check=True).stdout.split())  # fmt: skip
-        for expected in ("MAINTENANCE WORK REPORT", "diubah-manual", address, "Penggantian disk", period.name):
+        for expected in (
+            "MAINTENANCE WORK REPORT",
+            "diubah-manual",
+            address,
+            "Penggantian disk",
+            period.name,
+            "requested, awaiting approval",
+        ):
             assert expected in text, expected
     finally:
         if serve is not None:

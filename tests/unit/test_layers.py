@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-UPPER = ("agent.cli", "agent.app", "agent.intake", "agent.jobs.runner", "agent.jobs.switch_configs")
+UPPER = (
+    "agent.cli",
+    "agent.app",
+    "agent.intake",
+    "agent.jobs.runner",
+    "agent.jobs.switch_configs",
+    "agent.jobs.expiry",
+)
 
 
 def own_imports(path: Path) -> set[str]:
