@@ -63,6 +63,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "id": "Melewati standar waktu SOP (dihitung dalam jam kerja kantor): {items}",
         "en": "Past the SOP standard (counted in the office's working time): {items}",
     },
+    "journal.failed_kept": {
+        "id": "Gagal: **{title}**. {reasons}. Sudah dikerjakan dan tetap berlaku (tidak dibatalkan): {kept}. Belum "
+        "dikerjakan: {pending}. Jalankan permintaan ini lagi untuk menyelesaikannya.",
+        "en": "Failed: **{title}**. {reasons}. Done and kept (not undone): {kept}. Not done: {pending}. Run the "
+        "request again to finish it.",
+    },
     "journal.failed": {
         "id": "Gagal: **{title}**. {reasons}. Perubahan yang sudah dibuat telah dibatalkan.",
         "en": "Failed: **{title}**. {reasons}. Changes already made were undone.",

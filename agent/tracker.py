@@ -80,6 +80,10 @@ class NetBoxTracker:
         late_items = past_standard(run, playbook)
         late = "\n\n" + t("journal.late", self.language, items="; ".join(late_items)) if late_items else ""
         text = t(f"journal.{outcome}", self.language, title=playbook.title, reasons="; ".join(reasons) or "-") + late
+        kept, pending = _kept(run)
+        if outcome == "failed" and playbook.on_failure == "keep":  # a withdrawal: say exactly what stands
+            text = t("journal.failed_kept", self.language, title=playbook.title, reasons="; ".join(reasons) or "-",
+                     kept=", ".join(kept) or "-", pending=", ".join(pending) or "-") + late  # fmt: skip
         if playbook.trigger is None:  # a scheduled job: only failures reach the journal, tags are left alone
             if outcome != "done":
                 self._write_once(run, outcome, text)
@@ -92,3 +96,11 @@ class NetBoxTracker:
         # A new request on the same object (another SOP, or this one again after a fix) is tagged and approved anew.
         consumed = [playbook.trigger.tag, *(d.tag for d in playbook.trigger.chain), OUTCOME_TAGS["running"]]
         self.netbox.change_tags(run.ref.object_type, run.ref.object_id, add=[OUTCOME_TAGS[outcome]], remove=consumed)
+
+
+def _kept(run: RunView) -> tuple[list[str], list[str]]:
+    """Main steps done and not undone (they stand), and main steps not done."""
+    main = [s for s in run.steps if s.phase == "main"]
+    undone = {s.key for s in run.steps if s.phase == "undo" and s.status == "done"}
+    kept = [s.key for s in main if s.status == "done" and s.key not in undone]
+    return kept, [s.key for s in main if s.status != "done"]

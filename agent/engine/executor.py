@@ -324,6 +324,8 @@ class Executor:
             if row is not None and (row.status == "done" or (row.status == "failed" and row.progress)) and r.undo
             and self.registry.get(r.step).undo is not None
         ]  # fmt: skip
+        if pb.on_failure == "keep" and not rejecting:  # what was done stands; a second run finishes the rest
+            to_undo = []
         cal = pb.calendar.office()
         self.store.add_steps(run.id, [NewStep(r.key, r.step, cal.limit(r.sla), "undo") for r, _ in to_undo])
         if rejecting:

@@ -181,6 +181,11 @@ class Playbook(_Model):
     trigger: Trigger | None = Field(None, description="no trigger: started by the scheduler or the CLI only")
     steps: list[StepRef] = Field(min_length=1)
     on_reject: list[StepRef] = Field(default_factory=list)
+    on_failure: Literal["undo", "keep"] = Field(
+        "undo",
+        description="undo: completed steps are undone in reverse; keep: they stand (a withdrawal), and the "
+        "journal names what was done and what was not, for a second run to finish",
+    )
     calendar: CalendarSpec = Field(default_factory=CalendarSpec)
     plan: PlanStage | None = Field(None, description="checks before the approval; the approval runs `steps`")
     stage: Literal["request", "plan"] = Field("request", exclude=True)  # "plan": derived by plan_playbook()

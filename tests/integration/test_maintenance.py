@@ -175,6 +175,19 @@ def test_a_withdrawal_leaves_nothing_of_the_server_in_any_system_and_a_second_ch
                                                                                               peer.name)  # fmt: skip
         penv = private_playbooks(REPO_PLAYBOOKS / "withdrawal.yaml", tmp_path / "playbooks", "withdrawal-lab",
                                  WITHDRAW_TAG, env)  # fmt: skip
+        # Half-way, the switch cannot be trusted (its host key is unknown to this agent): the withdrawal stops there,
+        # keeps what it did and says so; the next run of the request finishes it.
+        (tmp_path / "empty_known_hosts").write_text("")
+        broken = _withdraw(nb, {**penv, "DCAGENT_SWITCH_SSH__KNOWN_HOSTS": str(tmp_path / "empty_known_hosts")}, dev)
+        assert broken.returncode == 1 and "retire_switch_port" in broken.stdout, broken.stdout + broken.stderr
+        journal = [str(j.comments) for j in nb.extras.journal_entries.filter(assigned_object_type="dcim.device",
+                                                                             assigned_object_id=dev.id)]  # fmt: skip
+        assert any(
+            "Done and kept (not undone): validate, stop_backup, retire_zabbix_host. Not done: "
+            "retire_switch_port, unpublish_dns" in j
+            for j in journal
+        ), journal
+        assert settings.dns is not None and clients.dns(settings.dns).lookup(f"{dev.name}.dc.lab.", "A") == [ip]
         first = _withdraw(nb, penv, dev)
         assert first.returncode == 0, first.stdout + first.stderr
         # Each system, read directly: nothing of the server is left.

@@ -57,3 +57,18 @@ def test_a_step_past_its_standard_in_working_hours_is_named_and_an_overnight_one
     assert kind == "success" and "Melewati standar waktu SOP" in text
     assert "Persetujuan Kepala Dinas (3 jam kerja)" in text and "report (2 jam kerja)" in text
     assert "check (" not in text and "Disposisi" not in text
+
+
+def test_a_failed_run_that_keeps_its_work_says_what_was_done_and_what_was_not(tmp_path: Path) -> None:
+    """A withdrawal (on_failure: keep) is not undone: "changes were undone" would be false. The journal names the
+    steps that stand and those not done, for a second run to finish."""
+    (tmp_path / "jateng.yaml").write_text(BOOK.replace("steps:", "on_failure: keep\nsteps:"))
+    pb = load_playbook(tmp_path / "jateng.yaml", make_registry(World()))
+    t0 = datetime(2026, 12, 2, 3, tzinfo=UTC)
+    failed = StepView(2, 2, "report", "note", "main", "failed", 7200, 3, {}, "switch unreachable", t0, t0)
+    run = RunView("r1", "jateng", ObjectRef("dcim.device", 9), "srv-9", "failed", "cli", "kabid", None,
+                  "report: switch unreachable", t0, t0, t0, (step(1, "check", t0, t0), failed), {})  # fmt: skip
+    nb = Journal()
+    NetBoxTracker(nb, "en").finished(run, pb, "failed", ["report: switch unreachable"])  # type: ignore[arg-type]
+    [(_kind, text)] = nb.entries
+    assert "Done and kept (not undone): check. Not done: report." in text and "were undone" not in text
