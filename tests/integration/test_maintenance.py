@@ -23,6 +23,7 @@ from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
 from agent.settings import load_settings
 from integrations.dns import reverse_name
+from integrations.switches import open_driver
 from lab.labkit import decide, file_request, remove_request
 from tests.integration import test_colocation as colocation
 from tests.integration.helpers import healthy, private_playbooks, wait_for
@@ -103,10 +104,16 @@ def test_a_maintenance_window_silences_zabbix_tells_the_agency_and_ends_on_time_
         during = nb.dcim.devices.get(dev.id)
         during.tags = [*during.tags, {"slug": "perlu-penarikan"}]
         assert during.save()
-        # The agent that began the window is gone; the next one starts during the window and ends it on time.
-        serve = subprocess.Popen([*DCAGENT, "serve"], env={**penv, "DCAGENT_LISTEN_PORT": str(SERVE_PORT),
-                                                           "DCAGENT_RECONCILE_INTERVAL": "0"},
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        # An agent serving the waiting run is killed (-9) during the window; the next one started ends it on time.
+        serve_env = {**penv, "DCAGENT_LISTEN_PORT": str(SERVE_PORT), "DCAGENT_RECONCILE_INTERVAL": "0"}
+        killed = subprocess.Popen([*DCAGENT, "serve"], env=serve_env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        wait_for("dcagent serve", lambda: healthy(SERVE_PORT), timeout=60)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+        assert end > datetime.now(UTC), "the window ended before the agent was killed: lengthen it"
+        serve = subprocess.Popen([*DCAGENT, "serve"], env=serve_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True)  # fmt: skip
         wait_for("dcagent serve", lambda: healthy(SERVE_PORT), timeout=60)
         store = Store(penv["DCAGENT_STORE_URL"])
         [maint] = store.list_runs(playbook="maintenance-lab", ref=ObjectRef("dcim.device", dev.id))
@@ -200,6 +207,14 @@ def test_a_withdrawal_leaves_nothing_of_the_server_in_any_system_and_a_second_ch
         assert dns.lookup(f"{dev.name}.dc.lab.", "A") == [] and dns.lookup(reverse_name(ip), "PTR") == []
         state = ovs_port(os.environ["LAB_DIR"], switch, port)
         assert state["tag"] == ["set", []] and "description" not in str(state["external_ids"])
+        assert settings.switch_ssh is not None
+        sw = next(s for s in clients.netbox(settings).switches(settings.switch_roles) if s.name == switch)
+        driver = open_driver(sw.platform, sw.host or "", sw.ssh_port or 22, clients.ssh_credentials(settings.switch_ssh),
+                             sw.name)  # fmt: skip
+        try:
+            assert driver.get_port(port).enabled is False  # shut, read on the switch itself
+        finally:
+            driver.close()
         host_id = zabbix.host_id(dev.name)
         assert host_id is not None and zabbix.call("host.get", {"hostids": [host_id], "output": ["status"]})[0][
             "status"] == "1"  # disabled, its history kept  # fmt: skip

@@ -1,0 +1,63 @@
+"""A notice by e-mail: a relay that is down is retried by the step's policy, then journalled as not sent and the
+step goes on; a notice sent is recorded, and a resumed attempt does not send it again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from agent.engine.locks import InProcessLocks
+from agent.engine.registry import ObjectRef, StepContext
+from agent.steps.notices import NOTICE_RETRY, send_notice
+from integrations.errors import TransientError
+from integrations.mail import Notice
+from tests.unit.test_expiry import FakeNetBox
+
+SPEC = SimpleNamespace(id=7, name="srv-1", tenant_id=3)
+
+
+@dataclass
+class Relay:
+    down: bool = False
+    sent: list[Notice] = field(default_factory=list)
+
+    def send(self, notice: Notice) -> str:
+        if self.down:
+            raise TransientError("mail", "127.0.0.1:25: cannot deliver (ConnectionRefusedError)")
+        self.sent.append(notice)
+        return f"<{notice.key}@dc.lab>"
+
+
+def _ctx(attempt: int, progress: dict[str, Any], recorded: dict[str, Any]) -> StepContext:
+    return StepContext(run_id="run-1", playbook="maintenance", step="announce_maintenance",
+                       request=ObjectRef("dcim.device", 7), outputs={}, services=None, locks=InProcessLocks(),
+                       clock=SimpleNamespace(), attempt=attempt, progress=progress, language="en",
+                       checkpoint=lambda **kw: recorded.update(kw))  # type: ignore[arg-type]  # fmt: skip
+
+
+def _services(relay: Relay, nb: FakeNetBox) -> Any:
+    return SimpleNamespace(
+        netbox=nb, mailer=relay, settings=SimpleNamespace(mail=SimpleNamespace(contact_role="teknis"))
+    )
+
+
+def test_a_relay_that_is_down_is_retried_then_journalled_and_the_step_goes_on() -> None:
+    relay, nb, recorded = Relay(down=True), FakeNetBox([]), {}
+    for attempt in range(1, NOTICE_RETRY.max_attempts):
+        with pytest.raises(TransientError):  # the engine retries with backoff
+            send_notice(_ctx(attempt, {}, recorded), _services(relay, nb), SPEC, "s", "b", "notice")  # type: ignore[arg-type]
+    last = send_notice(_ctx(NOTICE_RETRY.max_attempts, {}, recorded), _services(relay, nb), SPEC, "s", "b",
+                       "notice")  # type: ignore[arg-type]  # fmt: skip
+    assert last["sent"] is False and "cannot deliver" in last["reason"] and relay.sent == [] and recorded == {}
+    assert any("Notice not sent to pic-3@opd.lab" in j for j in nb.journals[7])
+
+
+def test_a_notice_sent_is_recorded_and_a_resumed_attempt_does_not_send_it_again() -> None:
+    relay, nb, recorded = Relay(), FakeNetBox([]), {}
+    first = send_notice(_ctx(1, {}, recorded), _services(relay, nb), SPEC, "s", "b", "notice")  # type: ignore[arg-type]
+    assert first["sent"] is True and recorded["message_id"] == "<run-1.notice@dc.lab>"
+    again = send_notice(_ctx(2, recorded, {}), _services(relay, nb), SPEC, "s", "b", "notice")  # type: ignore[arg-type]
+    assert again == first and len(relay.sent) == 1
