@@ -209,8 +209,8 @@ def test_a_withdrawal_leaves_nothing_of_the_server_in_any_system_and_a_second_ch
         assert state["tag"] == ["set", []] and "description" not in str(state["external_ids"])
         assert settings.switch_ssh is not None
         sw = next(s for s in clients.netbox(settings).switches(settings.switch_roles) if s.name == switch)
-        driver = open_driver(sw.platform, sw.host or "", sw.ssh_port or 22, clients.ssh_credentials(settings.switch_ssh),
-                             sw.name)  # fmt: skip
+        creds = clients.ssh_credentials(settings.switch_ssh)
+        driver = open_driver(sw.platform, sw.host or "", sw.ssh_port or 22, creds, sw.name)
         try:
             assert driver.get_port(port).enabled is False  # shut, read on the switch itself
         finally:
