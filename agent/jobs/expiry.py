@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from agent.i18n import Language
+from agent.reports.mail import render_mail
 from integrations.errors import IntegrationError
 from integrations.mail import Mailer, Notice
 from integrations.netbox import Expiring, NetBoxClient
@@ -71,13 +72,8 @@ def _one(nb: NetBoxClient, mailer: Mailer | None, dev: Expiring, today: date, re
     tag = marker(dev.end, f"reminder-{period}")
     if any(tag in e.comments for e in nb.journal(DEVICE, dev.id)):
         return None
-    subject = (f"Pengingat: masa colocation {dev.name} berakhir {dev.end.isoformat()} ({left} hari lagi)" if id_ else
-               f"Reminder: the colocation of {dev.name} ends on {dev.end.isoformat()} ({left} days)")  # fmt: skip
-    body = (
-        f"{subject}.\n\nMohon ajukan perpanjangan, atau siapkan penarikan server dari data center.\n"
-        if id_
-        else f"{subject}.\n\nPlease ask for an extension, or prepare the server's withdrawal from the data centre.\n"
-    )
+    subject, body = render_mail("expiry-reminder", language, device=dev.name, agency=dev.tenant or "-",
+                                end=dev.end.isoformat(), days=left)  # fmt: skip
     to = nb.contact_emails("tenancy.tenant", dev.tenant_id, contact_role) if dev.tenant_id else []
     sent = ""
     if mailer is not None and to:

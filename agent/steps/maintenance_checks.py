@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
 from agent.reports.dates import office_date
+from agent.reports.mail import render_mail
 from agent.steps.maintenance import window_of
 from agent.steps.notices import NOTICE_RETRY, send_notice
 from agent.steps.params import HandOff, NoParams, VerifyServer
@@ -110,20 +111,10 @@ def _notice(ctx: StepContext, spec: DeviceSpec) -> tuple[str, str]:
     start, end = window_of(ctx)
     w = ctx.outputs["validate_window"]
     zone = _calendar(ctx).timezone
-    since, till = office_date(start, zone, ctx.language), office_date(end, zone, ctx.language)
-    services = "\n".join(f"- {s}" for s in w.get("services") or []) or "-"
-    if ctx.language == "id":
-        subject = f"Pemberitahuan pemeliharaan server {spec.name}: {since} s.d. {till}"
-        body = (f"Yth. Bapak/Ibu pengguna layanan {spec.tenant or ''},\n\nServer {spec.name} akan dipelihara pada "
-                f"{since} sampai {till}. Selama waktu tersebut layanan berikut berhenti sementara:\n{services}\n\n"
-                f"Alasan: {w.get('reason')}\n\nTerima kasih atas pengertiannya.\n{ctx.meta.get('sop_office', '')}\n"
-                f"(dcagent, run {ctx.run_id})\n")  # fmt: skip
-    else:
-        subject = f"Server maintenance notice {spec.name}: {since} to {till}"
-        body = (f"Dear users of {spec.tenant or ''} services,\n\nServer {spec.name} will be under maintenance from "
-                f"{since} to {till}. These services stop meanwhile:\n{services}\n\nReason: {w.get('reason')}\n\n"
-                f"{ctx.meta.get('sop_office', '')}\n(dcagent, run {ctx.run_id})\n")  # fmt: skip
-    return subject, body
+    return render_mail("maintenance-notice", ctx.language, device=spec.name, agency=spec.tenant or "-",
+                       since=office_date(start, zone, ctx.language), till=office_date(end, zone, ctx.language),
+                       services=w.get("services") or [], reason=w.get("reason"),
+                       office=ctx.meta.get("sop_office", ""), run_id=ctx.run_id)  # fmt: skip
 
 
 @step("announce_maintenance", timeout=120, retry=NOTICE_RETRY, params=NoParams,

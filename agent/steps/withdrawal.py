@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.reports.mail import render_mail
 from agent.steps.dns import withdraw_dns
 from agent.steps.notices import NOTICE_RETRY, send_notice
 from agent.steps.params import NoParams, RetireDevice, RetireZabbix
@@ -164,15 +165,8 @@ def notify_withdrawal(ctx: StepContext) -> StepResult:
     svc, spec = services_of(ctx.services), approved_device(ctx)
     if ctx.outputs.get("unrack_device") is None:
         raise StepInputError("the device was not taken out of its rack")
-    if ctx.language == "id":
-        subject = f"Server {spec.name} telah ditarik dari data center"
-        body = (f"Yth. Bapak/Ibu {spec.tenant or ''},\n\nServer {spec.name} (S/N {spec.serial or '-'}) telah dilepas "
-                f"dari jaringan, pemantauan dan rak data center, dan siap diambil.\n{ctx.meta.get('sop_office', '')}\n"
-                f"(dcagent, run {ctx.run_id})\n")  # fmt: skip
-    else:
-        subject = f"Server {spec.name} has been withdrawn from the data centre"
-        body = (f"Dear {spec.tenant or ''},\n\nServer {spec.name} (S/N {spec.serial or '-'}) is off the network, "
-                f"monitoring and racks of the data centre and ready for collection.\n"
-                f"{ctx.meta.get('sop_office', '')}\n(dcagent, run {ctx.run_id})\n")  # fmt: skip
+    subject, body = render_mail("withdrawal-notice", ctx.language, device=spec.name, agency=spec.tenant or "-",
+                                serial=spec.serial or "-", office=ctx.meta.get("sop_office", ""),
+                                run_id=ctx.run_id)  # fmt: skip
     out: dict[str, Any] = send_notice(ctx, svc, spec, subject, body, "withdrawal-notice")
     return StepResult.ok(**out)

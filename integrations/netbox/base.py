@@ -240,6 +240,7 @@ class Expiring(_Model):
     end: date
     tenant_id: int | None
     tags: tuple[str, ...]
+    tenant: str | None = None  # its name, for letters
 
 
 class InterfaceRef(_Model):

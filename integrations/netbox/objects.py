@@ -152,6 +152,7 @@ class RequestObjects(NetBoxCore):
             if end:
                 found.append(Expiring(id=int(r.id), name=str(r.name), end=date.fromisoformat(str(end)[:10]),
                                       tenant_id=int(r.tenant.id) if r.tenant else None,
+                                      tenant=str(r.tenant.name) if r.tenant else None,
                                       tags=tuple(str(t.slug) for t in r.tags)))  # fmt: skip
         return found
 

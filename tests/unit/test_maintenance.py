@@ -151,3 +151,18 @@ def test_a_relay_that_says_no_is_an_error_split_by_whether_a_retry_can_help(
     with pytest.raises(kind) as e:
         Mailer("127.0.0.1", 25, "noc@dc.lab").send(NOTICE)
     assert type(e.value) is kind
+
+
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_every_notice_template_renders_a_subject_and_a_body_in_both_languages(language: str) -> None:
+    from agent.reports.mail import render_mail
+
+    values = {"device": "srv-1", "agency": "Dinas Kesehatan", "since": "1 Desember 2026, 08.00 WIB",
+              "till": "1 Desember 2026, 10.00 WIB", "services": ["SIMPEG", "E-Kinerja"], "reason": "ganti disk",
+              "office": "Diskominfo Kota Batam", "run_id": "run-1", "serial": "SN1", "end": "2027-01-31",
+              "days": 7}  # fmt: skip
+    for name in ("maintenance-notice", "withdrawal-notice", "expiry-reminder"):
+        subject, body = render_mail(name, language, **values)
+        assert "srv-1" in subject and "\n" not in subject and body.endswith("\n") and "{{" not in body
+    subject, body = render_mail("maintenance-notice", language, **values)
+    assert "- SIMPEG\n- E-Kinerja\n" in body and "ganti disk" in body
