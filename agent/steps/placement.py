@@ -204,7 +204,8 @@ def cable_switch_port(ctx: StepContext) -> StepResult:
         # killed before recording it, it had not changed the port yet, so the port as it is now.
         peer = nb.cable_peer_interface(iface.cable_id, iface.id)
         chosen = PortRef(id=peer.id, device_id=sw.id, device=sw.name, name=peer.name, mode=peer.mode,
-                         untagged_vlan=peer.untagged_vlan, description=peer.description)  # fmt: skip
+                         untagged_vlan=peer.untagged_vlan, description=peer.description,
+                         enabled=peer.enabled)  # fmt: skip
         cable_id = iface.cable_id
     else:
         with ctx.locks.hold(f"switch:{sw.id}"):
@@ -212,12 +213,18 @@ def cable_switch_port(ctx: StepContext) -> StepResult:
             if found is None:
                 return StepResult.rejected(f"no free access port left on {sw.name}")
         chosen, cable_id = found
-    now = {"mode": chosen.mode, "untagged_vlan": chosen.untagged_vlan, "description": chosen.description}
+    # Enabled too: a port a withdrawal shut is recorded disabled; configure_switch_port brings it up on the switch.
+    now = {
+        "mode": chosen.mode,
+        "untagged_vlan": chosen.untagged_vlan,
+        "description": chosen.description,
+        "enabled": chosen.enabled,
+    }
     port_before = ctx.progress.get("port_before") or now
     # Recorded before the port is changed: if the write below fails, the undo of this step removes the cable and
     # puts the port back.
     ctx.checkpoint(cable_id=cable_id, port_id=chosen.id, port_before=port_before)
-    nb.update_interface(chosen.id, {"mode": "access", "untagged_vlan": vlan.get("id"),
+    nb.update_interface(chosen.id, {"mode": "access", "untagged_vlan": vlan.get("id"), "enabled": True,
                                     "description": f"{spec.name} {spec.tenant or ''}".strip()[:200]})  # fmt: skip
     return StepResult.ok(cable_id=cable_id, switch=sw.name, switch_id=sw.id, port=chosen.name, port_id=chosen.id,
                          port_before=port_before, switch_ref=sw.model_dump())  # fmt: skip

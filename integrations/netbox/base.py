@@ -251,6 +251,7 @@ class InterfaceRef(_Model):
     mode: str | None
     untagged_vlan: int | None
     device_id: int | None = None
+    enabled: bool = True
 
 
 class PortRef(_Model):
@@ -262,6 +263,7 @@ class PortRef(_Model):
     mode: str | None = None
     untagged_vlan: int | None = None
     description: str = ""
+    enabled: bool = True
 
 
 def canonical_type(name: str) -> str:

@@ -196,7 +196,8 @@ class CapacityReads(Ipam, Switches):  # a free address and a rack's switch are p
             rows = self._api.dcim.interfaces.filter(limit=PAGE, device_id=switch_id, cabled=False, mgmt_only=False)
             ports = [PortRef(id=int(r.id), device_id=switch_id, device=str(r.device.name), name=str(r.name),
                              mode=str(r.mode.value) if r.mode else None, description=str(r.description or ""),
-                             untagged_vlan=int(r.untagged_vlan.id) if r.untagged_vlan else None)
+                             untagged_vlan=int(r.untagged_vlan.id) if r.untagged_vlan else None,
+                             enabled=bool(getattr(r, "enabled", True)))
                      for r in rows if rx.fullmatch(str(r.name))]  # fmt: skip
             return sorted(ports, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
 

@@ -29,7 +29,7 @@ class StepWrites(NetBoxCore):
             if row is None:
                 raise PermanentError(SYSTEM, f"device {device_id} has no interface {name}")
             return InterfaceRef(id=int(row.id), name=str(row.name), cable_id=int(row.cable.id) if row.cable else None,
-                                device_id=device_id,
+                                device_id=device_id, enabled=bool(getattr(row, "enabled", True)),
                                 description=str(row.description or ""),
                                 mode=str(row.mode.value) if row.mode else None,
                                 untagged_vlan=int(row.untagged_vlan.id) if row.untagged_vlan else None)  # fmt: skip
