@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from agent.settings import DNSSettings, Settings, SSHSettings
+from agent.settings import DNSSettings, MailSettings, Settings, SSHSettings
 from integrations.backup import ResticRepository
 from integrations.dns import DNSClient
+from integrations.mail import Mailer
 from integrations.netbox import NetBoxClient
 from integrations.ssh import SSHCredentials
 from integrations.zabbix import ZabbixClient
@@ -34,6 +35,11 @@ def ssh_credentials(ssh: SSHSettings) -> SSHCredentials:
         password=ssh.password.get_secret_value() if ssh.password else None,
         timeout=ssh.timeout,
     )
+
+
+def mailer(m: MailSettings) -> Mailer:
+    return Mailer(m.host, m.port, m.sender, timeout=m.timeout, starttls=m.starttls, username=m.username,
+                  password=m.password.get_secret_value() if m.password else None)  # fmt: skip
 
 
 def dns(d: DNSSettings) -> DNSClient:

@@ -11,7 +11,6 @@ from agent import clients
 from agent.i18n import Language, t
 from agent.settings import Settings
 from integrations.errors import IntegrationError
-from integrations.mail import Mailer
 from integrations.netbox import MIN_VERSION as NETBOX_MIN
 from integrations.netbox import SwitchRef
 from integrations.redact import mask_url_credentials
@@ -104,9 +103,9 @@ def check_mail(s: Settings, lang: Language) -> CheckResult:
     m = s.mail
     if m is None:
         return CheckResult("Mail", "-", None, t("doctor.not_configured", lang, key="mail"), required=False)
-    mailer = Mailer(m.host, m.port, m.sender, timeout=min(m.timeout, 10), starttls=m.starttls, username=m.username,
-                    password=m.password.get_secret_value() if m.password else None)  # fmt: skip
-    return _guard("Mail", f"{m.host}:{m.port}", mailer.probe)
+    return _guard(
+        "Mail", f"{m.host}:{m.port}", clients.mailer(m.model_copy(update={"timeout": min(m.timeout, 10)})).probe
+    )
 
 
 def switch_checks(s: Settings, lang: Language) -> list[Check]:

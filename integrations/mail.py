@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -41,20 +43,27 @@ class Mailer:
         domain = re.sub(r"[^A-Za-z0-9.-]", "", self.sender.rsplit("@", 1)[-1]) or "dcagent"
         return f"<{re.sub(r'[^A-Za-z0-9.-]', '.', key)}@{domain}>"
 
-    def probe(self) -> str:
-        """Connect, greet (and STARTTLS and log in when configured), send nothing: the relay's greeting."""
+    @contextmanager
+    def _session(self) -> Iterator[smtplib.SMTP]:
+        """A connection to the relay, upgraded to TLS and logged in as configured; SMTP errors translated."""
         check(SYSTEM)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                code, greeting = smtp.ehlo()
                 if self._starttls:
                     smtp.starttls(context=ssl.create_default_context())
                 if self._username:
                     smtp.login(self._username, self._password or "")
+                yield smtp
+        except IntegrationError:
+            raise
         except (smtplib.SMTPException, OSError) as e:
             raise _translate(e, self.host, self.port) from e
-        first = greeting.decode(errors="replace").splitlines()[0] if greeting else ""
-        return f"SMTP {code} {first}"[:200]
+
+    def probe(self) -> str:
+        """Connect (STARTTLS and login when configured) and send nothing: the relay's answer to NOOP."""
+        with self._session() as smtp:
+            code, text = smtp.noop()
+        return f"SMTP {code} {text.decode(errors='replace')}"[:200]
 
     def send(self, notice: Notice) -> str:
         """Deliver ``notice`` to the relay; returns its Message-ID. Refused recipients or sender: PermanentError;
@@ -65,19 +74,9 @@ class Mailer:
         msg["From"], msg["To"], msg["Subject"] = self.sender, ", ".join(notice.to), notice.subject
         msg["Date"], msg["Message-ID"] = formatdate(localtime=False), self.message_id(notice.key)
         msg.set_content(notice.body)
-        check(SYSTEM)
         count_call(SYSTEM)
-        try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self._starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if self._username:
-                    smtp.login(self._username, self._password or "")
-                refused = smtp.send_message(msg)
-        except IntegrationError:
-            raise
-        except (smtplib.SMTPException, OSError) as e:
-            raise _translate(e, self.host, self.port) from e
+        with self._session() as smtp:
+            refused = smtp.send_message(msg)
         if refused:
             raise PermanentError(SYSTEM, "recipients refused: " + ", ".join(sorted(refused)))
         return str(msg["Message-ID"])

@@ -5,7 +5,6 @@ failure.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +16,7 @@ from agent.steps.capacity_model import choose_rack, free_positions
 from agent.steps.params import CapacityFrom, NoParams
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
-from integrations.errors import PermanentError
+from integrations.errors import ConflictError, PermanentError
 from integrations.netbox import DeviceSpec, NetBoxClient, PortRef, RackInfo, SiteCapacity, SwitchRef
 
 RETRY = RetryPolicy(max_attempts=4)
@@ -235,17 +234,16 @@ def _cable_free_port(nb: NetBoxClient, sw: SwitchRef, iface_id: int, label: str,
     """Cable ``iface_id`` to the first free access port of ``sw`` that takes it; None if none is free.
 
     This agent's switch lock orders its own requests, but a person in NetBox or another agent may cable a port
-    between the read and the write. NetBox then refuses with "Duplicate termination found for dcim.interface <port>":
-    the next free port is tried. Any other refusal is not about the port, and is raised."""
+    between the read and the write: the adapter says so (ConflictError) and the next free port is tried. Any other
+    refusal is not about the port, and is raised."""
     ports = nb.free_access_ports(sw.id)
     if not ports:
         return None
     for port in ports[:PORT_TRIES]:
         try:
             return port, nb.cable(iface_id, port.id, label, run_id)
-        except PermanentError as e:
-            if not re.search(rf"Duplicate termination found for dcim\.interface {port.id}\b", e.message):
-                raise
+        except ConflictError:
+            continue
     raise StepInputError(f"{sw.name}: the first {PORT_TRIES} free ports were all taken while cabling; try again")
 
 

@@ -92,8 +92,7 @@ class Services:
         m = self.settings.mail
         if m is None:
             raise PermanentError("mail", "notices by e-mail are not configured (settings: mail)")
-        return Mailer(m.host, m.port, m.sender, timeout=m.timeout, starttls=m.starttls, username=m.username,
-                      password=m.password.get_secret_value() if m.password else None)  # fmt: skip
+        return clients.mailer(m)
 
     @property
     def reverse_zones(self) -> list[str]:

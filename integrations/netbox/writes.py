@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from integrations.errors import PermanentError
+from integrations.errors import ConflictError, PermanentError
 from integrations.netbox.base import (
     PAGE,
     SYSTEM,
@@ -44,6 +45,9 @@ class StepWrites(NetBoxCore):
         self._patch(self._api.ipam.ip_addresses, ip_id, fields, f"assign IP {ip_id}")
 
     def cable(self, a_interface: int, b_interface: int, label: str, run_id: str) -> int:
+        """A connected cable a → b. ``b`` cabled by someone else meanwhile (NetBox: "Duplicate termination found for
+        dcim.interface <b>") is a :class:`ConflictError`; any other refusal stays a PermanentError."""
+
         def run() -> int:
             row = self._api.dcim.cables.create(
                 {"a_terminations": [{"object_type": "dcim.interface", "object_id": a_interface}],
@@ -52,7 +56,13 @@ class StepWrites(NetBoxCore):
             )  # fmt: skip
             return int(row.id)
 
-        return self._do("create cable", run)
+        try:
+            return self._do("create cable", run)
+        except PermanentError as e:
+            if type(e) is PermanentError and re.search(rf"Duplicate termination found for dcim\.interface "
+                                                        rf"{b_interface}\b", e.message):  # fmt: skip
+                raise ConflictError(SYSTEM, f"create cable: interface {b_interface} is already cabled") from e
+            raise
 
     def cable_run_id(self, cable_id: int) -> str | None:
         row = self._do(f"read cable {cable_id}", lambda: self._api.dcim.cables.get(cable_id))

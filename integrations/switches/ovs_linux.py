@@ -81,17 +81,16 @@ class OvsLinuxDriver:
         return self.get_port(name)
 
     def reset_port(self, name: str) -> PortState:
-        check_port_name(name)
-        self._vsctl("clear", "port", name, "tag", "trunks", "vlan_mode")
-        self._vsctl("remove", "port", name, "external_ids", "description")
-        self._set_admin(name, True)
-        return self.get_port(name)
+        return self._to_defaults(name, enabled=True)
 
     def retire_port(self, name: str) -> PortState:
+        return self._to_defaults(name, enabled=False)
+
+    def _to_defaults(self, name: str, enabled: bool) -> PortState:
         check_port_name(name)
         self._vsctl("clear", "port", name, "tag", "trunks", "vlan_mode")
         self._vsctl("remove", "port", name, "external_ids", "description")
-        self._set_admin(name, False)
+        self._set_admin(name, enabled)
         return self.get_port(name)
 
     def _set_admin(self, name: str, enabled: bool) -> None:

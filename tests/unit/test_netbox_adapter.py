@@ -9,7 +9,7 @@ import requests
 import responses
 from packaging.version import Version
 
-from integrations.errors import AuthError, PermanentError, TransientError
+from integrations.errors import AuthError, ConflictError, PermanentError, TransientError
 from integrations.netbox import NetBoxClient
 
 URL = "http://netbox.test"
@@ -105,3 +105,16 @@ def test_exhausted_prefix_is_a_conflict_not_a_bug(nb: NetBoxClient) -> None:
     responses.post(f"{URL}/api/ipam/prefixes/9/available-ips/", json={"detail": "insufficient"}, status=409)
     with pytest.raises(ConflictError, match="nothing left"):
         nb.reserve_ip(9, "x.dc.lab", "x")
+
+
+@responses.activate
+@pytest.mark.parametrize(("taken", "conflict"), [(11, True), (50, False)])
+def test_a_port_cabled_meanwhile_is_a_conflict_and_a_refusal_about_the_server_side_is_not(
+    nb: NetBoxClient, taken: int, conflict: bool
+) -> None:
+    """NetBox 4.7's answer (recorded on the lab) when an end of the new cable is already cabled."""
+    refusal = f"Duplicate termination found for dcim.interface {taken}: cable 777"
+    responses.post(f"{URL}/api/dcim/cables/", status=400, json={"__all__": [refusal]})
+    with pytest.raises(PermanentError) as e:
+        nb.cable(50, 11, "srv:eno1", "run-1")
+    assert isinstance(e.value, ConflictError) is conflict

@@ -10,7 +10,7 @@ import pytest
 
 from agent.engine.errors import StepInputError
 from agent.steps.placement import PORT_TRIES, _cable_free_port
-from integrations.errors import PermanentError
+from integrations.errors import ConflictError, PermanentError
 from integrations.netbox import PortRef, SwitchRef
 
 SW = SwitchRef(id=3, name="tor-btm-01", site="dc-batam", rack_id=1, platform=None, host=None, ssh_port=None)
@@ -34,8 +34,8 @@ class Switch:
     def cable(self, a_interface: int, b_interface: int, label: str, run_id: str) -> int:
         if self.refusal is not None:
             raise self.refusal
-        if b_interface in self.taken_meanwhile:
-            raise _taken(b_interface)
+        if b_interface in self.taken_meanwhile:  # as the adapter reports NetBox's refusal (test_netbox_adapter)
+            raise ConflictError("NetBox", f"create cable: interface {b_interface} is already cabled")
         self.cabled.append((a_interface, b_interface))
         return 900 + b_interface
 
