@@ -2,8 +2,9 @@
 
 Zabbix 6.0: ``maintenance.create`` with ``active_since``/``active_till`` (epoch seconds, rounded down to the minute by
 the server), ``maintenance_type`` 0 = with data collection, 1 = without, one one-time ``timeperiod`` and
-``hosts: [{hostid}]``. The server's timer process switches the host into maintenance on its own tick, after its
-configuration cache has the period; ``host.get`` then reports ``maintenance_status`` 1.
+``hosts: [{hostid}]``. The server's first timer process switches the host into maintenance on its tick at each whole
+minute, once its configuration cache has the period; ``host.get`` then reports ``maintenance_status`` 1. A period
+whose (rounded) end comes before the next tick never silences the host.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ from integrations.errors import PermanentError
 
 SYSTEM = "Zabbix"
 WINDOW_OUTPUT = ["maintenanceid", "name", "active_since", "active_till", "maintenance_type"]
+
+
+SHORTEST_PERIOD_S = 300  # the API refuses a time period under 5 minutes
+
+
+def zabbix_span(since: datetime, till: datetime) -> tuple[int, int]:
+    """The period Zabbix will keep for ``since``–``till``: it rounds both ends down to the minute, so the end is
+    rounded up here (the host stays silenced through the window's last seconds, never fewer)."""
+    start, end = int(since.timestamp()), int(till.timestamp())
+    return start - start % 60, end + (-end % 60)
 
 
 class MaintenanceWindow(BaseModel):
@@ -51,11 +62,11 @@ class MaintenanceWrites:
                            description: str = "") -> str:  # fmt: skip
         if till <= since:
             raise PermanentError(SYSTEM, f"maintenance {name}: the end must come after the start")
-        start, end = int(since.timestamp()), int(till.timestamp())
+        start, end = zabbix_span(since, till)
         created = self.call("maintenance.create", {
             "name": name[:128], "description": description[:2000], "active_since": start, "active_till": end,
             "maintenance_type": 0 if collect_data else 1, "hosts": [{"hostid": host_id}],
-            "timeperiods": [{"timeperiod_type": 0, "start_date": start, "period": max(300, end - start)}],
+            "timeperiods": [{"timeperiod_type": 0, "start_date": start, "period": max(SHORTEST_PERIOD_S, end - start)}],
         })  # fmt: skip
         return str(created["maintenanceids"][0])
 

@@ -21,8 +21,10 @@ from agent.steps.reports import _calendar, journal_once
 from agent.steps.request import approved_device
 from agent.steps.services import services_of
 from integrations.errors import PermanentError
+from integrations.zabbix_maintenance import SHORTEST_PERIOD_S, zabbix_span
 
 START, END = "dcagent_maintenance_start", "dcagent_maintenance_end"
+SHORTEST = timedelta(seconds=SHORTEST_PERIOD_S)
 COLLECT, REASON, SERVICES = "dcagent_maintenance_collect", "dcagent_maintenance_reason", "dcagent_affected_services"
 
 
@@ -62,6 +64,8 @@ def validate_window(ctx: StepContext) -> StepResult:
     if start is not None and end is not None:
         if end <= start:
             problems.append(f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+        elif end - start < SHORTEST:
+            problems.append(f"the window is {end - start} long; Zabbix keeps no maintenance period under {SHORTEST}")
         elif end - start > longest:
             problems.append(f"the window is {end - start} long, more than the {longest} this office allows")
         if end <= ctx.clock.now():
@@ -132,11 +136,15 @@ def begin_maintenance(ctx: StepContext) -> StepResult:
     ctx.checkpoint(status_before=before)
     svc.netbox.update_device(spec.id, {"status": str(ctx.params.get("window_status", "maintenance"))})
     host_id = str(ctx.outputs["schedule_zabbix_maintenance"]["host_id"])
-    deadline = ctx.clock.now() + timedelta(seconds=float(ctx.params.get("confirm_timeout", 180)))
+    # Zabbix's timer switches hosts at whole minutes; past its period's end it never will.
+    period_end = datetime.fromtimestamp(zabbix_span(start, end)[1], start.tzinfo)
+    waited_from = ctx.clock.now()
+    deadline = min(waited_from + timedelta(seconds=float(ctx.params.get("confirm_timeout", 180))), period_end)
     while not svc.zabbix.in_maintenance(host_id):
         if ctx.clock.now() >= deadline:
-            raise PermanentError("Zabbix", f"host {spec.name} is not in maintenance "
-                                           f"{ctx.params.get('confirm_timeout', 180)} s into the window")  # fmt: skip
+            raise PermanentError("Zabbix", f"host {spec.name} was not reported in maintenance within "
+                                           f"{(ctx.clock.now() - waited_from).total_seconds():.0f} s of the window "
+                                           f"(ends {period_end.isoformat()})")  # fmt: skip
         ctx.clock.sleep(3)
     id_ = ctx.language == "id"
     journal_once(svc, ctx, "maintenance-begin",

@@ -81,6 +81,16 @@ class SiteCapacity(_Model):
         return next(iter(self.free_outlets.get(pdu_id, ())), None)
 
 
+# An object deleted while the query resolved its links (a concurrent run's undo removing a cable, another team's
+# device deleted with its power ports): NetBox answers either message; the same query a moment later reads a
+# consistent site. Both seen on the lab with 4 runs placing and undoing at once.
+DELETED_MEANWHILE = ("matching query does not exist", "Cannot return null for non-nullable field")
+
+
+def _deleted_meanwhile(errors: str) -> bool:
+    return any(sign in errors for sign in DELETED_MEANWHILE)
+
+
 def _id(obj: Any) -> int | None:
     return int(obj["id"]) if obj else None
 
@@ -95,7 +105,7 @@ class SiteGraph(NetBoxCore):
                 data = self._graphql(QUERY, variables)
                 break
             except TransientError as e:
-                if attempt == 2 or "matching query does not exist" not in str(e):
+                if attempt == 2 or not _deleted_meanwhile(str(e)):
                     raise
         if data.get("site") is None:
             raise PermanentError(SYSTEM, f"site {site_id} does not exist")
@@ -118,9 +128,7 @@ class SiteGraph(NetBoxCore):
             body = resp.json() if resp.status_code == 200 else {}
             if resp.status_code != 200 or body.get("errors") or not isinstance(body.get("data"), dict):
                 errors = "; ".join(str(e.get("message", e)) for e in body.get("errors") or [])[:300]
-                # An object deleted while the query resolved its links (a concurrent run's undo removing a cable):
-                # the same query a moment later reads a consistent site.
-                kind = TransientError if "matching query does not exist" in errors else PermanentError
+                kind = TransientError if _deleted_meanwhile(errors) else PermanentError
                 raise kind(SYSTEM, f"GraphQL: HTTP {resp.status_code}: {errors or 'no data'}")
             result: dict[str, Any] = body["data"]
             return result

@@ -17,6 +17,7 @@ from agent.steps.maintenance import validate_window
 from integrations.errors import PermanentError, TransientError
 from integrations.mail import Mailer, Notice
 from integrations.zabbix import ZabbixClient
+from integrations.zabbix_maintenance import zabbix_span
 from tests.unit.engine.world import FakeClock
 from tests.unit.jsonrpc_replay import recorded, replay
 
@@ -53,6 +54,7 @@ def test_a_window_without_a_zone_is_the_offices_time_and_is_kept_as_approved() -
     ("2026-11-24T10:00+00:00", "2026-11-24T09:00+00:00", "x", "before it starts"),
     ("2026-11-24T10:00+00:00", "2026-11-28T10:00+00:00", "x", "more than"),
     ("2026-11-22T10:00+00:00", "2026-11-22T12:00+00:00", "x", "ended already"),
+    ("2026-11-24T10:00+00:00", "2026-11-24T10:04:59+00:00", "x", "no maintenance period under 0:05:00"),
     (None, "2026-11-24T09:00+00:00", "x", "dcagent_maintenance_start is empty"),
     ("besok pagi", "2026-11-24T09:00+00:00", "x", "no date and time"),
     ("2026-11-24T08:00+00:00", "2026-11-24T09:00+00:00", " ", "dcagent_maintenance_reason is empty"),
@@ -74,6 +76,12 @@ def test_a_maintenance_period_is_created_for_the_host_without_data_collection_ov
     assert mid == "2" and params["hosts"] == [{"hostid": "10084"}] and params["maintenance_type"] == 1
     assert params["active_till"] - params["active_since"] == 7200
     assert params["timeperiods"] == [{"timeperiod_type": 0, "start_date": int(start.timestamp()), "period": 7200}]
+
+
+def test_the_period_covers_the_windows_last_seconds_though_zabbix_rounds_down_to_the_minute() -> None:
+    since, till = NOW + timedelta(seconds=20), NOW + timedelta(minutes=10, seconds=1)
+    assert zabbix_span(since, till) == (int(NOW.timestamp()), int((NOW + timedelta(minutes=11)).timestamp()))
+    assert zabbix_span(NOW, NOW + timedelta(minutes=5)) == (int(NOW.timestamp()), int(NOW.timestamp()) + 300)
 
 
 def test_the_hosts_periods_are_read_as_windows_that_know_when_they_overlap() -> None:
