@@ -46,10 +46,16 @@ class CustomField:
 
 
 CUSTOM_FIELDS: tuple[CustomField, ...] = (
-    CustomField("dcagent_letter_number", "Nomor surat permohonan", "text", ("dcim.device",),
+    CustomField("dcagent_letter_number", "Nomor surat permohonan", "text", ("dcim.device", "circuits.circuit"),
                 "Nomor surat permohonan dari OPD"),
-    CustomField("dcagent_requester_contact", "Kontak pemohon", "text", ("dcim.device",),
+    CustomField("dcagent_requester_contact", "Kontak pemohon", "text", ("dcim.device", "circuits.circuit"),
                 "Nama, jabatan dan telepon/email penanggung jawab di OPD"),
+    CustomField("dcagent_purpose", "Peruntukan koneksi", "longtext", ("circuits.circuit",),
+                "Untuk apa koneksi dipakai (layanan, pengguna)"),
+    CustomField("dcagent_hosts_needed", "Jumlah host", "integer", ("circuits.circuit",),
+                "Jumlah alamat IP yang dibutuhkan OPD (menentukan ukuran prefix)"),
+    CustomField("dcagent_agency_location", "Lokasi OPD", "text", ("circuits.circuit",),
+                "Alamat kantor OPD yang disambungkan"),
     CustomField("dcagent_fqdn", "Nama domain (FQDN) yang diminta", "text", ("dcim.device",),
                 "Contoh: simpeg.dc.lab"),
     CustomField("dcagent_server_vlan", "VLAN server", "object", ("dcim.device",), "VLAN tempat server ditempatkan",

@@ -182,6 +182,7 @@ def seed(nb: Any) -> None:
             port,
         )
     set_capacity_fields(nb)
+    seed_connections(nb, tenants)
     for site, rack, units, tenant, why in RESERVATIONS:
         r = dcim.racks.get(site=site, name=rack)
         if not list(dcim.rack_reservations.filter(rack_id=r.id, description=why)):
@@ -214,6 +215,41 @@ def set_capacity_fields(nb: Any) -> None:
         dev = nb.dcim.devices.get(name=name)
         if dev.custom_fields.get("dcagent_bandwidth_mbps") != mbps:
             dev.update({"custom_fields": {"dcagent_bandwidth_mbps": mbps}})
+
+
+# Agencies' connections (SOP 001): circuits of the office's own provider, typed internet / intranet, drawing
+# prefixes from the site's container of that type. One example request, planned and untagged: tag it
+# sop-new-network to try the playbook.
+CONTAINERS = {
+    "opd-internet": ("127.40.0.0/16", "Prefix OPD internet"),
+    "opd-intranet": ("127.41.0.0/16", "Prefix OPD intranet"),
+}
+
+
+def seed_connections(nb: Any, tenants: dict[str, Any]) -> None:
+    circuits, ipam = nb.circuits, nb.ipam
+    provider = get_or_create(circuits.providers, {"slug": "diskominfo-batam"}, name="Diskominfo Kota Batam")
+    kinds = {slug: get_or_create(circuits.circuit_types, {"slug": slug}, name=name)
+             for slug, name in (("internet", "Internet"), ("intranet", "Intranet"))}  # fmt: skip
+    site = nb.dcim.sites.get(slug="dc-batam")
+    for role, (prefix, name) in CONTAINERS.items():
+        r = get_or_create(ipam.roles, {"slug": role}, name=name)
+        get_or_create(ipam.prefixes, {"prefix": prefix}, status="container", role=r.id, scope_type="dcim.site",
+                      scope_id=site.id, description=name)  # fmt: skip
+    if nb.extras.custom_fields.get(name="dcagent_hosts_needed") is None:
+        print("seed: custom fields missing (run dcagent bootstrap first); example connection skipped")
+        return
+    example = get_or_create(
+        circuits.circuits, {"cid": "BTM-INET-0001"}, provider=provider.id, type=kinds["internet"].id,
+        status="planned", tenant=tenants["dinkes"].id, commit_rate=20000, description="Contoh permohonan",
+        custom_fields={"dcagent_letter_number": "555/DINKES/XII/2026", "dcagent_hosts_needed": 20,
+                       "dcagent_requester_contact": "Kasubag Umum Dinkes, pic@opd.lab",
+                       "dcagent_purpose": "Internet kantor Dinas Kesehatan"},
+    )  # fmt: skip
+    if not list(circuits.circuit_terminations.filter(circuit_id=example.id, term_side="A")):
+        circuits.circuit_terminations.create({"circuit": example.id, "term_side": "A", "termination_type": "dcim.site",
+                                              "termination_id": site.id})  # fmt: skip
+        counts["circuit-terminations created"] += 1
 
 
 def server_type(nb: Any, model: str, slug: str, mfr: int, height: int, max_w: int, alloc_w: int, pn: str) -> Any:

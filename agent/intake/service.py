@@ -224,11 +224,14 @@ class IntakeService:
 
     def _approved_values(self, obj: RequestObject, state: ChainState) -> dict[str, Any] | None:
         """The request's values at approval, kept with the run: the object as read, for a device what its steps
-        read of it (type, PSUs, interfaces: agent.steps.request.approved_device), who filed it and who decided."""
+        read of it (type, PSUs, interfaces: agent.steps.request.approved_device), for a circuit its connection
+        (agent.steps.connection.approved_connection), who filed it and who decided."""
         values: dict[str, Any] = {"object": obj.model_dump(mode="json"), "requester": state.requester,
                                   "decisions": [m.as_json() for m in state.made]}  # fmt: skip
         if obj.object_type == "dcim.device":
             values["device"] = self.netbox.device_spec(obj.id).model_dump(mode="json")
+        elif obj.object_type == "circuits.circuit":  # its type, commit rate, tenant and site, as approved
+            values["connection"] = self.netbox.connection_spec(obj.id).model_dump(mode="json")
         return values
 
     def take_ref(self, object_type: str, object_id: int, trigger: str) -> list[Intake]:

@@ -6,6 +6,8 @@ Importing this package registers every step (the registry is checked when playbo
 from agent.steps import (  # noqa: F401
     backup,
     capacity,
+    connection,
+    connection_build,
     dns,
     forms,
     handover,

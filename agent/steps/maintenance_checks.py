@@ -22,7 +22,7 @@ from agent.steps.plans import fixed_plan
 from agent.steps.reports import _calendar, journal_once, write_document
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
-from agent.steps.switchport import _driver
+from agent.steps.switchport import open_switch
 from integrations.dns import reverse_name
 from integrations.errors import IntegrationError
 from integrations.netbox import DeviceSpec
@@ -57,7 +57,7 @@ def _switch_checks(svc: Services, spec: DeviceSpec) -> list[Check]:
     peer = nb.cable_peer_interface(iface.cable_id, iface.id)
     vlan = spec.custom_fields.get("dcagent_server_vlan") or {}
     where = f"switch {peer.device_id} {peer.name}"
-    driver = _driver(svc, {"switch_id": peer.device_id})
+    driver = open_switch(svc, {"switch_id": peer.device_id})
     try:
         port = driver.get_port(peer.name)
     finally:

@@ -90,11 +90,11 @@ def unregister_zabbix(ctx: StepContext, output: Mapping[str, Any]) -> None:
 
 
 @step("verify_monitoring", timeout=300, retry=RetryPolicy(max_attempts=1), params=VerifyMonitoring,
-      needs=("register_zabbix",))  # fmt: skip
+      needs=lambda p: (str(p.get("host_from", "register_zabbix")),))  # fmt: skip
 def verify_monitoring(ctx: StepContext) -> StepResult:
     """Wait, bounded, until Zabbix itself reports the new host reachable (ICMP)."""
     svc = services_of(ctx.services)
-    host_id = str(ctx.outputs.get("register_zabbix", {}).get("host_id", ""))
+    host_id = str(ctx.outputs.get(str(ctx.params.get("host_from", "register_zabbix")), {}).get("host_id", ""))
     if not host_id:
         raise StepInputError("no Zabbix host to verify")
     limit = float(ctx.params.get("timeout", 240))

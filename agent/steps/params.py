@@ -33,6 +33,7 @@ class AddressFrom(Params):
 
 class VerifyMonitoring(Params):
     timeout: float = Field(240, gt=0, le=3600, description="seconds to wait for Zabbix to reach the host")
+    host_from: str = Field("register_zabbix", description="the step that registered the host")
 
 
 class ApprovalForm(Params):
@@ -86,3 +87,13 @@ class RetireDevice(Params):
 class HandOff(Params):
     outcome_tag: str = Field("perlu-penarikan", pattern=SLUG, description="the team's tag: the device must leave")
     withdrawal_tag: str = Field("sop-withdrawal", pattern=SLUG, description="the withdrawal playbook's request tag")
+
+
+class CheckConnection(Params):
+    containers: dict[str, str] = Field(
+        description="connection type (the circuit type's slug) → the role slug of the site's container prefix"
+    )
+    vlan_group: str = Field(pattern=SLUG, description="the VLAN group agencies' VLANs come from")
+    switch: str = Field(min_length=1, max_length=64, description="the switch agencies' links land on")
+    uplink_port: str = Field(min_length=1, max_length=32, description="its trunk towards the core")
+    max_hosts: int = Field(1022, ge=1, le=65533, description="the most addresses one request may ask for")

@@ -20,7 +20,7 @@ from integrations.switches import open_driver
 from integrations.switches.base import PortState, SwitchDriver, sanitize_description
 
 
-def _driver(svc: Services, cabled: Mapping[str, Any]) -> SwitchDriver:
+def open_switch(svc: Services, cabled: Mapping[str, Any]) -> SwitchDriver:
     """A CLI session to the switch the cabling step chose, reached as NetBox recorded it at placement (else read)."""
     if svc.settings.switch_ssh is None:
         raise PermanentError("switch", "not configured (settings: switch_ssh)")
@@ -59,7 +59,7 @@ def configure_switch_port(ctx: StepContext) -> StepResult:
     spec = approved_device(ctx)
     vid = _vid(ctx, svc)
     description = sanitize_description(f"{spec.name} {spec.tenant or ''}")
-    driver = _driver(svc, cabled)
+    driver = open_switch(svc, cabled)
     try:
         # The port as it was before this run touched it: read once and recorded before the change, so a resumed
         # attempt (or the undo of a failed one) restores that, not the configuration it finds half done.
@@ -81,7 +81,7 @@ def restore_switch_port(ctx: StepContext, output: Mapping[str, Any]) -> None:
     svc = services_of(ctx.services)
     cabled = ctx.outputs.get("cable_switch_port") or {}
     before = PortState.model_validate(output["before"])
-    driver = _driver(svc, cabled)
+    driver = open_switch(svc, cabled)
     try:
         if before.access_vlan is None:  # it was an unconfigured port: back to defaults
             driver.reset_port(before.name)

@@ -22,7 +22,7 @@ from agent.steps.plans import fixed_plan
 from agent.steps.reports import write_document
 from agent.steps.request import approved_device
 from agent.steps.services import services_of
-from agent.steps.switchport import _driver
+from agent.steps.switchport import open_switch
 from integrations.dns import reverse_name
 from integrations.errors import PermanentError, TransientError
 
@@ -61,7 +61,7 @@ def retire_switch_port(ctx: StepContext) -> StepResult:
         if iface.cable_id is None:
             continue
         peer = nb.cable_peer_interface(iface.cable_id, iface.id)
-        driver = _driver(svc, {"switch_id": peer.device_id})
+        driver = open_switch(svc, {"switch_id": peer.device_id})
         try:
             state = driver.retire_port(peer.name)
             if (state.access_vlan, state.enabled, state.description) != (None, False, ""):

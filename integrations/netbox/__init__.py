@@ -35,6 +35,7 @@ from integrations.netbox.base import (
     canonical_type,
 )
 from integrations.netbox.capacity import CapacityReads
+from integrations.netbox.connections import Connections, ConnectionSpec, VlanRef
 from integrations.netbox.contracts import ContractObjects
 from integrations.netbox.graph import Grant, SiteCapacity, SiteGraph
 from integrations.netbox.objects import RequestObjects
@@ -51,6 +52,7 @@ __all__ = [
     "RACK_FIELDS",
     "SYSTEM",
     "Approval",
+    "ConnectionSpec",
     "DeviceSpec",
     "Expiring",
     "FeedInfo",
@@ -72,9 +74,10 @@ __all__ = [
     "SwitchRef",
     "Tag",
     "TokenRights",
+    "VlanRef",
     "canonical_type",
 ]
 
 
-class NetBoxClient(RequestObjects, CapacityReads, SiteGraph, StepWrites, ContractObjects):
+class NetBoxClient(RequestObjects, CapacityReads, SiteGraph, StepWrites, ContractObjects, Connections):
     """The only door to NetBox. ``token`` is ``nbt_<key>.<token>`` (v2) or a legacy v1 token."""

@@ -103,9 +103,11 @@ OBJECT_TYPES: dict[str, tuple[str, str]] = {
     "ipam.vlan": ("ipam", "vlans"),
     "tenancy.tenant": ("tenancy", "tenants"),
     "virtualization.virtualmachine": ("virtualization", "virtual_machines"),
+    "circuits.circuit": ("circuits", "circuits"),
 }
 ALIASES = {"device": "dcim.device", "site": "dcim.site", "rack": "dcim.rack", "prefix": "ipam.prefix",
-           "vlan": "ipam.vlan", "tenant": "tenancy.tenant", "vm": "virtualization.virtualmachine"}  # fmt: skip
+           "vlan": "ipam.vlan", "tenant": "tenancy.tenant", "vm": "virtualization.virtualmachine",
+           "circuit": "circuits.circuit"}  # fmt: skip
 
 
 class RequestObject(_Model):
@@ -278,13 +280,22 @@ def _request_object(object_type: str, obj: Any) -> RequestObject:
     return RequestObject(
         object_type=object_type,
         id=int(obj.id),
-        name=str(getattr(obj, "name", None) or getattr(obj, "prefix", None) or obj.id),
+        name=str(getattr(obj, "name", None) or getattr(obj, "prefix", None) or getattr(obj, "cid", None) or obj.id),
         status=str(status.value) if status is not None and hasattr(status, "value") else None,
         tags=tuple(str(t.slug) for t in (getattr(obj, "tags", None) or [])),
         custom_fields=dict(getattr(obj, "custom_fields", None) or {}),
         tenant=str(obj.tenant.slug) if getattr(obj, "tenant", None) else None,
-        site=str(obj.site.slug) if getattr(obj, "site", None) else None,
+        site=str(obj.site.slug) if getattr(obj, "site", None) else _circuit_site(obj),
     )
+
+
+def _circuit_site(obj: Any) -> str | None:
+    """A circuit's site: the site its A termination lands on (how office-scoped triggers see a connection)."""
+    end = getattr(obj, "termination_a", None)
+    if not end or str(getattr(end, "termination_type", "") or "") != "dcim.site":
+        return None
+    site = getattr(end, "termination", None)
+    return str(site.slug) if site is not None and getattr(site, "slug", None) else None
 
 
 def _endpoint(api: Any, object_type: str) -> Any:

@@ -9,6 +9,8 @@ import re
 from types import SimpleNamespace
 from typing import Any
 
+from pydantic import Field
+
 from integrations.errors import AuthError, PermanentError, TransientError
 from integrations.netbox.base import (
     SYSTEM,
@@ -46,6 +48,8 @@ query SiteCapacity($site: ID!, $sid: ID!, $roles: [String!]) {
   granted: device_list(filters: {site_id: $sid, status: {in_list: [STATUS_ACTIVE, STATUS_PLANNED]},
       custom_field_data: {path: "dcagent_bandwidth_mbps", lookup: {int_comparison_lookup: {gte: 1}}}}) {
     id status rack { id } custom_fields }
+  connections: circuit_termination_list(filters: {site: {id: {exact: $sid}}, term_side: {exact: SIDE_A},
+      circuit: {status: {in_list: [ACTIVE, PROVISIONING]}}}) { circuit { id commit_rate } }
 }
 """
 
@@ -72,10 +76,15 @@ class SiteCapacity(_Model):
     free_ports: dict[int, tuple[PortRef, ...]]  # switch id → uncabled access ports, in port order
     uplink_mbps: int | None
     grants: tuple[Grant, ...]
+    # The agencies' connections (SOP 001) on the uplink: circuit id → commit rate in kbit/s, live or being built.
+    connections: dict[int, int] = Field(default_factory=dict)
 
-    def granted_mbps(self, exclude_device: int) -> int:
-        """Active devices' bandwidth and that of requests in flight (planned and already mounted by their run)."""
-        return sum(g.mbps for g in self.grants if g.device_id != exclude_device and (g.active or g.mounted))
+    def granted_mbps(self, exclude_device: int, exclude_circuit: int = 0) -> int:
+        """Active devices' bandwidth and that of requests in flight (planned and already mounted by their run), and
+        the commit rates of the site's connections (rounded up to whole Mbps)."""
+        devices = sum(g.mbps for g in self.grants if g.device_id != exclude_device and (g.active or g.mounted))
+        kbps = sum(rate for cid, rate in self.connections.items() if cid != exclude_circuit)
+        return devices + -(-kbps // 1000)
 
     def free_outlet(self, pdu_id: int) -> int | None:
         return next(iter(self.free_outlets.get(pdu_id, ())), None)
@@ -163,6 +172,8 @@ def _site_capacity(data: dict[str, Any], port_rx: re.Pattern[str]) -> SiteCapaci
                            mounted=d.get("rack") is not None,
                            mbps=int((d.get("custom_fields") or {}).get("dcagent_bandwidth_mbps") or 0))
                      for d in data["granted"]),
+        connections={int(t["circuit"]["id"]): int(t["circuit"].get("commit_rate") or 0)
+                     for t in data.get("connections") or [] if t.get("circuit")},
     )  # fmt: skip
 
 

@@ -46,13 +46,15 @@ class RequestObjects(NetBoxCore):
 
     # -- request objects, journal, changelog -----------------------------------------------------------
     def get_object(self, object_type: str, key: int | str) -> RequestObject:
-        """The object ``dcim.device:42`` or ``device:srv-disdik-01`` (by name)."""
+        """The object ``dcim.device:42`` or ``device:srv-disdik-01`` (by name; a circuit by its cid)."""
         otype = canonical_type(object_type)
         endpoint = _endpoint(self._api, otype)
 
         def run() -> Any:
             if isinstance(key, int) or str(key).isdigit():
                 return endpoint.get(int(key))
+            if otype == "circuits.circuit":  # a circuit is named by its circuit id
+                return endpoint.get(cid=str(key))
             return endpoint.get(name=str(key))
 
         obj = self._do(f"get {otype} {key}", run)

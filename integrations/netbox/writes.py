@@ -47,10 +47,16 @@ class StepWrites(NetBoxCore):
     def cable(self, a_interface: int, b_interface: int, label: str, run_id: str) -> int:
         """A connected cable a → b. ``b`` cabled by someone else meanwhile (NetBox: "Duplicate termination found for
         dcim.interface <b>") is a :class:`ConflictError`; any other refusal stays a PermanentError."""
+        return self._cable("dcim.interface", a_interface, b_interface, label, run_id)
 
+    def cable_circuit(self, termination_id: int, b_interface: int, label: str, run_id: str) -> int:
+        """A connected cable from a circuit termination to the interface ``b``; ``b`` taken meanwhile: ConflictError."""
+        return self._cable("circuits.circuittermination", termination_id, b_interface, label, run_id)
+
+    def _cable(self, a_type: str, a_id: int, b_interface: int, label: str, run_id: str) -> int:
         def run() -> int:
             row = self._api.dcim.cables.create(
-                {"a_terminations": [{"object_type": "dcim.interface", "object_id": a_interface}],
+                {"a_terminations": [{"object_type": a_type, "object_id": a_id}],
                  "b_terminations": [{"object_type": "dcim.interface", "object_id": b_interface}],
                  "status": "connected", "label": label[:100], "custom_fields": {"dcagent_run_id": run_id}}
             )  # fmt: skip

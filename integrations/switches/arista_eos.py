@@ -13,6 +13,9 @@ class AristaEosDriver(IosLikeDriver):
     platform = "arista_eos"
     show_interface = "show running-config interfaces {name}"
     port_name = re.compile(r"(Ethernet|Et)\d+(/\d+)?")
+    policy_map = "policy-map type quality-of-service {name}"
+    police = "police rate {kbps} kbps burst-size {burst_kbytes} kbytes"
+    service_policy = "service-policy type qos input {name}"
 
     @classmethod
     def open(cls, host: str, port: int, creds: SSHCredentials, name: str) -> AristaEosDriver:

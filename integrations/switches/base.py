@@ -14,6 +14,8 @@ SYSTEM = "switch"
 DESCRIPTION_MAX = 64
 VLAN_MIN, VLAN_MAX = 1, 4094
 _PORT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9/._:-]{0,31}")
+VLAN_NAME_MAX = 32
+RATE_MIN_KBPS, RATE_MAX_KBPS = 64, 100_000_000  # 64 kbps .. 100 Gbps
 
 
 class PortState(BaseModel):
@@ -25,6 +27,20 @@ class PortState(BaseModel):
     access_vlan: int | None
     trunk_vlans: tuple[int, ...] = ()
     description: str = ""
+    all_vlans: bool = False  # a trunk with no allowed list carries every VLAN (IOS, EOS and OVS agree)
+
+    def carries(self, vlan: int) -> bool:
+        if self.mode == "access":
+            return self.access_vlan == vlan
+        return self.all_vlans or vlan in self.trunk_vlans
+
+
+class VlanState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    vid: int
+    name: str
+    ports: tuple[str, ...] = ()  # the ports carrying it: access members and trunks that allow it
 
 
 class SwitchDriver(Protocol):
@@ -41,6 +57,37 @@ class SwitchDriver(Protocol):
 
     def retire_port(self, name: str) -> PortState:
         """Reset to the platform's defaults (no VLAN, no description) and shut: the server left the data centre."""
+        ...
+
+    def get_vlan(self, vid: int) -> VlanState | None:
+        """The VLAN as the switch knows it (None: not defined), with every port that carries it."""
+        ...
+
+    def ensure_vlan(self, vid: int, name: str) -> VlanState:
+        """Define the VLAN with ``name`` (sanitised to a VLAN name), or rename it; idempotent; read back."""
+        ...
+
+    def remove_vlan(self, vid: int) -> bool:
+        """Remove the VLAN's definition unless a port still carries it: then nothing changes and the answer is
+        False (an undo must never take a VLAN from under someone else's port)."""
+        ...
+
+    def allow_on_trunk(self, port: str, vid: int) -> PortState:
+        """Let the trunk ``port`` carry ``vid`` as well (nothing to do on a trunk carrying every VLAN); a port that
+        is no trunk is an error, nothing changed."""
+        ...
+
+    def disallow_on_trunk(self, port: str, vid: int) -> PortState:
+        """Stop the trunk ``port`` carrying ``vid`` (its other VLANs untouched). A trunk that carries every VLAN is
+        refused: narrowing it is a person's decision."""
+        ...
+
+    def get_rate_limit(self, port: str) -> int | None:
+        """The ingress rate limit on ``port`` in kbit/s (None: unlimited)."""
+        ...
+
+    def set_rate_limit(self, port: str, kbps: int | None) -> int | None:
+        """Police traffic entering ``port`` at ``kbps`` (None removes the limit); read back."""
         ...
 
     def running_config(self) -> str: ...
@@ -71,3 +118,18 @@ def check_port_name(name: str) -> str:
     if not _PORT_NAME.fullmatch(name):
         raise PermanentError(SYSTEM, f"invalid port name {name!r}")
     return name
+
+
+def vlan_name(text: str) -> str:
+    """A VLAN name every CLI takes: ASCII letters, digits, ``-`` and ``_``, at most 32, never empty."""
+    normal = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", normal).strip("-")[:VLAN_NAME_MAX].rstrip("-")
+    if not cleaned:
+        raise PermanentError(SYSTEM, f"VLAN name {text[:40]!r} has no letter or digit")
+    return cleaned
+
+
+def check_rate(kbps: int) -> int:
+    if not RATE_MIN_KBPS <= kbps <= RATE_MAX_KBPS:
+        raise PermanentError(SYSTEM, f"rate {kbps} kbit/s is out of range {RATE_MIN_KBPS}-{RATE_MAX_KBPS}")
+    return kbps

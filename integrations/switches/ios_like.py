@@ -8,7 +8,15 @@ import re
 from typing import ClassVar, Literal
 
 from integrations.errors import PermanentError
-from integrations.switches.base import PortState, check_port_name, check_vlan, sanitize_description
+from integrations.switches.base import (
+    PortState,
+    VlanState,
+    check_port_name,
+    check_rate,
+    check_vlan,
+    sanitize_description,
+    vlan_name,
+)
 from integrations.switches.session import CliSession, translate
 
 _ERROR = re.compile(r"^\s*(%|\^|Invalid input|Incomplete command|Ambiguous command)", re.MULTILINE)
@@ -18,6 +26,11 @@ class IosLikeDriver:
     platform: ClassVar[str] = ""
     show_interface: ClassVar[str] = "show running-config interface {name}"
     port_name: ClassVar[re.Pattern[str]] = re.compile(r".+")
+    # Ingress policing by a policy-map per rate (``DCAGENT-RATE-<kbps>``) applied on the port; platforms differ in
+    # the policy-map's type keyword and the police command.
+    policy_map: ClassVar[str] = "policy-map {name}"
+    police: ClassVar[str] = "police {bps} {burst_bytes} exceed-action drop"
+    service_policy: ClassVar[str] = "service-policy input {name}"
 
     def __init__(self, session: CliSession, name: str) -> None:
         self.name = name
@@ -73,6 +86,72 @@ class IosLikeDriver:
         self._configure([f"default interface {name}", f"interface {name}", "shutdown"])
         return self.get_port(name)
 
+    def get_vlan(self, vid: int) -> VlanState | None:
+        check_vlan(vid)
+        name = _vlan_names(self._show("show vlan brief")).get(vid)
+        if name is None:
+            return None
+        ports = [p.name for p in _interfaces(self._show("show running-config")) if p.carries(vid)]
+        return VlanState(vid=vid, name=name, ports=tuple(sorted(ports)))
+
+    def ensure_vlan(self, vid: int, name: str) -> VlanState:
+        check_vlan(vid)
+        self._configure([f"vlan {vid}", f"name {vlan_name(name)}"])
+        found = self.get_vlan(vid)
+        if found is None:
+            raise PermanentError(f"switch {self.name}", f"VLAN {vid} is not there after it was defined")
+        return found
+
+    def remove_vlan(self, vid: int) -> bool:
+        found = self.get_vlan(vid)
+        if found is None:
+            return True
+        if found.ports:
+            return False
+        self._configure([f"no vlan {vid}"])
+        return self.get_vlan(vid) is None
+
+    def allow_on_trunk(self, port: str, vid: int) -> PortState:
+        if not self._trunk(port, vid).carries(vid):
+            self._configure([f"interface {port}", f"switchport trunk allowed vlan add {vid}"])
+        return self.get_port(port)
+
+    def disallow_on_trunk(self, port: str, vid: int) -> PortState:
+        state = self._trunk(port, vid)
+        if state.all_vlans:
+            raise PermanentError(f"switch {self.name}", f"{port} carries every VLAN; narrowing it is not dcagent's")
+        if state.carries(vid):
+            self._configure([f"interface {port}", f"switchport trunk allowed vlan remove {vid}"])
+        return self.get_port(port)
+
+    def _trunk(self, port: str, vid: int) -> PortState:
+        check_vlan(vid)
+        state = self.get_port(port)
+        if state.mode != "trunk":
+            raise PermanentError(f"switch {self.name}", f"{port} is no trunk port")
+        return state
+
+    def get_rate_limit(self, port: str) -> int | None:
+        self._check_port(port)
+        found = _RATE_POLICY.search(self._show(self.show_interface.format(name=port)))
+        return int(found.group(1)) if found else None
+
+    def set_rate_limit(self, port: str, kbps: int | None) -> int | None:
+        self._check_port(port)
+        current = self.get_rate_limit(port)
+        lines: list[str] = []
+        if current is not None and current != kbps:
+            lines += [f"interface {port}", "no " + self.service_policy.format(name=f"DCAGENT-RATE-{current}")]
+        if kbps is not None and current != check_rate(kbps):
+            name = f"DCAGENT-RATE-{kbps}"
+            burst = max(kbps * 1000 // 8 // 10, 1500)  # 100 ms of traffic, at least one full frame
+            police = self.police.format(bps=kbps * 1000, kbps=kbps, burst_bytes=burst, burst_kbytes=-(-burst // 1000))
+            lines += [self.policy_map.format(name=name), "class class-default", police, "exit", "exit",
+                      f"interface {port}", self.service_policy.format(name=name)]  # fmt: skip
+        if lines:
+            self._configure(lines)
+        return self.get_rate_limit(port)
+
     def running_config(self) -> str:
         return self._show("show running-config")
 
@@ -93,7 +172,7 @@ def parse_interface(name: str, text: str) -> PortState:
     vlan: int | None = None
     trunks: list[int] = []
     description = ""
-    enabled = True
+    enabled, allowed_listed = True, False
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("description "):
@@ -104,12 +183,16 @@ def parse_interface(name: str, text: str) -> PortState:
             vlan = int(m.group(1))
         elif m := re.fullmatch(r"switchport trunk allowed vlan (?:add )?([\d,\-]+)", line):
             trunks.extend(_vlan_list(m.group(1)))
+            allowed_listed = True
         elif line == "shutdown":
             enabled = False
+        elif line.startswith("switchport trunk allowed vlan"):
+            allowed_listed = True
     if mode == "access" and vlan is None and "switchport" in text:
         vlan = 1  # an access port without "switchport access vlan" is in VLAN 1
     return PortState(name=name, enabled=enabled, mode=mode, access_vlan=vlan if mode == "access" else None,
-                     trunk_vlans=tuple(sorted(trunks)), description=description)  # fmt: skip
+                     trunk_vlans=tuple(sorted(trunks)), description=description,
+                     all_vlans=mode == "trunk" and not allowed_listed)  # fmt: skip
 
 
 def _vlan_list(text: str) -> list[int]:
@@ -120,4 +203,26 @@ def _vlan_list(text: str) -> list[int]:
             out.extend(range(int(lo), int(hi) + 1))
         elif part:
             out.append(int(part))
+    return out
+
+
+_RATE_POLICY = re.compile(r"^\s*service-policy (?:type qos )?input DCAGENT-RATE-(\d+)\s*$", re.MULTILINE)
+
+
+def _vlan_names(text: str) -> dict[int, str]:
+    """``show vlan brief`` (IOS and EOS print the same columns): VLAN id → name."""
+    names: dict[int, str] = {}
+    for line in text.splitlines():
+        if m := re.match(r"^(\d{1,4})\s+(\S+)", line):
+            names[int(m.group(1))] = m.group(2)
+    return names
+
+
+def _interfaces(config: str) -> list[PortState]:
+    """Every interface stanza of a running config, parsed."""
+    stanzas = re.split(r"^(?=interface \S+\s*$)", config, flags=re.MULTILINE)
+    out: list[PortState] = []
+    for stanza in stanzas:
+        if m := re.match(r"interface (\S+)", stanza):
+            out.append(parse_interface(m.group(1), stanza))
     return out

@@ -11,15 +11,19 @@ from integrations.errors import PermanentError
 from integrations.ssh import SSHCredentials
 from integrations.switches.base import (
     PortState,
+    VlanState,
     check_port_name,
+    check_rate,
     check_vlan,
     sanitize_description,
+    vlan_name,
 )
 from integrations.switches.session import CliSession, connect, translate
 
 SYSTEM = "switch"
 BRIDGE = "br0"
 _STATUS_MARK = "__DCAGENT_RC="
+_PORT_COLUMNS = "--columns=name,tag,trunks,vlan_mode,external_ids"
 
 
 class OvsLinuxDriver:
@@ -51,23 +55,9 @@ class OvsLinuxDriver:
 
     def get_port(self, name: str) -> PortState:
         check_port_name(name)
-        raw = self._vsctl("--format=json", "--columns=name,tag,trunks,vlan_mode,external_ids", "list", "port", name)
-        row = dict(zip(json.loads(raw)["headings"], json.loads(raw)["data"][0], strict=True))
+        row = _rows(self._vsctl("--format=json", _PORT_COLUMNS, "list", "port", name))[0]
         admin = self._vsctl("get", "interface", name, "admin_state").strip().strip('"')
-        tag = row["tag"] if isinstance(row["tag"], int) else None
-        trunks = _ovs_set(row["trunks"])
-        ext = _ovs_map(row["external_ids"])
-        mode: Literal["access", "trunk"] = (
-            "trunk" if tag is None and (trunks or row["vlan_mode"] == "trunk") else "access"
-        )
-        return PortState(
-            name=name,
-            enabled=admin != "down",
-            mode=mode,
-            access_vlan=tag,
-            trunk_vlans=tuple(sorted(trunks)),
-            description=ext.get("description", ""),
-        )
+        return _port_state(row, enabled=admin != "down")
 
     def configure_access_port(self, name: str, vlan: int, description: str, enabled: bool = True) -> PortState:
         check_port_name(name)
@@ -96,6 +86,66 @@ class OvsLinuxDriver:
     def _set_admin(self, name: str, enabled: bool) -> None:
         self._run(["ovs-ofctl", "mod-port", BRIDGE, name, "up" if enabled else "down"])
 
+    # OVS has no VLAN table: a bridge carries any VLAN a port is tagged with. The VLAN's name is kept where
+    # operators look for it, the bridge's external_ids (``dcagent-vlan-<vid>``).
+    def get_vlan(self, vid: int) -> VlanState | None:
+        check_vlan(vid)
+        name = self._vsctl("br-get-external-id", BRIDGE, f"dcagent-vlan-{vid}").strip()
+        if not name:
+            return None
+        ports = _rows(self._vsctl("--format=json", _PORT_COLUMNS, "list", "port"))
+        carrying = [str(r["name"]) for r in ports if _port_state(r, enabled=True).carries(vid)]
+        return VlanState(vid=vid, name=name, ports=tuple(sorted(carrying)))
+
+    def ensure_vlan(self, vid: int, name: str) -> VlanState:
+        check_vlan(vid)
+        self._vsctl("br-set-external-id", BRIDGE, f"dcagent-vlan-{vid}", vlan_name(name))
+        found = self.get_vlan(vid)
+        if found is None:
+            raise PermanentError(f"{SYSTEM} {self.name}", f"VLAN {vid} is not there after it was defined")
+        return found
+
+    def remove_vlan(self, vid: int) -> bool:
+        found = self.get_vlan(vid)
+        if found is not None and found.ports:
+            return False
+        self._vsctl("br-set-external-id", BRIDGE, f"dcagent-vlan-{vid}")  # no value: the key is removed
+        return self.get_vlan(vid) is None
+
+    def allow_on_trunk(self, port: str, vid: int) -> PortState:
+        state = self._trunk(port, vid)
+        if not state.carries(vid):
+            self._vsctl("add", "port", port, "trunks", str(vid))
+        return self.get_port(port)
+
+    def disallow_on_trunk(self, port: str, vid: int) -> PortState:
+        state = self._trunk(port, vid)
+        if state.all_vlans:
+            raise PermanentError(f"{SYSTEM} {self.name}", f"{port} carries every VLAN; narrowing it is not dcagent's")
+        if state.carries(vid):
+            self._vsctl("remove", "port", port, "trunks", str(vid))
+        return self.get_port(port)
+
+    def _trunk(self, port: str, vid: int) -> PortState:
+        check_vlan(vid)
+        state = self.get_port(port)
+        if state.mode != "trunk":
+            raise PermanentError(f"{SYSTEM} {self.name}", f"{port} is no trunk port")
+        return state
+
+    def get_rate_limit(self, port: str) -> int | None:
+        check_port_name(port)
+        rate = int(self._vsctl("get", "interface", port, "ingress_policing_rate").strip() or 0)
+        return rate or None
+
+    def set_rate_limit(self, port: str, kbps: int | None) -> int | None:
+        check_port_name(port)
+        rate = 0 if kbps is None else check_rate(kbps)
+        # A burst of a tenth of the rate (OVS's own advice: at least the MTU, ~10 % of the rate).
+        self._vsctl("set", "interface", port, f"ingress_policing_rate={rate}",
+                    f"ingress_policing_burst={max(rate // 10, 16) if rate else 0}")  # fmt: skip
+        return self.get_rate_limit(port)
+
     def running_config(self) -> str:
         return self._vsctl("show")
 
@@ -119,3 +169,20 @@ def _ovs_map(value: Any) -> dict[str, str]:
     if isinstance(value, list) and value and value[0] == "map":
         return {str(k): str(v) for k, v in value[1]}
     return {}
+
+
+def _rows(raw: str) -> list[dict[str, Any]]:
+    table = json.loads(raw)
+    return [dict(zip(table["headings"], row, strict=True)) for row in table["data"]]
+
+
+def _port_state(row: dict[str, Any], enabled: bool) -> PortState:
+    tag = row["tag"] if isinstance(row["tag"], int) else None
+    trunks = _ovs_set(row["trunks"])
+    # An untagged port with no trunks list and vlan_mode trunk carries every VLAN (OVS's own rule).
+    trunk = tag is None and (bool(trunks) or row["vlan_mode"] == "trunk")
+    mode: Literal["access", "trunk"] = "trunk" if trunk else "access"
+    description = _ovs_map(row["external_ids"]).get("description", "")
+    return PortState(name=str(row["name"]), enabled=enabled, mode=mode, access_vlan=tag,
+                     trunk_vlans=tuple(sorted(trunks)), description=description,
+                     all_vlans=trunk and not trunks)  # fmt: skip

@@ -4,9 +4,16 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
+
+# The policing forms each CLI takes (IOS 15.2 MQC, EOS 4.28 QoS policy-maps).
+IOS_POLICE = r"police \d+ \d+ exceed-action drop"
+EOS_POLICE = r"police rate \d+ kbps burst-size \d+ kbytes"
+IOS_SERVICE = r"(no )?service-policy input \S+"
+EOS_SERVICE = r"(no )?service-policy type qos input \S+"
 
 
 @dataclass
@@ -15,6 +22,8 @@ class Port:
     mode: str | None = None  # None: never configured
     vlan: int | None = None
     shutdown: bool = False
+    trunk: list[int] | None = None  # mode "trunk": the allowed list, None = every VLAN
+    policy: str | None = None  # the input service policy (IOS/EOS) or the policing rate in kbit/s (OVS, as text)
 
 
 @dataclass
@@ -26,6 +35,8 @@ class FakeIos:
     state: dict[str, Port] = field(default_factory=dict)
     sent: list[str] = field(default_factory=list)
     saves: int = 0
+    vlans: dict[int, str] = field(default_factory=lambda: {1: "default"})
+    policies: dict[str, str] = field(default_factory=dict)  # policy-map name → its police line
 
     def __post_init__(self) -> None:
         self.state = {p: Port() for p in self.ports}
@@ -33,6 +44,11 @@ class FakeIos:
     def send_command(self, command_string: str) -> str:
         self.sent.append(command_string)
         words = command_string.split()
+        if command_string == "show vlan brief":
+            head = "VLAN Name                             Status    Ports\n" + "---- " + "-" * 32 + " --------- ----"
+            rows = [f"{v:<4} {n:<32} active    " + ", ".join(p for p, s in self.state.items() if s.vlan == v)
+                    for v, n in sorted(self.vlans.items())]  # fmt: skip
+            return "\n".join([head, *rows])
         if command_string == "show running-config":
             return "\n".join(self._stanza(p) for p in self.ports)
         if words[:2] == ["show", "running-config"] and len(words) == 4 and words[3] in self.state:
@@ -48,6 +64,12 @@ class FakeIos:
             lines.append(f"{ind}switchport access vlan {p.vlan}")
         if p.mode == "access" and not self.eos:
             lines.append(f"{ind}switchport mode access")
+        if p.mode == "trunk":
+            lines.append(f"{ind}switchport mode trunk")
+            if p.trunk is not None:
+                lines.append(f"{ind}switchport trunk allowed vlan {','.join(map(str, p.trunk)) or 'none'}")
+        if p.policy:
+            lines.append(f"{ind}{p.policy}")
         if p.shutdown:
             lines.append(f"{ind}shutdown")
         head = "" if self.eos else "Building configuration...\n\nCurrent configuration : 120 bytes\n!\n"
@@ -55,12 +77,30 @@ class FakeIos:
 
     def send_config_set(self, config_commands: list[str]) -> str:
         current: Port | None = None
+        context: tuple[str, str] | None = None  # ("vlan", id) or ("policy", name)
         for line in config_commands:
             self.sent.append(line)
             words = line.split()
+            if self._global(words):
+                current, context = None, None
+                if words[0] == "vlan":
+                    context = ("vlan", words[1])
+                elif words[0] == "policy-map":
+                    context = ("policy", words[-1])
+                continue
             if words[:1] == ["interface"] and len(words) == 2 and words[1] in self.state:
-                current = self.state[words[1]]
-            elif words[:2] == ["default", "interface"] and words[2:] and words[2] in self.state:
+                current, context = self.state[words[1]], None
+                continue
+            if context is not None and context[0] == "vlan" and words[:1] == ["name"] and len(words) == 2:
+                self.vlans[int(context[1])] = words[1]
+                continue
+            if context is not None and context[0] == "policy":
+                if re.fullmatch(EOS_POLICE if self.eos else IOS_POLICE, line):
+                    self.policies[context[1]] = line
+                elif line not in ("class class-default", "exit"):
+                    return f"{line}\n% Invalid input detected at '^' marker."
+                continue
+            if words[:2] == ["default", "interface"] and words[2:] and words[2] in self.state:
                 self.state[words[2]] = Port()
             elif current is None:
                 return f"{line}\n% Invalid input detected at '^' marker."
@@ -74,9 +114,34 @@ class FakeIos:
                 current.vlan = int(words[3])
             elif line in ("shutdown", "no shutdown"):
                 current.shutdown = line == "shutdown"
+            elif line == "switchport mode trunk":
+                current.mode, current.vlan = "trunk", None
+            elif words[:4] == ["switchport", "trunk", "allowed", "vlan"] and current.mode == "trunk":
+                self._allowed(current, words[4:])
+            elif re.fullmatch(EOS_SERVICE if self.eos else IOS_SERVICE, line) and line.split()[-1] in self.policies:
+                current.policy = None if words[0] == "no" else line
             else:
                 return f"{line}\n% Invalid input detected at '^' marker."
         return "config term\n" + "\n".join(config_commands) + "\nend"
+
+    def _global(self, words: list[str]) -> bool:
+        """A global command: ``vlan N``, ``no vlan N`` or ``policy-map …`` (EOS: ``policy-map type
+        quality-of-service …``); the platform's own policy-map form only."""
+        if len(words) == 2 and words[0] == "vlan" and words[1].isdigit() and 1 <= int(words[1]) <= 4094:
+            self.vlans.setdefault(int(words[1]), f"VLAN{int(words[1]):04d}")
+            return True
+        if len(words) == 3 and words[:2] == ["no", "vlan"] and int(words[2]) in self.vlans:
+            del self.vlans[int(words[2])]
+            return True
+        form = ["policy-map", "type", "quality-of-service"] if self.eos else ["policy-map"]
+        return words[: len(form)] == form and len(words) == len(form) + 1
+
+    @staticmethod
+    def _allowed(port: Port, words: list[str]) -> None:
+        op, vid = (words[0], int(words[1])) if len(words) == 2 else ("set", int(words[0]))
+        allowed = set(port.trunk if port.trunk is not None else range(1, 4095))
+        allowed = allowed | {vid} if op in ("add", "set") else allowed - {vid}
+        port.trunk = sorted(allowed) if op != "set" else [vid]
 
     def save_config(self) -> str:
         self.saves += 1
@@ -97,6 +162,7 @@ class FakeOvs:
     state: dict[str, Port] = field(default_factory=dict)
     sent: list[str] = field(default_factory=list)
     saves: int = 0
+    bridge_ids: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state = {p: Port() for p in self.ports}
@@ -119,14 +185,22 @@ class FakeOvs:
         verb, _table, name = args[0], args[1] if len(args) > 1 else "", args[2] if len(args) > 2 else ""
         if verb == "show":
             return "\n".join(f"    Port {p}\n        tag: {s.vlan}" for p, s in self.state.items())
-        p = self.state[name]
+        if verb.startswith("br-"):
+            return self._bridge_ids(args)
         if verb == "list":
-            ext: list[Any] = ["map", [["description", p.description]] if p.description else []]
-            row = [name, p.vlan if p.vlan is not None else ["set", []], ["set", []],
-                   "access" if p.mode == "access" else ["set", []], ext]  # fmt: skip
-            return json.dumps({"data": [row], "headings": ["name", "tag", "trunks", "vlan_mode", "external_ids"]})
+            rows = [self._row(n) for n in ([name] if name else self.state)]
+            return json.dumps({"data": rows, "headings": ["name", "tag", "trunks", "vlan_mode", "external_ids"]})
+        p = self.state[name]
         if verb == "get":
-            return "down" if p.shutdown else "up"
+            return (p.policy or "0") if args[3] == "ingress_policing_rate" else ("down" if p.shutdown else "up")
+        if verb in ("add", "remove") and args[3] == "trunks":
+            allowed = set(p.trunk or [])
+            p.trunk = sorted(allowed | {int(args[4])} if verb == "add" else allowed - {int(args[4])})
+            return ""
+        if verb == "set" and _table == "interface":
+            rate = dict(kv.partition("=")[::2] for kv in args[3:])["ingress_policing_rate"]
+            p.policy = None if rate == "0" else rate
+            return ""
         if verb == "set":
             for kv in args[3:]:
                 key, _, value = kv.partition("=")
@@ -144,6 +218,23 @@ class FakeOvs:
             p.description = ""
             return ""
         raise ValueError(verb)
+
+    def _row(self, name: str) -> list[Any]:
+        p = self.state[name]
+        ext: list[Any] = ["map", [["description", p.description]] if p.description else []]
+        trunk = p.mode == "trunk"
+        return [name, p.vlan if p.vlan is not None else ["set", []], ["set", list(p.trunk or [])] if trunk else
+                ["set", []], "access" if p.mode == "access" else "trunk" if trunk else ["set", []], ext]  # fmt: skip
+
+    def _bridge_ids(self, args: list[str]) -> str:
+        verb, key = args[0], args[2]
+        if verb == "br-get-external-id":
+            return self.bridge_ids.get(key, "")
+        if len(args) > 3:
+            self.bridge_ids[key] = args[3]
+        else:
+            self.bridge_ids.pop(key, None)
+        return ""
 
     def send_config_set(self, config_commands: list[str]) -> str:
         raise AssertionError("ovs_linux has no configuration mode")

@@ -20,21 +20,29 @@ class Case:
     fake: Any
     port: str
     other: str
+    trunk: str
 
 
 def _ios() -> Case:
-    fake = FakeIos(["GigabitEthernet1/0/4", "GigabitEthernet1/0/5"])
-    return Case(DRIVERS["cisco_ios"](fake, "sw-ios"), fake, "GigabitEthernet1/0/4", "GigabitEthernet1/0/5")
+    fake = FakeIos(["GigabitEthernet1/0/4", "GigabitEthernet1/0/5", "TenGigabitEthernet1/1/1"])
+    return _with_trunk(Case(DRIVERS["cisco_ios"](fake, "sw-ios"), fake, "GigabitEthernet1/0/4", "GigabitEthernet1/0/5",
+                            "TenGigabitEthernet1/1/1"))  # fmt: skip
 
 
 def _eos() -> Case:
-    fake = FakeIos(["Ethernet4", "Ethernet5"], eos=True)
-    return Case(DRIVERS["arista_eos"](fake, "sw-eos"), fake, "Ethernet4", "Ethernet5")
+    fake = FakeIos(["Ethernet4", "Ethernet5", "Ethernet49"], eos=True)
+    return _with_trunk(Case(DRIVERS["arista_eos"](fake, "sw-eos"), fake, "Ethernet4", "Ethernet5", "Ethernet49"))
 
 
 def _ovs() -> Case:
-    fake = FakeOvs(["swp4", "swp5"])
-    return Case(DRIVERS["ovs_linux"](fake, "sw-ovs"), fake, "swp4", "swp5")
+    fake = FakeOvs(["swp4", "swp5", "uplink1"])
+    return _with_trunk(Case(DRIVERS["ovs_linux"](fake, "sw-ovs"), fake, "swp4", "swp5", "uplink1"))
+
+
+def _with_trunk(case: Case) -> Case:
+    """The uplink: a trunk allowing VLAN 100 only."""
+    case.fake.port(case.trunk).mode, case.fake.port(case.trunk).trunk = "trunk", [100]
+    return case
 
 
 FACTORIES: dict[str, Callable[[], Case]] = {"cisco_ios": _ios, "arista_eos": _eos, "ovs_linux": _ovs}
@@ -121,3 +129,55 @@ def test_platform_port_names_are_checked() -> None:
         _ios().driver.get_port("swp4")
     with pytest.raises(PermanentError, match="not a arista_eos access port name"):
         _eos().driver.get_port("GigabitEthernet1/0/4")
+
+
+# -- VLANs, trunks and rate limits (new network connections, SOP 001) ------------------------------------------------
+def test_a_vlan_is_defined_with_a_safe_name_and_read_back_with_its_ports(case: Case) -> None:
+    made = case.driver.ensure_vlan(120, "OPD Disdik / internet\nreload")
+    assert (made.vid, made.name, made.ports) == (120, "OPD-Disdik-internet-reload", ())
+    case.driver.configure_access_port(case.port, 120, "link disdik")
+    again = case.driver.ensure_vlan(120, "OPD Disdik / internet\nreload")
+    assert again.ports == (case.port,)
+    assert case.driver.get_vlan(121) is None
+    assert len(case.driver.ensure_vlan(121, "x" * 40).name) == 32
+    assert not any(s.strip() == "reload" for s in case.fake.sent)
+
+
+def test_a_vlan_a_port_still_carries_is_never_removed(case: Case) -> None:
+    case.driver.ensure_vlan(120, "disdik")
+    case.driver.configure_access_port(case.port, 120, "link disdik")
+    assert case.driver.remove_vlan(120) is False and case.driver.get_vlan(120) is not None
+    case.driver.reset_port(case.port)
+    assert case.driver.remove_vlan(120) is True and case.driver.get_vlan(120) is None
+
+
+def test_a_trunk_is_widened_and_narrowed_by_one_vlan_only(case: Case) -> None:
+    case.driver.ensure_vlan(120, "disdik")
+    widened = case.driver.allow_on_trunk(case.trunk, 120)
+    assert (widened.mode, widened.trunk_vlans, widened.carries(120)) == ("trunk", (100, 120), True)
+    assert case.driver.allow_on_trunk(case.trunk, 120).trunk_vlans == (100, 120)  # idempotent
+    carried = case.driver.get_vlan(120)
+    assert carried is not None and case.trunk in carried.ports
+    narrowed = case.driver.disallow_on_trunk(case.trunk, 120)
+    assert narrowed.trunk_vlans == (100,) and not narrowed.carries(120)
+
+
+def test_an_access_port_is_no_trunk_and_a_trunk_carrying_every_vlan_is_not_narrowed(case: Case) -> None:
+    with pytest.raises(PermanentError, match="no trunk"):
+        case.driver.allow_on_trunk(case.port, 120)
+    case.fake.port(case.trunk).trunk = None  # every VLAN
+    assert case.driver.allow_on_trunk(case.trunk, 120).all_vlans
+    with pytest.raises(PermanentError, match="every VLAN"):
+        case.driver.disallow_on_trunk(case.trunk, 120)
+
+
+def test_a_rate_limit_is_set_changed_read_back_and_removed(case: Case) -> None:
+    assert case.driver.get_rate_limit(case.port) is None
+    assert case.driver.set_rate_limit(case.port, 20_000) == 20_000
+    assert case.driver.set_rate_limit(case.port, 50_000) == 50_000
+    assert case.driver.get_rate_limit(case.other) is None
+    assert case.driver.set_rate_limit(case.port, None) is None
+    sent = len(case.fake.sent)
+    with pytest.raises(PermanentError, match="out of range"):
+        case.driver.set_rate_limit(case.port, 10)
+    assert len(case.fake.sent) == sent + (0 if case.driver.platform == "ovs_linux" else 1)  # IOS reads first

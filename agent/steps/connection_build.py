@@ -1,0 +1,255 @@
+"""Building an agency's connection (SOP 001 step 7) and its paper (steps 5 and 8): the circuit cabled to a free port
+of the agencies' switch in NetBox; on the switch the VLAN defined, the port given to it with the commit rate
+enforced, the VLAN allowed on the uplink trunk — each read back and saved, each put back by undo (a VLAN is removed
+only where nothing else carries it); the gateway in Zabbix; the circuit active; the Berita Acara or the reply letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent.engine.errors import StepInputError
+from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.steps.connection import _checked, _label, _say, approved_connection
+from agent.steps.monitoring import templates_for
+from agent.steps.params import NoParams
+from agent.steps.plans import fixed_plan
+from agent.steps.reports import journal_once, write_document
+from agent.steps.services import Services, services_of
+from agent.steps.switchport import open_switch
+from integrations.errors import ConflictError, PermanentError
+from integrations.netbox import ConnectionSpec, PortRef, SwitchRef
+from integrations.switches.base import PortState, SwitchDriver, sanitize_description
+from integrations.zabbix_hosts import HostSpec
+
+PORT_TRIES = 5
+
+
+def _description(spec: ConnectionSpec) -> str:
+    return sanitize_description(f"{spec.cid} {spec.tenant or ''}")
+
+
+def _port_before(port: PortRef) -> dict[str, Any]:
+    return {"mode": port.mode, "untagged_vlan": port.untagged_vlan, "description": port.description,
+            "enabled": port.enabled}  # fmt: skip
+
+
+@step("cable_connection", timeout=120, retry=RetryPolicy(max_attempts=4), params=NoParams,
+      plan=fixed_plan("NetBox", "create", "cable", "circuit termination A to a free port of the agencies' switch"),
+      undo=lambda ctx, out: uncable_connection(ctx, out), needs=("check_connection", "allocate_vlan"))  # fmt: skip
+def cable_connection(ctx: StepContext) -> StepResult:
+    """The agency's link in NetBox: its circuit's A end cabled to the first free port of the switch (the next one
+    if someone cabled it meanwhile), the port an access port of the connection's VLAN."""
+    svc, spec, checked = services_of(ctx.services), approved_connection(ctx), _checked(ctx)
+    nb = svc.netbox
+    if spec.termination_a_id is None:
+        raise StepInputError(f"circuit {spec.cid} has no A termination")
+    sw = SwitchRef.model_validate(checked["switch"]["ref"])
+    cable_id = nb.termination_cable(spec.termination_a_id)
+    tried = ctx.progress.get("port")
+    if cable_id is not None:  # a re-run: the cable is ours only if this run made it (on the last port it tried)
+        if nb.cable_run_id(cable_id) != ctx.run_id or not isinstance(tried, Mapping):
+            raise StepInputError(f"circuit {spec.cid} is already cabled (cable {cable_id})")
+        port = PortRef.model_validate(tried)
+    else:
+        with ctx.locks.hold(f"switch:{sw.id}"):
+            for port in nb.free_access_ports(sw.id)[:PORT_TRIES]:
+                ctx.checkpoint(port=port.model_dump(mode="json"))  # before the write: a re-run knows the port
+                try:
+                    cable_id = nb.cable_circuit(spec.termination_a_id, port.id, spec.cid, ctx.run_id)
+                    break
+                except ConflictError:
+                    continue
+            else:
+                return StepResult.rejected(_say(ctx, f"tidak ada port bebas di {sw.name}",
+                                                f"no free port on {sw.name}"))  # fmt: skip
+    before = ctx.progress.get("port_before") or _port_before(port)
+    ctx.checkpoint(cable_id=cable_id, port_id=port.id, port_before=before)
+    nb.update_interface(port.id, {"mode": "access", "untagged_vlan": int(ctx.outputs["allocate_vlan"]["vlan_id"]),
+                                  "enabled": True, "description": _description(spec)})  # fmt: skip
+    return StepResult.ok(cable_id=cable_id, switch=sw.name, switch_id=sw.id, switch_ref=sw.model_dump(mode="json"),
+                         port=port.name, port_id=port.id, port_before=before)  # fmt: skip
+
+
+def uncable_connection(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    """Undo: the cable removed if this run made it (found on the termination even if the run died before it
+    recorded the cable), the port as it was."""
+    nb, spec = services_of(ctx.services).netbox, approved_connection(ctx)
+    cable_id = nb.termination_cable(spec.termination_a_id) if spec.termination_a_id is not None else None
+    if cable_id is not None and nb.cable_run_id(cable_id) == ctx.run_id:
+        nb.delete_cable(cable_id)
+    if output.get("port_before") and output.get("port_id"):
+        nb.update_interface(int(output["port_id"]), dict(output["port_before"]))
+
+
+def _switch(svc: Services, cabled: Mapping[str, Any]) -> SwitchDriver:
+    return open_switch(svc, {"switch_id": cabled["switch_id"], "switch_ref": cabled["switch_ref"]})
+
+
+@step("configure_connection_port", timeout=180, retry=RetryPolicy(max_attempts=3, initial=2), params=NoParams,
+      plan=fixed_plan("switch", "update", "VLAN, agency port, uplink trunk", "rate limit = commit rate; saved"),
+      undo=lambda ctx, out: restore_connection_port(ctx, out),
+      needs=("check_connection", "allocate_vlan", "cable_connection"))  # fmt: skip
+def configure_connection_port(ctx: StepContext) -> StepResult:
+    """On the switch: the VLAN defined and named, the agency's port in it with the commit rate enforced, the VLAN
+    allowed on the uplink trunk; every part read back, then saved. What each part was is recorded before any
+    change (kept from an earlier attempt), so undo puts back exactly that."""
+    svc, spec, checked = services_of(ctx.services), approved_connection(ctx), _checked(ctx)
+    cabled, vlan = ctx.outputs["cable_connection"], ctx.outputs["allocate_vlan"]
+    port, uplink, vid, kbps = str(cabled["port"]), str(checked["switch"]["uplink"]), int(vlan["vid"]), spec.commit_kbps
+    driver = _switch(svc, cabled)
+    try:
+        kept = ctx.progress.get("before")
+        if isinstance(kept, dict):
+            before = kept
+        else:
+            was = driver.get_vlan(vid)
+            before = {"port": driver.get_port(port).model_dump(), "uplink": driver.get_port(uplink).model_dump(),
+                      "vlan": was.model_dump() if was else None, "rate_kbps": driver.get_rate_limit(port)}  # fmt: skip
+        ctx.checkpoint(port=port, uplink=uplink, vid=vid, before=before)
+        driver.ensure_vlan(vid, str(vlan["name"]))
+        after = driver.configure_access_port(port, vid, _description(spec), enabled=True)
+        trunk = driver.allow_on_trunk(uplink, vid)
+        rate = driver.set_rate_limit(port, kbps)
+        found = driver.get_vlan(vid)
+        read = (after.access_vlan, after.enabled, after.description, trunk.carries(vid), rate,
+                found is not None and {port, uplink} <= set(found.ports))  # fmt: skip
+        if read != (vid, True, _description(spec), True, kbps, True):
+            raise PermanentError("switch", f"{cabled['switch']} reads back {read} for VLAN {vid} on {port}/{uplink}")
+        driver.save()
+    finally:
+        driver.close()
+    return StepResult.ok(switch=cabled["switch"], port=port, uplink=uplink, vlan=vid, rate_kbps=rate,
+                         uplink_vlans=list(trunk.trunk_vlans) or "all", before=before)  # fmt: skip
+
+
+def restore_connection_port(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    """Undo on the switch, in reverse: the rate, the port, the trunk; the VLAN removed only if this run defined it
+    and no port carries it any more (the switch refuses otherwise, and it stays)."""
+    before = output.get("before")
+    if not isinstance(before, Mapping):
+        return
+    svc, vid = services_of(ctx.services), int(output["vid"])
+    port, uplink = PortState.model_validate(before["port"]), PortState.model_validate(before["uplink"])
+    driver = _switch(svc, ctx.outputs["cable_connection"])
+    try:
+        driver.set_rate_limit(port.name, before.get("rate_kbps"))
+        if port.access_vlan is None:
+            driver.reset_port(port.name)
+        else:
+            driver.configure_access_port(port.name, port.access_vlan, port.description, port.enabled)
+        if not uplink.carries(vid) and driver.get_port(uplink.name).carries(vid):
+            driver.disallow_on_trunk(uplink.name, vid)
+        if before.get("vlan") is None:
+            driver.remove_vlan(vid)
+        driver.save()
+    finally:
+        driver.close()
+
+
+def gateway_host(svc: Services, ctx: StepContext) -> HostSpec:
+    spec, gateway = approved_connection(ctx), ctx.outputs["reserve_gateway"]
+    tenant = spec.tenant or "-"
+    return HostSpec(
+        host=f"net-{_label(spec.cid)}", name=f"{spec.cid} ({tenant})", ip=str(gateway["address"]).split("/", 1)[0],
+        groups=(f"Site/{spec.site}", f"OPD/{tenant}", "Koneksi OPD"),
+        templates=templates_for(svc.settings.zabbix_templates, "connection", None),
+        tags=(("site", str(spec.site)), ("tenant", tenant), ("circuit", spec.cid), ("kind", spec.kind),
+              ("prefix", str(ctx.outputs["allocate_prefix"]["prefix"])), ("managed-by", "dcagent")),
+        inventory={"location": str(spec.site), "notes": f"{spec.kind} {spec.commit_kbps} kbps"},
+        macros=(("{$CIRCUIT.COMMIT_KBPS}", str(spec.commit_kbps or 0)), ("{$NETBOX.CIRCUIT.ID}", str(spec.id))),
+        identity=("netbox_circuit_id", str(spec.id)),
+    )  # fmt: skip
+
+
+@step("register_connection", timeout=180, retry=RetryPolicy(max_attempts=4), params=NoParams,
+      plan=fixed_plan("Zabbix", "create", "host", "the agency's gateway: ICMP, groups, tags, commit-rate macro"),
+      undo=lambda ctx, out: unregister_connection(ctx, out), needs=("reserve_gateway", "allocate_prefix"))  # fmt: skip
+def register_connection(ctx: StepContext) -> StepResult:
+    """The connection in the monitoring system (step 7): a host for the agency's gateway, found by the circuit's
+    NetBox id on it (adopted if it exists, put back as it was by undo)."""
+    svc = services_of(ctx.services)
+    spec = gateway_host(svc, ctx)
+    recorded: dict[str, Any] = dict(ctx.progress.get("before") or {})
+
+    def adopting(host_id: str, before: dict[str, Any]) -> None:
+        recorded.update(recorded or before)
+        ctx.checkpoint(host_id=host_id, created=False, before=recorded)
+
+    host_id, created = svc.zabbix.upsert_host(spec.model_copy(update={"created_by": ctx.run_id}), adopting)
+    ctx.checkpoint(host_id=host_id, created=created)
+    return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups), ip=spec.ip,
+                         before=recorded or None)  # fmt: skip
+
+
+def unregister_connection(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    svc = services_of(ctx.services)
+    if output.get("created"):
+        svc.zabbix.delete_hosts([str(output["host_id"])])
+    elif output.get("before"):
+        svc.zabbix.restore_host(str(output["host_id"]), dict(output["before"]))
+
+
+@step("activate_connection", timeout=60, retry=RetryPolicy(max_attempts=4), params=NoParams,
+      plan=fixed_plan("NetBox", "update", "circuit status", "active"),
+      undo=lambda ctx, out: services_of(ctx.services).netbox.update_circuit(ctx.request.object_id,
+                                                                            {"status": "provisioning"}))  # fmt: skip
+def activate_connection(ctx: StepContext) -> StepResult:
+    """The connection is in service: the circuit ``active``, read back."""
+    svc, spec = services_of(ctx.services), approved_connection(ctx)
+    svc.netbox.update_circuit(spec.id, {"status": "active"})
+    now = svc.netbox.connection_spec(spec.id).status
+    if now != "active":
+        raise PermanentError("NetBox", f"circuit {spec.cid} reads status {now} after it was set active")
+    return StepResult.ok(status="active")
+
+
+def _rows(ctx: StepContext, spec: ConnectionSpec) -> list[tuple[str, str]]:
+    o, id_ = ctx.outputs, ctx.language == "id"
+    sw, zbx = o.get("configure_connection_port", {}), o.get("register_connection", {})
+    bw = o.get("check_connection", {}).get("bandwidth", {})
+    return [
+        ("Sirkuit" if id_ else "Circuit", f"{spec.cid} ({spec.kind})"),
+        ("Bandwidth (commit rate)", f"{spec.commit_kbps} kbps"),
+        ("Uplink", f"{bw.get('uplink_kbps', '-')} kbps, " + (f"tersisa {bw.get('left_kbps', '-')} kbps sebelum "
+                    "permohonan ini" if id_ else f"{bw.get('left_kbps', '-')} kbps left before this request")),
+        ("Prefix", str(o.get("allocate_prefix", {}).get("prefix", "-"))),
+        ("Gateway", f"{o.get('reserve_gateway', {}).get('address', '-')} "
+                    f"({o.get('publish_dns', {}).get('fqdn', '-')})"),
+        ("VLAN", f"{o.get('allocate_vlan', {}).get('vid', '-')} {o.get('allocate_vlan', {}).get('name', '')}"),
+        ("Switch / port", f"{sw.get('switch', '-')} {sw.get('port', '-')}, uplink {sw.get('uplink', '-')}, "
+                          f"rate limit {sw.get('rate_kbps', '-')} kbps"),
+        ("Zabbix", f"{zbx.get('host', '-')} (hostid {zbx.get('host_id', '-')})"),
+    ]  # fmt: skip
+
+
+@step("connection_report", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,
+      plan=fixed_plan("reports", "create", "berita-acara.html/.pdf", "and a NetBox journal entry"))  # fmt: skip
+def connection_report(ctx: StepContext) -> StepResult:
+    """The Berita Acara (step 8) and the journal entry the head of division receives (step 9)."""
+    spec = approved_connection(ctx)
+    id_ = ctx.language == "id"
+    title = "BERITA ACARA PEKERJAAN JARINGAN BARU" if id_ else "NEW NETWORK CONNECTION WORK REPORT"
+    purpose = str(spec.custom_fields.get("dcagent_purpose") or "-")
+    result = write_document(ctx, "berita-acara", title, [("Peruntukan" if id_ else "Purpose", purpose),
+                                                         *_rows(ctx, spec)],
+                            [], "Berita Acara" if id_ else "Work report", with_steps=True)  # fmt: skip
+    svc = services_of(ctx.services)
+    journal_once(svc, ctx, "connection-done", _say(ctx, f"Koneksi {spec.cid} aktif.", f"Connection {spec.cid} is up."))
+    return result
+
+
+@step("connection_letter", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,
+      plan=fixed_plan("reports", "create", "surat-balasan.html/.pdf", "reasons; journal entry"))  # fmt: skip
+def connection_letter(ctx: StepContext) -> StepResult:
+    """The reply letter (step 5): every reason the connection cannot be given, with the figures."""
+    spec = approved_connection(ctx)
+    id_ = ctx.language == "id"
+    reasons = [str(r) for out in ctx.outputs.values() for r in out.get("reasons", [])]
+    title = "SURAT BALASAN PERMOHONAN JARINGAN BARU" if id_ else "REPLY TO THE NEW NETWORK REQUEST"
+    lead = "Permohonan belum dapat dipenuhi karena:" if id_ else "The request cannot be granted because:"
+    result = write_document(ctx, "surat-balasan", title,
+                            [("Sirkuit" if id_ else "Circuit", f"{spec.cid} ({spec.kind}, {spec.commit_kbps} kbps)")],
+                            [lead, *reasons], "Surat Balasan" if id_ else "Reply letter", with_steps=False)  # fmt: skip
+    return StepResult.ok(**result.output, reasons=reasons)

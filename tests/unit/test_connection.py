@@ -1,0 +1,148 @@
+"""A new network connection (SOP 001): the prefix size from the hosts asked for, the check's figures and reasons on
+the Batam site as recorded on the lab (its GraphQL read) with connections on its uplink, the circuit read and the
+allocators as NetBox answers them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import responses
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.engine.calendar import OfficeCalendar
+from agent.engine.locks import InProcessLocks
+from agent.engine.registry import ObjectRef, StepContext
+from agent.settings import load_settings
+from agent.steps.connection import check_connection, prefix_length
+from agent.steps.services import Services
+from integrations.errors import ConflictError
+from integrations.netbox import ConnectionSpec, NetBoxClient, PrefixRef, SiteCapacity
+from integrations.netbox.base import _request_object
+from tests.unit.engine.world import FakeClock
+
+URL = "http://netbox.test"
+RECORDED = Path(__file__).parent / "recorded" / "netbox" / "site-batam" / "graphql.json"
+PARAMS = {"containers": {"internet": "opd-internet"}, "vlan_group": "vlan-dc-batam", "switch": "tor-btm-02",
+          "uplink_port": "uplink1"}  # fmt: skip
+
+
+@given(st.integers(min_value=1, max_value=65533))
+def test_the_prefix_holds_the_hosts_besides_network_broadcast_and_gateway_and_is_no_larger(hosts: int) -> None:
+    length = prefix_length(hosts)
+    assert (1 << (32 - length)) - 3 >= hosts
+    assert length == 30 or (1 << (32 - length - 1)) - 3 < hosts
+
+
+def _site(connections: list[dict[str, Any]]) -> SiteCapacity:
+    data = json.loads(RECORDED.read_text())
+    data["data"]["connections"] = connections
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{URL}/graphql/", json=data)
+        return NetBoxClient(URL, "nbt_x.y", timeout=2).site_capacity(1, ["tor-switch"])
+
+
+def test_connections_count_on_the_uplink_in_whole_megabits_except_the_one_asking() -> None:
+    site = _site([{"circuit": {"id": 5, "commit_rate": 50_500}}, {"circuit": {"id": 6, "commit_rate": 20_000}}])
+    assert site.connections == {5: 50_500, 6: 20_000}
+    assert site.granted_mbps(exclude_device=0) == 600 + 71  # 70.5 Mbps of circuits, rounded up
+    assert site.granted_mbps(exclude_device=0, exclude_circuit=6) == 600 + 51
+
+
+@dataclass
+class FakeNetBox:
+    """The reads check_connection makes, answering as the lab's NetBox does."""
+
+    site: SiteCapacity
+    blocks: list[str] = field(default_factory=lambda: ["127.40.0.0/16"])
+    free_vlans: int = 3900
+    calls: list[str] = field(default_factory=list)
+
+    def container_prefix(self, site_id: int, role: str) -> PrefixRef | None:
+        self.calls.append(f"container {role}")
+        return PrefixRef(id=40, prefix="127.40.0.0/16")
+
+    def free_blocks(self, container_id: int) -> list[str]:
+        return self.blocks
+
+    def vlan_group_id(self, slug: str) -> int | None:
+        return 1
+
+    def free_vlan_count(self, group_id: int) -> int:
+        return self.free_vlans
+
+    def site_capacity(self, site_id: int, roles: list[str]) -> SiteCapacity:
+        return self.site
+
+
+def _ctx(nb: FakeNetBox, kbps: int | None, hosts: Any = 20, kind: str = "internet") -> StepContext:
+    environ = {"DCAGENT_NETBOX__URL": URL, "DCAGENT_NETBOX__TOKEN": "t", "DCAGENT_ZABBIX__URL": "http://z",
+               "DCAGENT_ZABBIX__TOKEN": "z"}  # fmt: skip
+    svc = Services(load_settings(None, environ=environ))
+    svc.__dict__["netbox"] = nb
+    spec = ConnectionSpec(id=9, cid="BTM-INET-0009", kind=kind, status="planned", commit_kbps=kbps, tenant_id=2,
+                          tenant="dinkes", site_id=1, site="dc-batam", termination_a_id=31,
+                          custom_fields={"dcagent_hosts_needed": hosts})  # fmt: skip
+    obj = {"object_type": "circuits.circuit", "id": 9, "name": spec.cid, "status": "planned", "tags": [],
+           "custom_fields": spec.custom_fields, "tenant": "dinkes", "site": "dc-batam"}  # fmt: skip
+    return StepContext(run_id="run-9", playbook="new-network", step="check_connection",
+                       request=ObjectRef("circuits.circuit", 9), outputs={}, services=svc, locks=InProcessLocks(),
+                       clock=FakeClock(), params=PARAMS, meta={"calendar": OfficeCalendar()}, language="en",
+                       approved={"connection": spec.model_dump(mode="json"), "object": obj})  # fmt: skip
+
+
+def test_a_connection_that_fits_gets_every_figure_and_the_switchs_first_free_port() -> None:
+    result = check_connection(_ctx(FakeNetBox(_site([])), kbps=100_000))
+    assert result.outcome == "ok", result.reasons
+    out = result.output
+    assert (out["prefix_length"], out["pool"]["container"], out["vlan"]["free"]) == (27, "127.40.0.0/16", 3900)
+    assert out["bandwidth"] == {"requested_kbps": 100_000, "uplink_kbps": 1_000_000, "granted_kbps": 600_000,
+                                "left_kbps": 400_000}  # fmt: skip
+    assert (out["switch"]["name"], out["switch"]["port"], out["switch"]["uplink"]) == ("tor-btm-02", "swp2", "uplink1")
+
+
+def test_every_shortfall_is_a_reason_with_its_figures() -> None:
+    site = _site([{"circuit": {"id": 5, "commit_rate": 350_000}}])
+    nb = FakeNetBox(site, blocks=["127.40.7.248/29"], free_vlans=0)
+    result = check_connection(_ctx(nb, kbps=100_000, hosts=20))
+    assert result.outcome == "rejected"
+    short = "not enough bandwidth: 100000 kbps asked, 50000 kbps left of the 1000000 kbps uplink"
+    assert result.reasons == ("no free /27 in 127.40.0.0/16", "no free VLAN in group vlan-dc-batam", short)
+
+
+@pytest.mark.parametrize(("kbps", "hosts", "kind", "why"), [
+    (None, 20, "internet", "commit rate is empty"),
+    (10_000, 0, "internet", "hosts needed (dcagent_hosts_needed) must be 1–1022"),
+    (10_000, "dua puluh", "internet", "it reads 'dua puluh'"),
+    (10_000, 20, "mpls", "connection type 'mpls' is not built here (only internet)"),
+])  # fmt: skip
+def test_a_request_the_form_does_not_support_is_refused_before_any_read(kbps: int | None, hosts: Any, kind: str,
+                                                                         why: str) -> None:  # fmt: skip
+    nb = FakeNetBox(_site([]))
+    result = check_connection(_ctx(nb, kbps=kbps, hosts=hosts, kind=kind))
+    assert result.outcome == "rejected" and any(why in r for r in result.reasons), result.reasons
+    assert nb.calls == []
+
+
+def test_a_circuit_is_at_the_site_its_a_end_lands_on() -> None:
+    site = SimpleNamespace(id=1, slug="dc-batam")
+    end = SimpleNamespace(termination_type="dcim.site", termination=site)
+    circuit = SimpleNamespace(id=9, cid="BTM-INET-0009", status=SimpleNamespace(value="planned"), tags=[],
+                              custom_fields={}, tenant=None, termination_a=end)  # fmt: skip
+    obj = _request_object("circuits.circuit", circuit)
+    assert (obj.name, obj.site, obj.status) == ("BTM-INET-0009", "dc-batam", "planned")
+    circuit.termination_a = SimpleNamespace(termination_type="dcim.location", termination=site)
+    assert _request_object("circuits.circuit", circuit).site is None
+
+
+@responses.activate
+def test_the_last_block_taken_meanwhile_is_a_conflict_not_a_failure() -> None:
+    refusal = {"detail": "Insufficient space is available to accommodate the requested prefix size(s)"}
+    responses.add(responses.POST, f"{URL}/api/ipam/prefixes/40/available-prefixes/", status=409, json=refusal)
+    with pytest.raises(ConflictError):
+        NetBoxClient(URL, "nbt_x.y", timeout=2).allocate_prefix(40, 27, {"status": "active"})
