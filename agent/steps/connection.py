@@ -212,7 +212,11 @@ def allocate_vlan(ctx: StepContext) -> StepResult:
 
 
 def release_vlan(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    """Undo: the prefix let go of the VLAN first (NetBox protects a VLAN a prefix names), then the VLAN deleted."""
     nb = services_of(ctx.services).netbox
+    prefix = ctx.outputs.get("allocate_prefix") or {}
+    if prefix.get("prefix_id"):
+        nb.update_prefix(int(prefix["prefix_id"]), {"vlan": None})
     for vlan in nb.vlans_with_marker(ctx.idempotency_key):
         nb.delete_vlan(vlan.id)
 

@@ -114,7 +114,7 @@ def configure_connection_port(ctx: StepContext) -> StepResult:
         rate = driver.set_rate_limit(port, kbps)
         found = driver.get_vlan(vid)
         read = (after.access_vlan, after.enabled, after.description, trunk.carries(vid), rate,
-                found is not None and {port, uplink} <= set(found.ports))  # fmt: skip
+                found is not None and port in found.ports)  # fmt: skip
         if read != (vid, True, _description(spec), True, kbps, True):
             raise PermanentError("switch", f"{cabled['switch']} reads back {read} for VLAN {vid} on {port}/{uplink}")
         driver.save()

@@ -30,9 +30,13 @@ class PortState(BaseModel):
     all_vlans: bool = False  # a trunk with no allowed list carries every VLAN (IOS, EOS and OVS agree)
 
     def carries(self, vlan: int) -> bool:
+        return self.names(vlan) or (self.mode == "trunk" and self.all_vlans)
+
+    def names(self, vlan: int) -> bool:
+        """Carries ``vlan`` by name: its access VLAN, or on its trunk's allowed list (not merely as "every VLAN")."""
         if self.mode == "access":
             return self.access_vlan == vlan
-        return self.all_vlans or vlan in self.trunk_vlans
+        return vlan in self.trunk_vlans
 
 
 class VlanState(BaseModel):
@@ -40,7 +44,7 @@ class VlanState(BaseModel):
 
     vid: int
     name: str
-    ports: tuple[str, ...] = ()  # the ports carrying it: access members and trunks that allow it
+    ports: tuple[str, ...] = ()  # the ports naming it: access members and trunks listing it (not "every VLAN")
 
 
 class SwitchDriver(Protocol):
@@ -60,7 +64,7 @@ class SwitchDriver(Protocol):
         ...
 
     def get_vlan(self, vid: int) -> VlanState | None:
-        """The VLAN as the switch knows it (None: not defined), with every port that carries it."""
+        """The VLAN as the switch knows it (None: not defined), with every port that names it."""
         ...
 
     def ensure_vlan(self, vid: int, name: str) -> VlanState:

@@ -91,7 +91,7 @@ class IosLikeDriver:
         name = _vlan_names(self._show("show vlan brief")).get(vid)
         if name is None:
             return None
-        ports = [p.name for p in _interfaces(self._show("show running-config")) if p.carries(vid)]
+        ports = [p.name for p in _interfaces(self._show("show running-config")) if p.names(vid)]
         return VlanState(vid=vid, name=name, ports=tuple(sorted(ports)))
 
     def ensure_vlan(self, vid: int, name: str) -> VlanState:

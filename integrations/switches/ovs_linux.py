@@ -94,7 +94,7 @@ class OvsLinuxDriver:
         if not name:
             return None
         ports = _rows(self._vsctl("--format=json", _PORT_COLUMNS, "list", "port"))
-        carrying = [str(r["name"]) for r in ports if _port_state(r, enabled=True).carries(vid)]
+        carrying = [str(r["name"]) for r in ports if _port_state(r, enabled=True).names(vid)]
         return VlanState(vid=vid, name=name, ports=tuple(sorted(carrying)))
 
     def ensure_vlan(self, vid: int, name: str) -> VlanState:
