@@ -165,8 +165,9 @@ def remove(nb: Any, where: NetSite, circuits: list[Any], ovs_ports: tuple[str, .
         vsctl("br-set-external-id", "br0", f"dcagent-vlan-{vid}")
 
 
-def _vids() -> tuple[int, int]:
-    base = random.Random(uuid.uuid4().int).randrange(3000, 3800, 2)  # spreads tests apart; not a secret
+def _vids(lo: int) -> tuple[int, int]:
+    """Two VLAN ids from a band of 400 each test has to itself (tests run at once share the OVS bridge)."""
+    base = random.Random(uuid.uuid4().int).randrange(lo, lo + 400, 2)  # spreads runs apart; not a secret
     return base, base + 1
 
 
@@ -183,7 +184,7 @@ def uplink_trunk() -> Iterator[str]:
 def test_two_agencies_asking_together_for_more_than_the_uplink_one_is_connected_end_to_end(
     nb: Any, env: dict[str, str], tmp_path: Path, uplink_trunk: str
 ) -> None:
-    where = make_site(nb, uplink_mbps=100, vids=_vids(), container=_container(24), ports=("swp40", "swp41"))
+    where = make_site(nb, uplink_mbps=100, vids=_vids(2000), container=_container(24), ports=("swp40", "swp41"))
     circuits: list[Any] = []
     serve: subprocess.Popen[str] | None = None
     name = f"new-network-{where.key}"
@@ -246,23 +247,23 @@ def _assert_connected(nb: Any, penv: dict[str, str], run: Any, circuit: Any, whe
 def test_a_request_the_site_cannot_take_is_refused_with_every_figure_and_changes_nothing(
     nb: Any, env: dict[str, str], tmp_path: Path
 ) -> None:
-    vids = _vids()
+    vids = _vids(2400)
     where = make_site(nb, uplink_mbps=10, vids=(vids[0], vids[0]), container=_container(30), ports=())
     circuits: list[Any] = []
     name = f"new-network-{where.key}"
     try:
-        penv = playbook(tmp_path, where, name, env, "swp45")
+        penv = playbook(tmp_path, where, name, env, "swp39")  # never reached: the check refuses first
         nb.ipam.vlans.create({"vid": vids[0], "name": "TAKEN", "group": nb.ipam.vlan_groups.get(
             slug=f"vlan-net-{where.key}").id, "status": "active"})  # fmt: skip
         # the group's one VLAN id is taken (removed with the group's VLANs afterwards)
         circuits = [file_circuit(nb, where, f"sop-{name}", 20_000, hosts=20)]
         before = (nb.ipam.prefixes.count(within=where.container), nb.ipam.vlans.count(group=f"vlan-net-{where.key}"),
-                  ovs_port("swp45"))  # fmt: skip
+                  ovs_port("swp39"))  # fmt: skip
         result = subprocess.run([*DCAGENT, "run", name, f"circuit:{circuits[0].cid}"], env=penv, capture_output=True,
                                 text=True, timeout=300, check=False)  # fmt: skip
         assert result.returncode == 3, result.stdout + result.stderr
         after = (nb.ipam.prefixes.count(within=where.container), nb.ipam.vlans.count(group=f"vlan-net-{where.key}"),
-                 ovs_port("swp45"))  # fmt: skip
+                 ovs_port("swp39"))  # fmt: skip
         assert after == before
         assert str(nb.circuits.circuits.get(circuits[0].id).status.value) == "planned"
         store = Store(penv["DCAGENT_STORE_URL"])
@@ -285,7 +286,7 @@ def test_a_request_the_site_cannot_take_is_refused_with_every_figure_and_changes
 def test_a_switch_refusing_mid_build_undoes_everything_and_keeps_a_vlan_another_port_carries(
     nb: Any, env: dict[str, str], tmp_path: Path
 ) -> None:
-    vids = _vids()
+    vids = _vids(2800)
     where = make_site(nb, uplink_mbps=100, vids=(vids[0], vids[0]), container=_container(24), ports=("swp43",))
     circuits: list[Any] = []
     name = f"new-network-{where.key}"
