@@ -56,6 +56,8 @@ CUSTOM_FIELDS: tuple[CustomField, ...] = (
                 "Jumlah alamat IP yang dibutuhkan OPD (menentukan ukuran prefix)"),
     CustomField("dcagent_agency_location", "Lokasi OPD", "text", ("circuits.circuit",),
                 "Alamat kantor OPD yang disambungkan"),
+    CustomField("dcagent_requested_kbps", "Bandwidth baru diminta (kbps)", "integer", ("circuits.circuit",),
+                "Permohonan kenaikan bandwidth: commit rate baru yang diminta OPD"),
     CustomField("dcagent_fqdn", "Nama domain (FQDN) yang diminta", "text", ("dcim.device",),
                 "Contoh: simpeg.dc.lab"),
     CustomField("dcagent_server_vlan", "VLAN server", "object", ("dcim.device",), "VLAN tempat server ditempatkan",

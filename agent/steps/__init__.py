@@ -5,6 +5,7 @@ Importing this package registers every step (the registry is checked when playbo
 
 from agent.steps import (  # noqa: F401
     backup,
+    bandwidth,
     capacity,
     connection,
     connection_build,

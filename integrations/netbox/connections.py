@@ -134,3 +134,20 @@ class Connections(NetBoxCore):
                        lambda: self._api.circuits.circuit_terminations.get(termination_id))  # fmt: skip
         cable = getattr(row, "cable", None) if row is not None else None
         return int(cable.id) if cable else None
+
+    def cable_interface(self, cable_id: int) -> tuple[int, int, str] | None:
+        """The interface end of a cable (a circuit's cable to its switch port): (device id, interface id, name)."""
+
+        def run() -> tuple[int, int, str] | None:
+            cable = self._api.dcim.cables.get(cable_id)
+            for term in [*(cable.a_terminations or []), *(cable.b_terminations or [])] if cable else []:
+                kind = term["object_type"] if isinstance(term, dict) else term.object_type
+                if str(kind) == "dcim.interface":
+                    obj = term["object"] if isinstance(term, dict) else term.object
+                    device = obj["device"]["id"] if isinstance(obj, dict) else obj.device.id
+                    name = obj["name"] if isinstance(obj, dict) else obj.name
+                    oid = term["object_id"] if isinstance(term, dict) else term.object_id
+                    return int(device), int(oid), str(name)
+            return None
+
+        return self._do(f"read cable {cable_id}", run)

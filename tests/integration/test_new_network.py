@@ -209,11 +209,35 @@ def test_two_agencies_asking_together_for_more_than_the_uplink_one_is_connected_
         assert any("60000 kbps" in j and "40000 kbps" in j for j in journal(nb, loser)), journal(nb, loser)
         assert str(nb.circuits.circuits.get(loser.id).status.value) == "planned"
         _assert_connected(nb, penv, done, winner, where, uplink_trunk)
+        # The agency then asks for a new rate (SOP "Kenaikan Bandwidth"): 150 Mbps does not fit the 100 Mbps uplink,
+        # 90 Mbps does — the commit rate and the port's limit change together.
+        bw = private_playbooks(REPO_PLAYBOOKS / "bandwidth.yaml", tmp_path / "playbooks", f"bw-{where.key}",
+                               f"sop-bw-{where.key}", env, sites=[where.site.slug])  # fmt: skip
+        refused = ask_bandwidth(nb, bw, winner, f"bw-{where.key}", 150_000)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert any("150000 kbps asked, 100000 kbps left of the 100000 kbps uplink" in j for j in journal(nb, winner))
+        granted = ask_bandwidth(nb, bw, winner, f"bw-{where.key}", 90_000)
+        assert granted.returncode == 0, granted.stdout + granted.stderr
+        assert nb.circuits.circuits.get(winner.id).commit_rate == 90_000
+        port = nb.dcim.interfaces.get(device=where.switch, cabled=True).name
+        assert vsctl("get", "interface", port, "ingress_policing_rate").strip() == "90000"
     finally:
         if serve is not None:
             serve.send_signal(signal.SIGTERM)
             serve.wait(timeout=60)
         remove(nb, where, circuits, ("swp40", "swp41", uplink_trunk))
+
+
+def ask_bandwidth(nb: Any, env: dict[str, str], circuit: Any, book: str, kbps: int) -> subprocess.CompletedProcess[str]:
+    """The engineer records the new rate and files the request; the officials decide; the CLI runs it."""
+    fresh = nb.circuits.circuits.get(circuit.id)
+    fresh.update({"custom_fields": {"dcagent_requested_kbps": kbps},
+                  "tags": [{"slug": t.slug} for t in fresh.tags] + [{"slug": f"sop-{book}"}]})  # fmt: skip
+    for tag_, user in (("disposisi", "kadis"), ("approved", "kabid")):
+        mine = official(user).circuits.circuits.get(circuit.id)
+        mine.update({"tags": [{"slug": t.slug} for t in mine.tags] + [{"slug": tag_}]})
+    return subprocess.run([*DCAGENT, "run", book, f"circuit:{circuit.cid}"], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
 
 
 def _assert_connected(nb: Any, penv: dict[str, str], run: Any, circuit: Any, where: NetSite, uplink: str) -> None:

@@ -19,6 +19,7 @@ from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import ObjectRef, StepContext
 from agent.settings import load_settings
+from agent.steps.bandwidth import check_bandwidth_change
 from agent.steps.connection import check_connection, prefix_length
 from agent.steps.services import Services
 from integrations.errors import ConflictError
@@ -80,14 +81,16 @@ class FakeNetBox:
         return self.site
 
 
-def _ctx(nb: FakeNetBox, kbps: int | None, hosts: Any = 20, kind: str = "internet") -> StepContext:
+def _ctx(nb: FakeNetBox, kbps: int | None, hosts: Any = 20, kind: str = "internet", status: str = "planned",
+         requested: int | None = None) -> StepContext:  # fmt: skip
     environ = {"DCAGENT_NETBOX__URL": URL, "DCAGENT_NETBOX__TOKEN": "t", "DCAGENT_ZABBIX__URL": "http://z",
                "DCAGENT_ZABBIX__TOKEN": "z"}  # fmt: skip
     svc = Services(load_settings(None, environ=environ))
     svc.__dict__["netbox"] = nb
-    spec = ConnectionSpec(id=9, cid="BTM-INET-0009", kind=kind, status="planned", commit_kbps=kbps, tenant_id=2,
+    fields = {"dcagent_hosts_needed": hosts, "dcagent_requested_kbps": requested}
+    spec = ConnectionSpec(id=9, cid="BTM-INET-0009", kind=kind, status=status, commit_kbps=kbps, tenant_id=2,
                           tenant="dinkes", site_id=1, site="dc-batam", termination_a_id=31,
-                          custom_fields={"dcagent_hosts_needed": hosts})  # fmt: skip
+                          custom_fields=fields)  # fmt: skip
     obj = {"object_type": "circuits.circuit", "id": 9, "name": spec.cid, "status": "planned", "tags": [],
            "custom_fields": spec.custom_fields, "tenant": "dinkes", "site": "dc-batam"}  # fmt: skip
     return StepContext(run_id="run-9", playbook="new-network", step="check_connection",
@@ -146,3 +149,19 @@ def test_the_last_block_taken_meanwhile_is_a_conflict_not_a_failure() -> None:
     responses.add(responses.POST, f"{URL}/api/ipam/prefixes/40/available-prefixes/", status=409, json=refusal)
     with pytest.raises(ConflictError):
         NetBoxClient(URL, "nbt_x.y", timeout=2).allocate_prefix(40, 27, {"status": "active"})
+
+
+@pytest.mark.parametrize(("status", "requested", "outcome", "why"), [
+    ("active", 300_000, "ok", None),
+    ("active", 500_000, "rejected", "500000 kbps asked, 400000 kbps left of the 1000000 kbps uplink"),
+    ("active", 100_000, "rejected", "the commit rate is 100000 kbps"),
+    ("planned", 300_000, "rejected", "is not active"),
+    ("active", 10, "rejected", "dcagent_requested_kbps must be 64"),
+])  # fmt: skip
+def test_a_bandwidth_change_is_checked_against_the_uplink_without_its_own_old_rate(
+    status: str, requested: int, outcome: str, why: str | None
+) -> None:
+    site = _site([{"circuit": {"id": 9, "commit_rate": 100_000}}])  # its own rate is not counted against it
+    result = check_bandwidth_change(_ctx(FakeNetBox(site), kbps=100_000, status=status, requested=requested))
+    assert result.outcome == outcome, result.reasons
+    assert why is None or any(why in r for r in result.reasons), result.reasons

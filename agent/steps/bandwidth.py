@@ -1,0 +1,145 @@
+"""A change of a connection's bandwidth ("Permohonan Kenaikan Bandwidth", the SOP the new-network SOP cites): the
+uplink re-checked for the difference, the circuit's commit rate and the switch port's rate limit changed together,
+each put back by undo; a letter when the uplink cannot carry it, a Berita Acara when done."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent.engine.errors import StepInputError
+from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.steps.connection import _bandwidth, _bandwidth_short, _say, approved_connection
+from agent.steps.params import NoParams
+from agent.steps.plans import fixed_plan
+from agent.steps.reports import write_document
+from agent.steps.request import approved_object
+from agent.steps.services import Services, services_of
+from agent.steps.switchport import open_switch
+from integrations.errors import PermanentError
+from integrations.netbox import ConnectionSpec
+from integrations.switches.base import RATE_MAX_KBPS, RATE_MIN_KBPS
+
+REQUESTED = "dcagent_requested_kbps"
+
+
+def _wanted(ctx: StepContext) -> int | None:
+    value = approved_object(ctx).custom_fields.get(REQUESTED)
+    return value if isinstance(value, int) and RATE_MIN_KBPS <= value <= RATE_MAX_KBPS else None
+
+
+def _figures(svc: Services, spec: ConnectionSpec, wanted: int) -> dict[str, Any]:
+    assert spec.site_id is not None
+    site = svc.netbox.site_capacity(spec.site_id, svc.settings.switch_roles)
+    return {**_bandwidth(site, spec), "requested_kbps": wanted, "current_kbps": spec.commit_kbps}
+
+
+@step("check_bandwidth_change", timeout=120, retry=RetryPolicy(max_attempts=3), params=NoParams,
+      plan=fixed_plan("NetBox", "check", "uplink", "the new commit rate against what the uplink has left"))  # fmt: skip
+def check_bandwidth_change(ctx: StepContext) -> StepResult:
+    """The new rate is a rate, differs from today's, and the uplink carries it (every other grant counted)."""
+    svc, spec = services_of(ctx.services), approved_connection(ctx)
+    wanted = _wanted(ctx)
+    if wanted is None:
+        return StepResult.rejected(_say(ctx, f"{REQUESTED} harus {RATE_MIN_KBPS}–{RATE_MAX_KBPS} kbps",
+                                        f"{REQUESTED} must be {RATE_MIN_KBPS}–{RATE_MAX_KBPS} kbps"))  # fmt: skip
+    if spec.status != "active" or spec.site_id is None:
+        return StepResult.rejected(_say(ctx, f"sirkuit {spec.cid} belum aktif di site data center",
+                                        f"circuit {spec.cid} is not active at a data-centre site"))  # fmt: skip
+    if wanted == spec.commit_kbps:
+        return StepResult.rejected(_say(ctx, f"commit rate sudah {wanted} kbps", f"the commit rate is {wanted} kbps"))
+    bw = _figures(svc, spec, wanted)
+    short = _bandwidth_short(ctx, bw)
+    return StepResult.rejected(short, bandwidth=bw) if short else StepResult.ok(bandwidth=bw)
+
+
+@step("change_commit_rate", timeout=120, retry=RetryPolicy(max_attempts=4), params=NoParams,
+      plan=fixed_plan("NetBox", "update", "circuit commit rate", "the new rate, counted on the uplink at once"),
+      undo=lambda ctx, out: restore_commit_rate(ctx, out), needs=("check_bandwidth_change",))  # fmt: skip
+def change_commit_rate(ctx: StepContext) -> StepResult:
+    """Under the site's lock (the one placements and new connections take), the uplink read again and the circuit's
+    commit rate set: from then on every check counts the new rate."""
+    svc, spec, wanted = services_of(ctx.services), approved_connection(ctx), _wanted(ctx)
+    if wanted is None or spec.site_id is None:
+        raise StepInputError("the new rate was not checked")
+    with ctx.locks.hold(f"site:{spec.site_id}"):
+        bw = _figures(svc, spec, wanted)
+        if (short := _bandwidth_short(ctx, bw)) is not None:
+            return StepResult.rejected(short, bandwidth=bw)
+        ctx.checkpoint(before_kbps=spec.commit_kbps)
+        svc.netbox.update_circuit(spec.id, {"commit_rate": wanted})
+    return StepResult.ok(before_kbps=spec.commit_kbps, commit_kbps=wanted)
+
+
+def restore_commit_rate(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    if "before_kbps" in output:
+        services_of(ctx.services).netbox.update_circuit(ctx.request.object_id, {"commit_rate": output["before_kbps"]})
+
+
+def _port(svc: Services, spec: ConnectionSpec) -> tuple[int, str]:
+    """The switch and port the circuit is cabled to, as NetBox records it now."""
+    cable = svc.netbox.termination_cable(spec.termination_a_id) if spec.termination_a_id is not None else None
+    end = svc.netbox.cable_interface(cable) if cable is not None else None
+    if end is None:
+        raise StepInputError(f"circuit {spec.cid} is cabled to no switch port in NetBox")
+    return end[0], end[2]
+
+
+@step("set_port_rate", timeout=120, retry=RetryPolicy(max_attempts=3, initial=2), params=NoParams,
+      plan=fixed_plan("switch", "update", "agency port", "ingress rate limit = the new commit rate; saved"),
+      undo=lambda ctx, out: restore_port_rate(ctx, out), needs=("change_commit_rate",))  # fmt: skip
+def set_port_rate(ctx: StepContext) -> StepResult:
+    """The agency's port polices at the new rate: read before, changed, read back, saved."""
+    svc, spec = services_of(ctx.services), approved_connection(ctx)
+    wanted = int(ctx.outputs["change_commit_rate"]["commit_kbps"])
+    switch_id, port = _port(svc, spec)
+    driver = open_switch(svc, {"switch_id": switch_id})
+    try:
+        before = ctx.progress.get("before_kbps", driver.get_rate_limit(port))
+        ctx.checkpoint(switch_id=switch_id, port=port, before_kbps=before)
+        now = driver.set_rate_limit(port, wanted)
+        if now != wanted:
+            raise PermanentError("switch", f"{port} polices at {now} kbps after it was set to {wanted}")
+        driver.save()
+    finally:
+        driver.close()
+    return StepResult.ok(switch_id=switch_id, port=port, before_kbps=before, rate_kbps=now)
+
+
+def restore_port_rate(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    if "port" not in output:
+        return
+    driver = open_switch(services_of(ctx.services), {"switch_id": output["switch_id"]})
+    try:
+        driver.set_rate_limit(str(output["port"]), output.get("before_kbps"))
+        driver.save()
+    finally:
+        driver.close()
+
+
+@step("bandwidth_report", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,
+      plan=fixed_plan("reports", "create", "berita-acara.html/.pdf", "and a NetBox journal entry"))  # fmt: skip
+def bandwidth_report(ctx: StepContext) -> StepResult:
+    spec, o, id_ = approved_connection(ctx), ctx.outputs, ctx.language == "id"
+    bw = o.get("check_bandwidth_change", {}).get("bandwidth", {})
+    rows = [("Sirkuit" if id_ else "Circuit", f"{spec.cid} ({spec.kind})"),
+            ("Commit rate", f"{o['change_commit_rate']['before_kbps']} → "
+                            f"{o['change_commit_rate']['commit_kbps']} kbps"),
+            ("Uplink", f"{bw.get('uplink_kbps', '-')} kbps, " + (f"tersisa {bw.get('left_kbps', '-')} kbps" if id_
+                                                                  else f"{bw.get('left_kbps', '-')} kbps left")),
+            ("Port", f"{o['set_port_rate']['port']}: rate limit {o['set_port_rate']['rate_kbps']} kbps")]  # fmt: skip
+    title = "BERITA ACARA PERUBAHAN BANDWIDTH" if id_ else "BANDWIDTH CHANGE WORK REPORT"
+    return write_document(ctx, "berita-acara", title, rows, [], "Berita Acara" if id_ else "Work report",
+                          with_steps=True)  # fmt: skip
+
+
+@step("bandwidth_letter", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,
+      plan=fixed_plan("reports", "create", "surat-balasan.html/.pdf", "reasons; journal entry"))  # fmt: skip
+def bandwidth_letter(ctx: StepContext) -> StepResult:
+    spec, id_ = approved_connection(ctx), ctx.language == "id"
+    reasons = [str(r) for out in ctx.outputs.values() for r in out.get("reasons", [])]
+    title = "SURAT BALASAN PERMOHONAN KENAIKAN BANDWIDTH" if id_ else "REPLY TO THE BANDWIDTH REQUEST"
+    lead = "Permohonan belum dapat dipenuhi karena:" if id_ else "The request cannot be granted because:"
+    result = write_document(ctx, "surat-balasan", title, [("Sirkuit" if id_ else "Circuit", spec.cid)],
+                            [lead, *reasons], "Surat Balasan" if id_ else "Reply letter", with_steps=False)  # fmt: skip
+    return StepResult.ok(**result.output, reasons=reasons)
