@@ -1,20 +1,24 @@
-"""Switch drivers, one module per platform, chosen by the NetBox platform slug."""
+"""Switch drivers, one module per platform, chosen by the NetBox platform slug.
+
+A platform module defines its driver class and registers it (``@register`` from ``base``); importing this package
+imports every module in it, so a new vendor is one module here plus its fixtures for the conformance suite
+(``tests/unit/switches/fixtures/<platform>.yaml``). The ``SwitchDriver`` protocol's docstrings are the spec.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from integrations.errors import PermanentError
 from integrations.ssh import SSHCredentials
-from integrations.switches.arista_eos import AristaEosDriver
-from integrations.switches.base import SwitchDriver
-from integrations.switches.cisco_ios import CiscoIosDriver
-from integrations.switches.ovs_linux import OvsLinuxDriver
+from integrations.switches.base import DRIVERS, SwitchDriver
 
-DRIVERS: dict[str, type[OvsLinuxDriver] | type[CiscoIosDriver] | type[AristaEosDriver]] = {
-    "ovs_linux": OvsLinuxDriver,
-    "cisco_ios": CiscoIosDriver,
-    "arista_eos": AristaEosDriver,
-}
-PLATFORMS = tuple(DRIVERS)
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+PLATFORMS = tuple(sorted(DRIVERS))
+__all__ = ["DRIVERS", "PLATFORMS", "open_driver"]
 
 
 def open_driver(platform: str | None, host: str, port: int, creds: SSHCredentials, name: str) -> SwitchDriver:

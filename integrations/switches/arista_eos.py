@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 
 from integrations.ssh import SSHCredentials
+from integrations.switches.base import register
 from integrations.switches.ios_like import IosLikeDriver
 from integrations.switches.session import connect
 
 
+@register
 class AristaEosDriver(IosLikeDriver):
     platform = "arista_eos"
     show_interface = "show running-config interfaces {name}"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict
 
 from integrations.errors import PermanentError
+from integrations.ssh import SSHCredentials
+from integrations.switches.session import CliSession
 
 SYSTEM = "switch"
 DESCRIPTION_MAX = 64
@@ -99,6 +101,26 @@ class SwitchDriver(Protocol):
     def save(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class DriverFactory(Protocol):
+    """A platform module's driver class: built on a CLI session (tests) or opened over SSH."""
+
+    platform: str
+
+    def __call__(self, session: CliSession, name: str) -> SwitchDriver: ...
+
+    def open(self, host: str, port: int, creds: SSHCredentials, name: str) -> SwitchDriver: ...
+
+
+DRIVERS: dict[str, DriverFactory] = {}
+
+
+def register[T](cls: T) -> T:
+    """A platform module registers its driver class (``@register``) under its ``platform``, the NetBox platform slug;
+    the package imports every module, so adding a vendor is one module (plus its conformance fixtures)."""
+    DRIVERS[str(getattr(cls, "platform"))] = cast(DriverFactory, cls)  # noqa: B009 - T is any class
+    return cls
 
 
 def sanitize_description(text: str) -> str:

@@ -15,6 +15,7 @@ from integrations.switches.base import (
     check_port_name,
     check_rate,
     check_vlan,
+    register,
     sanitize_description,
     vlan_name,
 )
@@ -26,6 +27,7 @@ _STATUS_MARK = "__DCAGENT_RC="
 _PORT_COLUMNS = "--columns=name,tag,trunks,vlan_mode,external_ids"
 
 
+@register
 class OvsLinuxDriver:
     platform = "ovs_linux"
 

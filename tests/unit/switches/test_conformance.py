@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from integrations.errors import PermanentError
 from integrations.switches import DRIVERS
 from integrations.switches.base import SwitchDriver
 from tests.unit.switches.fakes import FakeIos, FakeOvs
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SIMULATORS: dict[str, Callable[[list[str]], Any]] = {
+    "ios": lambda ports: FakeIos(ports),
+    "eos": lambda ports: FakeIos(ports, eos=True),
+    "ovs": lambda ports: FakeOvs(ports),
+}
 
 
 @dataclass
@@ -21,40 +30,30 @@ class Case:
     port: str
     other: str
     trunk: str
+    unknown: str
+    foreign: str | None
 
 
-def _ios() -> Case:
-    fake = FakeIos(["GigabitEthernet1/0/4", "GigabitEthernet1/0/5", "TenGigabitEthernet1/1/1"])
-    return _with_trunk(Case(DRIVERS["cisco_ios"](fake, "sw-ios"), fake, "GigabitEthernet1/0/4", "GigabitEthernet1/0/5",
-                            "TenGigabitEthernet1/1/1"))  # fmt: skip
+def load_case(platform: str) -> Case:
+    """The platform's case from ``fixtures/<platform>/case.yaml``: a new vendor adds its module and this folder."""
+    spec = yaml.safe_load((FIXTURES / platform / "case.yaml").read_text(encoding="utf-8"))
+    ports = spec["ports"]
+    fake = SIMULATORS[spec["cli"]]([ports["access"], ports["other"], ports["trunk"]])
+    fake.port(ports["trunk"]).mode, fake.port(ports["trunk"]).trunk = "trunk", [100]  # the uplink: VLAN 100 only
+    return Case(DRIVERS[platform](fake, f"sw-{platform}"), fake, ports["access"], ports["other"], ports["trunk"],
+                spec["unknown"], spec["foreign"])  # fmt: skip
 
 
-def _eos() -> Case:
-    fake = FakeIos(["Ethernet4", "Ethernet5", "Ethernet49"], eos=True)
-    return _with_trunk(Case(DRIVERS["arista_eos"](fake, "sw-eos"), fake, "Ethernet4", "Ethernet5", "Ethernet49"))
+PLATFORM_CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "case.yaml").is_file())
 
 
-def _ovs() -> Case:
-    fake = FakeOvs(["swp4", "swp5", "uplink1"])
-    return _with_trunk(Case(DRIVERS["ovs_linux"](fake, "sw-ovs"), fake, "swp4", "swp5", "uplink1"))
-
-
-def _with_trunk(case: Case) -> Case:
-    """The uplink: a trunk allowing VLAN 100 only."""
-    case.fake.port(case.trunk).mode, case.fake.port(case.trunk).trunk = "trunk", [100]
-    return case
-
-
-FACTORIES: dict[str, Callable[[], Case]] = {"cisco_ios": _ios, "arista_eos": _eos, "ovs_linux": _ovs}
-
-
-@pytest.fixture(params=sorted(FACTORIES))
+@pytest.fixture(params=PLATFORM_CASES)
 def case(request: pytest.FixtureRequest) -> Case:
-    return FACTORIES[request.param]()
+    return load_case(request.param)
 
 
 def test_every_platform_has_a_conformance_case() -> None:
-    assert set(FACTORIES) == set(DRIVERS)
+    assert set(PLATFORM_CASES) == set(DRIVERS) == {"ovs_linux", "cisco_ios", "arista_eos"}
 
 
 def test_fresh_port_reads_as_unconfigured_and_enabled(case: Case) -> None:
@@ -108,11 +107,8 @@ def test_bad_port_name_sends_nothing(case: Case, bad: str) -> None:
 
 
 def test_unknown_port_is_a_clear_error(case: Case) -> None:
-    unknown = {"cisco_ios": "GigabitEthernet9/0/9", "arista_eos": "Ethernet99", "ovs_linux": "swp99"}[
-        case.driver.platform
-    ]
     with pytest.raises(PermanentError):
-        case.driver.get_port(unknown)
+        case.driver.get_port(case.unknown)
 
 
 def test_running_config_and_save(case: Case) -> None:
@@ -124,11 +120,13 @@ def test_running_config_and_save(case: Case) -> None:
         assert case.fake.saves == 1
 
 
-def test_platform_port_names_are_checked() -> None:
-    with pytest.raises(PermanentError, match="not a cisco_ios access port name"):
-        _ios().driver.get_port("swp4")
-    with pytest.raises(PermanentError, match="not a arista_eos access port name"):
-        _eos().driver.get_port("GigabitEthernet1/0/4")
+@pytest.mark.parametrize("platform", [p for p in PLATFORM_CASES if load_case(p).foreign])  # OVS takes any name
+def test_platform_port_names_are_checked(platform: str) -> None:
+    case = load_case(platform)
+    assert case.foreign is not None
+    with pytest.raises(PermanentError, match=f"not a {case.driver.platform} access port name"):
+        case.driver.get_port(case.foreign)
+    assert case.fake.sent == []
 
 
 # -- VLANs, trunks and rate limits (new network connections, SOP 001) ------------------------------------------------
