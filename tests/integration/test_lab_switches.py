@@ -12,7 +12,8 @@ from integrations.errors import HostKeyError, PermanentError
 from integrations.ssh import SSHCredentials
 from integrations.switches.ovs_linux import OvsLinuxDriver
 
-pytestmark = pytest.mark.smoke  # the lab answers: part of `make test-fast`
+# The lab answers: part of `make test-fast`. One worker for the module: its tests share tor-btm-01's spare ports.
+pytestmark = [pytest.mark.smoke, pytest.mark.xdist_group("tor-btm-01-spare-ports")]
 
 PORT = "swp47"
 
@@ -86,7 +87,7 @@ def test_unknown_host_key_is_refused(
         OvsLinuxDriver.open(host, port, creds, name=name)
 
 
-TRUNK = "swp46"
+TRUNK, ACCESS = "swp45", "swp44"  # ports of this test's own (the others use swp47)
 
 
 def vsctl(lab_dir: Path, switch: str, *args: str) -> str:
@@ -102,21 +103,22 @@ def test_a_connections_vlan_trunk_and_rate_limit_are_read_back_from_ovsdb(
     try:
         assert driver.ensure_vlan(3901, "OPD Disdik internet").name == "OPD-Disdik-internet"
         assert vsctl(lab_dir, switch, "br-get-external-id", "br0", "dcagent-vlan-3901").strip() == "OPD-Disdik-internet"
-        driver.configure_access_port(PORT, 3901, "link disdik")
+        driver.configure_access_port(ACCESS, 3901, "link disdik")
         assert driver.allow_on_trunk(TRUNK, 3901).trunk_vlans == (100, 3901)
         trunks = json.loads(vsctl(lab_dir, switch, "--format=json", "--columns=trunks", "list", "port", TRUNK))
         assert trunks["data"][0][0] == ["set", [100, 3901]]
-        assert driver.set_rate_limit(PORT, 20_000) == 20_000
-        assert vsctl(lab_dir, switch, "get", "interface", PORT, "ingress_policing_rate").strip() == "20000"
+        assert driver.set_rate_limit(ACCESS, 20_000) == 20_000
+        assert vsctl(lab_dir, switch, "get", "interface", ACCESS, "ingress_policing_rate").strip() == "20000"
         vlan = driver.get_vlan(3901)
-        assert vlan is not None and set(vlan.ports) == {PORT, TRUNK}
+        assert vlan is not None and set(vlan.ports) == {ACCESS, TRUNK}
         assert driver.remove_vlan(3901) is False  # still carried: the undo of a second request leaves it
         driver.disallow_on_trunk(TRUNK, 3901)
-        driver.reset_port(PORT)
-        assert driver.set_rate_limit(PORT, None) is None
+        driver.reset_port(ACCESS)
+        assert driver.set_rate_limit(ACCESS, None) is None
         assert driver.remove_vlan(3901) is True
         assert vsctl(lab_dir, switch, "br-get-external-id", "br0", "dcagent-vlan-3901").strip() == ""
     finally:
         vsctl(lab_dir, switch, "clear", "port", TRUNK, "trunks", "vlan_mode")
-        vsctl(lab_dir, switch, "set", "interface", PORT, "ingress_policing_rate=0", "ingress_policing_burst=0")
+        vsctl(lab_dir, switch, "clear", "port", ACCESS, "tag", "trunks", "vlan_mode")
+        vsctl(lab_dir, switch, "set", "interface", ACCESS, "ingress_policing_rate=0", "ingress_policing_burst=0")
         vsctl(lab_dir, switch, "br-set-external-id", "br0", "dcagent-vlan-3901")
