@@ -25,7 +25,8 @@ REQUESTED = "dcagent_requested_kbps"
 
 def _wanted(ctx: StepContext) -> int | None:
     value = approved_object(ctx).custom_fields.get(REQUESTED)
-    return value if isinstance(value, int) and RATE_MIN_KBPS <= value <= RATE_MAX_KBPS else None
+    ok = isinstance(value, int) and not isinstance(value, bool) and RATE_MIN_KBPS <= value <= RATE_MAX_KBPS
+    return value if ok else None
 
 
 def _figures(svc: Services, spec: ConnectionSpec, wanted: int) -> dict[str, Any]:

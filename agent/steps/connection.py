@@ -73,7 +73,7 @@ def _switch(site: SiteCapacity, name: str) -> dict[str, Any] | None:
 def _request_problems(ctx: StepContext, spec: ConnectionSpec, p: CheckConnection) -> tuple[list[str], int]:
     problems: list[str] = []
     hosts = approved_object(ctx).custom_fields.get(HOSTS)
-    if not isinstance(hosts, int) or not 1 <= hosts <= p.max_hosts:
+    if not isinstance(hosts, int) or isinstance(hosts, bool) or not 1 <= hosts <= p.max_hosts:
         problems.append(_say(ctx, f"jumlah host ({HOSTS}) harus 1–{p.max_hosts}, tertulis {hosts!r}",
                              f"hosts needed ({HOSTS}) must be 1–{p.max_hosts}, it reads {hosts!r}"))  # fmt: skip
     if spec.kind not in p.containers:
@@ -85,7 +85,7 @@ def _request_problems(ctx: StepContext, spec: ConnectionSpec, p: CheckConnection
     if spec.site_id is None:
         problems.append(_say(ctx, "terminasi A sirkuit bukan di site data center",
                              "the circuit's A termination is not at the data-centre site"))  # fmt: skip
-    return problems, hosts if isinstance(hosts, int) else 0
+    return problems, hosts if isinstance(hosts, int) and not isinstance(hosts, bool) else 0
 
 
 @step("check_connection", timeout=120, retry=RetryPolicy(max_attempts=3), params=CheckConnection,

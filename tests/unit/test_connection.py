@@ -122,6 +122,7 @@ def test_every_shortfall_is_a_reason_with_its_figures() -> None:
     (None, 20, "internet", "commit rate is empty"),
     (10_000, 0, "internet", "hosts needed (dcagent_hosts_needed) must be 1–1022"),
     (10_000, "dua puluh", "internet", "it reads 'dua puluh'"),
+    (10_000, True, "internet", "it reads True"),
     (10_000, 20, "mpls", "connection type 'mpls' is not built here (only internet)"),
 ])  # fmt: skip
 def test_a_request_the_form_does_not_support_is_refused_before_any_read(kbps: int | None, hosts: Any, kind: str,
