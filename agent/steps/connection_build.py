@@ -12,7 +12,7 @@ from typing import Any
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
 from agent.steps.connection import _checked, _label, _say, approved_connection
-from agent.steps.monitoring import templates_for
+from agent.steps.monitoring import remove_recorded, templates_for, upsert_recorded
 from agent.steps.params import NoParams
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import journal_once, write_document
@@ -165,30 +165,16 @@ def gateway_host(svc: Services, ctx: StepContext) -> HostSpec:
 
 @step("register_connection", timeout=180, retry=RetryPolicy(max_attempts=4), params=NoParams,
       plan=fixed_plan("Zabbix", "create", "host", "the agency's gateway: ICMP, groups, tags, commit-rate macro"),
-      undo=lambda ctx, out: unregister_connection(ctx, out), needs=("reserve_gateway", "allocate_prefix"))  # fmt: skip
+      undo=lambda ctx, out: remove_recorded(services_of(ctx.services), out),
+      needs=("reserve_gateway", "allocate_prefix"))  # fmt: skip
 def register_connection(ctx: StepContext) -> StepResult:
     """The connection in the monitoring system (step 7): a host for the agency's gateway, found by the circuit's
     NetBox id on it (adopted if it exists, put back as it was by undo)."""
     svc = services_of(ctx.services)
     spec = gateway_host(svc, ctx)
-    recorded: dict[str, Any] = dict(ctx.progress.get("before") or {})
-
-    def adopting(host_id: str, before: dict[str, Any]) -> None:
-        recorded.update(recorded or before)
-        ctx.checkpoint(host_id=host_id, created=False, before=recorded)
-
-    host_id, created = svc.zabbix.upsert_host(spec.model_copy(update={"created_by": ctx.run_id}), adopting)
-    ctx.checkpoint(host_id=host_id, created=created)
+    host_id, created, recorded = upsert_recorded(svc, ctx, spec)
     return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups), ip=spec.ip,
                          before=recorded or None)  # fmt: skip
-
-
-def unregister_connection(ctx: StepContext, output: Mapping[str, Any]) -> None:
-    svc = services_of(ctx.services)
-    if output.get("created"):
-        svc.zabbix.delete_hosts([str(output["host_id"])])
-    elif output.get("before"):
-        svc.zabbix.restore_host(str(output["host_id"]), dict(output["before"]))
 
 
 @step("activate_connection", timeout=60, retry=RetryPolicy(max_attempts=4), params=NoParams,

@@ -63,9 +63,17 @@ def register_zabbix(ctx: StepContext) -> StepResult:
     """Create (or adopt) the Zabbix host for the device; record its host id on the NetBox device."""
     svc = services_of(ctx.services)
     spec = host_spec(svc, ctx)
-    # created: this run made the host, on this attempt or (found by its creator tag) an earlier one a crash cut off.
-    # An adopted host's before-state is recorded before it is changed (and kept from an earlier attempt's record:
-    # a re-run sees the host as this run left it), so undo puts it back as it was.
+    host_id, created, recorded = upsert_recorded(svc, ctx, spec)
+    svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": host_id}})
+    return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups),
+                         templates=list(spec.templates), ip=spec.ip, before=recorded or None)  # fmt: skip
+
+
+def upsert_recorded(svc: Services, ctx: StepContext, spec: HostSpec) -> tuple[str, bool, dict[str, Any]]:
+    """Create or adopt the host, recording in the run what undo needs: (host id, created, the adopted host's
+    before-state). created: this run made the host, on this attempt or (found by its creator tag) an earlier one a
+    crash cut off. An adopted host's before-state is recorded before it is changed (and kept from an earlier
+    attempt's record: a re-run sees the host as this run left it), so undo puts it back as it was."""
     recorded: dict[str, Any] = dict(ctx.progress.get("before") or {})
 
     def adopting(host_id: str, before: dict[str, Any]) -> None:
@@ -73,19 +81,22 @@ def register_zabbix(ctx: StepContext) -> StepResult:
         ctx.checkpoint(host_id=host_id, created=False, before=recorded)
 
     host_id, created = svc.zabbix.upsert_host(spec.model_copy(update={"created_by": ctx.run_id}), adopting)
-    ctx.checkpoint(host_id=host_id, created=created)  # the NetBox write below may fail: undo still finds the host
-    svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": host_id}})
-    return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups),
-                         templates=list(spec.templates), ip=spec.ip, before=recorded or None)  # fmt: skip
+    ctx.checkpoint(host_id=host_id, created=created)  # a later write may fail: undo still finds the host
+    return host_id, created, recorded
+
+
+def remove_recorded(svc: Services, output: Mapping[str, Any]) -> None:
+    """Undo of :func:`upsert_recorded`: the host deleted if this run created it, else put back as it was."""
+    if output.get("created"):
+        svc.zabbix.delete_hosts([str(output["host_id"])])
+    elif output.get("before"):
+        svc.zabbix.restore_host(str(output["host_id"]), dict(output["before"]))
 
 
 def unregister_zabbix(ctx: StepContext, output: Mapping[str, Any]) -> None:
     """Undo: delete the host if this run created it; an adopted host is put back as it was before."""
     svc = services_of(ctx.services)
-    if output.get("created"):
-        svc.zabbix.delete_hosts([str(output["host_id"])])
-    elif output.get("before"):
-        svc.zabbix.restore_host(str(output["host_id"]), dict(output["before"]))
+    remove_recorded(svc, output)
     svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": None}})
 
 

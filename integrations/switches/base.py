@@ -159,3 +159,13 @@ def check_rate(kbps: int) -> int:
     if not RATE_MIN_KBPS <= kbps <= RATE_MAX_KBPS:
         raise PermanentError(SYSTEM, f"rate {kbps} kbit/s is out of range {RATE_MIN_KBPS}-{RATE_MAX_KBPS}")
     return kbps
+
+
+def trunk_needs_change(state: PortState, switch: str, vid: int, allow: bool) -> bool:
+    """Whether the trunk ``state`` must change for ``vid`` to be allowed (or no longer allowed) on it. A port that is
+    no trunk is an error; so is narrowing a trunk that carries every VLAN (a person's decision, not dcagent's)."""
+    if state.mode != "trunk":
+        raise PermanentError(f"{SYSTEM} {switch}", f"{state.name} is no trunk port")
+    if not allow and state.all_vlans:
+        raise PermanentError(f"{SYSTEM} {switch}", f"{state.name} carries every VLAN; narrowing it is not dcagent's")
+    return state.carries(vid) != allow

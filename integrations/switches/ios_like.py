@@ -15,6 +15,7 @@ from integrations.switches.base import (
     check_rate,
     check_vlan,
     sanitize_description,
+    trunk_needs_change,
     vlan_name,
 )
 from integrations.switches.session import CliSession, translate
@@ -112,24 +113,14 @@ class IosLikeDriver:
         return self.get_vlan(vid) is None
 
     def allow_on_trunk(self, port: str, vid: int) -> PortState:
-        if not self._trunk(port, vid).carries(vid):
+        if trunk_needs_change(self.get_port(port), self.name, check_vlan(vid), allow=True):
             self._configure([f"interface {port}", f"switchport trunk allowed vlan add {vid}"])
         return self.get_port(port)
 
     def disallow_on_trunk(self, port: str, vid: int) -> PortState:
-        state = self._trunk(port, vid)
-        if state.all_vlans:
-            raise PermanentError(f"switch {self.name}", f"{port} carries every VLAN; narrowing it is not dcagent's")
-        if state.carries(vid):
+        if trunk_needs_change(self.get_port(port), self.name, check_vlan(vid), allow=False):
             self._configure([f"interface {port}", f"switchport trunk allowed vlan remove {vid}"])
         return self.get_port(port)
-
-    def _trunk(self, port: str, vid: int) -> PortState:
-        check_vlan(vid)
-        state = self.get_port(port)
-        if state.mode != "trunk":
-            raise PermanentError(f"switch {self.name}", f"{port} is no trunk port")
-        return state
 
     def get_rate_limit(self, port: str) -> int | None:
         self._check_port(port)

@@ -17,6 +17,7 @@ from integrations.switches.base import (
     check_vlan,
     register,
     sanitize_description,
+    trunk_needs_change,
     vlan_name,
 )
 from integrations.switches.session import CliSession, connect, translate
@@ -115,25 +116,14 @@ class OvsLinuxDriver:
         return self.get_vlan(vid) is None
 
     def allow_on_trunk(self, port: str, vid: int) -> PortState:
-        state = self._trunk(port, vid)
-        if not state.carries(vid):
+        if trunk_needs_change(self.get_port(port), self.name, check_vlan(vid), allow=True):
             self._vsctl("add", "port", port, "trunks", str(vid))
         return self.get_port(port)
 
     def disallow_on_trunk(self, port: str, vid: int) -> PortState:
-        state = self._trunk(port, vid)
-        if state.all_vlans:
-            raise PermanentError(f"{SYSTEM} {self.name}", f"{port} carries every VLAN; narrowing it is not dcagent's")
-        if state.carries(vid):
+        if trunk_needs_change(self.get_port(port), self.name, check_vlan(vid), allow=False):
             self._vsctl("remove", "port", port, "trunks", str(vid))
         return self.get_port(port)
-
-    def _trunk(self, port: str, vid: int) -> PortState:
-        check_vlan(vid)
-        state = self.get_port(port)
-        if state.mode != "trunk":
-            raise PermanentError(f"{SYSTEM} {self.name}", f"{port} is no trunk port")
-        return state
 
     def get_rate_limit(self, port: str) -> int | None:
         check_port_name(port)
