@@ -74,7 +74,8 @@ def main() -> int:
     hook_url = hook.payload_url if hook is not None else None  # bootstrap points it here; put back at the end
     subprocess.run([*DCAGENT, "bootstrap"], env=env, check=True, capture_output=True)
     devs = [file_request(nb, prefix="srv-bench", approved=False, bandwidth=1) for _ in range(n)]
-    proc = subprocess.Popen([*DCAGENT, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = (state / "serve.log").open("w")
+    proc = subprocess.Popen([*DCAGENT, "--log-level", "DEBUG", "serve"], env=env, stdout=log, stderr=log)
     try:
         for _ in range(60):
             try:

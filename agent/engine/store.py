@@ -326,6 +326,14 @@ class Store:
             q = sa.select(runs.c.id).where(runs.c.status.in_(ACTIVE)).order_by(runs.c.created_at)
             return [str(r) for r in conn.execute(q).scalars()]
 
+    def object_busy(self, ref: ObjectRef) -> bool:
+        """Any active run (of any playbook) on the object."""
+        with self.engine.connect() as conn:
+            q = sa.select(sa.func.count()).select_from(runs).where(
+                runs.c.object_type == ref.object_type, runs.c.object_id == ref.object_id, runs.c.status.in_(ACTIVE)
+            )
+            return bool(conn.execute(q).scalar())
+
     def has_run(self, playbook: str, ref: ObjectRef) -> bool:
         """Any run, active or finished, for (playbook, object): the reconciler leaves those alone."""
         with self.engine.connect() as conn:

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
@@ -36,6 +37,7 @@ class WebhookBody(BaseModel):
     event: str
     object_type: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
     data: WebhookData
+    username: str | None = None  # who made the change, as NetBox tells it (the body is signed)
 
 
 def run_json(run: RunView) -> dict[str, Any]:
@@ -140,8 +142,10 @@ def create_app(
     max_bytes: int = 1_000_000,
     intake_workers: int = 2,
     api_token: str | None = None,
+    own_change: Callable[[str, int, str | None], bool] = lambda _t, _i, _u: False,
 ) -> FastAPI:
-    """``on_event(object_type, object_id)`` runs in a small pool, after the webhook has been answered."""
+    """``on_event(object_type, object_id)`` runs in a small pool, after the webhook has been answered. An event
+    ``own_change(object_type, object_id, username)`` calls dcagent's own (a run's write) is answered, not taken."""
     app = FastAPI(title="dcagent", docs_url=None, redoc_url=None)
     reader = Depends(reader_check(api_token))
     pool = ThreadPoolExecutor(max_workers=intake_workers, thread_name_prefix="dcagent-intake")
@@ -168,8 +172,11 @@ def create_app(
             event = WebhookBody.model_validate_json(bytes(body))
         except ValidationError as e:
             raise HTTPException(400, f"unexpected webhook body: {e.errors()[0]['msg']}") from None
-        queued = intake.submit(event.object_type, event.data.id)
-        return {"queued": queued, "object": f"{event.object_type}:{event.data.id}"}
+        where = f"{event.object_type}:{event.data.id}"
+        # Decided here, not when the intake runs: a person's event coalesced behind a skipped one would be lost.
+        if await run_in_threadpool(own_change, event.object_type, event.data.id, event.username):
+            return {"queued": False, "object": where, "own": True}
+        return {"queued": intake.submit(event.object_type, event.data.id), "object": where}
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

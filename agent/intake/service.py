@@ -154,11 +154,16 @@ class IntakeService:
             if pb.trigger.decisions:  # cannot check who decided: not now (the reconciler asks again)
                 return f"the decisions cannot be checked now: {e}"
             additions = {}  # the single approval runs; the journal says the approver is unknown
+        # Everyone who added a tag of the chain (or the request tag), in one read: at most one user call per event.
+        deciders = [
+            a.username for tag, a in additions.items() if tag in {pb.trigger.tag, *(d.tag for d in pb.trigger.chain)}
+        ]
         groups: dict[str, frozenset[str]] = {}
 
         def groups_of(user: str) -> frozenset[str]:
             if user not in groups:
-                groups[user] = self.netbox.user_groups(user)
+                wanted = {user, *deciders} - set(groups)
+                groups.update(self.netbox.users_groups(sorted(wanted)))
             return groups[user]
 
         return check_chain(
@@ -229,7 +234,7 @@ class IntakeService:
         values: dict[str, Any] = {"object": obj.model_dump(mode="json"), "requester": state.requester,
                                   "decisions": [m.as_json() for m in state.made]}  # fmt: skip
         if obj.object_type == "dcim.device":
-            values["device"] = self.netbox.device_spec(obj.id).model_dump(mode="json")
+            values["device"] = self.netbox.device_spec(obj.id, known=obj).model_dump(mode="json")
         elif obj.object_type == "circuits.circuit":  # its type, commit rate, tenant and site, as approved
             values["connection"] = self.netbox.connection_spec(obj.id).model_dump(mode="json")
         return values

@@ -5,15 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from integrations.errors import PermanentError
 from integrations.netbox.base import (
     DRAW_FIELDS,
     FEED_FIELDS,
     MOUNT_FIELDS,
     PAGE,
     RACK_FIELDS,
-    SYSTEM,
-    DeviceSpec,
     FeedInfo,
     InventoryItem,
     IPRef,
@@ -34,31 +31,6 @@ class CapacityReads(Ipam, Switches):  # a free address and a rack's switch are p
     """Site-wide reads for the capacity check and placement."""
 
     # -- capacity reads ---------------------------------------------------------------------------------------
-    def device_spec(self, device_id: int) -> DeviceSpec:
-        def run() -> DeviceSpec:
-            d = self._api.dcim.devices.get(device_id)
-            if d is None:
-                raise PermanentError(SYSTEM, f"device {device_id} does not exist")
-            dt = self._api.dcim.device_types.get(d.device_type.id)
-            psus = list(self._api.dcim.power_ports.filter(limit=PAGE, device_id=d.id))
-            ifaces = [i for i in self._api.dcim.interfaces.filter(limit=PAGE, device_id=d.id) if not i.mgmt_only]
-            return DeviceSpec(
-                id=int(d.id), name=str(d.name), site_id=int(d.site.id), site=str(d.site.slug),
-                rack_id=int(d.rack.id) if d.rack else None, position=float(d.position) if d.position else None,
-                face=str(d.face.value) if d.face else None, status=str(d.status.value) if d.status else None,
-                u_height=int(float(dt.u_height)), full_depth=bool(dt.is_full_depth),
-                psu_draw_w=tuple(float(p.allocated_draw or p.maximum_draw or 0) for p in psus),
-                data_interfaces=tuple(str(i.name) for i in ifaces), data_interface_ids=tuple(int(i.id) for i in ifaces),
-                tenant_id=int(d.tenant.id) if d.tenant else None, tenant=str(d.tenant.name) if d.tenant else None,
-                role=str(d.role.slug), platform=str(d.platform.slug) if d.platform else None,
-                serial=str(d.serial or ""), asset_tag=str(d.asset_tag) if d.asset_tag else None,
-                device_type=str(dt.model), manufacturer=str(dt.manufacturer.name),
-                primary_ip=str(d.primary_ip4.address) if d.primary_ip4 else None,
-                custom_fields=dict(d.custom_fields or {}),
-            )  # fmt: skip
-
-        return self._do(f"read device {device_id}", run)
-
     def inventory_items(self, device_id: int) -> list[InventoryItem]:
         """The device's recorded parts, in one list read."""
         rows = self._do(

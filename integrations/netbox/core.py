@@ -59,8 +59,7 @@ class NetBoxCore:
             rq_workers=int(data.get("rq-workers-running", 0) or 0),
         )
 
-    def token_rights(self) -> TokenRights:
-        """Who the token belongs to and whether it may write (v2 tokens report it on the token itself)."""
+    def _authentication_check(self) -> dict[str, Any]:
         session = self._api.http_session
         headers = {"Authorization": self._auth_header(), "Accept": "application/json"}
 
@@ -78,6 +77,15 @@ class NetBoxCore:
         user = self._do("token check", check)
         if user.get("id") is None:
             raise AuthError(SYSTEM, "token check: the token was refused")
+        return user
+
+    def whoami(self) -> str:
+        """The NetBox user the token acts as (one call): the name NetBox puts on dcagent's own changes."""
+        return str(self._authentication_check().get("username", ""))
+
+    def token_rights(self) -> TokenRights:
+        """Who the token belongs to and whether it may write (v2 tokens report it on the token itself)."""
+        user = self._authentication_check()
         tokens = self._do("token list", lambda: list(self._api.users.tokens.filter(user_id=user["id"])))
         key = self._token_key()
         mine = [t for t in tokens if key is None or getattr(t, "key", None) == key]

@@ -14,11 +14,13 @@ from pydantic import Field
 from integrations.errors import AuthError, PermanentError, TransientError
 from integrations.netbox.base import (
     SYSTEM,
+    DeviceSpec,
     FeedInfo,
     Occupant,
     PanelInfo,
     PortRef,
     RackInfo,
+    RequestObject,
     SitePower,
     SwitchRef,
     _allocated_by_feed,
@@ -53,6 +55,17 @@ query SiteCapacity($site: ID!, $sid: ID!, $roles: [String!]) {
 }
 """
 
+
+# One device with its type, PSUs and interfaces (was four REST reads). Custom fields come from the REST read of the
+# object (``known``): REST expands object fields (the server VLAN's id and vid); GraphQL gives only the id.
+DEVICE_QUERY = """
+query Device($id: ID!) {
+  device(id: $id) {
+    id name site { id slug } rack { id } position face status tenant { id name } role { slug } platform { slug }
+    serial asset_tag primary_ip4 { address } device_type { model u_height is_full_depth manufacturer { name } }
+    powerports { allocated_draw maximum_draw } interfaces { id name mgmt_only } }
+}
+"""
 
 PEER_TYPES = {"PowerFeedType": "dcim.powerfeed", "PowerOutletType": "dcim.poweroutlet"}  # GraphQL → REST names
 
@@ -120,11 +133,28 @@ class SiteGraph(NetBoxCore):
             raise PermanentError(SYSTEM, f"site {site_id} does not exist")
         return _site_capacity(data, re.compile(port_pattern))
 
+    def device_spec(self, device_id: int, known: RequestObject | None = None) -> DeviceSpec:
+        """The device as placement, power and cabling need it, in one GraphQL read; ``known``: the device's REST
+        read the caller holds (its custom fields are used), else one REST read for them."""
+        data = self._graphql(DEVICE_QUERY, {"id": str(device_id)}, "read device (GraphQL)").get("device")
+        if data is None:
+            raise PermanentError(SYSTEM, f"device {device_id} does not exist")
+        if known is not None and (known.object_type, known.id) == ("dcim.device", device_id):
+            fields = dict(known.custom_fields)
+        else:
+            rest = self._do(f"read device {device_id}", lambda: self._api.dcim.devices.get(device_id))
+            if rest is None:
+                raise PermanentError(SYSTEM, f"device {device_id} does not exist")
+            fields = dict(rest.custom_fields or {})
+        return _device_spec(data, fields)
+
     def graphql_available(self) -> None:
         """Raise unless NetBox answers GraphQL queries (an installation may set ``GRAPHQL_ENABLED = False``)."""
         self._graphql("{ __typename }", {})
 
-    def _graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    def _graphql(
+        self, query: str, variables: dict[str, Any], what: str = "read site capacity (GraphQL)"
+    ) -> dict[str, Any]:
         session = self._api.http_session
         headers = {"Authorization": self._auth_header(), "Accept": "application/json"}
 
@@ -142,7 +172,27 @@ class SiteGraph(NetBoxCore):
             result: dict[str, Any] = body["data"]
             return result
 
-        return self._do("read site capacity (GraphQL)", post)
+        return self._do(what, post)
+
+
+def _device_spec(d: dict[str, Any], custom_fields: dict[str, Any]) -> DeviceSpec:
+    dt, psus = d["device_type"], d.get("powerports") or []
+    ifaces = [i for i in d.get("interfaces") or [] if not i.get("mgmt_only")]
+    tenant, platform, rack, ip = d.get("tenant"), d.get("platform"), d.get("rack"), d.get("primary_ip4")
+    return DeviceSpec(
+        id=int(d["id"]), name=str(d["name"]), site_id=int(d["site"]["id"]), site=str(d["site"]["slug"]),
+        rack_id=int(rack["id"]) if rack else None, position=float(d["position"]) if d.get("position") else None,
+        face=str(d["face"]).lower() if d.get("face") else None,
+        status=str(d["status"]).lower() if d.get("status") else None,
+        u_height=int(float(dt["u_height"])), full_depth=bool(dt["is_full_depth"]),
+        psu_draw_w=tuple(float(p.get("allocated_draw") or p.get("maximum_draw") or 0) for p in psus),
+        data_interfaces=tuple(str(i["name"]) for i in ifaces), data_interface_ids=tuple(int(i["id"]) for i in ifaces),
+        tenant_id=int(tenant["id"]) if tenant else None, tenant=str(tenant["name"]) if tenant else None,
+        role=str(d["role"]["slug"]), platform=str(platform["slug"]) if platform else None,
+        serial=str(d.get("serial") or ""), asset_tag=str(d["asset_tag"]) if d.get("asset_tag") else None,
+        device_type=str(dt["model"]), manufacturer=str(dt["manufacturer"]["name"]),
+        primary_ip=str(ip["address"]) if ip else None, custom_fields=custom_fields,
+    )  # fmt: skip
 
 
 def _site_capacity(data: dict[str, Any], port_rx: re.Pattern[str]) -> SiteCapacity:

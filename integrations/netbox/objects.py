@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from integrations.errors import PermanentError
+from integrations.errors import AuthError, IntegrationError, PermanentError
 from integrations.netbox.base import (
     PAGE,
     SYSTEM,
@@ -95,21 +95,30 @@ class RequestObjects(NetBoxCore):
     def change_tags(
         self, object_type: str, object_id: int, add: Sequence[str] = (), remove: Sequence[str] = ()
     ) -> tuple[str, ...]:
-        """Add/remove tags by slug, leaving every other tag as it is; return the resulting slugs."""
+        """Add/remove tags by slug, leaving every other tag as it is; return the resulting slugs.
+
+        One PATCH with ``add_tags``/``remove_tags`` (NetBox 4.6+ applies them atomically: no read, and no tag a
+        person adds meanwhile is lost). An older NetBox ignores those fields, and one refuses a slug that names no
+        tag: then the tags are read, merged and written whole, as before."""
         otype = canonical_type(object_type)
         endpoint = _endpoint(self._api, otype)
-
-        def run() -> tuple[str, ...]:
-            obj = endpoint.get(object_id)
-            if obj is None:
-                raise PermanentError(SYSTEM, f"{otype} {object_id} does not exist")
-            current = [str(t.slug) for t in obj.tags]
-            wanted = [s for s in current if s not in remove] + [s for s in add if s not in current]
-            if wanted != current:
-                obj.update({"tags": [{"slug": s} for s in wanted]})
-            return tuple(wanted)
-
-        return self._do(f"tag {otype} {object_id}", run)
+        if not add and not remove:
+            return self._do(f"tag {otype} {object_id}", lambda: _merge_tags(endpoint, otype, object_id, (), ()))
+        fields: dict[str, Any] = {}
+        if add:
+            fields["add_tags"] = [{"slug": s} for s in add]
+        if remove:
+            fields["remove_tags"] = [{"slug": s} for s in remove]
+        try:
+            rows = self._do(f"tag {otype} {object_id}", lambda: endpoint.update([{"id": object_id, **fields}]))
+        except IntegrationError as e:  # a slug naming no tag (NetBox 4.7 answers 500): the merge drops it
+            if isinstance(e, AuthError):
+                raise
+            rows = []
+        now = tuple(str(t.slug) for t in rows[0].tags) if rows else None
+        if now is not None and set(add) <= set(now) and not set(remove) & set(now):
+            return now
+        return self._do(f"tag {otype} {object_id}", lambda: _merge_tags(endpoint, otype, object_id, add, remove))
 
     def tag_additions(self, object_type: str, object_id: int) -> dict[str, Approval]:
         """Who added each tag the object has carried, and when: per tag, the latest changelog entry where it
@@ -137,11 +146,17 @@ class RequestObjects(NetBoxCore):
 
     def user_groups(self, username: str) -> frozenset[str]:
         """The names of the NetBox user groups ``username`` belongs to (none for an unknown user)."""
-        rows = self._do("read user", lambda: list(self._api.users.users.filter(username=username)))
-        for row in rows:
-            if str(row.username) == username:
-                return frozenset(str(g.name if hasattr(g, "name") else g["name"]) for g in (row.groups or []))
-        return frozenset()
+        return self.users_groups([username])[username]
+
+    def users_groups(self, usernames: Sequence[str]) -> dict[str, frozenset[str]]:
+        """Each user's group names, in one read (none for an unknown user)."""
+        names = sorted(set(usernames))
+        if not names:
+            return {}
+        rows = self._do("read users", lambda: list(self._api.users.users.filter(limit=PAGE, username=names)))
+        found = {str(r.username): frozenset(str(g.name if hasattr(g, "name") else g["name"]) for g in (r.groups or []))
+                 for r in rows}  # fmt: skip
+        return {n: found.get(n, frozenset()) for n in names}
 
     # -- temporary colocations ------------------------------------------------------------------------
     def devices_ending_by(self, day: date) -> list[Expiring]:
@@ -170,3 +185,17 @@ class RequestObjects(NetBoxCore):
         found = self._do("read contacts", lambda: list(self._api.tenancy.contacts.filter(limit=PAGE, id=ids)))
         by_id = {int(c.id): (str(c.name), str(c.email or "")) for c in found}
         return [by_id[i] for i in ids if i in by_id and by_id[i][1]]
+
+
+def _merge_tags(
+    endpoint: Any, otype: str, object_id: int, add: Sequence[str], remove: Sequence[str]
+) -> tuple[str, ...]:
+    """Read the tags, merge, write them whole if they change (NetBox before 4.6)."""
+    obj = endpoint.get(object_id)
+    if obj is None:
+        raise PermanentError(SYSTEM, f"{otype} {object_id} does not exist")
+    current = [str(t.slug) for t in obj.tags]
+    wanted = [s for s in current if s not in remove] + [s for s in add if s not in current]
+    if wanted != current:
+        obj.update({"tags": [{"slug": s} for s in wanted]})
+    return tuple(wanted)

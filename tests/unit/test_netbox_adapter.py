@@ -118,3 +118,31 @@ def test_a_port_cabled_meanwhile_is_a_conflict_and_a_refusal_about_the_server_si
     with pytest.raises(PermanentError) as e:
         nb.cable(50, 11, "srv:eno1", "run-1")
     assert isinstance(e.value, ConflictError) is conflict
+
+
+@responses.activate
+def test_tags_change_in_one_patch_without_reading_them(nb: NetBoxClient) -> None:
+    # Recorded from NetBox 4.7.3: a bulk PATCH with add_tags/remove_tags answers the object with its tags.
+    responses.patch(f"{URL}/api/dcim/devices/", json=recorded("device-tags-patched"))
+    assert nb.change_tags("dcim.device", 1517, add=["dcagent-running"], remove=["dcagent-done"]) == (
+        "dcagent-running",
+    )
+    assert len(responses.calls) == 1
+    body = json.loads(responses.calls[0].request.body or b"")
+    assert body == [{"id": 1517, "add_tags": [{"slug": "dcagent-running"}], "remove_tags": [{"slug": "dcagent-done"}]}]
+
+
+@responses.activate
+def test_tags_are_merged_when_netbox_ignores_or_refuses_add_tags(nb: NetBoxClient) -> None:
+    device = recorded("device-tags-patched")[0]
+    before = {**device, "tags": [{**device["tags"][0], "slug": "sop-colocation", "name": "sop-colocation"}]}
+    # An older NetBox ignores the unknown fields (the tags come back unchanged); NetBox 4.7 answers an unknown slug
+    # with a 500 (recorded). Either way the tags are read, merged and written whole.
+    for answer in ({"json": [before]}, {"json": recorded("tags-unknown-slug"), "status": 500}):
+        responses.reset()
+        responses.patch(f"{URL}/api/dcim/devices/", **answer)  # type: ignore[arg-type]
+        responses.get(f"{URL}/api/dcim/devices/1517/", json=before)
+        responses.patch(f"{URL}/api/dcim/devices/1517/", json=device)
+        assert nb.change_tags("dcim.device", 1517, add=["dcagent-running"]) == ("sop-colocation", "dcagent-running")
+        whole = json.loads(responses.calls[-1].request.body or b"")
+        assert [t["slug"] for t in whole["tags"]] == ["sop-colocation", "dcagent-running"]

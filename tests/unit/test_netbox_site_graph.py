@@ -84,3 +84,22 @@ def test_doctor_probe_sees_graphql_switched_off(nb: NetBoxClient) -> None:
     responses.add(responses.POST, f"{URL}/graphql/", status=404, body="Not Found")
     with pytest.raises(PermanentError, match="GraphQL: HTTP 404"):
         nb.graphql_available()
+
+
+@responses.activate
+def test_a_device_with_its_type_psus_and_interfaces_in_one_graphql_read() -> None:
+    """Was four REST reads (device, type, power ports, interfaces); the custom fields are the REST read's the intake
+    holds (the server VLAN expanded with its vid), so nothing else is read."""
+    from integrations.netbox import RequestObject
+
+    nb = NetBoxClient(URL, "nbt_x.y", timeout=2)
+    responses.post(f"{URL}/graphql/", json=json.loads((RECORDED.parent.parent / "device-graphql.json").read_text()))
+    known = RequestObject.model_validate_json((RECORDED.parent.parent / "device-request-object.json").read_text())
+    spec = nb.device_spec(1517, known=known)
+    assert len(responses.calls) == 1
+    assert (spec.u_height, spec.full_depth, spec.psu_draw_w) == (1, True, (350.0, 350.0))
+    assert (spec.data_interfaces, spec.data_interface_ids) == (("eno1", "eno2"), (4328, 4329))  # not the iDRAC
+    assert (spec.status, spec.face, spec.position, spec.rack_id) == ("active", "front", 7.0, 1)
+    assert (spec.device_type, spec.manufacturer, spec.tenant, spec.primary_ip) == (
+        "PowerEdge R650", "Dell", "Dinas Kesehatan", "127.10.0.5/24")  # fmt: skip
+    assert spec.custom_fields["dcagent_server_vlan"]["vid"] == 110

@@ -51,7 +51,7 @@ class FakeNetBox:
         self.calls.append("tag_additions")
         return {"approved": Approval(username="kabid", time="2026-11-23T09:00:00+00:00")}
 
-    def device_spec(self, device_id: int) -> DeviceSpec:
+    def device_spec(self, device_id: int, known: object = None) -> DeviceSpec:
         self.calls.append("device_spec")
         return DeviceSpec(
             id=42, name="srv-1", site_id=1, site="dc-batam", rack_id=None, position=None, face=None, status="planned",

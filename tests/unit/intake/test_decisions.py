@@ -62,6 +62,10 @@ class ChainNetBox:
         self.reads.append(f"user {username}")
         return frozenset(GROUPS.get(username, set()))
 
+    def users_groups(self, usernames: list[str]) -> dict[str, frozenset[str]]:
+        self.reads.append("users " + ",".join(usernames))
+        return {u: frozenset(GROUPS.get(u, set())) for u in usernames}
+
     def change_tags(self, object_type: str, object_id: int, add: Any = (), remove: Any = ()) -> tuple[str, ...]:
         self.tags = [t for t in self.tags if t not in remove] + [t for t in add if t not in self.tags]
         return tuple(self.tags)
@@ -69,7 +73,7 @@ class ChainNetBox:
     def add_journal(self, object_type: str, object_id: int, kind: str, comments: str) -> None:
         self.journal_entries.append((kind, comments))
 
-    def device_spec(self, device_id: int) -> DeviceSpec:
+    def device_spec(self, device_id: int, known: object = None) -> DeviceSpec:
         self.reads.append("device")
         return DeviceSpec(
             id=9, name="srv-9", site_id=1, site="dc-batam", rack_id=None, position=None, face=None, status="planned",
@@ -144,6 +148,7 @@ def test_a_complete_chain_starts_one_run_that_records_each_decision(intake: tupl
     assert [(d["user"], d["sop_step"], d["time"]) for d in run.request["decisions"]] == [
         ("kadis", "000.2", "2026-12-01T09:01:00+07:00"), ("kabid", "000.3", "2026-12-01T09:02:00+07:00")]  # fmt: skip
     assert nb.reads.count("changelog") == 2  # one changelog read per look at the chain
+    assert [r for r in nb.reads if r.startswith("user")] == ["users admin,kadis", "users admin,kabid,kadis"]
 
 
 def test_without_any_decision_tag_nothing_is_read(intake: tuple[IntakeService, Store]) -> None:

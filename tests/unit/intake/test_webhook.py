@@ -152,3 +152,49 @@ def test_events_for_one_object_coalesce_while_its_intake_waits(tmp_path: Path) -
     release.set()
     client.app.state.intake_pool.shutdown(wait=True)  # type: ignore[attr-defined]
     assert sorted(seen) == [42, 42, 43]
+
+
+def test_dcagents_own_change_on_a_busy_object_is_answered_not_taken(tmp_path: Path) -> None:
+    """A run's own writes come back as events: dropped while a run is active on the object (no NetBox re-read);
+    a person's event on the same object, and dcagent's own on an idle object, are taken as ever."""
+    from datetime import UTC, datetime
+
+    from agent.engine.registry import ObjectRef
+    from agent.engine.store import NewStep
+    from agent.intake.own import OwnChanges
+    from integrations.errors import TransientError
+
+    store = Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    store.migrate()
+    store.create_run("colocation", ObjectRef("dcim.device", 42), "srv", "webhook", [NewStep("a", "a", 60)],
+                     datetime.now(UTC))  # fmt: skip
+    asked: list[int] = []
+    clock = [0.0]
+
+    def whoami() -> str:
+        asked.append(1)
+        if len(asked) == 1:
+            raise TransientError("NetBox", "down")  # unknown at first: nothing dropped, asked again a minute on
+        return "dcagent"
+
+    own = OwnChanges(whoami, store.object_busy, monotonic=lambda: clock[0])
+    events = Events()
+    client = TestClient(create_app(store, SECRET, events, lambda: 0, own_change=own))
+
+    def send(device: int, user: str) -> dict[str, object]:
+        body = BODY.replace(b'"id": 42', f'"id": {device}'.encode()).replace(b'"kabid"', f'"{user}"'.encode())
+        headers = {"Content-Type": "application/json", "X-Hook-Signature": sign(SECRET, body)}
+        answer: dict[str, object] = client.post("/webhooks/netbox", content=body, headers=headers).json()
+        return answer
+
+    assert send(42, "dcagent")["queued"] is True  # who dcagent is, not known yet
+    assert send(42, "dcagent")["queued"] is True and len(asked) == 1  # not asked again within the minute
+    clock[0] = 61.0
+    client.app.state.intake_pool.shutdown(wait=True)  # type: ignore[attr-defined]
+    events.seen.clear()
+    client = TestClient(create_app(store, SECRET, events, lambda: 0, own_change=own))
+    assert send(42, "dcagent") == {"queued": False, "object": "dcim.device:42", "own": True}
+    assert send(43, "dcagent")["queued"] is True  # no run on device 43
+    assert send(42, "kabid")["queued"] is True  # a person's edit of the busy object
+    client.app.state.intake_pool.shutdown(wait=True)  # type: ignore[attr-defined]
+    assert sorted(events.seen) == [("dcim.device", 42), ("dcim.device", 43)] and len(asked) == 2
