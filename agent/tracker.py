@@ -69,14 +69,16 @@ class NetBoxTracker:
         others = [v for k, v in OUTCOME_TAGS.items() if k != "running"]
         self.netbox.change_tags(run.ref.object_type, run.ref.object_id, add=[OUTCOME_TAGS["running"]], remove=others)
 
-    def _planned(self, run: RunView, playbook: Playbook, late: str) -> None:
+    def _planned(self, run: RunView, playbook: Playbook, late: str, first: bool) -> None:
         title, tag = _awaited(playbook)
         self._write_once(run, "planned", t("journal.planned", self.language, title=playbook.title, approval=title,
-                                           tag=tag) + late)  # fmt: skip
+                                           tag=tag) + late, known_new=first)  # fmt: skip
         others = [v for k, v in OUTCOME_TAGS.items() if k != "planned"]
         self.netbox.change_tags(run.ref.object_type, run.ref.object_id, add=[OUTCOME_TAGS["planned"]], remove=others)
 
-    def finished(self, run: RunView, playbook: Playbook, outcome: Final, reasons: list[str]) -> None:
+    def finished(
+        self, run: RunView, playbook: Playbook, outcome: Final, reasons: list[str], first: bool = False
+    ) -> None:
         late_items = past_standard(run, playbook)
         late = "\n\n" + t("journal.late", self.language, items="; ".join(late_items)) if late_items else ""
         text = t(f"journal.{outcome}", self.language, title=playbook.title, reasons="; ".join(reasons) or "-") + late
@@ -86,12 +88,12 @@ class NetBoxTracker:
                      kept=", ".join(kept) or "-", pending=", ".join(pending) or "-") + late  # fmt: skip
         if playbook.trigger is None:  # a scheduled job: only failures reach the journal, tags are left alone
             if outcome != "done":
-                self._write_once(run, outcome, text)
+                self._write_once(run, outcome, text, known_new=first)
             return
         if playbook.stage == "plan" and outcome == "done":  # the request waits for its approval: nothing consumed
-            self._planned(run, playbook, late)
+            self._planned(run, playbook, late, first)
             return
-        self._write_once(run, outcome, text)
+        self._write_once(run, outcome, text, known_new=first)
         # An approval is consumed by the run it started: the request and approval tags go, the outcome tag stays.
         # A new request on the same object (another SOP, or this one again after a fix) is tagged and approved anew.
         consumed = [playbook.trigger.tag, *(d.tag for d in playbook.trigger.chain), OUTCOME_TAGS["running"]]

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from integrations.errors import PermanentError
+from integrations.errors import PermanentError, TransientError
 
 SYSTEM = "Zabbix"
 CREATED_BY_TAG = "dcagent-created-by"
@@ -16,6 +16,11 @@ CREATED_BY_TAG = "dcagent-created-by"
 BEFORE_OUTPUT = ["hostid", "host", "name", "inventory_mode"]
 
 INVENTORY_FIELDS = ["serialno_a", "asset_tag", "location", "vendor", "model"]
+# What an upsert reads of a host it may adopt.
+HOST_SELECT = {"output": BEFORE_OUTPUT, "selectTags": ["tag", "value"], "selectGroups": ["groupid"],
+               "selectParentTemplates": ["templateid"], "selectMacros": ["macro", "value"],
+               "selectInventory": INVENTORY_FIELDS,
+               "selectInterfaces": ["interfaceid", "type", "main", "ip", "dns", "useip", "port"]}  # fmt: skip
 
 
 class HostSpec(BaseModel):
@@ -50,35 +55,54 @@ class HostWrites:
         rows = self.call("host.get", {"hostids": [host_id], "output": ["hostid", "status"]})
         return bool(rows) and str(rows[0]["status"]) == ("0" if monitored else "1")
 
+    # Group and template ids are read once per agent process and kept (a colocation's two reads saved): they change
+    # when a person renames or deletes one, and a write naming a stale id is refused and answered by reading again.
+    _ids: dict[tuple[str, str], str]
+
+    def _known_ids(self) -> dict[tuple[str, str], str]:
+        if not hasattr(self, "_ids"):
+            self._ids = {}
+        return self._ids
+
+    def forget_ids(self) -> None:
+        """Drop the kept group and template ids (one was refused: renamed or deleted since)."""
+        self._known_ids().clear()
+
     def ensure_host_groups(self, names: tuple[str, ...] | list[str]) -> list[str]:
-        """The ids of the groups named, in order, in one read; a missing group is created."""
-        found = self.call("hostgroup.get", {"filter": {"name": list(names)}, "output": ["groupid", "name"]})
-        ids = {str(g["name"]): str(g["groupid"]) for g in found}
+        """The ids of the groups named, in order, in one read (none when all are known); a missing one is created."""
+        known = self._known_ids()
+        if any(("group", n) not in known for n in names):
+            found = self.call("hostgroup.get", {"filter": {"name": list(names)}, "output": ["groupid", "name"]})
+            known.update({("group", str(g["name"])): str(g["groupid"]) for g in found})
         for name in names:
-            if name not in ids:
-                ids[name] = str(self.call("hostgroup.create", {"name": name})["groupids"][0])
-        return [ids[name] for name in names]
+            if ("group", name) not in known:
+                known["group", name] = str(self.call("hostgroup.create", {"name": name})["groupids"][0])
+        return [known["group", name] for name in names]
 
     def template_ids(self, names: tuple[str, ...]) -> list[str]:
-        found = self.call("template.get", {"filter": {"host": list(names)}, "output": ["templateid", "host"]})
-        missing = sorted(set(names) - {str(t["host"]) for t in found})
+        known = self._known_ids()
+        if any(("template", n) not in known for n in names):
+            found = self.call("template.get", {"filter": {"host": list(names)}, "output": ["templateid", "host"]})
+            known.update({("template", str(t["host"])): str(t["templateid"]) for t in found})
+        missing = sorted(n for n in set(names) if ("template", n) not in known)
         if missing:
             raise PermanentError(SYSTEM, f"templates not found: {', '.join(missing)}")
-        return [str(t["templateid"]) for t in found]
+        return [known["template", n] for n in names]
 
     def find_host(self, spec: HostSpec) -> dict[str, Any] | None:
         """The host standing for ``spec.identity`` (even renamed), else the one of its technical name if it stands
         for no other NetBox object. A name taken by another object's host is an error, never a shared host."""
-        select = {"output": BEFORE_OUTPUT, "selectTags": ["tag", "value"], "selectGroups": ["groupid"],
-                  "selectParentTemplates": ["templateid"], "selectMacros": ["macro", "value"],
-                  "selectInventory": INVENTORY_FIELDS,
-                  "selectInterfaces": ["interfaceid", "type", "main", "ip", "dns", "useip", "port"]}  # fmt: skip
-        if spec.identity is not None:
-            key, value = spec.identity
-            mine = self.call("host.get", {**select, "tags": [{"tag": key, "value": value, "operator": 1}]})
-            if mine:
-                return dict(mine[0])
-        named = self.call("host.get", {**select, "filter": {"host": [spec.host]}})
+        return self._by_identity(spec) or self._by_name(spec)
+
+    def _by_identity(self, spec: HostSpec) -> dict[str, Any] | None:
+        if spec.identity is None:
+            return None
+        key, value = spec.identity
+        mine = self.call("host.get", {**HOST_SELECT, "tags": [{"tag": key, "value": value, "operator": 1}]})
+        return dict(mine[0]) if mine else None
+
+    def _by_name(self, spec: HostSpec) -> dict[str, Any] | None:
+        named = self.call("host.get", {**HOST_SELECT, "filter": {"host": [spec.host]}})
         if not named:
             return None
         host = dict(named[0])
@@ -98,6 +122,15 @@ class HostWrites:
         after a crash finds its own host by the creator tag, which an update keeps). Before an adopted host is
         changed, ``adopting(hostid, before)`` is told what it was, for ``restore_host``.
         """
+        try:
+            return self._upsert(spec, adopting)
+        except PermanentError as e:
+            if not _stale_reference(str(e)):
+                raise
+        self.forget_ids()  # a group or template kept since an earlier request was deleted or renamed: read again
+        return self._upsert(spec, adopting)
+
+    def _upsert(self, spec: HostSpec, adopting: Callable[[str, dict[str, Any]], None] | None) -> tuple[str, bool]:
         groups = [{"groupid": g} for g in self.ensure_host_groups(spec.groups)]
         templates = [{"templateid": t} for t in self.template_ids(spec.templates)]
         params: dict[str, Any] = {
@@ -106,12 +139,22 @@ class HostWrites:
             "macros": [{"macro": k, "value": v} for k, v in spec.macros],
         }  # fmt: skip
         interface = {"type": 1, "main": 1, "useip": 1, "ip": spec.ip, "dns": "", "port": str(spec.agent_port)}
-        existing = self.find_host(spec)
+        # Found by its NetBox id (one read); a new host is then created at once, and only a name Zabbix says is
+        # taken is looked up (adopted, or refused as another object's): the usual request reads once, not twice.
+        existing = self._by_identity(spec) if spec.identity is not None else self._by_name(spec)
         if existing is None:
-            if spec.created_by:
-                params["tags"] = [*params["tags"], {"tag": CREATED_BY_TAG, "value": spec.created_by}]
-            created = self.call("host.create", {"host": spec.host, "interfaces": [interface], **params})
-            return str(created["hostids"][0]), True
+            tags = [*params["tags"], *([{"tag": CREATED_BY_TAG, "value": spec.created_by}] if spec.created_by else [])]
+            try:
+                created = self.call("host.create", {"host": spec.host, "interfaces": [interface], **params,
+                                                    "tags": tags})  # fmt: skip
+                return str(created["hostids"][0]), True
+            except PermanentError as e:
+                if "already exists" not in str(e) or spec.identity is None:
+                    raise
+            existing = self._by_name(spec)
+            if existing is None:
+                raise TransientError(SYSTEM, f"host {spec.host!r}: its name is taken, yet no host has it (deleted "
+                                             "meanwhile?)")  # fmt: skip
         host_id = str(existing["hostid"])
         creator = next((str(t["value"]) for t in existing.get("tags", []) if t["tag"] == CREATED_BY_TAG), None)
         own = creator is not None and creator == spec.created_by
@@ -195,3 +238,8 @@ def _merged(params: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
     merged["templates"] = [{"templateid": t} for t in templates]
     merged["tags"] = [*(t for t in before["tags"] if t["tag"] not in ours), *params["tags"]]
     return merged
+
+
+def _stale_reference(error: str) -> bool:
+    """Zabbix refusing a group or template id (deleted or no longer ours) on a host write."""
+    return "No permissions to referred object or it does not exist" in error

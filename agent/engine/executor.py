@@ -51,7 +51,10 @@ class Tracker(Protocol):
     def started(self, run: RunView, playbook: Playbook, first: bool) -> None:
         """``first``: the run was queued, so nothing of it was reported yet (no need to look for an earlier report)."""
 
-    def finished(self, run: RunView, playbook: Playbook, outcome: Final, reasons: list[str]) -> None: ...
+    def finished(
+        self, run: RunView, playbook: Playbook, outcome: Final, reasons: list[str], first: bool = False
+    ) -> None:
+        """``first``: this process took the run from the queue, so its outcome was not reported before."""
 
 
 def describe(error: BaseException) -> str:
@@ -200,14 +203,15 @@ class Executor:
             pb = self.playbooks[run.playbook]
             if run.status == "waiting" and not self._due(run):
                 return run  # woken early (a restart, a duplicate trigger): it waits on
+            fresh = run.status == "queued"  # nothing of it reported yet: the tracker need not look for it
             if run.status in ("queued", "running", "waiting"):
                 self.store.set_run_status(run_id, "running", self.clock.now())
-                self.tracker.started(self._reload(run_id), pb, first=run.status == "queued")
+                self.tracker.started(self._reload(run_id), pb, first=fresh)
                 log.info("run started", extra={"playbook": pb.name, "object": str(run.ref)})
-                self._forward(self._reload(run_id), pb)
+                self._forward(self._reload(run_id), pb, fresh)
             run = self._reload(run_id)
             if run.status in ("undoing", "rejecting"):
-                self._unwind(run, pb)
+                self._unwind(run, pb, fresh)
             return self.store.get_run(run_id)
         finally:
             run_id_var.reset(token)
@@ -217,7 +221,7 @@ class Executor:
         assert run is not None
         return run
 
-    def _forward(self, run: RunView, pb: Playbook) -> None:
+    def _forward(self, run: RunView, pb: Playbook, fresh: bool = False) -> None:
         outputs: dict[str, dict[str, Any]] = {}
         for ref in pb.steps:
             if self._stopping.is_set():  # the agent is stopping: the run stays running and resumes on restart
@@ -244,7 +248,7 @@ class Executor:
                 self.store.set_run_status(run.id, "rejecting", self.clock.now(), reason="; ".join(result.reasons))
                 return
             outputs[ref.key] = dict(result.output)
-        self._finish(self._reload(run.id), pb, "done", [])
+        self._finish(self._reload(run.id), pb, "done", [], fresh)
 
     def _attempt(
         self,
@@ -313,7 +317,7 @@ class Executor:
             meta=meta, history=lambda: self.store.get_run(run.id), approved=run.request or {},
         )  # fmt: skip
 
-    def _unwind(self, run: RunView, pb: Playbook) -> None:
+    def _unwind(self, run: RunView, pb: Playbook, fresh: bool = False) -> None:
         """Undo completed steps in reverse; on rejection, then run ``on_reject``; then finish."""
         rejecting = run.status == "rejecting"
         reasons = [run.reason] if run.reason else []
@@ -357,7 +361,7 @@ class Executor:
                     reasons.append(f"{ref.key}: {describe(result)}")
                 else:
                     outputs[ref.key] = dict(result.output)
-        self._finish(self._reload(run.id), pb, "rejected" if rejecting else "failed", reasons)
+        self._finish(self._reload(run.id), pb, "rejected" if rejecting else "failed", reasons, fresh)
 
     def _undo_one(
         self,
@@ -396,9 +400,9 @@ class Executor:
         finally:
             step_var.reset(token)
 
-    def _finish(self, run: RunView, pb: Playbook, outcome: Final, reasons: list[str]) -> None:
+    def _finish(self, run: RunView, pb: Playbook, outcome: Final, reasons: list[str], fresh: bool = False) -> None:
         # Report first, then record: a crash in between reports again on resume, and the tracker is idempotent.
-        self.tracker.finished(run, pb, outcome, reasons)
+        self.tracker.finished(run, pb, outcome, reasons, first=fresh)
         self.store.set_run_status(run.id, outcome, self.clock.now(), reason="; ".join(reasons) or None)
         log.info("run finished", extra={"outcome": outcome})
 

@@ -329,8 +329,12 @@ class Store:
     def object_busy(self, ref: ObjectRef) -> bool:
         """Any active run (of any playbook) on the object."""
         with self.engine.connect() as conn:
-            q = sa.select(sa.func.count()).select_from(runs).where(
-                runs.c.object_type == ref.object_type, runs.c.object_id == ref.object_id, runs.c.status.in_(ACTIVE)
+            q = (
+                sa.select(sa.func.count())
+                .select_from(runs)
+                .where(
+                    runs.c.object_type == ref.object_type, runs.c.object_id == ref.object_id, runs.c.status.in_(ACTIVE)
+                )
             )
             return bool(conn.execute(q).scalar())
 

@@ -88,7 +88,9 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
     # Space, power and a free switch port, rack by rack in policy order: the first rack with all three wins.
     tried: list[dict[str, Any]] = []
     chosen: dict[str, Any] | None = None
-    site = nb.site_capacity(spec.site_id, svc.settings.switch_roles)  # one read for every rack of the site
+    fqdn = _fqdn(spec)
+    # One read for every rack of the site, the VLAN's prefix and who already carries the name.
+    site = nb.site_capacity(spec.site_id, svc.settings.switch_roles, vlan_id=_vlan_id(spec), fqdn=fqdn)
     for rack, position in choose_rack(list(site.racks), spec.rack_id, spec.u_height, spec.full_depth):
         entry = evaluate_rack(spec, rack, position, site)
         tried.append(entry)
@@ -134,7 +136,7 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
         shortfalls.append(short)
 
     # Network: a free address in the VLAN's prefix, a free access port on the chosen rack's ToR switch.
-    prefix = nb.prefix_of_vlan(_vlan_id(spec))
+    prefix = site.vlan_prefix or nb.prefix_of_vlan(_vlan_id(spec))
     free_ips = nb.free_ip_count(prefix.id)
     out["ip"] = {"prefix": prefix.prefix, "prefix_id": prefix.id, "free": free_ips}
     if free_ips == 0:
@@ -143,7 +145,6 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
         out["switch"] = chosen["switch"]
 
     # Domain: not used in NetBox (other than by this request's own addresses) nor in DNS.
-    fqdn = _fqdn(spec)
     # A name that is no host of the zone is a rejection, checked before anyone is asked about it (a query outside
     # the zones is refused by the server; a wildcard or the apex would be published).
     if (problem := fqdn_problem(fqdn, svc.dns_zone)) is not None:
@@ -151,7 +152,7 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
         shortfalls.append(t("cap.fqdn", lang, fqdn=fqdn, why=why))
         out["domain"] = {"fqdn": fqdn, "invalid": problem}
         return shortfalls, out
-    users = [ip for ip in nb.dns_name_users(fqdn) if ctx.idempotency_key.rsplit(":", 1)[0] not in ip.description]
+    users = [ip for ip in site.name_users if ctx.idempotency_key.rsplit(":", 1)[0] not in ip.description]
     in_dns = svc.dns.lookup(fqdn + ".", "A")
     out["domain"] = {"fqdn": fqdn, "netbox": [u.address for u in users], "dns": in_dns}
     if users:

@@ -14,7 +14,8 @@ from integrations.errors import ConflictError
 from integrations.netbox import PrefixRef, RequestObject
 
 
-def _vlan_prefix(ctx: StepContext) -> tuple[RequestObject, PrefixRef, str]:
+def _vlan_prefix(ctx: StepContext, checked: Mapping[str, Any] | None = None) -> tuple[RequestObject, PrefixRef, str]:
+    """The request, its VLAN's prefix (as the capacity check of this run found it, ``checked``, else read) and FQDN."""
     nb = services_of(ctx.services).netbox
     obj = approved_object(ctx)
     vlan = obj.custom_fields.get("dcagent_server_vlan")
@@ -23,6 +24,8 @@ def _vlan_prefix(ctx: StepContext) -> tuple[RequestObject, PrefixRef, str]:
     fqdn = str(obj.custom_fields.get("dcagent_fqdn") or "").strip().rstrip(".")
     if not fqdn:
         raise StepInputError("custom field dcagent_fqdn (FQDN) is empty")
+    if checked and checked.get("prefix_id") and checked.get("prefix"):
+        return obj, PrefixRef(id=int(checked["prefix_id"]), prefix=str(checked["prefix"])), fqdn
     return obj, nb.prefix_of_vlan(int(vlan["id"])), fqdn
 
 
@@ -36,11 +39,11 @@ def plan_reserve(ctx: StepContext) -> list[PlannedChange]:
 def reserve_ip(ctx: StepContext) -> StepResult:
     """Reserve the next free address of the server VLAN's prefix, with the requested DNS name."""
     nb = services_of(ctx.services).netbox
-    mine = nb.ips_with_marker(ctx.idempotency_key)
-    if mine:  # a re-run after a crash: the address is already ours
+    # Only a retry or a resume can find an address of its own (the first attempt's reservation carries the marker).
+    if ctx.attempt > 1 and (mine := nb.ips_with_marker(ctx.idempotency_key)):
         ip = mine[0]
         return StepResult.ok(ip_id=ip.id, address=ip.address, dns_name=ip.dns_name, reused=True)
-    obj, prefix, fqdn = _vlan_prefix(ctx)
+    obj, prefix, fqdn = _vlan_prefix(ctx, ctx.outputs.get("check_capacity", {}).get("ip"))
     with ctx.locks.hold(f"prefix:{prefix.id}"):
         try:
             tenant_id = approved_device(ctx).tenant_id if obj.object_type == "dcim.device" else None

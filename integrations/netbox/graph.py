@@ -16,9 +16,11 @@ from integrations.netbox.base import (
     SYSTEM,
     DeviceSpec,
     FeedInfo,
+    IPRef,
     Occupant,
     PanelInfo,
     PortRef,
+    PrefixRef,
     RackInfo,
     RequestObject,
     SitePower,
@@ -29,20 +31,21 @@ from integrations.netbox.base import (
 from integrations.netbox.core import NetBoxCore
 
 # The lab's NetBox 4.7 schema (strawberry filters). ``$site`` is the site's id; ``$roles`` the switch role slugs.
+# NetBox allows 10 aliases per query (GRAPHQL_MAX_ALIASES): a list read once goes by its own name, renamed after.
 QUERY = """
-query SiteCapacity($site: ID!, $sid: ID!, $roles: [String!]) {
+query SiteCapacity($site: ID!, $sid: ID!, $roles: [String!], $vlan: ID, $fqdn: String, $request: Boolean = false) {
   site(id: $site) { slug custom_fields }
-  racks: rack_list(filters: {site_id: $sid}) { id name u_height desc_units }
+  rack_list(filters: {site_id: $sid}) { id name u_height desc_units }
   mounted: device_list(filters: {site_id: $sid, position: {comparison_lookup: {gte: 0}}}) {
     id name position face rack { id } device_type { u_height is_full_depth } }
-  reservations: rack_reservation_list(filters: {rack: {site_id: $sid}}) { id units description rack { id } }
-  feeds: power_feed_list(filters: {power_panel: {site_id: $sid}}) {
+  rack_reservation_list(filters: {rack: {site_id: $sid}}) { id units description rack { id } }
+  power_feed_list(filters: {power_panel: {site_id: $sid}}) {
     id name voltage amperage max_utilization phase rack { id } power_panel { id name } }
-  panels: power_panel_list(filters: {site_id: $sid}) { id name custom_fields }
-  ports: power_port_list(filters: {device: {site_id: $sid}}) {
+  power_panel_list(filters: {site_id: $sid}) { id name custom_fields }
+  power_port_list(filters: {device: {site_id: $sid}}) {
     id allocated_draw maximum_draw device { id rack { id } }
     link_peers { __typename ... on PowerFeedType { id } ... on PowerOutletType { id device { id } } } }
-  outlets: power_outlet_list(filters: {device: {site_id: $sid}, cable: {id: {is_null: true}}}) { id device { id } }
+  power_outlet_list(filters: {device: {site_id: $sid}, cable: {id: {is_null: true}}}) { id device { id } }
   switches: device_list(filters: {site_id: $sid, role: {slug: {in_list: $roles}}}) {
     id name rack { id } platform { slug } primary_ip4 { address } primary_ip6 { address } services { name ports }
     interfaces(filters: {mgmt_only: {exact: false}, cable: {id: {is_null: true}}}) {
@@ -50,8 +53,11 @@ query SiteCapacity($site: ID!, $sid: ID!, $roles: [String!]) {
   granted: device_list(filters: {site_id: $sid, status: {in_list: [STATUS_ACTIVE, STATUS_PLANNED]},
       custom_field_data: {path: "dcagent_bandwidth_mbps", lookup: {int_comparison_lookup: {gte: 1}}}}) {
     id status rack { id } custom_fields }
-  connections: circuit_termination_list(filters: {site: {id: {exact: $sid}}, term_side: {exact: SIDE_A},
+  circuit_termination_list(filters: {site: {id: {exact: $sid}}, term_side: {exact: SIDE_A},
       circuit: {status: {in_list: [ACTIVE, PROVISIONING]}}}) { circuit { id commit_rate } }
+  prefix_list(filters: {vlan_id: $vlan}) @include(if: $request) { id prefix }
+  ip_address_list(filters: {dns_name: {i_exact: $fqdn}}) @include(if: $request) {
+    id address dns_name description }
 }
 """
 
@@ -66,6 +72,11 @@ query Device($id: ID!) {
     powerports { allocated_draw maximum_draw } interfaces { id name mgmt_only } }
 }
 """
+
+UNALIASED = {"rack_list": "racks", "rack_reservation_list": "reservations", "power_feed_list": "feeds",
+             "power_panel_list": "panels", "power_port_list": "ports", "power_outlet_list": "outlets",
+             "circuit_termination_list": "connections", "prefix_list": "vlan_prefixes",
+             "ip_address_list": "name_users"}  # fmt: skip
 
 PEER_TYPES = {"PowerFeedType": "dcim.powerfeed", "PowerOutletType": "dcim.poweroutlet"}  # GraphQL → REST names
 
@@ -91,6 +102,10 @@ class SiteCapacity(_Model):
     grants: tuple[Grant, ...]
     # The agencies' connections (SOP 001) on the uplink: circuit id → commit rate in kbit/s, live or being built.
     connections: dict[int, int] = Field(default_factory=dict)
+    # Read with the site for a colocation request (``site_capacity(..., vlan_id, fqdn)``): its VLAN's prefix and
+    # the addresses already carrying its DNS name — two REST reads fewer.
+    vlan_prefix: PrefixRef | None = None
+    name_users: tuple[IPRef, ...] = ()
 
     def granted_mbps(self, exclude_device: int, exclude_circuit: int = 0) -> int:
         """Active devices' bandwidth and that of requests in flight (planned and already mounted by their run), and
@@ -120,8 +135,19 @@ def _id(obj: Any) -> int | None:
 class SiteGraph(NetBoxCore):
     """The one-request site read."""
 
-    def site_capacity(self, site_id: int, switch_roles: list[str], port_pattern: str = r"swp\d+") -> SiteCapacity:
-        variables = {"site": str(site_id), "sid": str(site_id), "roles": switch_roles}
+    def site_capacity(
+        self,
+        site_id: int,
+        switch_roles: list[str],
+        port_pattern: str = r"swp\d+",
+        vlan_id: int | None = None,
+        fqdn: str | None = None,
+    ) -> SiteCapacity:
+        """The site as the capacity arithmetic needs it; with ``vlan_id`` and ``fqdn`` (a colocation's), also the
+        VLAN's prefix and the addresses carrying the name, in the same request."""
+        variables: dict[str, Any] = {"site": str(site_id), "sid": str(site_id), "roles": switch_roles}
+        if vlan_id is not None and fqdn is not None:
+            variables.update(vlan=str(vlan_id), fqdn=fqdn, request=True)
         for attempt in range(3):  # a concurrent delete mid-query (see _graphql) passes at once: read again
             try:
                 data = self._graphql(QUERY, variables)
@@ -131,6 +157,9 @@ class SiteGraph(NetBoxCore):
                     raise
         if data.get("site") is None:
             raise PermanentError(SYSTEM, f"site {site_id} does not exist")
+        for name, alias in UNALIASED.items():
+            if name in data:
+                data[alias] = data.pop(name)
         return _site_capacity(data, re.compile(port_pattern))
 
     def device_spec(self, device_id: int, known: RequestObject | None = None) -> DeviceSpec:
@@ -224,6 +253,10 @@ def _site_capacity(data: dict[str, Any], port_rx: re.Pattern[str]) -> SiteCapaci
                      for d in data["granted"]),
         connections={int(t["circuit"]["id"]): int(t["circuit"].get("commit_rate") or 0)
                      for t in data.get("connections") or [] if t.get("circuit")},
+        vlan_prefix=next((PrefixRef(id=int(p["id"]), prefix=str(p["prefix"])) for p in data.get("vlan_prefixes") or []),
+                         None),
+        name_users=tuple(IPRef(id=int(i["id"]), address=str(i["address"]), dns_name=str(i.get("dns_name") or ""),
+                               description=str(i.get("description") or "")) for i in data.get("name_users") or []),
     )  # fmt: skip
 
 

@@ -124,9 +124,7 @@ def test_a_port_cabled_meanwhile_is_a_conflict_and_a_refusal_about_the_server_si
 def test_tags_change_in_one_patch_without_reading_them(nb: NetBoxClient) -> None:
     # Recorded from NetBox 4.7.3: a bulk PATCH with add_tags/remove_tags answers the object with its tags.
     responses.patch(f"{URL}/api/dcim/devices/", json=recorded("device-tags-patched"))
-    assert nb.change_tags("dcim.device", 1517, add=["dcagent-running"], remove=["dcagent-done"]) == (
-        "dcagent-running",
-    )
+    assert nb.change_tags("dcim.device", 1517, add=["dcagent-running"], remove=["dcagent-done"]) == ("dcagent-running",)
     assert len(responses.calls) == 1
     body = json.loads(responses.calls[0].request.body or b"")
     assert body == [{"id": 1517, "add_tags": [{"slug": "dcagent-running"}], "remove_tags": [{"slug": "dcagent-done"}]}]

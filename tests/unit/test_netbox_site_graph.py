@@ -5,6 +5,7 @@ rack_switches, free_access_ports, site_uplink_mbps, granted_bandwidth_mbps): equ
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,21 @@ def test_a_device_with_its_type_psus_and_interfaces_in_one_graphql_read() -> Non
     assert (spec.device_type, spec.manufacturer, spec.tenant, spec.primary_ip) == (
         "PowerEdge R650", "Dell", "Dinas Kesehatan", "127.10.0.5/24")  # fmt: skip
     assert spec.custom_fields["dcagent_server_vlan"]["vid"] == 110
+
+
+@responses.activate
+def test_a_colocations_prefix_and_name_users_come_with_the_site_in_the_same_request() -> None:
+    data = json.loads(RECORDED.read_text())
+    # As NetBox answers the unaliased lists (10 aliases at most per query): by their own names.
+    data["data"]["prefix_list"] = [{"id": "1", "prefix": "127.10.0.0/24"}]
+    data["data"]["ip_address_list"] = [{"id": "1014", "address": "127.10.0.5/24", "dns_name": "web.dc.lab",
+                                        "description": "web dcagent:r1:reserve_ip"}]  # fmt: skip
+    responses.post(f"{URL}/graphql/", json=data)
+    site = NetBoxClient(URL, "nbt_x.y", timeout=2).site_capacity(1, ["tor-switch"], vlan_id=1, fqdn="web.dc.lab")
+    assert len(responses.calls) == 1
+    sent = json.loads(responses.calls[0].request.body or b"")
+    assert sent["variables"] | {"roles": None} == {"site": "1", "sid": "1", "roles": None, "vlan": "1",
+                                                   "fqdn": "web.dc.lab", "request": True}  # fmt: skip
+    assert len(re.findall(r"^\s*\w+: \w+\(", sent["query"], re.M)) <= 10  # NetBox's GRAPHQL_MAX_ALIASES
+    assert site.vlan_prefix is not None and site.vlan_prefix.prefix == "127.10.0.0/24"
+    assert [u.address for u in site.name_users] == ["127.10.0.5/24"] and len(site.racks) == 4

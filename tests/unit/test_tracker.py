@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from agent.engine.playbook import load_playbook
@@ -26,9 +27,11 @@ steps:
 class Journal:
     def __init__(self) -> None:
         self.entries: list[tuple[str, str]] = []
+        self.reads = 0
 
     def journal(self, object_type: str, object_id: int) -> list[Any]:
-        return []
+        self.reads += 1
+        return [SimpleNamespace(comments=text) for _kind, text in self.entries]
 
     def add_journal(self, object_type: str, object_id: int, kind: str, comments: str) -> None:
         self.entries.append((kind, comments))
@@ -72,3 +75,19 @@ def test_a_failed_run_that_keeps_its_work_says_what_was_done_and_what_was_not(tm
     NetBoxTracker(nb, "en").finished(run, pb, "failed", ["report: switch unreachable"])  # type: ignore[arg-type]
     [(_kind, text)] = nb.entries
     assert "Done and kept (not undone): check. Not done: report." in text and "were undone" not in text
+
+
+def test_the_outcome_is_journalled_once_and_looked_for_only_after_a_restart(tmp_path: Path) -> None:
+    """A run this process took from the queue was never reported: its outcome is written without reading the
+    journal (a call saved per request). After a restart the journal is read: an outcome written just before the
+    crash is not written twice."""
+    (tmp_path / "jateng.yaml").write_text(BOOK)
+    pb = load_playbook(tmp_path / "jateng.yaml", make_registry(World()))
+    t0 = datetime(2026, 12, 2, 3, tzinfo=UTC)
+    run = RunView("r1", "jateng", ObjectRef("dcim.device", 9), "srv-9", "done", "webhook", "kabid", None, None,
+                  t0, t0, t0, (step(1, "check", t0, t0),), {})  # fmt: skip
+    nb = Journal()
+    NetBoxTracker(nb, "en").finished(run, pb, "done", [], first=True)  # type: ignore[arg-type]
+    assert (len(nb.entries), nb.reads) == (1, 0)
+    NetBoxTracker(nb, "en").finished(run, pb, "done", [])  # type: ignore[arg-type]
+    assert (len(nb.entries), nb.reads) == (1, 1)

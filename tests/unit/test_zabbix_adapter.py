@@ -131,9 +131,32 @@ def test_a_host_is_found_by_the_netbox_id_on_it_even_renamed() -> None:
 def test_a_name_taken_by_another_netbox_objects_host_is_refused_not_shared() -> None:
     other_site = _host([{"tag": "netbox_id", "value": "7"}])
     refused = pytest.raises(PermanentError, match="taken by the host of another NetBox object")
-    with replay({**ANSWERS, "host.get": [EMPTY, other_site]}) as (url, seen), refused:
+    taken = recorded("host.create.exists")  # Zabbix refuses the name: only then is the host of that name read
+    with replay({**ANSWERS, "host.get": [EMPTY, other_site], "host.create": taken}) as (url, seen), refused:
         ZabbixClient(url, token="t").upsert_host(_spec(created_by="run-9"))
-    assert not {"host.update", "host.create"} & {r["body"]["method"] for r in seen}
+    assert "host.update" not in {r["body"]["method"] for r in seen}
+
+
+def test_a_new_host_costs_one_read_and_the_groups_and_templates_are_read_once_per_process() -> None:
+    created = {"jsonrpc": "2.0", "id": 1, "result": {"hostids": ["10700"]}}
+    with replay({**ANSWERS, "host.get": EMPTY, "host.create": created}) as (url, seen):
+        client = ZabbixClient(url, token="t")
+        assert client.upsert_host(_spec(created_by="run-1")) == ("10700", True)
+        assert client.upsert_host(_spec(host="web02", identity=("netbox_id", "43"))) == ("10700", True)
+    methods = [r["body"]["method"] for r in seen if r["body"]["method"] != "apiinfo.version"]
+    assert methods == ["hostgroup.get", "template.get", "host.get", "host.create", "host.get", "host.create"]
+
+
+def test_a_group_deleted_since_it_was_read_is_read_again_not_a_failed_request() -> None:
+    created = {"jsonrpc": "2.0", "id": 1, "result": {"hostids": ["10700"]}}
+    stale = {"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "Invalid params.",
+                                                  "data": "No permissions to referred object or it does not exist!"}}
+    with replay({**ANSWERS, "host.get": EMPTY, "host.create": [created, stale, created]}) as (url, seen):
+        client = ZabbixClient(url, token="t")
+        client.upsert_host(_spec())
+        assert client.upsert_host(_spec()) == ("10700", True)
+    methods = [r["body"]["method"] for r in seen if r["body"]["method"] != "apiinfo.version"]
+    assert methods.count("hostgroup.get") == 2 and methods.count("host.create") == 3
 
 
 def test_an_adopted_host_is_recorded_before_it_changes_and_undo_puts_it_back() -> None:
@@ -150,6 +173,7 @@ def test_an_adopted_host_is_recorded_before_it_changes_and_undo_puts_it_back() -
     answers = {
         **ANSWERS,
         "host.get": [EMPTY, by_hand],
+        "host.create": recorded("host.create.exists"),
         "usermacro.create": recorded("host.update"),
         "hostgroup.create": {"jsonrpc": "2.0", "id": 1, "result": {"groupids": ["31"]}},
     }

@@ -139,7 +139,7 @@ class RecordingTracker:
         if ("started", run.id, "") not in self.events:
             self.events.append(("started", run.id, ""))
 
-    def finished(self, run: RunView, playbook: Playbook, outcome: str, reasons: list[str]) -> None:
+    def finished(self, run: RunView, playbook: Playbook, outcome: str, reasons: list[str], first: bool = False) -> None:
         event = ("finished", run.id, outcome)
         if event not in self.events:
             self.events.append(event)
