@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,7 @@ from agent.intake.server import create_app
 from agent.jobs import runner
 from agent.jobs.expiry import check_expiries
 from agent.jobs.scheduler import BackupScheduler
+from agent.reports import render
 
 log = logging.getLogger("dcagent.serve")
 WAKE_INTERVAL = 10.0  # seconds: how late past its time a waiting run may continue
@@ -65,6 +67,8 @@ def serve(agent: Agent) -> None:
         raise SystemExit(
             "dcagent serve: set webhook_secret (DCAGENT_WEBHOOK_SECRET_FILE): unsigned webhooks are refused"
         )
+    # The first report's PDF engine and fonts load now, while nothing waits for them.
+    threading.Thread(target=render.warm_up, name="dcagent-warm-up", daemon=True).start()
     resumed = agent.executor.resume_all()
     log.warning("dcagent serving", extra={"host": s.listen_host, "port": s.listen_port, "resumed": resumed})
     runner.install(agent)

@@ -37,7 +37,15 @@ class WebhookBody(BaseModel):
     event: str
     object_type: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
     data: WebhookData
-    username: str | None = None  # who made the change, as NetBox tells it (the body is signed)
+    # Who made the change, as NetBox tells it (the body is signed): ``request.user`` since NetBox 4.7, ``username``
+    # before.
+    username: str | None = None
+    request: dict[str, Any] | None = None
+
+    @property
+    def author(self) -> str | None:
+        user = (self.request or {}).get("user")
+        return str(user) if user else self.username
 
 
 def run_json(run: RunView) -> dict[str, Any]:
@@ -174,7 +182,7 @@ def create_app(
             raise HTTPException(400, f"unexpected webhook body: {e.errors()[0]['msg']}") from None
         where = f"{event.object_type}:{event.data.id}"
         # Decided here, not when the intake runs: a person's event coalesced behind a skipped one would be lost.
-        if await run_in_threadpool(own_change, event.object_type, event.data.id, event.username):
+        if await run_in_threadpool(own_change, event.object_type, event.data.id, event.author):
             return {"queued": False, "object": where, "own": True}
         return {"queued": intake.submit(event.object_type, event.data.id), "object": where}
 

@@ -31,6 +31,9 @@ def _vlan_id(spec: DeviceSpec) -> int:
     return int(vlan["id"])
 
 
+PORT_STATE = {"mode", "untagged_vlan", "description", "enabled"}
+
+
 def evaluate_rack(spec: DeviceSpec, rack: RackInfo, position: int | None, site: SiteCapacity) -> dict[str, Any]:
     """One rack's figures for the device: free position, power per feed and UPS, PDU outlets, ToR switch and free
     port, all from one read of the site (the capacity check's, or under the site's lock the placement's own)."""
@@ -60,6 +63,8 @@ def evaluate_rack(spec: DeviceSpec, rack: RackInfo, position: int | None, site: 
         "name": sw.name if sw else None, "id": sw.id if sw else None, "host": sw.host if sw else None,
         "platform": sw.platform if sw else None, "ssh_port": sw.ssh_port if sw else None,
         "free_ports": len(ports), "port": ports[0].name if ports else None, "port_id": ports[0].id if ports else None,
+        # The port as NetBox records it (what undo puts back): placement's read, under the site's lock.
+        "port_state": ports[0].model_dump(include=PORT_STATE) if ports else None,
     }  # fmt: skip
     entry["fits"] = bool(ports)
     return entry

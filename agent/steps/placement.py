@@ -82,7 +82,9 @@ def _place(nb: NetBoxClient, spec: DeviceSpec, cap: Mapping[str, Any], original:
         entry: dict[str, Any] = evaluate_rack(spec, rack, position, site) if rack else {"fits": False}
         if rack is not None and entry["fits"]:
             mounted = _mount(nb, spec, rack, position)
-            placed = _placed(nb, spec, rack_id, mounted, original, ctx.run_id, rack, entry.get("outlets"))
+            placed = _placed(
+                nb, spec, rack_id, mounted, original, ctx.run_id, rack, entry.get("outlets"), first=ctx.attempt == 1
+            )
             return StepResult.ok(**placed.output, switch=entry.get("switch"))  # the ToR switch, for cabling
         why = "no space" if position is None else "no power or switch port"
         findings.append(f"{rack.name if rack else rack_id}: {why}")
@@ -93,9 +95,9 @@ def _place(nb: NetBoxClient, spec: DeviceSpec, cap: Mapping[str, Any], original:
 
 
 def _placed(nb: NetBoxClient, spec: DeviceSpec, rack_id: int, position: int, original: Mapping[str, Any],
-            run_id: str, rack: RackInfo | None,
-            outlets: list[list[int | None]] | None = None) -> StepResult:  # fmt: skip
-    cables = _connect_power(nb, spec.id, rack_id, run_id, outlets)
+            run_id: str, rack: RackInfo | None, outlets: list[list[int | None]] | None = None,
+            first: bool = False) -> StepResult:  # fmt: skip
+    cables = _connect_power(nb, spec.id, rack_id, run_id, outlets, spec.psu_ids if first else ())
     name = rack.name if rack else next((r.name for r in nb.racks(spec.site_id) if r.id == rack_id), str(rack_id))
     return StepResult.ok(rack=name, rack_id=rack_id, position=position, face="front", original=original,
                          power_cables=cables)  # fmt: skip
@@ -117,13 +119,27 @@ def _mount(nb: NetBoxClient, spec: DeviceSpec, rack: RackInfo, first: int | None
     raise StepInputError(f"no position in rack {rack.name} could be taken: {last_error}")
 
 
-def _connect_power(nb: NetBoxClient, device_id: int, rack_id: int, run_id: str,
-                   outlets: list[list[int | None]] | None = None) -> list[int]:  # fmt: skip
+def _connect_power(
+    nb: NetBoxClient,
+    device_id: int,
+    rack_id: int,
+    run_id: str,
+    outlets: list[list[int | None]] | None = None,
+    psu_ids: tuple[int, ...] = (),
+) -> list[int]:
     """PSU1 → the first PDU's free outlet, PSU2 → the second PDU's (A and B feeds). Idempotent. ``outlets``: [PDU,
-    free outlet] pairs the rack's evaluation found under the same lock (else they are read here)."""
+    free outlet] pairs the rack's evaluation found under the same lock (else they are read here). ``psu_ids``: the
+    PSUs as approved, on a first attempt (none of them cabled by this run yet): both cables in one request, all or
+    none; a refusal (an outlet taken meanwhile, a PSU cabled by hand) falls back to reading the ports."""
     if outlets is None:
         pdus = sorted(nb.rack_pdus(rack_id).items(), key=lambda kv: kv[1])  # by feed: A before B
         outlets = [[pdu_id, nb.free_outlet(pdu_id)] for pdu_id, _feed in pdus]
+    pairs = [(port, int(outlet)) for port, (_pdu, outlet) in zip(psu_ids, outlets, strict=False) if outlet is not None]
+    if psu_ids and len(pairs) == min(len(psu_ids), len(outlets)):
+        try:
+            return nb.power_cables(pairs, run_id)
+        except PermanentError:
+            pass  # nothing was created: one by one below, each with its own remedy
     cables: list[int] = []
     for (port_id, _name, cable_id), (pdu_id, outlet) in zip(nb.power_ports(device_id), outlets, strict=False):
         if cable_id is not None:
@@ -208,7 +224,9 @@ def cable_switch_port(ctx: StepContext) -> StepResult:
         cable_id = iface.cable_id
     else:
         with ctx.locks.hold(f"switch:{sw.id}"):
-            found = _cable_free_port(nb, sw, iface.id, f"{spec.name}:{iface.name}", ctx.run_id)
+            label = f"{spec.name}:{iface.name}"
+            found = _cable_chosen_port(nb, sw, placed, iface.id, label, ctx.run_id) if ctx.attempt == 1 else None
+            found = found or _cable_free_port(nb, sw, iface.id, label, ctx.run_id)
             if found is None:
                 return StepResult.rejected(f"no free access port left on {sw.name}")
         chosen, cable_id = found
@@ -227,6 +245,21 @@ def cable_switch_port(ctx: StepContext) -> StepResult:
                                     "description": f"{spec.name} {spec.tenant or ''}".strip()[:200]})  # fmt: skip
     return StepResult.ok(cable_id=cable_id, switch=sw.name, switch_id=sw.id, port=chosen.name, port_id=chosen.id,
                          port_before=port_before, switch_ref=sw.model_dump())  # fmt: skip
+
+
+def _cable_chosen_port(nb: NetBoxClient, sw: SwitchRef, placed: Mapping[str, Any], iface_id: int, label: str,
+                       run_id: str) -> tuple[PortRef, int] | None:  # fmt: skip
+    """The port placement chose under the site's lock (no read of the switch's ports); None if it names none or
+    the port was taken meanwhile."""
+    chosen = placed.get("switch") or {}
+    if chosen.get("port_id") is None or not isinstance(chosen.get("port_state"), Mapping):
+        return None
+    port = PortRef(id=int(chosen["port_id"]), device_id=sw.id, device=sw.name, name=str(chosen["port"]),
+                   **chosen["port_state"])  # fmt: skip
+    try:
+        return port, nb.cable(iface_id, port.id, label, run_id)
+    except ConflictError:
+        return None
 
 
 def _cable_free_port(nb: NetBoxClient, sw: SwitchRef, iface_id: int, label: str,

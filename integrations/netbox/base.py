@@ -222,6 +222,7 @@ class DeviceSpec(_Model):
     psu_draw_w: tuple[float, ...]
     data_interfaces: tuple[str, ...]
     data_interface_ids: tuple[int, ...] = ()  # same order as data_interfaces
+    psu_ids: tuple[int, ...] = ()  # the power ports, same order as psu_draw_w (absent in runs recorded before)
     tenant_id: int | None
     tenant: str | None
     role: str

@@ -49,7 +49,7 @@ query SiteCapacity($site: ID!, $sid: ID!, $roles: [String!], $vlan: ID, $fqdn: S
   switches: device_list(filters: {site_id: $sid, role: {slug: {in_list: $roles}}}) {
     id name rack { id } platform { slug } primary_ip4 { address } primary_ip6 { address } services { name ports }
     interfaces(filters: {mgmt_only: {exact: false}, cable: {id: {is_null: true}}}) {
-      id name mode untagged_vlan { id } description } }
+      id name mode untagged_vlan { id } description enabled } }
   granted: device_list(filters: {site_id: $sid, status: {in_list: [STATUS_ACTIVE, STATUS_PLANNED]},
       custom_field_data: {path: "dcagent_bandwidth_mbps", lookup: {int_comparison_lookup: {gte: 1}}}}) {
     id status rack { id } custom_fields }
@@ -69,7 +69,7 @@ query Device($id: ID!) {
   device(id: $id) {
     id name site { id slug } rack { id } position face status tenant { id name } role { slug } platform { slug }
     serial asset_tag primary_ip4 { address } device_type { model u_height is_full_depth manufacturer { name } }
-    powerports { allocated_draw maximum_draw } interfaces { id name mgmt_only } }
+    powerports { id allocated_draw maximum_draw } interfaces { id name mgmt_only } }
 }
 """
 
@@ -215,6 +215,7 @@ def _device_spec(d: dict[str, Any], custom_fields: dict[str, Any]) -> DeviceSpec
         status=str(d["status"]).lower() if d.get("status") else None,
         u_height=int(float(dt["u_height"])), full_depth=bool(dt["is_full_depth"]),
         psu_draw_w=tuple(float(p.get("allocated_draw") or p.get("maximum_draw") or 0) for p in psus),
+        psu_ids=tuple(int(p["id"]) for p in psus),
         data_interfaces=tuple(str(i["name"]) for i in ifaces), data_interface_ids=tuple(int(i["id"]) for i in ifaces),
         tenant_id=int(tenant["id"]) if tenant else None, tenant=str(tenant["name"]) if tenant else None,
         role=str(d["role"]["slug"]), platform=str(platform["slug"]) if platform else None,
@@ -330,7 +331,8 @@ def _switches(
             by_rack.setdefault(ref.rack_id, []).append(ref)
         free = [PortRef(id=int(i["id"]), device_id=ref.id, device=ref.name, name=str(i["name"]),
                         mode=str(i["mode"]).lower() if i.get("mode") else None,
-                        untagged_vlan=_id(i.get("untagged_vlan")), description=str(i.get("description") or ""))
+                        untagged_vlan=_id(i.get("untagged_vlan")), description=str(i.get("description") or ""),
+                        enabled=bool(i.get("enabled", True)))
                 for i in sw.get("interfaces") or [] if port_rx.fullmatch(str(i["name"]))]  # fmt: skip
         ports[ref.id] = tuple(sorted(free, key=_port_order))
     return {r: tuple(s) for r, s in by_rack.items()}, ports

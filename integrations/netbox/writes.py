@@ -132,12 +132,19 @@ class StepWrites(NetBoxCore):
         return [(int(r.id), str(r.name), int(r.cable.id) if r.cable else None) for r in rows]
 
     def power_cable(self, power_port: int, outlet: int, run_id: str) -> int:
-        def run() -> int:
-            row = self._api.dcim.cables.create(
-                {"a_terminations": [{"object_type": "dcim.powerport", "object_id": power_port}],
+        return self.power_cables([(power_port, outlet)], run_id)[0]
+
+    def power_cables(self, pairs: list[tuple[int, int]], run_id: str) -> list[int]:
+        """Cable each (power port, outlet) pair, in one request: NetBox creates a list of cables in one
+        transaction (all or none), so a refusal leaves nothing behind."""
+
+        def run() -> list[int]:
+            rows = self._api.dcim.cables.create([
+                {"a_terminations": [{"object_type": "dcim.powerport", "object_id": port}],
                  "b_terminations": [{"object_type": "dcim.poweroutlet", "object_id": outlet}],
                  "status": "connected", "custom_fields": {"dcagent_run_id": run_id}}
-            )  # fmt: skip
-            return int(row.id)
+                for port, outlet in pairs
+            ])  # fmt: skip
+            return [int(r.id) for r in (rows if isinstance(rows, list) else [rows])]
 
-        return self._do("create power cable", run)
+        return self._do("create power cables", run)

@@ -50,8 +50,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 # One colocation's API calls (issue 13 aims at 30 NetBox and 8 Zabbix calls): raise them only with a reason.
-NETBOX_CALL_BUDGET = 40  # 37 measured: the site's capacity is one GraphQL read in the check and one in placement
-ZABBIX_CALL_BUDGET = 24
+# Issue 13's budget per colocation, every call of `dcagent run` counted at the adapters (intake, steps, journal, tags).
+# Measured on the lab: NetBox 25, Zabbix 7 (a first request in the process: its group and template ids are read).
+NETBOX_CALL_BUDGET = 30
+# Zabbix's count depends on when Zabbix answers the check-now (5.0-9.3 s on the lab): two looks for the result are in
+# the budget (at 5 and 6.5 s); each later one (every 1.5 s) is counted from the run's output and bounded on its own.
+ZABBIX_CALL_BUDGET = 8
 
 
 def run(env: dict[str, str], name: str) -> subprocess.CompletedProcess[str]:
@@ -109,7 +113,12 @@ def test_colocation_places_reserves_configures_monitors_and_reports(
     # The call budget, every read and write of the request counted at the adapters (intake, steps, journal, tags).
     # NetBox's count does not depend on timing; Zabbix's includes the polls while Zabbix first checks the host.
     calls = dict(re.findall(r"(netbox|zabbix) (\d+)", result.stdout.split("API calls:", 1)[1]))
-    assert int(calls["netbox"]) <= NETBOX_CALL_BUDGET and int(calls["zabbix"]) <= ZABBIX_CALL_BUDGET, calls
+    [summary] = Store(env["DCAGENT_STORE_URL"]).list_runs(ref=ObjectRef("dcim.device", dev.id))
+    verify = Store(env["DCAGENT_STORE_URL"]).get_run(summary.id).step("main", "verify_monitoring")  # type: ignore[union-attr]
+    assert verify is not None and int(verify.output["polls"]) <= 6, verify.output  # an answer within ~12 s
+    later_looks = max(0, int(verify.output["polls"]) - 2)
+    assert int(calls["netbox"]) <= NETBOX_CALL_BUDGET, calls
+    assert int(calls["zabbix"]) <= ZABBIX_CALL_BUDGET + later_looks, (calls, verify.output)
     fresh = nb.dcim.devices.get(dev.id)
     assert str(fresh.status.value) == "active" and fresh.rack is not None and fresh.position is not None
     assert {t.slug for t in fresh.tags} >= {"dcagent-done"}

@@ -98,7 +98,7 @@ def test_a_device_with_its_type_psus_and_interfaces_in_one_graphql_read() -> Non
     known = RequestObject.model_validate_json((RECORDED.parent.parent / "device-request-object.json").read_text())
     spec = nb.device_spec(1517, known=known)
     assert len(responses.calls) == 1
-    assert (spec.u_height, spec.full_depth, spec.psu_draw_w) == (1, True, (350.0, 350.0))
+    assert (spec.u_height, spec.full_depth, spec.psu_draw_w, spec.psu_ids) == (1, True, (350.0, 350.0), (2722, 2723))
     assert (spec.data_interfaces, spec.data_interface_ids) == (("eno1", "eno2"), (4328, 4329))  # not the iDRAC
     assert (spec.status, spec.face, spec.position, spec.rack_id) == ("active", "front", 7.0, 1)
     assert (spec.device_type, spec.manufacturer, spec.tenant, spec.primary_ip) == (

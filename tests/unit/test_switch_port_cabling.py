@@ -63,3 +63,16 @@ def test_a_refusal_about_the_servers_own_interface_is_raised_not_retried_on_othe
     sw = Switch(free=[11, 12], refusal=_taken(50))
     with pytest.raises(PermanentError, match=r"dcim\.interface 50"):
         _cable_free_port(sw, SW, 50, "l", "r")  # type: ignore[arg-type]
+
+
+def test_the_port_placement_chose_is_cabled_without_reading_the_switchs_ports() -> None:
+    from agent.steps.placement import _cable_chosen_port
+
+    state = {"mode": "access", "untagged_vlan": None, "description": "", "enabled": False}
+    placed = {"switch": {"id": 3, "name": SW.name, "port": "swp11", "port_id": 11, "port_state": state}}
+    sw = Switch(free=[])  # a read of the free ports would find none: it is not made
+    found = _cable_chosen_port(sw, SW, placed, 50, "l", "r")  # type: ignore[arg-type]
+    assert found is not None and (found[0].name, found[0].enabled, found[1]) == ("swp11", False, 911)
+    taken = Switch(free=[12], taken_meanwhile={11})  # taken since placement: the caller reads the free ports
+    assert _cable_chosen_port(taken, SW, placed, 50, "l", "r") is None  # type: ignore[arg-type]
+    assert _cable_chosen_port(sw, SW, {"switch": {"id": 3}}, 50, "l", "r") is None  # type: ignore[arg-type]

@@ -149,8 +149,15 @@ def test_a_new_host_costs_one_read_and_the_groups_and_templates_are_read_once_pe
 
 def test_a_group_deleted_since_it_was_read_is_read_again_not_a_failed_request() -> None:
     created = {"jsonrpc": "2.0", "id": 1, "result": {"hostids": ["10700"]}}
-    stale = {"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "Invalid params.",
-                                                  "data": "No permissions to referred object or it does not exist!"}}
+    stale = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "error": {
+            "code": -32602,
+            "message": "Invalid params.",
+            "data": "No permissions to referred object or it does not exist!",
+        },
+    }
     with replay({**ANSWERS, "host.get": EMPTY, "host.create": [created, stale, created]}) as (url, seen):
         client = ZabbixClient(url, token="t")
         client.upsert_host(_spec())

@@ -182,7 +182,14 @@ def test_dcagents_own_change_on_a_busy_object_is_answered_not_taken(tmp_path: Pa
     client = TestClient(create_app(store, SECRET, events, lambda: 0, own_change=own))
 
     def send(device: int, user: str) -> dict[str, object]:
-        body = BODY.replace(b'"id": 42', f'"id": {device}'.encode()).replace(b'"kabid"', f'"{user}"'.encode())
+        # NetBox 4.7 names the author in the request's context (the older top-level username is gone).
+        event = {
+            **json.loads(BODY),
+            "username": None,
+            "data": {"id": device},
+            "request": {"id": "r", "path": "/api/dcim/devices/", "method": "PATCH", "GET": {}, "user": user},
+        }
+        body = json.dumps(event).encode()
         headers = {"Content-Type": "application/json", "X-Hook-Signature": sign(SECRET, body)}
         answer: dict[str, object] = client.post("/webhooks/netbox", content=body, headers=headers).json()
         return answer
