@@ -69,6 +69,10 @@ class ZabbixSettings(_Section):
     verify_tls: bool = True
     sender_host: str | None = Field(None, description="trapper address for the sender protocol; default: URL host")
     sender_port: int = Field(10051, ge=1, le=65535)
+    cache_update_seconds: float = Field(
+        60.0, ge=0, le=3600,
+        description="the server's CacheUpdateFrequency: a new host is checked only after the server has seen it",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _some_credentials(self) -> ZabbixSettings:

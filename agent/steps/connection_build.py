@@ -174,7 +174,7 @@ def register_connection(ctx: StepContext) -> StepResult:
     spec = gateway_host(svc, ctx)
     host_id, created, recorded = upsert_recorded(svc, ctx, spec)
     return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups), ip=spec.ip,
-                         before=recorded or None)  # fmt: skip
+                         before=recorded or None, registered_at=ctx.clock.now().isoformat())  # fmt: skip
 
 
 @step("activate_connection", timeout=60, retry=RetryPolicy(max_attempts=4), params=NoParams,

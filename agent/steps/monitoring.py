@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,11 @@ def register_zabbix(ctx: StepContext) -> StepResult:
     svc = services_of(ctx.services)
     spec = host_spec(svc, ctx)
     host_id, created, recorded = upsert_recorded(svc, ctx, spec)
+    registered_at = ctx.clock.now().isoformat()  # the server knows the host a cache sync later (verify waits)
     svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": host_id}})
     return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups),
-                         templates=list(spec.templates), ip=spec.ip, before=recorded or None)  # fmt: skip
+                         templates=list(spec.templates), ip=spec.ip, before=recorded or None,
+                         registered_at=registered_at)  # fmt: skip
 
 
 def upsert_recorded(svc: Services, ctx: StepContext, spec: HostSpec) -> tuple[str, bool, dict[str, Any]]:
@@ -110,7 +113,8 @@ def unregister_zabbix(ctx: StepContext, output: Mapping[str, Any]) -> None:
 def verify_monitoring(ctx: StepContext) -> StepResult:
     """Wait, bounded, until Zabbix itself reports the new host reachable (ICMP)."""
     svc = services_of(ctx.services)
-    host_id = str(ctx.outputs.get(str(ctx.params.get("host_from", "register_zabbix")), {}).get("host_id", ""))
+    registered = ctx.outputs.get(str(ctx.params.get("host_from", "register_zabbix")), {})
+    host_id = str(registered.get("host_id", ""))
     if not host_id:
         raise StepInputError("no Zabbix host to verify")
     limit = float(ctx.params.get("timeout", 240))
@@ -119,6 +123,14 @@ def verify_monitoring(ctx: StepContext) -> StepResult:
     def elapsed() -> float:
         return (ctx.clock.now() - started).total_seconds()
 
+    # A check-now for a host the server has not loaded yet is dropped: ask once its configuration cache has synced
+    # after the registration (CacheUpdateFrequency), and again only when the result is overdue by as much.
+    sync = svc.settings.zabbix.cache_update_seconds
+    recheck = max(RECHECK_SECONDS, sync + 2)
+    if registered.get("registered_at"):
+        known_at = datetime.fromisoformat(str(registered["registered_at"])) + timedelta(seconds=sync + 1)
+        if (wait := (known_at - ctx.clock.now()).total_seconds()) > 0:
+            ctx.clock.sleep(min(wait, limit))
     last_request, polls = -1e9, 0
     while elapsed() < limit:
         found = svc.zabbix.item(host_id, ICMP_KEY)
@@ -129,7 +141,7 @@ def verify_monitoring(ctx: StepContext) -> StepResult:
             return StepResult.ok(reachable=True, item=ICMP_KEY, seconds=round(elapsed(), 1), polls=polls)
         # A check-now task for an item the server's configuration cache does not hold yet is dropped: ask again
         # when its result is overdue (the next cache sync, CacheUpdateFrequency) rather than wait out the interval.
-        if elapsed() - last_request >= RECHECK_SECONDS:
+        if elapsed() - last_request >= recheck:
             svc.zabbix.check_now(item_id)
             last_request = elapsed()
             ctx.clock.sleep(FIRST_RESULT_SECONDS)

@@ -360,7 +360,7 @@ def test_a_failure_late_in_the_run_undoes_every_system(
         assert cabled is not None and nb.dcim.interfaces.get(cabled.output["port_id"]).cable is not None, state
         assert dev.name not in str(state), state
     undone = [s.key for s in view.steps if s.phase == "undo" and s.status == "done"]
-    order = ["configure_switch_port", "publish_dns", "assign_ip", "register_zabbix", "cable_switch_port",
+    order = ["configure_switch_port", "publish_dns", "assign_ip", "cable_switch_port", "register_zabbix",
              "place_device", "reserve_ip"]  # fmt: skip
     assert undone == order
     assert "undone: " + ", ".join(order) in (view.reason or "")

@@ -37,13 +37,14 @@ class Zabbix:
         self.ready_at = self.clock.now() + timedelta(seconds=self.result_after)
 
 
-def _verify(zabbix: Zabbix, clock: FakeClock, timeout: float = 240) -> object:
+def _verify(zabbix: Zabbix, clock: FakeClock, timeout: float = 240, registered: dict[str, str] | None = None) -> object:
     environ = {"DCAGENT_NETBOX__URL": "http://nb", "DCAGENT_NETBOX__TOKEN": "t", "DCAGENT_ZABBIX__URL": "http://z",
-               "DCAGENT_ZABBIX__TOKEN": "z"}  # fmt: skip
+               "DCAGENT_ZABBIX__TOKEN": "z", "DCAGENT_ZABBIX__CACHE_UPDATE_SECONDS": "2"}  # fmt: skip
     svc = Services(load_settings(None, environ=environ))
     svc.__dict__["zabbix"] = zabbix
     ctx = StepContext(run_id="r", playbook="colocation", step="verify_monitoring", request=ObjectRef("dcim.device", 9),
-                      outputs={"register_zabbix": {"host_id": "10700"}}, services=svc, locks=InProcessLocks(),
+                      outputs={"register_zabbix": {"host_id": "10700", **(registered or {})}}, services=svc,
+                      locks=InProcessLocks(),
                       clock=clock, params={"timeout": timeout}, meta={}, language="en", approved={})  # fmt: skip
     return verify_monitoring(ctx)
 
@@ -69,3 +70,17 @@ def test_an_unreachable_host_fails_retryably_at_the_step_timeout() -> None:
     zabbix = Zabbix(clock, 1e9)
     with pytest.raises(TransientError, match="not reported reachable within 30s"):
         _verify(zabbix, clock, timeout=30)
+
+
+def test_a_host_just_registered_is_checked_once_the_servers_cache_has_synced() -> None:
+    """Zabbix drops a check-now for a host its configuration cache does not hold yet (CacheUpdateFrequency, 2 s on
+    the lab): the check is asked once, a sync after the registration, not asked early and again 10 s later."""
+    clock = FakeClock()
+    zabbix = Zabbix(clock, 5.0)
+    registered_at = clock.now()
+    clock.sleep(1.0)  # the steps between registration and verification took a second
+    slept_before = len(clock.slept)
+    result = _verify(zabbix, clock, registered={"registered_at": registered_at.isoformat()})
+    assert result.outcome == "ok"  # type: ignore[attr-defined]
+    assert clock.slept[slept_before] == pytest.approx(2.0, abs=0.01)  # until 3 s after the registration (sync 2 s + 1)
+    assert zabbix.calls == ["item.get", "task.create", "item.get"]
