@@ -45,17 +45,28 @@ class StepAbandoned(Exception):
     retryable = False
 
 
+Idle = Callable[[], AbstractContextManager[Any]]
+
+
+def not_idle() -> AbstractContextManager[None]:
+    return nullcontext()
+
+
 class CancellableClock:
-    def __init__(self, inner: Clock, cancel: threading.Event) -> None:
+    """The step's clock: a sleep stops at cancellation, and is ``idle`` (gives up the run's worker slot)."""
+
+    def __init__(self, inner: Clock, cancel: threading.Event, idle: Idle = not_idle) -> None:
         self._inner = inner
         self._cancel = cancel
+        self._idle = idle
 
     def now(self) -> datetime:
         return self._inner.now()
 
     def sleep(self, seconds: float) -> None:
         self._raise_if_cancelled()
-        self._inner.sleep(seconds)
+        with self._idle():
+            self._inner.sleep(seconds)
         self._raise_if_cancelled()
 
     def _raise_if_cancelled(self) -> None:
@@ -66,23 +77,25 @@ class CancellableClock:
 class CancellableLocks:
     """Waits for a lock in short slices, so that a cancelled step stops waiting."""
 
-    def __init__(self, inner: LockManager, cancel: threading.Event) -> None:
+    def __init__(self, inner: LockManager, cancel: threading.Event, idle: Idle = not_idle) -> None:
         self._inner = inner
         self._cancel = cancel
+        self._idle = idle
 
     @contextmanager
     def hold(self, name: str, timeout: float = 120.0) -> Iterator[None]:
         deadline = time.monotonic() + timeout
-        while True:
-            if self._cancel.is_set():
-                raise StepCancelled(f"the step was cancelled while waiting for {name}")
-            held = self._inner.hold(name, max(0.01, min(LOCK_SLICE, deadline - time.monotonic())))
-            try:
-                held.__enter__()
-                break
-            except LockTimeout:
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(f"resource {name} stayed locked for {timeout:.0f}s") from None
+        with self._idle():  # waiting for a lock is not work: the run's worker slot is free meanwhile
+            while True:
+                if self._cancel.is_set():
+                    raise StepCancelled(f"the step was cancelled while waiting for {name}")
+                held = self._inner.hold(name, max(0.01, min(LOCK_SLICE, deadline - time.monotonic())))
+                try:
+                    held.__enter__()
+                    break
+                except LockTimeout:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(f"resource {name} stayed locked for {timeout:.0f}s") from None
         try:
             yield
         finally:

@@ -15,8 +15,9 @@ import os
 import random
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -40,6 +41,7 @@ from agent.engine.store import NewStep, RunView, StepView, Store
 from agent.logs import run_id_var, step_var
 
 log = logging.getLogger("dcagent.engine")
+IDLE_RUNS_PER_SLOT = 4  # threads per worker slot: runs that wait (sleep, lock, backoff) hold a thread, not a slot
 
 Final = Literal["done", "rejected", "failed"]
 
@@ -101,7 +103,11 @@ class Executor:
         # Testing aid (DCAGENT_CHAOS_KILL_AFTER): SIGKILL this process right after the named step's function
         # returned and before its result is recorded — the worst moment for a crash.
         self._chaos_kill_after = chaos_kill_after
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dcagent-run")
+        # ``max_workers`` runs work at once; a run waiting (a step's sleep, a lock, a retry's backoff) gives its slot
+        # to another meanwhile: Zabbix's first check of a new host (5-9 s) no longer holds a worker idle. The pool
+        # has threads for the waiting ones too.
+        self._slots = threading.Semaphore(max_workers)
+        self._pool = ThreadPoolExecutor(max_workers=max_workers * IDLE_RUNS_PER_SLOT, thread_name_prefix="dcagent-run")
         self._guard = threading.Lock()
         self._inflight: dict[str, Future[RunView | None]] = {}
         self._stopping = threading.Event()  # set by stop(): runs halt at their next step boundary, resumable
@@ -185,9 +191,19 @@ class Executor:
         _done, still = wait(list(running.values()), timeout=grace)
         return sorted(run_id for run_id, f in running.items() if f in still)
 
+    @contextmanager
+    def _idle(self) -> Iterator[None]:
+        """The calling run waits: its worker slot is free until it goes on (then it takes one again)."""
+        self._slots.release()
+        try:
+            yield
+        finally:
+            self._slots.acquire()
+
     def _execute_logged(self, run_id: str) -> RunView | None:
         try:
-            return self.execute(run_id)
+            with self._slots:
+                return self.execute(run_id)
         except Exception:
             log.exception("run crashed", extra={"run": run_id})
             raise
@@ -267,8 +283,8 @@ class Executor:
                 cancel = threading.Event()
                 attempt_ctx = replace(ctx, attempt=number, progress=self.store.step_progress(row.id),
                                       checkpoint=partial(self._checkpoint, row.id),
-                                      clock=CancellableClock(self.clock, cancel),
-                                      locks=CancellableLocks(self.locks, cancel))  # fmt: skip
+                                      clock=CancellableClock(self.clock, cancel, self._idle),
+                                      locks=CancellableLocks(self.locks, cancel, self._idle))  # fmt: skip
                 try:
                     result = call_with_deadline(partial(spec.fn, attempt_ctx), ref.timeout or spec.timeout, cancel,
                                                 self._step_scope, self._cancel_grace)  # fmt: skip
@@ -278,7 +294,8 @@ class Executor:
                     self.store.end_attempt(row.id, number, self.clock.now(), describe(e), is_retryable(e))
                     log.warning("step attempt failed", extra={"attempt": number, "error": describe(e), "retry": retry})
                     if retry:
-                        self.clock.sleep(spec.retry.delay(number, self._rng))
+                        with self._idle():
+                            self.clock.sleep(spec.retry.delay(number, self._rng))
                         continue
                     self.store.finish_step(row.id, "failed", self.clock.now(), error=describe(e))
                     return e
@@ -380,8 +397,8 @@ class Executor:
             while True:
                 number = self.store.start_step(row.id, self.clock.now())
                 cancel = threading.Event()
-                attempt_ctx = replace(ctx, clock=CancellableClock(self.clock, cancel),
-                                      locks=CancellableLocks(self.locks, cancel))  # fmt: skip
+                attempt_ctx = replace(ctx, clock=CancellableClock(self.clock, cancel, self._idle),
+                                      locks=CancellableLocks(self.locks, cancel, self._idle))  # fmt: skip
                 try:
                     call_with_deadline(partial(undo, attempt_ctx, done_output), spec.timeout, cancel,
                                        self._step_scope, self._cancel_grace)  # fmt: skip
@@ -389,7 +406,8 @@ class Executor:
                     retry = is_retryable(e) and number < spec.retry.max_attempts
                     self.store.end_attempt(row.id, number, self.clock.now(), describe(e), is_retryable(e))
                     if retry:
-                        self.clock.sleep(spec.retry.delay(number, self._rng))
+                        with self._idle():
+                            self.clock.sleep(spec.retry.delay(number, self._rng))
                         continue
                     self.store.finish_step(row.id, "failed", self.clock.now(), error=describe(e))
                     log.error("undo failed", extra={"error": describe(e)})
