@@ -40,12 +40,11 @@ query SiteCapacity($site: ID!, $sid: ID!, $roles: [String!], $vlan: ID, $fqdn: S
     id name position face rack { id } device_type { u_height is_full_depth } }
   rack_reservation_list(filters: {rack: {site_id: $sid}}) { id units description rack { id } }
   power_feed_list(filters: {power_panel: {site_id: $sid}}) {
-    id name voltage amperage max_utilization phase rack { id } power_panel { id name } }
+    id name voltage amperage max_utilization phase rack { id } power_panel { id name } cable { id } }
   power_panel_list(filters: {site_id: $sid}) { id name custom_fields }
   power_port_list(filters: {device: {site_id: $sid}}) {
-    id allocated_draw maximum_draw device { id rack { id } }
-    link_peers { __typename ... on PowerFeedType { id } ... on PowerOutletType { id device { id } } } }
-  power_outlet_list(filters: {device: {site_id: $sid}, cable: {id: {is_null: true}}}) { id device { id } }
+    id allocated_draw maximum_draw device { id rack { id } } cable { id } }
+  power_outlet_list(filters: {device: {site_id: $sid}}) { id device { id } cable { id } }
   switches: device_list(filters: {site_id: $sid, role: {slug: {in_list: $roles}}}) {
     id name rack { id } platform { slug } primary_ip4 { address } primary_ip6 { address } services { name ports }
     interfaces(filters: {mgmt_only: {exact: false}, cable: {id: {is_null: true}}}) {
@@ -160,6 +159,7 @@ class SiteGraph(NetBoxCore):
         for name, alias in UNALIASED.items():
             if name in data:
                 data[alias] = data.pop(name)
+        _link_power(data)
         return _site_capacity(data, re.compile(port_pattern))
 
     def device_spec(self, device_id: int, known: RequestObject | None = None) -> DeviceSpec:
@@ -223,6 +223,23 @@ def _device_spec(d: dict[str, Any], custom_fields: dict[str, Any]) -> DeviceSpec
         device_type=str(dt["model"]), manufacturer=str(dt["manufacturer"]["name"]),
         primary_ip=str(ip["address"]) if ip else None, custom_fields=custom_fields,
     )  # fmt: skip
+
+
+def _link_power(data: dict[str, Any]) -> None:
+    """Each power port's peer (a feed, or a PDU's outlet) by the cable they share, and the free outlets. NetBox
+    resolves ``link_peers`` port by port (~20 ms each: 0.72 of the query's 0.94 s with 36 ports on the lab);
+    cable ids come with the rows (0.05 s)."""
+    by_cable: dict[str, dict[str, Any]] = {}
+    for f in data["feeds"]:
+        if f.get("cable"):
+            by_cable[str(f["cable"]["id"])] = {"__typename": "PowerFeedType", "id": f["id"]}
+    for o in data["outlets"]:
+        if o.get("cable"):
+            by_cable[str(o["cable"]["id"])] = {"__typename": "PowerOutletType", "id": o["id"], "device": o["device"]}
+    for port in data["ports"]:
+        peer = by_cable.get(str(port["cable"]["id"])) if port.get("cable") else None
+        port["link_peers"] = [peer] if peer else []
+    data["outlets"] = [o for o in data["outlets"] if not o.get("cable")]
 
 
 def _site_capacity(data: dict[str, Any], port_rx: re.Pattern[str]) -> SiteCapacity:
