@@ -7,6 +7,7 @@ Needs the lab (lab/up, lab/seed) with lab/lab.env sourced. Usage: python bench/b
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -48,6 +49,32 @@ def step_seconds(run: RunView, *keys: str) -> float:
     return sum(s.duration or 0 for s in run.steps if s.phase == "main" and s.key in keys)
 
 
+def breakdown(run: RunView) -> dict[str, float | int | bool]:
+    """Where a backup's time goes: rsync (its scan of the tree, then the transfer), restic (its own backup time, and
+    the process around it: start, key derivation, index and lock), whether restic found a parent snapshot (an
+    incremental rescans only changed files), and the read-back check."""
+    pull, snap = run.step("main", "pull_files"), run.step("main", "snapshot")
+    assert pull is not None and snap is not None
+    restic_own = float(snap.output.get("duration", 0.0))
+    return {
+        "rsync_s": round(float(pull.output.get("seconds", 0.0)), 2),
+        "rsync_scan_s": round(float(pull.output.get("file_list_seconds", 0.0)), 2),
+        "pull_step_s": round(pull.duration or 0.0, 2),
+        "restic_backup_s": round(restic_own, 2),
+        "restic_process_s": round((snap.duration or 0.0) - restic_own, 2),
+        "parent_used": int(snap.output.get("files_unmodified", 0)) > 0,
+        "retention_s": round(step_seconds(run, "apply_retention"), 2),
+        "check_s": round(step_seconds(run, "verify_repository"), 2),
+    }
+
+
+def show(label: str, parts: dict[str, float | int | bool]) -> None:
+    print(f"  {label}: rsync {parts['rsync_s']} s (scan {parts['rsync_scan_s']} s; step {parts['pull_step_s']} s), "
+          f"restic {parts['restic_backup_s']} s + {parts['restic_process_s']} s around it "
+          f"(parent snapshot used: {parts['parent_used']}), retention {parts['retention_s']} s, "
+          f"read-back check {parts['check_s']} s")  # fmt: skip
+
+
 def main() -> int:
     files = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     kib = int(sys.argv[2]) if len(sys.argv) > 2 else 64
@@ -73,8 +100,13 @@ def main() -> int:
         run = store.get_run(store.list_runs(playbook="backup", limit=1)[0].id)
         assert first.returncode == 0 and run is not None, first.stdout + first.stderr
         moved = step_seconds(run, "pull_files", "snapshot")
-        print(f"first backup (rsync + restic): {moved:7.2f} s  {mib / moved:7.1f} MiB/s"
-              f"  (whole request run incl. checks, Zabbix, read-back check: {total:.1f} s)")  # fmt: skip
+        first_parts = breakdown(run)
+        print(
+            f"first backup (rsync + restic): {moved:7.2f} s  {mib / moved:7.1f} MiB/s"
+            f"  = {plain / moved:.2f}x rsync (whole request run incl. checks, Zabbix, read-back: {total:.1f} s)"
+        )
+        show("first", first_parts)
+        first = moved
         changed = random.Random(1).sample(  # noqa: S311 (which files, not a secret)
             sorted(data.rglob("*.bin")), max(1, files // 100)
         )
@@ -90,7 +122,25 @@ def main() -> int:
         added = run.step("main", "snapshot")
         data_added = added.output.get("data_added", 0) if added else 0
         print(f"incremental, {len(changed)} files ({len(changed) * 100 / files:.0f}%) changed: {moved:7.2f} s "
-              f"rsync + restic, {data_added / 2**20:.1f} MiB added (whole run {total:.1f} s)")  # fmt: skip
+              f"rsync + restic = {moved / first:.0%} of the first, {data_added / 2**20:.1f} MiB added "
+              f"(whole run {total:.1f} s)")  # fmt: skip
+        inc_parts = breakdown(run)
+        show("incremental", inc_parts)
+        print(
+            json.dumps(
+                {
+                    "bench": "backup",
+                    "mib": round(mib, 1),
+                    "rsync_s": round(plain, 2),
+                    "first_s": round(first, 2),
+                    "first_vs_rsync": round(plain / first, 2),
+                    "incremental_s": round(moved, 2),
+                    "incremental_vs_first": round(moved / first, 2),
+                    "first": first_parts,
+                    "incremental": inc_parts,
+                }
+            )
+        )  # one line, to compare two runs
     finally:
         shutil.rmtree(data, ignore_errors=True)
         if dev is not None:

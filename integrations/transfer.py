@@ -35,6 +35,7 @@ class TransferStats(BaseModel):
     bytes_transferred: int
     total_bytes: int
     seconds: float
+    file_list_seconds: float = 0.0  # rsync's own "File list generation time": the scan of the source tree
 
 
 def check_remote_path(path: str) -> str:
@@ -193,7 +194,10 @@ def _stats(lines: list[str], seconds: float) -> TransferStats:
                 return int(m.group(1).replace(",", "")) if m else 0
         return 0
 
+    scan = next((line for line in lines if line.startswith("File list generation time:")), "")
+    m = re.search(r"([\d.]+) seconds", scan)
     return TransferStats(
         files=number("Number of regular files transferred:"), bytes_transferred=number("Total transferred file size:"),
         total_bytes=number("Total file size:"), seconds=round(seconds, 3),
+        file_list_seconds=float(m.group(1)) if m else 0.0,
     )  # fmt: skip
