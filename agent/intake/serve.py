@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import uvicorn
 
 from agent.app import Agent
-from agent.intake.own import OwnChanges
+from agent.intake.echo import run_echo
 from agent.intake.server import create_app
 from agent.jobs import runner
 from agent.jobs.expiry import check_expiries
@@ -92,7 +92,7 @@ def serve(agent: Agent) -> None:
         lambda otype, oid: agent.intake.take_ref(otype, oid, "webhook"),
         lambda: agent.executor.queue_depth, max_bytes=s.webhook_max_bytes,
         api_token=s.api_token.get_secret_value() if s.api_token else None,
-        own_change=OwnChanges(agent.services.netbox.whoami, agent.store.object_busy),
+        echo=run_echo(agent.store.object_busy),
     )  # fmt: skip
     # uvicorn stops serving on SIGTERM/SIGINT, then raises the signal again with the handlers it found: ours only
     # note it, so the runs in flight are stopped at a step boundary below instead of killed mid-step.

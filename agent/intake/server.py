@@ -37,15 +37,7 @@ class WebhookBody(BaseModel):
     event: str
     object_type: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
     data: WebhookData
-    # Who made the change, as NetBox tells it (the body is signed): ``request.user`` since NetBox 4.7, ``username``
-    # before.
-    username: str | None = None
-    request: dict[str, Any] | None = None
-
-    @property
-    def author(self) -> str | None:
-        user = (self.request or {}).get("user")
-        return str(user) if user else self.username
+    snapshots: dict[str, Any] | None = None  # the object before and after the change (the body is signed)
 
 
 def run_json(run: RunView) -> dict[str, Any]:
@@ -150,10 +142,10 @@ def create_app(
     max_bytes: int = 1_000_000,
     intake_workers: int = 2,
     api_token: str | None = None,
-    own_change: Callable[[str, int, str | None], bool] = lambda _t, _i, _u: False,
+    echo: Callable[[str, int, dict[str, Any] | None], bool] = lambda _t, _i, _s: False,
 ) -> FastAPI:
     """``on_event(object_type, object_id)`` runs in a small pool, after the webhook has been answered. An event
-    ``own_change(object_type, object_id, username)`` calls dcagent's own (a run's write) is answered, not taken."""
+    ``echo(object_type, object_id, snapshots)`` calls a run's own write (agent.intake.echo) is answered, not taken."""
     app = FastAPI(title="dcagent", docs_url=None, redoc_url=None)
     reader = Depends(reader_check(api_token))
     pool = ThreadPoolExecutor(max_workers=intake_workers, thread_name_prefix="dcagent-intake")
@@ -182,8 +174,8 @@ def create_app(
             raise HTTPException(400, f"unexpected webhook body: {e.errors()[0]['msg']}") from None
         where = f"{event.object_type}:{event.data.id}"
         # Decided here, not when the intake runs: a person's event coalesced behind a skipped one would be lost.
-        if await run_in_threadpool(own_change, event.object_type, event.data.id, event.author):
-            return {"queued": False, "object": where, "own": True}
+        if await run_in_threadpool(echo, event.object_type, event.data.id, event.snapshots):
+            return {"queued": False, "object": where, "echo": True}
         return {"queued": intake.submit(event.object_type, event.data.id), "object": where}
 
     @app.get("/healthz")

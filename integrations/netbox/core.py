@@ -79,10 +79,6 @@ class NetBoxCore:
             raise AuthError(SYSTEM, "token check: the token was refused")
         return user
 
-    def whoami(self) -> str:
-        """The NetBox user the token acts as (one call): the name NetBox puts on dcagent's own changes."""
-        return str(self._authentication_check().get("username", ""))
-
     def token_rights(self) -> TokenRights:
         """Who the token belongs to and whether it may write (v2 tokens report it on the token itself)."""
         user = self._authentication_check()
