@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -59,6 +61,19 @@ def step_times(store_path: Path) -> str:
             if step.phase == "main" and step.duration is not None:
                 durations.setdefault(step.key, []).append(step.duration)
     return ", ".join(f"{key} {statistics.median(values):.1f}" for key, values in durations.items())
+
+
+def calls_by_endpoint(log: Path, n: int) -> str:
+    """Where the calls go: the agent's DEBUG "api call" lines, per system and endpoint (ids folded), per request."""
+    counts: Counter[str] = Counter()
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "api call":
+            counts[f"{entry.get('system')} {re.sub(r'/\d+/', '/{id}/', str(entry.get('call')))}"] += 1
+    return ", ".join(f"{call} {count / n:.1f}" for call, count in counts.most_common())
 
 
 def main() -> int:
@@ -123,6 +138,7 @@ def main() -> int:
     for system, calls in per_request.items():
         print(f"{system} API calls per request: {calls}")
     print("median seconds per step: " + step_times(state / "runs.sqlite3"))
+    print("calls per request by endpoint: " + calls_by_endpoint(state / "serve.log", n))
     unfinished = [d.name for d in devs if d.id not in finished]
     if unfinished:
         print(f"not finished within {60 * n} s: {', '.join(unfinished)}")
