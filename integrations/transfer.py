@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
@@ -113,23 +114,31 @@ class RemoteServer:
         if self.bwlimit_kbps:
             cmd.append(f"--bwlimit={self.bwlimit_kbps}")
         start = time.monotonic()
-        proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                errors="replace")  # fmt: skip
+        proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdout is not None and proc.stderr is not None
+        # stderr drained meanwhile: a tree with many unreadable files fills its pipe, and rsync would block on it.
+        err_chunks: list[bytes] = []
+        drain = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read() if proc.stderr else b""),
+                                 name="rsync-stderr", daemon=True)  # fmt: skip
+        drain.start()
         lines: list[str] = []
-        buf = ""
-        while chunk := proc.stdout.read(1):  # progress2 redraws with \r; split on both
-            if chunk in "\r\n":
-                if m := _PROGRESS.match(buf):
+        buf = b""
+        # Read in blocks (progress2 redraws with \r many times a second: a byte at a time cost rsync CPU).
+        while chunk := os.read(proc.stdout.fileno(), 65536):
+            parts = re.split(rb"[\r\n]", buf + chunk)
+            buf = parts.pop()
+            for part in parts:
+                text = part.decode("utf-8", "replace")
+                if m := _PROGRESS.match(text):
                     if progress:
                         progress(int(m.group(1).replace(",", "")), int(m.group(2)))
-                elif buf.strip():
-                    lines.append(buf)
-                buf = ""
-            else:
-                buf += chunk
-        err = proc.stderr.read()
+                elif text.strip():
+                    lines.append(text)
+        if buf.strip():
+            lines.append(buf.decode("utf-8", "replace"))
         code = proc.wait()
+        drain.join()
+        err = b"".join(err_chunks).decode("utf-8", "replace")
         if code != 0 and code != 24:  # 24: files vanished while reading: normal on a live server
             last = (err.strip().splitlines() or ["failed"])[-1]
             cls = TransientError if code in _TRANSIENT_EXIT else PermanentError
