@@ -1,7 +1,7 @@
 """The restic repository: a thin typed layer over the restic CLI (JSON output), password from a file or env.
 
 Read-only calls (``snapshots``, ``cat config``) take no lock; writing ones (``backup``, ``forget --prune``,
-``check``, ``restore``) do, and a repository locked by another job is a :class:`TransientError` (retry later).
+``check``, ``restore``) do; a repository locked by another job is waited for, then a :class:`TransientError`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +17,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from integrations import cancel, process
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError
 from integrations.redact import mask_url_credentials
 
 SYSTEM = "restic"
+WRITE_TIMEOUT = 6 * 3600.0  # as long as the backup steps allow
+LOCK_WAIT = 600.0  # how long a locked repository is waited for before the call fails (a retry can help)
+LOCK_PAUSE, LOCK_PAUSE_MAX = 5.0, 60.0
 
 
 class _Model(BaseModel):
@@ -104,28 +107,38 @@ _WITHIN = re.compile(r"^within\s*=\s*((?=\d)(?:\d+y)?(?:\d+m)?(?:\d+d)?(?:\d+h)?
 
 
 class ResticRepository:
-    def __init__(self, repository: str, password: str, timeout: float = 600.0, binary: str = "restic") -> None:
+    """``timeout`` bounds a reading command, ``write_timeout`` one that writes or reads data back (backup, forget
+    --prune, check, restore: hours on a large repository). A repository locked by another job is waited for, with
+    growing pauses, up to ``lock_wait`` seconds (Debian's restic 0.14 has no ``--retry-lock``)."""
+
+    def __init__(self, repository: str, password: str, timeout: float = 600.0, binary: str = "restic",
+                 write_timeout: float = WRITE_TIMEOUT, lock_wait: float = LOCK_WAIT) -> None:  # fmt: skip
         self.repository = repository
         self._password = password
         self._timeout = timeout
+        self._write_timeout = write_timeout
+        self._lock_wait = lock_wait
         self._binary = binary
 
-    def _run(self, *args: str, lock: bool = False, timeout: float | None = None) -> str:
+    def _run(self, *args: str, lock: bool = False) -> str:
         if shutil.which(self._binary) is None:
             raise PermanentError(SYSTEM, f"{self._binary} is not installed")
         # The password travels in the child's environment only, never on a command line or in a log.
         env = {**os.environ, "RESTIC_REPOSITORY": self.repository, "RESTIC_PASSWORD": self._password}
         env.pop("RESTIC_PASSWORD_FILE", None)
         cmd = [self._binary, *([] if lock else ["--no-lock"]), *args]
-        try:
-            proc = subprocess.run(
-                cmd, env=env, capture_output=True, text=True, timeout=timeout or self._timeout, check=False
-            )
-        except subprocess.TimeoutExpired as e:
-            raise TransientError(SYSTEM, f"restic {args[0]}: timed out") from e
-        if proc.returncode != 0:
-            raise _translate(args[0], proc.stderr)
-        return proc.stdout
+        waited, pause = 0.0, LOCK_PAUSE
+        while True:
+            done = process.run(cmd, SYSTEM, self._write_timeout if lock else self._timeout, env=env)
+            if done.returncode == 0:
+                return done.stdout
+            error = _translate(args[0], done.stderr)
+            if "already locked" not in done.stderr.lower() or waited >= self._lock_wait:
+                raise error
+            # Another job (a prune, a check, another device's backup) holds the lock: wait it out, as --retry-lock.
+            cancel.pause(SYSTEM, pause)
+            waited += pause
+            pause = min(pause * 2, LOCK_PAUSE_MAX)
 
     # -- reading ----------------------------------------------------------------------------------------
     def status(self) -> RepositoryStatus:

@@ -8,6 +8,7 @@ gives it; the adapters call :func:`check` before each request.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -36,3 +37,18 @@ def check(system: str) -> None:
     cancel = _current.get()
     if cancel is not None and cancel.is_set():
         raise Cancelled(system, "not sent: the step was cancelled after its timeout")
+
+
+def cancelled() -> bool:
+    """Whether the current step was cancelled (for loops that wait on something other than a request)."""
+    cancel = _current.get()
+    return cancel is not None and cancel.is_set()
+
+
+def pause(system: str, seconds: float) -> None:
+    """Sleep ``seconds``, cut short by the step's cancellation (then :class:`Cancelled`)."""
+    cancel = _current.get()
+    if cancel is None:
+        time.sleep(seconds)
+    elif cancel.wait(seconds):
+        raise Cancelled(system, "stopped waiting: the step was cancelled after its timeout")

@@ -11,22 +11,24 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import select
 import shlex
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
+import paramiko
 from pydantic import BaseModel, ConfigDict
 
-from integrations import ssh
-from integrations.errors import PermanentError, TransientError
+from integrations import cancel, process, ssh
+from integrations.errors import IntegrationError, PermanentError, TransientError
 
 SYSTEM = "server"
 _PROGRESS = re.compile(r"^\s*([\d,]+)\s+(\d+)%")
 # rsync exit codes where the network or the far end went away: a retry can help.
 _TRANSIENT_EXIT = {5, 10, 12, 30, 35, 255}
+TRANSFER_TIMEOUT = 6 * 3600.0  # as long as the backup and restore steps allow; a cancelled step stops it sooner
+MEASURE_TIMEOUT = 3 * 3600.0  # du or sha256sum of a large tree: silent for a long time, not stuck
 
 
 class TransferStats(BaseModel):
@@ -66,18 +68,25 @@ class RemoteServer:
 
     # -- remote commands --------------------------------------------------------------------------------
     def run(self, command: str, timeout: float = 120.0) -> str:
+        """``command``'s stdout; ``timeout`` bounds the whole command (a long silence is not a failure: ``du`` of
+        a large tree prints nothing until it ends), and the step's cancellation stops it."""
+        what = f"{self.where}: {command.split()[0]}"
+        cancel.check(SYSTEM)
         client = ssh.connect(SYSTEM, self.host, self.port, self.creds)
         try:
-            _stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
-            out = stdout.read().decode("utf-8", "surrogateescape")
-            status = stdout.channel.recv_exit_status()
-            err = stderr.read().decode("utf-8", "replace").strip()
+            transport = client.get_transport()
+            assert transport is not None
+            channel = transport.open_session(timeout=self.creds.timeout)
+            channel.exec_command(command)
+            out, err, status = _collect(channel, time.monotonic() + timeout, what)
+        except IntegrationError:
+            raise
         except Exception as e:
-            raise ssh.translate(SYSTEM, f"{self.where}: {command.split()[0]}", e) from e
+            raise ssh.translate(SYSTEM, what, e) from e
         finally:
-            client.close()
+            client.close()  # also ends a command stopped by the deadline: its pipes close
         if status != 0:
-            raise PermanentError(SYSTEM, f"{self.where}: {command.split()[0]} exited {status}: {err[-300:]}")
+            raise PermanentError(SYSTEM, f"{what} exited {status}: {err.strip()[-300:]}")
         return out
 
     def exists(self, path: str) -> bool:
@@ -87,14 +96,17 @@ class RemoteServer:
     def disk_usage(self, paths: Sequence[str]) -> int:
         """Bytes under ``paths`` on the server (``du -sbc``)."""
         quoted = " ".join(shlex.quote(check_remote_path(p)) for p in paths)
-        out = self.run(f"du -sbc -- {quoted}")
+        out = self.run(f"du -sbc -- {quoted}", timeout=MEASURE_TIMEOUT)
         return int(out.strip().splitlines()[-1].split()[0])
 
     def checksums(self, root: str) -> dict[str, str]:
         """sha256 of every regular file under ``root``, keyed by path relative to it."""
         root = check_remote_path(root)
         q = shlex.quote(root)
-        out = self.run(f"if [ -d {q} ]; then cd {q} && find . -type f -print0 | xargs -0 -r sha256sum -z --; fi")
+        out = self.run(
+            f"if [ -d {q} ]; then cd {q} && find . -type f -print0 | xargs -0 -r sha256sum -z --; fi",
+            timeout=MEASURE_TIMEOUT,
+        )
         return _parse_sha256z(out)
 
     # -- rsync ------------------------------------------------------------------------------------------
@@ -114,35 +126,13 @@ class RemoteServer:
         if self.bwlimit_kbps:
             cmd.append(f"--bwlimit={self.bwlimit_kbps}")
         start = time.monotonic()
-        proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdout is not None and proc.stderr is not None
-        # stderr drained meanwhile: a tree with many unreadable files fills its pipe, and rsync would block on it.
-        err_chunks: list[bytes] = []
-        drain = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read() if proc.stderr else b""),
-                                 name="rsync-stderr", daemon=True)  # fmt: skip
-        drain.start()
-        lines: list[str] = []
-        buf = b""
-        # Read in blocks (progress2 redraws with \r many times a second: a byte at a time cost rsync CPU).
-        while chunk := os.read(proc.stdout.fileno(), 65536):
-            parts = re.split(rb"[\r\n]", buf + chunk)
-            buf = parts.pop()
-            for part in parts:
-                text = part.decode("utf-8", "replace")
-                if m := _PROGRESS.match(text):
-                    if progress:
-                        progress(int(m.group(1).replace(",", "")), int(m.group(2)))
-                elif text.strip():
-                    lines.append(text)
-        if buf.strip():
-            lines.append(buf.decode("utf-8", "replace"))
-        code = proc.wait()
-        drain.join()
-        err = b"".join(err_chunks).decode("utf-8", "replace")
-        if code != 0 and code != 24:  # 24: files vanished while reading: normal on a live server
-            last = (err.strip().splitlines() or ["failed"])[-1]
-            cls = TransientError if code in _TRANSIENT_EXIT else PermanentError
-            raise cls(SYSTEM, f"rsync {what} {self.where}: exit {code}: {last[:300]}")
+        output = _RsyncOutput(progress)
+        done = process.run([*cmd, *args], SYSTEM, TRANSFER_TIMEOUT, on_stdout=output.feed)
+        lines = output.finish()
+        if done.returncode not in (0, 24):  # 24: files vanished while reading: normal on a live server
+            last = (done.stderr.strip().splitlines() or ["failed"])[-1]
+            cls = TransientError if done.returncode in _TRANSIENT_EXIT else PermanentError
+            raise cls(SYSTEM, f"rsync {what} {self.where}: exit {done.returncode}: {last[:300]}")
         return _stats(lines, time.monotonic() - start)
 
     def pull(
@@ -160,6 +150,54 @@ class RemoteServer:
         target = check_remote_path(path)
         args = ["--checksum", *(["--delete"] if delete else []), "--", f"{source}/", f"{self.host}:{target}/"]
         return self._rsync(args, "push to", progress)
+
+
+class _RsyncOutput:
+    """rsync's stdout as it comes, in blocks: progress redraws (``\\r``) to the callback, the rest kept as lines
+    (a byte at a time cost rsync CPU: progress2 redraws many times a second)."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None) -> None:
+        self._progress = progress
+        self._buf = b""
+        self.lines: list[str] = []
+
+    def feed(self, block: bytes) -> None:
+        parts = re.split(rb"[\r\n]", self._buf + block)
+        self._buf = parts.pop()
+        for part in parts:
+            text = part.decode("utf-8", "replace")
+            if m := _PROGRESS.match(text):
+                if self._progress:
+                    self._progress(int(m.group(1).replace(",", "")), int(m.group(2)))
+            elif text.strip():
+                self.lines.append(text)
+
+    def finish(self) -> list[str]:
+        if self._buf.strip():
+            self.lines.append(self._buf.decode("utf-8", "replace"))
+            self._buf = b""
+        return self.lines
+
+
+def _collect(channel: paramiko.Channel, deadline: float, what: str) -> tuple[str, str, int]:
+    """Read a command's stdout and stderr (tail) until it exited and closed its output, or the deadline."""
+    out: list[bytes] = []
+    err = b""
+    while True:
+        if channel.recv_ready():
+            out.append(channel.recv(65536))
+        elif channel.recv_stderr_ready():
+            err = (err + channel.recv_stderr(65536))[-65536:]
+        elif channel.exit_status_ready() and channel.eof_received:
+            break
+        else:
+            if cancel.cancelled():
+                raise cancel.Cancelled(SYSTEM, f"{what}: stopped, the step was cancelled after its timeout")
+            if time.monotonic() >= deadline:
+                raise TransientError(SYSTEM, f"{what}: no result within its time limit (stopped)")
+            select.select([channel], [], [], process.POLL)
+    status = channel.recv_exit_status()
+    return b"".join(out).decode("utf-8", "surrogateescape"), err.decode("utf-8", "replace"), status
 
 
 def local_size(root: Path) -> int:

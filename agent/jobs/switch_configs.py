@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from agent import clients
 from agent.jobs.scheduler import cron_interval
 from agent.steps.backup import ensure_health, send_outcome
 from agent.steps.services import Services
+from integrations import process
 from integrations.errors import IntegrationError, PermanentError
 from integrations.netbox import SwitchRef
 from integrations.switches import open_driver
@@ -39,14 +39,10 @@ GIT_TIMEOUT = 120
 
 
 def _git(repo: Path, *args: str) -> str:
-    try:
-        proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False,
-                              timeout=GIT_TIMEOUT)  # fmt: skip
-    except subprocess.TimeoutExpired as e:
-        raise PermanentError("git", f"git {args[0]}: no answer within {GIT_TIMEOUT}s") from e
-    if proc.returncode != 0:
-        raise PermanentError("git", f"git {args[0]}: {proc.stderr.strip()[-300:]}")
-    return proc.stdout
+    done = process.run(["git", "-C", str(repo), *args], "git", GIT_TIMEOUT)
+    if done.returncode != 0:
+        raise PermanentError("git", f"git {args[0]}: {done.stderr.strip()[-300:]}")
+    return done.stdout
 
 
 def ensure_repo(repo: Path) -> None:

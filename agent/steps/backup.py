@@ -12,7 +12,8 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -301,6 +302,27 @@ def ensure_backup_monitoring(ctx: StepContext) -> StepResult:
 
 # -- the backup itself ------------------------------------------------------------------------------------
 
+MIRROR_WAIT = 6 * 3600.0  # a device's other backup (a manual one during a scheduled one) may take this long
+STOP_WAIT = 6 * 3600.0
+MAINTENANCE_WAIT = 6 * 3600.0  # a prune or a data read-back of a large repository
+
+
+@contextmanager
+def mirror_held(ctx: StepContext, device_id: int, timeout: float = MIRROR_WAIT) -> Iterator[None]:
+    """One user of a device's staging mirror at a time: two backups of a device (a manual one during a scheduled
+    one) would rsync into the same tree, a snapshot would capture another's half-finished pull, and a stop would
+    remove the mirror under a running rsync."""
+    with ctx.locks.hold(f"backup-mirror:{device_id}", timeout=timeout):
+        yield
+
+
+@contextmanager
+def maintenance_held(ctx: StepContext) -> Iterator[None]:
+    """One ``forget --prune`` or ``check`` at a time: each takes restic's exclusive lock, and a second one queued
+    behind a long prune would give up after the adapter's lock wait; in dcagent's queue it waits its turn."""
+    with ctx.locks.hold("restic-maintenance", timeout=MAINTENANCE_WAIT):
+        yield
+
 
 @step(
     "pull_files",
@@ -312,7 +334,8 @@ def pull_files(ctx: StepContext) -> StepResult:
     """rsync the paths from the server into the device's staging mirror (host key verified)."""
     svc = services_of(ctx.services)
     config = config_of(ctx)
-    stats = _server(svc, config).pull(config.paths, staging(svc, config), svc.progress(f"rsync {config.device}"))
+    with mirror_held(ctx, config.device_id):
+        stats = _server(svc, config).pull(config.paths, staging(svc, config), svc.progress(f"rsync {config.device}"))
     return StepResult.ok(files=stats.files, bytes_transferred=stats.bytes_transferred, total_bytes=stats.total_bytes,
                          seconds=stats.seconds, file_list_seconds=stats.file_list_seconds,
                          staging=str(staging(svc, config)))  # fmt: skip
@@ -333,7 +356,10 @@ def snapshot(ctx: StepContext) -> StepResult:
     done = svc.restic.snapshots(tags) if ctx.attempt > 1 else []
     if done:  # a re-run after a crash: the snapshot exists
         return StepResult.ok(snapshot_id=done[-1].id[:8], reused=True, data_added=0, total_files=0, duration=0.0)
-    s = svc.restic.backup(staging(svc, config), tags, host=config.device)
+    with mirror_held(ctx, config.device_id):
+        if not staging(svc, config).is_dir():  # the backup was stopped (its mirror removed) after pull_files
+            raise StepInputError(f"the staging mirror {staging(svc, config)} is gone: was the backup stopped?")
+        s = svc.restic.backup(staging(svc, config), tags, host=config.device)
     return StepResult.ok(snapshot_id=s.snapshot_id[:8], files_new=s.files_new, files_changed=s.files_changed,
                          files_unmodified=s.files_unmodified, total_files=s.total_files, total_bytes=s.total_bytes,
                          data_added=s.data_added, duration=round(s.duration, 3), reused=False)  # fmt: skip
@@ -349,7 +375,8 @@ def apply_retention(ctx: StepContext) -> StepResult:
     """restic forget --prune with the device's retention policy (its scheduled snapshots only)."""
     svc = services_of(ctx.services)
     config = config_of(ctx)
-    removed = svc.restic.forget((*config.tags, "backup"), config.retention)
+    with maintenance_held(ctx):
+        removed = svc.restic.forget((*config.tags, "backup"), config.retention)
     return StepResult.ok(policy=str(config.retention), removed=len(removed))
 
 
@@ -366,7 +393,9 @@ def verify_repository(ctx: StepContext) -> StepResult:
     today = ctx.clock.now().toordinal()
     read = bool(ctx.params.get("read_data")) or today % b.read_data_every == ctx.request.object_id % b.read_data_every
     subset = b.read_data_subset if read else None
-    return StepResult.ok(result=svc.restic.check(subset), read_data_subset=subset)
+    with maintenance_held(ctx):
+        result = svc.restic.check(subset)
+    return StepResult.ok(result=result, read_data_subset=subset)
 
 
 def send_outcome(
@@ -444,7 +473,7 @@ def schedule_backup(ctx: StepContext) -> StepResult:
 
 @step(
     "stop_backup",
-    timeout=120,
+    timeout=STOP_WAIT + 300,
     retry=RetryPolicy(max_attempts=3),
     undo=None,
     plan=fixed_plan("scheduler", "delete", "backup job", "snapshots kept per retention"),
@@ -461,7 +490,8 @@ def stop_backup(ctx: StepContext) -> StepResult:
     snaps = svc.restic.snapshots(("dcagent", f"device:{device}", "backup"))
     if not removed and job is None and not ctx.params.get("allow_missing", True):
         raise StepInputError("this device has no backup schedule")
-    freed = _remove_mirror(svc.backup.staging_dir / f"device-{device}")
+    with mirror_held(ctx, device, STOP_WAIT):  # a backup running now finishes its pull and snapshot first
+        freed = _remove_mirror(svc.backup.staging_dir / f"device-{device}")
     return StepResult.ok(removed=removed, schedule=job.schedule if job else None, triggers_disabled=disabled,
                          snapshots_kept=len(snaps), last_snapshot=snaps[-1].short_id if snaps else None,
                          staging_freed=freed)  # fmt: skip

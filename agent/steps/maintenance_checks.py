@@ -8,7 +8,6 @@ be read is a finding, never the end of the others.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from agent.steps.reports import _calendar, journal_once, write_document
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from agent.steps.switchport import open_switch
+from integrations import process
 from integrations.dns import reverse_name
 from integrations.errors import IntegrationError
 from integrations.netbox import DeviceSpec
@@ -43,7 +43,7 @@ def _ping(address: str) -> str:
     binary = shutil.which("ping")
     if binary is None:
         return "not checked: ping is not installed"
-    done = subprocess.run([binary, "-c", "1", "-W", "2", address], capture_output=True, timeout=10, check=False)
+    done = process.run([binary, "-c", "1", "-W", "2", address], "ping", 10)
     return "answers" if done.returncode == 0 else "no answer"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import NO_RETRY, PlannedChange, RetryPolicy, StepContext, StepResult, step
-from agent.steps.backup import parse_paths
+from agent.steps.backup import maintenance_held, parse_paths
 from agent.steps.params import Restore, VerifySnapshot
 from agent.steps.plans import fixed_plan
 from agent.steps.request import approved_object
@@ -136,7 +136,9 @@ def verify_snapshot(ctx: StepContext) -> StepResult:
     """restic check with a data read-back before anything on the server is touched."""
     svc = services_of(ctx.services)
     subset = str(ctx.params.get("read_data_subset") or svc.backup.read_data_subset)
-    return StepResult.ok(result=svc.restic.check(subset), read_data_subset=subset)
+    with maintenance_held(ctx):
+        result = svc.restic.check(subset)
+    return StepResult.ok(result=result, read_data_subset=subset)
 
 
 def rollback(ctx: StepContext, out: Mapping[str, Any]) -> None:
@@ -280,7 +282,8 @@ def clean_up_restore(ctx: StepContext) -> StepResult:
     except OSError as e:
         return StepResult.ok(policy=str(policy), safety_removed=0, staging_freed=0, warning=f"staging: {e}")
     try:
-        removed = svc.restic.forget(("dcagent", f"device:{ctx.request.object_id}", "safety"), policy)
+        with maintenance_held(ctx):
+            removed = svc.restic.forget(("dcagent", f"device:{ctx.request.object_id}", "safety"), policy)
     except IntegrationError as e:
         return StepResult.ok(policy=str(policy), safety_removed=0, staging_freed=freed, warning=str(e))
     return StepResult.ok(policy=str(policy), safety_removed=len(removed), staging_freed=freed)

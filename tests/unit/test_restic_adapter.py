@@ -68,11 +68,38 @@ def test_forget_groups_by_host_and_returns_removed_ids(tmp_path: Path) -> None:
     assert a[a.index("--group-by") + 1] == "host" and "--prune" in a and a[a.index("--keep-last") + 1] == "1"
 
 
-def test_a_locked_repository_is_transient_and_a_missing_snapshot_permanent(tmp_path: Path) -> None:
-    locked = "unable to create lock in backend: repository is already locked by PID 4242 on vm by root\n"
-    repo = ResticRepository("/repo", "x", binary=fake_restic(tmp_path, stderr=locked, code=1))
+def locked_then_free(tmp_path: Path, times: int) -> str:
+    """A ``restic`` whose repository is locked by another job for its first ``times`` calls."""
+    script = tmp_path / "restic"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {tmp_path}/calls 2>/dev/null || echo 0); echo $((n+1)) > {tmp_path}/calls\n"
+        f"if [ $n -lt {times} ]; then\n"
+        "  echo 'unable to create lock in backend: repository is already locked exclusively by PID 4242' >&2; exit 1\n"
+        "fi\n"
+        "echo 'no errors were found'\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+def test_a_locked_repository_is_waited_for_with_growing_pauses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr("integrations.backup.cancel.pause", lambda _system, seconds: pauses.append(seconds))
+    repo = ResticRepository("/repo", "x", binary=locked_then_free(tmp_path, 3))
+    assert repo.check() == "no errors were found"  # a prune elsewhere held the lock for a while: waited out
+    assert pauses == [5.0, 10.0, 20.0] and (tmp_path / "calls").read_text().strip() == "4"
+
+
+def test_a_lock_held_past_the_wait_is_transient_and_a_missing_snapshot_permanent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr("integrations.backup.cancel.pause", lambda _system, seconds: pauses.append(seconds))
+    repo = ResticRepository("/repo", "x", binary=locked_then_free(tmp_path, 99), lock_wait=600)
     with pytest.raises(TransientError, match="already locked"):
         repo.check()
+    assert sum(pauses[:-1]) < 600 <= sum(pauses) and max(pauses) == 60.0
     missing = 'Fatal: invalid id "deadbeef": no matching ID found for prefix "deadbeef"\n'
     repo = ResticRepository("/repo", "x", binary=fake_restic(tmp_path, stderr=missing, code=1))
     with pytest.raises(PermanentError, match="snapshot not found"):

@@ -7,13 +7,16 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from integrations import cancel
 from integrations.errors import PermanentError
 from integrations.ssh import SSHCredentials
 from integrations.transfer import RemoteServer, TransferStats
+from tests.unit.test_process import gone
 
 FAKE = """#!/bin/sh
 # 200 KiB of complaints on stderr (more than a pipe holds), progress with \\r, then rsync's --stats
@@ -67,3 +70,35 @@ def test_a_full_stderr_does_not_block_and_the_stats_and_progress_are_read(
 def test_a_failed_transfer_names_rsyncs_last_complaint(server: RemoteServer, tmp_path: Path) -> None:
     with pytest.raises(PermanentError, match=r"exit 23: .*locked-file-1999"):
         server.pull(["/srv/data"], tmp_path / "staging")
+
+
+def test_a_cancelled_transfer_stops_rsync_and_its_ssh(
+    server: RemoteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hanging = tmp_path / "hang" / "rsync"
+    hanging.parent.mkdir()
+    hanging.write_text(f"#!/bin/sh\nsleep 300 & echo $! > {tmp_path}/ssh.pid\nwait\n")  # rsync waiting on its ssh
+    hanging.chmod(hanging.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{hanging.parent}{os.pathsep}{os.environ['PATH']}")
+    event = threading.Event()
+    raised: list[BaseException] = []
+
+    def step() -> None:
+        with cancel.scope(event):
+            try:
+                server.pull(["/srv/data"], tmp_path / "staging")
+            except BaseException as e:
+                raised.append(e)
+
+    worker = threading.Thread(target=step, daemon=True)
+    worker.start()
+    pid_file = tmp_path / "ssh.pid"
+    for _ in range(250):
+        if pid_file.exists() and pid_file.read_text().strip():
+            break
+        time.sleep(0.02)
+    ssh_pid = int(pid_file.read_text())
+    event.set()  # the step ran past its timeout
+    worker.join(15)
+    assert not worker.is_alive() and isinstance(raised[0], cancel.Cancelled)
+    assert gone(ssh_pid), "rsync's ssh outlived the cancelled step"
