@@ -51,5 +51,6 @@ def build(settings: Settings, workers: int | None = None) -> Agent:
         store, playbooks, services, NetBoxTracker(services.netbox, settings.language), locks, SystemClock(),
         max_workers=workers or settings.workers, language=settings.language,
         chaos_kill_after=os.environ.get("DCAGENT_CHAOS_KILL_AFTER") or None, step_scope=cancel_scope,
+        outage_budget=settings.outage_budget,
     )  # fmt: skip
     return Agent(settings, store, playbooks, services, executor, IntakeService(services.netbox, executor))

@@ -180,6 +180,13 @@ class Settings(BaseSettings):
         default_factory=lambda: [30, 7], description="days before a colocation's end when the agency is reminded"
     )
     workers: int = Field(4, ge=1, le=64, description="runs executed at once")
+    outage_budget: float = Field(
+        600.0,
+        ge=0,
+        le=86400,
+        description="seconds a step keeps retrying while NetBox, Zabbix, a switch or a server "
+        "is unreachable, after its own attempts (a playbook's outage_budget wins)",
+    )
     playbooks_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "playbooks")
     zabbix_templates: Path = Field(
         default_factory=lambda: Path(__file__).resolve().parent.parent / "config" / "zabbix-templates.yaml",

@@ -11,6 +11,9 @@ class IntegrationError(Exception):
     """An outside system refused or failed. ``system`` names it for people ("NetBox", "Zabbix", …)."""
 
     retryable: bool = False
+    # The system itself is unreachable or failing (not this request): the engine waits such an outage out for up to
+    # its outage budget, beyond a step's own attempts.
+    outage: bool = False
 
     def __init__(self, system: str, message: str) -> None:
         super().__init__(f"{system}: {message}")
@@ -22,6 +25,7 @@ class TransientError(IntegrationError):
     """Connection refused, timeout, HTTP 5xx/429: the same call may succeed later."""
 
     retryable = True
+    outage = True
 
 
 class PermanentError(IntegrationError):

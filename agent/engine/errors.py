@@ -17,3 +17,8 @@ def is_retryable(error: BaseException) -> bool:
     if isinstance(flag, bool):
         return flag
     return isinstance(error, TimeoutError | ConnectionError)
+
+
+def is_outage(error: BaseException) -> bool:
+    """An outside system is down or unreachable (integrations set ``outage``): worth waiting out, for a while."""
+    return getattr(error, "outage", False) is True

@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any, Literal, Protocol
 
 from agent.engine.cancel import CancellableClock, CancellableLocks, Scope, call_with_deadline, no_scope
-from agent.engine.errors import StepInputError, is_retryable
+from agent.engine.errors import StepInputError, is_outage, is_retryable
 from agent.engine.locks import LockManager
 from agent.engine.playbook import Playbook, StepRef
 from agent.engine.registry import (
@@ -86,6 +86,7 @@ class Executor:
         chaos_kill_after: str | None = None,
         step_scope: Scope = no_scope,
         cancel_grace: float = 60.0,
+        outage_budget: float = 600.0,
     ) -> None:
         self.store = store
         self.playbooks = Playbook.derived(dict(playbooks))  # with their plan stages
@@ -100,6 +101,10 @@ class Executor:
         # and the run waits up to ``cancel_grace`` seconds for it to stop before a retry or an undo.
         self._step_scope = step_scope
         self._cancel_grace = cancel_grace
+        # A step whose own attempts are spent while an outside system is down keeps retrying, its policy's longest
+        # pause apart, until the outage has lasted this long (a playbook may set its own): a web server's restart
+        # or a network blip is waited out, not turned into a failed request and an undo.
+        self._outage_budget = outage_budget
         # Testing aid (DCAGENT_CHAOS_KILL_AFTER): SIGKILL this process right after the named step's function
         # returned and before its result is recorded — the worst moment for a crash.
         self._chaos_kill_after = chaos_kill_after
@@ -277,6 +282,7 @@ class Executor:
         spec = self.registry.get(ref.step)
         ctx = self._context(run, ref, outputs)
         token = step_var.set(ref.key)
+        outage_since: datetime | None = None
         try:
             while True:
                 number = self.store.start_step(row.id, self.clock.now())
@@ -290,12 +296,14 @@ class Executor:
                                                 self._step_scope, self._cancel_grace)  # fmt: skip
                     output = _jsonable(result.output)
                 except Exception as e:
-                    retry = is_retryable(e) and number < spec.retry.max_attempts
+                    outage_since = outage_since or self.clock.now()
+                    pause = self._retry_delay(run, spec, number, e, outage_since)
                     self.store.end_attempt(row.id, number, self.clock.now(), describe(e), is_retryable(e))
-                    log.warning("step attempt failed", extra={"attempt": number, "error": describe(e), "retry": retry})
-                    if retry:
+                    extra = {"attempt": number, "error": describe(e), "retry": pause is not None}
+                    log.warning("step attempt failed", extra=extra)
+                    if pause is not None:
                         with self._idle():
-                            self.clock.sleep(spec.retry.delay(number, self._rng))
+                            self.clock.sleep(pause)
                         continue
                     self.store.finish_step(row.id, "failed", self.clock.now(), error=describe(e))
                     return e
@@ -317,6 +325,23 @@ class Executor:
                 return result
         finally:
             step_var.reset(token)
+
+    def _retry_delay(self, run: RunView, spec: StepSpec, number: int, error: BaseException,
+                     outage_since: datetime) -> float | None:  # fmt: skip
+        """The pause before the next attempt, or None: fail. The step's own attempts first; then, for a step that
+        retries at all and an outside system that is down, attempts its policy's longest pause apart (with jitter)
+        for as long as the outage budget allows."""
+        if not is_retryable(error):
+            return None
+        if number < spec.retry.max_attempts:
+            return spec.retry.delay(number, self._rng)
+        if spec.retry.max_attempts < 2 or not is_outage(error):
+            return None
+        own = self.playbooks[run.playbook].outage_budget
+        budget = self._outage_budget if own is None else own
+        pause = spec.retry.maximum * (0.5 + 0.5 * self._rng())
+        lasted = (self.clock.now() - outage_since).total_seconds()
+        return pause if lasted + pause <= budget else None
 
     def _checkpoint(self, step_id: int, **values: Any) -> None:
         self.store.save_progress(step_id, _jsonable(values))
@@ -393,6 +418,7 @@ class Executor:
         undo = spec.undo
         ctx = self._context(run, ref, outputs)
         token = step_var.set(f"undo:{ref.key}")
+        outage_since: datetime | None = None
         try:
             while True:
                 number = self.store.start_step(row.id, self.clock.now())
@@ -403,11 +429,12 @@ class Executor:
                     call_with_deadline(partial(undo, attempt_ctx, done_output), spec.timeout, cancel,
                                        self._step_scope, self._cancel_grace)  # fmt: skip
                 except Exception as e:
-                    retry = is_retryable(e) and number < spec.retry.max_attempts
+                    outage_since = outage_since or self.clock.now()
+                    pause = self._retry_delay(run, spec, number, e, outage_since)
                     self.store.end_attempt(row.id, number, self.clock.now(), describe(e), is_retryable(e))
-                    if retry:
+                    if pause is not None:
                         with self._idle():
-                            self.clock.sleep(spec.retry.delay(number, self._rng))
+                            self.clock.sleep(pause)
                         continue
                     self.store.finish_step(row.id, "failed", self.clock.now(), error=describe(e))
                     log.error("undo failed", extra={"error": describe(e)})

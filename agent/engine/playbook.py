@@ -188,7 +188,22 @@ class Playbook(_Model):
     )
     calendar: CalendarSpec = Field(default_factory=CalendarSpec)
     plan: PlanStage | None = Field(None, description="checks before the approval; the approval runs `steps`")
+    outage_budget: float | None = Field(
+        None,
+        description="how long a step keeps retrying while an outside system is down ('2m', '0s'); else the "
+        "agent's setting",
+    )
     stage: Literal["request", "plan"] = Field("request", exclude=True)  # "plan": derived by plan_playbook()
+
+    @field_validator("outage_budget", mode="before")
+    @classmethod
+    def _budget(cls, v: Any) -> float | None:
+        if v is None:
+            return None
+        standard = _standard(v)
+        if standard.working or standard.amount < 0:
+            raise ValueError(f"outage_budget {v!r} must be a clock time such as 10m or 0s")
+        return OfficeCalendar().limit(standard) if standard.amount else 0.0
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Playbook:

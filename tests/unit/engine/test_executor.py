@@ -84,6 +84,29 @@ def test_retries_are_bounded(store: Store, tmp_path: Path) -> None:
     assert len(clock.slept) == 2 and world.held == {}  # 3 attempts, then the reservation was undone
 
 
+def test_an_outage_is_waited_out_beyond_the_steps_own_attempts(store: Store, tmp_path: Path) -> None:
+    world = World(outage={"note-1": 20})  # NetBox restarting: 20 refused connections, about 9 minutes
+    ex, _, clock = executor(store, tmp_path, world, rng=lambda: 1.0)
+    run = ex.execute(ex.create("selftest", DEVICE, "srv-1", "cli")[0])
+    assert run is not None and run.status == "done"
+    assert clock.slept == [2.0, 4.0] + [30.0] * 18  # its own backoff, then its policy's longest pause
+    assert run.step("main", "note-1").attempts == 21  # type: ignore[union-attr]
+
+
+def test_an_outage_longer_than_the_budget_fails_and_undoes(store: Store, tmp_path: Path) -> None:
+    world = World(outage={"note-1": 99})
+    ex, _, clock = executor(store, tmp_path, world, rng=lambda: 1.0)
+    pb = playbook(tmp_path, world, "outage_budget: 2m\n" + THREE_STEPS)  # the playbook's own budget wins
+    ex.playbooks[pb.name] = pb
+    run = ex.execute(ex.create("selftest", DEVICE, "srv-1", "cli")[0])
+    assert run is not None and run.status == "failed" and world.held == {}
+    assert clock.slept == [2.0, 4.0, 30.0, 30.0, 30.0]  # a fourth pause would end past 2 minutes of outage
+    world.outage["note-1"] = 99
+    ex, _, clock = executor(store, tmp_path, world, rng=lambda: 1.0, outage_budget=0)
+    run = ex.execute(ex.create("selftest", DEVICE, "srv-2", "cli")[0])
+    assert run is not None and run.status == "failed" and clock.slept == [2.0, 4.0]  # budget 0: own attempts only
+
+
 def test_permanent_failure_undoes_completed_steps_in_reverse(store: Store, tmp_path: Path) -> None:
     world = World(fail_at={"note-2"})
     ex, tracker, clock = executor(store, tmp_path, world)

@@ -21,6 +21,13 @@ class Flaky(Exception):
     retryable = True
 
 
+class Outage(Exception):
+    """The outside system is down (as integrations' TransientError says of a refused connection)."""
+
+    retryable = True
+    outage = True
+
+
 class Crash(BaseException):
     """The agent dies here: no except clause of the engine catches it, the run stays as the store last saw it."""
 
@@ -32,6 +39,7 @@ class World:
     log: list[str] = field(default_factory=list)
     fail_at: set[str] = field(default_factory=set)
     flaky: dict[str, int] = field(default_factory=dict)  # step -> failures left before success
+    outage: dict[str, int] = field(default_factory=dict)  # step -> attempts left that find the system down
     crash: dict[str, str] = field(default_factory=dict)  # step -> "before"/"after" its change: the agent dies, once
     during: dict[str, Callable[[], object]] = field(default_factory=dict)  # step -> called inside it, once
     opens_at: datetime | None = None  # the "window" step waits until then (a maintenance window's start)
@@ -71,6 +79,9 @@ def make_registry(world: World) -> Registry:
         if world.flaky.get(name, 0) > 0:
             world.flaky[name] -= 1
             raise Flaky(f"{name} flaked")
+        if world.outage.get(name, 0) > 0:
+            world.outage[name] -= 1
+            raise Outage(f"{name}: connection refused")
         if name in world.fail_at:
             raise StepInputError(f"{name} failed on purpose")
 
