@@ -42,21 +42,22 @@ class _Drain(threading.Thread):
         super().__init__(daemon=True, name="dcagent-pipe")
         self._pipe, self._consume, self._tail = pipe, consume, tail
         self.chunks: list[bytes] = []
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
 
     def run(self) -> None:
         kept = 0
-        try:
-            while block := os.read(self._pipe, 65536):
-                if self._consume is not None:
-                    self._consume(block)
-                    continue
-                self.chunks.append(block)
-                kept += len(block)
-                while self._tail is not None and kept - len(self.chunks[0]) >= self._tail:
-                    kept -= len(self.chunks.pop(0))
-        except BaseException as e:  # re-raised by run()'s caller thread
-            self.error = e
+        while block := os.read(self._pipe, 65536):
+            if self._consume is not None:
+                if self.error is None:
+                    try:
+                        self._consume(block)
+                    except Exception as e:  # re-raised in run()'s thread; the pipe is still drained, or the child
+                        self.error = e  # would block on it until its deadline
+                continue
+            self.chunks.append(block)
+            kept += len(block)
+            while self._tail is not None and kept - len(self.chunks[0]) >= self._tail:
+                kept -= len(self.chunks.pop(0))
 
     def text(self) -> str:
         data = b"".join(self.chunks)
