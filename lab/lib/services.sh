@@ -267,6 +267,15 @@ zabbix_token() {
   say "zabbix: created API token $name"
 }
 
+# Zabbix's frontend and API (also started by the fault tests after an outage they caused).
+zabbix_web_start() {
+  if ! port_open "$ZBX_WEB_PORT"; then
+    PHP_CLI_SERVER_WORKERS=4 start_daemon zabbix-web php -d opcache.enable_cli=1 -d memory_limit=256M \
+      -d post_max_size=16M -d max_execution_time=300 -S "127.0.0.1:$ZBX_WEB_PORT" -t /usr/share/zabbix
+    wait_port "$ZBX_WEB_PORT" "zabbix frontend"
+  fi
+}
+
 up_zabbix() {
   write_zabbix_config
   zabbix_db
@@ -277,11 +286,7 @@ up_zabbix() {
   if [ ! -f "$ZBX_DIR/run/zabbix_agentd.pid" ] || ! kill -0 "$(cat "$ZBX_DIR/run/zabbix_agentd.pid")" 2>/dev/null; then
     zabbix_agentd -c "$ZBX_DIR/zabbix_agentd.conf"
   fi
-  if ! port_open "$ZBX_WEB_PORT"; then
-    PHP_CLI_SERVER_WORKERS=4 start_daemon zabbix-web php -d opcache.enable_cli=1 -d memory_limit=256M \
-      -d post_max_size=16M -d max_execution_time=300 -S "127.0.0.1:$ZBX_WEB_PORT" -t /usr/share/zabbix
-    wait_port "$ZBX_WEB_PORT" "zabbix frontend"
-  fi
+  zabbix_web_start
   wait_port "$ZBX_SERVER_PORT" "zabbix server" 60
   zabbix_token
   local v; v=$(zbx_api apiinfo.version '{}' | json_get 'd["result"]')

@@ -104,6 +104,7 @@ def request_device(nb: Any) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.mark.smoke
+@pytest.mark.long(minutes=1)
 def test_colocation_places_reserves_configures_monitors_and_reports(
     nb: Any, env: dict[str, str], request_device: Callable[..., Any]
 ) -> None:
@@ -184,6 +185,7 @@ def _pdf_text(env: dict[str, str], playbook: str, dev: Any, document: str) -> st
     )
 
 
+@pytest.mark.long(minutes=1)
 def test_a_self_approval_and_an_approval_from_outside_the_group_change_nothing(
     nb: Any, env: dict[str, str], request_device: Callable[..., Any]
 ) -> None:
@@ -213,6 +215,7 @@ def test_a_self_approval_and_an_approval_from_outside_the_group_change_nothing(
         assert any(why in str(j.comments) and "tag approved" in str(j.comments) for j in entries)
 
 
+@pytest.mark.long(minutes=2)
 def test_each_office_runs_its_own_playbook_and_heads_its_documents_with_its_sop(
     nb: Any, env: dict[str, str], request_device: Callable[..., Any]
 ) -> None:
@@ -241,6 +244,7 @@ def test_each_office_runs_its_own_playbook_and_heads_its_documents_with_its_sop(
     assert "067/798" in letter and "provinsi jawa tengah" in letter.lower() and jateng.name in letter, letter
 
 
+@pytest.mark.long(minutes=3)
 def test_central_java_plans_before_the_head_approves_and_journals_what_changed_since(
     nb: Any, env: dict[str, str], request_device: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -404,6 +408,7 @@ def test_a_step_past_its_timeout_is_stopped_and_every_system_undone(
 
 
 @pytest.mark.xdist_group(WEBHOOK)  # serves NetBox's webhook: one test at a time does
+@pytest.mark.long(minutes=5)
 def test_twenty_requests_compete_for_ten_addresses(
     nb: Any, env: dict[str, str], request_device: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -552,6 +557,45 @@ def test_unreachable_switch_undoes_everything(nb: Any, env: dict[str, str], requ
     settings = load_settings(None)
     assert settings.dns is not None
     assert clients.dns(settings.dns).lookup(f"{dev.name}.dc.lab.", "A") == []
+
+
+LAB_LIB = Path(__file__).resolve().parents[2] / "lab" / "lib"
+
+
+def _zabbix_web(action: str) -> None:
+    """Stop Zabbix's frontend and API (its process group, as lab/down does) or start it again as lab/up does."""
+    script = (f"source {LAB_LIB}/common.sh; source {LAB_LIB}/services.sh; "
+              + ("stop_group zabbix-web" if action == "stop" else "zabbix_web_start"))  # fmt: skip
+    subprocess.run(["bash", "-c", script], check=True, timeout=90)
+
+
+@pytest.mark.serial  # Zabbix's API is down for everyone meanwhile
+def test_a_zabbix_outage_mid_run_is_waited_out_and_the_request_completes(
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any]
+) -> None:
+    dev = request_device()
+    store = Store(env["DCAGENT_STORE_URL"])
+
+    def register_attempts() -> int:
+        runs = store.list_runs(ref=ObjectRef("dcim.device", dev.id))
+        view = store.get_run(runs[0].id) if runs else None
+        step = view.step("main", "register_zabbix") if view else None
+        return step.attempts if step else 0
+
+    _zabbix_web("stop")
+    try:
+        proc = subprocess.Popen([*DCAGENT, "run", "colocation", f"device:{dev.name}"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        # The step's own 4 attempts are spent within seconds; the fifth is the outage being waited out.
+        wait_for("register_zabbix waiting out the outage", lambda: register_attempts() >= 5, timeout=180, every=1)
+    finally:
+        _zabbix_web("start")
+    output, _ = proc.communicate(timeout=400)
+    assert proc.returncode == 0, output
+    fresh = nb.dcim.devices.get(dev.id)
+    assert "dcagent-done" in {t.slug for t in fresh.tags}
+    host = clients.zabbix(load_settings(None)).host_id(dev.name)
+    assert host is not None and str(fresh.custom_fields.get("dcagent_zabbix_hostid")) == str(host)  # one host
 
 
 @contextmanager
