@@ -137,10 +137,22 @@ def prune_half_cables(nb: Any) -> int:
     return pruned
 
 
+def _shared_vrf(nb: Any, name: str) -> int:
+    """A VRF that allows duplicate addresses. NetBox does not keep VRF names unique: two tests creating it at once
+    may make two, and both then use the oldest."""
+    found = sorted(int(v.id) for v in nb.ipam.vrfs.filter(name=name))
+    if not found:
+        nb.ipam.vrfs.create({"name": name, "enforce_unique": False})
+        found = sorted(int(v.id) for v in nb.ipam.vrfs.filter(name=name))
+    return found[0]
+
+
 def file_backup_request(nb: Any, *, paths: str, schedule: str = "0 1 * * *", retention: str = "last=3",
                         tags: tuple[str, ...] = ("sop-backup", "approved"), address: str = "127.0.2.1/32",
-                        ssh_port: int = 2222) -> Any:  # fmt: skip
-    """A colocated server reachable over SSH (primary IP + ``ssh`` service) asking for backups."""
+                        ssh_port: int = 2222, vrf: str | None = None) -> Any:  # fmt: skip
+    """A colocated server reachable over SSH (primary IP + ``ssh`` service) asking for backups. With ``vrf`` its
+    address lives in that VRF (one that allows duplicates), so that several such servers can share the one SSH
+    server's address at once; else in the global table, where the newest device takes the address over."""
     name = f"srv-bkp-{uuid.uuid4().hex[:6]}"
     site = nb.dcim.sites.get(slug="dc-batam")
     dev = nb.dcim.devices.create({
@@ -152,14 +164,15 @@ def file_backup_request(nb: Any, *, paths: str, schedule: str = "0 1 * * *", ret
                           "dcagent_backup_retention": retention},
     })  # fmt: skip
     iface = nb.dcim.interfaces.create({"device": dev.id, "name": "mgmt0", "type": "1000base-t"})
-    # NetBox keeps addresses unique: the one SSH server's address moves to the newest test device.
-    for old in nb.ipam.ip_addresses.filter(address=address):
+    # NetBox keeps addresses unique in the global table: there the SSH server's address moves to the newest device.
+    for old in [] if vrf else nb.ipam.ip_addresses.filter(address=address, vrf_id="null"):
         holder = old.assigned_object.device if old.assigned_object and hasattr(old.assigned_object, "device") else None
         if holder is not None:
             nb.dcim.devices.get(holder.id).update({"primary_ip4": None})
         old.delete()
     ip = nb.ipam.ip_addresses.create({"address": address, "assigned_object_type": "dcim.interface",
-                                      "assigned_object_id": iface.id, "description": f"{name} ssh"})  # fmt: skip
+                                      "assigned_object_id": iface.id, "description": f"{name} ssh",
+                                      "vrf": _shared_vrf(nb, vrf) if vrf else None})  # fmt: skip
     dev.update({"primary_ip4": ip.id})
     nb.ipam.services.create({"parent_object_type": "dcim.device", "parent_object_id": dev.id, "name": "ssh",
                              "protocol": "tcp", "ports": [ssh_port]})  # fmt: skip

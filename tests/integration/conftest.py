@@ -29,6 +29,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.integration)
+    # Longest first: xdist hands tests out in this order, so a 5-minute test never starts last on an idle lab
+    # (longest-processing-time-first scheduling; the sort is stable, so the rest keep their order).
+    items.sort(key=lambda item: -_minutes(item))
+
+
+def _minutes(item: pytest.Item) -> float:
+    mark = item.get_closest_marker("long")
+    return float(mark.kwargs.get("minutes", 1)) if mark else 0.0
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,11 @@ from integrations.transfer import local_checksums
 from lab.labkit import file_backup_request, netbox
 from tests.integration.helpers import BACKUP_SERVER, wait_for
 
-pytestmark = pytest.mark.xdist_group(BACKUP_SERVER)  # one SSH server, one address, one restic repository
+# The tests share the one SSH server and restic repository but run concurrently: each works on its own copy of the
+# data, and their devices hold the server's address in a VRF that allows duplicates (the global table would move
+# the address from one test's device to the next). The test that kills the server's sshd runs with the other tests
+# of the BACKUP_SERVER group, which would not survive that, and the others wait such an outage out.
+TEST_VRF = "lab-backup-tests"
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
@@ -79,7 +83,7 @@ def server_device(nb: Any, data_dir: Path) -> Iterator[Callable[..., Any]]:
     made: list[Any] = []
 
     def make(**kw: Any) -> Any:
-        dev = file_backup_request(nb, paths=kw.pop("paths", str(data_dir)), **kw)
+        dev = file_backup_request(nb, paths=kw.pop("paths", str(data_dir)), vrf=TEST_VRF, **kw)
         made.append(dev)
         return dev
 
@@ -134,6 +138,8 @@ def start_server_sshd() -> None:
     subprocess.run(["/usr/sbin/sshd", "-f", str(SERVER_SSHD)], check=True)
 
 
+@pytest.mark.xdist_group(BACKUP_SERVER)  # kills the SSH server's sshd mid-restore
+@pytest.mark.long(minutes=4)
 def test_backup_request_then_restore_then_rollback_when_the_server_dies(
     nb: Any, env: dict[str, str], server_device: Callable[..., Any], data_dir: Path
 ) -> None:
@@ -212,7 +218,8 @@ def test_backup_request_then_restore_then_rollback_when_the_server_dies(
         wait_for("push_restore to start", pushing, timeout=180, every=0.2)
         # Kill while the transfer runs (the server's rsync is up), not before it connects: a loaded machine may
         # spend seconds in the step's preparation, and an sshd restarted by then would let the push succeed.
-        receiving = ["pgrep", "-u", "colo", "-f", "rsync --server"]
+        # "--server" without "--sender": the server receiving this push, not another test's backup sending a pull.
+        receiving = ["pgrep", "-u", "colo", "-f", "rsync --server -[^-]"]
         wait_for("rsync receiving on the server", lambda: subprocess.run(receiving, check=False,
                  capture_output=True).returncode == 0, timeout=120, every=0.1)  # fmt: skip
         kill_server_sshd()
@@ -258,7 +265,9 @@ def test_bad_requests_are_rejected_with_reasons_and_change_nothing(
 
 @contextmanager
 def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen([*DCAGENT, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    # No reconciler: it would start runs for the requests other tests (other xdist workers) file at the same time.
+    quiet = {**env, "DCAGENT_RECONCILE_INTERVAL": "0"}
+    proc = subprocess.Popen([*DCAGENT, "serve"], env=quiet, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             text=True)  # fmt: skip
     try:
         yield proc
@@ -270,6 +279,7 @@ def serving(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
             proc.kill()
 
 
+@pytest.mark.long(minutes=5)
 def test_schedule_survives_restart_misfire_runs_once_and_zabbix_flags_a_stale_backup(
     nb: Any, env: dict[str, str], server_device: Callable[..., Any]
 ) -> None:
@@ -289,7 +299,7 @@ def test_schedule_survives_restart_misfire_runs_once_and_zabbix_flags_a_stale_ba
     listed = dcagent(env, "backup", "list")
     assert f"backup:{dev.id}" in listed.stdout and "* * * * *" in listed.stdout  # still scheduled
     # several runs were missed; on restart they coalesce into one (misfire policy), started at once
-    while not 3 <= datetime.now(UTC).second <= 10:  # start just after a due time, so the next is ~50 s away
+    while not 3 <= datetime.now(UTC).second <= 15:  # start just after a due time, so the next is 45+ s away
         time.sleep(0.5)
     before = len(scheduled())
     with serving(env):

@@ -16,6 +16,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from agent import clients
@@ -53,6 +54,7 @@ def _agency(nb: Any) -> tuple[Any, Any, Any, str]:
     return tenant, contact, link, address
 
 
+@pytest.mark.long(minutes=4)
 def test_a_maintenance_window_silences_zabbix_tells_the_agency_and_ends_on_time_in_the_next_agent(
     nb: Any, env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -181,6 +181,7 @@ def uplink_trunk() -> Iterator[str]:
     yield "swp45"
 
 
+@pytest.mark.long(minutes=2)
 def test_two_agencies_asking_together_for_more_than_the_uplink_one_is_connected_end_to_end(
     nb: Any, env: dict[str, str], tmp_path: Path, uplink_trunk: str
 ) -> None:
