@@ -36,6 +36,7 @@ from agent.engine.store import RunView, Store
 from agent.i18n import Language, t
 from agent.logs import setup_logging
 from agent.settings import Settings, SettingsError, load_settings, redacted
+from agent.timeline import header_lines, human, run_data, run_summary, standard_of, step_lines
 from integrations.errors import IntegrationError
 from integrations.metrics import api_calls
 from integrations.netbox import RequestObject, canonical_type
@@ -55,6 +56,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
+JsonOption = Annotated[bool, typer.Option("--json", help="Print as JSON, for scripts.")]
 err = Console(stderr=True)
 
 
@@ -123,11 +125,14 @@ def config_cmd(
 
 
 @app.command()
-def doctor() -> None:
+def doctor(as_json: JsonOption = False) -> None:
     """Check every configured system: NetBox, Zabbix, switches (SSH, verified host keys), DNS, backup."""
     s = _settings()
     lang = _lang(s)
     results = run_doctor(s, lang)
+    if as_json:
+        _json([{"system": r.system, "target": r.target, "ok": r.ok, "detail": r.detail} for r in results])
+        raise typer.Exit(1 if any(r.failed for r in results) else 0)
     table = Table(
         t("doctor.system", lang), t("doctor.target", lang), t("doctor.status", lang), t("doctor.detail", lang),
         title=t("doctor.title", lang),
@@ -213,6 +218,7 @@ def bootstrap() -> None:
 def plan(
     playbook: Annotated[str, typer.Argument(help="Playbook name, e.g. colocation.")],
     obj: Annotated[str, typer.Argument(metavar="OBJECT", help="dcim.device:42 or device:srv-disdik-01")],
+    as_json: JsonOption = False,
 ) -> None:
     """Dry run: what each step would create or change. Changes nothing anywhere."""
     s = _settings()
@@ -229,6 +235,10 @@ def plan(
     except StepInputError as e:
         err.print(f"dcagent: {e}")
         raise typer.Exit(EXIT_REJECTED) from None
+    if as_json:
+        _json([{"step": key, "system": c.system, "action": c.action, "target": c.target, "detail": c.detail}
+               for key, c in lines])  # fmt: skip
+        return
     table = Table("step", "system", "action", "target", "detail", title=f"plan: {playbook} for {target.name}")
     for step_key, c in lines:
         table.add_row(step_key, c.system, c.action, c.target, c.detail)
@@ -290,12 +300,16 @@ def runs_list(
     status: Annotated[str | None, typer.Option(help="queued, running, done, rejected, failed, …")] = None,
     playbook: Annotated[str | None, typer.Option(help="Playbook name.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """List runs (newest first); `dcagent runs show ID` for one run's timeline."""
     if ctx.invoked_subcommand is not None:
         return
     store = Store(_settings().store_url)
     store.migrate()
+    if as_json:
+        _json([run_summary(r) for r in store.list_runs(status=status, playbook=playbook, limit=limit)])
+        return
     table = Table("run", "playbook", "object", "status", "trigger", "approver", "created", "reason", title="runs")
     for r in store.list_runs(status=status, playbook=playbook, limit=limit):
         table.add_row(r.id[:8], r.playbook, f"{r.object_name} ({r.ref})", r.status, r.trigger, r.approver or "-",
@@ -304,7 +318,9 @@ def runs_list(
 
 
 @runs_app.command("show")
-def runs_show(run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")]) -> None:
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")], as_json: JsonOption = False
+) -> None:
     """One run's step timeline: start, end, duration against the SOP standard, outcome, error."""
     store = Store(_settings().store_url)
     store.migrate()
@@ -314,6 +330,9 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id or a unique pre
         raise typer.Exit(EXIT_SETTINGS)
     view = store.get_run(found[0])
     assert view is not None
+    if as_json:
+        _json(run_data(view, *_standards(view.playbook)))
+        return
     _timeline(view, *_standards(view.playbook))
 
 
@@ -329,36 +348,31 @@ def _calendar_of(pb: Playbook | None) -> tuple[OfficeCalendar, dict[str, Standar
     return (pb.calendar.office(), pb.standards()) if pb else (OfficeCalendar(), {})
 
 
-def _human(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
+WIDE = 120  # columns a terminal needs for the timeline's table; narrower, and a pipe or a log, get one line a step
 
 
 def _timeline(view: RunView, cal: OfficeCalendar, standards: dict[str, Standard]) -> None:
+    if not (out.is_terminal and out.width >= WIDE):
+        for line in [*header_lines(view), *step_lines(view, cal, standards)]:
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
     out.print(f"run {view.id}  {view.playbook}  {view.object_name} ({view.ref})  [bold]{view.status}[/]")
-    out.print(f"approver: {view.approver or '-'}  trigger: {view.trigger}  reason: {view.reason or '-'}")
-    request = view.request or {}
-    if request.get("requester"):
-        out.print(f"filed by: {request['requester']}")
-    for d in [*request.get("decisions", []), *([request["review"]] if request.get("review") else [])]:
-        met = f"  std {d['standard']}{' ✓' if d.get('within') else ''}" if d.get("standard") else ""
-        out.print(
-            f"decision {d.get('sop_step') or '-'}: {d.get('title')} — {d.get('user') or '-'} at {d.get('time')}{met}"
-        )
+    for line in header_lines(view)[1:]:
+        out.print(line, markup=False, highlight=False)
     table = Table("#", "phase", "step", "status", "start", "end", "duration", "SOP std", "attempts", "error")
     for st in view.steps:
-        std = standards.get(st.key, Standard(st.sla_seconds, "s"))
-        dur = _human(st.duration) + (" ✓" if cal.within(st.started_at, st.finished_at, std) else "")
+        std = standard_of(st, standards)
+        dur = human(st.duration) + (" ✓" if cal.within(st.started_at, st.finished_at, std) else "")
         table.add_row(str(st.seq), st.phase, st.key, st.status,
                       st.started_at.strftime("%H:%M:%S") if st.started_at else "-",
                       st.finished_at.strftime("%H:%M:%S") if st.finished_at else "-",
                       dur, str(std), str(st.attempts), (st.error or "")[:80])  # fmt: skip
     out.print(table)
+
+
+def _json(data: Any) -> None:
+    """For scripts: plain JSON on stdout, no colours, whatever the terminal."""
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
 # -- backup and restore (SOP 004) ----------------------------------------------------------------------------

@@ -38,3 +38,7 @@ def setup_logging(level: str = "WARNING") -> None:
     root.setLevel(level.upper())
     # paramiko logs host keys and banners at INFO; keep it quiet unless asked.
     logging.getLogger("paramiko").setLevel(max(root.level, logging.WARNING))
+    # WeasyPrint and fontTools warn about fonts and CSS on every document: noise on the operator's screen, shown
+    # only when debugging.
+    for name in ("weasyprint", "fontTools"):
+        logging.getLogger(name).setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.ERROR)

@@ -16,6 +16,7 @@ UPPER = (
     "agent.jobs.runner",
     "agent.jobs.switch_configs",
     "agent.jobs.expiry",
+    "agent.timeline",
 )
 
 

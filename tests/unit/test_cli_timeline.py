@@ -1,0 +1,86 @@
+"""A run's timeline for people and scripts (issue 17): piped or in a narrow terminal it is one line per step within
+80 columns with every step name whole (the table printed "vali…", "chec…"); `--json` gives scripts the same data.
+A SQLite run store and the CLI in-process, no lab."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.engine.registry import ObjectRef
+from agent.engine.store import NewStep, Store
+from agent.logs import setup_logging
+
+STEPS = ["validate_request", "check_capacity", "reserve_ip", "place_device", "register_zabbix",
+         "cable_switch_port", "configure_switch_port", "ensure_backup_monitoring"]  # fmt: skip
+FAILURE = "configure_switch_port: TransientError: switch tor-btm-01 127.0.1.1:2201: connection refused " * 2
+
+
+@pytest.fixture
+def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Store, str]:
+    url = f"sqlite:///{tmp_path / 'runs.sqlite3'}"
+    for key, value in {"DCAGENT_NETBOX__URL": "http://127.0.0.1:8001", "DCAGENT_NETBOX__TOKEN": "t",
+                       "DCAGENT_ZABBIX__URL": "http://127.0.0.1:8081", "DCAGENT_ZABBIX__TOKEN": "z",
+                       "DCAGENT_STORE_URL": url, "COLUMNS": "200"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    store = Store(url)
+    store.migrate()
+    t0 = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+    plan = [NewStep(k, k, 3600.0) for k in STEPS]
+    run_id, _ = store.create_run("colocation", ObjectRef("dcim.device", 42), "srv-disdik-01", "webhook", plan, t0,
+                                 approver="kabid")  # fmt: skip
+    view = store.get_run(run_id)
+    assert view is not None
+    for i, st in enumerate(view.steps):
+        start = t0 + timedelta(seconds=10 * i)
+        store.start_step(st.id, start)
+        failed = st.key == "configure_switch_port"
+        if failed:
+            store.start_step(st.id, start + timedelta(seconds=2))
+        store.finish_step(st.id, "failed" if failed else "done", start + timedelta(seconds=4.2),
+                          output={"n": i}, error=FAILURE if failed else None)  # fmt: skip
+    store.set_run_status(run_id, "failed", t0 + timedelta(minutes=5), reason=FAILURE)
+    return store, run_id
+
+
+def test_a_piped_timeline_is_one_line_per_step_within_80_columns(store_env: tuple[Store, str]) -> None:
+    _store, run_id = store_env
+    result = CliRunner().invoke(app, ["--lang", "en", "runs", "show", run_id[:8]])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    step_lines = [line for line in lines if line[:2].strip().isdigit()]
+    assert [line.split()[2] for line in step_lines] == STEPS  # every name whole, in order
+    assert all(len(line) <= 80 for line in step_lines), step_lines
+    assert "…" not in result.output
+    failed = next(line for line in step_lines if "configure_switch_port" in line)
+    assert "failed" in failed and "×2" in failed and "4.2s" in failed
+    assert f"   ! {FAILURE}" in lines  # the error whole, on its own line
+
+
+def test_json_for_scripts(store_env: tuple[Store, str]) -> None:
+    _store, run_id = store_env
+    shown = CliRunner().invoke(app, ["runs", "show", run_id, "--json"])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert data["id"] == run_id and data["status"] == "failed" and data["object"]["name"] == "srv-disdik-01"
+    assert [s["key"] for s in data["steps"]] == STEPS and data["steps"][6]["attempts"] == 2
+    assert data["steps"][0]["seconds"] == 4.2 and data["steps"][0]["output"] == {"n": 0}
+    listed = CliRunner().invoke(app, ["runs", "--json", "--status", "failed"])
+    assert listed.exit_code == 0, listed.output
+    assert [r["id"] for r in json.loads(listed.output)] == [run_id]
+
+
+def test_library_warnings_stay_off_the_operators_screen() -> None:
+    setup_logging("WARNING")
+    assert not logging.getLogger("weasyprint").isEnabledFor(logging.WARNING)
+    assert not logging.getLogger("fontTools.subset").isEnabledFor(logging.WARNING)
+    assert logging.getLogger("dcagent.engine").isEnabledFor(logging.WARNING)
+    setup_logging("DEBUG")
+    assert logging.getLogger("weasyprint").isEnabledFor(logging.WARNING)
+    setup_logging("WARNING")
