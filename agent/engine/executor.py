@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any, Literal, Protocol
 
 from agent.engine.cancel import CancellableClock, CancellableLocks, Scope, call_with_deadline, no_scope
+from agent.engine.documents import DocumentNumbers
 from agent.engine.errors import StepInputError, is_outage, is_retryable
 from agent.engine.locks import LockManager
 from agent.engine.playbook import Playbook, StepRef
@@ -89,6 +90,7 @@ class Executor:
         outage_budget: float = 600.0,
     ) -> None:
         self.store = store
+        self._numbers = DocumentNumbers(store.engine)
         self.playbooks = Playbook.derived(dict(playbooks))  # with their plan stages
         self.services = services
         self.tracker = tracker
@@ -351,12 +353,13 @@ class Executor:
         meta = {"title": pb.title, "sop_number": pb.sop.number, "sop_office": pb.sop.office,
                 "calendar": pb.calendar.office(), "standards": pb.standards(),
                 "titles": {s.key: s.title for s in pb.all_steps() if s.title},
-                "sop_title": pb.sop.title, "approver": run.approver,
+                "sop_title": pb.sop.title, "approver": run.approver, "documents": pb.documents,
                 "approved_at": run.approved_at.isoformat(timespec="seconds") if run.approved_at else None}  # fmt: skip
         return StepContext(
             run_id=run.id, playbook=run.playbook, step=ref.key, request=run.ref, outputs=dict(outputs),
             services=self.services, locks=self.locks, clock=self.clock, language=self.language, params=ref.params,
             meta=meta, history=lambda: self.store.get_run(run.id), approved=run.request or {},
+            document_number=partial(self._numbers.take, pb.sop.office, run_id=run.id),
         )  # fmt: skip
 
     def _unwind(self, run: RunView, pb: Playbook, fresh: bool = False) -> None:

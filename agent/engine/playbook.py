@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agent.engine.calendar import DAYS, OfficeCalendar, Standard, parse_standard
 from agent.engine.contracts import check_contracts
+from agent.engine.documents import DocumentsSpec
 from agent.engine.errors import PlaybookError
 from agent.engine.registry import REGISTRY, Registry
 
@@ -188,6 +189,7 @@ class Playbook(_Model):
     )
     calendar: CalendarSpec = Field(default_factory=CalendarSpec)
     plan: PlanStage | None = Field(None, description="checks before the approval; the approval runs `steps`")
+    documents: DocumentsSpec = Field(DocumentsSpec(), description="numbering and letterhead")
     outage_budget: float | None = Field(
         None,
         description="how long a step keeps retrying while an outside system is down ('2m', '0s'); else the "

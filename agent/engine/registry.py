@@ -98,6 +98,8 @@ class StepContext:
     progress: Mapping[str, Any] = field(default_factory=dict)
     # Record progress durably before making the change it describes; the undo of a failed step receives it.
     checkpoint: Callable[..., Any] = field(default=lambda **_kw: None)
+    # The next number of a kind of document for the run's office and a year (the same again on a re-run).
+    document_number: Callable[[str, int], int] | None = None
 
     @property
     def idempotency_key(self) -> str:

@@ -26,7 +26,7 @@ LABELS: dict[str, dict[str, str]] = {
         "requester": "Dicatat oleh", "within": "terpenuhi", "late": "terlampaui",
         "sign_team": "Tim Data Center", "sign_head": "Kepala Bidang", "sign_agency": "Perwakilan OPD",
         "reasons": "Permohonan belum dapat kami penuhi karena:", "closing": "Demikian kami sampaikan.",
-        "date": "Tanggal",
+        "date": "Tanggal", "number": "Nomor",
     },
     "en": {
         "ba_title": "WORK REPORT: SERVER COLOCATION", "letter_title": "REPLY TO THE COLOCATION REQUEST",
@@ -39,6 +39,7 @@ LABELS: dict[str, dict[str, str]] = {
         "requester": "Filed by", "within": "met", "late": "exceeded",
         "sign_team": "Data-centre team", "sign_head": "Head of division", "sign_agency": "Agency representative",
         "reasons": "We cannot grant the request yet because:", "closing": "Yours faithfully.", "date": "Date",
+        "number": "Number",
     },
 }  # fmt: skip
 

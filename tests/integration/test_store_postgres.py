@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 import sqlalchemy as sa
 
+from agent.engine.documents import DocumentNumbers
 from agent.engine.locks import PostgresAdvisoryLocks, advisory_key
 from agent.engine.store import Store
 from tests.integration.helpers import POSTGRES_STORE
@@ -34,7 +36,7 @@ def store() -> Store:
         pytest.fail("LAB_PG_URL is not set: run lab/up and source lab/lab.env", pytrace=False)
     s = Store(url)
     with s.engine.begin() as conn:
-        for table in ("attempts", "steps", "runs", "alembic_version"):
+        for table in ("attempts", "steps", "runs", "document_numbers", "alembic_version"):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table} CASCADE"))
     s.migrate()
     s.migrate()  # idempotent
@@ -51,3 +53,15 @@ def test_advisory_lock_excludes_another_session(store: Store) -> None:
     with store.engine.connect() as other:
         assert other.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar() is True
         other.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+def test_twenty_runs_at_once_take_twenty_document_numbers(store: Store) -> None:
+    numbers = DocumentNumbers(store.engine)
+    taken: list[int] = []
+    threads = [threading.Thread(target=lambda i=i: taken.append(numbers.take("Diskominfo", "BA", 2026, f"run-{i}")))
+               for i in range(20)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(taken) == list(range(1, 21))  # never one number twice, none skipped

@@ -1,0 +1,123 @@
+"""Official documents' numbers and letterheads, as an office writes them: ``BA/045/DC/XII/2026``.
+
+A number is taken per office, kind of document and year, in sequence, from the run store: never reused (a
+restart, a second agent or twenty runs at once included), and the same again for a re-run of the step that took it
+(a crash after the number was taken and before the document was written renders it with the same number).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import IntegrityError
+
+from agent.engine.store import metadata
+
+document_numbers = sa.Table(
+    "document_numbers",
+    metadata,
+    sa.Column("office", sa.String(120), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("office", "kind", "run_id", name="uq_document_numbers_run"),
+)
+
+ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
+FIELDS = {"kind", "number", "month", "month_number", "year"}
+# The kind of each document dcagent writes; an office may name its own in the playbook (documents.kinds).
+KINDS = {
+    "berita-acara": "BA", "berita-acara-pemeliharaan": "BA", "surat-balasan": "SB", "surat-penerimaan": "ST",
+    "surat-penghentian-backup": "SP", "formulir-restore": "FR", "formulir-persetujuan": "FP",
+    "formulir-penarikan-perangkat": "FPP", "daftar-periksa-instalasi": "DP", "serah-terima": "BAST",
+}  # fmt: skip
+_SAFE = re.compile(r"^[\w./ -]{1,64}$")
+
+
+class Letterhead(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200, description="e.g. PEMERINTAH KABUPATEN SUMBAWA")
+    unit: str = Field(default="", max_length=200, description="e.g. DINAS KOMUNIKASI DAN INFORMATIKA")
+    address: str = Field(default="", max_length=300)
+
+
+class DocumentsSpec(BaseModel):
+    """A playbook's ``documents:``: how the office numbers its documents and what heads them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    number_format: str = Field(
+        default="{kind}/{number:03d}/DC/{month}/{year}",
+        description="fields: kind, number, month (Roman), month_number, year; e.g. '{kind}/{number:03d}/DC/{month}/"
+        "{year}' → BA/045/DC/XII/2026",
+    )
+    kinds: dict[str, str] = Field(default_factory=dict, description="document → kind code, e.g. berita-acara: BA")
+    letterhead: Letterhead | None = None
+
+    @field_validator("number_format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        names = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
+        if unknown := names - FIELDS:
+            raise ValueError(f"number_format: unknown field(s) {sorted(unknown)}; known: {sorted(FIELDS)}")
+        if "number" not in names:
+            raise ValueError("number_format must contain {number}")
+        sample = format_number(v, "BA", 45, datetime(2026, 12, 2, tzinfo=UTC))
+        if not _SAFE.match(sample):
+            raise ValueError(f"number_format gives {sample!r}: at most 64 letters, digits, '/', '.', '-' or spaces")
+        return v
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, v: dict[str, str]) -> dict[str, str]:
+        for doc, code in v.items():
+            if not re.fullmatch(r"[A-Za-z0-9.-]{1,16}", code):
+                raise ValueError(f"kinds.{doc}: {code!r} is not 1-16 letters, digits, '.' or '-'")
+        return v
+
+    def kind_of(self, document: str) -> str:
+        return self.kinds.get(document) or KINDS.get(document) or document.split("-")[0][:8].upper()
+
+    def number(self, kind: str, number: int, when: datetime) -> str:
+        return format_number(self.number_format, kind, number, when)
+
+
+def format_number(fmt: str, kind: str, number: int, when: datetime) -> str:
+    """``when`` is the document's date in the office's time zone (its month and year are the office's)."""
+    return fmt.format(kind=kind, number=number, month=ROMAN[when.month - 1], month_number=when.month, year=when.year)
+
+
+class DocumentNumbers:
+    """The next number of (office, kind, year), or the one this run already took for that kind."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    def take(self, office: str, kind: str, year: int, run_id: str) -> int:
+        for _ in range(20):  # two agents taking the same next number: one insert fails, it takes the one after
+            try:
+                return self._take(office, kind, year, run_id)
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"no document number for {office} {kind} {year}: too much contention")
+
+    def _take(self, office: str, kind: str, year: int, run_id: str) -> int:
+        t = document_numbers
+        with self._engine.begin() as conn:
+            mine = conn.execute(sa.select(t.c.number).where(t.c.office == office, t.c.kind == kind,
+                                                            t.c.run_id == run_id)).scalar()  # fmt: skip
+            if mine is not None:
+                return int(mine)
+            last = conn.execute(sa.select(sa.func.max(t.c.number)).where(t.c.office == office, t.c.kind == kind,
+                                                                         t.c.year == year)).scalar()  # fmt: skip
+            number = int(last or 0) + 1
+            conn.execute(t.insert().values(office=office, kind=kind, year=year, number=number, run_id=run_id,
+                                           created_at=datetime.now(UTC)))  # fmt: skip
+            return number
