@@ -55,6 +55,7 @@ class ChainState:
     made: list[Made] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     waiting_for: Decision | None = None
+    names: dict[str, str] = field(default_factory=dict)  # username → full name, where NetBox was asked
 
     @property
     def complete(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -23,7 +23,7 @@ from agent.intake.decisions import ChainState, check_chain
 from agent.intake.planning import Planner
 from agent.intake.reviews import ReviewDesk
 from integrations.errors import IntegrationError
-from integrations.netbox import NetBoxClient, RequestObject
+from integrations.netbox import NetBoxClient, NetBoxUser, RequestObject
 
 log = logging.getLogger("dcagent.intake")
 
@@ -158,17 +158,19 @@ class IntakeService:
         deciders = [
             a.username for tag, a in additions.items() if tag in {pb.trigger.tag, *(d.tag for d in pb.trigger.chain)}
         ]
-        groups: dict[str, frozenset[str]] = {}
+        users: dict[str, NetBoxUser] = {}
 
         def groups_of(user: str) -> frozenset[str]:
-            if user not in groups:
-                wanted = {user, *deciders} - set(groups)
-                groups.update(self.netbox.users_groups(sorted(wanted)))
-            return groups[user]
+            if user not in users:
+                wanted = {user, *deciders} - set(users)
+                users.update(self.netbox.users(sorted(wanted)))
+            return users[user].groups
 
-        return check_chain(
+        state = check_chain(
             pb.trigger, set(obj.tags), additions, groups_of, self.executor.language, pb.calendar.office()
         )
+        # The full names read with the groups: the documents' signatories, at no extra call.
+        return replace(state, names={u.username: u.full_name for u in users.values()})
 
     def _not_yet(self, pb: Playbook, obj: RequestObject, state: ChainState | str, skip: str | None) -> str:
         """Refuse the decisions that fail their checks (tag removed, journal says why); else what is awaited."""
@@ -232,7 +234,7 @@ class IntakeService:
         read of it (type, PSUs, interfaces: agent.steps.request.approved_device), for a circuit its connection
         (agent.steps.connection.approved_connection), who filed it and who decided."""
         values: dict[str, Any] = {"object": obj.model_dump(mode="json"), "requester": state.requester,
-                                  "decisions": [m.as_json() for m in state.made]}  # fmt: skip
+                                  "decisions": [m.as_json() for m in state.made], "names": state.names}  # fmt: skip
         if obj.object_type == "dcim.device":
             values["device"] = self.netbox.device_spec(obj.id, known=obj).model_dump(mode="json")
         elif obj.object_type == "circuits.circuit":  # its type, commit rate, tenant and site, as approved

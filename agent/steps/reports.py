@@ -62,15 +62,21 @@ def _timeline(ctx: StepContext) -> list[dict[str, Any]]:
     return rows
 
 
-def document_head(ctx: StepContext, document: str) -> dict[str, Any]:
-    """The document's official number (taken once per run and kind: a re-run renders the same) and the office's
-    letterhead, from the playbook's ``documents``."""
+def document_head(svc: Services, ctx: StepContext, document: str) -> dict[str, Any]:
+    """The document's official number (taken once per run and kind: a re-run renders the same), the office's
+    letterhead, and its signatories' names: the engineer who filed the request signs for the data-centre team, the
+    official whose decision approved it for the head (full names from NetBox, one read)."""
     spec = ctx.meta.get("documents")
     spec = spec if isinstance(spec, DocumentsSpec) else DocumentsSpec()
     when = ctx.clock.now().astimezone(ZoneInfo(_calendar(ctx).timezone))
     kind = spec.kind_of(document)
     number = spec.number(kind, ctx.document_number(kind, when.year), when) if ctx.document_number else "-"
-    return {"number": number, "letterhead": spec.letterhead}
+    team, head = ctx.approved.get("requester"), ctx.meta.get("approver")
+    names: dict[str, str] = dict(ctx.approved.get("names") or {})  # read with the decisions' groups at approval
+    if missing := [u for u in (team, head) if isinstance(u, str) and u and u not in names]:
+        names |= svc.netbox.user_names(missing)  # a playbook without group decisions: one read
+    sign = {"team": names.get(str(team), ""), "head": names.get(str(head), "")}
+    return {"number": number, "letterhead": spec.letterhead, "sign": sign}
 
 
 def journal_once(svc: Services, ctx: StepContext, event: str, text: str) -> None:
@@ -121,7 +127,7 @@ def work_report(ctx: StepContext) -> StepResult:
         "steps": _timeline(ctx),
     }  # fmt: skip
     out_dir = svc.settings.reports_dir / ctx.run_id
-    context |= document_head(ctx, "berita-acara")
+    context |= document_head(svc, ctx, "berita-acara")
     html, pdf = render("berita_acara.html.j2", out_dir, "berita-acara", context, ctx.language)
     label = "Berita Acara" if ctx.language == "id" else "Work report"
     journal_once(svc, ctx, "report", f"{label}: {pdf} ({html.name})")
@@ -136,7 +142,7 @@ def reply_letter(ctx: StepContext) -> StepResult:
     spec = c.pop("spec")
     reasons = [r for out in ctx.outputs.values() for r in out.get("reasons", [])]
     out_dir = svc.settings.reports_dir / ctx.run_id
-    context = {**c, "device": spec.name, "reasons": reasons, **document_head(ctx, "surat-balasan")}
+    context = {**c, "device": spec.name, "reasons": reasons, **document_head(svc, ctx, "surat-balasan")}
     html, pdf = render("surat_balasan.html.j2", out_dir, "surat-balasan", context, ctx.language)
     label = "Surat Balasan" if ctx.language == "id" else "Reply letter"
     journal_once(svc, ctx, "letter", f"{label}: {pdf} ({html.name})")
@@ -154,7 +160,7 @@ def write_document(ctx: StepContext, name: str, title: str, rows: list[tuple[str
     context = {"office": ctx.meta.get("sop_office", ""), "sop_number": ctx.meta.get("sop_number", ""),
                "sop_title": ctx.meta.get("sop_title"), "run_id": ctx.run_id, "title": title, "doc_title": title,
                "rows": head + rows, "paragraphs": paragraphs,
-               "steps": _timeline(ctx) if with_steps else [], **document_head(ctx, name)}  # fmt: skip
+               "steps": _timeline(ctx) if with_steps else [], **document_head(svc, ctx, name)}  # fmt: skip
     html, pdf = render("document.html.j2", svc.settings.reports_dir / ctx.run_id, name, context, ctx.language)
     journal_once(svc, ctx, name, f"{label}: {pdf} ({html.name})")
     return StepResult.ok(html=str(html), pdf=str(pdf))

@@ -132,6 +132,12 @@ class Approval(_Model):
     time: str  # ISO 8601 as NetBox reports it
 
 
+class NetBoxUser(_Model):
+    username: str
+    full_name: str  # first and last name; the username when NetBox has neither
+    groups: frozenset[str]
+
+
 class PrefixRef(_Model):
     id: int
     prefix: str

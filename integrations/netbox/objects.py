@@ -13,6 +13,7 @@ from integrations.netbox.base import (
     Approval,
     Expiring,
     JournalEntry,
+    NetBoxUser,
     RequestObject,
     Tag,
     _endpoint,
@@ -150,13 +151,28 @@ class RequestObjects(NetBoxCore):
 
     def users_groups(self, usernames: Sequence[str]) -> dict[str, frozenset[str]]:
         """Each user's group names, in one read (none for an unknown user)."""
-        names = sorted(set(usernames))
+        return {n: u.groups for n, u in self.users(usernames).items()}
+
+    def user_names(self, usernames: Sequence[str]) -> dict[str, str]:
+        """Each user's full name as NetBox holds it, in one read (documents name their signatories)."""
+        return {n: u.full_name for n, u in self.users(usernames).items()}
+
+    def users(self, usernames: Sequence[str]) -> dict[str, NetBoxUser]:
+        """Each user's groups and full name, in one read; an unknown user has no group and its username as name."""
+        names = sorted({u for u in usernames if u})
         if not names:
             return {}
         rows = self._do("read users", lambda: list(self._api.users.users.filter(limit=PAGE, username=names)))
-        found = {str(r.username): frozenset(str(g.name if hasattr(g, "name") else g["name"]) for g in (r.groups or []))
-                 for r in rows}  # fmt: skip
-        return {n: found.get(n, frozenset()) for n in names}
+        found = {
+            str(r.username): NetBoxUser(
+                username=str(r.username),
+                full_name=" ".join(p for p in (str(r.first_name or ""), str(r.last_name or "")) if p)
+                or str(r.username),
+                groups=frozenset(str(g.name if hasattr(g, "name") else g["name"]) for g in (r.groups or [])),
+            )
+            for r in rows
+        }
+        return {n: found.get(n) or NetBoxUser(username=n, full_name=n, groups=frozenset()) for n in names}
 
     # -- temporary colocations ------------------------------------------------------------------------
     def devices_ending_by(self, day: date) -> list[Expiring]:

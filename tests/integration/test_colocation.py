@@ -159,6 +159,7 @@ def test_colocation_places_reserves_configures_monitors_and_reports(
     ):  # filed by, disposed by, approved by
         assert expected in text, expected
     assert re.search(r"Number: BA/\d{3}/DC/[IVX]+/20\d\d", text), text[:400]  # the office's document number
+    assert "Kepala Bidang" in text  # the approver (kabid) signs with the full name NetBox holds for them
     entries = nb.extras.journal_entries.filter(assigned_object_id=dev.id, assigned_object_type="dcim.device")
     journal = [str(j.comments) for j in entries]
     assert any("Work report:" in j and str(pdf) in j for j in journal)

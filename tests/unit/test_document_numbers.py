@@ -70,8 +70,12 @@ class Journal:
     def add_journal(self, _type: str, _id: int, _kind: str, text: str) -> None:
         self.entries.append(text)
 
+    def user_names(self, usernames: list[str]) -> dict[str, str]:
+        self.asked = [*getattr(self, "asked", []), *usernames]
+        return {"staf": "Budi Santoso"} | {u: u for u in usernames if u != "staf"}
 
-def test_a_document_carries_its_number_and_the_letterhead_and_a_rerun_the_same_number(
+
+def test_a_document_carries_its_number_letterhead_and_signatories_and_a_rerun_the_same_number(
     store: Store, tmp_path: Path
 ) -> None:
     environ = {"DCAGENT_NETBOX__URL": "http://127.0.0.1:8001", "DCAGENT_NETBOX__TOKEN": "t",
@@ -92,8 +96,9 @@ def test_a_document_carries_its_number_and_the_letterhead_and_a_rerun_the_same_n
     ctx: Any = StepContext(
         run_id="run-1", playbook="backup-stop", step="letter", request=ObjectRef("dcim.device", 7),
         outputs={"stop_backup": {"schedule": "0 2 * * *", "snapshots_kept": 3}}, services=svc,
-        locks=InProcessLocks(), clock=Clock(), approved={"object": obj},  # type: ignore[arg-type]
-        meta={"documents": DocumentsSpec(letterhead=head), "sop_office": "Diskominfo Sumbawa"},
+        locks=InProcessLocks(), clock=Clock(),  # type: ignore[arg-type]
+        approved={"object": obj, "requester": "staf", "names": {"kabid": "Ir. Siti Rahmawati"}},
+        meta={"documents": DocumentsSpec(letterhead=head), "sop_office": "Diskominfo Sumbawa", "approver": "kabid"},
         document_number=lambda kind, year: numbers.take("Diskominfo Sumbawa", kind, year, "run-1"),
     )  # fmt: skip
     numbers.take("Diskominfo Sumbawa", "SP", 2026, "an-earlier-run")
@@ -101,5 +106,7 @@ def test_a_document_carries_its_number_and_the_letterhead_and_a_rerun_the_same_n
     html = Path(first.output["html"]).read_text(encoding="utf-8")
     assert "Nomor: SP/002/DC/XII/2026" in html  # the office's second backup-stop letter of 2026
     assert "Pemerintah Kabupaten Sumbawa" in html and "Jl. Garuda No. 1, Sumbawa Besar" in html
+    # signatories: the approver's name recorded at approval, the filer's read once (it was not recorded)
+    assert "Ir. Siti Rahmawati" in html and "Budi Santoso" in html and svc.netbox.asked == ["staf"]
     again = REGISTRY.get("backup_stop_letter").fn(ctx)  # the step re-run after a crash
     assert "Nomor: SP/002/DC/XII/2026" in Path(again.output["html"]).read_text(encoding="utf-8")

@@ -144,3 +144,12 @@ def test_tags_are_merged_when_netbox_ignores_or_refuses_add_tags(nb: NetBoxClien
         assert nb.change_tags("dcim.device", 1517, add=["dcagent-running"]) == ("sop-colocation", "dcagent-running")
         whole = json.loads(responses.calls[-1].request.body or b"")
         assert [t["slug"] for t in whole["tags"]] == ["sop-colocation", "dcagent-running"]
+
+
+@responses.activate
+def test_signatories_full_names_in_one_read(nb: NetBoxClient) -> None:
+    # Recorded from NetBox 4.7.3 (the lab's officials); an unknown user keeps the username.
+    responses.get(f"{URL}/api/users/users/", json=recorded("users"))
+    assert nb.user_names(["kabid", "kadis", "ghost", ""]) == {"ghost": "ghost", "kabid": "Kepala Bidang",
+                                                              "kadis": "Kepala Dinas"}  # fmt: skip
+    assert len(responses.calls) == 1 and nb.user_names([]) == {} and len(responses.calls) == 1

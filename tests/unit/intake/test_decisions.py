@@ -19,7 +19,7 @@ from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
 from agent.intake.decisions import check_chain
 from agent.intake.service import IntakeService
-from integrations.netbox import Approval, DeviceSpec, RequestObject
+from integrations.netbox import Approval, DeviceSpec, NetBoxUser, RequestObject
 from tests.unit.engine.world import FakeClock, RecordingTracker, World, make_registry
 
 CHAIN = """\
@@ -62,9 +62,10 @@ class ChainNetBox:
         self.reads.append(f"user {username}")
         return frozenset(GROUPS.get(username, set()))
 
-    def users_groups(self, usernames: list[str]) -> dict[str, frozenset[str]]:
+    def users(self, usernames: list[str]) -> dict[str, NetBoxUser]:
         self.reads.append("users " + ",".join(usernames))
-        return {u: frozenset(GROUPS.get(u, set())) for u in usernames}
+        return {u: NetBoxUser(username=u, full_name=u.upper(), groups=frozenset(GROUPS.get(u, set())))
+                for u in usernames}  # fmt: skip
 
     def change_tags(self, object_type: str, object_id: int, add: Any = (), remove: Any = ()) -> tuple[str, ...]:
         self.tags = [t for t in self.tags if t not in remove] + [t for t in add if t not in self.tags]
@@ -149,6 +150,8 @@ def test_a_complete_chain_starts_one_run_that_records_each_decision(intake: tupl
         ("kadis", "000.2", "2026-12-01T09:01:00+07:00"), ("kabid", "000.3", "2026-12-01T09:02:00+07:00")]  # fmt: skip
     assert nb.reads.count("changelog") == 2  # one changelog read per look at the chain
     assert [r for r in nb.reads if r.startswith("user")] == ["users admin,kadis", "users admin,kabid,kadis"]
+    # the signatories' names come with the groups' read: the documents ask NetBox nothing more
+    assert run.request["names"] == {"admin": "ADMIN", "kabid": "KABID", "kadis": "KADIS"}
 
 
 def test_without_any_decision_tag_nothing_is_read(intake: tuple[IntakeService, Store]) -> None:
