@@ -12,6 +12,7 @@ from agent.engine.executor import Executor
 from agent.engine.locks import InProcessLocks, LockManager, PostgresAdvisoryLocks
 from agent.engine.playbook import Playbook, load_playbooks
 from agent.engine.store import Store
+from agent.i18n import use_locale_dir
 from agent.intake.service import IntakeService
 from agent.jobs.scheduler import BackupScheduler
 from agent.settings import Settings
@@ -39,6 +40,7 @@ class Agent:
 
 
 def build(settings: Settings, workers: int | None = None) -> Agent:
+    use_locale_dir(settings.locale_dir)
     store = Store(settings.store_url)
     store.migrate()
     playbooks = load_playbooks(settings.playbooks_dir)

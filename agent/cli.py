@@ -33,7 +33,7 @@ from agent.engine.errors import PlaybookError, StepInputError
 from agent.engine.playbook import Playbook, load_playbooks
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
-from agent.i18n import Language, t
+from agent.i18n import Language, t, use_locale_dir
 from agent.logs import setup_logging
 from agent.settings import Settings, SettingsError, load_settings, redacted
 from agent.timeline import header_lines, human, run_data, run_summary, standard_of, step_lines
@@ -91,6 +91,7 @@ def _settings() -> Settings:
         lang: Language = _state.language or "id"
         err.print(f"dcagent: {t('settings.error', lang)}: {e}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_SETTINGS) from None
+    use_locale_dir(settings.locale_dir)
     # --lang speaks for this invocation everywhere: CLI output and what the agent writes to NetBox.
     return settings.model_copy(update={"language": _state.language}) if _state.language else settings
 

@@ -187,6 +187,11 @@ class Settings(BaseSettings):
         description="seconds a step keeps retrying while NetBox, Zabbix, a switch or a server "
         "is unreachable, after its own attempts (a playbook's outage_budget wins)",
     )
+    locale_dir: Path | None = Field(
+        None,
+        description="the office's own message catalogs (<dir>/<lang>/LC_MESSAGES/dcagent.po): their entries "
+        "win over the shipped wording",
+    )
     playbooks_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "playbooks")
     zabbix_templates: Path = Field(
         default_factory=lambda: Path(__file__).resolve().parent.parent / "config" / "zabbix-templates.yaml",
