@@ -9,6 +9,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 TEMPLATES = Path(__file__).with_name("templates")
+log = logging.getLogger("dcagent.reports")
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined
 )
@@ -52,8 +53,31 @@ def render(template: str, out_dir: Path, name: str, context: dict[str, Any], lan
     from weasyprint import HTML  # imported late: it loads fonts and takes ~1 s
 
     pdf_path = out_dir / f"{name}.pdf"
-    HTML(string=html, base_url=str(out_dir)).write_pdf(pdf_path)
+    document = HTML(string=html, base_url=str(out_dir)).render()
+    if wide := overflowing(document):  # laid out once: the check costs nothing more than the PDF itself
+        log.warning("document wider than its page", extra={"document": name, "boxes": wide[:5]})
+    document.write_pdf(pdf_path)
     return html_path, pdf_path
+
+
+def overflowing(document: Any) -> list[str]:
+    """What sticks out past a page's right margin in a laid-out WeasyPrint document (a table a long word widened):
+    the layout check a person would do by looking at the page."""
+    wide: list[str] = []
+    for number, page in enumerate(document.pages, start=1):
+        box = page._page_box  # WeasyPrint's laid-out page; no public API exposes box geometry
+        limit = box.content_box_x() + box.width + 0.5
+        for child in _descendants(box):
+            if child is not box and child.position_x + child.margin_width() > limit:
+                text = getattr(child, "text", None) or type(child).__name__
+                wide.append(f"page {number}: {text[:60]}")
+    return wide
+
+
+def _descendants(box: Any) -> Any:
+    yield box
+    for child in getattr(box, "children", None) or ():
+        yield from _descendants(child)
 
 
 def warm_up() -> None:
