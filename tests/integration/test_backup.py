@@ -7,6 +7,7 @@ disturb each other or the demo data.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -111,6 +112,15 @@ def runs(env: dict[str, str], playbook: str) -> list[RunView]:
     return Store(env["DCAGENT_STORE_URL"]).list_runs(playbook=playbook, limit=100)
 
 
+def pdf_text(env: dict[str, str], playbook: str, dev: Any, document: str) -> str:
+    """The text of a document of the device's latest run of ``playbook`` (pdftotext, words joined by one space)."""
+    run = runs(env, playbook)
+    latest = next(r for r in run if r.ref.object_id == dev.id)
+    pdf = Path(env["DCAGENT_REPORTS_DIR"]) / latest.id / f"{document}.pdf"
+    out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True, timeout=60).stdout
+    return " ".join(out.split())
+
+
 def modify(path: Path) -> None:
     (path / "uploads" / "file-3.bin").unlink()
     (path / "uploads" / "file-4.bin").unlink()
@@ -189,6 +199,8 @@ def test_backup_request_then_restore_then_rollback_when_the_server_dies(
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert local_checksums(data_dir) == original
     assert any("formulir-restore.pdf" in j for j in journal(nb, dev))
+    form = pdf_text(env, "restore", dev, "formulir-restore")  # numbered, dated as the office writes it
+    assert re.search(r"Number: FR/\d{3}/DC/[IVX]+/20\d\d", form) and re.search(r"Date \d{1,2} \w+ 20\d\d", form), form
     assert any("Approved by" in j and "(CLI)" in j for j in journal(nb, dev))  # who ran the CLI restore
     shutil.rmtree(data_dir / "uploads")  # a whole directory gone: restore it by name
     assert len(repo.snapshots(("dcagent", f"device:{dev.id}", "safety"))) == 1
@@ -321,6 +333,9 @@ def test_schedule_survives_restart_misfire_runs_once_and_zabbix_flags_a_stale_ba
     repo = clients.restic(load_settings(None))
     assert repo is not None and repo.snapshots(("dcagent", f"device:{dev.id}", "backup"))
     assert any("surat-penghentian-backup.pdf" in j for j in journal(nb, dev))
+    assert re.search(
+        r"Number: SP/\d{3}/DC/[IVX]+/20\d\d", pdf_text(env, "backup-stop", dev, "surat-penghentian-backup")
+    )
 
 
 @pytest.mark.serial  # reads every switch's config, which concurrent colocations change
