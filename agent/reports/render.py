@@ -8,46 +8,25 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from agent.i18n import Language, catalog, t
+
 TEMPLATES = Path(__file__).with_name("templates")
 log = logging.getLogger("dcagent.reports")
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined
 )
 
-LABELS: dict[str, dict[str, str]] = {
-    "id": {
-        "ba_title": "BERITA ACARA PENEMPATAN SERVER (COLOCATION)",
-        "letter_title": "SURAT BALASAN PERMOHONAN COLOCATION",
-        "office": "Kantor", "sop": "SOP", "letter": "Nomor surat permohonan", "agency": "OPD pemohon",
-        "contact": "Kontak pemohon", "device": "Perangkat", "spec": "Spesifikasi", "serial": "Nomor seri",
-        "reserved": "Yang dialokasikan", "rack": "Rak / posisi", "power": "Jalur daya (kapasitas / teralokasi / sisa)",
-        "ip": "Alamat IP", "dns": "Nama domain", "switch": "Switch / port / VLAN", "zabbix": "Host Zabbix",
-        "steps": "Langkah kerja", "step": "Langkah", "start": "Mulai", "end": "Selesai", "duration": "Durasi",
-        "std": "Standar SOP", "result": "Hasil", "approver": "Disetujui oleh", "run": "Nomor run dcagent",
-        "requester": "Dicatat oleh", "within": "terpenuhi", "late": "terlampaui",
-        "sign_team": "Tim Data Center", "sign_head": "Kepala Bidang", "sign_agency": "Perwakilan OPD",
-        "reasons": "Permohonan belum dapat kami penuhi karena:", "closing": "Demikian kami sampaikan.",
-        "date": "Tanggal", "number": "Nomor",
-    },
-    "en": {
-        "ba_title": "WORK REPORT: SERVER COLOCATION", "letter_title": "REPLY TO THE COLOCATION REQUEST",
-        "office": "Office", "sop": "SOP", "letter": "Request letter number", "agency": "Requesting agency",
-        "contact": "Requester contact", "device": "Device", "spec": "Specification", "serial": "Serial number",
-        "reserved": "Allocated", "rack": "Rack / position", "power": "Power feeds (capacity / allocated / left)",
-        "ip": "IP address", "dns": "Domain name", "switch": "Switch / port / VLAN", "zabbix": "Zabbix host",
-        "steps": "Work steps", "step": "Step", "start": "Start", "end": "End", "duration": "Duration",
-        "std": "SOP standard", "result": "Result", "approver": "Approved by", "run": "dcagent run",
-        "requester": "Filed by", "within": "met", "late": "exceeded",
-        "sign_team": "Data-centre team", "sign_head": "Head of division", "sign_agency": "Agency representative",
-        "reasons": "We cannot grant the request yet because:", "closing": "Yours faithfully.", "date": "Date",
-        "number": "Number",
-    },
-}  # fmt: skip
+DOC = "doc."  # the documents' labels in the message catalogs: an office corrects their wording there
 
 
-def render(template: str, out_dir: Path, name: str, context: dict[str, Any], language: str) -> tuple[Path, Path]:
+def labels(language: Language) -> dict[str, str]:
+    """A document's fixed words (titles, row labels, signature lines) in ``language``, from the catalogs."""
+    return {key[len(DOC) :]: t(key, language) for key in catalog("en") if key.startswith(DOC)}
+
+
+def render(template: str, out_dir: Path, name: str, context: dict[str, Any], language: Language) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    html = _env.get_template(template).render(**context, L=LABELS[language], lang=language)
+    html = _env.get_template(template).render(**context, L=labels(language), lang=language)
     html_path = out_dir / f"{name}.html"
     html_path.write_text(html, encoding="utf-8")
     from weasyprint import HTML  # imported late: it loads fonts and takes ~1 s

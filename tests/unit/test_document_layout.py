@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from weasyprint import HTML
 
-from agent.reports.render import LABELS, _env, overflowing
+from agent.reports.render import _env, labels, overflowing
 
 LONG = "/srv/" + "data-" * 60  # a path with no space to break at
 FQDN = ".".join(["a" * 62] * 4)[:253]
@@ -37,7 +37,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("template", sorted(CONTEXTS))
 def test_long_values_wrap_inside_the_page(template: str) -> None:
-    html = _env.get_template(template).render(**COMMON, **CONTEXTS[template], L=LABELS["id"], lang="id")
+    html = _env.get_template(template).render(**COMMON, **CONTEXTS[template], L=labels("id"), lang="id")
     assert overflowing(HTML(string=html).render()) == []
 
 
