@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.settings import Settings, load_settings
-from tests.integration.helpers import WEBHOOK_URL
+from tests.integration.helpers import FAULT_TABLE, WEBHOOK_URL
 
 REQUIRED = ("DCAGENT_NETBOX__URL", "DCAGENT_ZABBIX__URL", "LAB_DIR")
 
@@ -60,3 +61,13 @@ def lab_switches() -> list[tuple[str, str, int]]:
         name, port = spec.split(":")
         out.append((name, f"127.0.1.{i + 1}", int(port)))
     return out
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault harness's table: each playbook × fault, how it ended, and what it left twice or not at all."""
+    if not FAULT_TABLE:
+        return
+    terminalreporter.section("fault harness")
+    terminalreporter.write_line(f"{'playbook':<14} {'fault':<12} {'outcome':<40} duplicates leftovers")
+    for playbook, fault, outcome, duplicates, leftovers in FAULT_TABLE:
+        terminalreporter.write_line(f"{playbook:<14} {fault:<12} {outcome:<40} {duplicates:>10} {leftovers:>9}")

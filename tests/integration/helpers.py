@@ -64,3 +64,7 @@ def private_playbooks(
                           timeout=120, check=False)  # fmt: skip
     assert boot.returncode == 0, boot.stdout + boot.stderr
     return out
+
+
+# The fault harness's rows (playbook, fault, outcome, duplicates, leftovers), printed after the run (conftest).
+FAULT_TABLE: list[tuple[str, str, str, int, int]] = []

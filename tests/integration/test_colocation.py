@@ -561,45 +561,6 @@ def test_unreachable_switch_undoes_everything(nb: Any, env: dict[str, str], requ
     assert clients.dns(settings.dns).lookup(f"{dev.name}.dc.lab.", "A") == []
 
 
-LAB_LIB = Path(__file__).resolve().parents[2] / "lab" / "lib"
-
-
-def _zabbix_web(action: str) -> None:
-    """Stop Zabbix's frontend and API (its process group, as lab/down does) or start it again as lab/up does."""
-    script = (f"source {LAB_LIB}/common.sh; source {LAB_LIB}/services.sh; "
-              + ("stop_group zabbix-web" if action == "stop" else "zabbix_web_start"))  # fmt: skip
-    subprocess.run(["bash", "-c", script], check=True, timeout=90)
-
-
-@pytest.mark.serial  # Zabbix's API is down for everyone meanwhile
-def test_a_zabbix_outage_mid_run_is_waited_out_and_the_request_completes(
-    nb: Any, env: dict[str, str], request_device: Callable[..., Any]
-) -> None:
-    dev = request_device()
-    store = Store(env["DCAGENT_STORE_URL"])
-
-    def register_attempts() -> int:
-        runs = store.list_runs(ref=ObjectRef("dcim.device", dev.id))
-        view = store.get_run(runs[0].id) if runs else None
-        step = view.step("main", "register_zabbix") if view else None
-        return step.attempts if step else 0
-
-    _zabbix_web("stop")
-    try:
-        proc = subprocess.Popen([*DCAGENT, "run", "colocation", f"device:{dev.name}"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-        # The step's own 4 attempts are spent within seconds; the fifth is the outage being waited out.
-        wait_for("register_zabbix waiting out the outage", lambda: register_attempts() >= 5, timeout=180, every=1)
-    finally:
-        _zabbix_web("start")
-    output, _ = proc.communicate(timeout=400)
-    assert proc.returncode == 0, output
-    fresh = nb.dcim.devices.get(dev.id)
-    assert "dcagent-done" in {t.slug for t in fresh.tags}
-    host = clients.zabbix(load_settings(None)).host_id(dev.name)
-    assert host is not None and str(fresh.custom_fields.get("dcagent_zabbix_hostid")) == str(host)  # one host
-
-
 @contextmanager
 def _shortage(nb: Any, kind: str) -> Iterator[dict[str, str]]:
     """Make one resource short in the Batam site for the duration; yields extra environment for dcagent."""
