@@ -162,6 +162,16 @@ class Settings(BaseSettings):
     store_url: str = Field(default_factory=lambda: f"sqlite:///{default_state_dir() / 'runs.sqlite3'}")
     reports_dir: Path = Field(default_factory=lambda: default_state_dir() / "reports")
     webhook_secret: SecretStr | None = None
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$",
+        description="dcagent's address as NetBox users reach it (e.g. https://dcagent.example.go.id): journal "
+        "entries then link the run's page and documents",
+    )
+    link_secret: SecretStr | None = Field(
+        None, description="signs the links to pages and documents (DCAGENT_LINK_SECRET_FILE); unset: no pages"
+    )
+    link_days: float = Field(365.0, gt=0, le=3650, description="how long a link in a journal entry stays valid")
     api_token: SecretStr | None = Field(
         None, description="bearer token for GET /runs, /runs/{id} and /metrics; unset = those are refused"
     )

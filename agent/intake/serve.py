@@ -13,6 +13,7 @@ import uvicorn
 
 from agent.app import Agent
 from agent.intake.echo import run_echo
+from agent.intake.pages import Pages
 from agent.intake.server import create_app
 from agent.jobs import runner
 from agent.jobs.expiry import check_expiries
@@ -93,6 +94,8 @@ def serve(agent: Agent) -> None:
         lambda: agent.executor.queue_depth, max_bytes=s.webhook_max_bytes,
         api_token=s.api_token.get_secret_value() if s.api_token else None,
         echo=run_echo(agent.store.object_busy),
+        pages=Pages(s.link_secret.get_secret_value(), s.reports_dir, agent.playbooks, s.language)
+        if s.link_secret is not None else None,
     )  # fmt: skip
     # uvicorn stops serving on SIGTERM/SIGINT, then raises the signal again with the handlers it found: ours only
     # note it, so the runs in flight are stopped at a step boundary below instead of killed mid-step.

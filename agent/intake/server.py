@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.engine.store import RunView, Store
+from agent.intake.pages import Pages, pages_router
 from agent.intake.signature import valid_signature
 from integrations.metrics import api_calls
 
@@ -143,6 +144,7 @@ def create_app(
     intake_workers: int = 2,
     api_token: str | None = None,
     echo: Callable[[str, int, dict[str, Any] | None], bool] = lambda _t, _i, _s: False,
+    pages: Pages | None = None,
 ) -> FastAPI:
     """``on_event(object_type, object_id)`` runs in a small pool, after the webhook has been answered. An event
     ``echo(object_type, object_id, snapshots)`` calls a run's own write (agent.intake.echo) is answered, not taken."""
@@ -197,5 +199,6 @@ def create_app(
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    app.include_router(pages_router(store, pages))
     app.state.intake_pool = pool
     return app

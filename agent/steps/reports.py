@@ -4,6 +4,7 @@ stored under ``reports_dir/<run id>/`` and referenced from the NetBox journal.""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,7 @@ from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.documents import DocumentsSpec
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.reports.dates import office_date
+from agent.reports.links import document_path, run_path, signed_path
 from agent.reports.render import render
 from agent.steps.params import NoParams
 from agent.steps.request import approved_device, approved_object
@@ -79,6 +81,20 @@ def document_head(svc: Services, ctx: StepContext, document: str) -> dict[str, A
     return {"number": number, "letterhead": spec.letterhead, "sign": sign}
 
 
+def document_entry(svc: Services, ctx: StepContext, label: str, pdf: Path, html: Path) -> str:
+    """The journal's line for a document: signed links to it and to the run's page when dcagent has a public
+    address and a link secret (people in NetBox open them), else where the files are on dcagent's disk."""
+    s = svc.settings
+    if s.public_url is None or s.link_secret is None:
+        return f"{label}: {pdf} ({html.name})"
+    secret, base = s.link_secret.get_secret_value(), s.public_url.rstrip("/")
+    expires = int(ctx.clock.now().timestamp() + s.link_days * 86400)
+    pdf_url, html_url, run_url = (f"{base}{signed_path(secret, p, expires)}" for p in (
+        document_path(ctx.run_id, pdf.name), document_path(ctx.run_id, html.name), run_path(ctx.run_id)))  # fmt: skip
+    timeline = "linimasa run" if ctx.language == "id" else "run timeline"
+    return f"{label}: [PDF]({pdf_url}) · [HTML]({html_url}) · [{timeline}]({run_url})"
+
+
 def journal_once(svc: Services, ctx: StepContext, event: str, text: str) -> None:
     tag = marker(ctx.run_id, event)
     ref = ctx.request
@@ -130,7 +146,7 @@ def work_report(ctx: StepContext) -> StepResult:
     context |= document_head(svc, ctx, "berita-acara")
     html, pdf = render("berita_acara.html.j2", out_dir, "berita-acara", context, ctx.language)
     label = "Berita Acara" if ctx.language == "id" else "Work report"
-    journal_once(svc, ctx, "report", f"{label}: {pdf} ({html.name})")
+    journal_once(svc, ctx, "report", document_entry(svc, ctx, label, pdf, html))
     return StepResult.ok(html=str(html), pdf=str(pdf), generated=datetime.now().isoformat(timespec="seconds"))
 
 
@@ -145,7 +161,7 @@ def reply_letter(ctx: StepContext) -> StepResult:
     context = {**c, "device": spec.name, "reasons": reasons, **document_head(svc, ctx, "surat-balasan")}
     html, pdf = render("surat_balasan.html.j2", out_dir, "surat-balasan", context, ctx.language)
     label = "Surat Balasan" if ctx.language == "id" else "Reply letter"
-    journal_once(svc, ctx, "letter", f"{label}: {pdf} ({html.name})")
+    journal_once(svc, ctx, "letter", document_entry(svc, ctx, label, pdf, html))
     return StepResult.ok(html=str(html), pdf=str(pdf), reasons=reasons)
 
 
@@ -162,7 +178,7 @@ def write_document(ctx: StepContext, name: str, title: str, rows: list[tuple[str
                "rows": head + rows, "paragraphs": paragraphs,
                "steps": _timeline(ctx) if with_steps else [], **document_head(svc, ctx, name)}  # fmt: skip
     html, pdf = render("document.html.j2", svc.settings.reports_dir / ctx.run_id, name, context, ctx.language)
-    journal_once(svc, ctx, name, f"{label}: {pdf} ({html.name})")
+    journal_once(svc, ctx, name, document_entry(svc, ctx, label, pdf, html))
     return StepResult.ok(html=str(html), pdf=str(pdf))
 
 
