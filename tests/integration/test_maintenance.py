@@ -80,8 +80,9 @@ def test_a_maintenance_window_silences_zabbix_tells_the_agency_and_ends_on_time_
                         port, "external_ids:description=diubah-manual"], check=True, timeout=30)  # fmt: skip
         # Zabbix's shortest period (5 min), mostly past: its timer (each whole minute) has two ticks to confirm
         # even when the run reaches the window slowly, and the test waits ~3 min for the end.
-        start = datetime.now(UTC) - timedelta(minutes=2)
-        end = datetime.now(UTC) + timedelta(minutes=3)
+        # Whole seconds, as the custom fields keep them: a window ending at hh:mm:00.564 is stored as hh:mm:00.
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+        end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=3)
         fresh = nb.dcim.devices.get(dev.id)
         fresh.custom_fields.update({"dcagent_maintenance_start": start.isoformat(timespec="seconds"),
                                     "dcagent_maintenance_end": end.isoformat(timespec="seconds"),
