@@ -18,7 +18,7 @@ from agent.engine.playbook import Playbook
 from agent.engine.store import Store
 from agent.i18n import Language
 from agent.reports.links import DOCUMENT, document_path, run_path, signed_path, valid
-from agent.reports.render import _env, labels
+from agent.reports.render import page
 from agent.timeline import human, run_data
 
 RUN_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
@@ -57,9 +57,7 @@ def pages_router(store: Store, pages: Pages | None) -> APIRouter:
         names = sorted(f.name for f in folder.iterdir() if DOCUMENT.match(f.name)) if folder.is_dir() else []
         assert exp is not None  # checked: the documents' links last as long as the page's
         documents = [(n, signed_path(p.secret, document_path(run_id, n), int(exp))) for n in names]
-        html = _env.get_template("page_run.html.j2").render(
-            run=data, title=pb.title if pb else None, documents=documents, L=labels(p.language), lang=p.language
-        )
+        html = page("page_run.html.j2", p.language, run=data, title=pb.title if pb else None, documents=documents)
         return HTMLResponse(html, headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
 
     @router.get("/ui/runs/{run_id}/documents/{name}")

@@ -24,6 +24,11 @@ def labels(language: Language) -> dict[str, str]:
     return {key[len(DOC) :]: t(key, language) for key in catalog("en") if key.startswith(DOC)}
 
 
+def page(template: str, language: Language, **context: Any) -> str:
+    """An HTML page (not a document: no PDF) from the same templates and labels."""
+    return _env.get_template(template).render(**context, L=labels(language), lang=language)
+
+
 def render(template: str, out_dir: Path, name: str, context: dict[str, Any], language: Language) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     html = _env.get_template(template).render(**context, L=labels(language), lang=language)

@@ -147,11 +147,7 @@ class RequestObjects(NetBoxCore):
 
     def user_groups(self, username: str) -> frozenset[str]:
         """The names of the NetBox user groups ``username`` belongs to (none for an unknown user)."""
-        return self.users_groups([username])[username]
-
-    def users_groups(self, usernames: Sequence[str]) -> dict[str, frozenset[str]]:
-        """Each user's group names, in one read (none for an unknown user)."""
-        return {n: u.groups for n, u in self.users(usernames).items()}
+        return self.users([username])[username].groups
 
     def user_names(self, usernames: Sequence[str]) -> dict[str, str]:
         """Each user's full name as NetBox holds it, in one read (documents name their signatories)."""
