@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.engine.playbook import Playbook
+from agent.reports.links import object_path
 from integrations.netbox import NetBoxClient
 
 APPROVAL_TAG = "approved"
@@ -145,14 +146,39 @@ def review_conditions(playbook: Playbook) -> dict[str, object]:
     return {"and": rules}
 
 
+def custom_link_fields(object_type: str, public_url: str) -> dict[str, object]:
+    """A "dcagent" button on the object's NetBox page, to its dcagent page (its runs, documents, pending
+    decisions). NetBox renders the URL as a template: only the object's id goes in."""
+    return {
+        "object_types": [object_type], "enabled": True, "link_text": "dcagent", "weight": 100,
+        "link_url": public_url.rstrip("/") + object_path(object_type, 0).removesuffix("/0") + "/{{ object.id }}",
+        "button_class": "teal", "new_window": False,
+    }  # fmt: skip
+
+
+def custom_links(nb: NetBoxClient, playbooks: Mapping[str, Playbook], public_url: str | None) -> list[Change]:
+    """One custom link per request object type (devices, circuits, …) when dcagent has a public address."""
+    types = sorted({pb.trigger.object_type for pb in playbooks.values() if pb.trigger is not None})
+    if public_url is None:
+        return [Change("custom link", "dcagent", "skipped: set public_url")]
+    changes = []
+    for object_type in types:
+        name = f"dcagent {object_type}"
+        _, what = nb.ensure("extras", "custom_links", {"name": name}, custom_link_fields(object_type, public_url))
+        changes.append(Change("custom link", name, what))
+    return changes
+
+
 def bootstrap(
     nb: NetBoxClient,
     playbooks: Mapping[str, Playbook],
     webhook_url: str | None,
     webhook_secret: str | None,
     contact_role: str | None = None,
+    public_url: str | None = None,
 ) -> list[Change]:
     changes: list[Change] = []
+    changes += custom_links(nb, playbooks, public_url)
     if contact_role:  # whose e-mail gets an agency's notices (maintenance windows)
         _, what = nb.ensure("tenancy", "contact_roles", {"slug": contact_role},
                             {"name": contact_role, "description": "Penerima pemberitahuan dcagent"})  # fmt: skip

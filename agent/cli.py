@@ -196,7 +196,8 @@ def serve() -> None:
 
 @app.command()
 def bootstrap() -> None:
-    """Create or adopt the NetBox contract: tags, custom fields, webhook, event rules. Changes nothing twice."""
+    """Create or adopt the NetBox contract: tags, custom fields, custom links, webhook, event rules. Changes nothing
+    twice."""
     s = _settings()
     from agent.bootstrap import bootstrap as run_bootstrap
 
@@ -205,7 +206,7 @@ def bootstrap() -> None:
         changes = run_bootstrap(
             agent.services.netbox, agent.playbooks, str(s.webhook_url) if s.webhook_url else None,
             s.webhook_secret.get_secret_value() if s.webhook_secret else None,
-            contact_role=s.mail.contact_role if s.mail else None,
+            contact_role=s.mail.contact_role if s.mail else None, public_url=s.public_url,
         )  # fmt: skip
     except IntegrationError as e:
         raise _fail(e) from None

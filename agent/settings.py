@@ -51,6 +51,12 @@ class NetBoxSettings(_Section):
     token: SecretStr
     timeout: float = Field(10.0, gt=0, description="seconds per HTTP call")
     verify_tls: bool = True
+    session_cookie: str = Field(
+        "sessionid",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="NetBox's SESSION_COOKIE_NAME: a person's NetBox session opens dcagent's pages of what they "
+        "may view in NetBox",
+    )
 
     @field_validator("token")
     @classmethod
@@ -164,9 +170,10 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     public_url: str | None = Field(
         None,
-        pattern=r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$",
-        description="dcagent's address as NetBox users reach it (e.g. https://dcagent.example.go.id): journal "
-        "entries then link the run's page and documents",
+        pattern=r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~-]+)*/?$",
+        description="dcagent's address as NetBox users reach it (e.g. https://netbox.example.go.id/dcagent behind "
+        "NetBox's reverse proxy): journal entries link the run's page and documents, and bootstrap adds a custom "
+        "link to each request object's page",
     )
     link_secret: SecretStr | None = Field(
         None, description="signs the links to pages and documents (DCAGENT_LINK_SECRET_FILE); unset: no pages"

@@ -6,12 +6,15 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import uvicorn
 
 from agent.app import Agent
+from agent.engine.playbook import Playbook
 from agent.intake.echo import run_echo
 from agent.intake.pages import Pages
 from agent.intake.server import create_app
@@ -19,6 +22,8 @@ from agent.jobs import runner
 from agent.jobs.expiry import check_expiries
 from agent.jobs.scheduler import BackupScheduler
 from agent.reports import render
+from agent.settings import Settings
+from integrations.netbox.session import SessionReader
 
 log = logging.getLogger("dcagent.serve")
 WAKE_INTERVAL = 10.0  # seconds: how late past its time a waiting run may continue
@@ -62,6 +67,14 @@ def check_expiries_once(agent: Agent) -> int:
     return len(actions)
 
 
+def _pages(s: Settings, playbooks: Mapping[str, Playbook]) -> Pages:
+    assert s.link_secret is not None
+    viewer = SessionReader(str(s.netbox.url), s.netbox.session_cookie, s.netbox.timeout, s.netbox.verify_tls)
+    prefix = urlsplit(s.public_url).path.rstrip("/") if s.public_url else ""
+    return Pages(s.link_secret.get_secret_value(), s.reports_dir, playbooks, s.language, viewer=viewer,
+                 netbox_url=str(s.netbox.url), prefix=prefix)  # fmt: skip
+
+
 def serve(agent: Agent) -> None:
     s = agent.settings
     if s.webhook_secret is None:
@@ -94,8 +107,7 @@ def serve(agent: Agent) -> None:
         lambda: agent.executor.queue_depth, max_bytes=s.webhook_max_bytes,
         api_token=s.api_token.get_secret_value() if s.api_token else None,
         echo=run_echo(agent.store.object_busy),
-        pages=Pages(s.link_secret.get_secret_value(), s.reports_dir, agent.playbooks, s.language)
-        if s.link_secret is not None else None,
+        pages=_pages(s, agent.playbooks) if s.link_secret is not None else None,
     )  # fmt: skip
     # uvicorn stops serving on SIGTERM/SIGINT, then raises the signal again with the handlers it found: ours only
     # note it, so the runs in flight are stopped at a step boundary below instead of killed mid-step.

@@ -34,3 +34,8 @@ def run_path(run_id: str) -> str:
 
 def document_path(run_id: str, name: str) -> str:
     return f"/ui/runs/{run_id}/documents/{name}"
+
+
+def object_path(object_type: str, object_id: int) -> str:
+    """An object's page: its runs and the decisions it waits for (NetBox's custom link opens it)."""
+    return f"/ui/objects/{object_type}/{object_id}"

@@ -6,6 +6,7 @@ APT_PACKAGES=(
   openvswitch-switch openssh-server openssh-client
   bind9 bind9-utils bind9-dnsutils
   restic rsync poppler-utils curl iproute2 make iputils-ping postfix
+  chromium   # the browser test: a person following NetBox's custom link to dcagent's pages
 )
 
 install_packages() {

@@ -141,14 +141,31 @@ prepare_netbox() {
   say "netbox: database ready"
 }
 
+# The web UI's static files (collected once per version), served by WhiteNoise in front of NetBox's WSGI app: the
+# browser test opens NetBox's pages as a person does (gunicorn alone serves no /static/).
+netbox_static() {
+  if [ ! -f "$NETBOX_ROOT_DIR/static/.collected-$NETBOX_VERSION" ]; then
+    NETBOX_ROOT="$NETBOX_ROOT_DIR" nb collectstatic --no-input >/dev/null
+    touch "$NETBOX_ROOT_DIR/static/.collected-$NETBOX_VERSION"
+  fi
+  cat > "$NETBOX_ROOT_DIR/conf/lab_wsgi.py" <<PY
+# Written by dcagent lab/up: NetBox's WSGI app with its static files.
+from netbox.wsgi import application as netbox
+from whitenoise import WhiteNoise
+
+application = WhiteNoise(netbox, root="$NETBOX_ROOT_DIR/static", prefix="static/")
+PY
+}
+
 up_netbox() {
   write_netbox_config
   mkdir -p "$LAB_DIR/log"
   if ! port_open "$NETBOX_PORT"; then
     say "netbox: starting gunicorn on 127.0.0.1:$NETBOX_PORT"
+    netbox_static
     ( cd "$NETBOX_ROOT_DIR" && NETBOX_ROOT="$NETBOX_ROOT_DIR" start_daemon netbox-web \
-        "$NETBOX_VENV/bin/gunicorn" netbox.wsgi -b "127.0.0.1:$NETBOX_PORT" -w 3 --threads 2 --timeout 120 \
-        --keep-alive 30 )
+        "$NETBOX_VENV/bin/gunicorn" --pythonpath "$NETBOX_ROOT_DIR/conf" lab_wsgi:application \
+        -b "127.0.0.1:$NETBOX_PORT" -w 3 --threads 2 --timeout 120 --keep-alive 30 )
     wait_port "$NETBOX_PORT" "netbox web" 240
   fi
   if [ ! -f "$LAB_DIR/run/netbox-rq.pgid" ] || ! kill -0 -- "-$(cat "$LAB_DIR/run/netbox-rq.pgid")" 2>/dev/null; then

@@ -24,6 +24,7 @@ from agent.settings import load_settings
 from agent.steps.capacity_model import free_positions
 from integrations.dns import reverse_name
 from lab.labkit import approve, decide, file_request, netbox, remove_request
+from tests.integration.browser import follow_from_netbox, pages_served
 from tests.integration.helpers import WEBHOOK, WEBHOOK_PORT, healthy, private_playbooks, wait_for
 
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
@@ -106,7 +107,7 @@ def request_device(nb: Any) -> Iterator[Callable[..., Any]]:
 @pytest.mark.smoke
 @pytest.mark.long(minutes=1)
 def test_colocation_places_reserves_configures_monitors_and_reports(
-    nb: Any, env: dict[str, str], request_device: Callable[..., Any]
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any], tmp_path: Path
 ) -> None:
     dev = request_device()
     result = run(env, dev.name)
@@ -172,6 +173,12 @@ def test_colocation_places_reserves_configures_monitors_and_reports(
     [run_row] = store.list_runs(playbook="colocation", ref=ObjectRef("dcim.device", dev.id))
     assert run_row.request is not None and run_row.request["review"]["user"] == "kadis"
     assert "reviewed" not in {t.slug for t in nb.dcim.devices.get(dev.id).tags}
+    # People in NetBox open it: the device's "dcagent" custom link, the run's timeline, the Berita Acara (issue 17).
+    with pages_served(env, tmp_path) as base:
+        seen = follow_from_netbox(env, Path(os.environ["LAB_DIR"]), dev, summary.id, base)
+    assert dev.name in seen["object"] and "done" in seen["object"]
+    assert all(step in seen["run"] for step in ("check_capacity", "configure_switch_port", "verify_monitoring"))
+    assert seen["pdf"] == pdf.read_bytes()
 
 
 def _pdf(env: dict[str, str], playbook: str, dev: Any, document: str) -> Path:

@@ -13,16 +13,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 import agent.steps.reports  # noqa: F401  (registers the document steps)
+from agent.engine.playbook import load_playbook
 from agent.engine.registry import ObjectRef, StepContext
 from agent.engine.store import NewStep, Store
-from agent.intake.pages import Pages
+from agent.intake.pages import Pages, pending_decisions
 from agent.intake.server import create_app
-from agent.reports.links import document_path, run_path, signed_path
+from agent.reports.links import document_path, object_path, run_path, signed_path
 from agent.settings import load_settings
 from agent.steps.reports import document_entry
 from agent.steps.services import Services
+from integrations.errors import TransientError
 
 SECRET = "link-s3cret"
+PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks"
 NOW = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
 
 
@@ -78,7 +81,7 @@ def test_the_journals_links_open_the_timeline_and_the_pdf(world: tuple[TestClien
 def test_a_link_not_signed_for_that_path_or_expired_is_refused(world: tuple[TestClient, str, Services]) -> None:
     client, run_id, _ = world
     later = int(NOW.timestamp()) + 3600
-    assert client.get(run_path(run_id)).status_code == 403  # no signature
+    assert client.get(run_path(run_id)).status_code == 401  # no signature, no NetBox session: log in to NetBox
     ok = signed_path(SECRET, document_path(run_id, "berita-acara.pdf"), later)
     assert client.get(ok).status_code == 200
     assert client.get(ok.replace("berita-acara.pdf", "berita-acara.html")).status_code == 403  # signed for the PDF
@@ -91,3 +94,101 @@ def test_a_link_not_signed_for_that_path_or_expired_is_refused(world: tuple[Test
     assert client.get(outside).status_code in (403, 404)  # the path is normalised away or refused: never served
     off = TestClient(create_app(Store("sqlite://"), "hook", lambda *_: None, lambda: 0))
     assert off.get(signed_path(SECRET, run_path(run_id), later)).status_code == 403  # pages off without a secret
+
+
+# --- the way in from NetBox's custom link: the person's NetBox session, checked by NetBox ---------------------
+
+SESSION = "k3y0fab1e5e55ion0000000000000000"
+
+
+class FakeNetBox:
+    """NetBox's answer to a session reading an object: the device when the session may view it, else None."""
+
+    cookie_name = "sessionid"
+
+    def __init__(self, tags: list[str], allowed: bool = True, down: bool = False) -> None:
+        self.tags, self.allowed, self.down = tags, allowed, down
+        self.asked: list[tuple[str, str, int]] = []
+
+    def read(self, cookie: str, object_type: str, object_id: int) -> dict[str, Any] | None:
+        self.asked.append((cookie, object_type, object_id))
+        if self.down:
+            raise TransientError("netbox", "HTTP 502")
+        if not self.allowed or cookie != SESSION or object_id != 42:
+            return None
+        return {"id": 42, "display": "srv-disdik-09", "site": {"slug": "dc-batam"},
+                "tags": [{"slug": s} for s in self.tags]}  # fmt: skip
+
+
+def session_client(tmp_path: Path, netbox: FakeNetBox, prefix: str = "") -> tuple[TestClient, str]:
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    store.migrate()
+    plan = [NewStep("check_capacity", "check_capacity", 3600.0)]
+    run_id, _ = store.create_run("colocation", ObjectRef("dcim.device", 42), "srv-disdik-09", "webhook", plan, NOW,
+                                 approver="kabid")  # fmt: skip
+    store.set_run_status(run_id, "done", NOW)
+    (tmp_path / "reports" / run_id).mkdir(parents=True)
+    (tmp_path / "reports" / run_id / "berita-acara.pdf").write_bytes(b"%PDF-1.7 dcagent")
+    pb = load_playbook(PLAYBOOKS / "colocation.yaml")
+    pages = Pages(SECRET, tmp_path / "reports", {"colocation": pb}, "id", clock=lambda: NOW.timestamp(),
+                  viewer=netbox, netbox_url="http://netbox.test", prefix=prefix)  # fmt: skip
+    return TestClient(create_app(store, "hook", lambda *_: None, lambda: 0, pages=pages)), run_id
+
+
+def test_a_netbox_session_that_may_view_the_object_opens_its_page_its_runs_and_documents(tmp_path: Path) -> None:
+    netbox = FakeNetBox(["sop-colocation", "disposisi", "approved"])
+    client, run_id = session_client(tmp_path, netbox, prefix="/dcagent")
+    client.cookies.set("sessionid", SESSION)
+    page = client.get(object_path("dcim.device", 42))
+    assert page.status_code == 200 and "srv-disdik-09" in page.text, page.text
+    assert f'href="/dcagent/ui/runs/{run_id}"' in page.text  # behind NetBox's proxy path, no signature needed
+    assert "Pemeriksaan laporan oleh Kepala Dinas" in page.text  # done, not reviewed: the review waits
+    assert netbox.asked == [(SESSION, "dcim.device", 42)]  # NetBox decided, for that object
+    run = client.get(run_path(run_id))
+    assert run.status_code == 200 and "check_capacity" in run.text
+    assert f'href="/dcagent/ui/runs/{run_id}/documents/berita-acara.pdf"' in run.text
+    assert f'href="/dcagent{object_path("dcim.device", 42)}"' in run.text
+    pdf = client.get(document_path(run_id, "berita-acara.pdf"))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert page.headers["x-frame-options"] == "DENY" and "no-store" in pdf.headers["cache-control"]
+
+
+@pytest.mark.parametrize(
+    ("netbox", "cookie", "status"),
+    [
+        (FakeNetBox(["sop-colocation"]), None, 401),  # no session: log in to NetBox
+        (FakeNetBox(["sop-colocation"]), "f0rged0000000000000000000000000", 401),  # NetBox does not know it
+        (FakeNetBox(["sop-colocation"], allowed=False), SESSION, 401),  # may not view that device
+        (FakeNetBox(["sop-colocation"], down=True), SESSION, 503),  # NetBox down: no page, no guess
+    ],
+)
+def test_no_page_without_netbox_saying_the_person_may_view_the_object(
+    tmp_path: Path, netbox: FakeNetBox, cookie: str | None, status: int
+) -> None:
+    client, run_id = session_client(tmp_path, netbox)
+    if cookie:
+        client.cookies.set("sessionid", cookie)
+    for path in (object_path("dcim.device", 42), run_path(run_id), document_path(run_id, "berita-acara.pdf")):
+        refused = client.get(path)
+        assert refused.status_code == status, path
+        assert "srv-disdik-09" not in refused.text and "%PDF" not in refused.text
+        assert ("http://netbox.test/login/" in refused.text) == (status == 401)
+
+
+def test_an_object_page_lists_the_decisions_still_waited_for(tmp_path: Path) -> None:
+    pb = load_playbook(PLAYBOOKS / "colocation.yaml")
+    filed = pending_decisions(pb, {"sop-colocation"}, None)
+    assert [(d["sop_step"], d["group"], d["next"]) for d in filed] == [
+        ("000.2", "kepala-dinas", True),
+        ("000.3", "kepala-bidang", False),
+    ]
+    disposed = pending_decisions(pb, {"sop-colocation", "disposisi"}, None)
+    assert [(d["sop_step"], d["next"]) for d in disposed] == [("000.3", True)]
+    assert pending_decisions(pb, {"disposisi"}, None) == []  # not a request (no request tag)
+    client, _ = session_client(tmp_path, FakeNetBox(["sop-colocation", "disposisi", "approved"]))
+    client.cookies.set("sessionid", SESSION)
+    done = client.get(object_path("dcim.device", 42)).text
+    assert "Pemeriksaan laporan oleh Kepala Dinas" in done and "Disposisi Kepala Dinas" not in done
+    assert client.get(object_path("dcim.device", 7)).status_code == 401  # another device: NetBox says no
+    assert client.get("/ui/objects/dcim.device/0").status_code in (401, 404)
+    assert client.get("/ui/objects/..%2Fsecret/42").status_code == 404
