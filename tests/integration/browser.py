@@ -75,7 +75,7 @@ def follow_from_netbox(env: dict[str, str], lab_dir: Path, device: Any, run_id: 
             with page.expect_navigation():
                 page.get_by_role("link", name="dcagent", exact=True).click()
             assert page.url == f"{base}/ui/objects/dcim.device/{device.id}", page.url
-            seen = {"object": page.inner_text("body")}
+            seen: dict[str, Any] = {"object": page.inner_text("body")}
             with page.expect_navigation():
                 page.locator(f'a[href="/ui/runs/{run_id}"]').click()
             seen["run"] = page.inner_text("body")
