@@ -46,3 +46,8 @@ def _read(path: Path) -> dict[str, str]:
 def t(key: str, lang: Language, /, **values: object) -> str:
     text = catalog(lang).get(key) or catalog("en")[key]
     return text.format(**values) if values else text
+
+
+def status_label(status: str, lang: Language) -> str:
+    """A run's or step's status for people (``status.<status>`` in the catalogs), else the status itself."""
+    return catalog(lang).get(f"status.{status}") or catalog("en").get(f"status.{status}") or status

@@ -23,10 +23,11 @@ from agent.engine.calendar import OfficeCalendar
 from agent.engine.playbook import Playbook
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
-from agent.i18n import Language, t
+from agent.i18n import Language, status_label, t
 from agent.reports.dates import office_date
 from agent.reports.links import DOCUMENT, document_path, object_path, run_path, signed_path, valid
 from agent.reports.render import page
+from agent.steps.titles import step_title
 from agent.timeline import human, run_data
 from integrations.errors import IntegrationError, TransientError
 
@@ -131,7 +132,7 @@ def _playbook_of(p: Pages, obj: dict[str, Any], object_type: str, runs: list[Run
 def _run_row(p: Pages, run: RunView, access: Access) -> dict[str, Any]:
     pb = p.playbooks.get(run.playbook)
     zone = pb.calendar.office().timezone if pb else OfficeCalendar().timezone
-    return {"id": run.id, "href": _href(p, run_path(run.id), access), "status": run.status,
+    return {"id": run.id, "href": _href(p, run_path(run.id), access), "status": status_label(run.status, p.language),
             "title": pb.title if pb else run.playbook, "approver": run.approver,
             "created": office_date(run.created_at, zone, p.language)}  # fmt: skip
 
@@ -180,8 +181,12 @@ def pages_router(store: Store, pages: Pages | None) -> APIRouter:
             view = view or run_of(run_id)
             pb = p.playbooks.get(view.playbook)
             data = run_data(view, pb.calendar.office() if pb else OfficeCalendar(), pb.standards() if pb else {})
+            titles = {st.key: st.title for st in pb.all_steps() if st.title} if pb else {}
             for step in data["steps"]:
                 step["duration"] = human(step["seconds"])
+                step["title"] = step_title(step["step"], step["key"], titles.get(step["key"]), p.language)
+                step["status_label"] = status_label(step["status"], p.language)
+            data["status_label"] = status_label(view.status, p.language)
             folder = p.reports_dir / run_id
             names = sorted(f.name for f in folder.iterdir() if DOCUMENT.match(f.name)) if folder.is_dir() else []
             documents = [(n, _href(p, document_path(run_id, n), access)) for n in names]

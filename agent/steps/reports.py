@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.documents import DocumentsSpec
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.i18n import status_label
 from agent.reports.dates import office_date
 from agent.reports.links import document_path, run_path, signed_path
 from agent.reports.render import render
@@ -57,7 +58,7 @@ def _timeline(ctx: StepContext) -> list[dict[str, Any]]:
         std = standards.get(st.key, Standard(st.sla_seconds, "s"))
         own = titles.get(st.key)
         rows.append({"key": st.key, "title": step_title(st.step_name, st.key, own, ctx.language),
-                     "status": ("selesai" if ctx.language == "id" else "done"),
+                     "status": status_label("done", ctx.language),
                      "start": _clock_time(st.started_at, cal), "end": _clock_time(st.finished_at, cal),
                      "duration": _human(st.duration), "std": str(std),
                      "within": bool(cal.within(st.started_at, st.finished_at, std))})  # fmt: skip

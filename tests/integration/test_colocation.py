@@ -176,7 +176,7 @@ def test_colocation_places_reserves_configures_monitors_and_reports(
     # People in NetBox open it: the device's "dcagent" custom link, the run's timeline, the Berita Acara (issue 17).
     with pages_served(env, tmp_path) as base:
         seen = follow_from_netbox(env, Path(os.environ["LAB_DIR"]), dev, summary.id, base)
-    assert dev.name in seen["object"] and "done" in seen["object"]
+    assert dev.name in seen["object"] and "done" in seen["object"]  # in the language of the tests (English)
     assert all(step in seen["run"] for step in ("check_capacity", "configure_switch_port", "verify_monitoring"))
     assert seen["pdf"] == pdf.read_bytes()
 

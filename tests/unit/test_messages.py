@@ -49,3 +49,22 @@ def test_an_office_corrects_a_wording_in_its_own_catalog(tmp_path: Path) -> None
         use_locale_dir(None)
     assert t("doctor.summary_fail", "id", n=2) == "2 pemeriksaan wajib gagal."
     assert (LOCALE_DIR / "id" / "LC_MESSAGES" / "dcagent.po").is_file()
+
+
+def test_every_status_and_every_steps_title_a_person_reads_is_in_the_catalogs() -> None:
+    from typing import get_args
+
+    import agent.steps  # noqa: F401  (registers every step)
+    from agent.engine.registry import REGISTRY
+    from agent.engine.store import RunStatus, StepStatus
+    from agent.i18n import status_label
+    from agent.steps.titles import step_title
+
+    for status in {*get_args(RunStatus), *get_args(StepStatus)}:
+        assert f"status.{status}" in catalog("id") and f"status.{status}" in catalog("en"), status
+    assert status_label("done", "id") == "selesai" and status_label("failed", "en") == "failed"
+    titled = {k.removeprefix("step.") for k in catalog("id") if k.startswith("step.")}
+    assert titled and titled <= set(REGISTRY.names()), titled - set(REGISTRY.names())  # no title for a gone step
+    assert step_title("check_capacity", "cap", None, "id").startswith("Pemeriksaan kapasitas")
+    assert step_title("check_capacity", "cap", "Cek ruang", "id") == "Cek ruang"  # the playbook's own wins
+    assert step_title("no_such_step", "k", None, "en") == "k"
