@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
-from agent.i18n import Language
+from agent.i18n import Language, t
 from agent.reports.mail import render_mail
 from integrations.errors import IntegrationError
 from integrations.mail import Mailer, Notice
@@ -55,15 +55,11 @@ def check_expiries(nb: NetBoxClient, mailer: Mailer | None, today: date, reminde
 def _one(nb: NetBoxClient, mailer: Mailer | None, dev: Expiring, today: date, reminder_days: tuple[int, ...],
          withdrawal_tag: str, contact_role: str, language: Language) -> ExpiryAction | None:  # fmt: skip
     left = (dev.end - today).days
-    id_ = language == "id"
     if left <= 0:
         if withdrawal_tag in dev.tags:
             return None
         nb.change_tags(DEVICE, dev.id, add=[withdrawal_tag])
-        text = (f"Masa colocation {dev.name} berakhir {dev.end.isoformat()}: permintaan penarikan dibuka "
-                f"(tag {withdrawal_tag}), menunggu disposisi dan persetujuan." if id_ else
-                f"The colocation of {dev.name} ended on {dev.end.isoformat()}: a withdrawal request is open (tag "
-                f"{withdrawal_tag}), waiting for the disposition and approval.")  # fmt: skip
+        text = t("expiry.withdrawal_opened", language, device=dev.name, end=dev.end.isoformat(), tag=withdrawal_tag)
         nb.add_journal(DEVICE, dev.id, "warning", f"{text}\n\n{marker(dev.end, 'withdrawal')}")
         return ExpiryAction(dev.name, dev.end, "withdrawal-opened", withdrawal_tag)
     period = min((d for d in reminder_days if left <= d), default=None)
@@ -80,7 +76,6 @@ def _one(nb: NetBoxClient, mailer: Mailer | None, dev: Expiring, today: date, re
         addresses = tuple(e for _n, e in to)
         mailer.send(Notice(to=addresses, subject=subject, body=body, key=f"expiry.{dev.id}.{dev.end}.{period}"))
         sent = ", ".join(addresses)
-    note = (f"dikirim ke {sent}" if sent else "tidak ada e-mail yang dikirim") if id_ else (
-        f"sent to {sent}" if sent else "no e-mail sent")  # fmt: skip
+    note = t("expiry.sent_to", language, to=sent) if sent else t("expiry.no_mail", language)
     nb.add_journal(DEVICE, dev.id, "info", f"{subject} — {note}.\n\n{tag}")
     return ExpiryAction(dev.name, dev.end, f"reminder-{period}", sent)

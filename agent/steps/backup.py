@@ -21,6 +21,7 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.i18n import Language, t
 from agent.jobs.scheduler import cron_interval, schedule_problem
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import journal_once
@@ -179,46 +180,23 @@ def space_at(path: Path) -> Space:
 
 
 def space_shortfalls(size: int, margin: float, repo: Space | None, staging: Space, mirror: int,
-                     lang: str = "id") -> list[str]:  # fmt: skip
+                     lang: Language = "id") -> list[str]:  # fmt: skip
     """Why the data will not fit, with the numbers. The repository needs ``size × margin``; the rsync staging
     mirror needs the same less what it already holds. Both on one filesystem: they need the sum there. A remote
     repository (``repo`` None) is not measured here."""
     need_repo = int(size * margin)
     need_staging = max(0, need_repo - mirror)
-    id_ = lang == "id"
     h = _human_bytes
+    data = {"size": h(size), "margin": margin, "mirror": h(mirror)}
     if repo is not None and repo.device == staging.device:
         if repo.free >= need_repo + need_staging:
             return []
-        return [
-            (
-                f"ruang repositori backup kurang (satu filesystem dengan staging rsync): data {h(size)} × margin "
-                f"{margin} untuk repositori + staging = {h(need_repo + need_staging)} dibutuhkan, tersedia "
-                f"{h(repo.free)}"
-            )
-            if id_
-            else (
-                f"backup repository too small (it shares a filesystem with the rsync staging): {h(size)} × margin "
-                f"{margin} for repository + staging = {h(need_repo + need_staging)} needed, {h(repo.free)} free"
-            )
-        ]
+        return [t("backup.space_shared", lang, **data, need=h(need_repo + need_staging), free=h(repo.free))]
     reasons = []
     if repo is not None and repo.free < need_repo:
-        reasons.append(
-            f"ruang repositori backup kurang: data {h(size)} × margin {margin} = {h(need_repo)} "
-            f"dibutuhkan, tersedia {h(repo.free)}"
-            if id_
-            else f"backup repository too small: {h(size)} × margin {margin} = {h(need_repo)} needed, "
-            f"{h(repo.free)} free"
-        )
+        reasons.append(t("backup.space_repository", lang, **data, need=h(need_repo), free=h(repo.free)))
     if staging.free < need_staging:
-        reasons.append(
-            f"ruang staging rsync kurang: {h(need_staging)} lagi dibutuhkan (data {h(size)} × margin "
-            f"{margin}, sudah ada {h(mirror)}), tersedia {h(staging.free)}"
-            if id_
-            else f"rsync staging too small: {h(need_staging)} more needed ({h(size)} × margin {margin}, "
-            f"{h(mirror)} already mirrored), {h(staging.free)} free"
-        )
+        reasons.append(t("backup.space_staging", lang, **data, need=h(need_staging), free=h(staging.free)))
     return reasons
 
 
@@ -462,11 +440,16 @@ def schedule_backup(ctx: StepContext) -> StepResult:
     next_run = svc.scheduler.schedule_backup(config.device_id, config.device, config.cron)
     when = next_run.isoformat(timespec="minutes") if next_run else "-"
     snap = ctx.outputs.get("snapshot", {}).get("snapshot_id", "-")
-    text = (f"Jadwal backup aktif: `{config.cron}` ({svc.settings.timezone}), retensi {config.retention}, "
-            f"path: {', '.join(config.paths)}. Backup pertama: snapshot {snap}. Jadwal berikutnya: {when}."
-            if ctx.language == "id" else
-            f"Backup schedule active: `{config.cron}` ({svc.settings.timezone}), retention {config.retention}, "
-            f"paths: {', '.join(config.paths)}. First backup: snapshot {snap}. Next run: {when}.")  # fmt: skip
+    text = t(
+        "backup.schedule_active",
+        ctx.language,
+        cron=config.cron,
+        zone=svc.settings.timezone,
+        retention=config.retention,
+        paths=", ".join(config.paths),
+        snapshot=snap,
+        next=when,
+    )
     journal_once(svc, ctx, "schedule", text)
     return StepResult.ok(job=f"backup:{config.device_id}", schedule=config.cron, next_run=when)
 

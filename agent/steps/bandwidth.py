@@ -9,7 +9,8 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
-from agent.steps.connection import _bandwidth, _bandwidth_short, _say, approved_connection
+from agent.i18n import t
+from agent.steps.connection import _bandwidth, _bandwidth_short, approved_connection
 from agent.steps.params import NoParams
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import write_document
@@ -42,13 +43,13 @@ def check_bandwidth_change(ctx: StepContext) -> StepResult:
     svc, spec = services_of(ctx.services), approved_connection(ctx)
     wanted = _wanted(ctx)
     if wanted is None:
-        return StepResult.rejected(_say(ctx, f"{REQUESTED} harus {RATE_MIN_KBPS}–{RATE_MAX_KBPS} kbps",
-                                        f"{REQUESTED} must be {RATE_MIN_KBPS}–{RATE_MAX_KBPS} kbps"))  # fmt: skip
+        return StepResult.rejected(
+            t("bandwidth.rate_range", ctx.language, field=REQUESTED, min=RATE_MIN_KBPS, max=RATE_MAX_KBPS)
+        )
     if spec.status != "active" or spec.site_id is None:
-        return StepResult.rejected(_say(ctx, f"sirkuit {spec.cid} belum aktif di site data center",
-                                        f"circuit {spec.cid} is not active at a data-centre site"))  # fmt: skip
+        return StepResult.rejected(t("bandwidth.not_active", ctx.language, cid=spec.cid))
     if wanted == spec.commit_kbps:
-        return StepResult.rejected(_say(ctx, f"commit rate sudah {wanted} kbps", f"the commit rate is {wanted} kbps"))
+        return StepResult.rejected(t("bandwidth.unchanged", ctx.language, kbps=wanted))
     bw = _figures(svc, spec, wanted)
     short = _bandwidth_short(ctx, bw)
     return StepResult.rejected(short, bandwidth=bw) if short else StepResult.ok(bandwidth=bw)
@@ -121,26 +122,26 @@ def restore_port_rate(ctx: StepContext, output: Mapping[str, Any]) -> None:
 @step("bandwidth_report", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,
       plan=fixed_plan("reports", "create", "berita-acara.html/.pdf", "and a NetBox journal entry"))  # fmt: skip
 def bandwidth_report(ctx: StepContext) -> StepResult:
-    spec, o, id_ = approved_connection(ctx), ctx.outputs, ctx.language == "id"
+    spec, o = approved_connection(ctx), ctx.outputs
     bw = o.get("check_bandwidth_change", {}).get("bandwidth", {})
-    rows = [("Sirkuit" if id_ else "Circuit", f"{spec.cid} ({spec.kind})"),
+    rows = [(t("bandwidth.circuit", ctx.language), f"{spec.cid} ({spec.kind})"),
             ("Commit rate", f"{o['change_commit_rate']['before_kbps']} → "
                             f"{o['change_commit_rate']['commit_kbps']} kbps"),
-            ("Uplink", f"{bw.get('uplink_kbps', '-')} kbps, " + (f"tersisa {bw.get('left_kbps', '-')} kbps" if id_
-                                                                  else f"{bw.get('left_kbps', '-')} kbps left")),
+            ("Uplink", f"{bw.get('uplink_kbps', '-')} kbps, "
+                       + t("bandwidth.left", ctx.language, kbps=bw.get("left_kbps", "-"))),
             ("Port", f"{o['set_port_rate']['port']}: rate limit {o['set_port_rate']['rate_kbps']} kbps")]  # fmt: skip
-    title = "BERITA ACARA PERUBAHAN BANDWIDTH" if id_ else "BANDWIDTH CHANGE WORK REPORT"
-    return write_document(ctx, "berita-acara", title, rows, [], "Berita Acara" if id_ else "Work report",
+    title = t("bandwidth.bandwidth_change_work_report", ctx.language)
+    return write_document(ctx, "berita-acara", title, rows, [], t("bandwidth.work_report", ctx.language),
                           with_steps=True)  # fmt: skip
 
 
 @step("bandwidth_letter", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,
       plan=fixed_plan("reports", "create", "surat-balasan.html/.pdf", "reasons; journal entry"))  # fmt: skip
 def bandwidth_letter(ctx: StepContext) -> StepResult:
-    spec, id_ = approved_connection(ctx), ctx.language == "id"
+    spec = approved_connection(ctx)
     reasons = [str(r) for out in ctx.outputs.values() for r in out.get("reasons", [])]
-    title = "SURAT BALASAN PERMOHONAN KENAIKAN BANDWIDTH" if id_ else "REPLY TO THE BANDWIDTH REQUEST"
-    lead = "Permohonan belum dapat dipenuhi karena:" if id_ else "The request cannot be granted because:"
-    result = write_document(ctx, "surat-balasan", title, [("Sirkuit" if id_ else "Circuit", spec.cid)],
-                            [lead, *reasons], "Surat Balasan" if id_ else "Reply letter", with_steps=False)  # fmt: skip
+    title = t("bandwidth.reply_to_the_bandwidth_request", ctx.language)
+    lead = t("bandwidth.the_request_cannot_be_granted", ctx.language)
+    result = write_document(ctx, "surat-balasan", title, [(t("bandwidth.circuit", ctx.language), spec.cid)],
+                            [lead, *reasons], t("bandwidth.reply_letter", ctx.language), with_steps=False)  # fmt: skip
     return StepResult.ok(**result.output, reasons=reasons)

@@ -12,6 +12,7 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.i18n import t
 from agent.steps.params import CheckConnection, NoParams
 from agent.steps.plans import fixed_plan
 from agent.steps.request import approved_object
@@ -38,10 +39,6 @@ def prefix_length(hosts: int) -> int:
     return length
 
 
-def _say(ctx: StepContext, indonesian: str, english: str) -> str:
-    return indonesian if ctx.language == "id" else english
-
-
 def _bandwidth(site: SiteCapacity, spec: ConnectionSpec) -> dict[str, Any]:
     uplink = site.uplink_mbps * 1000 if site.uplink_mbps is not None else None
     granted = site.granted_mbps(exclude_device=0, exclude_circuit=spec.id) * 1000
@@ -51,14 +48,16 @@ def _bandwidth(site: SiteCapacity, spec: ConnectionSpec) -> dict[str, Any]:
 
 def _bandwidth_short(ctx: StepContext, bw: Mapping[str, Any]) -> str | None:
     if bw["uplink_kbps"] is None:
-        return _say(ctx, "kapasitas uplink site belum tercatat (dcagent_uplink_mbps)",
-                    "the site's uplink capacity is not recorded (dcagent_uplink_mbps)")  # fmt: skip
+        return t("connection.uplink_unknown", ctx.language)
     if bw["requested_kbps"] <= bw["left_kbps"]:
         return None
-    return _say(ctx, f"bandwidth tidak cukup: diminta {bw['requested_kbps']} kbps, tersisa {bw['left_kbps']} kbps "
-                     f"dari uplink {bw['uplink_kbps']} kbps",
-                f"not enough bandwidth: {bw['requested_kbps']} kbps asked, {bw['left_kbps']} kbps left of the "
-                f"{bw['uplink_kbps']} kbps uplink")  # fmt: skip
+    return t(
+        "connection.bandwidth_short",
+        ctx.language,
+        asked=bw["requested_kbps"],
+        left=bw["left_kbps"],
+        uplink=bw["uplink_kbps"],
+    )
 
 
 def _switch(site: SiteCapacity, name: str) -> dict[str, Any] | None:
@@ -74,17 +73,14 @@ def _request_problems(ctx: StepContext, spec: ConnectionSpec, p: CheckConnection
     problems: list[str] = []
     hosts = approved_object(ctx).custom_fields.get(HOSTS)
     if not isinstance(hosts, int) or isinstance(hosts, bool) or not 1 <= hosts <= p.max_hosts:
-        problems.append(_say(ctx, f"jumlah host ({HOSTS}) harus 1–{p.max_hosts}, tertulis {hosts!r}",
-                             f"hosts needed ({HOSTS}) must be 1–{p.max_hosts}, it reads {hosts!r}"))  # fmt: skip
+        problems.append(t("connection.hosts_range", ctx.language, field=HOSTS, max=p.max_hosts, value=repr(hosts)))
     if spec.kind not in p.containers:
         kinds = ", ".join(p.containers)
-        problems.append(_say(ctx, f"jenis koneksi {spec.kind!r} tidak dilayani (hanya {kinds})",
-                             f"connection type {spec.kind!r} is not built here (only {kinds})"))  # fmt: skip
+        problems.append(t("connection.kind_not_served", ctx.language, kind=repr(spec.kind), kinds=kinds))
     if not spec.commit_kbps:
-        problems.append(_say(ctx, "bandwidth (commit rate) sirkuit kosong", "the circuit's commit rate is empty"))
+        problems.append(t("connection.no_commit_rate", ctx.language))
     if spec.site_id is None:
-        problems.append(_say(ctx, "terminasi A sirkuit bukan di site data center",
-                             "the circuit's A termination is not at the data-centre site"))  # fmt: skip
+        problems.append(t("connection.not_at_site", ctx.language))
     return problems, hosts if isinstance(hosts, int) and not isinstance(hosts, bool) else 0
 
 
@@ -105,24 +101,21 @@ def check_connection(ctx: StepContext) -> StepResult:
     out["pool"] = {"container": container.prefix if container else None, "container_id": container.id if container
                    else None, "free_blocks": blocks[:8]}  # fmt: skip
     if container is None:
-        problems.append(_say(ctx, f"site tidak punya prefix induk (role {p.containers[spec.kind]})",
-                             f"the site has no container prefix (role {p.containers[spec.kind]})"))  # fmt: skip
+        problems.append(t("connection.no_container", ctx.language, role=p.containers[spec.kind]))
     elif not any(ipaddress.ip_network(b).prefixlen <= length for b in blocks):
-        problems.append(_say(ctx, f"tidak ada blok /{length} bebas di {container.prefix}",
-                             f"no free /{length} in {container.prefix}"))  # fmt: skip
+        problems.append(t("connection.no_free_block", ctx.language, length=length, container=container.prefix))
     group = nb.vlan_group_id(p.vlan_group)
     free_vlans = nb.free_vlan_count(group) if group is not None else 0
     out["vlan"] = {"group": p.vlan_group, "group_id": group, "free": free_vlans}
     if not free_vlans:
-        problems.append(_say(ctx, f"tidak ada VLAN bebas di grup {p.vlan_group}",
-                             f"no free VLAN in group {p.vlan_group}"))  # fmt: skip
+        problems.append(t("connection.no_free_vlan", ctx.language, group=p.vlan_group))
     site = nb.site_capacity(spec.site_id, svc.settings.switch_roles)
     out["bandwidth"] = _bandwidth(site, spec)
     if (short := _bandwidth_short(ctx, out["bandwidth"])) is not None:
         problems.append(short)
     out["switch"] = _switch(site, p.switch)
     if out["switch"] is None or out["switch"]["port"] is None:
-        problems.append(_say(ctx, f"tidak ada port bebas di switch {p.switch}", f"no free port on switch {p.switch}"))
+        problems.append(t("connection.no_free_port", ctx.language, switch=p.switch))
     else:
         out["switch"]["uplink"] = p.uplink_port
     return StepResult.rejected(*problems, **out) if problems else StepResult.ok(**out)
@@ -180,8 +173,7 @@ def allocate_prefix(ctx: StepContext) -> StepResult:
         got = nb.allocate_prefix(int(checked["pool"]["container_id"]), int(checked["prefix_length"]),
                                  _fields(ctx, spec, "prefix"))  # fmt: skip
     except ConflictError:
-        return StepResult.rejected(_say(ctx, f"blok /{checked['prefix_length']} terakhir sudah terpakai",
-                                        f"the last free /{checked['prefix_length']} was taken meanwhile"))  # fmt: skip
+        return StepResult.rejected(t("connection.block_taken", ctx.language, length=checked["prefix_length"]))
     return StepResult.ok(prefix_id=got.id, prefix=got.prefix, reused=False)
 
 
@@ -205,8 +197,7 @@ def allocate_vlan(ctx: StepContext) -> StepResult:
                                                        _fields(ctx, spec, "vlan"))  # fmt: skip
     except ConflictError:
         group = checked["vlan"]["group"]
-        return StepResult.rejected(_say(ctx, f"VLAN terakhir di grup {group} sudah terpakai",
-                                        f"the last free VLAN of {group} was taken meanwhile"))  # fmt: skip
+        return StepResult.rejected(t("connection.vlan_taken", ctx.language, group=group))
     nb.update_prefix(int(ctx.outputs["allocate_prefix"]["prefix_id"]), {"vlan": vlan.id})
     return StepResult.ok(vlan_id=vlan.id, vid=vlan.vid, name=vlan.name, reused=bool(found))
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
-from agent.steps.connection import _checked, _label, _say, approved_connection
+from agent.i18n import t
+from agent.steps.connection import _checked, _label, approved_connection
 from agent.steps.monitoring import remove_recorded, templates_for, upsert_recorded
 from agent.steps.params import NoParams
 from agent.steps.plans import fixed_plan
@@ -62,8 +63,7 @@ def cable_connection(ctx: StepContext) -> StepResult:
                 except ConflictError:
                     continue
             else:
-                return StepResult.rejected(_say(ctx, f"tidak ada port bebas di {sw.name}",
-                                                f"no free port on {sw.name}"))  # fmt: skip
+                return StepResult.rejected(t("connection.no_free_port", ctx.language, switch=sw.name))
     before = ctx.progress.get("port_before") or _port_before(port)
     ctx.checkpoint(cable_id=cable_id, port_id=port.id, port_before=before)
     nb.update_interface(port.id, {"mode": "access", "untagged_vlan": int(ctx.outputs["allocate_vlan"]["vlan_id"]),
@@ -192,14 +192,14 @@ def activate_connection(ctx: StepContext) -> StepResult:
 
 
 def _rows(ctx: StepContext, spec: ConnectionSpec) -> list[tuple[str, str]]:
-    o, id_ = ctx.outputs, ctx.language == "id"
+    o = ctx.outputs
     sw, zbx = o.get("configure_connection_port", {}), o.get("register_connection", {})
     bw = o.get("check_connection", {}).get("bandwidth", {})
     return [
-        ("Sirkuit" if id_ else "Circuit", f"{spec.cid} ({spec.kind})"),
+        (t("connection_build.circuit", ctx.language), f"{spec.cid} ({spec.kind})"),
         ("Bandwidth (commit rate)", f"{spec.commit_kbps} kbps"),
-        ("Uplink", f"{bw.get('uplink_kbps', '-')} kbps, " + (f"tersisa {bw.get('left_kbps', '-')} kbps sebelum "
-                    "permohonan ini" if id_ else f"{bw.get('left_kbps', '-')} kbps left before this request")),
+        ("Uplink", f"{bw.get('uplink_kbps', '-')} kbps, "
+                   + t("connection_build.left_before", ctx.language, kbps=bw.get("left_kbps", "-"))),
         ("Prefix", str(o.get("allocate_prefix", {}).get("prefix", "-"))),
         ("Gateway", f"{o.get('reserve_gateway', {}).get('address', '-')} "
                     f"({o.get('publish_dns', {}).get('fqdn', '-')})"),
@@ -215,14 +215,13 @@ def _rows(ctx: StepContext, spec: ConnectionSpec) -> list[tuple[str, str]]:
 def connection_report(ctx: StepContext) -> StepResult:
     """The Berita Acara (step 8) and the journal entry the head of division receives (step 9)."""
     spec = approved_connection(ctx)
-    id_ = ctx.language == "id"
-    title = "BERITA ACARA PEKERJAAN JARINGAN BARU" if id_ else "NEW NETWORK CONNECTION WORK REPORT"
+    title = t("connection_build.new_network_connection_work_report", ctx.language)
     purpose = str(spec.custom_fields.get("dcagent_purpose") or "-")
-    result = write_document(ctx, "berita-acara", title, [("Peruntukan" if id_ else "Purpose", purpose),
+    result = write_document(ctx, "berita-acara", title, [(t("connection_build.purpose", ctx.language), purpose),
                                                          *_rows(ctx, spec)],
-                            [], "Berita Acara" if id_ else "Work report", with_steps=True)  # fmt: skip
+                            [], t("connection_build.work_report", ctx.language), with_steps=True)  # fmt: skip
     svc = services_of(ctx.services)
-    journal_once(svc, ctx, "connection-done", _say(ctx, f"Koneksi {spec.cid} aktif.", f"Connection {spec.cid} is up."))
+    journal_once(svc, ctx, "connection-done", t("connection_build.up", ctx.language, cid=spec.cid))
     return result
 
 
@@ -231,11 +230,10 @@ def connection_report(ctx: StepContext) -> StepResult:
 def connection_letter(ctx: StepContext) -> StepResult:
     """The reply letter (step 5): every reason the connection cannot be given, with the figures."""
     spec = approved_connection(ctx)
-    id_ = ctx.language == "id"
     reasons = [str(r) for out in ctx.outputs.values() for r in out.get("reasons", [])]
-    title = "SURAT BALASAN PERMOHONAN JARINGAN BARU" if id_ else "REPLY TO THE NEW NETWORK REQUEST"
-    lead = "Permohonan belum dapat dipenuhi karena:" if id_ else "The request cannot be granted because:"
-    result = write_document(ctx, "surat-balasan", title,
-                            [("Sirkuit" if id_ else "Circuit", f"{spec.cid} ({spec.kind}, {spec.commit_kbps} kbps)")],
-                            [lead, *reasons], "Surat Balasan" if id_ else "Reply letter", with_steps=False)  # fmt: skip
+    title = t("connection_build.reply_to_the_new_network", ctx.language)
+    lead = t("connection_build.the_request_cannot_be_granted", ctx.language)
+    circuit = (t("connection_build.circuit", ctx.language), f"{spec.cid} ({spec.kind}, {spec.commit_kbps} kbps)")
+    label = t("connection_build.reply_letter", ctx.language)
+    result = write_document(ctx, "surat-balasan", title, [circuit], [lead, *reasons], label, with_steps=False)
     return StepResult.ok(**result.output, reasons=reasons)

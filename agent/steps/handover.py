@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.i18n import t
 from agent.steps.params import Params
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import write_document
@@ -20,8 +21,7 @@ from integrations.netbox import InventoryItem
 
 ASSET_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,49}$")
 # The parts the form names, found by inventory item role (slug) or, failing that, by name.
-PARTS = (("cpu", "CPU", "CPU"), ("memory", "RAM", "RAM"), ("motherboard", "Motherboard", "Motherboard"),
-         ("storage", "Penyimpanan", "Storage"), ("psu", "Catu daya (PSU)", "Power supply (PSU)"))  # fmt: skip
+PARTS = ("cpu", "memory", "motherboard", "storage", "psu")  # in the catalogs as handover.part_<kind>
 _ALIASES = {"cpu": ("cpu", "processor", "prosesor"), "memory": ("memory", "ram", "dimm", "memori"),
             "motherboard": ("motherboard", "mainboard", "board"), "storage": ("storage", "disk", "ssd", "hdd", "nvme"),
             "psu": ("psu", "power supply")}  # fmt: skip
@@ -77,26 +77,24 @@ def handover_form(ctx: StepContext) -> StepResult:
         svc.netbox.update_device(spec.id, {"asset_tag": tag})
         written = True
     items = svc.netbox.inventory_items(spec.id)
-    id_ = ctx.language == "id"
-    missing = "tidak tercatat di NetBox" if id_ else "not recorded in NetBox"
+    missing = t("handover.not_recorded_in_netbox", ctx.language)
     psus = f"{len(spec.psu_draw_w)} × {max(spec.psu_draw_w, default=0):.0f} W"
     rows = [
-        ("Nomor aset" if id_ else "Asset tag", tag),
-        ("Merek / tipe" if id_ else "Make / model", f"{spec.manufacturer} {spec.device_type}"),
-        ("Nomor seri" if id_ else "Serial number", spec.serial or "-"),
+        (t("handover.asset_tag", ctx.language), tag),
+        (t("handover.make_model", ctx.language), f"{spec.manufacturer} {spec.device_type}"),
+        (t("handover.serial_number", ctx.language), spec.serial or "-"),
     ]
-    for kind, label_id, label_en in PARTS:
-        rows.append((label_id if id_ else label_en, _part(items, kind) or (psus if kind == "psu" else missing)))
+    for kind in PARTS:
+        rows.append(
+            (t(f"handover.part_{kind}", ctx.language), _part(items, kind) or (psus if kind == "psu" else missing))
+        )
     place = ctx.outputs.get("place_device", {})
-    rows.append(
-        ("Rak / posisi" if id_ else "Rack / position", f"{place.get('rack', '-')} U{place.get('position', '-')}")
+    rows.append((t("handover.rack_position", ctx.language), f"{place.get('rack', '-')} U{place.get('position', '-')}"))
+    text = t("handover.text", ctx.language)
+    title = t("handover.server_handover_form", ctx.language)
+    result = write_document(
+        ctx, "serah-terima", title, rows, [text], t("handover.label", ctx.language), with_steps=False
     )
-    text = ("Server telah diperiksa spesifikasinya dan diserahterimakan untuk ditempatkan di data center, serta "
-            "dicatat dalam daftar aset." if id_ else "The server's specification was checked; it is handed over "
-            "for colocation and recorded in the asset register.")  # fmt: skip
-    title = "BERITA ACARA SERAH TERIMA SERVER COLOCATION" if id_ else "SERVER HANDOVER FORM"
-    result = write_document(ctx, "serah-terima", title, rows, [text], "Berita Acara Serah Terima" if id_ else
-                            "Handover form", with_steps=False)  # fmt: skip
     return StepResult.ok(**result.output, asset_tag=tag, asset_tag_written=written, parts=len(items))
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.i18n import t
 from agent.steps.params import NoParams
 from agent.steps.request import approved_device, approved_object
 from agent.steps.services import services_of
@@ -50,7 +51,7 @@ def reserve_ip(ctx: StepContext) -> StepResult:
             ip = nb.reserve_ip(prefix.id, fqdn, f"{obj.name} {ctx.idempotency_key}", tenant_id=tenant_id,
                                custom_fields={"dcagent_run_id": ctx.run_id})  # fmt: skip
         except ConflictError:
-            msg = "tidak ada alamat IP bebas di prefix" if ctx.language == "id" else "no free IP address in prefix"
+            msg = t("ipam.no_free_address", ctx.language)
             return StepResult.rejected(f"{msg} {prefix.prefix}", prefix=prefix.prefix)
     return StepResult.ok(ip_id=ip.id, address=ip.address, dns_name=ip.dns_name, reused=False)
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.i18n import t
 from agent.steps.params import BeginMaintenance, MaintenanceWindow, NoParams
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import _calendar, journal_once
@@ -146,12 +147,7 @@ def begin_maintenance(ctx: StepContext) -> StepResult:
                                            f"{(ctx.clock.now() - waited_from).total_seconds():.0f} s of the window "
                                            f"(ends {period_end.isoformat()})")  # fmt: skip
         ctx.clock.sleep(3)
-    id_ = ctx.language == "id"
-    journal_once(svc, ctx, "maintenance-begin",
-                 (f"Pemeliharaan dimulai: status perangkat maintenance, Zabbix mencatat host dalam pemeliharaan "
-                  f"sampai {end.isoformat()}." if id_ else
-                  f"Maintenance started: device status maintenance, Zabbix reports the host in maintenance until "
-                  f"{end.isoformat()}."))  # fmt: skip
+    journal_once(svc, ctx, "maintenance-begin", t("maintenance.started", ctx.language, end=end.isoformat()))
     return StepResult.ok(status_before=before, confirmed_at=ctx.clock.now().isoformat())
 
 
@@ -176,7 +172,5 @@ def end_maintenance(ctx: StepContext) -> StepResult:
     now = svc.netbox.device_spec(spec.id).status
     if now != before:
         raise PermanentError("NetBox", f"{spec.name} reads status {now} after it was set back to {before}")
-    id_ = ctx.language == "id"
-    journal_once(svc, ctx, "maintenance-end", f"Pemeliharaan selesai: status perangkat kembali {before}." if id_
-                 else f"Maintenance ended: device status back to {before}.")  # fmt: skip
+    journal_once(svc, ctx, "maintenance-end", t("maintenance.ended", ctx.language, status=before))
     return StepResult.ok(status=before, ended_at=ctx.clock.now().isoformat())

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.i18n import t
 from agent.reports.dates import office_date
 from agent.reports.mail import render_mail
 from agent.steps.maintenance import window_of
@@ -144,12 +145,7 @@ def hand_off_withdrawal(ctx: StepContext) -> StepResult:
     if outcome not in tags:
         return StepResult.ok(withdrawal=False)
     svc.netbox.change_tags(ref.object_type, ref.object_id, add=[request], remove=[outcome])
-    id_ = ctx.language == "id"
-    journal_once(svc, ctx, "withdrawal-request",
-                 (f"Hasil pemeliharaan: perangkat harus ditarik dari data center. Permintaan penarikan dibuka (tag "
-                  f"{request}), menunggu disposisi dan persetujuan." if id_ else
-                  f"Maintenance outcome: the device must leave the data centre. A withdrawal request is open (tag "
-                  f"{request}), waiting for its disposition and approval."))  # fmt: skip
+    journal_once(svc, ctx, "withdrawal-request", t("maintenance_checks.withdrawal_opened", ctx.language, tag=request))
     return StepResult.ok(withdrawal=True, tag=request)
 
 
@@ -159,26 +155,29 @@ def hand_off_withdrawal(ctx: StepContext) -> StepResult:
 def maintenance_report(ctx: StepContext) -> StepResult:
     """Berita Acara Pekerjaan / Formulir Pemeliharaan (002.9): the window, what was verified, the notices sent,
     the Zabbix period, every step against the SOP's standard."""
-    o, id_ = ctx.outputs, ctx.language == "id"
+    o = ctx.outputs
     start, end = window_of(ctx)
     zone = _calendar(ctx).timezone
     w, notice, zbx = o["validate_window"], o.get("announce_maintenance", {}), o.get("schedule_zabbix_maintenance", {})
-    yes, no = ("ya", "tidak") if id_ else ("yes", "no")
-    rows = [("Jendela pemeliharaan" if id_ else "Maintenance window",
+    yes, no = t("maintenance_checks.yes", ctx.language), t("maintenance_checks.no", ctx.language)
+    rows = [(t("maintenance_checks.maintenance_window", ctx.language),
              f"{office_date(start, zone, ctx.language)} – {office_date(end, zone, ctx.language)}"),
-            ("Data tetap dikumpulkan" if id_ else "Data collected", yes if w.get("collect_data") else no),
-            ("Alasan" if id_ else "Reason", str(w.get("reason"))),
-            ("Layanan terdampak" if id_ else "Affected services", ", ".join(w.get("services") or []) or "-"),
-            ("Pemberitahuan" if id_ else "Notice", (", ".join(notice.get("recipients") or []) or "-") +
-             ("" if notice.get("sent") else f" ({'tidak terkirim' if id_ else 'not sent'}: {notice.get('reason')})")),
-            ("Penarikan perangkat" if id_ else "Withdrawal",
-             (("dibuka, menunggu persetujuan" if id_ else "requested, awaiting approval")
+            (t("maintenance_checks.data_collected", ctx.language), yes if w.get("collect_data") else no),
+            (t("maintenance_checks.reason", ctx.language), str(w.get("reason"))),
+            (t("maintenance_checks.affected_services", ctx.language), ", ".join(w.get("services") or []) or "-"),
+            (t("maintenance_checks.notice", ctx.language), (", ".join(notice.get("recipients") or []) or "-") +
+             ("" if notice.get("sent") else
+              " " + t("maintenance_checks.not_sent", ctx.language, reason=notice.get("reason")))),
+            (t("maintenance_checks.withdrawal", ctx.language),
+             (t("maintenance_checks.requested_awaiting_approval", ctx.language)
               if o.get("hand_off_withdrawal", {}).get("withdrawal") else "-")),
-            ("Pemeliharaan Zabbix" if id_ else "Zabbix maintenance",
+            (t("maintenance_checks.zabbix_maintenance", ctx.language),
              f"{zbx.get('name', '-')} (id {zbx.get('maintenance_id', '-')})")]  # fmt: skip
     for c in o.get("verify_server", {}).get("checks", []):
         mark = "✓" if c["ok"] else "✗"
-        rows.append((f"{'Periksa' if id_ else 'Check'}: {c['what']}", f"{mark} NetBox {c['netbox']}; {c['found']}"))
-    title = "BERITA ACARA PEKERJAAN PEMELIHARAAN SERVER" if id_ else "SERVER MAINTENANCE WORK REPORT"
-    label = "Berita Acara Pemeliharaan" if id_ else "Maintenance report"
+        rows.append(
+            (t("maintenance_checks.check", ctx.language, what=c["what"]), f"{mark} NetBox {c['netbox']}; {c['found']}")
+        )
+    title = t("maintenance_checks.server_maintenance_work_report", ctx.language)
+    label = t("maintenance_checks.maintenance_report", ctx.language)
     return write_document(ctx, "berita-acara-pemeliharaan", title, rows, [], label, with_steps=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.engine.registry import RetryPolicy, StepContext
+from agent.i18n import t
 from agent.steps.reports import journal_once
 from agent.steps.services import Services
 from integrations.errors import IntegrationError
@@ -26,11 +27,9 @@ def send_notice(ctx: StepContext, svc: Services, spec: DeviceSpec, subject: str,
         return dict(ctx.progress)
     role = svc.settings.mail.contact_role if svc.settings.mail else "teknis"
     to = svc.netbox.contact_emails("tenancy.tenant", spec.tenant_id, role) if spec.tenant_id else []
-    id_ = ctx.language == "id"
     if not to:
-        why = (f"tidak ada kontak OPD dengan peran {role} yang memiliki e-mail" if id_ else
-               f"no contact of the agency with role {role} has an e-mail address")  # fmt: skip
-        journal_once(svc, ctx, event, f"Pemberitahuan tidak dikirim: {why}." if id_ else f"Notice not sent: {why}.")
+        why = t("notices.no_contact", ctx.language, role=role)
+        journal_once(svc, ctx, event, t("notices.not_sent", ctx.language, why=why))
         return {"sent": False, "recipients": [], "reason": why, "subject": subject}
     addresses = tuple(email for _name, email in to)
     try:
@@ -38,11 +37,9 @@ def send_notice(ctx: StepContext, svc: Services, spec: DeviceSpec, subject: str,
     except IntegrationError as e:
         if e.retryable and ctx.attempt < NOTICE_RETRY.max_attempts:
             raise
-        journal_once(svc, ctx, event, (f"Pemberitahuan belum terkirim ke {', '.join(addresses)}: {e}" if id_ else
-                                       f"Notice not sent to {', '.join(addresses)}: {e}"))  # fmt: skip
+        journal_once(svc, ctx, event, t("notices.not_sent_to", ctx.language, to=", ".join(addresses), error=e))
         return {"sent": False, "recipients": list(addresses), "reason": str(e), "subject": subject}
     sent = {"sent": True, "recipients": list(addresses), "message_id": message_id, "subject": subject}
     ctx.checkpoint(**sent)
-    journal_once(svc, ctx, event, (f"Pemberitahuan dikirim ke {', '.join(addresses)}: {subject}" if id_ else
-                                   f"Notice sent to {', '.join(addresses)}: {subject}"))  # fmt: skip
+    journal_once(svc, ctx, event, t("notices.sent_to", ctx.language, to=", ".join(addresses), subject=subject))
     return sent

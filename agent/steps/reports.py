@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.documents import DocumentsSpec
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
-from agent.i18n import status_label
+from agent.i18n import status_label, t
 from agent.reports.dates import office_date
 from agent.reports.links import document_path, run_path, signed_path
 from agent.reports.render import render
@@ -92,7 +92,7 @@ def document_entry(svc: Services, ctx: StepContext, label: str, pdf: Path, html:
     expires = int(ctx.clock.now().timestamp() + s.link_days * 86400)
     pdf_url, html_url, run_url = (f"{base}{signed_path(secret, p, expires)}" for p in (
         document_path(ctx.run_id, pdf.name), document_path(ctx.run_id, html.name), run_path(ctx.run_id)))  # fmt: skip
-    timeline = "linimasa run" if ctx.language == "id" else "run timeline"
+    timeline = t("reports.run_timeline", ctx.language)
     return f"{label}: [PDF]({pdf_url}) · [HTML]({html_url}) · [{timeline}]({run_url})"
 
 
@@ -146,7 +146,7 @@ def work_report(ctx: StepContext) -> StepResult:
     out_dir = svc.settings.reports_dir / ctx.run_id
     context |= document_head(svc, ctx, "berita-acara")
     html, pdf = render("berita_acara.html.j2", out_dir, "berita-acara", context, ctx.language)
-    label = "Berita Acara" if ctx.language == "id" else "Work report"
+    label = t("reports.work_report", ctx.language)
     journal_once(svc, ctx, "report", document_entry(svc, ctx, label, pdf, html))
     return StepResult.ok(html=str(html), pdf=str(pdf), generated=datetime.now().isoformat(timespec="seconds"))
 
@@ -161,7 +161,7 @@ def reply_letter(ctx: StepContext) -> StepResult:
     out_dir = svc.settings.reports_dir / ctx.run_id
     context = {**c, "device": spec.name, "reasons": reasons, **document_head(svc, ctx, "surat-balasan")}
     html, pdf = render("surat_balasan.html.j2", out_dir, "surat-balasan", context, ctx.language)
-    label = "Surat Balasan" if ctx.language == "id" else "Reply letter"
+    label = t("reports.reply_letter", ctx.language)
     journal_once(svc, ctx, "letter", document_entry(svc, ctx, label, pdf, html))
     return StepResult.ok(html=str(html), pdf=str(pdf), reasons=reasons)
 
@@ -170,10 +170,9 @@ def write_document(ctx: StepContext, name: str, title: str, rows: list[tuple[str
               label: str, with_steps: bool) -> StepResult:  # fmt: skip
     svc = services_of(ctx.services)
     obj = approved_object(ctx)
-    id_ = ctx.language == "id"
-    head = [("Tanggal" if id_ else "Date", today(ctx)),
-            ("Perangkat" if id_ else "Device", obj.name), ("OPD" if id_ else "Agency", obj.tenant or "-"),
-            ("Disetujui oleh" if id_ else "Approved by", str(ctx.meta.get("approver") or "-"))]  # fmt: skip
+    head = [(t("reports.date", ctx.language), today(ctx)),
+            (t("reports.device", ctx.language), obj.name), (t("reports.agency", ctx.language), obj.tenant or "-"),
+            (t("reports.approved_by", ctx.language), str(ctx.meta.get("approver") or "-"))]  # fmt: skip
     context = {"office": ctx.meta.get("sop_office", ""), "sop_number": ctx.meta.get("sop_number", ""),
                "sop_title": ctx.meta.get("sop_title"), "run_id": ctx.run_id, "title": title, "doc_title": title,
                "rows": head + rows, "paragraphs": paragraphs,
@@ -187,16 +186,12 @@ def write_document(ctx: StepContext, name: str, title: str, rows: list[tuple[str
 def backup_stop_letter(ctx: StepContext) -> StepResult:
     """The letter telling the agency its backups stopped (SOP 004 backup step 8), with what is kept."""
     stop = ctx.outputs.get("stop_backup", {})
-    id_ = ctx.language == "id"
-    rows = [("Jadwal yang dihentikan" if id_ else "Schedule stopped", str(stop.get("schedule") or "-")),
-            ("Snapshot yang disimpan" if id_ else "Snapshots kept", str(stop.get("snapshots_kept", 0))),
-            ("Snapshot terakhir" if id_ else "Last snapshot", str(stop.get("last_snapshot") or "-"))]  # fmt: skip
-    text = ("Sesuai surat permohonan, pelaksanaan backup server tersebut telah dihentikan. Snapshot yang ada tetap "
-            "disimpan sesuai kebijakan retensi dan dapat di-restore atas permintaan." if id_ else
-            "As requested, the backups of this server have stopped. Existing snapshots are kept per the retention "
-            "policy and can be restored on request.")  # fmt: skip
-    title = "SURAT PEMBERITAHUAN PENGHENTIAN BACKUP" if id_ else "NOTICE: BACKUPS STOPPED"
-    label = "Surat pemberitahuan" if id_ else "Notice"
+    rows = [(t("reports.schedule_stopped", ctx.language), str(stop.get("schedule") or "-")),
+            (t("reports.snapshots_kept", ctx.language), str(stop.get("snapshots_kept", 0))),
+            (t("reports.last_snapshot", ctx.language), str(stop.get("last_snapshot") or "-"))]  # fmt: skip
+    text = t("reports.backup_stopped_text", ctx.language)
+    title = t("reports.notice_backups_stopped", ctx.language)
+    label = t("reports.notice", ctx.language)
     return write_document(ctx, "surat-penghentian-backup", title, rows, [text], label, with_steps=False)
 
 
@@ -206,20 +201,18 @@ def restore_report(ctx: StepContext) -> StepResult:
     o = ctx.outputs
     v, st, safety = o.get("validate", {}), o.get("restore_to_staging", {}), o.get("safety_snapshot", {})
     ver, push = o.get("verify_restore", {}), o.get("push_restore", {})
-    id_ = ctx.language == "id"
     rows = [("Snapshot", f"{v.get('snapshot_id', '-')} ({v.get('snapshot_time', '-')})"),
-            ("Path tujuan" if id_ else "Target path", f"{v.get('server', '-')} {v.get('target', '-')}"),
-            ("Jumlah file" if id_ else "Files", str(st.get("files", "-"))),
-            ("Ukuran" if id_ else "Size", f"{st.get('bytes', 0)} B"),
-            ("Data dikirim" if id_ else "Data sent",
+            (t("reports.target_path", ctx.language), f"{v.get('server', '-')} {v.get('target', '-')}"),
+            (t("reports.files", ctx.language), str(st.get("files", "-"))),
+            (t("reports.size", ctx.language), f"{st.get('bytes', 0)} B"),
+            (t("reports.data_sent", ctx.language),
              f"{push.get('bytes_transferred', 0)} B, {push.get('files', 0)} file"),
-            ("Checksum diverifikasi" if id_ else "Checksums verified",
+            (t("reports.checksums_verified", ctx.language),
              f"{ver.get('files_verified', '-')} file ({ver.get('algorithm', 'sha256')})"),
-            ("Snapshot pengaman" if id_ else "Safety snapshot", f"{safety.get('snapshot_id', '-')}"),
-            ("Pemeriksaan repositori" if id_ else "Repository check",
+            (t("reports.safety_snapshot", ctx.language), f"{safety.get('snapshot_id', '-')}"),
+            (t("reports.repository_check", ctx.language),
              str(o.get("verify_snapshot", {}).get("result", "-")))]  # fmt: skip
-    text = ("Restore data backup telah dilaksanakan dan setiap file telah dicocokkan checksum-nya dengan snapshot."
-            if id_ else "The backup data was restored and every file's checksum matched the snapshot.")  # fmt: skip
-    title = "FORMULIR PELAKSANAAN RESTORE DATA BACKUP" if id_ else "RESTORE REPORT"
-    return write_document(ctx, "formulir-restore", title, rows, [text], "Formulir restore" if id_ else "Restore report",
+    text = t("reports.restored_text", ctx.language)
+    title = t("reports.restore_report", ctx.language)
+    return write_document(ctx, "formulir-restore", title, rows, [text], t("reports.restore_report_", ctx.language),
                      with_steps=True)  # fmt: skip

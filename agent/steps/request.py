@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.i18n import t
 from agent.steps.params import ValidateRequest
 from agent.steps.services import services_of
 from integrations.netbox import DeviceSpec, RequestObject
@@ -49,6 +50,6 @@ def validate_request(ctx: StepContext) -> StepResult:
     """Check the request carries every field the SOP's completeness form asks for."""
     _, missing, facts = _missing(ctx)
     if missing:
-        label = "data permohonan belum lengkap" if ctx.language == "id" else "the request is incomplete"
+        label = t("request.incomplete", ctx.language)
         return StepResult.rejected(f"{label}: {', '.join(missing)}", missing=missing, **facts)
     return StepResult.ok(**facts)

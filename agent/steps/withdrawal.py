@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
+from agent.i18n import t
 from agent.reports.mail import render_mail
 from agent.steps.dns import withdraw_dns
 from agent.steps.notices import NOTICE_RETRY, send_notice
@@ -139,22 +140,22 @@ def unrack_device(ctx: StepContext) -> StepResult:
       plan=fixed_plan("reports", "create", "formulir-penarikan-perangkat.html/.pdf", "and the journal"))  # fmt: skip
 def withdrawal_form(ctx: StepContext) -> StepResult:
     """Formulir Penarikan Perangkat: the server, where it stood, and what each system holds of it now."""
-    o, spec, id_ = ctx.outputs, approved_device(ctx), ctx.language == "id"
+    o, spec = ctx.outputs, approved_device(ctx)
     backup = o.get("stop_backup", {})
-    rows = [("Perangkat" if id_ else "Server", f"{spec.manufacturer} {spec.device_type}, S/N {spec.serial or '-'}"),
-            ("Lokasi sebelumnya" if id_ else "Was at",
+    rows = [(t("withdrawal.server", ctx.language), f"{spec.manufacturer} {spec.device_type}, S/N {spec.serial or '-'}"),
+            (t("withdrawal.was_at", ctx.language),
              f"{spec.site} rack {spec.rack_id or '-'} U{spec.position or '-'}"),
-            ("Alamat IP dilepas" if id_ else "Addresses released",
+            (t("withdrawal.addresses_released", ctx.language),
              ", ".join(o.get("release_addresses", {}).get("released") or []) or "-"),
             ("DNS", str(o.get("unpublish_dns", {}).get("fqdn") or "-")),
-            ("Port switch" if id_ else "Switch ports", ", ".join(o.get("retire_switch_port", {}).get("ports") or [])
+            (t("withdrawal.switch_ports", ctx.language), ", ".join(o.get("retire_switch_port", {}).get("ports") or [])
              or "-"),
             ("Zabbix", str(o.get("retire_zabbix_host", {}).get("done") or "-")),
-            ("Backup", f"{'jadwal dihentikan' if id_ else 'schedule stopped'}: {backup.get('schedule') or '-'}; "
-                       f"snapshot {backup.get('snapshots_kept', 0)}"),
+            ("Backup", t("withdrawal.backup", ctx.language, schedule=backup.get("schedule") or "-",
+                         kept=backup.get("snapshots_kept", 0))),
             ("Status", str(o.get("unrack_device", {}).get("status") or "-"))]  # fmt: skip
-    title = "FORMULIR PENARIKAN PERANGKAT SERVER" if id_ else "SERVER WITHDRAWAL FORM"
-    label = "Formulir penarikan perangkat" if id_ else "Withdrawal form"
+    title = t("withdrawal.server_withdrawal_form", ctx.language)
+    label = t("withdrawal.withdrawal_form", ctx.language)
     return write_document(ctx, "formulir-penarikan-perangkat", title, rows, [], label, with_steps=True)
 
 

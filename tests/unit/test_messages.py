@@ -68,3 +68,11 @@ def test_every_status_and_every_steps_title_a_person_reads_is_in_the_catalogs() 
     assert step_title("check_capacity", "cap", None, "id").startswith("Pemeriksaan kapasitas")
     assert step_title("check_capacity", "cap", "Cek ruang", "id") == "Cek ruang"  # the playbook's own wins
     assert step_title("no_such_step", "k", None, "en") == "k"
+
+
+def test_the_keys_built_from_a_list_are_in_both_catalogs() -> None:
+    from agent.steps.forms import _CHECKLIST
+    from agent.steps.handover import PARTS
+
+    keys = [f"forms.checklist_{item}" for item in _CHECKLIST] + [f"handover.part_{kind}" for kind in PARTS]
+    assert [k for k in keys if k not in catalog("id") or k not in catalog("en")] == []
