@@ -93,7 +93,7 @@ CUSTOM_FIELDS: tuple[CustomField, ...] = (
                 "Daya maksimum yang boleh dialokasikan dari UPS panel ini"),
     CustomField("dcagent_run_id", "Run dcagent", "text", ("dcim.device", "ipam.ipaddress", "dcim.cable"),
                 "Run dcagent yang membuat/mengubah objek ini", written_by_agent=True),
-    CustomField("dcagent_zabbix_hostid", "Host ID Zabbix", "text", ("dcim.device",),
+    CustomField("dcagent_zabbix_hostid", "Host ID Zabbix", "text", ("dcim.device", "virtualization.virtualmachine"),
                 "Host Zabbix yang memantau perangkat ini", written_by_agent=True),
 )  # fmt: skip
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -35,7 +36,7 @@ from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
 from agent.i18n import Language, t, use_locale_dir
 from agent.logs import setup_logging
-from agent.settings import Settings, SettingsError, load_settings, redacted
+from agent.settings import Settings, SettingsError, ZabbixSyncSettings, load_settings, redacted
 from agent.timeline import header_lines, human, run_data, run_summary, standard_of, step_lines
 from integrations.errors import IntegrationError
 from integrations.metrics import api_calls
@@ -535,6 +536,50 @@ def expiry() -> None:
 def version() -> None:
     """Print dcagent's version."""
     out.print(__version__)
+
+
+sync_app = typer.Typer(help="Keep other systems in step with NetBox.", no_args_is_help=True)
+app.add_typer(sync_app, name="sync")
+
+
+@sync_app.command("zabbix")
+def sync_zabbix_command(
+    plan: Annotated[bool, typer.Option("--plan", help="Show what would change; change nothing.")] = False,
+    site: Annotated[list[str] | None, typer.Option("--site", help="Only these sites (slugs); repeatable.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every NetBox device and VM in scope gets its Zabbix host (found by its NetBox id); only what differs is
+    written. Exit 0 when every object is in step, 1 when some were skipped (named) or a system failed."""
+    from agent.jobs.zabbix_apply import sync_zabbix
+
+    s = _settings()
+    try:  # the sites given here are checked as the configured filters are
+        scope = ZabbixSyncSettings.model_validate(
+            {**s.zabbix.sync.model_dump(), "filters": {**s.zabbix.sync.filters, **({"site": site} if site else {})}}
+        )
+    except ValidationError as e:
+        err.print(f"dcagent: --site: {e.errors()[0]['msg']}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_SETTINGS) from None
+    agent = _agent(s)
+    try:
+        report = sync_zabbix(agent.services.netbox, agent.services.zabbix, scope, s.zabbix_templates,
+                             plan_only=plan, language=s.language)  # fmt: skip
+    except IntegrationError as e:
+        raise _fail(e) from None
+    rows = [{"action": c.action, "host": c.host, "object": f"{c.obj.object_type}:{c.obj.id}" if c.obj else "-",
+             "hostid": c.hostid, "detail": ", ".join(c.what)} for c in report.changes]  # fmt: skip
+    if as_json:
+        print(json.dumps({"plan": plan, "counts": report.count(), "changes": rows, "writes": report.writes,
+                          "hostids_written": report.hostids_written, "calls": report.calls}))  # fmt: skip
+    else:
+        table = Table("action", "host", "object", "detail", title="Zabbix sync" + (" (plan)" if plan else ""))
+        for r in rows:
+            table.add_row(str(r["action"]), str(r["host"]), str(r["object"]), str(r["detail"]))
+        out.print(table)
+        counts = " ".join(f"{k} {v}" for k, v in sorted(report.count().items()))
+        calls = " ".join(f"{k} {v}" for k, v in sorted(report.calls.items()))
+        out.print(f"{counts}; writes {report.writes}; API calls: {calls or 'none'}", markup=False, highlight=False)
+    raise typer.Exit(EXIT_FAILED if any(c.action == "skip" for c in report.changes) else 0)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ Errors are reported as one line that names the key and where its value came from
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -66,6 +67,50 @@ class NetBoxSettings(_Section):
         return v
 
 
+SYNC_FILTERS = frozenset({"site", "region", "tenant", "role", "platform", "status", "tag", "rack", "cluster"})
+SYNC_ACTIONS = Literal["monitored", "disabled", "deleted", "skip"]
+SYNC_KINDS = Literal["device", "vm"]
+
+
+def _sync_kinds() -> list[SYNC_KINDS]:
+    return ["device", "vm"]
+
+
+def _sync_statuses() -> dict[str, SYNC_ACTIONS]:
+    return {"active": "monitored", "staged": "monitored", "planned": "skip", "offline": "disabled",
+            "failed": "disabled", "decommissioning": "deleted", "inventory": "deleted"}  # fmt: skip
+
+
+class ZabbixSyncSettings(_Section):
+    """`dcagent sync zabbix`: which NetBox objects get a Zabbix host, and what their status means."""
+
+    kinds: list[SYNC_KINDS] = Field(default_factory=_sync_kinds)
+    filters: dict[str, list[str]] = Field(
+        default_factory=dict, description='NetBox list filters selecting what is synced, e.g. {site = ["dc-batam"]}'
+    )
+    statuses: dict[str, SYNC_ACTIONS] = Field(
+        default_factory=_sync_statuses,
+        description="NetBox status → the host monitored, disabled (history kept), deleted, or skipped (left alone)",
+    )  # fmt: skip
+    orphans: Literal["keep", "disable", "delete"] = Field(
+        default="disable", description="the host of an object deleted from NetBox"
+    )
+    interval_minutes: float = Field(
+        default=0.0, ge=0, le=1440, description="scheduled sync in `dcagent serve`; 0: none"
+    )
+
+    @field_validator("filters")
+    @classmethod
+    def _filters(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key, values in v.items():
+            if key not in SYNC_FILTERS:
+                raise ValueError(f"unknown filter {key!r} (known: {', '.join(sorted(SYNC_FILTERS))})")
+            bad = [x for x in values if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", x)]
+            if bad:
+                raise ValueError(f"filter {key}: not a slug: {bad[0]!r}")
+        return v
+
+
 class ZabbixSettings(_Section):
     url: AnyHttpUrl = Field(description="frontend base URL; the API is URL/api_jsonrpc.php")
     token: SecretStr | None = None
@@ -79,6 +124,7 @@ class ZabbixSettings(_Section):
         60.0, ge=0, le=3600,
         description="the server's CacheUpdateFrequency: a new host is checked only after the server has seen it",
     )  # fmt: skip
+    sync: ZabbixSyncSettings = Field(default_factory=lambda: ZabbixSyncSettings())
 
     @model_validator(mode="after")
     def _some_credentials(self) -> ZabbixSettings:
@@ -289,7 +335,8 @@ def _env_layers(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, A
 
 
 def _parse_env_value(path: list[str], raw: str) -> Any:
-    # List settings (switch_roles, dns.reverse_zones) are written comma-separated in the environment.
+    # List settings (switch_roles, dns.reverse_zones, zabbix.sync.filters.<name>) are written comma-separated in the
+    # environment: DCAGENT_ZABBIX__SYNC__FILTERS__SITE=dc-batam,dc-sumbawa.
     if _is_list_field(path):
         return [item.strip() for item in raw.split(",") if item.strip()]
     return raw
@@ -304,6 +351,8 @@ def _is_list_field(path: list[str]) -> bool:
         annotation = field.annotation
         if i == len(path) - 1:
             return get_origin(annotation) is list
+        if get_origin(annotation) is dict and i == len(path) - 2:  # zabbix.sync.filters.site: a dict of lists
+            return get_origin(get_args(annotation)[1]) is list
         inner = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation

@@ -22,6 +22,7 @@ from integrations.metrics import count_call
 from integrations.versions import parse_version
 from integrations.zabbix_hosts import HostSpec as HostSpec  # re-exported: the steps build hosts from here
 from integrations.zabbix_hosts import HostWrites
+from integrations.zabbix_inventory import HostInventory
 from integrations.zabbix_maintenance import MaintenanceWrites
 
 log = logging.getLogger("dcagent.api")
@@ -69,7 +70,7 @@ def api_url(url: str) -> str:
     return url if url.endswith("api_jsonrpc.php") else f"{url}/api_jsonrpc.php"
 
 
-class ZabbixClient(HostWrites, MaintenanceWrites):
+class ZabbixClient(HostWrites, HostInventory, MaintenanceWrites):
     """The only door to Zabbix. Log in with an API token, or a user and password."""
 
     def __init__(
@@ -125,7 +126,7 @@ class ZabbixClient(HostWrites, MaintenanceWrites):
         started = time.monotonic()
         try:
             if isinstance(params, list):
-                return self._do(method, lambda: fn(*params))
+                return self._do(method, lambda: fn(params))  # one JSON array (several dicts as args: only the first)
             return self._do(method, lambda: fn(**params))
         finally:  # where the time goes, per call (the method only: parameters may name hosts, never secrets)
             log.debug("api call", extra={"system": "zabbix", "call": method,
@@ -147,6 +148,10 @@ class ZabbixClient(HostWrites, MaintenanceWrites):
             ),
         )
         return parse_version(SYSTEM, str(raw))
+
+    def version_at_least(self, version: str) -> bool:
+        """The connected server's API is ``version`` or newer (a parameter renamed between releases)."""
+        return parse_version(SYSTEM, str(self._connect().version)) >= Version(version)
 
     def check_login(self) -> ZabbixLogin:
         api = self._connect()
@@ -199,13 +204,24 @@ class ZabbixClient(HostWrites, MaintenanceWrites):
         self.call("task.create", [{"type": 6, "request": {"itemid": item_id}}])
 
     # -- health items (backups) -------------------------------------------------------------------------
-    def ensure_plain_host(self, host: str, name: str, group: str) -> tuple[str, bool]:
-        """The host of this technical name, or a new one without interfaces (trapper items need none)."""
+    def ensure_plain_host(
+        self, host: str, name: str, group: str, identity: tuple[str, str] | None = None
+    ) -> tuple[str, bool]:
+        """The host standing for ``identity`` (a NetBox object: ``("netbox_id", "42")``), else the one of this
+        technical name, else a new one without interfaces (trapper items need none) carrying the identity, so that
+        the NetBox sync finds it as the object's host and completes it rather than meeting a stranger's name."""
+        if identity is not None:
+            tagged = self.call(
+                "host.get", {"output": ["hostid"], "tags": [{"tag": identity[0], "value": identity[1], "operator": 1}]}
+            )
+            if tagged:
+                return str(tagged[0]["hostid"]), False
         found = self.host_id(host)
         if found:
             return found, False
         gid = self.ensure_host_group(group)
-        created = self.call("host.create", {"host": host, "name": name, "groups": [{"groupid": gid}]})
+        tags = [{"tag": identity[0], "value": identity[1]}] if identity else []
+        created = self.call("host.create", {"host": host, "name": name, "groups": [{"groupid": gid}], "tags": tags})
         return str(created["hostids"][0]), True
 
     def ensure_trapper_items(self, host_id: str, items: list[TrapperItem]) -> list[str]:

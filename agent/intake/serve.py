@@ -21,6 +21,7 @@ from agent.intake.server import create_app
 from agent.jobs import runner
 from agent.jobs.expiry import check_expiries
 from agent.jobs.scheduler import BackupScheduler
+from agent.jobs.zabbix_apply import sync_zabbix
 from agent.reports import render
 from agent.settings import Settings
 from integrations.netbox.session import SessionReader
@@ -67,6 +68,23 @@ def check_expiries_once(agent: Agent) -> int:
     return len(actions)
 
 
+def sync_zabbix_once(agent: Agent) -> int:
+    """The scheduled NetBox→Zabbix sync: what events missed (or changed by hand) is put back in step."""
+    s = agent.settings
+    try:
+        report = sync_zabbix(agent.services.netbox, agent.services.zabbix, s.zabbix.sync, s.zabbix_templates,
+                             language=s.language)  # fmt: skip
+    except Exception:
+        log.exception("zabbix sync failed")
+        return 0
+    counts = report.count()
+    if report.writes or any(c.action == "skip" for c in report.changes):
+        log.info("zabbix sync", extra={"counts": counts, "writes": report.writes,
+                                       "skipped": [f"{c.host}: {', '.join(c.what)}" for c in report.changes
+                                                   if c.action == "skip"]})  # fmt: skip
+    return report.writes
+
+
 def _pages(s: Settings, playbooks: Mapping[str, Playbook]) -> Pages:
     assert s.link_secret is not None
     viewer = SessionReader(str(s.netbox.url), s.netbox.session_cookie, s.netbox.timeout, s.netbox.verify_tls)
@@ -97,6 +115,9 @@ def serve(agent: Agent) -> None:
     scheduler.add_memory_job(wake_due, WAKE_INTERVAL, "waker", args=[agent], next_run_time=datetime.now(UTC))
     if s.expiry_check_hours > 0:
         scheduler.add_memory_job(check_expiries_once, s.expiry_check_hours * 3600, "expiry", args=[agent],
+                                 next_run_time=datetime.now(UTC))  # fmt: skip
+    if s.zabbix.sync.interval_minutes > 0:
+        scheduler.add_memory_job(sync_zabbix_once, s.zabbix.sync.interval_minutes * 60, "zabbix-sync", args=[agent],
                                  next_run_time=datetime.now(UTC))  # fmt: skip
     if s.backup is not None and s.backup.switch_configs_schedule:
         scheduler.schedule_switch_configs(s.backup.switch_configs_schedule)

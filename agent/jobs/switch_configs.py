@@ -116,7 +116,7 @@ def backup_switch_configs(svc: Services) -> list[ConfigResult]:
         results.append(result)
         log.info("switch config", extra={"switch": sw.name, "status": result.status, "commit": result.commit})
         try:
-            ensure_health(svc, sw.name, sw.name, max(max_age, 60))
+            ensure_health(svc, sw.name, sw.name, max(max_age, 60), sw.id)
             ok = result.status != "failed"
             size = (repo / config_file(sw)).stat().st_size if ok else 0
             send_outcome(svc, sw.name, ok, time.time(),

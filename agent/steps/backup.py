@@ -245,9 +245,10 @@ def health_triggers(max_age: int) -> list[TriggerSpec]:
     ]  # fmt: skip
 
 
-def ensure_health(svc: Services, host: str, display: str, max_age: int) -> dict[str, Any]:
+def ensure_health(svc: Services, host: str, display: str, max_age: int, device_id: int | None = None) -> dict[str, Any]:
     z = svc.zabbix
-    host_id, host_created = z.ensure_plain_host(host, display, HOST_GROUP)
+    identity = ("netbox_id", str(device_id)) if device_id is not None else None
+    host_id, host_created = z.ensure_plain_host(host, display, HOST_GROUP, identity)
     items = z.ensure_trapper_items(host_id, ITEMS)
     triggers = z.ensure_triggers(host, health_triggers(max_age), (("dcagent", "backup"),))
     return {"host_id": host_id, "host": host, "host_created": host_created, "items_created": items,
@@ -275,7 +276,7 @@ def ensure_backup_monitoring(ctx: StepContext) -> StepResult:
     svc = services_of(ctx.services)
     config = config_of(ctx)
     max_age = int(2 * cron_interval(config.cron, svc.settings.timezone, ctx.clock.now()))
-    return StepResult.ok(**ensure_health(svc, config.device, config.device, max(max_age, 60)))
+    return StepResult.ok(**ensure_health(svc, config.device, config.device, max(max_age, 60), config.device_id))
 
 
 # -- the backup itself ------------------------------------------------------------------------------------

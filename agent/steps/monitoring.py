@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from agent.steps.params import NoParams, VerifyMonitoring
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.errors import TransientError
+from integrations.netbox.inventory import MonitoredObject
 from integrations.zabbix import HostSpec
 
 ICMP_KEY = "icmpping"
@@ -35,24 +37,49 @@ def templates_for(mapping_file: Path, role: str, platform: str | None) -> tuple[
     return tuple(data.get("default", []))
 
 
+OWNED_TAGS = frozenset({"site", "rack", "tenant", "netbox_id", "netbox_vm_id", "managed-by"})  # what dcagent sets
+IDENTITY_TAG = {"device": "netbox_id", "vm": "netbox_vm_id"}
+_NOT_IN_HOST_NAME = re.compile(r"[^0-9A-Za-z_. -]")
+
+
+def object_host(obj: MonitoredObject, templates: tuple[str, ...], host: str | None = None) -> HostSpec:
+    """The Zabbix host a NetBox device or VM stands for: the same for a colocation's registration and for the sync,
+    so that a sync after a colocation changes nothing. ``host``: the technical name, when the object's own name is
+    not unique (two sites may each have a ``web01``)."""
+    if not obj.ip:
+        raise StepInputError(f"{obj.name} has no IP address to monitor")
+    tenant = obj.tenant or "-"
+    position = f"{obj.position:g}" if obj.position is not None else ""
+    tags = [("site", obj.site or "-"), ("rack", obj.rack or "-"), ("tenant", tenant),
+            (IDENTITY_TAG[obj.kind], str(obj.id)), ("managed-by", "dcagent")]  # fmt: skip
+    inventory = {
+        "serialno_a": obj.serial,
+        "asset_tag": obj.asset_tag or "",
+        "vendor": obj.manufacturer,
+        "model": obj.model,
+        "location": f"{obj.site or ''} {obj.rack or ''} U{position}".strip() if obj.rack else obj.site or "",
+    }
+    macro = "{$NETBOX.DEVICE.ID}" if obj.kind == "device" else "{$NETBOX.VM.ID}"
+    return HostSpec(
+        host=host or _NOT_IN_HOST_NAME.sub("_", obj.name), name=f"{host or obj.name} ({tenant})", ip=obj.ip,
+        groups=tuple(g for g in (f"Site/{obj.site}" if obj.site else "", f"OPD/{tenant}") if g),
+        templates=tuple(dict.fromkeys(templates + obj.templates)), tags=tuple(tags), inventory=inventory,
+        macros=((macro, str(obj.id)),), identity=(IDENTITY_TAG[obj.kind], str(obj.id)),
+    )  # fmt: skip
+
+
 def host_spec(svc: Services, ctx: StepContext) -> HostSpec:
     spec = approved_device(ctx)
     ip = ctx.outputs.get("reserve_ip", {}).get("address") or spec.primary_ip
-    if not ip:
-        raise StepInputError(f"{spec.name} has no IP address to monitor")
     place = ctx.outputs.get("place_device", {})
-    tenant = spec.tenant or "-"
-    return HostSpec(
-        host=spec.name, name=f"{spec.name} ({tenant})", ip=str(ip).split("/", 1)[0],
-        groups=(f"Site/{spec.site}", f"OPD/{tenant}"),
-        templates=templates_for(svc.settings.zabbix_templates, spec.role, spec.platform),
-        tags=(("site", spec.site), ("rack", str(place.get("rack", "-"))), ("tenant", tenant),
-              ("netbox_id", str(spec.id)), ("managed-by", "dcagent")),
-        inventory={"serialno_a": spec.serial, "asset_tag": spec.asset_tag or "",
-                   "location": f"{spec.site} {place.get('rack', '')} U{place.get('position', '')}".strip(),
-                   "vendor": spec.manufacturer, "model": spec.device_type},
-        macros=(("{$NETBOX.DEVICE.ID}", str(spec.id)),), identity=("netbox_id", str(spec.id)),
+    obj = MonitoredObject(
+        kind="device", id=spec.id, name=spec.name, status=spec.status or "", site=spec.site, tenant=spec.tenant,
+        role=spec.role, platform=spec.platform, ip=str(ip).split("/", 1)[0] if ip else None,
+        rack=str(place["rack"]) if place.get("rack") else None,
+        position=float(place["position"]) if place.get("position") is not None else None, serial=spec.serial,
+        asset_tag=spec.asset_tag, manufacturer=spec.manufacturer, model=spec.device_type,
     )  # fmt: skip
+    return object_host(obj, templates_for(svc.settings.zabbix_templates, spec.role, spec.platform))
 
 
 def plan_zabbix(ctx: StepContext) -> list[PlannedChange]:

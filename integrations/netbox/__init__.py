@@ -39,6 +39,7 @@ from integrations.netbox.capacity import CapacityReads
 from integrations.netbox.connections import Connections, ConnectionSpec, VlanRef
 from integrations.netbox.contracts import ContractObjects
 from integrations.netbox.graph import Grant, SiteCapacity, SiteGraph
+from integrations.netbox.inventory import InventoryReads, MonitoredObject
 from integrations.netbox.objects import RequestObjects
 from integrations.netbox.writes import StepWrites
 
@@ -62,6 +63,7 @@ __all__ = [
     "InterfaceRef",
     "InventoryItem",
     "JournalEntry",
+    "MonitoredObject",
     "NetBoxClient",
     "NetBoxStatus",
     "NetBoxUser",
@@ -81,5 +83,5 @@ __all__ = [
 ]
 
 
-class NetBoxClient(RequestObjects, CapacityReads, SiteGraph, StepWrites, ContractObjects, Connections):
+class NetBoxClient(RequestObjects, CapacityReads, SiteGraph, StepWrites, ContractObjects, Connections, InventoryReads):
     """The only door to NetBox. ``token`` is ``nbt_<key>.<token>`` (v2) or a legacy v1 token."""

@@ -16,6 +16,8 @@ UPPER = (
     "agent.jobs.runner",
     "agent.jobs.switch_configs",
     "agent.jobs.expiry",
+    "agent.jobs.zabbix_sync",
+    "agent.jobs.zabbix_apply",
     "agent.timeline",
 )
 

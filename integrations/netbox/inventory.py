@@ -1,0 +1,141 @@
+"""What the NetBox→Zabbix sync reads and writes in NetBox, in bulk: every device and virtual machine in scope in a
+few paged list reads with only the fields it needs (``?fields=``), which of a set of ids still exist, the Zabbix
+host ids written back and the journal entries of the objects that changed — each a handful of calls, whatever the
+number of objects (issue 16)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+import requests
+from pydantic import BaseModel, ConfigDict
+
+from integrations.errors import AuthError, PermanentError, TransientError
+from integrations.netbox.core import NetBoxCore
+
+SYSTEM = "NetBox"
+PAGE_SIZE = 1000  # NetBox's MAX_PAGE_SIZE default; a bigger limit is cut to it
+WRITE_CHUNK = 200  # objects per bulk PATCH/POST: one transaction each, well under the request size limits
+Kind = Literal["device", "vm"]
+ENDPOINT: dict[Kind, str] = {"device": "dcim/devices", "vm": "virtualization/virtual-machines"}
+OBJECT_TYPE: dict[Kind, str] = {"device": "dcim.device", "vm": "virtualization.virtualmachine"}
+FIELDS: dict[Kind, str] = {
+    "device": "id,name,status,site,tenant,role,platform,primary_ip4,rack,position,serial,asset_tag,device_type,"
+              "custom_fields,config_context",
+    "vm": "id,name,status,site,tenant,role,platform,primary_ip4,serial,custom_fields,config_context",
+}  # fmt: skip
+HOSTID_FIELD = "dcagent_zabbix_hostid"
+
+
+class MonitoredObject(BaseModel):
+    """A NetBox device or virtual machine as the Zabbix sync needs it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Kind
+    id: int
+    name: str
+    status: str
+    site: str | None
+    tenant: str | None
+    role: str | None
+    platform: str | None
+    ip: str | None  # the primary IPv4 address, without its prefix length
+    rack: str | None = None
+    position: float | None = None
+    serial: str = ""
+    asset_tag: str | None = None
+    manufacturer: str = ""
+    model: str = ""
+    zabbix_hostid: str | None = None  # what NetBox records (custom field dcagent_zabbix_hostid)
+    templates: tuple[str, ...] = ()  # from the config context's ``zabbix.templates``
+
+    @property
+    def object_type(self) -> str:
+        return OBJECT_TYPE[self.kind]
+
+
+def _slug(d: dict[str, Any] | None, key: str = "slug") -> str | None:
+    return str(d[key]) if isinstance(d, dict) and d.get(key) is not None else None
+
+
+def _object(kind: Kind, d: dict[str, Any]) -> MonitoredObject:
+    ip, dt = d.get("primary_ip4"), d.get("device_type") or {}
+    context = d.get("config_context") or {}
+    templates = (context.get("zabbix") or {}).get("templates") if isinstance(context, dict) else None
+    status = d.get("status")
+    return MonitoredObject(
+        kind=kind, id=int(d["id"]), name=str(d.get("name") or ""),
+        status=str(status.get("value") if isinstance(status, dict) else status or ""),
+        site=_slug(d.get("site")), tenant=_slug(d.get("tenant"), "name"), role=_slug(d.get("role")),
+        platform=_slug(d.get("platform")), ip=str(ip["address"]).split("/", 1)[0] if isinstance(ip, dict) else None,
+        rack=_slug(d.get("rack"), "name"), position=float(d["position"]) if d.get("position") else None,
+        serial=str(d.get("serial") or ""), asset_tag=str(d["asset_tag"]) if d.get("asset_tag") else None,
+        manufacturer=str((dt.get("manufacturer") or {}).get("name") or ""), model=str(dt.get("model") or ""),
+        zabbix_hostid=str((d.get("custom_fields") or {}).get(HOSTID_FIELD) or "") or None,
+        templates=tuple(str(t) for t in templates) if isinstance(templates, list) else (),
+    )  # fmt: skip
+
+
+class InventoryReads(NetBoxCore):
+    def _rest(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        session = self._api.http_session
+        headers = {"Authorization": self._auth_header(), "Accept": "application/json"}
+        try:
+            resp = session.request(method, f"{self.url}/api/{path}", headers=headers, **kwargs)
+        except requests.RequestException as e:
+            raise TransientError(SYSTEM, f"{what}: {type(e).__name__}") from None
+        if resp.status_code in (401, 403):
+            raise AuthError(SYSTEM, f"{what}: the token was refused (HTTP {resp.status_code})")
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise TransientError(SYSTEM, f"{what}: HTTP {resp.status_code}")
+        if resp.status_code >= 400:
+            raise PermanentError(SYSTEM, f"{what}: HTTP {resp.status_code}: {resp.text[:300]}")
+        return resp.json() if resp.content else None
+
+    def _pages(self, path: str, params: Mapping[str, Any], what: str) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            page = self._rest("GET", path, what, params={**params, "limit": PAGE_SIZE, "offset": offset})
+            rows = page.get("results") or []
+            yield from rows
+            offset += len(rows)
+            if not rows or not page.get("next"):
+                return
+
+    def monitored_objects(self, kinds: Sequence[Kind], filters: Mapping[str, Any]) -> list[MonitoredObject]:
+        """Every device (and/or VM) NetBox's list filters select (e.g. ``{"site": ["dc-batam"], "tag": [...]}``),
+        with only the fields the sync reads: one call per 1,000 objects."""
+        found = []
+        for kind in kinds:
+            params = {**filters, "fields": FIELDS[kind], "ordering": "id"}
+            found += [_object(kind, d) for d in self._pages(ENDPOINT[kind], params, f"list {kind}s")]
+        return found
+
+    def existing_ids(self, kind: Kind, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` are still in NetBox (whatever their scope): the others were deleted."""
+        alive: set[int] = set()
+        for start in range(0, len(ids), 200):  # the query string stays short
+            chunk = list(ids[start : start + 200])
+            rows = self._pages(ENDPOINT[kind], {"id": chunk, "fields": "id"}, f"which {kind}s exist")
+            alive |= {int(r["id"]) for r in rows}
+        return alive
+
+    def write_zabbix_hostids(self, kind: Kind, hostids: Mapping[int, str | None]) -> int:
+        """Record each object's Zabbix host id (None clears it), in bulk PATCHes; returns the calls made."""
+        rows = [{"id": oid, "custom_fields": {HOSTID_FIELD: hid}} for oid, hid in sorted(hostids.items())]
+        for start in range(0, len(rows), WRITE_CHUNK):
+            self._rest("PATCH", f"{ENDPOINT[kind]}/", "record Zabbix host ids", json=rows[start : start + WRITE_CHUNK])
+        return -(-len(rows) // WRITE_CHUNK)
+
+    def add_journals(self, entries: Sequence[tuple[str, int, str, str]]) -> int:
+        """Journal entries (object type, id, kind, text) in bulk POSTs; returns the calls made."""
+        rows = [
+            {"assigned_object_type": t, "assigned_object_id": i, "kind": k, "comments": c} for t, i, k, c in entries
+        ]
+        for start in range(0, len(rows), WRITE_CHUNK):
+            self._rest(
+                "POST", "extras/journal-entries/", "write journal entries", json=rows[start : start + WRITE_CHUNK]
+            )
+        return -(-len(rows) // WRITE_CHUNK)

@@ -1,0 +1,117 @@
+"""The Zabbix side of the NetBox→Zabbix sync (issue 16): every host that stands for a NetBox object read in one
+call with what the diff needs, and the writes in bulk — one ``host.create``, ``host.update`` or
+``hostinterface.update`` per chunk of hosts, never one per host."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from integrations.errors import PermanentError
+from integrations.zabbix_hosts import INVENTORY_FIELDS
+
+CHUNK = 100  # hosts per write call: one transaction each, a request of a few hundred kB at most
+
+
+class ZabbixHost(BaseModel):
+    """A host as it is in Zabbix, in names (groups, templates) rather than ids, for comparing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hostid: str
+    host: str
+    name: str
+    status: int  # 0 monitored, 1 disabled
+    groups: dict[str, str]  # name → id
+    templates: dict[str, str]  # name → id
+    tags: tuple[tuple[str, str], ...]
+    interface: dict[str, str] | None  # the main agent interface: interfaceid, ip, useip, port
+    macros: dict[str, str]
+    inventory: dict[str, str]
+
+
+def _host(row: dict[str, Any]) -> ZabbixHost:
+    groups = row.get("hostgroups", row.get("groups")) or []
+    main = next((i for i in row.get("interfaces") or [] if str(i["type"]) == "1" and str(i["main"]) == "1"), None)
+    inventory = row.get("inventory") if isinstance(row.get("inventory"), dict) else {}
+    return ZabbixHost(
+        hostid=str(row["hostid"]), host=str(row["host"]), name=str(row["name"]), status=int(row["status"]),
+        groups={str(g["name"]): str(g["groupid"]) for g in groups},
+        templates={str(t["host"]): str(t["templateid"]) for t in row.get("parentTemplates") or []},
+        tags=tuple((str(t["tag"]), str(t["value"])) for t in row.get("tags") or []),
+        interface={k: str(main[k]) for k in ("interfaceid", "ip", "useip", "port")} if main else None,
+        macros={str(m["macro"]): str(m.get("value", "")) for m in row.get("macros") or []},
+        inventory={k: str(v) for k, v in (inventory or {}).items() if k in INVENTORY_FIELDS},
+    )  # fmt: skip
+
+
+class HostInventory:
+    """Bulk reads and writes of hosts; ``call`` is the client's one API call, ``version_at_least`` its version."""
+
+    def call(self, method: str, params: dict[str, Any] | list[Any]) -> Any:  # pragma: no cover - the client's
+        raise NotImplementedError
+
+    def version_at_least(self, version: str) -> bool:  # pragma: no cover - the client's
+        raise NotImplementedError
+
+    def hosts_tagged(self, tags: Sequence[str]) -> list[ZabbixHost]:
+        """Every host carrying any of ``tags`` (e.g. ``netbox_id``), whatever its value, in one read."""
+        groups = "selectHostGroups" if self.version_at_least("6.2") else "selectGroups"
+        rows = self.call("host.get", {
+            "output": ["hostid", "host", "name", "status"], "evaltype": 2,
+            "tags": [{"tag": tag, "operator": 4} for tag in tags],  # 4: exists
+            groups: ["groupid", "name"], "selectParentTemplates": ["templateid", "host"],
+            "selectTags": ["tag", "value"], "selectMacros": ["macro", "value"], "selectInventory": INVENTORY_FIELDS,
+            "selectInterfaces": ["interfaceid", "type", "main", "ip", "useip", "port"],
+        })  # fmt: skip
+        return [_host(r) for r in rows]
+
+    def hosts_where(self, *, names: Sequence[str] = (), hostids: Sequence[str] = ()) -> list[ZabbixHost]:
+        """The hosts with these technical names or ids (a name the sync would create may be taken; a host NetBox
+        records for an object may carry no tag yet), in one read."""
+        if not names and not hostids:
+            return []
+        groups = "selectHostGroups" if self.version_at_least("6.2") else "selectGroups"
+        where: dict[str, Any] = {"filter": {"host": list(names)}} if names else {"hostids": list(hostids)}
+        rows = self.call("host.get", {"output": ["hostid", "host", "name", "status"], **where,
+                                      groups: ["groupid", "name"], "selectParentTemplates": ["templateid", "host"],
+                                      "selectTags": ["tag", "value"], "selectMacros": ["macro", "value"],
+                                      "selectInterfaces": ["interfaceid", "type", "main", "ip", "useip", "port"],
+                                      "selectInventory": INVENTORY_FIELDS})  # fmt: skip
+        return [_host(r) for r in rows]
+
+    def template_ids_by_name(self, names: Sequence[str]) -> dict[str, str]:
+        """The ids of those of ``names`` that exist (technical template names), in one read."""
+        found = self.call("template.get", {"filter": {"host": list(names)}, "output": ["templateid", "host"]})
+        return {str(t["host"]): str(t["templateid"]) for t in found}
+
+    def bulk(self, method: str, items: Sequence[dict[str, Any]], key: str) -> BulkResult:
+        """``method`` (``host.create``, ``host.update``, ``hostinterface.update``…) for many objects, a chunk per
+        call. A chunk Zabbix refuses (one bad host fails its whole transaction) is sent again one by one, so one
+        bad host never holds back the others; its error is kept by its index."""
+        result = BulkResult()
+        for start in range(0, len(items), CHUNK):
+            chunk = list(items[start : start + CHUNK])
+            result.calls += 1
+            try:
+                got = self.call(method, chunk)
+            except PermanentError:
+                for n, item in enumerate(chunk, start):
+                    result.calls += 1
+                    try:
+                        result.ids[n] = str(self.call(method, [item])[key][0])
+                    except PermanentError as e:
+                        result.errors[n] = e.message
+                continue
+            result.ids.update({n: str(i) for n, i in enumerate(got.get(key) or [], start)})
+        return result
+
+
+@dataclass
+class BulkResult:
+    ids: dict[int, str] = field(default_factory=dict)  # by the item's index: the id Zabbix answered with
+    errors: dict[int, str] = field(default_factory=dict)  # by the item's index: why Zabbix refused it
+    calls: int = 0
