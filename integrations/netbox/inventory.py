@@ -110,7 +110,7 @@ class InventoryReads(NetBoxCore):
         found = []
         for kind in kinds:
             params = {**filters, "fields": FIELDS[kind], "ordering": "id"}
-            found += [_object(kind, d) for d in self._pages(ENDPOINT[kind], params, f"list {kind}s")]
+            found += [_object(kind, d) for d in self._pages(f"{ENDPOINT[kind]}/", params, f"list {kind}s")]
         return found
 
     def existing_ids(self, kind: Kind, ids: Sequence[int]) -> set[int]:
@@ -118,7 +118,7 @@ class InventoryReads(NetBoxCore):
         alive: set[int] = set()
         for start in range(0, len(ids), 200):  # the query string stays short
             chunk = list(ids[start : start + 200])
-            rows = self._pages(ENDPOINT[kind], {"id": chunk, "fields": "id"}, f"which {kind}s exist")
+            rows = self._pages(f"{ENDPOINT[kind]}/", {"id": chunk, "fields": "id"}, f"which {kind}s exist")
             alive |= {int(r["id"]) for r in rows}
         return alive
 

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, sync_playwright
 from tests.integration.helpers import healthy, wait_for
 
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
-PAGES_PORT = 18093
+PAGES_PORT = 18095  # bench/colocation.py serves on 18093
 CHROMIUM = "/usr/bin/chromium"
 # As root on a closed network: no sandbox, and nothing that phones home (its refused connections slow every start).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",

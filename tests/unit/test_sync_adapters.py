@@ -1,0 +1,73 @@
+"""The sync's adapters at the transport seam (issue 16): NetBox lists paged with only the needed fields and
+written in bulk (``responses``); Zabbix writes in one JSON array per chunk, a refused chunk retried host by host so
+one bad host never holds back the others (a loopback JSON-RPC server answering as the lab's Zabbix 6.0 did)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import responses
+
+from integrations.netbox import NetBoxClient
+from integrations.zabbix import ZabbixClient
+from tests.unit.jsonrpc_replay import recorded, replay
+
+URL = "http://netbox.test"
+DEVICE = {"id": 7, "name": "srv-7", "status": {"value": "active"}, "site": {"slug": "dc-batam"},
+          "tenant": {"name": "Dinkes"}, "role": {"slug": "server"}, "platform": None,
+          "primary_ip4": {"address": "10.0.0.7/24"}, "rack": {"name": "R01"}, "position": 12.0, "serial": "SN7",
+          "asset_tag": None, "device_type": {"model": "R650", "manufacturer": {"name": "Dell"}},
+          "custom_fields": {"dcagent_zabbix_hostid": "10500"},
+          "config_context": {"zabbix": {"templates": ["Linux by Zabbix agent"]}}}  # fmt: skip
+
+
+@responses.activate
+def test_netbox_objects_come_in_pages_of_a_thousand_with_only_the_fields_the_sync_reads() -> None:
+    page1 = {"count": 1001, "next": f"{URL}/api/dcim/devices/?offset=1000", "results": [DEVICE] * 1000}
+    page2 = {"count": 1001, "next": None, "results": [dict(DEVICE, id=8, primary_ip4=None)]}
+    responses.get(f"{URL}/api/dcim/devices/", json=page1)
+    responses.get(f"{URL}/api/dcim/devices/", json=page2)
+    found = NetBoxClient(URL, "nbt_k.t", timeout=2).monitored_objects(["device"], {"tag": ["monitored"]})
+    assert len(found) == 1001 and len(responses.calls) == 2
+    first = found[0]
+    assert (first.ip, first.rack, first.position, first.zabbix_hostid, first.templates) == (
+        "10.0.0.7",
+        "R01",
+        12.0,
+        "10500",
+        ("Linux by Zabbix agent",),
+    )
+    assert found[-1].ip is None
+    query = parse_qs(urlsplit(responses.calls[1].request.url or "").query)
+    assert query["tag"] == ["monitored"] and query["offset"] == ["1000"] and query["limit"] == ["1000"]
+    assert "config_context" in query["fields"][0] and "interfaces" not in query["fields"][0]
+
+
+@responses.activate
+def test_host_ids_and_journal_entries_are_written_in_bulk() -> None:
+    responses.patch(f"{URL}/api/dcim/devices/", json=[])
+    responses.post(f"{URL}/api/extras/journal-entries/", json=[])
+    nb = NetBoxClient(URL, "nbt_k.t", timeout=2)
+    assert nb.write_zabbix_hostids("device", {i: str(10000 + i) for i in range(1, 451)}) == 3  # 200 per call
+    assert nb.add_journals([("dcim.device", 1, "info", "Zabbix: host srv-1 created")]) == 1
+    body = json.loads(responses.calls[0].request.body or "[]")
+    assert body[0] == {"id": 1, "custom_fields": {"dcagent_zabbix_hostid": "10001"}} and len(body) == 200
+
+
+def test_hosts_are_created_in_one_call_and_a_refused_chunk_is_retried_host_by_host() -> None:
+    created = {"jsonrpc": "2.0", "result": {"hostids": ["20001", "20002"]}}
+    one = {"jsonrpc": "2.0", "result": {"hostids": ["20003"]}}
+    answers = {
+        "apiinfo.version": recorded("apiinfo.version"),
+        "host.create": [created, recorded("host.create.exists"), one, recorded("host.create.exists")],
+    }
+    with replay(answers) as (url, seen):
+        z = ZabbixClient(url, token="t")
+        both = z.bulk("host.create", [{"host": "a"}, {"host": "b"}], "hostids")
+        assert (both.ids, both.errors, both.calls) == ({0: "20001", 1: "20002"}, {}, 1)
+        mixed = z.bulk("host.create", [{"host": "c"}, {"host": "d"}], "hostids")
+    assert mixed.ids == {0: "20003"} and list(mixed.errors) == [1] and "already exists" in mixed.errors[1]
+    creates = [r["body"]["params"] for r in seen if r["body"]["method"] == "host.create"]
+    assert creates == [[{"host": "a"}, {"host": "b"}], [{"host": "c"}, {"host": "d"}], [{"host": "c"}],
+                       [{"host": "d"}]]  # one JSON array per call, both hosts in the first  # fmt: skip
