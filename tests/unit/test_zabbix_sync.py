@@ -101,7 +101,10 @@ def test_two_sites_each_with_a_web01_get_two_hosts_adopted_by_their_netbox_ids(m
     assert plan([a, b], [], mapping) == [("create", "web01-dc-batam", ()), ("create", "web01-dc-sumbawa", ())]
     # Batam's host existed as "web01": found by its NetBox id, renamed, never mistaken for Sumbawa's.
     hosts = [host_of(a, "100", host="web01")]
-    assert plan([a, b], hosts, mapping) == [("update", "web01-dc-batam", ("host",)), ("create", "web01-dc-sumbawa", ())]
+    assert plan([a, b], hosts, mapping) == [
+        ("update", "web01-dc-batam", ("host", "name")),
+        ("create", "web01-dc-sumbawa", ()),
+    ]
 
 
 def test_a_host_netbox_records_but_that_carries_no_tag_is_adopted_not_duplicated(mapping: Path) -> None:
