@@ -224,6 +224,14 @@ class Settings(BaseSettings):
     link_secret: SecretStr | None = Field(
         None, description="signs the links to pages and documents (DCAGENT_LINK_SECRET_FILE); unset: no pages"
     )
+    heartbeat_seconds: float = Field(
+        60.0, ge=0, le=3600,
+        description="`dcagent serve` sends a heartbeat to Zabbix this often; its trigger fires after three missed "
+        "(at least 30 s); 0: none",
+    )  # fmt: skip
+    heartbeat_host: str | None = Field(
+        None, pattern=r"^[0-9A-Za-z_.-]{1,128}$", description="this node's host in Zabbix; default dcagent-<hostname>"
+    )
     link_days: float = Field(365.0, gt=0, le=3650, description="how long a link in a journal entry stays valid")
     api_token: SecretStr | None = Field(
         None, description="bearer token for GET /runs, /runs/{id} and /metrics; unset = those are refused"

@@ -20,6 +20,7 @@ from agent.intake.pages import Pages
 from agent.intake.server import create_app
 from agent.jobs import runner
 from agent.jobs.expiry import check_expiries
+from agent.jobs.heartbeat import Heartbeat, node_host
 from agent.jobs.scheduler import BackupScheduler
 from agent.jobs.zabbix_apply import sync_zabbix
 from agent.reports import render
@@ -115,6 +116,10 @@ def serve(agent: Agent) -> None:
     scheduler.add_memory_job(wake_due, WAKE_INTERVAL, "waker", args=[agent], next_run_time=datetime.now(UTC))
     if s.expiry_check_hours > 0:
         scheduler.add_memory_job(check_expiries_once, s.expiry_check_hours * 3600, "expiry", args=[agent],
+                                 next_run_time=datetime.now(UTC))  # fmt: skip
+    if s.heartbeat_seconds > 0:
+        beat = Heartbeat(agent.services, agent.store, s.heartbeat_seconds, s.heartbeat_host or node_host())
+        scheduler.add_memory_job(lambda: beat.beat(agent.executor.queue_depth), s.heartbeat_seconds, "heartbeat",
                                  next_run_time=datetime.now(UTC))  # fmt: skip
     if s.zabbix.sync.interval_minutes > 0:
         scheduler.add_memory_job(sync_zabbix_once, s.zabbix.sync.interval_minutes * 60, "zabbix-sync", args=[agent],

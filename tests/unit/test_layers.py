@@ -18,6 +18,7 @@ UPPER = (
     "agent.jobs.expiry",
     "agent.jobs.zabbix_sync",
     "agent.jobs.zabbix_apply",
+    "agent.jobs.heartbeat",
     "agent.timeline",
 )
 
