@@ -224,6 +224,13 @@ class Settings(BaseSettings):
     link_secret: SecretStr | None = Field(
         None, description="signs the links to pages and documents (DCAGENT_LINK_SECRET_FILE); unset: no pages"
     )
+    capacity_interval_minutes: float = Field(
+        15.0, ge=0, le=1440,
+        description="`serve` sends each site's capacity figures to Zabbix this often, and after every run that "
+        "changes them; 0: never",
+    )  # fmt: skip
+    capacity_alert_percent: float = Field(10.0, ge=0, le=100, description="a free share under it is a problem")
+    capacity_sites: list[str] = Field(default_factory=list, description="site slugs to watch; empty: every site")
     heartbeat_seconds: float = Field(
         60.0, ge=0, le=3600,
         description="`dcagent serve` sends a heartbeat to Zabbix this often; its trigger fires after three missed "

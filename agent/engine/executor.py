@@ -38,7 +38,7 @@ from agent.engine.registry import (
     StepResult,
     StepSpec,
 )
-from agent.engine.store import NewStep, RunView, StepView, Store
+from agent.engine.store import FINAL, NewStep, RunView, StepView, Store
 from agent.logs import run_id_var, step_var
 
 log = logging.getLogger("dcagent.engine")
@@ -118,6 +118,7 @@ class Executor:
         self._guard = threading.Lock()
         self._inflight: dict[str, Future[RunView | None]] = {}
         self._stopping = threading.Event()  # set by stop(): runs halt at their next step boundary, resumable
+        self.on_finished: list[Callable[[RunView], None]] = []  # told of every run that ends (done/rejected/failed)
 
     # -- queueing ---------------------------------------------------------------------------------------
     def create(
@@ -148,14 +149,21 @@ class Executor:
             future = self._pool.submit(self._execute_logged, run_id)
             self._inflight[run_id] = future
         # Outside the guard: a run that ends at once (a waiting run not yet due) calls back in this thread.
-        future.add_done_callback(lambda _f: self._forget(run_id))
+        future.add_done_callback(lambda f: self._forget(run_id, f))
         return future
 
-    def _forget(self, run_id: str) -> None:
+    def _forget(self, run_id: str, future: Future[RunView | None] | None = None) -> None:
         with self._guard:
             f = self._inflight.get(run_id)
             if f is not None and f.done():
                 del self._inflight[run_id]
+        view = future.result() if future is not None and not future.exception() else None
+        if view is not None and view.status in FINAL:
+            for listener in self.on_finished:  # e.g. capacity telemetry after a run that changed capacity
+                try:
+                    listener(view)
+                except Exception:
+                    log.exception("run listener failed", extra={"run_id": run_id})
 
     @property
     def queue_depth(self) -> int:

@@ -19,6 +19,7 @@ from agent.intake.echo import run_echo
 from agent.intake.pages import Pages
 from agent.intake.server import create_app
 from agent.jobs import runner
+from agent.jobs.capacity_telemetry import CapacityTelemetry
 from agent.jobs.expiry import check_expiries
 from agent.jobs.heartbeat import Heartbeat, node_host
 from agent.jobs.scheduler import BackupScheduler
@@ -86,6 +87,20 @@ def sync_zabbix_once(agent: Agent) -> int:
     return report.writes
 
 
+# Playbooks whose done runs change a site's rack space, power or bandwidth (an office's own variants included).
+CAPACITY_PLAYBOOKS = frozenset({"colocation", "colocation-jateng", "colocation-sumbawa", "withdrawal",
+                                "new-network", "bandwidth"})  # fmt: skip
+
+
+def _capacity_once(watch: CapacityTelemetry) -> None:
+    try:
+        sent = watch.run()
+    except Exception:
+        log.exception("capacity telemetry failed")
+        return
+    log.info("capacity sent to Zabbix", extra={"values": sent})
+
+
 def _pages(s: Settings, playbooks: Mapping[str, Playbook]) -> Pages:
     assert s.link_secret is not None
     viewer = SessionReader(str(s.netbox.url), s.netbox.session_cookie, s.netbox.timeout, s.netbox.verify_tls)
@@ -117,6 +132,14 @@ def serve(agent: Agent) -> None:
     if s.expiry_check_hours > 0:
         scheduler.add_memory_job(check_expiries_once, s.expiry_check_hours * 3600, "expiry", args=[agent],
                                  next_run_time=datetime.now(UTC))  # fmt: skip
+    if s.capacity_interval_minutes > 0:
+        watch = CapacityTelemetry(agent.services.netbox, agent.services.zabbix, agent.services.send_health,
+                                  s.switch_roles, s.capacity_alert_percent, s.capacity_sites)  # fmt: skip
+        scheduler.add_memory_job(lambda: _capacity_once(watch), s.capacity_interval_minutes * 60, "capacity",
+                                 next_run_time=datetime.now(UTC))  # fmt: skip
+        agent.executor.on_finished.append(
+            lambda run: scheduler.run_soon("capacity") if run.status == "done" and run.playbook in CAPACITY_PLAYBOOKS
+            else None)  # fmt: skip
     if s.heartbeat_seconds > 0:
         beat = Heartbeat(agent.services, agent.store, s.heartbeat_seconds, s.heartbeat_host or node_host())
         scheduler.add_memory_job(lambda: beat.beat(agent.executor.queue_depth), s.heartbeat_seconds, "heartbeat",

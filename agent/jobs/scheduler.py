@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -127,6 +127,10 @@ class BackupScheduler:
         """A job that lives only in this process (the reconciler)."""
         self._scheduler.add_job(func, "interval", seconds=seconds, id=job_id, jobstore="memory", replace_existing=True,
                                 **kwargs)  # fmt: skip
+
+    def run_soon(self, job_id: str) -> None:
+        """Move an in-process job's next run to now (e.g. capacity after a colocation); its interval goes on."""
+        self._scheduler.modify_job(job_id, jobstore="memory", next_run_time=datetime.now(UTC))
 
     def schedule_backup(self, device_id: int, device_name: str, cron: str) -> datetime | None:
         job = self._scheduler.add_job(

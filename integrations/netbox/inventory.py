@@ -113,6 +113,11 @@ class InventoryReads(NetBoxCore):
             found += [_object(kind, d) for d in self._pages(f"{ENDPOINT[kind]}/", params, f"list {kind}s")]
         return found
 
+    def site_ids(self, slugs: Sequence[str] = ()) -> dict[str, int]:
+        """Site slug → id, of ``slugs`` (every site when empty), in one read."""
+        params: dict[str, Any] = {"fields": "id,slug", "ordering": "slug", **({"slug": list(slugs)} if slugs else {})}
+        return {str(r["slug"]): int(r["id"]) for r in self._pages("dcim/sites/", params, "list sites")}
+
     def existing_ids(self, kind: Kind, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` are still in NetBox (whatever their scope): the others were deleted."""
         alive: set[int] = set()

@@ -30,6 +30,9 @@ DCAGENT_REPORTS_DIR=$LAB_DIR/dcagent/reports
 DCAGENT_MAIL__HOST=127.0.0.1
 DCAGENT_MAIL__PORT=$MAIL_PORT
 DCAGENT_MAIL__SENDER=noc@dc.lab
+# Off in the lab by default: a dozen test agents serve at once; the tests of these features turn them on.
+DCAGENT_HEARTBEAT_SECONDS=0
+DCAGENT_CAPACITY_INTERVAL_MINUTES=0
 # Lab-only facts for the integration tests (not dcagent settings).
 LAB_DIR=$LAB_DIR
 LAB_PG_URL=postgresql+psycopg://dcagent:$(secret pg-dcagent)@127.0.0.1:$PG_PORT/dcagent

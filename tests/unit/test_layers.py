@@ -19,6 +19,7 @@ UPPER = (
     "agent.jobs.zabbix_sync",
     "agent.jobs.zabbix_apply",
     "agent.jobs.heartbeat",
+    "agent.jobs.capacity_telemetry",
     "agent.timeline",
 )
 

@@ -1,0 +1,141 @@
+"""Capacity in Zabbix for the on-call staff (issue 16): per site, the figures the capacity check computes — each
+rack's free units and largest free block, each feed's headroom, each UPS panel's budget left, the uplink's Mbps
+left — sent as trapper values to a "capacity" host per site, with a trigger when a figure's free share falls under
+``capacity_alert_percent``. NetBox's API gives no utilisation of racks or power: Zabbix then keeps the trend.
+
+Items and triggers are created when a rack, feed or panel first appears (in bulk; nothing is rewritten on later
+sends); the values go in one sender call per site."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from agent.steps.capacity_model import blocked_units, feed_capacity_w
+from integrations.errors import IntegrationError, TransientError
+from integrations.netbox import NetBoxClient, SiteCapacity
+from integrations.zabbix import ZabbixClient
+
+log = logging.getLogger("dcagent.capacity")
+GROUP = "dcagent/Kapasitas"
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str  # Zabbix item key, e.g. dc.rack.free_u["R01"]
+    name: str  # for people, in Indonesian (the on-call staff's dashboards)
+    value: float
+    units: str = ""
+    percent: bool = False  # a free share in %: the low-capacity trigger watches it
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _largest_block(free: set[int], height: int) -> int:
+    best = run = 0
+    for u in range(1, height + 1):
+        run = run + 1 if u in free else 0
+        best = max(best, run)
+    return best
+
+
+def figures(site: SiteCapacity) -> list[Figure]:
+    """The site's capacity as numbers, from one read of it (the capacity check's own model)."""
+    out: list[Figure] = []
+    for rack in site.racks:
+        free = set(range(1, rack.u_height + 1)) - blocked_units(rack, "front", True)
+        q = _q(rack.name)
+        out += [Figure(f"dc.rack.free_u[{q}]", f"Rak {rack.name}: unit kosong", len(free), "U"),
+                Figure(f"dc.rack.block_u[{q}]", f"Rak {rack.name}: blok kosong terbesar", _largest_block(free,
+                       rack.u_height), "U"),
+                Figure(f"dc.rack.pfree[{q}]", f"Rak {rack.name}: ruang kosong", round(100 * len(free) /
+                       max(1, rack.u_height), 1), "%", True)]  # fmt: skip
+    feeds = {f.id: f for feeds in site.power.feeds_by_rack.values() for f in feeds}
+    for feed in sorted(feeds.values(), key=lambda f: f.name):
+        cap, q = feed_capacity_w(feed), _q(feed.name)
+        out += [Figure(f"dc.feed.headroom_w[{q}]", f"Feed {feed.name}: sisa daya", round(cap - feed.allocated_w), "W"),
+                Figure(f"dc.feed.pfree[{q}]", f"Feed {feed.name}: sisa daya", round(100 * (cap - feed.allocated_w) /
+                       max(1.0, cap), 1), "%", True)]  # fmt: skip
+    for panel in sorted(site.power.panels.values(), key=lambda p: p.name):
+        if panel.ups_budget_w:
+            left, q = panel.ups_budget_w - panel.allocated_w, _q(panel.name)
+            out += [Figure(f"dc.ups.left_w[{q}]", f"UPS {panel.name}: sisa anggaran daya", round(left), "W"),
+                    Figure(f"dc.ups.pfree[{q}]", f"UPS {panel.name}: sisa anggaran daya",
+                           round(100 * left / panel.ups_budget_w, 1), "%", True)]  # fmt: skip
+    if site.uplink_mbps:
+        left = site.uplink_mbps - site.granted_mbps(exclude_device=0)
+        out += [Figure("dc.uplink.left_mbps", "Uplink: bandwidth tersisa", left, "Mbps"),
+                Figure("dc.uplink.pfree", "Uplink: bandwidth tersisa", round(100 * left / site.uplink_mbps, 1), "%",
+                       True)]  # fmt: skip
+    return out
+
+
+def capacity_host(site: str) -> str:
+    return f"dc-capacity-{site}"
+
+
+@dataclass
+class CapacityTelemetry:
+    netbox: NetBoxClient
+    zabbix: ZabbixClient
+    send: Callable[[str, dict[str, str | int | float]], None]  # Services.send_health
+    switch_roles: list[str]
+    alert_percent: float = 10.0
+    sites: Sequence[str] = ()  # slugs; empty: every site with racks
+    send_attempts: int = 6
+    sleep: Callable[[float], None] = time.sleep
+    _known: dict[str, set[str]] = field(default_factory=dict)  # host → item keys made (this process)
+
+    def run(self) -> dict[str, int]:
+        """Send every site's figures; returns values sent per site. One site failing does not stop the others."""
+        sent: dict[str, int] = {}
+        for slug, site_id in self.netbox.site_ids(list(self.sites)).items():
+            try:
+                site = self.netbox.site_capacity(site_id, self.switch_roles)
+                if not site.racks:
+                    continue
+                sent[slug] = self.send_site(slug, figures(site))
+            except IntegrationError as e:
+                log.warning("capacity not sent", extra={"site": slug, "error": str(e)})
+        return sent
+
+    def send_site(self, slug: str, values: list[Figure]) -> int:
+        host = capacity_host(slug)
+        keys = {f.key for f in values}
+        if not keys <= self._known.get(host, set()):
+            self.ensure(host, slug, values)
+            self._known[host] = self._known.get(host, set()) | keys
+        payload: dict[str, str | int | float] = {f.key: f.value for f in values}
+        for attempt in range(self.send_attempts):  # new items are accepted once the server's cache has them
+            try:
+                self.send(host, payload)
+                break
+            except TransientError:
+                if attempt == self.send_attempts - 1:
+                    raise
+                self.sleep(min(30.0, 2.0 * 2**attempt))
+        return len(values)
+
+    def ensure(self, host: str, slug: str, values: list[Figure]) -> None:
+        """The site's capacity host, its items and low-capacity triggers: only the missing ones are created."""
+        z = self.zabbix
+        host_id, _ = z.ensure_plain_host(host, f"Kapasitas {slug}", GROUP)
+        have = {str(i["key_"]) for i in z.call("item.get", {"hostids": [host_id], "output": ["key_"]})}
+        new = [{"hostid": host_id, "key_": f.key, "name": f.name, "type": 2, "value_type": 0, "units": f.units,
+                "tags": [{"tag": "capacity", "value": f.key.split("[")[0]}]}
+               for f in values if f.key not in have]  # fmt: skip
+        if new:
+            z.bulk("item.create", new, "itemids")
+        triggers = {str(t["description"]) for t in z.call("trigger.get", {"hostids": [host_id],
+                                                                           "output": ["description"]})}  # fmt: skip
+        wanted = [{"description": f"Kapasitas {slug}: {f.name} di bawah {self.alert_percent:g}%",
+                   "expression": f"last(/{host}/{f.key})<{self.alert_percent:g}", "priority": 2,
+                   "tags": [{"tag": "dcagent", "value": "capacity"}]}
+                  for f in values if f.percent]  # fmt: skip
+        missing = [t for t in wanted if t["description"] not in triggers]
+        if missing:
+            z.bulk("trigger.create", missing, "triggerids")

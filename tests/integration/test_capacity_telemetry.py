@@ -1,0 +1,67 @@
+"""Capacity in Zabbix for the on-call staff (issue 16), on the lab: a site's racks and uplink as Zabbix items with
+NetBox's numbers, and the low-capacity problem raised by the Zabbix server when a rack is filled."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agent import clients
+from agent.jobs.capacity_telemetry import CapacityTelemetry, capacity_host
+from agent.settings import load_settings
+from agent.steps.services import Services
+from lab.labkit import netbox
+from tests.integration.helpers import wait_for
+
+
+@pytest.fixture
+def site() -> Iterator[dict[str, Any]]:
+    """A site of its own (other workers' colocations change the seeded ones): one 4 U rack, a 100 Mbps uplink."""
+    nb = netbox()
+    uid = uuid.uuid4().hex[:6]
+    made: dict[str, Any] = {"nb": nb, "devices": []}
+    made["site"] = nb.dcim.sites.create({"name": f"Cap {uid}", "slug": f"cap-{uid}", "status": "active",
+                                         "custom_fields": {"dcagent_uplink_mbps": 100}})  # fmt: skip
+    made["rack"] = nb.dcim.racks.create({"name": "R1", "site": made["site"].id, "status": "active", "u_height": 4})
+    try:
+        yield made
+    finally:
+        z = clients.zabbix(load_settings(None))
+        if host := z.host_id(capacity_host(made["site"].slug)):
+            z.delete_hosts([host])
+        for dev in made["devices"]:
+            dev.delete()
+        made["rack"].delete()
+        made["site"].delete()
+
+
+def values(z: Any, host: str) -> dict[str, float]:
+    host_id = z.host_id(host)
+    return {k: float(v) for k, (clock, v) in z.item_values(host_id, [
+        'dc.rack.free_u["R1"]', 'dc.rack.pfree["R1"]', "dc.uplink.left_mbps"]).items() if clock}  # fmt: skip
+
+
+def test_a_sites_capacity_reaches_zabbix_and_a_full_rack_is_a_problem(site: dict[str, Any]) -> None:
+    settings = load_settings(None)
+    svc = Services(settings)
+    nb, slug = site["nb"], site["site"].slug
+    watch = CapacityTelemetry(svc.netbox, svc.zabbix, svc.send_health, settings.switch_roles, 25.0, [slug])
+    assert watch.run() == {slug: 5}  # free units, largest block, free share; uplink Mbps and share
+    z, host = svc.zabbix, capacity_host(slug)
+    first = wait_for("the first values", lambda: values(z, host) if len(values(z, host)) == 3 else None, 60)
+    assert first == {'dc.rack.free_u["R1"]': 4, 'dc.rack.pfree["R1"]': 100, "dc.uplink.left_mbps": 100}
+    dtype = nb.dcim.device_types.get(slug="poweredge-r650")
+    role = nb.dcim.device_roles.get(slug="server")
+    for position in range(1, 5, int(dtype.u_height)):  # the rack filled, as a colocation would
+        site["devices"].append(nb.dcim.devices.create({
+            "name": f"cap-{slug}-{position}", "site": site["site"].id, "rack": site["rack"].id, "face": "front",
+            "position": position, "device_type": dtype.id, "role": role.id, "status": "active"}))  # fmt: skip
+    watch.run()
+    wait_for("the full rack in Zabbix", lambda: values(z, host).get('dc.rack.free_u["R1"]') == 0 or None, 60)
+    trigger = wait_for("the low-capacity problem", lambda: [t for t in z.call("trigger.get", {
+        "hostids": [z.host_id(host)], "output": ["description", "value"], "filter": {"value": 1}})
+        if "R1" in t["description"]] or None, 60)  # fmt: skip
+    assert "di bawah 25%" in trigger[0]["description"]
