@@ -197,10 +197,12 @@ def serve() -> None:
 
 @app.command()
 def bootstrap() -> None:
-    """Create or adopt the NetBox contract: tags, custom fields, custom links, webhook, event rules. Changes nothing
-    twice."""
+    """Create or adopt the NetBox contract (tags, custom fields, custom links, webhook, event rules) and the Zabbix
+    dashboards. Changes nothing twice."""
     s = _settings()
+    from agent.bootstrap import Change
     from agent.bootstrap import bootstrap as run_bootstrap
+    from agent.dashboards import ensure_dashboards
 
     agent = _agent(s)
     try:
@@ -211,7 +213,11 @@ def bootstrap() -> None:
         )  # fmt: skip
     except IntegrationError as e:
         raise _fail(e) from None
-    table = Table("kind", "name", "result", title="NetBox contract")
+    try:
+        changes += [Change("Zabbix dashboard", name, what) for name, what in ensure_dashboards(agent.services.zabbix)]
+    except IntegrationError as e:
+        raise _fail(e) from None
+    table = Table("kind", "name", "result", title="NetBox and Zabbix contract")
     for c in changes:
         table.add_row(c.kind, c.name, c.what)
     out.print(table)

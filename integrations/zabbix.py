@@ -20,6 +20,7 @@ from integrations.cancel import check
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError, VersionError
 from integrations.metrics import count_call
 from integrations.versions import parse_version
+from integrations.zabbix_dashboards import DashboardWrites
 from integrations.zabbix_hosts import HostSpec as HostSpec  # re-exported: the steps build hosts from here
 from integrations.zabbix_hosts import HostWrites
 from integrations.zabbix_inventory import HostInventory
@@ -70,7 +71,7 @@ def api_url(url: str) -> str:
     return url if url.endswith("api_jsonrpc.php") else f"{url}/api_jsonrpc.php"
 
 
-class ZabbixClient(HostWrites, HostInventory, MaintenanceWrites):
+class ZabbixClient(HostWrites, HostInventory, MaintenanceWrites, DashboardWrites):
     """The only door to Zabbix. Log in with an API token, or a user and password."""
 
     def __init__(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from agent import clients
+from agent.dashboards import CAPACITY, ensure_dashboards
 from agent.jobs.capacity_telemetry import CapacityTelemetry, capacity_host
 from agent.settings import load_settings
 from agent.steps.services import Services
@@ -65,3 +66,9 @@ def test_a_sites_capacity_reaches_zabbix_and_a_full_rack_is_a_problem(site: dict
         "hostids": [z.host_id(host)], "output": ["description", "value"], "filter": {"value": 1}})
         if "R1" in t["description"]] or None, 60)  # fmt: skip
     assert "di bawah 25%" in trigger[0]["description"]
+    # The on-call staff's dashboard (kept by bootstrap) shows the capacity group, whose site host has the data.
+    assert dict(ensure_dashboards(z))[CAPACITY] in ("created", "updated", "unchanged")
+    [board] = z.call("dashboard.get", {"filter": {"name": CAPACITY}, "selectPages": "extend", "output": ["name"]})
+    shown = {f["value"] for p in board["pages"] for w in p["widgets"] for f in w["fields"] if f["name"] == "groupids"}
+    members = z.call("host.get", {"groupids": sorted(shown), "output": ["host"]})
+    assert host in {m["host"] for m in members} and values(z, host)['dc.rack.pfree["R1"]'] == 0

@@ -71,3 +71,30 @@ def test_hosts_are_created_in_one_call_and_a_refused_chunk_is_retried_host_by_ho
     creates = [r["body"]["params"] for r in seen if r["body"]["method"] == "host.create"]
     assert creates == [[{"host": "a"}, {"host": "b"}], [{"host": "c"}, {"host": "d"}], [{"host": "c"}],
                        [{"host": "d"}]]  # one JSON array per call, both hosts in the first  # fmt: skip
+
+
+def test_a_dashboard_is_created_once_then_left_alone_and_rewritten_only_when_its_widgets_differ() -> None:
+    from integrations.zabbix_dashboards import Widget
+
+    widget = Widget(type="problems", name="Kapasitas hampir habis", x=0, y=0, width=24, height=5,
+                    fields=((2, "groupids", "31"),))  # fmt: skip
+    same = {
+        "dashboardid": "5",
+        "name": "Kapasitas Data Center",
+        "pages": [{"widgets": [{**widget.api(), "fields": [{"type": "2", "name": "groupids", "value": "31"}]}]}],
+    }  # as the API answers
+    moved = {**same, "pages": [{"widgets": [{**same["pages"][0]["widgets"][0], "y": "3"}]}]}  # type: ignore[index]
+    answers = {"apiinfo.version": recorded("apiinfo.version"),
+               "dashboard.get": [{"jsonrpc": "2.0", "result": []}, {"jsonrpc": "2.0", "result": [same]},
+                                 {"jsonrpc": "2.0", "result": [moved]}],
+               "dashboard.create": {"jsonrpc": "2.0", "result": {"dashboardids": ["5"]}},
+               "dashboard.update": {"jsonrpc": "2.0", "result": {"dashboardids": ["5"]}}}  # fmt: skip
+    with replay(answers) as (url, seen):
+        z = ZabbixClient(url, token="t")
+        assert [z.ensure_dashboard("Kapasitas Data Center", [widget])[1] for _ in range(3)] == [
+            "created",
+            "unchanged",
+            "updated",
+        ]
+    writes = [r["body"]["method"] for r in seen if r["body"]["method"] in ("dashboard.create", "dashboard.update")]
+    assert writes == ["dashboard.create", "dashboard.update"]

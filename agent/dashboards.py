@@ -1,0 +1,51 @@
+"""The on-call staff's two dashboards (issue 16), kept by `dcagent bootstrap`: "Kapasitas Data Center" (each
+site's capacity figures and the low-capacity problems) and "dcagent" (the agents' heartbeat, queue and failed
+requests, backup health, and dcagent's problems). Widgets follow host groups and tags, not item ids, so a new site,
+rack or agent node shows up without touching the dashboards."""
+
+from __future__ import annotations
+
+from agent.jobs.capacity_telemetry import GROUP as CAPACITY_GROUP
+from agent.jobs.heartbeat import GROUP as AGENT_GROUP
+from agent.steps.backup import HOST_GROUP as BACKUP_GROUP
+from integrations.zabbix import ZabbixClient
+from integrations.zabbix_dashboards import Widget
+
+CAPACITY = "Kapasitas Data Center"
+AGENT = "dcagent"
+GROUP_FIELD, STRING_FIELD, INT_FIELD = 2, 1, 0
+
+
+def _problems(name: str, x: int, y: int, width: int, groups: list[str], tag: tuple[str, str] | None) -> Widget:
+    fields = [(GROUP_FIELD, "groupids", g) for g in groups]
+    if tag is not None:
+        fields += [(STRING_FIELD, "tags.tag.0", tag[0]), (INT_FIELD, "tags.operator.0", "1"),
+                   (STRING_FIELD, "tags.value.0", tag[1])]  # fmt: skip
+    return Widget(type="problems", name=name, x=x, y=y, width=width, height=5, fields=tuple(fields))
+
+
+def _overview(name: str, x: int, y: int, width: int, groups: list[str]) -> Widget:
+    """Every item of the groups' hosts with its latest value (Data overview; Zabbix 6.x)."""
+    return Widget(type="dataover", name=name, x=x, y=y, width=width, height=8,
+                  fields=tuple((GROUP_FIELD, "groupids", g) for g in groups))  # fmt: skip
+
+
+def dashboards(z: ZabbixClient) -> dict[str, list[Widget]]:
+    groups = dict(zip((CAPACITY_GROUP, AGENT_GROUP, BACKUP_GROUP),
+                      z.ensure_host_groups([CAPACITY_GROUP, AGENT_GROUP, BACKUP_GROUP]), strict=True))  # fmt: skip
+    wide = 72 if z.version_at_least("7.0") else 24  # the grid's columns
+    overview = not z.version_at_least("7.0")  # Data overview left Zabbix in 7.0: problems only there
+    capacity = [_problems("Kapasitas hampir habis", 0, 0, wide, [groups[CAPACITY_GROUP]], ("dcagent", "capacity"))]
+    agent = [_problems("Masalah dcagent (agen, backup, permohonan gagal)", 0, 0, wide,
+                       [groups[AGENT_GROUP], groups[BACKUP_GROUP]], None)]  # fmt: skip
+    if overview:
+        capacity.append(_overview("Kapasitas per site (unit rak, daya, UPS, uplink)", 0, 5, wide,
+                                  [groups[CAPACITY_GROUP]]))  # fmt: skip
+        agent.append(_overview("Agen dcagent dan kesehatan backup", 0, 5, wide,
+                               [groups[AGENT_GROUP], groups[BACKUP_GROUP]]))  # fmt: skip
+    return {CAPACITY: capacity, AGENT: agent}
+
+
+def ensure_dashboards(z: ZabbixClient) -> list[tuple[str, str]]:
+    """(dashboard name, created | updated | unchanged) for each."""
+    return [(name, z.ensure_dashboard(name, widgets)[1]) for name, widgets in dashboards(z).items()]
