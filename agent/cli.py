@@ -6,6 +6,7 @@ import getpass
 import json
 import os
 import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
@@ -567,16 +568,19 @@ def sync_zabbix_command(
         err.print(f"dcagent: --site: {e.errors()[0]['msg']}", markup=False, highlight=False)
         raise typer.Exit(EXIT_SETTINGS) from None
     agent = _agent(s)
+    started = time.monotonic()
     try:
         report = sync_zabbix(agent.services.netbox, agent.services.zabbix, scope, s.zabbix_templates,
                              plan_only=plan, language=s.language)  # fmt: skip
     except IntegrationError as e:
         raise _fail(e) from None
+    seconds = round(time.monotonic() - started, 2)
     rows = [{"action": c.action, "host": c.host, "object": f"{c.obj.object_type}:{c.obj.id}" if c.obj else "-",
              "hostid": c.hostid, "detail": ", ".join(c.what)} for c in report.changes]  # fmt: skip
     if as_json:
         print(json.dumps({"plan": plan, "counts": report.count(), "changes": rows, "writes": report.writes,
-                          "hostids_written": report.hostids_written, "calls": report.calls}))  # fmt: skip
+                          "hostids_written": report.hostids_written, "calls": report.calls,
+                          "seconds": seconds}))  # fmt: skip
     else:
         table = Table("action", "host", "object", "detail", title="Zabbix sync" + (" (plan)" if plan else ""))
         for r in rows:
@@ -584,7 +588,11 @@ def sync_zabbix_command(
         out.print(table)
         counts = " ".join(f"{k} {v}" for k, v in sorted(report.count().items()))
         calls = " ".join(f"{k} {v}" for k, v in sorted(report.calls.items()))
-        out.print(f"{counts}; writes {report.writes}; API calls: {calls or 'none'}", markup=False, highlight=False)
+        out.print(
+            f"{counts}; writes {report.writes}; API calls: {calls or 'none'}; {seconds} s",
+            markup=False,
+            highlight=False,
+        )
     raise typer.Exit(EXIT_FAILED if any(c.action == "skip" for c in report.changes) else 0)
 
 

@@ -4,7 +4,9 @@ phase, then a one-line JSON summary to compare runs. It is not a test.
 
 Needs the lab (lab/up, lab/seed) with lab/lab.env sourced. Usage: python bench/zabbix_sync.py [N]
 Seeds N devices (tag bench-zsync-<id>, addresses in 127.88.0.0/16) in bulk, and removes them and their hosts at the
-end. The peer tool (netbox-zabbix-sync) is not run here yet: see the issue's note.
+end. With ``--peer``, netbox-zabbix-sync (the field's tool, installed by this script into its own virtual
+environment) runs the same three phases on the same devices after dcagent's hosts are removed, configured to do
+the same work (templates from config context, host groups, tags, inventory, journal entries).
 """
 
 from __future__ import annotations
@@ -26,6 +28,21 @@ from lab.labkit import netbox
 
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
 CHUNK = 250
+PEER = "netbox-zabbix-sync==4.1.0"
+PEER_DIR = Path(os.environ.get("LAB_DIR", "/var/lib/dcagent-lab")) / "bench"
+PEER_CONFIG = """
+templates_config_context = True
+device_cf = "zabbix_hostid"
+create_hostgroups = True
+create_journal = True
+hostgroup_format = "site/manufacturer/role"
+nb_device_filter = {{"tag": ["{tag}"]}}
+inventory_mode = "manual"
+inventory_sync = True
+tag_sync = True
+usermacro_sync = True
+log_file = None
+"""
 
 
 def seed(nb: Any, n: int, tag: str) -> list[int]:
@@ -70,6 +87,51 @@ def sync(tag: str) -> tuple[float, dict[str, Any]]:
     return seconds, json.loads(done.stdout)
 
 
+def peer_ready() -> Path:
+    """netbox-zabbix-sync in its own virtual environment (made once)."""
+    venv = PEER_DIR / "nzs-venv"
+    if not (venv / "bin" / "netbox-zabbix-sync").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", PEER], check=True, timeout=900)
+    return venv / "bin" / "netbox-zabbix-sync"
+
+
+def peer_sync(tool: Path, tag: str) -> float:
+    settings = load_settings(None)
+    work = Path(tempfile.mkdtemp())
+    (work / "config.py").write_text(PEER_CONFIG.format(tag=tag))
+    token = settings.zabbix.token.get_secret_value() if settings.zabbix.token else ""
+    env = {**os.environ, "NETBOX_HOST": str(settings.netbox.url).rstrip("/"),
+           "NETBOX_TOKEN": settings.netbox.token.get_secret_value(), "ZABBIX_HOST": str(settings.zabbix.url),
+           "ZABBIX_TOKEN": token}  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run([str(tool), "-c", str(work / "config.py"), "-q"], env=env, cwd=work, capture_output=True,
+                          text=True, timeout=7200, check=False)  # fmt: skip
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"netbox-zabbix-sync failed: {(done.stderr or done.stdout)[-2000:]}")
+    return seconds
+
+
+def peer_fields(nb: Any, tag: str) -> list[Any]:
+    """What the peer needs in NetBox: its host-id custom field, and the template in a config context (dcagent
+    reads the same context)."""
+    made = []
+    if nb.extras.custom_fields.get(name="zabbix_hostid") is None:
+        made.append(nb.extras.custom_fields.create({"name": "zabbix_hostid", "type": "integer",
+                                                    "object_types": ["dcim.device"]}))  # fmt: skip
+    made.append(nb.extras.config_contexts.create({"name": tag, "tags": [tag], "weight": 1000,
+                                                  "data": {"zabbix": {"templates": ["ICMP Ping"]}}}))  # fmt: skip
+    return made
+
+
+def drop_hosts(tag: str) -> None:
+    zabbix = clients.zabbix(load_settings(None))
+    hosts = zabbix.call("host.get", {"output": ["hostid"], "search": {"host": tag}})
+    for start in range(0, len(hosts), 500):
+        zabbix.delete_hosts([h["hostid"] for h in hosts[start : start + 500]])
+
+
 def cleanup(nb: Any, tag: str, devices: list[int]) -> None:
     zabbix = clients.zabbix(load_settings(None))
     hosts = zabbix.call("host.get", {"output": ["hostid"], "search": {"host": tag}})
@@ -84,29 +146,55 @@ def cleanup(nb: Any, tag: str, devices: list[int]) -> None:
         t.delete()
 
 
+def phases(run: Any, nb: Any, devices: list[int], label: str) -> dict[str, Any]:
+    """create, no-op, 1 % changed (offline → disabled), then the changed devices back to active."""
+    out: dict[str, Any] = {}
+    for phase in ("create", "no-op", "1%-changed"):
+        if phase == "1%-changed":
+            nb.dcim.devices.update([{"id": d, "status": "offline"} for d in devices[: max(1, len(devices) // 100)]])
+        seconds, detail = run()
+        out[phase] = {"seconds": round(seconds, 2), **detail}
+        print(f"{label:>8} {phase:>10}: {seconds:8.2f} s  {detail}")
+    nb.dcim.devices.update([{"id": d, "status": "active"} for d in devices[: max(1, len(devices) // 100)]])
+    return out
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 500
+    with_peer = "--peer" in sys.argv
     nb = netbox()
     tag = f"bench-zsync-{uuid.uuid4().hex[:6]}"
     nb.extras.tags.create({"name": tag, "slug": tag})
+    made = peer_fields(nb, tag) if with_peer else []
     started = time.monotonic()
     devices = seed(nb, n, tag)
     print(f"seeded {n} devices in {time.monotonic() - started:.1f} s")
     results: dict[str, Any] = {"n": n}
-    try:
-        for phase in ("create", "no-op"):
-            seconds, out = sync(tag)
-            results[phase] = {"seconds": round(seconds, 2), "writes": out["writes"], "calls": out["calls"]}
-            print(f"{phase:>10}: {seconds:7.2f} s  {out['counts']}  writes {out['writes']}  calls {out['calls']}")
-        changed = devices[: max(1, n // 100)]
-        nb.dcim.devices.update([{"id": d, "status": "offline"} for d in changed])
+
+    def ours() -> tuple[float, dict[str, Any]]:
         seconds, out = sync(tag)
-        results["1%-changed"] = {"seconds": round(seconds, 2), "writes": out["writes"], "calls": out["calls"]}
-        print(f"1% changed: {seconds:7.2f} s  {out['counts']}  writes {out['writes']}  calls {out['calls']}")
-        per_host = results["create"]["seconds"] / n
-        print(f"per host: create {per_host * 1000:.1f} ms, no-op {results['no-op']['seconds'] / n * 1000:.1f} ms")
+        return seconds, {
+            "sync_seconds": out["seconds"],
+            "writes": out["writes"],
+            "calls": out["calls"],
+            "counts": out["counts"],
+        }
+
+    try:
+        results["dcagent"] = phases(ours, nb, devices, "dcagent")
+        if with_peer:
+            tool = peer_ready()
+            drop_hosts(tag)
+            results["peer"] = phases(lambda: (peer_sync(tool, tag), {}), nb, devices, "peer")
+            for phase in ("create", "no-op", "1%-changed"):
+                ratio = results["peer"][phase]["seconds"] / max(0.01, results["dcagent"][phase]["seconds"])
+                results.setdefault("ratio", {})[phase] = round(ratio, 1)
+                print(f"{phase:>10}: dcagent {results['dcagent'][phase]['seconds']:.2f} s, netbox-zabbix-sync "
+                      f"{results['peer'][phase]['seconds']:.2f} s: {ratio:.1f}x")  # fmt: skip
     finally:
         cleanup(nb, tag, devices)
+        for obj in reversed(made):
+            obj.delete()
     print(json.dumps({"bench": "zabbix_sync", **results}))
 
 
