@@ -157,7 +157,8 @@ class Executor:
             f = self._inflight.get(run_id)
             if f is not None and f.done():
                 del self._inflight[run_id]
-        view = future.result() if future is not None and not future.exception() else None
+        done = future is not None and not future.cancelled() and future.exception() is None
+        view = future.result() if done and future is not None else None
         if view is not None and view.status in FINAL:
             for listener in self.on_finished:  # e.g. capacity telemetry after a run that changed capacity
                 try:

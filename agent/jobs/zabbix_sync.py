@@ -91,7 +91,7 @@ def host_update(spec: HostSpec, status: int, host: ZabbixHost) -> tuple[dict[str
         params["inventory_mode"], params["inventory"] = 0, dict(spec.inventory)
     if any(host.macros.get(m) != v for m, v in spec.macros):
         params["macros"] = sorted({**host.macros, **dict(spec.macros)}.items())
-    changed = ["groups" if k == "groups" else k for k in params if k not in ("templates_clear", "inventory_mode")]
+    changed = [k for k in params if k not in ("templates_clear", "inventory_mode")]
     iface = host.interface
     if iface is None or iface["ip"] != spec.ip or iface["useip"] != "1":
         changed.append("interface")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from agent.engine.executor import Executor
 from agent.engine.locks import InProcessLocks, LockManager, PostgresAdvisoryLocks
 from agent.engine.playbook import Playbook, load_playbook
 from agent.engine.registry import ObjectRef
-from agent.engine.store import Store
+from agent.engine.store import RunView, Store
 from tests.unit.engine.test_playbook import GOOD
 from tests.unit.engine.world import FakeClock, RecordingTracker, World, make_registry
 
@@ -266,3 +267,23 @@ def test_a_waiting_run_asked_to_stop_is_woken_and_undone(store: Store, tmp_path:
     final = store.get_run(run_id)
     assert final is not None and final.status == "failed" and world.held == {}
     assert "window open" not in world.log
+
+
+def test_listeners_hear_of_each_finished_run_and_a_failing_one_harms_nothing(store: Store, tmp_path: Path) -> None:
+    world = World()
+    ex, _, _ = executor(store, tmp_path, world)
+    heard: list[tuple[str, str]] = []
+    told = threading.Event()
+
+    def broken(_view: object) -> None:
+        raise RuntimeError("listener bug")
+
+    def listening(view: RunView) -> None:
+        heard.append((view.id, view.status))
+        told.set()
+
+    ex.on_finished += [broken, listening]
+    run_id, _ = ex.create("selftest", DEVICE, "srv-1", "cli")
+    final = ex.submit(run_id).result(timeout=30)
+    assert told.wait(timeout=10)  # the pool's done-callback, just after the result
+    assert final is not None and final.status == "done" and heard == [(run_id, "done")]
