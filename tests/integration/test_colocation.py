@@ -314,6 +314,7 @@ def test_shortfalls_reject_with_a_reply_letter_and_change_nothing(
     text = _pdf_text(env, "colocation", dev, "surat-balasan")
     assert "bandwidth: 900 Mbps requested" in text and "of the 1000 Mbps uplink" in text
     assert "ns1.dc.lab already exists in DNS (127.0.0.1)" in text
+    assert re.search(r"Number: SB/\d{3}/DC/[IVX]+/20\d\d", text), text[:400]  # the office's reply-letter number
 
 
 @pytest.mark.parametrize(("fqdn", "why"), [("*.dc.lab", "a wildcard (*)"), ("dc.lab", "the zone dc.lab itself"),
