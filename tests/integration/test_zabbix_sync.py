@@ -48,13 +48,14 @@ def world(nb: Any, zabbix: Any) -> Iterator[dict[str, Any]]:
     try:
         for key, (name, site, host) in specs.items():
             made["devices"][key] = _device(nb, made, f"zs{uid}-{name}", site, f"127.77.{int(uid[:2], 16)}.{host}/32")
+        made["vm"] = _vm(nb, made, f"zs{uid}-vm", f"127.77.{int(uid[:2], 16)}.5/32")
         yield made
     finally:
         ids = [str(d.custom_fields.get("dcagent_zabbix_hostid") or "")
                for d in (nb.dcim.devices.get(x.id) for x in made["devices"].values()) if d]  # fmt: skip
         tagged = zabbix.call("host.get", {"output": ["hostid"], "search": {"host": f"zs{uid}"}})
-        zabbix.delete_hosts(sorted({h["hostid"] for h in tagged} | {i for i in ids if i}))
-        for dev in made["devices"].values():
+        zabbix.delete_hosts(sorted({h["hostid"] for h in tagged} | {i for i in ids if i}))  # the VM's is tagged
+        for dev in [*made["devices"].values(), *([made["vm"]] if "vm" in made else [])]:
             dev.delete()
         for ip in made["ips"]:  # those on a deleted device's interfaces went with it
             if (left := nb.ipam.ip_addresses.get(ip.id)) is not None:
@@ -76,6 +77,20 @@ def _device(nb: Any, made: dict[str, Any], name: str, site: str, address: str) -
     made["ips"].append(ip)
     dev.update({"primary_ip4": ip.id})
     return nb.dcim.devices.get(dev.id)
+
+
+def _vm(nb: Any, made: dict[str, Any], name: str, address: str) -> Any:
+    """A virtual machine at a site (no cluster), its interface and primary address: a host of its own kind."""
+    vm = nb.virtualization.virtual_machines.create({
+        "name": name, "site": nb.dcim.sites.get(slug="dc-batam").id, "status": "active",
+        "role": nb.dcim.device_roles.get(slug="server").id, "tags": [{"slug": made["tag"].slug}]})  # fmt: skip
+    iface = nb.virtualization.interfaces.create({"virtual_machine": vm.id, "name": "eth0"})
+    ip = nb.ipam.ip_addresses.create({"address": address, "status": "active",
+                                      "assigned_object_type": "virtualization.vminterface",
+                                      "assigned_object_id": iface.id})  # fmt: skip
+    made["ips"].append(ip)
+    vm.update({"primary_ip4": ip.id})
+    return vm
 
 
 def sync(env: dict[str, str], tag: str, mapping: Path) -> dict[str, Any]:
@@ -113,7 +128,9 @@ def test_sync_creates_adopts_updates_disables_deletes_and_then_writes_nothing(
         },
     )["hostids"][0]
     first = sync(env, tag, mapping)
-    assert first["counts"] == {"create": 3, "update": 1, "unchanged": 0}, first
+    assert first["counts"] == {"create": 4, "update": 1, "unchanged": 0}, first  # the VM too
+    vm_host = str(nb.virtualization.virtual_machines.get(world["vm"].id).custom_fields["dcagent_zabbix_hostid"])
+    assert ("netbox_vm_id", str(world["vm"].id)) in {(t["tag"], t["value"]) for t in host(zabbix, vm_host)["tags"]}
     hostids = {k: str(nb.dcim.devices.get(d.id).custom_fields["dcagent_zabbix_hostid"]) for k, d in devs.items()}
     assert hostids["c"] == str(adopted) and len(set(hostids.values())) == 4  # web01 twice: two hosts
     assert {host(zabbix, hostids[k])["host"] for k in "ab"} == {f"zs{uid}-web01-dc-batam", f"zs{uid}-web01-dc-sumbawa"}
@@ -136,7 +153,7 @@ def test_sync_creates_adopts_updates_disables_deletes_and_then_writes_nothing(
     devs["c"].update({"status": "offline"})
     devs["d"].update({"status": "decommissioning"})
     second = sync(env, tag, mapping)
-    assert second["counts"] == {"update": 3, "delete": 1, "unchanged": 0}, second
+    assert second["counts"] == {"update": 3, "delete": 1, "unchanged": 1}, second
     assert {t["host"] for t in host(zabbix, hostids["a"])["parentTemplates"]} == {"ICMP Ping", "Linux by Zabbix agent"}
     assert [i["ip"] for i in host(zabbix, hostids["b"])["interfaces"] if i["main"] == "1"] == [moved.address[:-3]]
     assert host(zabbix, hostids["c"])["status"] == "1"  # disabled: its history kept
@@ -148,4 +165,4 @@ def test_sync_creates_adopts_updates_disables_deletes_and_then_writes_nothing(
     ]
     assert any("updated by dcagent's sync: interface" in j for j in journal), journal
     third = sync(env, tag, mapping)
-    assert third["writes"] == 0 and third["counts"] == {"unchanged": 4}, third  # d: no host, as wanted
+    assert third["writes"] == 0 and third["counts"] == {"unchanged": 5}, third  # d: no host, as wanted
