@@ -87,9 +87,13 @@ def sync_zabbix_once(agent: Agent) -> int:
     return report.writes
 
 
-# Playbooks whose done runs change a site's rack space, power or bandwidth (an office's own variants included).
-CAPACITY_PLAYBOOKS = frozenset({"colocation", "colocation-jateng", "colocation-sumbawa", "withdrawal",
-                                "new-network", "bandwidth"})  # fmt: skip
+# Steps that change a site's rack space, power or bandwidth: a done run of any playbook with one (an office's own
+# included) refreshes the capacity figures in Zabbix.
+CAPACITY_STEPS = frozenset({"place_device", "unrack_device", "allocate_prefix", "change_commit_rate"})
+
+
+def changes_capacity(playbook: Playbook | None) -> bool:
+    return playbook is not None and any(ref.step in CAPACITY_STEPS for ref in playbook.steps)
 
 
 def _capacity_once(watch: CapacityTelemetry) -> None:
@@ -138,8 +142,8 @@ def serve(agent: Agent) -> None:
         scheduler.add_memory_job(lambda: _capacity_once(watch), s.capacity_interval_minutes * 60, "capacity",
                                  next_run_time=datetime.now(UTC))  # fmt: skip
         agent.executor.on_finished.append(
-            lambda run: scheduler.run_soon("capacity") if run.status == "done" and run.playbook in CAPACITY_PLAYBOOKS
-            else None)  # fmt: skip
+            lambda run: scheduler.run_soon("capacity")
+            if run.status == "done" and changes_capacity(agent.playbooks.get(run.playbook)) else None)  # fmt: skip
     if s.heartbeat_seconds > 0:
         beat = Heartbeat(agent.services, agent.store, s.heartbeat_seconds, s.heartbeat_host or node_host())
         scheduler.add_memory_job(lambda: beat.beat(agent.executor.queue_depth), s.heartbeat_seconds, "heartbeat",

@@ -47,3 +47,16 @@ def test_values_for_items_the_server_does_not_know_yet_are_sent_again() -> None:
     telemetry._known["dc-capacity-dc-batam"] = {f.key for f in figures(site())}  # items exist already
     assert telemetry.send_site("dc-batam", figures(site())) == 9
     assert len(sent) == 3 and waits == [2.0, 4.0]
+
+
+def test_the_runs_that_refresh_capacity_are_those_of_playbooks_that_change_it() -> None:
+    from pathlib import Path
+
+    import agent.steps  # noqa: F401  (registers every step)
+    from agent.engine.playbook import load_playbooks
+    from agent.intake.serve import changes_capacity
+
+    books = load_playbooks(Path(__file__).resolve().parents[2] / "playbooks")
+    assert {n for n, pb in books.items() if changes_capacity(pb)} >= {"colocation", "withdrawal", "new-network"}
+    assert not changes_capacity(books["maintenance"]) and not changes_capacity(books["backup"])
+    assert not changes_capacity(None)
