@@ -57,31 +57,27 @@ class HostInventory:
     def version_at_least(self, version: str) -> bool:  # pragma: no cover - the client's
         raise NotImplementedError
 
-    def hosts_tagged(self, tags: Sequence[str]) -> list[ZabbixHost]:
-        """Every host carrying any of ``tags`` (e.g. ``netbox_id``), whatever its value, in one read."""
+    def _hosts(self, where: dict[str, Any]) -> list[ZabbixHost]:
+        """``host.get`` with everything the diff compares (the groups' parameter was renamed in 6.2)."""
         groups = "selectHostGroups" if self.version_at_least("6.2") else "selectGroups"
         rows = self.call("host.get", {
-            "output": ["hostid", "host", "name", "status"], "evaltype": 2,
-            "tags": [{"tag": tag, "operator": 4} for tag in tags],  # 4: exists
-            groups: ["groupid", "name"], "selectParentTemplates": ["templateid", "host"],
-            "selectTags": ["tag", "value"], "selectMacros": ["macro", "value"], "selectInventory": INVENTORY_FIELDS,
+            "output": ["hostid", "host", "name", "status"], **where, groups: ["groupid", "name"],
+            "selectParentTemplates": ["templateid", "host"], "selectTags": ["tag", "value"],
+            "selectMacros": ["macro", "value"], "selectInventory": INVENTORY_FIELDS,
             "selectInterfaces": ["interfaceid", "type", "main", "ip", "useip", "port"],
         })  # fmt: skip
         return [_host(r) for r in rows]
+
+    def hosts_tagged(self, tags: Sequence[str]) -> list[ZabbixHost]:
+        """Every host carrying any of ``tags`` (e.g. ``netbox_id``), whatever its value, in one read."""
+        return self._hosts({"evaltype": 2, "tags": [{"tag": tag, "operator": 4} for tag in tags]})  # 4: exists
 
     def hosts_where(self, *, names: Sequence[str] = (), hostids: Sequence[str] = ()) -> list[ZabbixHost]:
         """The hosts with these technical names or ids (a name the sync would create may be taken; a host NetBox
         records for an object may carry no tag yet), in one read."""
         if not names and not hostids:
             return []
-        groups = "selectHostGroups" if self.version_at_least("6.2") else "selectGroups"
-        where: dict[str, Any] = {"filter": {"host": list(names)}} if names else {"hostids": list(hostids)}
-        rows = self.call("host.get", {"output": ["hostid", "host", "name", "status"], **where,
-                                      groups: ["groupid", "name"], "selectParentTemplates": ["templateid", "host"],
-                                      "selectTags": ["tag", "value"], "selectMacros": ["macro", "value"],
-                                      "selectInterfaces": ["interfaceid", "type", "main", "ip", "useip", "port"],
-                                      "selectInventory": INVENTORY_FIELDS})  # fmt: skip
-        return [_host(r) for r in rows]
+        return self._hosts({"filter": {"host": list(names)}} if names else {"hostids": list(hostids)})
 
     def template_ids_by_name(self, names: Sequence[str]) -> dict[str, str]:
         """The ids of those of ``names`` that exist (technical template names), in one read."""
