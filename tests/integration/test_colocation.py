@@ -493,7 +493,9 @@ def test_an_fqdn_edited_after_approval_voids_it_and_everything_is_undone(
     try:
         wait_for("dcagent serve", lambda: healthy(WEBHOOK_PORT), timeout=30)
         approve(dev)
-        wait_for("the run to start", lambda: "dcagent-running" in {t.slug for t in nb.dcim.devices.get(dev.id).tags})
+        # Edited once the device is placed, read in the run store (NetBox's tags lag under load): the rest of the
+        # run (cabling, address, DNS, switch, Zabbix and its first check) leaves several step boundaries to stop at.
+        wait_for("the device placed", lambda: _step_done(env, "colocation-void", dev, "place_device"), every=0.2)
         nb.dcim.devices.get(dev.id).update({"custom_fields": {"dcagent_fqdn": edited}})
         wait_for("an outcome", lambda: _outcome(nb, dev) is not None, timeout=300)
         # The tag is reported before the run store records the end (a crash in between reports again on resume):
@@ -540,6 +542,14 @@ def _finished(env: dict[str, str], playbook: str, dev: Any) -> bool:
     store = Store(env["DCAGENT_STORE_URL"])
     runs = store.list_runs(playbook=playbook, ref=ObjectRef("dcim.device", dev.id))
     return bool(runs) and runs[0].finished
+
+
+def _step_done(env: dict[str, str], playbook: str, dev: Any, key: str) -> bool:
+    store = Store(env["DCAGENT_STORE_URL"])
+    runs = store.list_runs(playbook=playbook, ref=ObjectRef("dcim.device", dev.id))
+    view = store.get_run(runs[0].id) if runs else None
+    step = view.step("main", key) if view else None
+    return step is not None and step.status == "done"
 
 
 def _outcome(nb: Any, dev: Any) -> str | None:
