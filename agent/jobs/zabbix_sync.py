@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.engine.errors import StepInputError
 from agent.settings import ZabbixSyncSettings
 from agent.steps.monitoring import IDENTITY_TAG, OWNED_TAGS, object_host, templates_for
 from integrations.netbox import MonitoredObject
@@ -111,6 +110,7 @@ def plan_sync(
     by_hostid = {h.hostid: h for h in hosts if _identity(h) is None}  # NetBox's record, for an untagged host
     names = _technical_names([o for o in objects if settings.statuses.get(o.status, "skip") != "skip"])
     changes: list[Change] = []
+    templates: dict[tuple[str, str | None], tuple[str, ...]] = {}
     for obj in objects:
         action = settings.statuses.get(obj.status, "skip")
         current = by_identity.get((obj.kind, obj.id)) or by_hostid.get(obj.zabbix_hostid or "")
@@ -120,12 +120,13 @@ def plan_sync(
             if current is not None:
                 changes.append(Change("delete", current.host, obj, (obj.status,), current.hostid, current=current))
             continue
-        try:
-            spec = object_host(obj, templates_for(templates_file, obj.role or "", obj.platform),
-                               names.get((obj.kind, obj.id)))  # fmt: skip
-        except StepInputError:
+        if not obj.ip:
             changes.append(Change("ignore", obj.name, obj, ("no primary IPv4 address",)))  # a PDU, a patch panel
             continue
+        key = (obj.role or "", obj.platform)
+        if key not in templates:  # the mapping file read once per role and platform, not once per object
+            templates[key] = templates_for(templates_file, *key)
+        spec = object_host(obj, templates[key], names.get((obj.kind, obj.id)))
         status = 0 if action == "monitored" else 1
         if current is None:
             changes.append(Change("create", spec.host, obj, (), None, spec, status))
