@@ -46,7 +46,7 @@ def build(settings: Settings, workers: int | None = None) -> Agent:
     playbooks = load_playbooks(settings.playbooks_dir)
     scheduler = None
     if settings.backup is not None:
-        scheduler = BackupScheduler(settings.store_url, settings.timezone, settings.backup.misfire_grace_time)
+        scheduler = BackupScheduler(store.engine, settings.timezone, settings.backup.misfire_grace_time)
     services = Services(settings, scheduler)
     locks: LockManager = PostgresAdvisoryLocks(store.engine) if store.is_postgres else InProcessLocks()
     executor = Executor(

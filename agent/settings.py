@@ -199,6 +199,17 @@ class MailSettings(_Section):
     contact_role: str = Field("teknis", description="NetBox contact role (slug) of the tenant's contacts notified")
 
 
+class ClusterSettings(_Section):
+    """Several `dcagent serve` on one PostgreSQL run store share requests, schedules and timers (procrastinate)."""
+
+    enabled: bool = Field(False, description="share the work with the other agents on this run store")
+    node: str | None = Field(None, pattern=r"^[0-9A-Za-z_.-]{1,64}$", description="this agent's name; default hostname")
+    stalled_seconds: float = Field(
+        30.0, ge=10, le=3600, description="an agent silent this long is taken for dead: its runs go to another"
+    )
+    sweep_seconds: int = Field(10, ge=1, le=60, description="how often due schedules and stalled runs are looked at")
+
+
 class Settings(BaseSettings):
     """Everything dcagent needs to reach the systems it drives."""
 
@@ -211,6 +222,7 @@ class Settings(BaseSettings):
     dns: DNSSettings | None = None
     backup: BackupSettings | None = None
     mail: MailSettings | None = None
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)  # type: ignore[arg-type]
     store_url: str = Field(default_factory=lambda: f"sqlite:///{default_state_dir() / 'runs.sqlite3'}")
     reports_dir: Path = Field(default_factory=lambda: default_state_dir() / "reports")
     webhook_secret: SecretStr | None = None

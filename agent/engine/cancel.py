@@ -101,6 +101,9 @@ class CancellableLocks:
         finally:
             held.__exit__(None, None, None)
 
+    def held(self, name: str) -> bool:
+        return self._inner.held(name)
+
 
 def call_with_deadline[T](fn: Callable[[], T], timeout: float, cancel: threading.Event, scope: Scope = no_scope,
                           grace: float = 60.0) -> T:  # fmt: skip

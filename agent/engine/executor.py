@@ -45,6 +45,11 @@ log = logging.getLogger("dcagent.engine")
 IDLE_RUNS_PER_SLOT = 4  # threads per worker slot: runs that wait (sleep, lock, backoff) hold a thread, not a slot
 
 Final = Literal["done", "rejected", "failed"]
+RUN_LEASE_WAIT = 8 * 3600.0  # seconds another caller waits for a run's lease: longer than any step's timeout
+
+
+def run_lease(run_id: str) -> str:
+    return f"run:{run_id}"
 
 
 class Tracker(Protocol):
@@ -119,6 +124,9 @@ class Executor:
         self._inflight: dict[str, Future[RunView | None]] = {}
         self._stopping = threading.Event()  # set by stop(): runs halt at their next step boundary, resumable
         self.on_finished: list[Callable[[RunView], None]] = []  # told of every run that ends (done/rejected/failed)
+        # Several agents (a job queue): submit() hands the run to the queue, whose worker (in any agent) calls
+        # run_here(); None: this process's pool runs it.
+        self.dispatch: Callable[[str], None] | None = None
 
     # -- queueing ---------------------------------------------------------------------------------------
     def create(
@@ -141,7 +149,12 @@ class Executor:
         )  # fmt: skip
 
     def submit(self, run_id: str) -> Future[RunView | None]:
-        """Run in the worker pool; a run already in flight is not started twice."""
+        """Run in the worker pool (or hand it to the job queue); a run already in flight is not started twice."""
+        if self.dispatch is not None:
+            self.dispatch(run_id)
+            handed: Future[RunView | None] = Future()
+            handed.set_result(None)
+            return handed
         with self._guard:
             existing = self._inflight.get(run_id)
             if existing is not None and not existing.done():
@@ -158,13 +171,27 @@ class Executor:
             if f is not None and f.done():
                 del self._inflight[run_id]
         done = future is not None and not future.cancelled() and future.exception() is None
-        view = future.result() if done and future is not None else None
+        self._tell(future.result() if done and future is not None else None)
+
+    def _tell(self, view: RunView | None) -> None:
         if view is not None and view.status in FINAL:
             for listener in self.on_finished:  # e.g. capacity telemetry after a run that changed capacity
                 try:
                     listener(view)
                 except Exception:
-                    log.exception("run listener failed", extra={"run_id": run_id})
+                    log.exception("run listener failed", extra={"run_id": view.id})
+
+    def run_here(self, run_id: str) -> RunView | None:
+        """Drive the run in the calling thread (a job queue's worker), in one of this agent's slots."""
+        view = self._execute_logged(run_id)
+        self._tell(view)
+        return view
+
+    @property
+    def in_flight(self) -> list[str]:
+        """Runs this process's pool drives now."""
+        with self._guard:
+            return sorted(run_id for run_id, f in self._inflight.items() if f.running())
 
     @property
     def queue_depth(self) -> int:
@@ -226,7 +253,15 @@ class Executor:
 
     # -- running ----------------------------------------------------------------------------------------
     def execute(self, run_id: str) -> RunView | None:
-        """Drive one run to a final state, from wherever it stands. Returns the final view."""
+        """Drive one run to a final state, from wherever it stands. Returns the final view.
+
+        The run's lease (lock ``run:<id>``; across agents a PostgreSQL advisory lock, released by the server when
+        the process holding it dies) makes one process at a time drive a run: another caller waits for it, then
+        finds the run as that one left it."""
+        with self.locks.hold(run_lease(run_id), timeout=RUN_LEASE_WAIT):
+            return self._execute_held(run_id)
+
+    def _execute_held(self, run_id: str) -> RunView | None:
         token = run_id_var.set(run_id)
         try:
             run = self.store.get_run(run_id)

@@ -25,6 +25,9 @@ class LockTimeout(TimeoutError):
 class LockManager(Protocol):
     def hold(self, name: str, timeout: float = 120.0) -> AbstractContextManager[None]: ...
 
+    def held(self, name: str) -> bool:
+        """Whether some process holds the lock now (a moment's answer, for a sweep)."""
+
 
 class InProcessLocks:
     def __init__(self) -> None:
@@ -41,6 +44,11 @@ class InProcessLocks:
             yield
         finally:
             lock.release()
+
+    def held(self, name: str) -> bool:
+        with self._guard:
+            lock = self._locks.get(name)
+        return lock is not None and lock.locked()
 
 
 def advisory_key(name: str) -> int:
@@ -67,3 +75,11 @@ class PostgresAdvisoryLocks:
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
+
+    def held(self, name: str) -> bool:
+        with self._engine.connect() as conn:
+            free = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key(name)}).scalar()
+            if free:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(name)})
+            conn.commit()
+        return not free

@@ -165,7 +165,8 @@ class Store:
         if parsed.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs["pool_pre_ping"] = True
+            # A run being driven holds a connection (its lease) besides its steps' queries and locks.
+            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=30)
         self.engine: Engine = sa.create_engine(url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -20,9 +23,11 @@ from agent.intake.pages import Pages
 from agent.intake.server import create_app
 from agent.jobs import runner
 from agent.jobs.capacity_telemetry import CapacityTelemetry
+from agent.jobs.cluster import Cluster
 from agent.jobs.expiry import check_expiries
 from agent.jobs.heartbeat import Heartbeat, node_host
-from agent.jobs.scheduler import BackupScheduler
+from agent.jobs.intervals import Intervals
+from agent.jobs.scheduler import SWITCH_CONFIGS, BackupScheduler, Due
 from agent.jobs.zabbix_apply import sync_zabbix
 from agent.reports import render
 from agent.settings import Settings
@@ -105,12 +110,86 @@ def _capacity_once(watch: CapacityTelemetry) -> None:
     log.info("capacity sent to Zabbix", extra={"values": sent})
 
 
+def start_due(schedules: BackupScheduler, intervals: Intervals) -> list[Due]:
+    """Start the schedules whose time has come, each in a worker thread of this agent."""
+
+    def launch(due: Due) -> None:
+        intervals.once(runner.run_due, f"due:{due.id}", args=[due])  # False: the last one has not started yet
+
+    try:
+        return schedules.claim_due(launch)
+    except Exception:
+        log.exception("claiming due schedules failed")
+        return []
+
+
 def _pages(s: Settings, playbooks: Mapping[str, Playbook]) -> Pages:
     assert s.link_secret is not None
     viewer = SessionReader(str(s.netbox.url), s.netbox.session_cookie, s.netbox.timeout, s.netbox.verify_tls)
     prefix = urlsplit(s.public_url).path.rstrip("/") if s.public_url else ""
     return Pages(s.link_secret.get_secret_value(), s.reports_dir, playbooks, s.language, viewer=viewer,
                  netbox_url=str(s.netbox.url), prefix=prefix)  # fmt: skip
+
+
+def _shared_timers(agent: Agent, on_capacity_change: Callable[[], None]) -> dict[str, tuple[float, Callable[[], Any]]]:
+    """The timers one agent runs for all: name → (seconds, function)."""
+    s = agent.settings
+    timers: dict[str, tuple[float, Callable[[], Any]]] = {}
+    if s.reconcile_interval > 0:
+        timers["reconciler"] = (s.reconcile_interval, partial(reconcile_once, agent))
+    if s.expiry_check_hours > 0:
+        timers["expiry"] = (s.expiry_check_hours * 3600, partial(check_expiries_once, agent))
+    if s.capacity_interval_minutes > 0:
+        watch = CapacityTelemetry(agent.services.netbox, agent.services.zabbix, agent.services.send_health,
+                                  s.switch_roles, s.capacity_alert_percent, s.capacity_sites)  # fmt: skip
+        timers["capacity"] = (s.capacity_interval_minutes * 60, partial(_capacity_once, watch))
+        agent.executor.on_finished.append(
+            lambda run: on_capacity_change()
+            if run.status == "done" and changes_capacity(agent.playbooks.get(run.playbook)) else None)  # fmt: skip
+    if s.zabbix.sync.interval_minutes > 0:
+        timers["zabbix-sync"] = (s.zabbix.sync.interval_minutes * 60, partial(sync_zabbix_once, agent))
+    return timers
+
+
+def _own_timers(agent: Agent, timers: Intervals, cluster: Cluster | None) -> None:
+    """Each agent's own: its heartbeat; alone, also the shared timers, the waker and the schedules."""
+    s = agent.settings
+    if s.heartbeat_seconds > 0:
+        beat = Heartbeat(agent.services, agent.store, s.heartbeat_seconds, s.heartbeat_host or node_host())
+        timers.every(lambda: beat.beat(agent.executor.queue_depth), s.heartbeat_seconds, "heartbeat")
+    schedules = agent.services.scheduler_or_none
+    if schedules is not None:
+        if s.backup is not None and s.backup.switch_configs_schedule:
+            schedules.schedule_switch_configs(s.backup.switch_configs_schedule)
+        else:
+            schedules.remove(SWITCH_CONFIGS)
+    if cluster is not None:  # the cluster's sweep wakes runs and starts due schedules
+        return
+    for name, (seconds, func) in _shared_timers(agent, lambda: timers.run_soon("capacity")).items():
+        timers.every(func, seconds, name)
+    # Runs parked until a time (a maintenance window's start or end) are woken from the run store, so a restart
+    # in between loses nothing; the check reads only the store.
+    timers.every(wake_due, WAKE_INTERVAL, "waker", args=[agent])
+    if schedules is not None:
+        timers.every(start_due, WAKE_INTERVAL, "schedules", args=[schedules, timers])
+
+
+def _node(agent: Agent, cluster: Cluster | None) -> Callable[[], dict[str, Any]]:
+    if cluster is None:
+        return lambda: {"node": socket.gethostname(), "role": "single", "runs": agent.executor.in_flight}
+    return lambda: {"node": cluster.node, "role": "cluster", "runs": sorted(cluster.running)}
+
+
+def _cluster(agent: Agent) -> Cluster | None:
+    if not agent.settings.cluster.enabled:
+        return None
+    try:
+        cluster = Cluster(agent, _shared_timers(agent, lambda: cluster.soon("capacity")))
+    except ValueError as e:
+        raise SystemExit(f"dcagent serve: {e}") from None
+    cluster.start(agent.settings.workers)
+    agent.executor.dispatch = cluster.defer_run
+    return cluster
 
 
 def serve(agent: Agent) -> None:
@@ -121,46 +200,22 @@ def serve(agent: Agent) -> None:
         )
     # The first report's PDF engine and fonts load now, while nothing waits for them.
     threading.Thread(target=render.warm_up, name="dcagent-warm-up", daemon=True).start()
-    resumed = agent.executor.resume_all()
-    log.warning("dcagent serving", extra={"host": s.listen_host, "port": s.listen_port, "resumed": resumed})
     runner.install(agent)
-    scheduler = agent.services.scheduler_or_none or BackupScheduler("sqlite://", s.timezone, 60)
-    if s.reconcile_interval > 0:
-        # One pass at a time (max_instances=1); a pass missed while busy is skipped, not stacked (coalesce).
-        # It also wakes the scheduler up regularly, so jobs another process added are seen.
-        scheduler.add_memory_job(reconcile_once, s.reconcile_interval, "reconciler", args=[agent],
-                                 next_run_time=datetime.now(UTC))  # fmt: skip
-    # Runs parked until a time (a maintenance window's start or end) are woken from the run store, so a restart
-    # in between loses nothing; the check reads only the store.
-    scheduler.add_memory_job(wake_due, WAKE_INTERVAL, "waker", args=[agent], next_run_time=datetime.now(UTC))
-    if s.expiry_check_hours > 0:
-        scheduler.add_memory_job(check_expiries_once, s.expiry_check_hours * 3600, "expiry", args=[agent],
-                                 next_run_time=datetime.now(UTC))  # fmt: skip
-    if s.capacity_interval_minutes > 0:
-        watch = CapacityTelemetry(agent.services.netbox, agent.services.zabbix, agent.services.send_health,
-                                  s.switch_roles, s.capacity_alert_percent, s.capacity_sites)  # fmt: skip
-        scheduler.add_memory_job(lambda: _capacity_once(watch), s.capacity_interval_minutes * 60, "capacity",
-                                 next_run_time=datetime.now(UTC))  # fmt: skip
-        agent.executor.on_finished.append(
-            lambda run: scheduler.run_soon("capacity")
-            if run.status == "done" and changes_capacity(agent.playbooks.get(run.playbook)) else None)  # fmt: skip
-    if s.heartbeat_seconds > 0:
-        beat = Heartbeat(agent.services, agent.store, s.heartbeat_seconds, s.heartbeat_host or node_host())
-        scheduler.add_memory_job(lambda: beat.beat(agent.executor.queue_depth), s.heartbeat_seconds, "heartbeat",
-                                 next_run_time=datetime.now(UTC))  # fmt: skip
-    if s.zabbix.sync.interval_minutes > 0:
-        scheduler.add_memory_job(sync_zabbix_once, s.zabbix.sync.interval_minutes * 60, "zabbix-sync", args=[agent],
-                                 next_run_time=datetime.now(UTC))  # fmt: skip
-    if s.backup is not None and s.backup.switch_configs_schedule:
-        scheduler.schedule_switch_configs(s.backup.switch_configs_schedule)
-    scheduler.start(paused=False)
+    cluster = _cluster(agent)
+    # Alone, this agent resumes every unfinished run; in a cluster the sweep queues the runs nobody drives.
+    resumed = agent.executor.resume_all() if cluster is None else []
+    log.warning("dcagent serving", extra={"host": s.listen_host, "port": s.listen_port, "resumed": resumed,
+                                          "node": _node(agent, cluster)()})  # fmt: skip
+    timers = Intervals(s.timezone)
+    _own_timers(agent, timers, cluster)
+    timers.start()
     app = create_app(
         agent.store, s.webhook_secret.get_secret_value(),
         lambda otype, oid: agent.intake.take_ref(otype, oid, "webhook"),
         lambda: agent.executor.queue_depth, max_bytes=s.webhook_max_bytes,
         api_token=s.api_token.get_secret_value() if s.api_token else None,
         echo=run_echo(agent.store.object_busy),
-        pages=_pages(s, agent.playbooks) if s.link_secret is not None else None,
+        pages=_pages(s, agent.playbooks) if s.link_secret is not None else None, node=_node(agent, cluster),
     )  # fmt: skip
     # uvicorn stops serving on SIGTERM/SIGINT, then raises the signal again with the handlers it found: ours only
     # note it, so the runs in flight are stopped at a step boundary below instead of killed mid-step.
@@ -169,8 +224,10 @@ def serve(agent: Agent) -> None:
     try:
         uvicorn.run(app, host=s.listen_host, port=s.listen_port, log_level="warning", access_log=False)
     finally:
-        scheduler.shutdown()
+        timers.shutdown()
         left = agent.executor.stop(s.shutdown_grace)
+        if cluster is not None:
+            cluster.stop(1.0)
         if left:  # a long step (a backup) past the grace: the store holds the run, the next start resumes it
             log.warning("stopped with runs inside a step", extra={"runs": left, "grace": s.shutdown_grace})
             logging.shutdown()

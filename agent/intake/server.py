@@ -50,9 +50,10 @@ def run_json(run: RunView) -> dict[str, Any]:
 
 
 class _Metrics(Collector):
-    def __init__(self, store: Store, queue_depth: Callable[[], int]) -> None:
+    def __init__(self, store: Store, queue_depth: Callable[[], int], node: Callable[[], dict[str, Any]]) -> None:
         self.store = store
         self.queue_depth = queue_depth
+        self.node = node
 
     def collect(self) -> Iterator[Metric]:
         runs = GaugeMetricFamily("dcagent_runs", "Runs in the run store by status", labels=["status"])
@@ -70,6 +71,10 @@ class _Metrics(Collector):
             durations.add_metric([pb, step], count_value=n, sum_value=total)
         yield durations
         yield GaugeMetricFamily("dcagent_queue_depth", "Runs and webhook events waiting", value=self.queue_depth())
+        node = self.node()
+        held = GaugeMetricFamily("dcagent_node_runs", "Runs this agent drives now", labels=["node", "role"])
+        held.add_metric([str(node["node"]), str(node["role"])], len(node["runs"]))
+        yield held
         calls = CounterMetricFamily("dcagent_api_calls", "Calls made to outside systems", labels=["system"])
         for system, n in sorted(api_calls().items()):
             calls.add_metric([system], n)
@@ -145,6 +150,7 @@ def create_app(
     api_token: str | None = None,
     echo: Callable[[str, int, dict[str, Any] | None], bool] = lambda _t, _i, _s: False,
     pages: Pages | None = None,
+    node: Callable[[], dict[str, Any]] = lambda: {"node": "-", "role": "single", "runs": []},
 ) -> FastAPI:
     """``on_event(object_type, object_id)`` runs in a small pool, after the webhook has been answered. An event
     ``echo(object_type, object_id, snapshots)`` calls a run's own write (agent.intake.echo) is answered, not taken."""
@@ -153,7 +159,7 @@ def create_app(
     pool = ThreadPoolExecutor(max_workers=intake_workers, thread_name_prefix="dcagent-intake")
     pending = _Counter()
     registry = CollectorRegistry()
-    registry.register(_Metrics(store, lambda: queue_depth() + pending.value))
+    registry.register(_Metrics(store, lambda: queue_depth() + pending.value, node))
 
     intake = CoalescingIntake(pool, on_event, pending)
 
@@ -182,7 +188,7 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "runs": store.count_by_status()}
+        return {"status": "ok", "runs": store.count_by_status(), **node()}
 
     @app.get("/runs", dependencies=[reader])
     def runs(status: str | None = None, playbook: str | None = None, limit: int = 50) -> list[dict[str, Any]]:

@@ -1,1 +1,1 @@
-"""Scheduled work: backups of colocated servers and of switch configurations (APScheduler, persistent jobs)."""
+"""Scheduled work: backups of colocated servers and of switch configurations, the agent's timers."""

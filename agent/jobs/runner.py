@@ -1,8 +1,8 @@
 """What the schedule calls: a backup run for one device, and the switch-configuration backup.
 
-APScheduler stores jobs by reference (``agent.jobs.runner:scheduled_backup``), so the running agent is installed
-here by ``dcagent serve``. Each scheduled backup is a run of ``backup-job`` in the run store; a failed one is also
-reported to Zabbix (status 1), since its later steps, including the health report, did not run.
+A due schedule (a row of the schedules table) starts :func:`run_due`, which knows its kinds; the running agent
+is installed here by ``dcagent serve``. Each scheduled backup is a run of ``backup-job`` in the run store; a failed
+one is also reported to Zabbix (status 1), since its later steps, including the health report, did not run.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView
+from agent.jobs.scheduler import Due
 from agent.steps.backup import send_outcome
 from integrations.errors import IntegrationError
 
@@ -44,6 +45,16 @@ def run_backup(agent: Agent, device_id: int, trigger: str) -> RunView | None:
         except IntegrationError as e:  # the dead-man trigger still fires without it
             log.error("backup failure not reported to Zabbix", extra={"error": str(e)})
     return view
+
+
+def run_due(due: Due) -> None:
+    """What a due schedule starts, by its kind (a fixed list: a schedule row names no code)."""
+    if due.kind == "backup" and due.device_id is not None:
+        scheduled_backup(due.device_id)
+    elif due.kind == "switch-configs":
+        scheduled_switch_configs()
+    else:
+        log.error("schedule of an unknown kind", extra={"job": due.id, "kind": due.kind})
 
 
 def scheduled_backup(device_id: int) -> None:

@@ -1,32 +1,51 @@
-"""The backup schedule: APScheduler with a persistent job store in the run-store database.
+"""Schedules as data: a row per scheduled job (kind, device, cron, next run) in the run-store database.
 
-Misfire policy (documented in README): jobs survive restarts (the job store is the run-store database); a run
-missed while dcagent was down still starts when it comes back if it is at most ``backup.misfire_grace_time`` late,
-and several missed runs of one job coalesce into one; later than that, the run is skipped and Zabbix's stale-backup
-trigger (a dead-man check on the server side) has already said so. A job never runs twice at once: one instance per
-process (``max_instances=1``) and one active run per device across processes (the run store's active key).
+A row names *what* runs by a kind from a fixed list (``backup``, ``switch-configs``), never by a function or a
+pickle: whoever can edit the table can change when a backup runs, not what code runs (APScheduler 3's SQLAlchemy job
+store pickled each job, so a row edited in the database ran arbitrary code in the agent). Cron arithmetic is
+APScheduler's ``CronTrigger``.
+
+Misfire policy (documented in README): schedules survive restarts; a run missed while dcagent was down still starts
+when it comes back if it is at most ``backup.misfire_grace_time`` late, and several missed runs of one job coalesce
+into one; later than that, the run is skipped and Zabbix's stale-backup trigger (a dead-man check on the server side)
+has already said so. A due row is claimed in one transaction that moves its next run on (PostgreSQL: ``FOR UPDATE
+SKIP LOCKED``), so agents sharing the database start each due run once; a device's backup never runs twice at once
+(one active run per device in the run store).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
+import sqlalchemy as sa
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 log = logging.getLogger("dcagent.jobs")
 
-BACKUP_FUNC = "agent.jobs.runner:scheduled_backup"
-SWITCH_CONFIGS_FUNC = "agent.jobs.runner:scheduled_switch_configs"
-PERSISTENT = "default"
+Kind = Literal["backup", "switch-configs"]
+KINDS: tuple[Kind, ...] = ("backup", "switch-configs")
+SWITCH_CONFIGS = "switch-configs"
+
+schedules = sa.Table(
+    "schedules",
+    sa.MetaData(),
+    sa.Column("id", sa.String(80), primary_key=True),  # "backup:<device id>" or "switch-configs"
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("device_id", sa.Integer, nullable=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("cron", sa.String(120), nullable=False),
+    sa.Column("next_run", sa.DateTime(timezone=True), nullable=True),  # NULL: never runs (a row that cannot)
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -98,80 +117,139 @@ class JobInfo:
     next_run: datetime | None
 
 
+@dataclass(frozen=True)
+class Due:
+    """A scheduled run whose time has come: what to start (by kind) and when it was planned."""
+
+    id: str
+    kind: Kind
+    device_id: int | None
+    name: str
+    planned: datetime
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 class BackupScheduler:
-    def __init__(self, store_url: str, timezone: str, misfire_grace_time: float) -> None:
+    """The schedules table: written by steps and CLI commands in any process, claimed by ``serve`` (one or several)."""
+
+    def __init__(self, engine: Engine, timezone: str, misfire_grace_time: float,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
+        self.engine = engine
         self.timezone = timezone
-        self._scheduler = BackgroundScheduler(
-            timezone=ZoneInfo(timezone),
-            jobstores={PERSISTENT: SQLAlchemyJobStore(url=store_url, tablename="dcagent_jobs"),
-                       "memory": {"type": "memory"}},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(misfire_grace_time)},
-        )  # fmt: skip
+        self.grace = misfire_grace_time
+        self._now = now
 
-    @property
-    def running(self) -> bool:
-        return bool(self._scheduler.running)
+    def next_fire(self, cron: str, after: datetime) -> datetime | None:
+        fire = cron_trigger(cron, self.timezone).get_next_fire_time(None, after + timedelta(microseconds=1))
+        return fire.astimezone(UTC) if isinstance(fire, datetime) else None
 
-    def start(self, paused: bool) -> None:
-        """Paused: the job store is read and written but nothing runs (CLI commands); else jobs run (serve)."""
-        if not self._scheduler.running:
-            self._scheduler.start(paused=paused)
-        elif not paused:
-            self._scheduler.resume()
-
-    def shutdown(self) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-
-    def add_memory_job(self, func: Any, seconds: float, job_id: str, **kwargs: Any) -> None:
-        """A job that lives only in this process (the reconciler)."""
-        self._scheduler.add_job(func, "interval", seconds=seconds, id=job_id, jobstore="memory", replace_existing=True,
-                                **kwargs)  # fmt: skip
-
-    def run_soon(self, job_id: str) -> None:
-        """Move an in-process job's next run to now (e.g. capacity after a colocation); its interval goes on."""
-        self._scheduler.modify_job(job_id, jobstore="memory", next_run_time=datetime.now(UTC))
+    def _put(self, job_id: str, kind: Kind, device_id: int | None, name: str, cron: str) -> datetime | None:
+        """Insert or update a schedule; an unchanged cron keeps its next run (a re-run of the step moves nothing)."""
+        now = self._now()
+        next_run = self.next_fire(cron, now)
+        values = {"kind": kind, "device_id": device_id, "name": name, "cron": cron, "updated_at": now}
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(schedules.c.cron, schedules.c.next_run)
+                               .where(schedules.c.id == job_id)).first()  # fmt: skip
+            if row is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(schedules.insert().values(id=job_id, next_run=next_run, **values))
+                    return next_run
+                except IntegrityError:  # another process inserted it meanwhile: update below
+                    row = None
+            kept = _aware(row.next_run) if row is not None and row.cron == cron else None
+            conn.execute(schedules.update().where(schedules.c.id == job_id)
+                         .values(next_run=kept or next_run, **values))  # fmt: skip
+        return kept or next_run
 
     def schedule_backup(self, device_id: int, device_name: str, cron: str) -> datetime | None:
-        job = self._scheduler.add_job(
-            BACKUP_FUNC, cron_trigger(cron, self.timezone), id=f"backup:{device_id}", name=f"backup {device_name}",
-            kwargs={"device_id": device_id}, replace_existing=True, jobstore=PERSISTENT,
-        )  # fmt: skip
-        self._scheduler.wakeup()
+        next_run = self._put(f"backup:{device_id}", "backup", device_id, f"backup {device_name}", cron)
         log.info("backup scheduled", extra={"device": device_name, "cron": cron})
-        return _next_run(job)
+        return next_run
 
     def schedule_switch_configs(self, cron: str) -> None:
-        self._scheduler.add_job(
-            SWITCH_CONFIGS_FUNC, cron_trigger(cron, self.timezone), id="switch-configs",
-            name="switch configuration backup", replace_existing=True, jobstore=PERSISTENT,
-        )  # fmt: skip
+        self._put(SWITCH_CONFIGS, "switch-configs", None, "switch configuration backup", cron)
 
     def remove_backup(self, device_id: int) -> bool:
-        try:
-            self._scheduler.remove_job(f"backup:{device_id}", jobstore=PERSISTENT)
-        except JobLookupError:
-            return False
-        return True
+        return self.remove(f"backup:{device_id}")
+
+    def remove(self, job_id: str) -> bool:
+        with self.engine.begin() as conn:
+            done = conn.execute(schedules.delete().where(schedules.c.id == job_id))
+        return bool(done.rowcount)
 
     def backup_job(self, device_id: int) -> JobInfo | None:
-        return next((j for j in self.jobs() if j.device_id == device_id), None)
+        return next((j for j in self.jobs() if j.device_id == device_id and j.kind == "backup"), None)
 
     def jobs(self) -> list[JobInfo]:
-        out = []
-        for job in self._scheduler.get_jobs(jobstore=PERSISTENT):
-            kind = "backup" if job.id.startswith("backup:") else "switch-configs"
-            device = int(job.kwargs["device_id"]) if kind == "backup" else None
-            out.append(JobInfo(job.id, kind, device, _cron_text(job.trigger), _next_run(job)))
-        return out
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(sa.select(schedules).order_by(schedules.c.id)).mappings())
+        return [JobInfo(r["id"], r["kind"], r["device_id"], r["cron"], _aware(r["next_run"])) for r in rows]
+
+    def claim_due(self, launch: Callable[[Due], None]) -> list[Due]:
+        """Start every due schedule once: ``launch`` is called while the row is locked, before its next run moves
+        on (a launch that raises leaves the row due for the next pass). Runs missed by more than the grace are
+        skipped; a row that is not a known kind with a valid cron is logged and never runs."""
+        now = self._now()
+        launched: list[Due] = []
+        query = (sa.select(schedules).where(schedules.c.next_run <= now).order_by(schedules.c.next_run)
+                 .with_for_update(skip_locked=True))  # fmt: skip
+        with self.engine.begin() as conn:
+            for row in list(conn.execute(query).mappings()):
+                planned = _aware(row["next_run"])
+                assert planned is not None
+                due, next_run = self._due(row, planned, now)
+                if due is not None:
+                    try:
+                        launch(due)
+                    except Exception:  # e.g. the job queue is down: the row stays due for the next pass
+                        log.exception("scheduled run could not be started", extra={"job": row["id"]})
+                        continue
+                    launched.append(due)
+                conn.execute(schedules.update().where(schedules.c.id == row["id"]).values(next_run=next_run))
+        return launched
+
+    def _latest_fire(self, cron: str, first: datetime, now: datetime) -> datetime:
+        """The last planned run at or before ``now``, counting from ``first`` (a row's next run)."""
+        trigger = cron_trigger(cron, self.timezone)
+        latest = first
+        for _ in range(100_000):  # a week of a per-minute schedule is 10,080
+            fire = trigger.get_next_fire_time(latest, latest + timedelta(microseconds=1))
+            if not isinstance(fire, datetime) or fire > now:
+                break
+            latest = fire.astimezone(UTC)
+        return latest
+
+    def _due(self, row: Any, planned: datetime, now: datetime) -> tuple[Due | None, datetime | None]:
+        kind = row["kind"]
+        try:
+            next_run = self.next_fire(str(row["cron"]), now)
+            if next_run is None:
+                raise ValueError("it never runs")
+        except ValueError as e:
+            log.error("schedule has an invalid cron: it will not run", extra={"job": row["id"], "error": str(e)})
+            return None, None
+        if kind not in KINDS or (kind == "backup") != (row["device_id"] is not None):
+            log.error("schedule of an unknown kind: it will not run", extra={"job": row["id"], "kind": kind})
+            return None, None
+        planned = self._latest_fire(str(row["cron"]), planned, now)  # missed runs coalesce into the latest
+        late = (now - planned).total_seconds()
+        if late > self.grace:
+            log.warning("scheduled run missed by more than the grace: skipped",
+                        extra={"job": row["id"], "late": round(late), "grace": self.grace})  # fmt: skip
+            return None, next_run
+        return Due(str(row["id"]), kind, row["device_id"], str(row["name"]), planned), next_run
 
 
-def _next_run(job: Any) -> datetime | None:
-    value = getattr(job, "next_run_time", None)
-    return value if isinstance(value, datetime) else None
-
-
-def _cron_text(trigger: Any) -> str:
+def cron_text(trigger: Any) -> str:
+    """A CronTrigger's five crontab fields (weekdays by name)."""
     fields = {f.name: str(f) for f in getattr(trigger, "fields", [])}
     if not fields:
         return str(trigger)

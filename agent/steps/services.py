@@ -37,8 +37,6 @@ class Services:
     def scheduler(self) -> BackupScheduler:
         if self._scheduler is None:
             raise PermanentError("scheduler", "backups are not configured (settings: backup)")
-        if not self._scheduler.running:  # a CLI process: read and write the job store, run nothing
-            self._scheduler.start(paused=True)
         return self._scheduler
 
     @property

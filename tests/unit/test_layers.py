@@ -20,6 +20,8 @@ UPPER = (
     "agent.jobs.zabbix_apply",
     "agent.jobs.heartbeat",
     "agent.jobs.capacity_telemetry",
+    "agent.jobs.cluster",
+    "agent.jobs.intervals",
     "agent.timeline",
 )
 
