@@ -135,6 +135,9 @@ class ResticRepository:
             error = _translate(args[0], done.stderr)
             if "already locked" not in done.stderr.lower() or waited >= self._lock_wait:
                 raise error
+            # A lock whose process is gone from this host (restic killed with its agent) is stale: restic's own
+            # `unlock` removes only those (and any older than 30 minutes), never a live job's.
+            process.run([self._binary, "unlock"], SYSTEM, self._timeout, env=env)
             # Another job (a prune, a check, another device's backup) holds the lock: wait it out, as --retry-lock.
             cancel.pause(SYSTEM, pause)
             waited += pause

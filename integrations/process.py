@@ -5,14 +5,18 @@ at the deadline, or when the step that runs it is cancelled, the group gets SIGT
 :data:`TERM_GRACE` seconds — nothing is left running after the step has moved on to a retry or an undo. Both pipes
 are drained while the child runs (a full stderr pipe blocks a child that complains a lot), and only the tail of
 stderr is kept. A grandchild that keeps a pipe open after the child exited is killed after :data:`LINGER` seconds.
+On Linux a child dies with the agent (``PR_SET_PDEATHSIG``): after a ``kill -9`` of the agent, an orphaned rsync or
+restic would go on writing beside the agent that resumes the step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +25,16 @@ from pathlib import Path
 
 from integrations import cancel
 from integrations.errors import PermanentError, TransientError
+
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Tied to the thread that starts the child, which waits for it in run(): alive as long as the child is.
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
 
 POLL = 0.2  # how often a waiting caller looks at its deadline and its step's cancellation
 TERM_GRACE = 5.0  # SIGTERM, then this long, then SIGKILL
@@ -77,6 +91,7 @@ def run(
         proc = subprocess.Popen(
             list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+            preexec_fn=_die_with_parent,
         )  # fmt: skip
     except OSError as e:
         raise PermanentError(system, f"{name} cannot be started: {e.strerror or e}") from e

@@ -122,6 +122,7 @@ class Executor:
         self._pool = ThreadPoolExecutor(max_workers=max_workers * IDLE_RUNS_PER_SLOT, thread_name_prefix="dcagent-run")
         self._guard = threading.Lock()
         self._inflight: dict[str, Future[RunView | None]] = {}
+        self._driving: set[str] = set()
         self._stopping = threading.Event()  # set by stop(): runs halt at their next step boundary, resumable
         self.on_finished: list[Callable[[RunView], None]] = []  # told of every run that ends (done/rejected/failed)
         # Several agents (a job queue): submit() hands the run to the queue, whose worker (in any agent) calls
@@ -188,10 +189,10 @@ class Executor:
         return view
 
     @property
-    def in_flight(self) -> list[str]:
-        """Runs this process's pool drives now."""
+    def driving(self) -> list[str]:
+        """Runs this process drives now (holding their lease), whoever started them."""
         with self._guard:
-            return sorted(run_id for run_id, f in self._inflight.items() if f.running())
+            return sorted(self._driving)
 
     @property
     def queue_depth(self) -> int:
@@ -259,7 +260,13 @@ class Executor:
         the process holding it dies) makes one process at a time drive a run: another caller waits for it, then
         finds the run as that one left it."""
         with self.locks.hold(run_lease(run_id), timeout=RUN_LEASE_WAIT):
-            return self._execute_held(run_id)
+            with self._guard:
+                self._driving.add(run_id)
+            try:
+                return self._execute_held(run_id)
+            finally:
+                with self._guard:
+                    self._driving.discard(run_id)
 
     def _execute_held(self, run_id: str) -> RunView | None:
         token = run_id_var.set(run_id)

@@ -80,8 +80,6 @@ class Cluster:
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
         self._register(timers, s.cluster.sweep_seconds)
         self._sync = self.app.with_connector(procrastinate.SyncPsycopgConnector(conninfo=conninfo))
-        self.running: set[str] = set()  # run ids this agent drives now (for /healthz)
-        self._guard = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
@@ -89,7 +87,12 @@ class Cluster:
     # -- tasks ------------------------------------------------------------------------------------------
     def _register(self, timers: dict[str, tuple[float, Callable[[], Any]]], sweep_seconds: int) -> None:
         app = self.app
-        app.task(name=RUN, queue=QUEUE)(self._run)
+        executor = self.agent.executor
+
+        def run(run_id: str) -> None:
+            executor.run_here(run_id)
+
+        app.task(name=RUN, queue=QUEUE)(run)
         app.task(name=BACKUP, queue=QUEUE)(runner.scheduled_backup)
         app.task(name=SWITCH_CONFIGS, queue=QUEUE)(runner.scheduled_switch_configs)
         sweep = app.task(name="dcagent.sweep", queue=QUEUE, queueing_lock="dcagent.sweep")(self._sweep)
@@ -97,15 +100,6 @@ class Cluster:
         for name, (seconds, func) in timers.items():
             task = app.task(name=f"dcagent.timer.{name}", queue=QUEUE, queueing_lock=f"timer:{name}")(_ticked(func))
             app.periodic(cron=cron_every(seconds), periodic_id=name)(task)
-
-    def _run(self, run_id: str) -> None:
-        with self._guard:
-            self.running.add(run_id)
-        try:
-            self.agent.executor.run_here(run_id)
-        finally:
-            with self._guard:
-                self.running.discard(run_id)
 
     async def _sweep(self, timestamp: int) -> None:
         manager = self.app.job_manager
@@ -134,7 +128,7 @@ class Cluster:
 
     def _start_due(self, due: Due) -> None:
         task = BACKUP if due.kind == "backup" else SWITCH_CONFIGS
-        args = {"device_id": due.device_id} if due.kind == "backup" else {}
+        args = {"device_id": due.device_id, "planned": due.planned.isoformat()} if due.kind == "backup" else {}
         try:
             self._sync.configure_task(task, queue=QUEUE, queueing_lock=due.id).defer(**args)
         except pexc.AlreadyEnqueued:  # the last one has not started yet: missed runs coalesce

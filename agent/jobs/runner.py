@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from agent.engine.registry import ObjectRef
@@ -30,10 +31,16 @@ def install(agent: Agent) -> None:
     _agent = agent
 
 
-def run_backup(agent: Agent, device_id: int, trigger: str) -> RunView | None:
-    """One backup run of the device, now, in this thread; joins (and waits for) one already running."""
+def run_backup(agent: Agent, device_id: int, trigger: str, planned: datetime | None = None) -> RunView | None:
+    """One backup run of the device, now, in this thread; joins (and waits for) one already running. ``planned``:
+    the schedule's time this run is for — a second start for it (a job retried after its agent died) drives the
+    run the first one recorded, never a new one."""
+    ref = ObjectRef("dcim.device", device_id)
+    if planned is not None and (mine := _run_for(agent, ref, planned)) is not None:
+        log.warning("scheduled backup already recorded: resuming it", extra={"run": mine.id, "planned": str(planned)})
+        return agent.executor.execute(mine.id)
     obj = agent.services.netbox.get_object("dcim.device", device_id)
-    run_id, created = agent.executor.create(JOB_PLAYBOOK, ObjectRef("dcim.device", device_id), obj.name, trigger)
+    run_id, created = agent.executor.create(JOB_PLAYBOOK, ref, obj.name, trigger)
     if not created:
         log.warning("backup already running", extra={"device": obj.name, "run": run_id})
     started = time.monotonic()
@@ -47,22 +54,30 @@ def run_backup(agent: Agent, device_id: int, trigger: str) -> RunView | None:
     return view
 
 
+def _run_for(agent: Agent, ref: ObjectRef, planned: datetime) -> RunView | None:
+    latest = agent.store.list_runs(playbook=JOB_PLAYBOOK, ref=ref, limit=1)
+    if latest and latest[0].trigger == "schedule" and latest[0].created_at >= planned:
+        return latest[0]
+    return None
+
+
 def run_due(due: Due) -> None:
     """What a due schedule starts, by its kind (a fixed list: a schedule row names no code)."""
     if due.kind == "backup" and due.device_id is not None:
-        scheduled_backup(due.device_id)
+        scheduled_backup(due.device_id, due.planned.isoformat())
     elif due.kind == "switch-configs":
         scheduled_switch_configs()
     else:
         log.error("schedule of an unknown kind", extra={"job": due.id, "kind": due.kind})
 
 
-def scheduled_backup(device_id: int) -> None:
+def scheduled_backup(device_id: int, planned: str | None = None) -> None:
+    """``planned``: the schedule's time (ISO 8601), so that a start repeated for it finds its run."""
     if _agent is None:
         log.error("scheduled backup without an agent installed", extra={"device_id": device_id})
         return
     try:
-        run_backup(_agent, device_id, "schedule")
+        run_backup(_agent, device_id, "schedule", datetime.fromisoformat(planned) if planned else None)
     except Exception:
         log.exception("scheduled backup crashed", extra={"device_id": device_id})
 

@@ -3,6 +3,8 @@ starts (rsync and its ssh, restic, git, ping) never outlives the step. Real /bin
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -89,3 +91,17 @@ def test_a_grandchild_holding_the_pipe_does_not_hold_the_caller(tmp_path: Path) 
 def test_a_child_that_cannot_start_is_permanent(tmp_path: Path) -> None:
     with pytest.raises(PermanentError, match="cannot be started"):
         process.run([str(tmp_path / "no-such-binary")], "test", timeout=5)
+
+
+def test_a_child_dies_with_the_agent_killed_by_sigkill(tmp_path: Path) -> None:
+    """kill -9 of the agent (another agent resumes the step): the rsync or restic it ran must not go on writing."""
+    agent = subprocess.Popen([sys.executable, "-c", (
+        "from integrations import process; "
+        f"process.run(['sh', '-c', 'echo $$ > {tmp_path}/pid; exec sleep 60'], 'test', 60)"
+    )], cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    try:
+        child = grandchild(tmp_path)
+    finally:
+        agent.kill()
+        agent.wait(10)
+    assert gone(child)

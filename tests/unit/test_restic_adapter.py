@@ -69,10 +69,12 @@ def test_forget_groups_by_host_and_returns_removed_ids(tmp_path: Path) -> None:
 
 
 def locked_then_free(tmp_path: Path, times: int) -> str:
-    """A ``restic`` whose repository is locked by another job for its first ``times`` calls."""
+    """A ``restic`` whose repository is locked by another job for its first ``times`` calls (``unlock``, which
+    removes only stale locks, is counted apart and changes nothing: the lock is a live job's)."""
     script = tmp_path / "restic"
     script.write_text(
         "#!/bin/sh\n"
+        f'if [ "$1" = unlock ]; then echo x >> {tmp_path}/unlocks; exit 0; fi\n'
         f"n=$(cat {tmp_path}/calls 2>/dev/null || echo 0); echo $((n+1)) > {tmp_path}/calls\n"
         f"if [ $n -lt {times} ]; then\n"
         "  echo 'unable to create lock in backend: repository is already locked exclusively by PID 4242' >&2; exit 1\n"
@@ -89,6 +91,7 @@ def test_a_locked_repository_is_waited_for_with_growing_pauses(tmp_path: Path, m
     repo = ResticRepository("/repo", "x", binary=locked_then_free(tmp_path, 3))
     assert repo.check() == "no errors were found"  # a prune elsewhere held the lock for a while: waited out
     assert pauses == [5.0, 10.0, 20.0] and (tmp_path / "calls").read_text().strip() == "4"
+    assert len((tmp_path / "unlocks").read_text().split()) == 3  # stale locks (a killed agent's) cleared each time
 
 
 def test_a_lock_held_past_the_wait_is_transient_and_a_missing_snapshot_permanent(
