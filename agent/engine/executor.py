@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -232,8 +233,12 @@ class Executor:
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._guard:
             running = dict(self._inflight)
+        deadline = time.monotonic() + grace
         _done, still = wait(list(running.values()), timeout=grace)
-        return sorted(run_id for run_id, f in running.items() if f in still)
+        # Runs a job queue's worker drives here (run_here) are not in the pool: wait for them the same way.
+        while self.driving and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return sorted({run_id for run_id, f in running.items() if f in still} | set(self.driving))
 
     @contextmanager
     def _idle(self) -> Iterator[None]:

@@ -210,3 +210,14 @@ def test_a_runs_own_write_on_a_busy_object_is_answered_not_taken(tmp_path: Path)
     assert client.post("/webhooks/netbox", content=unsnapped, headers=headers).json()["queued"] is True
     client.app.state.intake_pool.shutdown(wait=True)  # type: ignore[attr-defined]
     assert sorted(set(events.seen)) == [("dcim.device", 42), ("dcim.device", 43)]
+
+
+def test_health_and_metrics_name_the_node_its_role_and_the_runs_it_drives(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    store.migrate()
+    node = {"node": "agent-2", "role": "cluster", "runs": ["3f2a91c0"]}
+    client = TestClient(create_app(store, SECRET, Events(), lambda: 0, api_token=READER, node=lambda: node))
+    health = client.get("/healthz").json()
+    assert (health["node"], health["role"], health["runs"]) == ("agent-2", "cluster", ["3f2a91c0"])
+    text = client.get("/metrics", headers={"Authorization": f"Bearer {READER}"}).text
+    assert 'dcagent_node_runs{node="agent-2",role="cluster"} 1.0' in text
