@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from agent.engine.playbook import Playbook
 from agent.reports.links import object_path
+from agent.settings import ZabbixSyncSettings
 from integrations.netbox import NetBoxClient
+from integrations.netbox.inventory import OBJECT_TYPE
 
 APPROVAL_TAG = "approved"
 
@@ -169,6 +171,39 @@ def custom_links(nb: NetBoxClient, playbooks: Mapping[str, Playbook], public_url
     return changes
 
 
+SYNC_HOOK = "dcagent zabbix-sync"
+
+
+def sync_event_conditions(settings: ZabbixSyncSettings) -> dict[str, object] | None:
+    """The sync's scope as NetBox can tell it before delivering: its tag and site filters (the others are applied by
+    dcagent when the event arrives)."""
+    rules: list[dict[str, object]] = [{"attr": "tags.slug", "value": t, "op": "contains"}
+                                      for t in settings.filters.get("tag", [])]  # fmt: skip
+    if sites := settings.filters.get("site"):
+        rules.append({"attr": "site.slug", "value": list(sites), "op": "in"})
+    return {"and": rules} if rules else None
+
+
+def sync_events(nb: NetBoxClient, webhook_url: str, webhook_secret: str, settings: ZabbixSyncSettings) -> list[Change]:
+    """A webhook to ``<webhook_url>/sync`` and its event rule: a device or VM in scope created, edited or deleted
+    has its Zabbix host brought in step within seconds (the scheduled sync catches what events missed)."""
+    url = webhook_url.rstrip("/") + "/sync"
+    hook_id, hooked = nb.ensure(
+        "extras", "webhooks", {"name": SYNC_HOOK},
+        {"payload_url": url, "http_method": "POST", "http_content_type": "application/json",
+         "secret": webhook_secret, "ssl_verification": url.startswith("https")},
+    )  # fmt: skip
+    _, ruled = nb.ensure(
+        "extras", "event_rules", {"name": SYNC_HOOK},
+        {"object_types": [OBJECT_TYPE[k] for k in settings.kinds], "enabled": True,
+         "event_types": ["object_created", "object_updated", "object_deleted"],
+         "conditions": sync_event_conditions(settings), "action_type": "webhook",
+         "action_object_type": "extras.webhook", "action_object_id": hook_id,
+         "description": "NetBox → Zabbix: the object's host (dcagent sync zabbix)"},
+    )  # fmt: skip
+    return [Change("webhook", SYNC_HOOK, hooked), Change("event rule", SYNC_HOOK, ruled)]
+
+
 def bootstrap(
     nb: NetBoxClient,
     playbooks: Mapping[str, Playbook],
@@ -176,6 +211,7 @@ def bootstrap(
     webhook_secret: str | None,
     contact_role: str | None = None,
     public_url: str | None = None,
+    sync: ZabbixSyncSettings | None = None,
 ) -> list[Change]:
     changes: list[Change] = []
     changes += custom_links(nb, playbooks, public_url)
@@ -214,6 +250,8 @@ def bootstrap(
          "secret": webhook_secret, "ssl_verification": webhook_url.startswith("https")},
     )  # fmt: skip
     changes.append(Change("webhook", "dcagent", what))
+    if sync is not None and sync.events:
+        changes += sync_events(nb, webhook_url, webhook_secret, sync)
     for pb in triggered:
         assert pb.trigger is not None
         name = f"dcagent {pb.name}"

@@ -210,7 +210,7 @@ def bootstrap() -> None:
         changes = run_bootstrap(
             agent.services.netbox, agent.playbooks, str(s.webhook_url) if s.webhook_url else None,
             s.webhook_secret.get_secret_value() if s.webhook_secret else None,
-            contact_role=s.mail.contact_role if s.mail else None, public_url=s.public_url,
+            contact_role=s.mail.contact_role if s.mail else None, public_url=s.public_url, sync=s.zabbix.sync,
         )  # fmt: skip
     except IntegrationError as e:
         raise _fail(e) from None

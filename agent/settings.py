@@ -98,6 +98,11 @@ class ZabbixSyncSettings(_Section):
     interval_minutes: float = Field(
         default=0.0, ge=0, le=1440, description="scheduled sync in `dcagent serve`; 0: none"
     )
+    events: bool = Field(
+        default=False,
+        description="NetBox events update one object's host within seconds: bootstrap adds the webhook and event "
+        "rule \"dcagent zabbix-sync\" (each edit of a device or VM in scope is then one delivery)",
+    )  # fmt: skip
 
     @field_validator("filters")
     @classmethod

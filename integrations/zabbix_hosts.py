@@ -4,7 +4,7 @@ have a ``web01``), created or adopted, and an adopted host put back as it was on
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,10 +37,22 @@ class HostSpec(BaseModel):
     inventory: dict[str, str]
     macros: tuple[tuple[str, str], ...] = ()
     agent_port: int = 10050
+    interface: Literal["agent", "snmp"] = "agent"  # SNMP: v2c, community from the global macro {$SNMP_COMMUNITY}
+    proxy: str | None = None  # the name of the proxy that monitors it; None: the server
     # Who creates the host (a run id): kept on it as a tag, so a re-run after a crash knows the host is its own.
     created_by: str | None = None
     # The NetBox object the host stands for, as a tag (e.g. ("netbox_id", "42")): the host's identity.
     identity: tuple[str, str] | None = None
+
+
+SNMP_DETAILS = {"version": "2", "bulk": "1", "community": "{$SNMP_COMMUNITY}"}  # the secret stays in Zabbix
+
+
+def interface_params(spec: HostSpec) -> dict[str, Any]:
+    """The host's main interface of its kind, as ``host.create``/``hostinterface.create`` take it."""
+    if spec.interface == "snmp":
+        return {"type": 2, "main": 1, "useip": 1, "ip": spec.ip, "dns": "", "port": "161", "details": SNMP_DETAILS}
+    return {"type": 1, "main": 1, "useip": 1, "ip": spec.ip, "dns": "", "port": str(spec.agent_port)}
 
 
 class HostWrites:

@@ -31,18 +31,28 @@ class ZabbixHost(BaseModel):
     interface: dict[str, str] | None  # the main agent interface: interfaceid, ip, useip, port
     macros: dict[str, str]
     inventory: dict[str, str]
+    snmp: dict[str, str] | None = None  # the main SNMP interface, as ``interface``
+    proxy: str = "0"  # the id of the proxy that monitors it; "0": the server
+
+    def main(self, kind: str) -> dict[str, str] | None:
+        """The main interface of ``kind`` ("agent" or "snmp")."""
+        return self.snmp if kind == "snmp" else self.interface
+
+
+def _main(row: dict[str, Any], kind: str) -> dict[str, str] | None:
+    found = next((i for i in row.get("interfaces") or [] if str(i["type"]) == kind and str(i["main"]) == "1"), None)
+    return {k: str(found[k]) for k in ("interfaceid", "ip", "useip", "port")} if found else None
 
 
 def _host(row: dict[str, Any]) -> ZabbixHost:
     groups = row.get("hostgroups", row.get("groups")) or []
-    main = next((i for i in row.get("interfaces") or [] if str(i["type"]) == "1" and str(i["main"]) == "1"), None)
     inventory = row.get("inventory") if isinstance(row.get("inventory"), dict) else {}
     return ZabbixHost(
         hostid=str(row["hostid"]), host=str(row["host"]), name=str(row["name"]), status=int(row["status"]),
         groups={str(g["name"]): str(g["groupid"]) for g in groups},
         templates={str(t["host"]): str(t["templateid"]) for t in row.get("parentTemplates") or []},
         tags=tuple((str(t["tag"]), str(t["value"])) for t in row.get("tags") or []),
-        interface={k: str(main[k]) for k in ("interfaceid", "ip", "useip", "port")} if main else None,
+        interface=_main(row, "1"), snmp=_main(row, "2"), proxy=str(row.get("proxyid", row.get("proxy_hostid")) or "0"),
         macros={str(m["macro"]): str(m.get("value", "")) for m in row.get("macros") or []},
         inventory={k: str(v) for k, v in (inventory or {}).items() if k in INVENTORY_FIELDS},
     )  # fmt: skip
@@ -60,8 +70,9 @@ class HostInventory:
     def _hosts(self, where: dict[str, Any]) -> list[ZabbixHost]:
         """``host.get`` with everything the diff compares (the groups' parameter was renamed in 6.2)."""
         groups = "selectHostGroups" if self.version_at_least("6.2") else "selectGroups"
+        proxy = "proxyid" if self.version_at_least("7.0") else "proxy_hostid"
         rows = self.call("host.get", {
-            "output": ["hostid", "host", "name", "status"], **where, groups: ["groupid", "name"],
+            "output": ["hostid", "host", "name", "status", proxy], **where, groups: ["groupid", "name"],
             "selectParentTemplates": ["templateid", "host"], "selectTags": ["tag", "value"],
             "selectMacros": ["macro", "value"], "selectInventory": INVENTORY_FIELDS,
             "selectInterfaces": ["interfaceid", "type", "main", "ip", "useip", "port"],
@@ -72,12 +83,23 @@ class HostInventory:
         """Every host carrying any of ``tags`` (e.g. ``netbox_id``), whatever its value, in one read."""
         return self._hosts({"evaltype": 2, "tags": [{"tag": tag, "operator": 4} for tag in tags]})  # 4: exists
 
+    def hosts_of(self, tag: str, values: Sequence[int]) -> list[ZabbixHost]:
+        """The hosts whose ``tag`` (e.g. ``netbox_id``) equals one of ``values``, in one read."""
+        if not values:
+            return []
+        return self._hosts({"evaltype": 2, "tags": [{"tag": tag, "value": str(v), "operator": 1} for v in values]})
+
     def hosts_where(self, *, names: Sequence[str] = (), hostids: Sequence[str] = ()) -> list[ZabbixHost]:
         """The hosts with these technical names or ids (a name the sync would create may be taken; a host NetBox
         records for an object may carry no tag yet), in one read."""
         if not names and not hostids:
             return []
         return self._hosts({"filter": {"host": list(names)}} if names else {"hostids": list(hostids)})
+
+    def proxies(self) -> dict[str, str]:
+        """Every proxy's id by name (6.0 calls the name ``host``, 7.x ``name``), in one read."""
+        name = "name" if self.version_at_least("7.0") else "host"
+        return {str(p[name]): str(p["proxyid"]) for p in self.call("proxy.get", {"output": ["proxyid", name]})}
 
     def template_ids_by_name(self, names: Sequence[str]) -> dict[str, str]:
         """The ids of those of ``names`` that exist (technical template names), in one read."""

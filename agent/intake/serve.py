@@ -18,6 +18,7 @@ import uvicorn
 
 from agent.app import Agent
 from agent.engine.playbook import Playbook
+from agent.engine.registry import ObjectRef
 from agent.intake.echo import run_echo
 from agent.intake.pages import Pages
 from agent.intake.server import create_app
@@ -31,6 +32,7 @@ from agent.jobs.scheduler import SWITCH_CONFIGS, BackupScheduler, Due
 from agent.jobs.zabbix_apply import sync_zabbix
 from agent.reports import render
 from agent.settings import Settings
+from integrations.netbox.inventory import Kind
 from integrations.netbox.session import SessionReader
 
 log = logging.getLogger("dcagent.serve")
@@ -89,6 +91,31 @@ def sync_zabbix_once(agent: Agent) -> int:
         log.info("zabbix sync", extra={"counts": counts, "writes": report.writes,
                                        "skipped": [f"{c.host}: {', '.join(c.what)}" for c in report.changes
                                                    if c.action == "skip"]})  # fmt: skip
+    return report.writes
+
+
+SYNC_OBJECT_TYPES: dict[str, Kind] = {"dcim.device": "device", "virtualization.virtualmachine": "vm"}
+
+
+def sync_object_once(agent: Agent, object_type: str, object_id: int) -> int:
+    """A NetBox event for a device or VM: its Zabbix host (and those of objects with its name) brought in step. An
+    object a run works on is left to the run (which registers its host itself); the scheduled sync catches up."""
+    kind = SYNC_OBJECT_TYPES.get(object_type)
+    if kind is None:
+        return 0
+    if agent.store.object_busy(ObjectRef(object_type, object_id)):
+        log.info("zabbix sync event left to the run", extra={"object": f"{object_type}:{object_id}"})
+        return 0
+    s = agent.settings
+    try:
+        report = sync_zabbix(agent.services.netbox, agent.services.zabbix, s.zabbix.sync, s.zabbix_templates,
+                             language=s.language, only=(kind, object_id))  # fmt: skip
+    except Exception:
+        log.exception("zabbix sync of one object failed", extra={"object": f"{object_type}:{object_id}"})
+        return 0
+    if report.changes:
+        log.info("zabbix sync event", extra={"object": f"{object_type}:{object_id}", "counts": report.count(),
+                                             "writes": report.writes})  # fmt: skip
     return report.writes
 
 
@@ -216,6 +243,7 @@ def serve(agent: Agent) -> None:
         api_token=s.api_token.get_secret_value() if s.api_token else None,
         echo=run_echo(agent.store.object_busy),
         pages=_pages(s, agent.playbooks) if s.link_secret is not None else None, node=_node(agent, cluster),
+        on_sync_event=partial(sync_object_once, agent) if s.zabbix.sync.events else None,
     )  # fmt: skip
     # uvicorn stops serving on SIGTERM/SIGINT, then raises the signal again with the handlers it found: ours only
     # note it, so the runs in flight are stopped at a step boundary below instead of killed mid-step.

@@ -151,6 +151,7 @@ def create_app(
     echo: Callable[[str, int, dict[str, Any] | None], bool] = lambda _t, _i, _s: False,
     pages: Pages | None = None,
     node: Callable[[], dict[str, Any]] = lambda: {"node": "-", "role": "single", "runs": []},
+    on_sync_event: Callable[[str, int], object] | None = None,
 ) -> FastAPI:
     """``on_event(object_type, object_id)`` runs in a small pool, after the webhook has been answered. An event
     ``echo(object_type, object_id, snapshots)`` calls a run's own write (agent.intake.echo) is answered, not taken."""
@@ -162,9 +163,9 @@ def create_app(
     registry.register(_Metrics(store, lambda: queue_depth() + pending.value, node))
 
     intake = CoalescingIntake(pool, on_event, pending)
+    syncs = CoalescingIntake(pool, on_sync_event, _Counter()) if on_sync_event is not None else None
 
-    @app.post("/webhooks/netbox", status_code=202)
-    async def webhook(request: Request) -> dict[str, Any]:
+    async def signed_event(request: Request) -> WebhookBody:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             raise HTTPException(413, "body too large")
@@ -177,9 +178,22 @@ def create_app(
             log.warning("webhook refused: bad or missing signature", extra={"client": str(request.client)})
             raise HTTPException(401, "invalid signature")
         try:
-            event = WebhookBody.model_validate_json(bytes(body))
+            return WebhookBody.model_validate_json(bytes(body))
         except ValidationError as e:
             raise HTTPException(400, f"unexpected webhook body: {e.errors()[0]['msg']}") from None
+
+    @app.post("/webhooks/netbox/sync", status_code=202)
+    async def sync_webhook(request: Request) -> dict[str, Any]:
+        """A device or VM changed in NetBox: its Zabbix host is brought in step (zabbix.sync.events)."""
+        if syncs is None:
+            raise HTTPException(404, "the Zabbix sync's events are off (zabbix.sync.events)")
+        event = await signed_event(request)
+        return {"queued": syncs.submit(event.object_type, event.data.id), "object": f"{event.object_type}:"
+                f"{event.data.id}"}  # fmt: skip
+
+    @app.post("/webhooks/netbox", status_code=202)
+    async def webhook(request: Request) -> dict[str, Any]:
+        event = await signed_event(request)
         where = f"{event.object_type}:{event.data.id}"
         # Decided here, not when the intake runs: a person's event coalesced behind a skipped one would be lost.
         if await run_in_threadpool(echo, event.object_type, event.data.id, event.snapshots):

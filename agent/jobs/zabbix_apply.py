@@ -14,7 +14,9 @@ from agent.settings import ZabbixSyncSettings
 from agent.steps.monitoring import IDENTITY_TAG
 from integrations.metrics import api_calls
 from integrations.netbox import MonitoredObject, NetBoxClient
+from integrations.netbox.inventory import Kind
 from integrations.zabbix import ZabbixClient
+from integrations.zabbix_hosts import interface_params
 from integrations.zabbix_inventory import ZabbixHost
 
 Ref = tuple[str, int]
@@ -40,14 +42,40 @@ def read_state(
     return objects, hosts, alive
 
 
+def read_one(
+    nb: NetBoxClient, zabbix: ZabbixClient, settings: ZabbixSyncSettings, extra_filters: Mapping[str, list[str]],
+    only: tuple[Kind, int],
+) -> tuple[list[MonitoredObject], list[ZabbixHost], dict[str, set[int]]]:  # fmt: skip
+    """The state :func:`read_state` reads, for one object (a NetBox event): the object and the objects in scope
+    with its name (their hosts' technical names depend on each other), and their hosts. An object gone or out of
+    scope comes back as its host alone, with whether the object still exists."""
+    kind, obj_id = only
+    filters = {**settings.filters, **extra_filters}
+    target = nb.monitored_objects([kind], {**filters, "id": [str(obj_id)]}) if kind in settings.kinds else []
+    if not target:
+        hosts = zabbix.hosts_of(IDENTITY_TAG[kind], [obj_id])
+        return [], hosts, {kind: nb.existing_ids(kind, [obj_id])} if hosts else {}
+    mates = nb.monitored_objects(settings.kinds, {**filters, "name": [target[0].name]})
+    hosts = [h for k in settings.kinds for h in zabbix.hosts_of(IDENTITY_TAG[k], [o.id for o in mates if o.kind == k])]
+    known = {h.hostid for h in hosts}
+    recorded = sorted({o.zabbix_hostid for o in mates if o.zabbix_hostid and o.zabbix_hostid not in known})
+    return mates, hosts + zabbix.hosts_where(hostids=recorded), {}
+
+
 def sync_zabbix(
     nb: NetBoxClient, zabbix: ZabbixClient, settings: ZabbixSyncSettings, templates_file: Path,
     extra_filters: Mapping[str, list[str]] | None = None, plan_only: bool = False, language: Language = "id",
+    only: tuple[Kind, int] | None = None,
 ) -> SyncReport:  # fmt: skip
-    """Read, plan, and (unless ``plan_only``) write; the report names every change and counts the calls."""
+    """Read, plan, and (unless ``plan_only``) write; the report names every change and counts the calls.
+    ``only``: one object (kind, id), as a NetBox event names it."""
     before = api_calls()
-    objects, hosts, alive = read_state(nb, zabbix, settings, extra_filters or {})
-    changes = plan_sync(objects, hosts, settings, templates_file, alive)
+    if only is None:
+        objects, hosts, alive = read_state(nb, zabbix, settings, extra_filters or {})
+    else:
+        objects, hosts, alive = read_one(nb, zabbix, settings, extra_filters or {}, only)
+    proxies = zabbix.proxies() if any(o.proxy for o in objects) else {}  # one read, only when NetBox names one
+    changes = plan_sync(objects, hosts, settings, templates_file, alive, proxies)
     changes = _name_conflicts(zabbix, changes, hosts)
     changes = _missing_templates(zabbix, changes)
     report = SyncReport(changes=changes)
@@ -55,7 +83,7 @@ def sync_zabbix(
     changed = {(c.obj.kind, c.obj.id) for c in changes if c.obj is not None and c.action != "ignore"}
     report.unchanged = len([o for o in in_scope if o.ip]) - len(changed)
     if not plan_only:
-        apply_changes(nb, zabbix, report, objects, hosts, language)
+        apply_changes(nb, zabbix, report, objects, hosts, language, proxies)
     after = api_calls()
     report.calls = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
     return report
@@ -84,7 +112,7 @@ def _missing_templates(zabbix: ZabbixClient, changes: list[Change]) -> list[Chan
 
 def apply_changes(
     nb: NetBoxClient, zabbix: ZabbixClient, report: SyncReport, objects: Sequence[MonitoredObject],
-    hosts: Sequence[ZabbixHost], language: Language,
+    hosts: Sequence[ZabbixHost], language: Language, proxies: Mapping[str, str] | None = None,
 ) -> None:  # fmt: skip
     todo = [c for c in report.changes if c.action in ("create", "update")]
     specs = [c.spec for c in todo if c.spec is not None]
@@ -93,11 +121,12 @@ def apply_changes(
     report.writes += created_groups
     refused: dict[int, str] = {}  # by the change's index: why Zabbix refused its host (the others went on)
     creates = [i for i, c in enumerate(report.changes) if c.action == "create"]
-    made = zabbix.bulk("host.create", [_create_params(report.changes[i], groups, templates) for i in creates],
-                       "hostids")  # fmt: skip
+    seven = zabbix.version_at_least("7.0")
+    made = zabbix.bulk("host.create", [_create_params(report.changes[i], groups, templates, proxies or {}, seven)
+                                       for i in creates], "hostids")  # fmt: skip
     refused |= {creates[n]: e for n, e in made.errors.items()}
     report.writes += made.calls
-    refused |= _update_hosts(zabbix, report, groups, templates)
+    refused |= _update_hosts(zabbix, report, groups, templates, proxies or {}, seven)
     deletes = [c.hostid for c in report.changes if c.action == "delete" and c.hostid]
     if deletes:
         zabbix.delete_hosts(deletes)
@@ -127,20 +156,27 @@ def _group_ids(zabbix: ZabbixClient, names: list[str]) -> tuple[dict[str, str], 
     return found, 1 if missing else 0
 
 
-def _create_params(c: Change, groups: Mapping[str, str], templates: Mapping[str, str]) -> dict[str, Any]:
+def proxy_fields(proxy_id: str, seven: bool) -> dict[str, Any]:
+    """Who monitors the host: 6.0 names the proxy in ``proxy_hostid``; 7.x in ``proxyid`` with ``monitored_by``."""
+    if seven:
+        return {"monitored_by": 1 if proxy_id != "0" else 0, "proxyid": proxy_id}
+    return {"proxy_hostid": proxy_id}
+
+
+def _create_params(c: Change, groups: Mapping[str, str], templates: Mapping[str, str], proxies: Mapping[str, str],
+                   seven: bool) -> dict[str, Any]:  # fmt: skip
     spec = c.spec
     assert spec is not None
     return {"host": spec.host, "name": spec.name, "status": c.status,
             "groups": [{"groupid": groups[g]} for g in spec.groups],
             "templates": [{"templateid": templates[n]} for n in spec.templates],
             "tags": [{"tag": k, "value": v} for k, v in spec.tags], "inventory_mode": 0, "inventory": spec.inventory,
-            "macros": [{"macro": k, "value": v} for k, v in spec.macros],
-            "interfaces": [{"type": 1, "main": 1, "useip": 1, "ip": spec.ip, "dns": "",
-                            "port": str(spec.agent_port)}]}  # fmt: skip
+            "macros": [{"macro": k, "value": v} for k, v in spec.macros], "interfaces": [interface_params(spec)],
+            **(proxy_fields(proxies[spec.proxy], seven) if spec.proxy else {})}  # fmt: skip
 
 
 def _update_hosts(zabbix: ZabbixClient, report: SyncReport, groups: Mapping[str, str],
-                  templates: Mapping[str, str]) -> dict[int, str]:  # fmt: skip
+                  templates: Mapping[str, str], proxies: Mapping[str, str], seven: bool) -> dict[int, str]:  # fmt: skip
     """Interfaces first (a template linked to a host without one is refused), then the hosts; the changes Zabbix
     refused, by index."""
     updates: list[tuple[int, dict[str, Any]]] = []
@@ -155,14 +191,16 @@ def _update_hosts(zabbix: ZabbixClient, report: SyncReport, groups: Mapping[str,
             updates.append((i, {"hostid": c.hostid, "status": 1}))
             continue
         assert c.spec is not None
-        params, _ = host_update(c.spec, c.status, host)
+        params, _ = host_update(c.spec, c.status, host, proxies[c.spec.proxy] if c.spec.proxy else None)
+        if "proxy" in params:
+            params.update(proxy_fields(params.pop("proxy"), seven))
         if params:
             updates.append((i, {"hostid": c.hostid, **_ids(params, host, groups, templates)}))
-        if host.interface is None:
-            new_ifaces.append((i, {"hostid": c.hostid, "type": 1, "main": 1, "useip": 1, "ip": c.spec.ip, "dns": "",
-                                   "port": str(c.spec.agent_port)}))  # fmt: skip
-        elif host.interface["ip"] != c.spec.ip or host.interface["useip"] != "1":
-            moved_ifaces.append((i, {"interfaceid": host.interface["interfaceid"], "ip": c.spec.ip, "useip": 1}))
+        main = host.main(c.spec.interface)
+        if main is None:
+            new_ifaces.append((i, {"hostid": c.hostid, **interface_params(c.spec)}))
+        elif main["ip"] != c.spec.ip or main["useip"] != "1":
+            moved_ifaces.append((i, {"interfaceid": main["interfaceid"], "ip": c.spec.ip, "useip": 1}))
     refused: dict[int, str] = {}
     for method, key, batch in (("hostinterface.create", "interfaceids", new_ifaces),
                                ("hostinterface.update", "interfaceids", moved_ifaces),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.settings import ZabbixSyncSettings
-from agent.steps.monitoring import IDENTITY_TAG, OWNED_TAGS, object_host, templates_for
+from agent.steps.monitoring import IDENTITY_TAG, OWNED_TAGS, interface_for, object_host, templates_for
 from integrations.netbox import MonitoredObject
 from integrations.zabbix import HostSpec
 from integrations.zabbix_inventory import ZabbixHost
@@ -67,10 +67,15 @@ def _identity(host: ZabbixHost) -> tuple[str, int] | None:
     return None
 
 
-def host_update(spec: HostSpec, status: int, host: ZabbixHost) -> tuple[dict[str, Any], list[str]]:
-    """The ``host.update`` fields that differ (groups and templates by name, resolved to ids later) and their
+def host_update(
+    spec: HostSpec, status: int, host: ZabbixHost, proxy_id: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The ``host.update`` fields that differ (groups and templates by name, resolved to ids later; ``proxy``: the
+    id of the proxy NetBox names, None when it names none: then the host's is left as people set it) and their
     names. People's own groups, tags and macros on the host are kept; its templates are the mapping's."""
     params: dict[str, Any] = {}
+    if proxy_id is not None and host.proxy != proxy_id:
+        params["proxy"] = proxy_id
     if host.host != spec.host:
         params["host"] = spec.host
     if host.name != spec.name:
@@ -91,10 +96,19 @@ def host_update(spec: HostSpec, status: int, host: ZabbixHost) -> tuple[dict[str
     if any(host.macros.get(m) != v for m, v in spec.macros):
         params["macros"] = sorted({**host.macros, **dict(spec.macros)}.items())
     changed = [k for k in params if k not in ("templates_clear", "inventory_mode")]
-    iface = host.interface
+    iface = host.main(spec.interface)
     if iface is None or iface["ip"] != spec.ip or iface["useip"] != "1":
         changed.append("interface")
     return params, changed
+
+
+def _unusable(obj: MonitoredObject, proxies: Mapping[str, str]) -> str | None:
+    """Why the object's config context cannot be followed (named in the report and the journal), or None."""
+    if obj.interface is not None and obj.interface not in ("agent", "snmp"):
+        return f"config context zabbix.interface must be agent or snmp, not {obj.interface[:40]!r}"
+    if obj.proxy is not None and obj.proxy not in proxies:
+        return f"config context zabbix.proxy: no proxy {obj.proxy[:64]!r} in Zabbix"
+    return None
 
 
 def plan_sync(
@@ -103,14 +117,17 @@ def plan_sync(
     settings: ZabbixSyncSettings,
     templates_file: Path,
     alive: Mapping[str, set[int]],
+    proxies: Mapping[str, str] | None = None,
 ) -> list[Change]:
     """Every change the sync makes, from NetBox's objects and Zabbix's hosts; ``alive``: per kind, which ids of
-    hosts' objects outside the scope still exist in NetBox (the others are orphans)."""
+    hosts' objects outside the scope still exist in NetBox (the others are orphans); ``proxies``: Zabbix's proxies'
+    ids by name."""
+    proxies = proxies or {}
     by_identity = {ident: h for h in hosts if (ident := _identity(h)) is not None}
     by_hostid = {h.hostid: h for h in hosts if _identity(h) is None}  # NetBox's record, for an untagged host
     names = _technical_names([o for o in objects if settings.statuses.get(o.status, "skip") != "skip"])
     changes: list[Change] = []
-    templates: dict[tuple[str, str | None], tuple[str, ...]] = {}
+    templates: dict[tuple[str, str | None], tuple[tuple[str, ...], str]] = {}
     for obj in objects:
         action = settings.statuses.get(obj.status, "skip")
         current = by_identity.get((obj.kind, obj.id)) or by_hostid.get(obj.zabbix_hostid or "")
@@ -125,13 +142,16 @@ def plan_sync(
             continue
         key = (obj.role or "", obj.platform)
         if key not in templates:  # the mapping file read once per role and platform, not once per object
-            templates[key] = templates_for(templates_file, *key)
-        spec = object_host(obj, templates[key], names.get((obj.kind, obj.id)))
+            templates[key] = (templates_for(templates_file, *key), interface_for(templates_file, *key))
+        if (why := _unusable(obj, proxies)) is not None:
+            changes.append(Change("skip", obj.name, obj, (why,)))
+            continue
+        spec = object_host(obj, templates[key][0], names.get((obj.kind, obj.id)), obj.interface or templates[key][1])
         status = 0 if action == "monitored" else 1
         if current is None:
             changes.append(Change("create", spec.host, obj, (), None, spec, status))
             continue
-        _, what = host_update(spec, status, current)
+        _, what = host_update(spec, status, current, proxies[obj.proxy] if obj.proxy else None)
         if what:
             changes.append(Change("update", spec.host, obj, tuple(what), current.hostid, spec, status, current))
     seen = {(o.kind, o.id) for o in objects}

@@ -29,12 +29,23 @@ POLL_SECONDS = 1.5
 RECHECK_SECONDS = 10
 
 
-def templates_for(mapping_file: Path, role: str, platform: str | None) -> tuple[str, ...]:
+def _rule(mapping_file: Path, role: str, platform: str | None) -> dict[str, Any] | None:
     data = yaml.safe_load(mapping_file.read_text(encoding="utf-8")) or {}
     for rule in data.get("rules", []):
         if rule.get("role", role) == role and rule.get("platform", platform) == platform:
-            return tuple(rule["templates"])
-    return tuple(data.get("default", []))
+            return dict(rule)
+    return {"templates": data.get("default", [])}
+
+
+def templates_for(mapping_file: Path, role: str, platform: str | None) -> tuple[str, ...]:
+    rule = _rule(mapping_file, role, platform) or {}
+    return tuple(rule.get("templates") or ())
+
+
+def interface_for(mapping_file: Path, role: str, platform: str | None) -> str:
+    """The mapping rule's ``interface`` (e.g. ``snmp`` for switches and PDUs); ``agent`` when it names none."""
+    rule = _rule(mapping_file, role, platform) or {}
+    return str(rule.get("interface") or "agent")
 
 
 OWNED_TAGS = frozenset({"site", "rack", "tenant", "netbox_id", "netbox_vm_id", "managed-by"})  # what dcagent sets
@@ -42,7 +53,9 @@ IDENTITY_TAG = {"device": "netbox_id", "vm": "netbox_vm_id"}
 _NOT_IN_HOST_NAME = re.compile(r"[^0-9A-Za-z_. -]")
 
 
-def object_host(obj: MonitoredObject, templates: tuple[str, ...], host: str | None = None) -> HostSpec:
+def object_host(
+    obj: MonitoredObject, templates: tuple[str, ...], host: str | None = None, interface: str = "agent"
+) -> HostSpec:
     """The Zabbix host a NetBox device or VM stands for: the same for a colocation's registration and for the sync,
     so that a sync after a colocation changes nothing. ``host``: the technical name, when the object's own name is
     not unique (two sites may each have a ``web01``)."""
@@ -65,6 +78,7 @@ def object_host(obj: MonitoredObject, templates: tuple[str, ...], host: str | No
         groups=tuple(g for g in (f"Site/{obj.site}" if obj.site else "", f"OPD/{tenant}") if g),
         templates=tuple(dict.fromkeys(templates + obj.templates)), tags=tuple(tags), inventory=inventory,
         macros=((macro, str(obj.id)),), identity=(IDENTITY_TAG[obj.kind], str(obj.id)),
+        interface="snmp" if interface == "snmp" else "agent", proxy=obj.proxy,
     )  # fmt: skip
 
 

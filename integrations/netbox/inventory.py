@@ -50,6 +50,10 @@ class MonitoredObject(BaseModel):
     model: str = ""
     zabbix_hostid: str | None = None  # what NetBox records (custom field dcagent_zabbix_hostid)
     templates: tuple[str, ...] = ()  # from the config context's ``zabbix.templates``
+    # The config context's ``zabbix.interface`` ("agent" or "snmp"; None: the mapping's or agent) and
+    # ``zabbix.proxy`` (a proxy's name): as written in NetBox, checked by the sync.
+    interface: str | None = None
+    proxy: str | None = None
 
     @property
     def object_type(self) -> str:
@@ -63,7 +67,9 @@ def _slug(d: dict[str, Any] | None, key: str = "slug") -> str | None:
 def _object(kind: Kind, d: dict[str, Any]) -> MonitoredObject:
     ip, dt = d.get("primary_ip4"), d.get("device_type") or {}
     context = d.get("config_context") or {}
-    templates = (context.get("zabbix") or {}).get("templates") if isinstance(context, dict) else None
+    zabbix = context.get("zabbix") if isinstance(context, dict) else None
+    zabbix = zabbix if isinstance(zabbix, dict) else {}
+    templates = zabbix.get("templates")
     status = d.get("status")
     return MonitoredObject(
         kind=kind, id=int(d["id"]), name=str(d.get("name") or ""),
@@ -75,6 +81,8 @@ def _object(kind: Kind, d: dict[str, Any]) -> MonitoredObject:
         manufacturer=str((dt.get("manufacturer") or {}).get("name") or ""), model=str(dt.get("model") or ""),
         zabbix_hostid=str((d.get("custom_fields") or {}).get(HOSTID_FIELD) or "") or None,
         templates=tuple(str(t) for t in templates) if isinstance(templates, list) else (),
+        interface=str(zabbix["interface"]) if zabbix.get("interface") is not None else None,
+        proxy=str(zabbix["proxy"]) if zabbix.get("proxy") is not None else None,
     )  # fmt: skip
 
 

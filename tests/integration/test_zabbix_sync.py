@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -16,8 +17,10 @@ from typing import Any
 import pytest
 
 from agent import clients
-from agent.settings import load_settings
+from agent.bootstrap import SYNC_HOOK, sync_events
+from agent.settings import ZabbixSyncSettings, load_settings
 from lab.labkit import netbox
+from tests.integration.helpers import healthy, wait_for
 
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
 
@@ -35,6 +38,15 @@ def nb() -> Any:
 @pytest.fixture
 def zabbix() -> Any:
     return clients.zabbix(load_settings(None))
+
+
+@pytest.fixture
+def proxy(zabbix: Any) -> Iterator[tuple[str, str]]:
+    """A proxy in Zabbix (an active one: no process needed to hold hosts), removed after the hosts it monitors."""
+    name = f"zs-proxy-{uuid.uuid4().hex[:6]}"
+    proxyid = str(zabbix.call("proxy.create", {"host": name, "status": 5})["proxyids"][0])
+    yield name, proxyid
+    zabbix.call("proxy.delete", [proxyid])
 
 
 @pytest.fixture
@@ -111,7 +123,7 @@ def host(zabbix: Any, hostid: str) -> dict[str, Any]:
 
 
 def test_sync_creates_adopts_updates_disables_deletes_and_then_writes_nothing(
-    nb: Any, zabbix: Any, env: dict[str, str], world: dict[str, Any], tmp_path: Path
+    nb: Any, zabbix: Any, env: dict[str, str], proxy: tuple[str, str], world: dict[str, Any], tmp_path: Path
 ) -> None:
     mapping = tmp_path / "templates.yaml"
     mapping.write_text('default: ["ICMP Ping"]\nrules:\n  - role: tor-switch\n'
@@ -127,6 +139,8 @@ def test_sync_creates_adopts_updates_disables_deletes_and_then_writes_nothing(
             "tags": [{"tag": "netbox_id", "value": str(devs["c"].id)}],
         },
     )["hostids"][0]
+    # Device b is watched over SNMP through a proxy, as its config context (here its local context) says.
+    devs["b"].update({"local_context_data": {"zabbix": {"interface": "snmp", "proxy": proxy[0]}}})
     first = sync(env, tag, mapping)
     assert first["counts"] == {"create": 4, "update": 1, "unchanged": 0}, first  # the VM too
     vm_host = str(nb.virtualization.virtual_machines.get(world["vm"].id).custom_fields["dcagent_zabbix_hostid"])
@@ -135,6 +149,9 @@ def test_sync_creates_adopts_updates_disables_deletes_and_then_writes_nothing(
     assert hostids["c"] == str(adopted) and len(set(hostids.values())) == 4  # web01 twice: two hosts
     assert {host(zabbix, hostids[k])["host"] for k in "ab"} == {f"zs{uid}-web01-dc-batam", f"zs{uid}-web01-dc-sumbawa"}
     assert host(zabbix, hostids["c"])["host"] == f"zs{uid}-app"
+    [snmp] = zabbix.call("host.get", {"hostids": [hostids["b"]], "output": ["proxy_hostid"],
+                                      "selectInterfaces": ["type", "port", "details"]})  # fmt: skip
+    assert snmp["proxy_hostid"] == proxy[1] and [(i["type"], i["port"]) for i in snmp["interfaces"]] == [("2", "161")]
     assert sync(env, tag, mapping)["writes"] == 0  # nothing changed: nothing written, anywhere
 
     # NetBox changes: a's role (→ its templates), b's address (→ its interface), c offline, d decommissioning.
@@ -156,6 +173,7 @@ def test_sync_creates_adopts_updates_disables_deletes_and_then_writes_nothing(
     assert second["counts"] == {"update": 3, "delete": 1, "unchanged": 1}, second
     assert {t["host"] for t in host(zabbix, hostids["a"])["parentTemplates"]} == {"ICMP Ping", "Linux by Zabbix agent"}
     assert [i["ip"] for i in host(zabbix, hostids["b"])["interfaces"] if i["main"] == "1"] == [moved.address[:-3]]
+    assert [i["type"] for i in host(zabbix, hostids["b"])["interfaces"]] == ["2"]  # still SNMP, moved
     assert host(zabbix, hostids["c"])["status"] == "1"  # disabled: its history kept
     assert zabbix.call("host.get", {"hostids": [hostids["d"]], "output": ["hostid"]}) == []
     assert nb.dcim.devices.get(devs["d"].id).custom_fields["dcagent_zabbix_hostid"] is None
@@ -166,3 +184,52 @@ def test_sync_creates_adopts_updates_disables_deletes_and_then_writes_nothing(
     assert any("updated by dcagent's sync: interface" in j for j in journal), journal
     third = sync(env, tag, mapping)
     assert third["writes"] == 0 and third["counts"] == {"unchanged": 5}, third  # d: no host, as wanted
+
+
+PORT = 18100  # this test's own agent: NetBox's sync webhook points here while it runs
+
+
+@pytest.fixture
+def sync_hook(world: dict[str, Any]) -> Iterator[ZabbixSyncSettings]:
+    """The sync's webhook and event rule in NetBox for this test's tag only, pointing at its agent; removed after."""
+    settings = ZabbixSyncSettings(filters={"tag": [world["tag"].slug]}, events=True, orphans="keep")
+    secret = Path(os.environ["DCAGENT_WEBHOOK_SECRET_FILE"]).read_text(encoding="utf-8").strip()
+    sync_events(clients.netbox(load_settings(None)), f"http://127.0.0.1:{PORT}/webhooks/netbox", secret, settings)
+    nb = netbox()
+    try:
+        yield settings
+    finally:
+        for endpoint in (nb.extras.event_rules, nb.extras.webhooks):
+            if (made := endpoint.get(name=SYNC_HOOK)) is not None:
+                made.delete()
+
+
+def test_a_netbox_event_brings_that_objects_host_in_step_within_seconds(
+    nb: Any, zabbix: Any, env: dict[str, str], world: dict[str, Any], sync_hook: ZabbixSyncSettings, tmp_path: Path
+) -> None:
+    devs, tag = world["devices"], world["tag"].slug
+    mapping = tmp_path / "templates.yaml"
+    mapping.write_text('default: ["ICMP Ping"]\n')
+    books = tmp_path / "playbooks"  # none: this agent hears only the sync's events
+    books.mkdir()
+    served = {**env, "DCAGENT_ZABBIX_TEMPLATES": str(mapping), "DCAGENT_ZABBIX__SYNC__FILTERS__TAG": tag,
+              "DCAGENT_ZABBIX__SYNC__EVENTS": "true",
+              "DCAGENT_ZABBIX__SYNC__ORPHANS": "keep", "DCAGENT_LISTEN_PORT": str(PORT),
+              "DCAGENT_RECONCILE_INTERVAL": "0", "DCAGENT_PLAYBOOKS_DIR": str(books)}  # fmt: skip
+    agent = subprocess.Popen([*DCAGENT, "serve"], env=served, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for("the agent", lambda: healthy(PORT), timeout=60)
+
+        def hostid(key: str) -> str | None:
+            value = nb.dcim.devices.get(devs[key].id).custom_fields["dcagent_zabbix_hostid"]
+            return str(value) if value else None
+
+        devs["c"].update({"serial": f"SN-{uuid.uuid4().hex[:6]}"})  # any edit: one event for c
+        made = wait_for("c's host, made on its event", lambda: hostid("c"), timeout=30)
+        assert host(zabbix, made)["status"] == "0"
+        assert [hostid(k) for k in "abd"] == [None, None, None]  # one object's event syncs that object alone
+        devs["c"].update({"status": "offline"})
+        wait_for("c's host disabled on its event", lambda: host(zabbix, made)["status"] == "1", timeout=30)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(30)

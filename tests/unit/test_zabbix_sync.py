@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.jobs.zabbix_apply import proxy_fields
 from agent.jobs.zabbix_sync import host_update, plan_sync
 from agent.settings import ZabbixSyncSettings
 from agent.steps.monitoring import object_host
@@ -114,3 +115,37 @@ def test_a_host_netbox_records_but_that_carries_no_tag_is_adopted_not_duplicated
     other = device(2, zabbix_hostid="100")  # NetBox claims device 1's host for device 2: not taken from it
     # device 1's host is found by its tag (NetBox's stale record of 555 is corrected later); device 2 gets its own
     assert [(a, h) for a, h, _ in plan([obj, other], [host_of(obj, "100")], mapping)] == [("create", "srv-2")]
+
+
+def test_snmp_and_a_proxy_from_the_config_context_or_the_mapping_and_bad_ones_named(mapping: Path) -> None:
+    mapping.write_text(
+        "rules:\n  - role: router\n    interface: snmp\n    templates: [ICMP Ping]\ndefault: [ICMP Ping]\n"
+    )
+    s = ZabbixSyncSettings()
+    proxies = {"proxy-batam": "10501"}
+    snmp, routed, proxied = device(1, interface="snmp"), device(2, role="router"), device(3, proxy="proxy-batam")
+    made = {c.host: c.spec for c in plan_sync([snmp, routed, proxied], [], s, mapping, {}, proxies)}
+    assert made["srv-1"] is not None and made["srv-1"].interface == "snmp"
+    assert made["srv-2"] is not None and made["srv-2"].interface == "snmp"  # the mapping's rule for routers
+    assert made["srv-3"] is not None and (made["srv-3"].interface, made["srv-3"].proxy) == ("agent", "proxy-batam")
+    # Hosts made before: agent interface only, monitored by the server; the SNMP one gets its interface, the
+    # proxied one its proxy; the same hosts once in step change nothing.
+    old = [host_of(snmp, "100"), host_of(proxied, "101")]
+    assert plan([snmp, proxied], old, mapping) == [  # no proxies known: named, not guessed
+        ("update", "srv-1", ("interface",)),
+        ("skip", "srv-3", ("config context zabbix.proxy: no proxy 'proxy-batam' in Zabbix",)),
+    ]
+    changes = plan_sync([snmp, proxied], old, s, mapping, {}, proxies)
+    assert [(c.host, c.what) for c in changes] == [("srv-1", ("interface",)), ("srv-3", ("proxy",))]
+    snmp_main = {"interfaceid": "7", "ip": "10.0.0.1", "useip": "1", "port": "161"}
+    in_step = [host_of(snmp, "100", snmp=snmp_main), host_of(proxied, "101", proxy="10501")]
+    assert plan_sync([snmp, proxied], in_step, s, mapping, {}, proxies) == []
+    bad = device(4, interface="ssh")
+    assert plan([bad], [], mapping) == [("skip", "srv-4", ("config context zabbix.interface must be agent or snmp, "
+                                                           "not 'ssh'",))]  # fmt: skip
+
+
+def test_who_monitors_a_host_is_said_the_way_each_zabbix_version_takes_it() -> None:
+    assert proxy_fields("10501", seven=False) == {"proxy_hostid": "10501"}
+    assert proxy_fields("10501", seven=True) == {"monitored_by": 1, "proxyid": "10501"}
+    assert proxy_fields("0", seven=True) == {"monitored_by": 0, "proxyid": "0"}
