@@ -251,8 +251,7 @@ class Executor:
 
     def _execute_logged(self, run_id: str) -> RunView | None:
         try:
-            with self._slots:
-                return self.execute(run_id)
+            return self.execute(run_id)
         except Exception:
             log.exception("run crashed", extra={"run": run_id})
             raise
@@ -264,7 +263,10 @@ class Executor:
         The run's lease (lock ``run:<id>``; across agents a PostgreSQL advisory lock, released by the server when
         the process holding it dies) makes one process at a time drive a run: another caller waits for it, then
         finds the run as that one left it."""
-        with self.locks.hold(run_lease(run_id), timeout=RUN_LEASE_WAIT):
+        # The lease first, then a worker slot: a caller waiting for another's lease holds no slot (holding one, it
+        # would starve a step that got its lock and waits for a slot to go on, while the lease's holder waits for
+        # that lock: three agents on the lab stopped dead so).
+        with self.locks.hold(run_lease(run_id), timeout=RUN_LEASE_WAIT), self._slots:
             with self._guard:
                 self._driving.add(run_id)
             try:

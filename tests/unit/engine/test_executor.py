@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -287,3 +289,56 @@ def test_listeners_hear_of_each_finished_run_and_a_failing_one_harms_nothing(sto
     final = ex.submit(run_id).result(timeout=30)
     assert told.wait(timeout=10)  # the pool's done-callback, just after the result
     assert final is not None and final.status == "done" and heard == [(run_id, "done")]
+
+
+NOTES = """\
+name: notes
+title: Catatan
+sop: {number: "01/SOP/TEST", office: "Lab"}
+trigger: {object_type: dcim.device, tag: sop-notes, status: planned}
+steps:
+  - step: note
+    id: note-1
+    sla: 3h
+"""
+
+
+def test_a_caller_waiting_for_a_runs_lease_holds_no_worker_slot(store: Store, tmp_path: Path) -> None:
+    """One slot. Run X's step waits for a lock (its slot is free meanwhile); a second driver of X (a job retried by
+    another worker) waits for X's lease. Run Y must still get the slot: had the waiting driver taken it, X's step,
+    once its lock is free, would wait for that slot while the slot's holder waits for X — three agents on the lab
+    stopped dead so."""
+    world = World()
+    registry = make_registry(world)
+    books = {}
+    for text in (THREE_STEPS, NOTES):
+        f = tmp_path / "book.yaml"
+        f.write_text(text)
+        pb = load_playbook(f, registry)
+        books[pb.name] = pb
+    locks = locks_for(store)
+    ex = Executor(store, books, None, RecordingTracker(), locks, FakeClock(), registry=registry, max_workers=1)  # type: ignore[arg-type]
+    x = ex.create("selftest", DEVICE, "srv-1", "cli")[0]
+    y = ex.create("notes", ObjectRef("dcim.device", 43), "srv-2", "cli")[0]
+    waiting = threading.Event()
+    world.during["reserve"] = waiting.set  # inside the step, after its lock: the main thread holds the lock first
+    with locks.hold("pool"):
+        first = ex.submit(x)  # drives X in the pool: its slot, then its step waits for "pool" (the slot freed)
+        assert wait_until(lambda: ex.driving == [x])
+        second = threading.Thread(target=ex.run_here, args=(x,))  # a second driver (a retried job): waits for X
+        second.start()
+        other = ex.submit(y)
+        assert wait_until(other.done, timeout=3.0)  # Y got the slot and ran to its end while X waits for "pool"
+        assert store.get_run(y).status == "done"  # type: ignore[union-attr]
+    second.join(10)
+    assert first.result(10) is not None and not second.is_alive() and waiting.is_set()
+    assert store.get_run(x).status == "done"  # type: ignore[union-attr]
+
+
+def wait_until(probe: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
