@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import requests
 import yaml
@@ -33,6 +34,21 @@ def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float = 90.0,
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(every)
+
+
+def remove_devices(nb: Any, devices: Iterable[Any]) -> None:
+    """A test's devices gone from NetBox and their hosts from Zabbix (their addresses named after them too)."""
+    from agent import clients
+    from agent.settings import load_settings
+
+    z = clients.zabbix(load_settings(None))
+    for dev in devices:
+        if host := z.host_id(dev.name):
+            z.delete_hosts([host])
+        for ip in nb.ipam.ip_addresses.filter(description__ic=dev.name):
+            ip.delete()
+        if fresh := nb.dcim.devices.get(dev.id):
+            fresh.delete()
 
 
 def healthy(port: int) -> bool:

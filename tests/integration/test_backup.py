@@ -28,7 +28,7 @@ from agent.settings import load_settings
 from agent.steps.backup import FAILED_TRIGGER, STALE_TRIGGER
 from integrations.transfer import local_checksums
 from lab.labkit import file_backup_request, netbox
-from tests.integration.helpers import BACKUP_SERVER, wait_for
+from tests.integration.helpers import BACKUP_SERVER, remove_devices, wait_for
 
 # The tests share the one SSH server and restic repository but run concurrently: each works on its own copy of the
 # data, and their devices hold the server's address in a VRF that allows duplicates (the global table would move
@@ -89,14 +89,7 @@ def server_device(nb: Any, data_dir: Path) -> Iterator[Callable[..., Any]]:
         return dev
 
     yield make
-    z = clients.zabbix(load_settings(None))
-    for dev in made:
-        if host := z.host_id(dev.name):
-            z.delete_hosts([host])
-        for ip in nb.ipam.ip_addresses.filter(description__ic=dev.name):
-            ip.delete()
-        if fresh := nb.dcim.devices.get(dev.id):
-            fresh.delete()
+    remove_devices(nb, made)
 
 
 def tag(nb: Any, dev: Any, *slugs: str) -> None:

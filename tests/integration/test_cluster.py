@@ -31,7 +31,7 @@ from agent.intake.signature import sign
 from agent.jobs.cluster import QUEUE, libpq_url
 from agent.settings import load_settings
 from lab.labkit import file_backup_request, netbox
-from tests.integration.helpers import healthy, private_playbooks, wait_for
+from tests.integration.helpers import healthy, private_playbooks, remove_devices, wait_for
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 PORTS = (18097, 18098, 18099)
@@ -76,14 +76,7 @@ def devices(tmp_path: Path) -> Iterator[list[Any]]:
     made = [file_backup_request(nb, paths=str(copy), schedule="* * * * *", retention="last=10", vrf=VRF,
                                 tags=(TAG, "approved")) for _ in range(DEVICES)]  # fmt: skip
     yield made
-    z = clients.zabbix(load_settings(None))
-    for dev in made:
-        if host := z.host_id(dev.name):
-            z.delete_hosts([host])
-        for ip in nb.ipam.ip_addresses.filter(description__ic=dev.name):
-            ip.delete()
-        if fresh := nb.dcim.devices.get(dev.id):
-            fresh.delete()
+    remove_devices(nb, made)
     shutil.rmtree(copy, ignore_errors=True)
 
 
@@ -126,8 +119,12 @@ def test_three_agents_run_each_request_and_scheduled_backup_once_and_take_over_a
         for dev in devices:
             for port in PORTS:
                 deliver(port, dev.id)
-        requested = wait_for("the requests", lambda: (r := runs(env, "backup-cluster")) and len(
-            [x for x in r if x.finished]) >= DEVICES and r, timeout=300, every=2)  # fmt: skip
+
+        def requests_done() -> list[RunView] | None:
+            found = runs(env, "backup-cluster")
+            return found if len([r for r in found if r.finished]) >= DEVICES else None
+
+        requested = wait_for("the requests", requests_done, timeout=300, every=2)
         assert sorted(r.ref.object_id for r in requested) == sorted(d.id for d in devices)  # each request once
         assert {r.status for r in requested} == {"done"}, [(r.object_name, r.reason) for r in requested]
 
@@ -142,8 +139,12 @@ def test_three_agents_run_each_request_and_scheduled_backup_once_and_take_over_a
         wait_for("another agent to resume the run", lambda: any(run_id in held(p) for p in others) or (
             (v := store.get_run(run_id)) is not None and v.finished), timeout=60, every=0.2)  # fmt: skip
         resumed = time.monotonic() - killed_at
-        final = wait_for("the killed agent's run", lambda: (v := store.get_run(run_id)) and v.finished and v,
-                         timeout=180, every=0.5)  # fmt: skip
+
+        def finished() -> RunView | None:
+            view = store.get_run(run_id)
+            return view if view is not None and view.finished else None
+
+        final = wait_for("the killed agent's run", finished, timeout=180, every=0.5)
         print(
             f"\nrun {run_id[:8]} of the killed agent-{victim}: resumed {resumed:.1f} s, done "
             f"{time.monotonic() - killed_at:.1f} s after SIGKILL"
