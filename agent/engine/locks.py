@@ -1,7 +1,10 @@
 """Named resource locks (rack, prefix, power feed) so two runs never race for the same slot.
 
 In-process locks serve one agent with SQLite; with PostgreSQL, session advisory locks serialise every agent
-process sharing the run store.
+process sharing the run store. Each held lock has a database session of its own, closed on release: closing it
+releases the lock whatever happened meanwhile (a lock granted as its wait timed out, an error in the release), and
+a session never serves two holders — with the run store's pooled connections, three agents once ended with one
+session holding a run's lease and a lock its step then waited for, forever.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+CONNECT_TIMEOUT = 10  # seconds to open a lock's session
 
 
 class LockTimeout(TimeoutError):
@@ -59,22 +65,27 @@ def advisory_key(name: str) -> int:
 class PostgresAdvisoryLocks:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # The same server and database as the engine's (advisory locks are per database), as libpq takes it.
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._local = InProcessLocks()  # threads of this process queue here, not on extra connections
 
     @contextmanager
     def hold(self, name: str, timeout: float = 120.0) -> Iterator[None]:
         key = advisory_key(name)
-        with self._local.hold(name, timeout), self._engine.connect() as conn:
-            conn.execute(sa.text("SELECT set_config('lock_timeout', :t, false)"), {"t": f"{int(timeout * 1000)}ms"})
+        with self._local.hold(name, timeout):
             try:
-                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            except sa.exc.OperationalError as e:
-                raise LockTimeout(f"resource {name} stayed locked for {timeout:.0f}s") from e
+                conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+            except psycopg.OperationalError as e:  # the database is down or unreachable: a retry can help
+                raise ConnectionError(f"lock {name}: the run store's database cannot be reached") from e
             try:
+                conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{max(1, int(timeout * 1000))}ms",))
+                try:
+                    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+                except psycopg.errors.LockNotAvailable as e:
+                    raise LockTimeout(f"resource {name} stayed locked for {timeout:.0f}s") from e
                 yield
             finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
+                conn.close()  # the session ends: the server releases its lock
 
     def held(self, name: str) -> bool:
         with self._engine.connect() as conn:

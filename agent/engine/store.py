@@ -170,6 +170,8 @@ class Store:
         self.engine: Engine = sa.create_engine(url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            sa.event.listen(self.engine, "checkin", _release_advisory_locks)
 
     @property
     def is_postgres(self) -> bool:
@@ -444,6 +446,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")  # readers (the web API) never block the executor's writes
     cur.close()
+
+
+def _release_advisory_locks(dbapi_conn: Any, _record: Any) -> None:
+    """A connection goes back to the pool holding no session lock. A lock that outlived its holder's release — seen
+    when ``lock_timeout`` fired as the lock was granted: the client took it for a timeout, the server kept the lock —
+    would otherwise ride along to the connection's next user, who could then take it again (advisory locks are
+    re-entrant per session) or wait on it forever."""
+    if dbapi_conn is None or getattr(dbapi_conn, "closed", False):
+        return
+    try:
+        dbapi_conn.execute("SELECT pg_advisory_unlock_all()")
+        dbapi_conn.rollback()
+    except Exception:  # a broken connection: the pool discards it, and the server its locks
+        return
 
 
 def _run_view(row: Any, step_views: list[StepView]) -> RunView:

@@ -65,3 +65,16 @@ def test_twenty_runs_at_once_take_twenty_document_numbers(store: Store) -> None:
     for t in threads:
         t.join(60)
     assert sorted(taken) == list(range(1, 21))  # never one number twice, none skipped
+
+
+def test_a_connection_returns_to_the_pool_holding_no_lock(store: Store) -> None:
+    """A session lock left on a connection (its release never ran) does not ride along to the next user."""
+    key = advisory_key("leaked:1")
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key}).first() is not None
+    other = sa.create_engine(os.environ["LAB_PG_URL"])
+    try:
+        with other.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar() is True
+    finally:
+        other.dispose()
