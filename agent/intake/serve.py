@@ -202,9 +202,8 @@ def _own_timers(agent: Agent, timers: Intervals, cluster: Cluster | None) -> Non
 
 
 def _node(agent: Agent, cluster: Cluster | None) -> Callable[[], dict[str, Any]]:
-    if cluster is None:
-        return lambda: {"node": socket.gethostname(), "role": "single", "runs": agent.executor.driving}
-    return lambda: {"node": cluster.node, "role": "cluster", "runs": agent.executor.driving}
+    name, role = (cluster.node, "cluster") if cluster is not None else (socket.gethostname(), "single")
+    return lambda: {"node": name, "role": role, "runs": agent.executor.driving}
 
 
 def _cluster(agent: Agent) -> Cluster | None:

@@ -246,11 +246,3 @@ class BackupScheduler:
                         extra={"job": row["id"], "late": round(late), "grace": self.grace})  # fmt: skip
             return None, next_run
         return Due(str(row["id"]), kind, row["device_id"], str(row["name"]), planned), next_run
-
-
-def cron_text(trigger: Any) -> str:
-    """A CronTrigger's five crontab fields (weekdays by name)."""
-    fields = {f.name: str(f) for f in getattr(trigger, "fields", [])}
-    if not fields:
-        return str(trigger)
-    return " ".join(fields.get(n, "*") for n in ("minute", "hour", "day", "month", "day_of_week"))

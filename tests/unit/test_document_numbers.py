@@ -20,13 +20,6 @@ from agent.settings import load_settings
 from agent.steps.services import Services
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
-    s.migrate()
-    return s
-
-
 def test_twenty_runs_at_once_take_twenty_numbers_and_a_rerun_its_own(store: Store) -> None:
     numbers = DocumentNumbers(store.engine)
     taken: dict[str, int] = {}

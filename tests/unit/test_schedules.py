@@ -32,13 +32,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
-    s.migrate()
-    return s
-
-
 def test_a_schedule_is_kept_moved_and_removed(store: Store) -> None:
     clock = Clock()
     sched = BackupScheduler(store.engine, TZ, 3600, now=clock)
@@ -114,10 +107,10 @@ class _Exploit:
 
 def test_legacy_pickled_jobs_are_converted_and_an_exploit_row_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'runs.sqlite3'}"
-    store = Store(url)
+    legacy = Store(url)
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parents[2] / "agent/engine/migrations"))
-    with store.engine.begin() as conn:
+    with legacy.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0003")
     old = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=url, tablename="dcagent_jobs")})
@@ -127,11 +120,11 @@ def test_legacy_pickled_jobs_are_converted_and_an_exploit_row_is_refused(tmp_pat
                 kwargs={"device_id": 12})  # fmt: skip
     old.shutdown()
     marker = tmp_path / "pwned"
-    with store.engine.begin() as conn:
+    with legacy.engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO dcagent_jobs (id, next_run_time, job_state) VALUES ('backup:13', 0, :b)"),
                      {"b": pickle.dumps(_Exploit(marker))})  # fmt: skip
-    store.migrate()
+    legacy.migrate()
     assert not marker.exists()
-    jobs = BackupScheduler(store.engine, TZ, 600).jobs()
+    jobs = BackupScheduler(legacy.engine, TZ, 600).jobs()
     assert [(j.id, j.device_id, j.schedule) for j in jobs] == [("backup:12", 12, "30 1 * * mon-fri")]
-    assert not sa.inspect(store.engine).has_table("dcagent_jobs")
+    assert not sa.inspect(legacy.engine).has_table("dcagent_jobs")

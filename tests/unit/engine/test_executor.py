@@ -6,8 +6,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from agent.engine.executor import Executor
 from agent.engine.locks import InProcessLocks, LockManager, PostgresAdvisoryLocks
 from agent.engine.playbook import Playbook, load_playbook
@@ -21,13 +19,6 @@ THREE_STEPS = GOOD.replace(
     "  - step: reserve\n    id: reserve-2\n    sla: 1h\n  - step: note\n    id: note-2\n    sla: 1h\non_reject:",
 )
 DEVICE = ObjectRef("dcim.device", 42)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
-    s.migrate()
-    return s
 
 
 def locks_for(store: Store) -> LockManager:
