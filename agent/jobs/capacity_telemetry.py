@@ -1,7 +1,8 @@
 """Capacity in Zabbix for the on-call staff (issue 16): per site, the figures the capacity check computes — each
 rack's free units and largest free block, each feed's headroom, each UPS panel's budget left, the uplink's Mbps
-left — sent as trapper values to a "capacity" host per site, with a trigger when a figure's free share falls under
-``capacity_alert_percent``. NetBox's API gives no utilisation of racks or power: Zabbix then keeps the trend.
+left — and each prefix's free addresses, sent as trapper values to a "capacity" host per site, with a trigger when
+a figure's free share falls under ``capacity_alert_percent``. NetBox's API gives no utilisation of racks, power or
+prefixes: Zabbix then keeps the trend.
 
 Items and triggers are created when a rack, feed or panel first appears (in bulk; nothing is rewritten on later
 sends); the values go in one sender call per site."""
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from agent.steps.capacity_model import blocked_units, feed_capacity_w
 from integrations.errors import IntegrationError, TransientError
 from integrations.netbox import NetBoxClient, SiteCapacity
+from integrations.netbox.inventory import PrefixUsage
 from integrations.zabbix import ZabbixClient
 
 log = logging.getLogger("dcagent.capacity")
@@ -43,8 +45,8 @@ def _largest_block(free: set[int], height: int) -> int:
     return best
 
 
-def figures(site: SiteCapacity) -> list[Figure]:
-    """The site's capacity as numbers, from one read of it (the capacity check's own model)."""
+def figures(site: SiteCapacity, prefixes: Sequence[PrefixUsage] = ()) -> list[Figure]:
+    """The site's capacity as numbers, from one read of it (the capacity check's own model) and of its prefixes."""
     out: list[Figure] = []
     for rack in site.racks:
         free = set(range(1, rack.u_height + 1)) - blocked_units(rack, "front", True)
@@ -71,6 +73,11 @@ def figures(site: SiteCapacity) -> list[Figure]:
         out += [Figure("dc.uplink.left_mbps", "Uplink: bandwidth tersisa", left, "Mbps"),
                 Figure("dc.uplink.pfree", "Uplink: bandwidth tersisa", round(100 * left / site.uplink_mbps, 1), "%",
                        True)]  # fmt: skip
+    for p in prefixes:
+        q = _q(p.prefix)
+        out += [Figure(f"dc.prefix.free[{q}]", f"Prefix {p.prefix}: alamat kosong", p.free),
+                Figure(f"dc.prefix.pfree[{q}]", f"Prefix {p.prefix}: alamat kosong",
+                       round(100 * p.free / max(1, p.size), 1), "%", True)]  # fmt: skip
     return out
 
 
@@ -98,7 +105,7 @@ class CapacityTelemetry:
                 site = self.netbox.site_capacity(site_id, self.switch_roles)
                 if not site.racks:
                     continue
-                sent[slug] = self.send_site(slug, figures(site))
+                sent[slug] = self.send_site(slug, figures(site, self.netbox.prefix_usage(site_id)))
             except IntegrationError as e:
                 log.warning("capacity not sent", extra={"site": slug, "error": str(e)})
         return sent

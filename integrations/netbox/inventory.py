@@ -5,6 +5,7 @@ number of objects (issue 16)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -60,6 +61,31 @@ class MonitoredObject(BaseModel):
         return OBJECT_TYPE[self.kind]
 
 
+class PrefixUsage(BaseModel):
+    """A prefix at a site and how much of it is used, counted as NetBox's own utilisation counts it: addresses
+    (or, for a container, child prefixes) against its size (an IPv4 prefix that is no pool loses its network and
+    broadcast addresses); ``mark_utilized`` is full."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prefix: str
+    size: int
+    used: int
+
+    @property
+    def free(self) -> int:
+        return max(0, self.size - self.used)
+
+
+def _usable(net: ipaddress.IPv4Network | ipaddress.IPv6Network, pool: bool) -> int:
+    return net.num_addresses - (2 if net.version == 4 and net.prefixlen < 31 and not pool else 0)
+
+
+def _top_level(nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> list[Any]:
+    """The children that no other child contains (a nested child's space is counted once, in its parent)."""
+    return [n for n in nets if not any(o != n and o.version == n.version and n.subnet_of(o) for o in nets)]  # type: ignore[arg-type]
+
+
 def _slug(d: dict[str, Any] | None, key: str = "slug") -> str | None:
     return str(d[key]) if isinstance(d, dict) and d.get(key) is not None else None
 
@@ -84,6 +110,11 @@ def _object(kind: Kind, d: dict[str, Any]) -> MonitoredObject:
         interface=str(zabbix["interface"]) if zabbix.get("interface") is not None else None,
         proxy=str(zabbix["proxy"]) if zabbix.get("proxy") is not None else None,
     )  # fmt: skip
+
+
+def _status(p: dict[str, Any]) -> str:
+    status = p.get("status")
+    return str(status.get("value") if isinstance(status, dict) else status or "")
 
 
 class InventoryReads(NetBoxCore):
@@ -125,6 +156,38 @@ class InventoryReads(NetBoxCore):
         """Site slug → id, of ``slugs`` (every site when empty), in one read."""
         params: dict[str, Any] = {"fields": "id,slug", "ordering": "slug", **({"slug": list(slugs)} if slugs else {})}
         return {str(r["slug"]): int(r["id"]) for r in self._pages("dcim/sites/", params, "list sites")}
+
+    def prefix_usage(self, site_id: int) -> list[PrefixUsage]:
+        """The site's active and container prefixes with what is used of each: one read of the prefixes, one
+        (paged) of the addresses inside them, one of each container's children."""
+        prefixes = list(self._pages("ipam/prefixes/", {"site_id": site_id, "status": ["active", "container"],
+                                    "fields": "id,prefix,vrf,status,is_pool,mark_utilized", "ordering": "prefix"},
+                                    f"list prefixes of site {site_id}"))  # fmt: skip
+        vrf = {int(p["id"]): (p.get("vrf") or {}).get("id") for p in prefixes}
+        net = {int(p["id"]): ipaddress.ip_network(str(p["prefix"])) for p in prefixes}
+        plain = [p for p in prefixes if _status(p) != "container" and not p.get("mark_utilized")]
+        addresses: list[tuple[Any, Any]] = []
+        for start in range(0, len(plain), 50):  # the query string stays short
+            rows = self._pages("ipam/ip-addresses/", {"parent": [str(p["prefix"]) for p in plain[start : start + 50]],
+                               "fields": "address,vrf"}, f"list addresses of site {site_id}")  # fmt: skip
+            addresses += [(ipaddress.ip_interface(str(r["address"])).ip, (r.get("vrf") or {}).get("id")) for r in rows]
+        out = []
+        for p in prefixes:
+            pid = int(p["id"])
+            size = _usable(net[pid], bool(p.get("is_pool")) or _status(p) == "container")
+            if p.get("mark_utilized"):
+                used = size
+            elif _status(p) == "container":
+                rows = self._pages("ipam/prefixes/", {"within": str(p["prefix"]), "fields": "prefix,vrf"},
+                                   f"list the children of {p['prefix']}")  # fmt: skip
+                kids = [
+                    ipaddress.ip_network(str(r["prefix"])) for r in rows if (r.get("vrf") or {}).get("id") == vrf[pid]
+                ]
+                used = sum(k.num_addresses for k in _top_level(kids))
+            else:
+                used = sum(1 for ip, v in addresses if v == vrf[pid] and ip.version == net[pid].version and ip in net[pid])
+            out.append(PrefixUsage(prefix=str(p["prefix"]), size=size, used=min(used, size)))
+        return out
 
     def existing_ids(self, kind: Kind, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` are still in NetBox (whatever their scope): the others were deleted."""

@@ -27,22 +27,26 @@ def site() -> Iterator[dict[str, Any]]:
     made["site"] = nb.dcim.sites.create({"name": f"Cap {uid}", "slug": f"cap-{uid}", "status": "active",
                                          "custom_fields": {"dcagent_uplink_mbps": 100}})  # fmt: skip
     made["rack"] = nb.dcim.racks.create({"name": "R1", "site": made["site"].id, "status": "active", "u_height": 4})
+    net = f"10.{int(uid[:2], 16)}.{int(uid[2:4], 16)}.0/28"  # a /28 of its own, two addresses used
+    made["prefix"] = nb.ipam.prefixes.create({"prefix": net, "scope_type": "dcim.site", "scope_id": made["site"].id,
+                                              "status": "active"})  # fmt: skip
+    made["ips"] = [nb.ipam.ip_addresses.create({"address": net.replace(".0/28", f".{n}/28")}) for n in (1, 2)]
     try:
         yield made
     finally:
         z = clients.zabbix(load_settings(None))
         if host := z.host_id(capacity_host(made["site"].slug)):
             z.delete_hosts([host])
-        for dev in made["devices"]:
-            dev.delete()
+        for obj in [*made["devices"], *made["ips"], made["prefix"]]:
+            obj.delete()
         made["rack"].delete()
         made["site"].delete()
 
 
-def values(z: Any, host: str) -> dict[str, float]:
-    host_id = z.host_id(host)
-    return {k: float(v) for k, (clock, v) in z.item_values(host_id, [
-        'dc.rack.free_u["R1"]', 'dc.rack.pfree["R1"]', "dc.uplink.left_mbps"]).items() if clock}  # fmt: skip
+def values(z: Any, host: str, prefix: str = "") -> dict[str, float]:
+    keys = ['dc.rack.free_u["R1"]', 'dc.rack.pfree["R1"]', "dc.uplink.left_mbps"]
+    keys += [f'dc.prefix.free["{prefix}"]'] if prefix else []
+    return {k: float(v) for k, (clock, v) in z.item_values(z.host_id(host), keys).items() if clock}
 
 
 def test_a_sites_capacity_reaches_zabbix_and_a_full_rack_is_a_problem(site: dict[str, Any]) -> None:
@@ -50,10 +54,12 @@ def test_a_sites_capacity_reaches_zabbix_and_a_full_rack_is_a_problem(site: dict
     svc = Services(settings)
     nb, slug = site["nb"], site["site"].slug
     watch = CapacityTelemetry(svc.netbox, svc.zabbix, svc.send_health, settings.switch_roles, 25.0, [slug])
-    assert watch.run() == {slug: 5}  # free units, largest block, free share; uplink Mbps and share
-    z, host = svc.zabbix, capacity_host(slug)
-    first = wait_for("the first values", lambda: values(z, host) if len(values(z, host)) == 3 else None, 60)
-    assert first == {'dc.rack.free_u["R1"]': 4, 'dc.rack.pfree["R1"]': 100, "dc.uplink.left_mbps": 100}
+    assert watch.run() == {slug: 7}  # free units, largest block, free share; uplink Mbps and share; prefix's two
+    z, host, net = svc.zabbix, capacity_host(slug), site["prefix"].prefix
+    first = wait_for("the first values", lambda: values(z, host, net) if len(values(z, host, net)) == 4 else None, 60)
+    free_ips = len(list(site["prefix"].available_ips.list()))  # NetBox's own answer: 14 usable less the two taken
+    assert first == {'dc.rack.free_u["R1"]': 4, 'dc.rack.pfree["R1"]': 100, "dc.uplink.left_mbps": 100,
+                     f'dc.prefix.free["{net}"]': free_ips} and free_ips == 12  # fmt: skip
     dtype = nb.dcim.device_types.get(slug="poweredge-r650")
     role = nb.dcim.device_roles.get(slug="server")
     for position in range(1, 5, int(dtype.u_height)):  # the rack filled, as a colocation would

@@ -9,6 +9,7 @@ from agent.jobs.capacity_telemetry import CapacityTelemetry, figures
 from integrations.errors import TransientError
 from integrations.netbox import FeedInfo, Occupant, PanelInfo, RackInfo, SiteCapacity, SitePower
 from integrations.netbox.graph import Grant
+from integrations.netbox.inventory import PrefixUsage
 
 
 def site() -> SiteCapacity:
@@ -32,6 +33,12 @@ def test_each_rack_feed_panel_and_the_uplink_becomes_numbers_zabbix_can_trend() 
     assert got['dc.feed.headroom_w["PF-A"]'] == (2000, False)  # 230 V × 16 A × 80 % = 2944 W, 944 W allocated
     assert got['dc.ups.left_w["PP-1"]'] == (300, False) and got['dc.ups.pfree["PP-1"]'] == (7.5, True)
     assert got["dc.uplink.left_mbps"] == (50, False) and got["dc.uplink.pfree"] == (5.0, True)
+
+
+def test_a_prefixs_free_addresses_and_free_share_are_figures_too() -> None:
+    got = {f.key: (f.value, f.percent) for f in figures(site(), [PrefixUsage(prefix="10.0.0.0/24", size=254,
+                                                                              used=241)])}  # fmt: skip
+    assert got['dc.prefix.free["10.0.0.0/24"]'] == (13, False) and got['dc.prefix.pfree["10.0.0.0/24"]'] == (5.1, True)
 
 
 def test_values_for_items_the_server_does_not_know_yet_are_sent_again() -> None:

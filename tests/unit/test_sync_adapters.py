@@ -98,3 +98,33 @@ def test_a_dashboard_is_created_once_then_left_alone_and_rewritten_only_when_its
         ]
     writes = [r["body"]["method"] for r in seen if r["body"]["method"] in ("dashboard.create", "dashboard.update")]
     assert writes == ["dashboard.create", "dashboard.update"]
+
+
+def _page(rows: list[dict[str, object]]) -> dict[str, object]:
+    return {"count": len(rows), "next": None, "results": rows}
+
+
+@responses.activate
+def test_a_sites_prefixes_are_counted_as_netbox_counts_their_utilisation_in_three_reads() -> None:
+    vrf = {"id": 5}
+    responses.get(f"{URL}/api/ipam/prefixes/", json=_page([
+        {"id": 1, "prefix": "10.0.0.0/24", "vrf": None, "status": {"value": "active"}, "is_pool": False},
+        {"id": 2, "prefix": "10.0.1.0/29", "vrf": None, "status": {"value": "active"}, "mark_utilized": True},
+        {"id": 3, "prefix": "10.8.0.0/16", "vrf": None, "status": {"value": "container"}},
+        {"id": 4, "prefix": "10.9.0.0/30", "vrf": vrf, "status": {"value": "active"}, "is_pool": True}]))  # fmt: skip
+    responses.get(f"{URL}/api/ipam/ip-addresses/", json=_page([
+        {"address": "10.0.0.1/24", "vrf": None}, {"address": "10.0.0.9/24", "vrf": None},
+        {"address": "10.0.0.10/24", "vrf": vrf},  # another VRF's: not this prefix's
+        {"address": "10.9.0.1/30", "vrf": vrf}, {"address": "fd00::1/64", "vrf": None}]))  # fmt: skip
+    responses.get(f"{URL}/api/ipam/prefixes/", json=_page([  # the container's children, one nested in another
+        {"prefix": "10.8.0.0/24", "vrf": None}, {"prefix": "10.8.0.0/25", "vrf": None},
+        {"prefix": "10.8.4.0/22", "vrf": None}, {"prefix": "10.8.9.0/24", "vrf": vrf}]))  # fmt: skip
+    got = {p.prefix: (p.size, p.used, p.free) for p in NetBoxClient(URL, "nbt_k.t", timeout=2).prefix_usage(1)}
+    assert got == {"10.0.0.0/24": (254, 2, 252), "10.0.1.0/29": (6, 6, 0), "10.8.0.0/16": (65536, 1280, 64256),
+                   "10.9.0.0/30": (4, 1, 3)}  # fmt: skip
+    assert len(responses.calls) == 3
+    first = parse_qs(urlsplit(responses.calls[0].request.url or "").query)
+    assert first["site_id"] == ["1"] and sorted(first["status"]) == ["active", "container"]
+    addresses = parse_qs(urlsplit(responses.calls[1].request.url or "").query)
+    assert addresses["parent"] == ["10.0.0.0/24", "10.9.0.0/30"]  # not the one marked used, not the container
+    assert parse_qs(urlsplit(responses.calls[2].request.url or "").query)["within"] == ["10.8.0.0/16"]
