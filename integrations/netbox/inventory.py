@@ -185,7 +185,8 @@ class InventoryReads(NetBoxCore):
                 ]
                 used = sum(k.num_addresses for k in _top_level(kids))
             else:
-                used = sum(1 for ip, v in addresses if v == vrf[pid] and ip.version == net[pid].version and ip in net[pid])
+                inside = net[pid]
+                used = sum(1 for ip, v in addresses if v == vrf[pid] and ip.version == inside.version and ip in inside)
             out.append(PrefixUsage(prefix=str(p["prefix"]), size=size, used=min(used, size)))
         return out
 
