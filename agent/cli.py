@@ -36,9 +36,10 @@ from agent.engine.playbook import Playbook, load_playbooks
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
 from agent.i18n import Language, t, use_locale_dir
+from agent.jobs.capacity_telemetry import refresh_after_run
 from agent.logs import setup_logging
 from agent.settings import Settings, SettingsError, ZabbixSyncSettings, load_settings, redacted
-from agent.timeline import header_lines, human, run_data, run_summary, standard_of, step_lines
+from agent.timeline import calendar_of, header_lines, human, run_data, run_summary, standard_of, step_lines
 from integrations.errors import IntegrationError
 from integrations.metrics import api_calls
 from integrations.netbox import RequestObject, canonical_type
@@ -290,9 +291,12 @@ def run(
     final = future.result()
     agent.executor.shutdown()
     assert final is not None
-    _timeline(final, *_calendar_of(agent.playbooks.get(final.playbook)))
+    _timeline(final, *calendar_of(agent.playbooks.get(final.playbook)))
     calls = {k: v - calls_before.get(k, 0) for k, v in sorted(api_calls().items())}
     out.print("API calls: " + ", ".join(f"{k} {v}" for k, v in calls.items()))  # the run's cost, every read and write
+    if final.status == "done" and (line := refresh_after_run(agent.services, s, agent.playbooks.get(final.playbook),
+                                                             target.site)):  # fmt: skip
+        out.print(line)  # after the count: the capacity figures are no part of the request's cost
     if final.playbook != playbook and final.status == "done":
         out.print(f"plan ready (run {final.id[:8]}): the request waits for its approval; run again once approved")
     if final.status == "waiting":
@@ -349,13 +353,9 @@ def runs_show(
 def _standards(playbook: str) -> tuple[OfficeCalendar, dict[str, Standard]]:
     """The playbook's office calendar and step standards (plain seconds if the playbook is gone or broken)."""
     try:
-        return _calendar_of(Playbook.derived(load_playbooks(_settings().playbooks_dir)).get(playbook))
+        return calendar_of(Playbook.derived(load_playbooks(_settings().playbooks_dir)).get(playbook))
     except PlaybookError:
-        return _calendar_of(None)
-
-
-def _calendar_of(pb: Playbook | None) -> tuple[OfficeCalendar, dict[str, Standard]]:
-    return (pb.calendar.office(), pb.standards()) if pb else (OfficeCalendar(), {})
+        return calendar_of(None)
 
 
 WIDE = 120  # columns a terminal needs for the timeline's table; narrower, and a pipe or a log, get one line a step
@@ -426,7 +426,7 @@ def _follow(agent: Agent, label: str, work: Callable[[], RunView | None]) -> Run
     if final is None:
         err.print("dcagent: the run disappeared from the run store")
         raise typer.Exit(EXIT_FAILED)
-    _timeline(final, *_calendar_of(agent.playbooks.get(final.playbook)))
+    _timeline(final, *calendar_of(agent.playbooks.get(final.playbook)))
     return final
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.engine.calendar import OfficeCalendar, Standard
+from agent.engine.playbook import Playbook
 from agent.engine.store import RunView, StepView
 
 
@@ -25,6 +26,11 @@ def human(seconds: float | None) -> str:
 
 def standard_of(step: StepView, standards: dict[str, Standard]) -> Standard:
     return standards.get(step.key, Standard(step.sla_seconds, "s"))
+
+
+def calendar_of(pb: Playbook | None) -> tuple[OfficeCalendar, dict[str, Standard]]:
+    """The office calendar and the step standards a run of ``pb`` is measured by (a playbook gone: plain time)."""
+    return (pb.calendar.office(), pb.standards()) if pb else (OfficeCalendar(), {})
 
 
 def run_summary(view: RunView) -> dict[str, Any]:

@@ -324,6 +324,18 @@ class Store:
         with self.engine.connect() as conn:
             return [_run_view(r, []) for r in conn.execute(query).mappings()]
 
+    def finished_since(self, since: datetime) -> list[RunView]:
+        """Runs that ended at or after ``since``, with their steps (two reads, whatever their number)."""
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(sa.select(runs).where(runs.c.finished_at >= since)).mappings())
+            by_run: dict[str, list[StepView]] = {}
+            ids = [r["id"] for r in rows]
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                q = sa.select(steps).where(steps.c.run_id.in_(ids[start : start + 500])).order_by(steps.c.seq)
+                for st in conn.execute(q).mappings():
+                    by_run.setdefault(str(st["run_id"]), []).append(_step_view(st))
+            return [_run_view(r, by_run.get(str(r["id"]), [])) for r in rows]
+
     def unfinished_runs(self) -> list[str]:
         with self.engine.connect() as conn:
             q = sa.select(runs.c.id).where(runs.c.status.in_(ACTIVE)).order_by(runs.c.created_at)

@@ -23,7 +23,7 @@ from agent.intake.echo import run_echo
 from agent.intake.pages import Pages
 from agent.intake.server import create_app
 from agent.jobs import runner
-from agent.jobs.capacity_telemetry import CapacityTelemetry
+from agent.jobs.capacity_telemetry import CapacityTelemetry, changes_capacity
 from agent.jobs.cluster import Cluster
 from agent.jobs.expiry import check_expiries
 from agent.jobs.heartbeat import Heartbeat, node_host
@@ -119,15 +119,6 @@ def sync_object_once(agent: Agent, object_type: str, object_id: int) -> int:
     return report.writes
 
 
-# Steps that change a site's rack space, power or bandwidth: a done run of any playbook with one (an office's own
-# included) refreshes the capacity figures in Zabbix.
-CAPACITY_STEPS = frozenset({"place_device", "unrack_device", "allocate_prefix", "change_commit_rate"})
-
-
-def changes_capacity(playbook: Playbook | None) -> bool:
-    return playbook is not None and any(ref.step in CAPACITY_STEPS for ref in playbook.steps)
-
-
 def _capacity_once(watch: CapacityTelemetry) -> None:
     try:
         sent = watch.run()
@@ -167,8 +158,7 @@ def _shared_timers(agent: Agent, on_capacity_change: Callable[[], None]) -> dict
     if s.expiry_check_hours > 0:
         timers["expiry"] = (s.expiry_check_hours * 3600, partial(check_expiries_once, agent))
     if s.capacity_interval_minutes > 0:
-        watch = CapacityTelemetry(agent.services.netbox, agent.services.zabbix, agent.services.send_health,
-                                  s.switch_roles, s.capacity_alert_percent, s.capacity_sites)  # fmt: skip
+        watch = CapacityTelemetry.of(agent.services, s)
         timers["capacity"] = (s.capacity_interval_minutes * 60, partial(_capacity_once, watch))
         agent.executor.on_finished.append(
             lambda run: on_capacity_change()
@@ -182,7 +172,9 @@ def _own_timers(agent: Agent, timers: Intervals, cluster: Cluster | None) -> Non
     """Each agent's own: its heartbeat; alone, also the shared timers, the waker and the schedules."""
     s = agent.settings
     if s.heartbeat_seconds > 0:
-        beat = Heartbeat(agent.services, agent.store, s.heartbeat_seconds, s.heartbeat_host or node_host())
+        beat = Heartbeat(
+            agent.services, agent.store, s.heartbeat_seconds, s.heartbeat_host or node_host(), agent.playbooks
+        )
         timers.every(lambda: beat.beat(agent.executor.queue_depth), s.heartbeat_seconds, "heartbeat")
     schedules = agent.services.scheduler_or_none
     if schedules is not None:

@@ -14,7 +14,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from agent.engine.playbook import Playbook
+from agent.i18n import t
+from agent.settings import Settings
 from agent.steps.capacity_model import blocked_units, feed_capacity_w
+from agent.steps.services import Services
 from integrations.errors import IntegrationError, TransientError
 from integrations.netbox import NetBoxClient, SiteCapacity
 from integrations.netbox.inventory import PrefixUsage
@@ -22,6 +26,13 @@ from integrations.zabbix import ZabbixClient
 
 log = logging.getLogger("dcagent.capacity")
 GROUP = "dcagent/Kapasitas"
+# Steps that change a site's rack space, power, addresses or bandwidth: a done run of any playbook with one (an
+# office's own included) refreshes the capacity figures in Zabbix.
+CAPACITY_STEPS = frozenset({"place_device", "unrack_device", "allocate_prefix", "change_commit_rate"})
+
+
+def changes_capacity(playbook: Playbook | None) -> bool:
+    return playbook is not None and any(ref.step in CAPACITY_STEPS for ref in playbook.steps)
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,20 @@ def figures(site: SiteCapacity, prefixes: Sequence[PrefixUsage] = ()) -> list[Fi
     return out
 
 
+def refresh_after_run(svc: Services, s: Settings, playbook: Playbook | None, site: str | None) -> str | None:
+    """After a done run outside ``serve`` (the CLI's): the run's site's figures, if its playbook changes capacity
+    and capacity is watched; a line for people, or None when nothing was due. Never raises: the run is done."""
+    if not (site and s.capacity_interval_minutes > 0 and changes_capacity(playbook)):
+        return None
+    if s.capacity_sites and site not in s.capacity_sites:
+        return None
+    try:
+        sent = CapacityTelemetry.of(svc, s, [site]).run(strict=True)
+    except IntegrationError as e:
+        return t("capacity.not_sent", s.language, site=site, error=str(e))
+    return t("capacity.sent", s.language, site=site, count=sent.get(site, 0))
+
+
 def capacity_host(site: str) -> str:
     return f"dc-capacity-{site}"
 
@@ -97,8 +122,15 @@ class CapacityTelemetry:
     sleep: Callable[[float], None] = time.sleep
     _known: dict[str, set[str]] = field(default_factory=dict)  # host → item keys made (this process)
 
-    def run(self) -> dict[str, int]:
-        """Send every site's figures; returns values sent per site. One site failing does not stop the others."""
+    @classmethod
+    def of(cls, svc: Services, s: Settings, sites: Sequence[str] | None = None) -> CapacityTelemetry:
+        """As the settings say, for their sites (or ``sites``)."""
+        return cls(svc.netbox, svc.zabbix, svc.send_health, s.switch_roles, s.capacity_alert_percent,
+                   s.capacity_sites if sites is None else sites)  # fmt: skip
+
+    def run(self, strict: bool = False) -> dict[str, int]:
+        """Send every site's figures; returns values sent per site. One site failing does not stop the others
+        (``strict``: it raises, for a caller sending one site)."""
         sent: dict[str, int] = {}
         for slug, site_id in self.netbox.site_ids(list(self.sites)).items():
             try:
@@ -107,6 +139,8 @@ class CapacityTelemetry:
                     continue
                 sent[slug] = self.send_site(slug, figures(site, self.netbox.prefix_usage(site_id)))
             except IntegrationError as e:
+                if strict:
+                    raise
                 log.warning("capacity not sent", extra={"site": slug, "error": str(e)})
         return sent
 
@@ -137,12 +171,12 @@ class CapacityTelemetry:
                for f in values if f.key not in have]  # fmt: skip
         if new:
             z.bulk("item.create", new, "itemids")
-        triggers = {str(t["description"]) for t in z.call("trigger.get", {"hostids": [host_id],
+        triggers = {str(tr["description"]) for tr in z.call("trigger.get", {"hostids": [host_id],
                                                                            "output": ["description"]})}  # fmt: skip
         wanted = [{"description": f"Kapasitas {slug}: {f.name} di bawah {self.alert_percent:g}%",
                    "expression": f"last(/{host}/{f.key})<{self.alert_percent:g}", "priority": 2,
                    "tags": [{"tag": "dcagent", "value": "capacity"}]}
                   for f in values if f.percent]  # fmt: skip
-        missing = [t for t in wanted if t["description"] not in triggers]
+        missing = [w for w in wanted if w["description"] not in triggers]
         if missing:
             z.bulk("trigger.create", missing, "triggerids")

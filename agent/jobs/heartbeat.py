@@ -1,8 +1,10 @@
 """dcagent's own health in Zabbix (issue 16): each `dcagent serve` feeds its host's trapper items — a heartbeat,
-the queue depth, how many requests' latest run failed — and the Zabbix server itself raises a problem when the
-heartbeat stops (``nodata``): the on-call staff are paged when dcagent is down, not only when it says so.
+the queue depth, how many requests' latest run failed, the last 24 hours' runs by outcome and its steps against
+their SOP standards — and the Zabbix server itself raises a problem when the heartbeat stops (``nodata``): the
+on-call staff are paged when dcagent is down, not only when it says so.
 
-A failed request stays a problem until it is retried and done (its latest run then is no longer ``failed``)."""
+A failed request stays a problem until it is retried and done (its latest run then is no longer ``failed``). The
+24-hour figures come from the run store, which agents of a cluster share: each node reports the same numbers."""
 
 from __future__ import annotations
 
@@ -10,23 +12,34 @@ import logging
 import re
 import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
-from agent.engine.store import Store
+from agent.engine.playbook import Playbook
+from agent.engine.store import RunView, Store
 from agent.steps.services import Services
+from agent.timeline import calendar_of, standard_of
 from integrations.errors import IntegrationError
 from integrations.zabbix import TrapperItem, TriggerSpec
 
 log = logging.getLogger("dcagent.heartbeat")
 HEARTBEAT, QUEUE, FAILED = "dcagent.heartbeat", "dcagent.queue_depth", "dcagent.requests_failed"
+OUTCOMES = {"done": "selesai", "failed": "gagal", "rejected": "ditolak"}  # a run's outcome → its word on dashboards
+RUNS = "dcagent.runs_24h[{}]"
+OVER, WITHIN = "dcagent.steps_over_standard_24h", "dcagent.steps_within_standard_pct"
 GROUP = "dcagent"
 ITEMS = [
     TrapperItem(key=HEARTBEAT, name="dcagent: detak (waktu terakhir hidup)", units="unixtime"),
     TrapperItem(key=QUEUE, name="dcagent: antrean run dan kejadian webhook"),
     TrapperItem(key=FAILED, name="dcagent: permohonan yang run terakhirnya gagal"),
+    *(TrapperItem(key=RUNS.format(o), name=f"dcagent: run {word} (24 jam)") for o, word in OUTCOMES.items()),
+    TrapperItem(key=OVER, name="dcagent: langkah melewati standar waktu SOP (24 jam)"),
+    TrapperItem(key=WITHIN, name="dcagent: langkah dalam standar waktu SOP (24 jam)", value_type=0, units="%"),
 ]
 DOWN_TRIGGER = "dcagent: agen tidak mengirim detak (mati atau terputus dari Zabbix)"
 FAILED_TRIGGER = "dcagent: ada permohonan yang gagal (lihat jurnal objeknya di NetBox)"
+LATE_TRIGGER = "dcagent: ada langkah yang melewati standar waktu SOP dalam 24 jam terakhir"
 
 
 def node_host() -> str:
@@ -42,6 +55,9 @@ def triggers(interval: float) -> list[TriggerSpec]:
                     "down. Check `systemctl status dcagent` and its journal."),
         TriggerSpec(description=FAILED_TRIGGER, expression=f"last(/{{HOST}}/{FAILED})>0", priority=3,
                     comments="Requests whose latest run failed; each resolves when it is retried and done."),
+        TriggerSpec(description=LATE_TRIGGER, expression=f"last(/{{HOST}}/{OVER})>0", priority=2,
+                    comments="Steps that took longer than their SOP standard (office time where the playbook says "
+                    "so); `dcagent runs show` names them. Resolves once 24 hours pass without another."),
     ]  # fmt: skip
 
 
@@ -51,6 +67,7 @@ class Heartbeat:
     store: Store
     interval: float
     host: str
+    playbooks: Mapping[str, Playbook] = field(default_factory=dict)  # their standards and office calendars
     ready: bool = False
 
     def ensure(self) -> None:
@@ -66,8 +83,9 @@ class Heartbeat:
         try:
             if not self.ready:
                 self.ensure()
+            day = day_figures(self.store.finished_since(datetime.now(UTC) - timedelta(hours=24)), self.playbooks)
             self.svc.send_health(self.host, {HEARTBEAT: int(time.time()), QUEUE: queue_depth,
-                                             FAILED: failed_requests(self.store)})  # fmt: skip
+                                             FAILED: failed_requests(self.store), **day})  # fmt: skip
         except IntegrationError as e:
             log.warning("heartbeat not sent", extra={"error": str(e)})
 
@@ -78,3 +96,21 @@ def failed_requests(store: Store) -> int:
     for run in reversed(store.list_runs(limit=5000)):  # oldest first: a later run replaces an earlier one
         latest[(run.playbook, run.ref.object_type, run.ref.object_id)] = run.status
     return sum(1 for status in latest.values() if status == "failed")
+
+
+def day_figures(finished: list[RunView], playbooks: Mapping[str, Playbook]) -> dict[str, int | float]:
+    """Runs by outcome, and their done steps measured against their standards as `dcagent runs show` measures them
+    (the playbook's office calendar; a step without a standard of its own against its timeout)."""
+    out: dict[str, int | float] = {RUNS.format(o): sum(1 for r in finished if r.status == o) for o in OUTCOMES}
+    judged = over = 0
+    for run in finished:
+        cal, standards = calendar_of(playbooks.get(run.playbook))
+        for st in run.steps:
+            if st.status != "done" or st.phase != "main":
+                continue
+            ok = cal.within(st.started_at, st.finished_at, standard_of(st, standards))
+            if ok is not None:
+                judged, over = judged + 1, over + (not ok)
+    out[OVER] = over
+    out[WITHIN] = round(100 * (judged - over) / judged, 1) if judged else 100.0
+    return out

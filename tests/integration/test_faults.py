@@ -6,6 +6,7 @@ table of playbook × fault → outcome, duplicates and leftovers is printed at t
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ import agent.app  # noqa: F401  (registers every step: their retry policies tell
 from agent import clients
 from agent.engine.registry import REGISTRY, ObjectRef
 from agent.engine.store import RunView, Store
+from agent.jobs.capacity_telemetry import capacity_host, figures
 from agent.settings import load_settings
+from agent.steps.services import Services
 from tests.integration.helpers import FAULT_TABLE, wait_for
 from tests.integration.test_colocation import DCAGENT, env, nb, request_device  # noqa: F401  (fixtures)
 
@@ -57,9 +60,11 @@ def test_an_outage_mid_run_is_waited_out_and_the_request_completes_once(
         runs = store.list_runs(ref=ObjectRef("dcim.device", dev.id))
         return store.get_run(runs[0].id) if runs else None
 
+    started = time.time()
     lab(stop)
     try:
-        proc = subprocess.Popen([*DCAGENT, "run", "colocation", f"device:{dev.name}"], env=env,
+        watched = {**env, "DCAGENT_CAPACITY_INTERVAL_MINUTES": "15"}  # the lab's other tests send no capacity
+        proc = subprocess.Popen([*DCAGENT, "run", "colocation", f"device:{dev.name}"], env=watched,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
         step = wait_for(f"a step waiting out the {fault} outage", lambda: waiting_out(view()), timeout=240, every=1)
     finally:
@@ -80,3 +85,26 @@ def test_an_outage_mid_run_is_waited_out_and_the_request_completes_once(
     assert counts == {"zabbix hosts": 1, "DNS A records": 1, "IP addresses": 1}, counts
     run = view()
     assert run is not None and all(s.phase == "main" for s in run.steps if s.status == "done")  # nothing undone
+    capacity_after_the_run(fresh, output, started)
+
+
+def capacity_after_the_run(dev: Any, output: str, since: float) -> None:
+    """The run's site's capacity reached Zabbix when the run was done, with NetBox's numbers (nothing else changes
+    the site meanwhile: this test is serial)."""
+    settings = load_settings(None)
+    svc = Services(settings)
+    assert f"capacity of site {dev.site.slug} sent to Zabbix" in output, output
+    site = svc.netbox.site_ids([dev.site.slug])[dev.site.slug]
+    want = {f.key: f.value for f in figures(svc.netbox.site_capacity(site, settings.switch_roles),
+                                            svc.netbox.prefix_usage(site))}  # fmt: skip
+    keys = [f'dc.rack.free_u["{dev.rack.name}"]', f'dc.rack.block_u["{dev.rack.name}"]', "dc.uplink.left_mbps",
+            *(k for k in want if k.startswith("dc.prefix.free") or k.startswith("dc.feed.headroom_w"))]  # fmt: skip
+    host = svc.zabbix.host_id(capacity_host(dev.site.slug))
+    assert host is not None
+
+    def fresh() -> dict[str, float] | None:
+        values = {k: float(v) for k, (clock, v) in svc.zabbix.item_values(host, keys).items() if clock >= since}
+        return values if len(values) == len(keys) else None
+
+    got = wait_for("the run's capacity figures in Zabbix", fresh, timeout=30)
+    assert got == {k: want[k] for k in keys}

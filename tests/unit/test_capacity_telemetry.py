@@ -61,7 +61,7 @@ def test_the_runs_that_refresh_capacity_are_those_of_playbooks_that_change_it() 
 
     import agent.steps  # noqa: F401  (registers every step)
     from agent.engine.playbook import load_playbooks
-    from agent.intake.serve import changes_capacity
+    from agent.jobs.capacity_telemetry import changes_capacity
 
     books = load_playbooks(Path(__file__).resolve().parents[2] / "playbooks")
     assert {n for n, pb in books.items() if changes_capacity(pb)} >= {"colocation", "withdrawal", "new-network"}

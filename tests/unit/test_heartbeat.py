@@ -8,13 +8,23 @@ from pathlib import Path
 
 from agent.engine.registry import ObjectRef
 from agent.engine.store import NewStep, Store
-from agent.jobs.heartbeat import FAILED, HEARTBEAT, failed_requests, node_host, triggers
+from agent.jobs.heartbeat import (
+    FAILED,
+    HEARTBEAT,
+    OVER,
+    RUNS,
+    WITHIN,
+    day_figures,
+    failed_requests,
+    node_host,
+    triggers,
+)
 
 T0 = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
 
 
 def test_the_down_trigger_is_nodata_on_the_server_after_three_missed_beats_never_under_30_s() -> None:
-    down, failed = triggers(60)
+    down, failed, _ = triggers(60)
     assert down.expression == f"nodata(/{{HOST}}/{HEARTBEAT},180s)=1" and down.priority >= 4
     assert triggers(5)[0].expression.endswith(",30s)=1")  # Zabbix's shortest nodata period
     assert failed.expression == f"last(/{{HOST}}/{FAILED})>0"
@@ -37,3 +47,28 @@ def test_a_failed_request_counts_until_its_latest_run_is_done(tmp_path: Path) ->
     assert failed_requests(store) == 2
     run(1, "done", 3)  # retried and done: no longer a problem
     assert failed_requests(store) == 1
+
+
+def test_the_last_days_runs_by_outcome_and_steps_against_their_standard(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    store.migrate()
+    now = T0 + timedelta(days=2)
+
+    def run(object_id: int, status: str, ended: datetime, step_seconds: float) -> None:
+        plan = [NewStep("validate", "validate_request", 60.0), NewStep("undo", "validate_request", 60.0, "undo")]
+        run_id, _ = store.create_run("colocation-nowhere", ObjectRef("dcim.device", object_id), f"srv-{object_id}",
+                                     "webhook", plan, ended - timedelta(minutes=5))  # fmt: skip
+        for st in store.get_run(run_id).steps:  # type: ignore[union-attr]
+            store.start_step(st.id, ended - timedelta(seconds=step_seconds))
+            store.finish_step(st.id, "done", ended)
+        store.set_run_status(run_id, status, ended)  # type: ignore[arg-type]
+
+    run(1, "done", now - timedelta(hours=1), 30)  # within the step's 60 s
+    run(2, "done", now - timedelta(hours=2), 90)  # over it
+    run(3, "failed", now - timedelta(hours=3), 10)  # its undo step is not measured
+    run(4, "rejected", now - timedelta(hours=4), 10)
+    run(5, "failed", now - timedelta(hours=30), 500)  # more than a day ago
+    day = day_figures(store.finished_since(now - timedelta(hours=24)), {})
+    assert day == {RUNS.format("done"): 2, RUNS.format("failed"): 1, RUNS.format("rejected"): 1, OVER: 1,
+                   WITHIN: 75.0}  # fmt: skip
+    assert day_figures([], {})[WITHIN] == 100.0 and triggers(60)[2].expression == f"last(/{{HOST}}/{OVER})>0"
