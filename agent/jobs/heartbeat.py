@@ -28,7 +28,8 @@ HEARTBEAT, QUEUE, FAILED = "dcagent.heartbeat", "dcagent.queue_depth", "dcagent.
 OUTCOMES = {"done": "selesai", "failed": "gagal", "rejected": "ditolak"}  # a run's outcome → its word on dashboards
 RUNS = "dcagent.runs_24h[{}]"
 OVER, WITHIN = "dcagent.steps_over_standard_24h", "dcagent.steps_within_standard_pct"
-GROUP = "dcagent"
+# Not "dcagent" itself: Zabbix widgets take a group's subgroups too, and the capacity hosts are in dcagent/Kapasitas.
+GROUP = "dcagent/Agen"
 ITEMS = [
     TrapperItem(key=HEARTBEAT, name="dcagent: detak (waktu terakhir hidup)", units="unixtime"),
     TrapperItem(key=QUEUE, name="dcagent: antrean run dan kejadian webhook"),
@@ -73,7 +74,10 @@ class Heartbeat:
     def ensure(self) -> None:
         """The node's host, items and triggers (idempotent; adopts them when they exist)."""
         z = self.svc.zabbix
-        host_id, _ = z.ensure_plain_host(self.host, f"dcagent ({self.host})", GROUP)
+        host_id, created = z.ensure_plain_host(self.host, f"dcagent ({self.host})", GROUP)
+        if not created:  # a node's host from before the group moved: the dashboards follow the group
+            z.call("hostgroup.massadd", {"groups": [{"groupid": z.ensure_host_group(GROUP)}],
+                                         "hosts": [{"hostid": host_id}]})  # fmt: skip
         z.ensure_trapper_items(host_id, ITEMS)
         z.ensure_triggers(self.host, triggers(self.interval), (("dcagent", "agent"),))
         self.ready = True

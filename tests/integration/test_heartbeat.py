@@ -8,13 +8,16 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent import clients
-from agent.jobs.heartbeat import DOWN_TRIGGER, HEARTBEAT
+from agent.engine.registry import ObjectRef
+from agent.engine.store import Store
+from agent.jobs.heartbeat import DOWN_TRIGGER, HEARTBEAT, RUNS, WITHIN
 from agent.settings import load_settings
 from tests.integration.helpers import healthy, wait_for
 
@@ -63,10 +66,18 @@ def test_a_stopped_agent_is_a_problem_in_zabbix_and_a_restarted_one_clears_it(
     zabbix: Any, node: dict[str, str]
 ) -> None:
     host = node["DCAGENT_HEARTBEAT_HOST"]
+    store = Store(node["DCAGENT_STORE_URL"])  # one request done an hour ago: the last day's runs count it
+    store.migrate()
+    run_id, _ = store.create_run("colocation", ObjectRef("dcim.device", 1), "srv-1", "cli", [],
+                                 datetime.now(UTC) - timedelta(hours=1))  # fmt: skip
+    store.set_run_status(run_id, "done", datetime.now(UTC) - timedelta(hours=1))
     proc = serve(node)
     try:
         beat = wait_for("the first heartbeat in Zabbix", lambda: last_beat(zabbix, host), timeout=90)
         assert beat > 0 and problem(zabbix, host) is False
+        day = zabbix.item_values(zabbix.host_id(host), [RUNS.format("done"), RUNS.format("failed"), WITHIN])
+        assert {k: float(v) for k, (_, v) in day.items()} == {RUNS.format("done"): 1, RUNS.format("failed"): 0,
+                                                              WITHIN: 100}  # fmt: skip
     finally:
         proc.terminate()
         proc.wait(timeout=30)

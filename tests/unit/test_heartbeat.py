@@ -72,3 +72,29 @@ def test_the_last_days_runs_by_outcome_and_steps_against_their_standard(tmp_path
     assert day == {RUNS.format("done"): 2, RUNS.format("failed"): 1, RUNS.format("rejected"): 1, OVER: 1,
                    WITHIN: 75.0}  # fmt: skip
     assert day_figures([], {})[WITHIN] == 100.0 and triggers(60)[2].expression == f"last(/{{HOST}}/{OVER})>0"
+
+
+class _Zabbix:
+    def __init__(self, version: str) -> None:
+        self.version = version
+
+    def ensure_host_groups(self, names: list[str]) -> list[str]:
+        return [str(10 + i) for i, _ in enumerate(names)]
+
+    def version_at_least(self, version: str) -> bool:
+        return self.version >= version
+
+
+def test_the_agents_dashboard_graphs_the_heartbeats_items_by_name_in_each_versions_fields() -> None:
+    from agent.dashboards import AGENT, dashboards
+    from agent.jobs.heartbeat import ITEMS
+
+    names = {i.name for i in ITEMS}
+    for version, host_field in (("6.0", "ds.hosts.0.0"), ("7.0", "ds.0.hosts.0")):
+        graphs = [w for w in dashboards(_Zabbix(version))[AGENT] if w.type == "svggraph"]  # type: ignore[arg-type]
+        assert len(graphs) == 2
+        for graph in graphs:
+            fields = {name: value for _, name, value in graph.fields}
+            series = {v for n, v in fields.items() if ".items." in n}
+            assert series and series <= names and fields[host_field] == "*"
+            assert ("reference" in fields) == (version == "7.0")
