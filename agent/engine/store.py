@@ -32,6 +32,13 @@ ACTIVE: frozenset[str] = frozenset({"queued", "running", "waiting", "undoing", "
 # PostgreSQL advisory lock key for schema migrations (an arbitrary constant: "dcagent" in ASCII).
 MIGRATION_LOCK_KEY = 0x64636167656E74
 metadata = sa.MetaData()
+# When something recurring last happened (name → moment): the reconciler's last pass, read by the heartbeat.
+marks = sa.Table(
+    "marks",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
 runs = sa.Table(
     "runs",
     metadata,
@@ -335,6 +342,21 @@ class Store:
                 for st in conn.execute(q).mappings():
                     by_run.setdefault(str(st["run_id"]), []).append(_step_view(st))
             return [_run_view(r, by_run.get(str(r["id"]), [])) for r in rows]
+
+    def mark(self, name: str, now: datetime) -> None:
+        """Record that ``name`` happened at ``now`` (a later mark replaces it)."""
+        with self.engine.begin() as conn:
+            if conn.execute(marks.update().where(marks.c.name == name).values(at=now)).rowcount:
+                return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(marks.insert().values(name=name, at=now))
+        except sa.exc.IntegrityError:
+            pass  # another agent's first mark, made at the same moment: as good as this one
+
+    def marked(self, name: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return _utc(conn.execute(sa.select(marks.c.at).where(marks.c.name == name)).scalar())
 
     def unfinished_runs(self) -> list[str]:
         with self.engine.connect() as conn:

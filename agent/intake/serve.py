@@ -8,7 +8,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ from agent.jobs import runner
 from agent.jobs.capacity_telemetry import CapacityTelemetry, changes_capacity
 from agent.jobs.cluster import Cluster
 from agent.jobs.expiry import check_expiries
-from agent.jobs.heartbeat import Heartbeat, node_host
+from agent.jobs.heartbeat import RECONCILED, Heartbeat, node_host
 from agent.jobs.intervals import Intervals
 from agent.jobs.scheduler import SWITCH_CONFIGS, BackupScheduler, Due
 from agent.jobs.zabbix_apply import sync_zabbix
@@ -42,6 +42,7 @@ WAKE_INTERVAL = 10.0  # seconds: how late past its time a waiting run may contin
 def reconcile_once(agent: Agent) -> int:
     try:
         taken = [r for r in agent.intake.reconcile() if r.created]
+        agent.store.mark(RECONCILED, datetime.now(UTC))  # the heartbeat reports the time since (reconciler lag)
     except Exception:
         log.exception("reconciler pass failed")
         return 0

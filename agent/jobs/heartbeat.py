@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ HEARTBEAT, QUEUE, FAILED = "dcagent.heartbeat", "dcagent.queue_depth", "dcagent.
 OUTCOMES = {"done": "selesai", "failed": "gagal", "rejected": "ditolak"}  # a run's outcome → its word on dashboards
 RUNS = "dcagent.runs_24h[{}]"
 OVER, WITHIN = "dcagent.steps_over_standard_24h", "dcagent.steps_within_standard_pct"
+LAG, RECONCILED = "dcagent.reconciler_lag", "reconciled"  # item; the run store's mark of the last pass
 # Not "dcagent" itself: Zabbix widgets take a group's subgroups too, and the capacity hosts are in dcagent/Kapasitas.
 GROUP = "dcagent/Agen"
 ITEMS = [
@@ -37,10 +37,12 @@ ITEMS = [
     *(TrapperItem(key=RUNS.format(o), name=f"dcagent: run {word} (24 jam)") for o, word in OUTCOMES.items()),
     TrapperItem(key=OVER, name="dcagent: langkah melewati standar waktu SOP (24 jam)"),
     TrapperItem(key=WITHIN, name="dcagent: langkah dalam standar waktu SOP (24 jam)", value_type=0, units="%"),
+    TrapperItem(key=LAG, name="dcagent: waktu sejak pemeriksaan NetBox terakhir (reconciler)", units="s"),
 ]
 DOWN_TRIGGER = "dcagent: agen tidak mengirim detak (mati atau terputus dari Zabbix)"
 FAILED_TRIGGER = "dcagent: ada permohonan yang gagal (lihat jurnal objeknya di NetBox)"
 LATE_TRIGGER = "dcagent: ada langkah yang melewati standar waktu SOP dalam 24 jam terakhir"
+LAG_TRIGGER = "dcagent: reconciler tertinggal (permohonan yang disetujui di NetBox bisa tidak terambil)"
 
 
 def node_host() -> str:
@@ -48,8 +50,12 @@ def node_host() -> str:
     return "dcagent-" + re.sub(r"[^0-9A-Za-z_.-]", "_", socket.gethostname())[:100]
 
 
-def triggers(interval: float) -> list[TriggerSpec]:
+def triggers(interval: float, reconcile_interval: float = 0) -> list[TriggerSpec]:
     silent = max(30, int(interval * 3))  # three missed beats; 30 s is the shortest nodata period Zabbix takes
+    behind = int(max(3 * reconcile_interval, interval * 3, 60))  # three missed passes, a beat's delay on top
+    lag = [TriggerSpec(description=LAG_TRIGGER, expression=f"last(/{{HOST}}/{LAG})>{behind}", priority=3,
+                       comments=f"No reconciler pass for {behind} s on any agent (NetBox unreachable or refusing "
+                       "the token?). Webhooks still start requests, missed ones wait. `dcagent doctor`.")]  # fmt: skip
     return [
         TriggerSpec(description=DOWN_TRIGGER, expression=f"nodata(/{{HOST}}/{HEARTBEAT},{silent}s)=1", priority=4,
                     comments=f"No heartbeat for {silent} s. Evaluated by the Zabbix server: fires when dcagent is "
@@ -59,6 +65,7 @@ def triggers(interval: float) -> list[TriggerSpec]:
         TriggerSpec(description=LATE_TRIGGER, expression=f"last(/{{HOST}}/{OVER})>0", priority=2,
                     comments="Steps that took longer than their SOP standard (office time where the playbook says "
                     "so); `dcagent runs show` names them. Resolves once 24 hours pass without another."),
+        *(lag if reconcile_interval > 0 else []),
     ]  # fmt: skip
 
 
@@ -69,6 +76,7 @@ class Heartbeat:
     interval: float
     host: str
     playbooks: Mapping[str, Playbook] = field(default_factory=dict)  # their standards and office calendars
+    reconcile_interval: float = 0  # its lag trigger (0: no reconciler, no trigger)
     ready: bool = False
 
     def ensure(self) -> None:
@@ -79,7 +87,7 @@ class Heartbeat:
             z.call("hostgroup.massadd", {"groups": [{"groupid": z.ensure_host_group(GROUP)}],
                                          "hosts": [{"hostid": host_id}]})  # fmt: skip
         z.ensure_trapper_items(host_id, ITEMS)
-        z.ensure_triggers(self.host, triggers(self.interval), (("dcagent", "agent"),))
+        z.ensure_triggers(self.host, triggers(self.interval, self.reconcile_interval), (("dcagent", "agent"),))
         self.ready = True
 
     def beat(self, queue_depth: int) -> None:
@@ -87,9 +95,13 @@ class Heartbeat:
         try:
             if not self.ready:
                 self.ensure()
-            day = day_figures(self.store.finished_since(datetime.now(UTC) - timedelta(hours=24)), self.playbooks)
-            self.svc.send_health(self.host, {HEARTBEAT: int(time.time()), QUEUE: queue_depth,
-                                             FAILED: failed_requests(self.store), **day})  # fmt: skip
+            now = datetime.now(UTC)
+            day = day_figures(self.store.finished_since(now - timedelta(hours=24)), self.playbooks)
+            values: dict[str, str | int | float] = {HEARTBEAT: int(now.timestamp()), QUEUE: queue_depth,
+                                                    FAILED: failed_requests(self.store), **day}  # fmt: skip
+            if (reconciled := self.store.marked(RECONCILED)) is not None:
+                values[LAG] = max(0, int((now - reconciled).total_seconds()))
+            self.svc.send_health(self.host, values)
         except IntegrationError as e:
             log.warning("heartbeat not sent", extra={"error": str(e)})
 

@@ -17,7 +17,7 @@ import pytest
 from agent import clients
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
-from agent.jobs.heartbeat import DOWN_TRIGGER, HEARTBEAT, RUNS, WITHIN
+from agent.jobs.heartbeat import DOWN_TRIGGER, HEARTBEAT, LAG, RECONCILED, RUNS, WITHIN
 from agent.settings import load_settings
 from tests.integration.helpers import healthy, wait_for
 
@@ -71,13 +71,18 @@ def test_a_stopped_agent_is_a_problem_in_zabbix_and_a_restarted_one_clears_it(
     run_id, _ = store.create_run("colocation", ObjectRef("dcim.device", 1), "srv-1", "cli", [],
                                  datetime.now(UTC) - timedelta(hours=1))  # fmt: skip
     store.set_run_status(run_id, "done", datetime.now(UTC) - timedelta(hours=1))
+    store.mark(RECONCILED, datetime.now(UTC) - timedelta(hours=1))  # any agent's last reconciler pass
     proc = serve(node)
     try:
         beat = wait_for("the first heartbeat in Zabbix", lambda: last_beat(zabbix, host), timeout=90)
         assert beat > 0 and problem(zabbix, host) is False
-        day = zabbix.item_values(zabbix.host_id(host), [RUNS.format("done"), RUNS.format("failed"), WITHIN])
-        assert {k: float(v) for k, (_, v) in day.items()} == {RUNS.format("done"): 1, RUNS.format("failed"): 0,
-                                                              WITHIN: 100}  # fmt: skip
+        day = zabbix.item_values(zabbix.host_id(host), [RUNS.format("done"), RUNS.format("failed"), WITHIN, LAG])
+        assert {k: float(v) for k, (_, v) in day.items() if k != LAG} == {
+            RUNS.format("done"): 1,
+            RUNS.format("failed"): 0,
+            WITHIN: 100,
+        }
+        assert 3600 <= float(day[LAG][1]) < 3700  # the reconciler's lag: since the pass an hour ago
     finally:
         proc.terminate()
         proc.wait(timeout=30)

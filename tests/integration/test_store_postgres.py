@@ -36,7 +36,7 @@ def store() -> Store:
         pytest.fail("LAB_PG_URL is not set: run lab/up and source lab/lab.env", pytrace=False)
     s = Store(url)
     with s.engine.begin() as conn:
-        for table in ("attempts", "steps", "runs", "document_numbers", "schedules", "alembic_version"):
+        for table in ("attempts", "steps", "runs", "document_numbers", "schedules", "marks", "alembic_version"):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table} CASCADE"))
     s.migrate()
     s.migrate()  # idempotent

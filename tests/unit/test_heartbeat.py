@@ -98,3 +98,26 @@ def test_the_agents_dashboard_graphs_the_heartbeats_items_by_name_in_each_versio
             series = {v for n, v in fields.items() if ".items." in n}
             assert series and series <= names and fields[host_field] == "*"
             assert ("reference" in fields) == (version == "7.0")
+
+
+def test_the_reconcilers_lag_is_the_time_since_any_agents_last_pass(tmp_path: Path) -> None:
+    from agent.jobs.heartbeat import LAG, LAG_TRIGGER, RECONCILED, Heartbeat
+
+    store = Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    store.migrate()
+    sent: list[dict[str, object]] = []
+
+    class Svc:
+        def send_health(self, host: str, values: dict[str, object]) -> None:
+            sent.append(values)
+
+    beat = Heartbeat(Svc(), store, 60, "dcagent-test", ready=True)  # type: ignore[arg-type]
+    beat.beat(0)
+    assert LAG not in sent[-1]  # no pass yet: nothing to say
+    store.mark(RECONCILED, datetime.now(UTC) - timedelta(minutes=10))
+    store.mark(RECONCILED, datetime.now(UTC) - timedelta(minutes=5))  # a later pass replaces the mark
+    beat.beat(0)
+    assert 299 <= int(sent[-1][LAG]) <= 330  # type: ignore[call-overload]
+    lag = [t for t in triggers(60, reconcile_interval=120) if t.description == LAG_TRIGGER]
+    assert [t.expression for t in lag] == [f"last(/{{HOST}}/{LAG})>360"]
+    assert not [t for t in triggers(60) if t.description == LAG_TRIGGER]  # no reconciler, no trigger

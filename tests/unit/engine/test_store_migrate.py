@@ -24,6 +24,6 @@ def test_concurrent_migrations_of_a_fresh_database_all_succeed(tmp_path: Path) -
         p.join(60)
     assert [p.exitcode for p in procs] == [0] * 6
     with sa.create_engine(url).connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0005"]
         columns = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
     assert {"request", "cancel_reason"} <= columns
