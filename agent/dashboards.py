@@ -52,6 +52,12 @@ def _graph(name: str, x: int, y: int, width: int, series: list[tuple[str, str]],
     return Widget(type="svggraph", name=name, x=x, y=y, width=width, height=5, fields=tuple(fields))
 
 
+def _capacity_graph(y: int, wide: int, v7: bool) -> Widget:
+    """Every site's free shares (racks, feeds, UPS panels, prefixes, uplink) over time: their items are named
+    "<what>: % …" by the capacity telemetry, which no other item is."""
+    return _graph("Kapasitas kosong per site (%)", 0, y, wide, [("*: % *", "1F77B4")], v7, "DCCAP")
+
+
 def _agent_graphs(y: int, wide: int, v7: bool) -> list[Widget]:
     runs = [(_NAME[RUNS.format(o)], COLOURS[o]) for o in OUTCOMES]
     steps = [(_NAME[OVER], COLOURS["failed"]), (_NAME[WITHIN], COLOURS["done"])]
@@ -75,6 +81,7 @@ def dashboards(z: ZabbixClient) -> dict[str, list[Widget]]:
         agent.append(_overview("Agen dcagent dan kesehatan backup", 0, 5, wide,
                                [groups[AGENT_GROUP], groups[BACKUP_GROUP]]))  # fmt: skip
     agent += _agent_graphs(13 if overview else 5, wide, not overview)
+    capacity.append(_capacity_graph(13 if overview else 5, wide, not overview))
     return {CAPACITY: capacity, AGENT: agent}
 
 

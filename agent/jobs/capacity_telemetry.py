@@ -41,7 +41,7 @@ class Figure:
     name: str  # for people, in Indonesian (the on-call staff's dashboards)
     value: float
     units: str = ""
-    percent: bool = False  # a free share in %: the low-capacity trigger watches it
+    percent: bool = False  # a free share in %: the low-capacity trigger watches it; named "<what>: % …" (graphs)
 
 
 def _q(name: str) -> str:
@@ -65,29 +65,29 @@ def figures(site: SiteCapacity, prefixes: Sequence[PrefixUsage] = ()) -> list[Fi
         out += [Figure(f"dc.rack.free_u[{q}]", f"Rak {rack.name}: unit kosong", len(free), "U"),
                 Figure(f"dc.rack.block_u[{q}]", f"Rak {rack.name}: blok kosong terbesar", _largest_block(free,
                        rack.u_height), "U"),
-                Figure(f"dc.rack.pfree[{q}]", f"Rak {rack.name}: ruang kosong", round(100 * len(free) /
+                Figure(f"dc.rack.pfree[{q}]", f"Rak {rack.name}: % ruang kosong", round(100 * len(free) /
                        max(1, rack.u_height), 1), "%", True)]  # fmt: skip
     feeds = {f.id: f for feeds in site.power.feeds_by_rack.values() for f in feeds}
     for feed in sorted(feeds.values(), key=lambda f: f.name):
         cap, q = feed_capacity_w(feed), _q(feed.name)
         out += [Figure(f"dc.feed.headroom_w[{q}]", f"Feed {feed.name}: sisa daya", round(cap - feed.allocated_w), "W"),
-                Figure(f"dc.feed.pfree[{q}]", f"Feed {feed.name}: sisa daya", round(100 * (cap - feed.allocated_w) /
+                Figure(f"dc.feed.pfree[{q}]", f"Feed {feed.name}: % sisa daya", round(100 * (cap - feed.allocated_w) /
                        max(1.0, cap), 1), "%", True)]  # fmt: skip
     for panel in sorted(site.power.panels.values(), key=lambda p: p.name):
         if panel.ups_budget_w:
             left, q = panel.ups_budget_w - panel.allocated_w, _q(panel.name)
             out += [Figure(f"dc.ups.left_w[{q}]", f"UPS {panel.name}: sisa anggaran daya", round(left), "W"),
-                    Figure(f"dc.ups.pfree[{q}]", f"UPS {panel.name}: sisa anggaran daya",
+                    Figure(f"dc.ups.pfree[{q}]", f"UPS {panel.name}: % sisa anggaran daya",
                            round(100 * left / panel.ups_budget_w, 1), "%", True)]  # fmt: skip
     if site.uplink_mbps:
         left = site.uplink_mbps - site.granted_mbps(exclude_device=0)
         out += [Figure("dc.uplink.left_mbps", "Uplink: bandwidth tersisa", left, "Mbps"),
-                Figure("dc.uplink.pfree", "Uplink: bandwidth tersisa", round(100 * left / site.uplink_mbps, 1), "%",
+                Figure("dc.uplink.pfree", "Uplink: % bandwidth tersisa", round(100 * left / site.uplink_mbps, 1), "%",
                        True)]  # fmt: skip
     for p in prefixes:
         q = _q(p.prefix)
         out += [Figure(f"dc.prefix.free[{q}]", f"Prefix {p.prefix}: alamat kosong", p.free),
-                Figure(f"dc.prefix.pfree[{q}]", f"Prefix {p.prefix}: alamat kosong",
+                Figure(f"dc.prefix.pfree[{q}]", f"Prefix {p.prefix}: % alamat kosong",
                        round(100 * p.free / max(1, p.size), 1), "%", True)]  # fmt: skip
     return out
 
@@ -162,18 +162,23 @@ class CapacityTelemetry:
         return len(values)
 
     def ensure(self, host: str, slug: str, values: list[Figure]) -> None:
-        """The site's capacity host, its items and low-capacity triggers: only the missing ones are created."""
+        """The site's capacity host, its items and low-capacity triggers: only the missing ones are created, an
+        item named otherwise (an earlier version's name) renamed — the dashboards find items by name."""
         z = self.zabbix
         host_id, _ = z.ensure_plain_host(host, f"Kapasitas {slug}", GROUP)
-        have = {str(i["key_"]) for i in z.call("item.get", {"hostids": [host_id], "output": ["key_"]})}
+        have = {str(i["key_"]): i for i in z.call("item.get", {"hostids": [host_id], "output": ["key_", "name"]})}
         new = [{"hostid": host_id, "key_": f.key, "name": f.name, "type": 2, "value_type": 0, "units": f.units,
                 "tags": [{"tag": "capacity", "value": f.key.split("[")[0]}]}
                for f in values if f.key not in have]  # fmt: skip
         if new:
             z.bulk("item.create", new, "itemids")
+        renamed = [{"itemid": have[f.key]["itemid"], "name": f.name} for f in values
+                   if f.key in have and have[f.key].get("name") != f.name]  # fmt: skip
+        if renamed:
+            z.bulk("item.update", renamed, "itemids")
         triggers = {str(tr["description"]) for tr in z.call("trigger.get", {"hostids": [host_id],
                                                                            "output": ["description"]})}  # fmt: skip
-        wanted = [{"description": f"Kapasitas {slug}: {f.name} di bawah {self.alert_percent:g}%",
+        wanted = [{"description": f"Kapasitas {slug}: {f.name.replace(': % ', ': ')} di bawah {self.alert_percent:g}%",
                    "expression": f"last(/{host}/{f.key})<{self.alert_percent:g}", "priority": 2,
                    "tags": [{"tag": "dcagent", "value": "capacity"}]}
                   for f in values if f.percent]  # fmt: skip

@@ -121,3 +121,19 @@ def test_the_reconcilers_lag_is_the_time_since_any_agents_last_pass(tmp_path: Pa
     lag = [t for t in triggers(60, reconcile_interval=120) if t.description == LAG_TRIGGER]
     assert [t.expression for t in lag] == [f"last(/{{HOST}}/{LAG})>360"]
     assert not [t for t in triggers(60) if t.description == LAG_TRIGGER]  # no reconciler, no trigger
+
+
+def test_the_capacity_graph_finds_every_free_share_and_nothing_else() -> None:
+    from fnmatch import fnmatchcase
+
+    from agent.dashboards import CAPACITY, dashboards
+    from agent.jobs.capacity_telemetry import figures
+    from agent.jobs.heartbeat import ITEMS
+    from integrations.netbox.inventory import PrefixUsage
+    from tests.unit.test_capacity_telemetry import site
+
+    [graph] = [w for w in dashboards(_Zabbix("6.0"))[CAPACITY] if w.type == "svggraph"]  # type: ignore[arg-type]
+    pattern = {name: value for _, name, value in graph.fields}["ds.items.0.0"]
+    every = figures(site(), [PrefixUsage(prefix="10.0.0.0/24", size=254, used=1)])
+    assert {f.key for f in every if fnmatchcase(f.name, pattern)} == {f.key for f in every if f.percent}
+    assert not [i for i in ITEMS if fnmatchcase(i.name, pattern)]
