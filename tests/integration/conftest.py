@@ -8,6 +8,7 @@ and never count global objects.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,18 @@ def lab_switches() -> list[tuple[str, str, int]]:
     return out
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist): a table of its own
+        FAULT_TABLE.unlink(missing_ok=True)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The fault harness's table: each playbook × fault, how it ended, and what it left twice or not at all."""
-    if not FAULT_TABLE:
+    if hasattr(terminalreporter.config, "workerinput") or not FAULT_TABLE.is_file():  # the controller prints it
         return
+    rows = [json.loads(line) for line in FAULT_TABLE.read_text(encoding="utf-8").splitlines() if line.strip()]
     terminalreporter.section("fault harness")
-    terminalreporter.write_line(f"{'playbook':<14} {'fault':<12} {'outcome':<40} duplicates leftovers")
-    for playbook, fault, outcome, duplicates, leftovers in FAULT_TABLE:
-        terminalreporter.write_line(f"{playbook:<14} {fault:<12} {outcome:<40} {duplicates:>10} {leftovers:>9}")
+    terminalreporter.write_line(f"{'playbook':<14} {'fault':<34} {'outcome':<44} duplicates leftovers")
+    for playbook, fault, outcome, duplicates, leftovers in sorted(rows):
+        terminalreporter.write_line(f"{playbook:<14} {fault:<34} {outcome:<44} {duplicates:>10} {leftovers:>9}")
+    FAULT_TABLE.unlink(missing_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -82,5 +84,14 @@ def private_playbooks(
     return out
 
 
-# The fault harness's rows (playbook, fault, outcome, duplicates, leftovers), printed after the run (conftest).
-FAULT_TABLE: list[tuple[str, str, str, int, int]] = []
+# The fault harness's rows (playbook, fault, outcome, duplicates, leftovers), printed after the run (conftest). A
+# file, not a list: the concurrent phase's rows are written by xdist's workers (the controller's children), the
+# table by the controller; named after the controller, so two pytest runs on one machine keep their own.
+_CONTROLLER = os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid()
+FAULT_TABLE = Path(f"/tmp/dcagent-fault-table-{_CONTROLLER}.jsonl")
+
+
+def record_fault(playbook: str, fault: str, outcome: str, duplicates: int, leftovers: int) -> None:
+    line = json.dumps([playbook, fault, outcome, duplicates, leftovers]) + "\n"
+    with FAULT_TABLE.open("a", encoding="utf-8") as f:  # one short append per row: whole lines, whatever the worker
+        f.write(line)

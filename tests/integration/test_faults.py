@@ -20,7 +20,7 @@ from agent.engine.store import RunView, Store
 from agent.jobs.capacity_telemetry import capacity_host, figures
 from agent.settings import load_settings
 from agent.steps.services import Services
-from tests.integration.helpers import FAULT_TABLE, wait_for
+from tests.integration.helpers import record_fault, wait_for
 from tests.integration.test_colocation import DCAGENT, env, nb, request_device  # noqa: F401  (fixtures)
 
 LAB_LIB = Path(__file__).resolve().parents[2] / "lab" / "lib"
@@ -80,8 +80,13 @@ def test_an_outage_mid_run_is_waited_out_and_the_request_completes_once(
     records = clients.dns(settings.dns).lookup(f"{fresh.custom_fields['dcagent_fqdn']}.", "A")
     addresses = list(nb.ipam.ip_addresses.filter(device_id=dev.id))
     counts = {"zabbix hosts": len(hosts), "DNS A records": len(records), "IP addresses": len(addresses)}
-    FAULT_TABLE.append(("colocation", fault, f"done ({step} waited)", sum(n - 1 for n in counts.values() if n > 1),
-                        sum(1 for n in counts.values() if n == 0)))  # fmt: skip
+    record_fault(
+        "colocation",
+        fault,
+        f"done ({step} waited)",
+        sum(n - 1 for n in counts.values() if n > 1),
+        sum(1 for n in counts.values() if n == 0),
+    )
     assert counts == {"zabbix hosts": 1, "DNS A records": 1, "IP addresses": 1}, counts
     run = view()
     assert run is not None and all(s.phase == "main" for s in run.steps if s.status == "done")  # nothing undone
