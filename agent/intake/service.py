@@ -102,7 +102,10 @@ class IntakeService:
         for pb, skip in matched:
             assert pb.trigger is not None
             ref = ObjectRef(obj.object_type, obj.id)
-            active = self.executor.store.active_run(pb.name, ref) if skip is None else None
+            # An active run is joined whatever the object looks like now: its request was approved and frozen when it
+            # started, and its own steps change what the trigger reads (a colocation sets the device active; an
+            # agent killed after that must still be able to finish it).
+            active = self.executor.store.active_run(pb.name, ref)
             if active is not None:  # e.g. the webhook for the run's own change: nothing more to read in NetBox
                 voided = self._void_if_edited(active, obj)
                 results.append(Intake(pb.name, active, False, voided or "joined the active run"))

@@ -3,7 +3,7 @@ run on the lab (its children die with it), started again on the same request, an
 every outside system holds exactly one of each object the playbook makes (or none, for what it removes).
 
 Which steps: CI runs a subset chosen by a seed that changes daily (every xdist worker draws the same; set
-``DCAGENT_FAULT_SEED`` to replay a day's draw), covering each playbook here; ``DCAGENT_FAULTS=full`` kills inside
+``LAB_FAULT_SEED`` to replay a day's draw), covering each playbook here; ``LAB_FAULTS=full`` kills inside
 every step of each. Each row goes to the fault table printed at the end of the run."""
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ from integrations.dns import reverse_name
 from tests.integration.helpers import record_fault, wait_for
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS, env, nb, owned, request_device  # noqa: F401
 
-SEED = int(os.environ.get("DCAGENT_FAULT_SEED") or date.today().strftime("%Y%m%d"))
-FULL = os.environ.get("DCAGENT_FAULTS") == "full"
+SEED = int(os.environ.get("LAB_FAULT_SEED") or date.today().strftime("%Y%m%d"))
+FULL = os.environ.get("LAB_FAULTS") == "full"
 # How far into a step the kill may fall: most steps take 0.2-1 s on the lab; verification waits for Zabbix's answer.
 WINDOW = {"verify_monitoring": 4.0}
 
 
 def main_steps(playbook: str) -> list[str]:
     book = yaml.safe_load((REPO_PLAYBOOKS / f"{playbook}.yaml").read_text(encoding="utf-8"))
-    return [str(s.get("key") or s["step"]) for s in book["steps"]]
+    return [str(s.get("id") or s["step"]) for s in book["steps"]]
 
 
 def draw(playbook: str, k: int) -> list[str]:

@@ -124,6 +124,17 @@ def test_a_trigger_for_an_active_run_joins_it_without_reading_netbox(
     assert netbox.calls == []  # neither the changelog (approval) nor the device was read again
 
 
+def test_an_active_run_is_joined_after_its_own_steps_made_the_object_fail_the_trigger(
+    world: tuple[IntakeService, Store, FakeNetBox],
+) -> None:
+    # A colocation sets its device active; an agent killed after that, started again on the request, finishes it.
+    intake, _, netbox = world
+    first = intake.take(netbox.get_object("dcim.device", 42), "cli", submit=False)[0]
+    now_active = netbox.get_object("dcim.device", 42).model_copy(update={"status": "active"})
+    again = intake.take(now_active, "cli", submit=False)[0]
+    assert (again.run_id, again.created, again.note) == (first.run_id, False, "joined the active run")
+
+
 def test_an_edit_after_approval_voids_it_before_the_next_step(
     world: tuple[IntakeService, Store, FakeNetBox],
 ) -> None:
