@@ -1,77 +1,29 @@
-"""The fault harness's SIGKILL rows (issue 12): the agent is killed at a random moment *inside* a step of a real
-run on the lab (its children die with it), started again on the same request, and must finish it — after which
-every outside system holds exactly one of each object the playbook makes (or none, for what it removes).
-
-Which steps: CI runs a subset chosen by a seed that changes daily (every xdist worker draws the same; set
-``LAB_FAULT_SEED`` to replay a day's draw), covering each playbook here; ``LAB_FAULTS=full`` kills inside
-every step of each. Each row goes to the fault table printed at the end of the run."""
+"""The fault harness's SIGKILL rows (issue 12) for the colocation and withdrawal: the agent is killed at a random
+moment *inside* a step of a real run on the lab (its children die with it), started again on the same request, and
+must finish it — after which every outside system holds exactly one of each object the playbook makes (or none, for
+what it removes). The steps are drawn by tests/integration/faults.py; the backup's rows are in test_backup.py."""
 
 from __future__ import annotations
 
 import os
-import random
-import signal
 import subprocess
-import time
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from agent import clients
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
 from agent.settings import load_settings
 from integrations.dns import reverse_name
-from tests.integration.helpers import record_fault, wait_for
+from lab.labkit import decide
+from tests.integration.faults import draw, kill_inside, restart, tally
+from tests.integration.helpers import private_playbooks
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS, env, nb, owned, request_device  # noqa: F401
 
-SEED = int(os.environ.get("LAB_FAULT_SEED") or date.today().strftime("%Y%m%d"))
-FULL = os.environ.get("LAB_FAULTS") == "full"
-# How far into a step the kill may fall: most steps take 0.2-1 s on the lab; verification waits for Zabbix's answer.
-WINDOW = {"verify_monitoring": 4.0}
-
-
-def main_steps(playbook: str) -> list[str]:
-    book = yaml.safe_load((REPO_PLAYBOOKS / f"{playbook}.yaml").read_text(encoding="utf-8"))
-    return [str(s.get("id") or s["step"]) for s in book["steps"]]
-
-
-def draw(playbook: str, k: int) -> list[str]:
-    """The steps to kill inside: all of them (full), else ``k`` drawn by the day's seed, never the first (a
-    validation that changes nothing)."""
-    steps = main_steps(playbook)
-    return steps if FULL else sorted(random.Random(f"{SEED}:{playbook}").sample(steps[1:], k), key=steps.index)
-
-
-def kill_inside(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], step: str,
-                rng: random.Random) -> str:  # fmt: skip
-    """Start the agent; once ``step`` is running, SIGKILL it at a random point of the step's usual span. Returns
-    where it died: "inside <step>" (the run store shows the step still running) or "after <step>"."""
-    proc = subprocess.Popen(argv, env=agent_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    def reached() -> str | None:
-        if proc.poll() is not None:
-            return "exited"
-        view = run_of()
-        st = view.step("main", step) if view else None
-        return st.status if st is not None and st.status != "pending" else None
-
-    try:
-        state = wait_for(f"step {step} to start", reached, timeout=240, every=0.02)
-        assert state != "exited", proc.communicate()[0]
-        time.sleep(rng.uniform(0, WINDOW.get(step, 0.4)))
-    finally:
-        proc.send_signal(signal.SIGKILL)  # the agent only: its children die with it (PR_SET_PDEATHSIG)
-        output, _ = proc.communicate(timeout=30)
-    view = run_of()
-    assert view is not None and view.status not in ("done", "failed", "rejected"), output  # killed mid-run
-    running = [s.key for s in view.steps if s.status == "running"]
-    done = [s.key for s in view.steps if s.status == "done"]
-    return f"inside {running[0]}" if running else f"after {done[-1] if done else '-'}"
+WITHDRAW_TAG = "sop-withdrawal-kill"  # its own copy of the playbook: see private_playbooks
 
 
 def colocation_counts(api: Any, agent_env: dict[str, str], dev: Any) -> dict[str, int]:
@@ -111,17 +63,6 @@ def lab_ports() -> list[str]:
     return out
 
 
-def tally(playbook: str, where: str, outcome: str, counts: dict[str, int], want: dict[str, int]) -> None:
-    """One row of the table: objects there twice (duplicates), objects there that should not be (leftovers), and
-    anything missing named in the outcome; then the counts must be exactly as wanted."""
-    duplicates = sum(max(0, counts[k] - want[k]) for k in want if want[k] > 0)
-    leftovers = sum(counts[k] for k in want if want[k] == 0)
-    missing = [k for k in want if counts[k] < want[k]]
-    record_fault(playbook, f"SIGKILL {where}", outcome + (f"; missing {', '.join(missing)}" if missing else ""),
-                 duplicates, leftovers)  # fmt: skip
-    assert counts == want, (where, counts)
-
-
 @pytest.mark.long(minutes=1)
 @pytest.mark.parametrize("step", draw("colocation", 2))
 def test_an_agent_killed_inside_a_colocation_step_finishes_the_request_once(
@@ -138,11 +79,52 @@ def test_an_agent_killed_inside_a_colocation_step_finishes_the_request_once(
         return store.get_run(runs[0].id) if runs else None
 
     argv = [*DCAGENT, "run", "colocation", f"device:{dev.name}"]
-    where = kill_inside(argv, env, run_of, step, random.Random(f"{SEED}:{step}"))
-    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=400, check=False)
-    view = run_of()
-    outcome = view.status if view else "no run"
-    assert again.returncode == 0 and outcome == "done", again.stdout + again.stderr
+    where = kill_inside(argv, env, run_of, step)
+    restart(argv, env, run_of, where)
     want = {"IP addresses": 1, "Zabbix hosts": 1, "DNS A": 1, "DNS PTR": 1, "switch ports named": 1,
             "stray cables": 0, "started entries": 1, "done entries": 1}  # fmt: skip
     tally("colocation", where, "done after restart", colocation_counts(nb, env, dev), want)
+
+
+@pytest.mark.long(minutes=1)
+@pytest.mark.parametrize("step", draw("withdrawal", 1))
+def test_an_agent_killed_inside_a_withdrawal_step_leaves_nothing_of_the_server(
+    step: str,
+    nb: Any,  # noqa: F811
+    env: dict[str, str],  # noqa: F811
+    request_device: Callable[..., Any],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    dev = request_device()
+    placed = subprocess.run([*DCAGENT, "run", "colocation", f"device:{dev.name}"], env=env, capture_output=True,
+                            text=True, timeout=400, check=False)  # fmt: skip
+    assert placed.returncode == 0, placed.stdout + placed.stderr
+    penv = private_playbooks(REPO_PLAYBOOKS / "withdrawal.yaml", tmp_path / "playbooks", "withdrawal-kill",
+                             WITHDRAW_TAG, env)  # fmt: skip
+    fresh = nb.dcim.devices.get(dev.id)
+    fresh.update({"tags": [{"slug": t.slug} for t in fresh.tags] + [{"slug": WITHDRAW_TAG}]})
+    decide(dev, "disposisi", "kadis")
+    decide(dev, "approved", "kabid")
+    store = Store(env["DCAGENT_STORE_URL"])
+
+    def run_of() -> RunView | None:
+        runs = store.list_runs(playbook="withdrawal-kill", ref=ObjectRef("dcim.device", dev.id))
+        return store.get_run(runs[0].id) if runs else None
+
+    argv = [*DCAGENT, "run", "withdrawal-kill", f"device:{dev.name}"]
+    where = kill_inside(argv, penv, run_of, step)
+    restart(argv, penv, run_of, where)
+    counts = colocation_counts(nb, env, dev)
+    settings = load_settings(None)
+    z = clients.zabbix(settings)
+    monitored = z.call("host.get", {"output": ["hostid"], "filter": {"status": 0},
+                                    "tags": [{"tag": "netbox_id", "value": str(dev.id), "operator": 1}]})  # fmt: skip
+    gone = nb.dcim.devices.get(dev.id)
+    cables = list(nb.dcim.cables.filter(device_id=dev.id))
+    found = {"IP addresses": counts["IP addresses"], "DNS A": counts["DNS A"],
+             "switch ports named": counts["switch ports named"], "monitored Zabbix hosts": len(monitored),
+             "Zabbix hosts (disabled, history kept)": counts["Zabbix hosts"],
+             "cables": len(cables), "racked": int(gone.rack is not None)}  # fmt: skip
+    want = {"IP addresses": 0, "DNS A": 0, "switch ports named": 0, "monitored Zabbix hosts": 0,
+            "Zabbix hosts (disabled, history kept)": 1, "cables": 0, "racked": 0}  # fmt: skip
+    tally("withdrawal", where, "done after restart", found, want)
