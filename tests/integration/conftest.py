@@ -75,7 +75,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     rows = [json.loads(line) for line in FAULT_TABLE.read_text(encoding="utf-8").splitlines() if line.strip()]
     terminalreporter.section("fault harness")
-    terminalreporter.write_line(f"{'playbook':<14} {'fault':<34} {'outcome':<44} duplicates leftovers")
+    terminalreporter.write_line(f"{'playbook':<14} {'fault':<42} {'outcome':<44} duplicates leftovers")
     for playbook, fault, outcome, duplicates, leftovers in sorted(rows):
-        terminalreporter.write_line(f"{playbook:<14} {fault:<34} {outcome:<44} {duplicates:>10} {leftovers:>9}")
+        terminalreporter.write_line(f"{playbook:<14} {fault:<42} {outcome:<44} {duplicates:>10} {leftovers:>9}")
     FAULT_TABLE.unlink(missing_ok=True)

@@ -28,6 +28,7 @@ from agent.settings import load_settings
 from agent.steps.backup import FAILED_TRIGGER, STALE_TRIGGER
 from integrations.transfer import local_checksums
 from lab.labkit import file_backup_request, netbox
+from tests.integration.faults import draw, kill_inside, restart, tally
 from tests.integration.helpers import BACKUP_SERVER, remove_devices, wait_for
 
 # The tests share the one SSH server and restic repository but run concurrently: each works on its own copy of the
@@ -377,3 +378,46 @@ def test_a_failed_backup_is_journalled_and_raises_the_zabbix_problem(
     assert any(j.startswith("Failed:") and "pull_files" in j for j in journal(nb, dev))
     wait_for("status 1 in Zabbix", lambda: zabbix_state(dev.name)[0]["dcagent.backup.status"][1] == "1", timeout=60)
     wait_for("the backup-failed problem", lambda: FAILED_TRIGGER in zabbix_state(dev.name)[1], timeout=60, every=2)
+
+
+@pytest.mark.long(minutes=1)
+@pytest.mark.parametrize("step", draw("backup", 1))
+def test_an_agent_killed_inside_a_backup_step_finishes_with_one_snapshot_and_one_schedule(
+    step: str, nb: Any, env: dict[str, str], server_device: Callable[..., Any], data_dir: Path
+) -> None:
+    """The fault harness's backup row (issue 12; tests/integration/faults.py): the agent SIGKILLed inside a step,
+    its rsync or restic with it, then started again on the request."""
+    dev = server_device()
+    tag(nb, dev, "sop-backup", "approved")
+    store = Store(env["DCAGENT_STORE_URL"])
+
+    def run_of() -> RunView | None:
+        found = [r for r in store.list_runs(playbook="backup", limit=100) if r.ref.object_id == dev.id]
+        return store.get_run(found[0].id) if found else None
+
+    def children() -> list[str]:  # the killed agent's rsync, ssh or restic for this device, still running
+        ps = subprocess.run(["pgrep", "-af", f"{data_dir}|device:{dev.id}"], capture_output=True, text=True,
+                            check=False).stdout  # fmt: skip
+        return [line for line in ps.splitlines() if "pgrep" not in line]
+
+    argv = [*DCAGENT, "run", "backup", f"device:{dev.name}"]
+    where = kill_inside(argv, env, run_of, step)
+    deadline = time.monotonic() + 5  # a child dies with its parent a moment later (PR_SET_PDEATHSIG)
+    while children() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    orphans = len(children())
+    restart(argv, env, run_of, where)
+    repo = clients.restic(load_settings(None))
+    assert repo is not None
+    listed = dcagent(env, "backup", "list").stdout
+    z = clients.zabbix(load_settings(None))
+    found = {"snapshots": len(repo.snapshots(("dcagent", f"device:{dev.id}", "backup"))),
+             "schedules": listed.count(f"backup:{dev.id} "), "Zabbix hosts": len(z.call("host.get", {
+                 "output": ["hostid"], "filter": {"host": dev.name}})), "children left running": orphans}  # fmt: skip
+    tally(
+        "backup",
+        where,
+        "done after restart",
+        found,
+        {"snapshots": 1, "schedules": 1, "Zabbix hosts": 1, "children left running": 0},
+    )
