@@ -74,12 +74,12 @@ def restart(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], Run
     assert view is not None and view.status == "done", view
 
 
-def tally(playbook: str, where: str, outcome: str, counts: dict[str, int], want: dict[str, int]) -> None:
+def tally(playbook: str, fault: str, outcome: str, counts: dict[str, int], want: dict[str, int]) -> None:
     """One row of the table: objects there twice (duplicates), objects there that should not be (leftovers), and
     anything missing named in the outcome; then the counts must be exactly as wanted."""
     duplicates = sum(max(0, counts[k] - want[k]) for k in want if want[k] > 0)
     leftovers = sum(counts[k] for k in want if want[k] == 0)
     missing = [k for k in want if counts[k] < want[k]]
-    record_fault(playbook, f"SIGKILL {where}", outcome + (f"; missing {', '.join(missing)}" if missing else ""),
+    record_fault(playbook, fault, outcome + (f"; missing {', '.join(missing)}" if missing else ""),
                  duplicates, leftovers)  # fmt: skip
-    assert counts == want, (where, counts)
+    assert counts == want, (fault, counts)

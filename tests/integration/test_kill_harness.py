@@ -24,6 +24,16 @@ from tests.integration.helpers import private_playbooks
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS, env, nb, owned, request_device  # noqa: F401
 
 WITHDRAW_TAG = "sop-withdrawal-kill"  # its own copy of the playbook: see private_playbooks
+ONCE = {
+    "IP addresses": 1,
+    "Zabbix hosts": 1,
+    "DNS A": 1,
+    "DNS PTR": 1,
+    "switch ports named": 1,
+    "stray cables": 0,
+    "started entries": 1,
+    "done entries": 1,
+}  # a done colocation's objects, each in its own system
 
 
 def colocation_counts(api: Any, agent_env: dict[str, str], dev: Any) -> dict[str, int]:
@@ -81,9 +91,7 @@ def test_an_agent_killed_inside_a_colocation_step_finishes_the_request_once(
     argv = [*DCAGENT, "run", "colocation", f"device:{dev.name}"]
     where = kill_inside(argv, env, run_of, step)
     restart(argv, env, run_of, where)
-    want = {"IP addresses": 1, "Zabbix hosts": 1, "DNS A": 1, "DNS PTR": 1, "switch ports named": 1,
-            "stray cables": 0, "started entries": 1, "done entries": 1}  # fmt: skip
-    tally("colocation", where, "done after restart", colocation_counts(nb, env, dev), want)
+    tally("colocation", f"SIGKILL {where}", "done after restart", colocation_counts(nb, env, dev), ONCE)
 
 
 @pytest.mark.long(minutes=1)
@@ -96,35 +104,48 @@ def test_an_agent_killed_inside_a_withdrawal_step_leaves_nothing_of_the_server(
     tmp_path: Path,
 ) -> None:
     dev = request_device()
-    placed = subprocess.run([*DCAGENT, "run", "colocation", f"device:{dev.name}"], env=env, capture_output=True,
-                            text=True, timeout=400, check=False)  # fmt: skip
+    argv, penv, run_of = withdrawal_request(nb, env, dev, tmp_path)
+    where = kill_inside(argv, penv, run_of, step)
+    restart(argv, penv, run_of, where)
+    tally("withdrawal", f"SIGKILL {where}", "done after restart", *withdrawn(nb, env, dev))
+
+
+def withdrawal_request(
+    api: Any, agent_env: dict[str, str], dev: Any, tmp: Path
+) -> tuple[list[str], dict[str, str], Callable[[], RunView | None]]:
+    """The device colocated, then its withdrawal filed and approved: the command that runs it, its environment (a
+    private copy of the playbook) and a reader of its run."""
+    placed = subprocess.run([*DCAGENT, "run", "colocation", f"device:{dev.name}"], env=agent_env,
+                            capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
     assert placed.returncode == 0, placed.stdout + placed.stderr
-    penv = private_playbooks(REPO_PLAYBOOKS / "withdrawal.yaml", tmp_path / "playbooks", "withdrawal-kill",
-                             WITHDRAW_TAG, env)  # fmt: skip
-    fresh = nb.dcim.devices.get(dev.id)
+    penv = private_playbooks(REPO_PLAYBOOKS / "withdrawal.yaml", tmp / "playbooks", "withdrawal-kill",
+                             WITHDRAW_TAG, agent_env)  # fmt: skip
+    fresh = api.dcim.devices.get(dev.id)
     fresh.update({"tags": [{"slug": t.slug} for t in fresh.tags] + [{"slug": WITHDRAW_TAG}]})
     decide(dev, "disposisi", "kadis")
     decide(dev, "approved", "kabid")
-    store = Store(env["DCAGENT_STORE_URL"])
+    store = Store(agent_env["DCAGENT_STORE_URL"])
 
     def run_of() -> RunView | None:
         runs = store.list_runs(playbook="withdrawal-kill", ref=ObjectRef("dcim.device", dev.id))
         return store.get_run(runs[0].id) if runs else None
 
-    argv = [*DCAGENT, "run", "withdrawal-kill", f"device:{dev.name}"]
-    where = kill_inside(argv, penv, run_of, step)
-    restart(argv, penv, run_of, where)
-    counts = colocation_counts(nb, env, dev)
+    return [*DCAGENT, "run", "withdrawal-kill", f"device:{dev.name}"], penv, run_of
+
+
+def withdrawn(api: Any, agent_env: dict[str, str], dev: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """What is left of a withdrawn server in each system, and what should be (its Zabbix host disabled, kept)."""
+    counts = colocation_counts(api, agent_env, dev)
     settings = load_settings(None)
     z = clients.zabbix(settings)
     monitored = z.call("host.get", {"output": ["hostid"], "filter": {"status": 0},
                                     "tags": [{"tag": "netbox_id", "value": str(dev.id), "operator": 1}]})  # fmt: skip
-    gone = nb.dcim.devices.get(dev.id)
-    cables = list(nb.dcim.cables.filter(device_id=dev.id))
+    gone = api.dcim.devices.get(dev.id)
+    cables = list(api.dcim.cables.filter(device_id=dev.id))
     found = {"IP addresses": counts["IP addresses"], "DNS A": counts["DNS A"],
              "switch ports named": counts["switch ports named"], "monitored Zabbix hosts": len(monitored),
              "Zabbix hosts (disabled, history kept)": counts["Zabbix hosts"],
              "cables": len(cables), "racked": int(gone.rack is not None)}  # fmt: skip
     want = {"IP addresses": 0, "DNS A": 0, "switch ports named": 0, "monitored Zabbix hosts": 0,
             "Zabbix hosts (disabled, history kept)": 1, "cables": 0, "racked": 0}  # fmt: skip
-    tally("withdrawal", where, "done after restart", found, want)
+    return found, want
