@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+import agent.app  # noqa: F401  (registers every step: their retry policies tell when an outage wait began)
+from agent.engine.registry import REGISTRY
 from agent.engine.store import RunView
 from tests.integration.helpers import record_fault, wait_for
 
@@ -83,3 +85,11 @@ def tally(playbook: str, fault: str, outcome: str, counts: dict[str, int], want:
     record_fault(playbook, fault, outcome + (f"; missing {', '.join(missing)}" if missing else ""),
                  duplicates, leftovers)  # fmt: skip
     assert counts == want, (fault, counts)
+
+
+def waiting_out(view: RunView | None) -> str | None:
+    """The step that has spent its own attempts and is now waiting the outage out, if any."""
+    for st in view.steps if view else ():
+        if st.status == "running" and st.attempts > REGISTRY.get(st.step_name).retry.max_attempts:
+            return st.key
+    return None

@@ -28,7 +28,7 @@ from agent.settings import load_settings
 from agent.steps.backup import FAILED_TRIGGER, STALE_TRIGGER
 from integrations.transfer import local_checksums
 from lab.labkit import file_backup_request, netbox
-from tests.integration.faults import draw, kill_inside, restart, tally
+from tests.integration.faults import draw, kill_inside, restart, tally, waiting_out
 from tests.integration.helpers import BACKUP_SERVER, remove_devices, wait_for
 
 # The tests share the one SSH server and restic repository but run concurrently: each works on its own copy of the
@@ -421,3 +421,33 @@ def test_an_agent_killed_inside_a_backup_step_finishes_with_one_snapshot_and_one
         found,
         {"snapshots": 1, "schedules": 1, "Zabbix hosts": 1, "children left running": 0},
     )
+
+
+@pytest.mark.serial  # the backup server's sshd is down for everyone meanwhile
+def test_a_backup_server_outage_is_waited_out_and_the_backup_completes_once(
+    nb: Any, env: dict[str, str], server_device: Callable[..., Any]
+) -> None:
+    """The fault harness's backup-server row (issue 12): its sshd gone before the request runs, back once a step
+    has spent its own attempts on it."""
+    dev = server_device()
+    tag(nb, dev, "sop-backup", "approved")
+    store = Store(env["DCAGENT_STORE_URL"])
+
+    def run_of() -> RunView | None:
+        found = [r for r in store.list_runs(playbook="backup", limit=100) if r.ref.object_id == dev.id]
+        return store.get_run(found[0].id) if found else None
+
+    kill_server_sshd()
+    try:
+        proc = subprocess.Popen([*DCAGENT, "run", "backup", f"device:{dev.name}"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        step = wait_for("a step waiting out the backup server's outage", lambda: waiting_out(run_of()), timeout=240)
+    finally:
+        start_server_sshd()
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output
+    repo = clients.restic(load_settings(None))
+    assert repo is not None
+    found = {"snapshots": len(repo.snapshots(("dcagent", f"device:{dev.id}", "backup"))),
+             "schedules": dcagent(env, "backup", "list").stdout.count(f"backup:{dev.id} ")}  # fmt: skip
+    tally("backup", "backup-server-sshd", f"done ({step} waited)", found, {"snapshots": 1, "schedules": 1})

@@ -15,13 +15,12 @@ from typing import Any
 
 import pytest
 
-import agent.app  # noqa: F401  (registers every step: their retry policies tell when the outage wait began)
-from agent.engine.registry import REGISTRY, ObjectRef
+from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
 from agent.jobs.capacity_telemetry import capacity_host, figures
 from agent.settings import load_settings
 from agent.steps.services import Services
-from tests.integration.faults import tally
+from tests.integration.faults import tally, waiting_out
 from tests.integration.helpers import wait_for
 from tests.integration.test_colocation import DCAGENT, env, nb, request_device  # noqa: F401  (fixtures)
 from tests.integration.test_kill_harness import ONCE, colocation_counts, withdrawal_request, withdrawn
@@ -80,14 +79,6 @@ def ride_out(outage: Outage, fault: str, argv: list[str], agent_env: dict[str, s
 def retried(view: RunView | None, key: str | None) -> str | None:
     st = view.step("main", key) if view and key else None
     return key if st is not None and st.attempts >= 2 and st.status == "running" else None
-
-
-def waiting_out(view: RunView | None) -> str | None:
-    """The step that has spent its own attempts and is now waiting the outage out, if any."""
-    for st in view.steps if view else ():
-        if st.status == "running" and st.attempts > REGISTRY.get(st.step_name).retry.max_attempts:
-            return st.key
-    return None
 
 
 @pytest.mark.serial  # the system is down for everyone meanwhile
