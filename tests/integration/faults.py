@@ -4,20 +4,25 @@ replays a day's draw — or every step with ``LAB_FAULTS=full``), the kill itsel
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel, SecretStr
 
 import agent.app  # noqa: F401  (registers every step: their retry policies tell when an outage wait began)
 from agent.engine.registry import REGISTRY
 from agent.engine.store import RunView
+from agent.settings import load_settings
 from tests.integration.helpers import record_fault, wait_for
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
@@ -42,6 +47,18 @@ def draw(playbook: str, k: int) -> list[str]:
 def kill_inside(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], step: str) -> str:
     """Start the agent; once ``step`` is running, SIGKILL it at a random point of the step's usual span. Returns
     where it died: "inside <step>" (the run store shows the step still running) or "after <step>"."""
+    with arguments_watched():
+        output = _kill_at(argv, agent_env, run_of, step)
+    view = run_of()
+    assert view is not None and view.status != "failed", output
+    if view.status in ("done", "rejected"):  # a step of a few milliseconds, the last: the run ended first
+        return f"missed {step} (run ended first)"
+    running = [s.key for s in view.steps if s.status == "running"]
+    done = [s.key for s in view.steps if s.status == "done"]
+    return f"inside {running[0]}" if running else f"after {done[-1] if done else '-'}"
+
+
+def _kill_at(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], step: str) -> str:
     proc = subprocess.Popen(argv, env=agent_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def reached() -> str | None:
@@ -58,19 +75,14 @@ def kill_inside(argv: list[str], agent_env: dict[str, str], run_of: Callable[[],
     finally:
         proc.send_signal(signal.SIGKILL)  # the agent only: its children die with it (PR_SET_PDEATHSIG)
         output, _ = proc.communicate(timeout=30)
-    view = run_of()
-    assert view is not None and view.status != "failed", output
-    if view.status in ("done", "rejected"):  # a step of a few milliseconds, the last: the run ended first
-        return f"missed {step} (run ended first)"
-    running = [s.key for s in view.steps if s.status == "running"]
-    done = [s.key for s in view.steps if s.status == "done"]
-    return f"inside {running[0]}" if running else f"after {done[-1] if done else '-'}"
+    return output
 
 
 def restart(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], where: str) -> None:
     """The agent started again on the same request (unless the kill came after the run's end): the run is done."""
     if not where.startswith("missed"):
-        again = subprocess.run(argv, env=agent_env, capture_output=True, text=True, timeout=400, check=False)
+        with arguments_watched():
+            again = subprocess.run(argv, env=agent_env, capture_output=True, text=True, timeout=400, check=False)
         assert again.returncode == 0, again.stdout + again.stderr
     view = run_of()
     assert view is not None and view.status == "done", view
@@ -93,3 +105,50 @@ def waiting_out(view: RunView | None) -> str | None:
         if st.status == "running" and st.attempts > REGISTRY.get(st.step_name).retry.max_attempts:
             return st.key
     return None
+
+
+def _secrets_in(model: BaseModel) -> Iterator[str]:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            yield value.get_secret_value()
+        elif isinstance(value, BaseModel):
+            yield from _secrets_in(value)
+
+
+def configured_secrets() -> set[str]:
+    found = set(_secrets_in(load_settings(None)))
+    officials = Path(os.environ["DCAGENT_NETBOX__TOKEN_FILE"]).parent / "netbox-officials.json"
+    if officials.exists():
+        found |= set(json.loads(officials.read_text()).values())
+    # A v2 token's key (nbt_<key>.) names the token in NetBox's own UI; its part after the dot is the secret.
+    parts = {s.split(".", 1)[1] for s in found if s.startswith("nbt_") and "." in s}
+    return {s for s in found | parts if len(s) >= 8}
+
+
+def sample_arguments(stop: threading.Event, seen: set[str], every: float = 0.05) -> None:
+    """Every process's arguments, sampled until ``stop``."""
+    while not stop.is_set():
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                continue
+        stop.wait(every)
+
+
+@contextmanager
+def arguments_watched(every: float = 0.1) -> Iterator[None]:
+    """While the block runs (an agent killed, an outage ridden out), no configured secret appears in any process's
+    arguments: rsync, ssh, restic and git started on a retry or a resume are sampled too."""
+    seen: set[str] = set()
+    stop = threading.Event()
+    sampler = threading.Thread(target=sample_arguments, args=(stop, seen, every), daemon=True)
+    sampler.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sampler.join(5)
+    hits = [secret[:4] + "…" for secret in configured_secrets() for args in seen if secret in args]
+    assert len(seen) > 10 and hits == [], hits

@@ -28,7 +28,7 @@ from agent.settings import load_settings
 from agent.steps.backup import FAILED_TRIGGER, STALE_TRIGGER
 from integrations.transfer import local_checksums
 from lab.labkit import file_backup_request, netbox
-from tests.integration.faults import draw, kill_inside, restart, tally, waiting_out
+from tests.integration.faults import arguments_watched, draw, kill_inside, restart, tally, waiting_out
 from tests.integration.helpers import BACKUP_SERVER, remove_devices, wait_for
 
 # The tests share the one SSH server and restic repository but run concurrently: each works on its own copy of the
@@ -416,7 +416,7 @@ def test_an_agent_killed_inside_a_backup_step_finishes_with_one_snapshot_and_one
                  "output": ["hostid"], "filter": {"host": dev.name}})), "children left running": orphans}  # fmt: skip
     tally(
         "backup",
-        where,
+        f"SIGKILL {where}",
         "done after restart",
         found,
         {"snapshots": 1, "schedules": 1, "Zabbix hosts": 1, "children left running": 0},
@@ -438,13 +438,14 @@ def test_a_backup_server_outage_is_waited_out_and_the_backup_completes_once(
         return store.get_run(found[0].id) if found else None
 
     kill_server_sshd()
-    try:
-        proc = subprocess.Popen([*DCAGENT, "run", "backup", f"device:{dev.name}"], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
-        step = wait_for("a step waiting out the backup server's outage", lambda: waiting_out(run_of()), timeout=240)
-    finally:
-        start_server_sshd()
-    output, _ = proc.communicate(timeout=600)
+    with arguments_watched(every=0.05):  # rsync, ssh and restic of every retry: no secret in their arguments
+        try:
+            proc = subprocess.Popen([*DCAGENT, "run", "backup", f"device:{dev.name}"], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+            step = wait_for("a step waiting out the backup server's outage", lambda: waiting_out(run_of()), 240)
+        finally:
+            start_server_sshd()
+        output, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, output
     repo = clients.restic(load_settings(None))
     assert repo is not None

@@ -20,7 +20,7 @@ from agent.engine.store import RunView, Store
 from agent.jobs.capacity_telemetry import capacity_host, figures
 from agent.settings import load_settings
 from agent.steps.services import Services
-from tests.integration.faults import tally, waiting_out
+from tests.integration.faults import arguments_watched, tally, waiting_out
 from tests.integration.helpers import wait_for
 from tests.integration.test_colocation import DCAGENT, env, nb, request_device  # noqa: F401  (fixtures)
 from tests.integration.test_kill_harness import ONCE, colocation_counts, withdrawal_request, withdrawn
@@ -55,7 +55,14 @@ def lab(command: str) -> None:
 
 def ride_out(outage: Outage, fault: str, argv: list[str], agent_env: dict[str, str],
              view: Callable[[], RunView | None]) -> tuple[str, str]:  # fmt: skip
-    """Run the request through the outage: (the step that waited it out, the agent's output); the run is done."""
+    """Run the request through the outage: (the step that waited it out, the agent's output); the run is done, and
+    no configured secret showed in any process's arguments meanwhile."""
+    with arguments_watched(every=0.05):
+        return _ride_out(outage, fault, argv, agent_env, view)
+
+
+def _ride_out(outage: Outage, fault: str, argv: list[str], agent_env: dict[str, str],
+              view: Callable[[], RunView | None]) -> tuple[str, str]:  # fmt: skip
     if outage.after is None:
         lab(outage.stop)
     try:

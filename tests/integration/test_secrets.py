@@ -5,52 +5,20 @@ operator commands that print settings, and the process arguments of a colocation
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, SecretStr
 
-from agent.settings import load_settings
 from lab.labkit import file_request, netbox, remove_request
+from tests.integration.faults import configured_secrets, sample_arguments
 
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]
 pytestmark = pytest.mark.serial  # last: it reads what the other lab tests left
-
-
-def _secrets_in(model: BaseModel) -> Iterator[str]:
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if isinstance(value, SecretStr):
-            yield value.get_secret_value()
-        elif isinstance(value, BaseModel):
-            yield from _secrets_in(value)
-
-
-def configured_secrets() -> set[str]:
-    found = set(_secrets_in(load_settings(None)))
-    officials = Path(os.environ["DCAGENT_NETBOX__TOKEN_FILE"]).parent / "netbox-officials.json"
-    if officials.exists():
-        found |= set(json.loads(officials.read_text()).values())
-    # A v2 token's key (nbt_<key>.) names the token in NetBox's own UI; its part after the dot is the secret.
-    parts = {s.split(".", 1)[1] for s in found if s.startswith("nbt_") and "." in s}
-    return {s for s in found | parts if len(s) >= 8}
-
-
-def _sample_arguments(stop: threading.Event, seen: set[str]) -> None:
-    while not stop.is_set():
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-            except OSError:
-                continue
-        time.sleep(0.05)
 
 
 def _written_by_tests() -> Iterator[tuple[str, str]]:
@@ -71,7 +39,7 @@ def test_no_configured_secret_appears_anywhere_dcagent_writes(tmp_path: Path) ->
     dev = file_request(nb, prefix="srv-secrets")
     seen: set[str] = set()
     stop = threading.Event()
-    sampler = threading.Thread(target=_sample_arguments, args=(stop, seen), daemon=True)
+    sampler = threading.Thread(target=sample_arguments, args=(stop, seen), daemon=True)
     sampler.start()
     try:
         for args in (["--log-level", "DEBUG", "run", "colocation", f"device:{dev.name}"], ["config"], ["doctor"],
