@@ -34,7 +34,7 @@ from lab.labkit import file_backup_request, netbox
 from tests.integration.helpers import healthy, private_playbooks, remove_devices, wait_for
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
-PORTS = (18097, 18098, 18099)
+PORTS = (18102, 18103, 18104)  # no other test serves on these (maintenance 18097, new network 18098)
 DEVICES = 10
 TICKS = 3  # scheduled backups per device: 30 in all
 TAG = "sop-backup-cluster"
