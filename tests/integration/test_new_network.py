@@ -27,6 +27,7 @@ from agent.settings import load_settings
 from integrations.dns import reverse_name
 from lab.labkit import official
 from tests.integration import test_colocation as colocation
+from tests.integration.faults import draw, kill_inside, restart, tally
 from tests.integration.helpers import healthy, private_playbooks, wait_for
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS
 
@@ -339,3 +340,46 @@ def test_a_switch_refusing_mid_build_undoes_everything_and_keeps_a_vlan_another_
         assert vsctl("br-get-external-id", "br0", f"dcagent-vlan-{vids[0]}").strip() != ""
     finally:
         remove(nb, where, circuits, ("swp43", "swp44"))
+
+
+@pytest.mark.long(minutes=1)
+@pytest.mark.xdist_group("new-network-kill")  # its switch ports: one row at a time (LAB_FAULTS=full has one a step)
+@pytest.mark.parametrize("step", draw("new-network", 1))
+def test_an_agent_killed_inside_a_connection_step_finishes_it_once(
+    step: str, nb: Any, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The fault harness's new-network row (issue 12; tests/integration/faults.py), on ports of its own."""
+    where = make_site(nb, uplink_mbps=100, vids=_vids(2400), container=_container(24), ports=("swp36", "swp37"))
+    vsctl("set", "port", "swp38", "vlan_mode=trunk", "trunks=[100]")  # its own uplink trunk
+    circuits: list[Any] = []
+    name = f"new-network-{where.key}"
+    try:
+        penv = playbook(tmp_path, where, name, env, "swp38")
+        circuits = [file_circuit(nb, where, f"sop-{name}", 20_000)]
+        cid = circuits[0].cid
+        store = Store(penv["DCAGENT_STORE_URL"])
+
+        def run_of() -> Any:
+            runs = store.list_runs(playbook=name)
+            return store.get_run(runs[0].id) if runs else None
+
+        argv = [*DCAGENT, "run", name, f"circuit:{cid}"]
+        where_killed = kill_inside(argv, penv, run_of, step)
+        restart(argv, penv, run_of, where_killed)
+        prefixes = list(nb.ipam.prefixes.filter(within=where.container))
+        vlans = list(nb.ipam.vlans.filter(group=f"vlan-net-{where.key}"))
+        gateways = [ip for p in prefixes for ip in nb.ipam.ip_addresses.filter(parent=str(p.prefix))]
+        dns = clients.dns(load_settings(None).dns)  # type: ignore[arg-type]
+        z = clients.zabbix(load_settings(None))
+        trunks = ovs_port("swp38")["trunks"][1]
+        hosts = z.call("host.get", {"output": ["hostid"], "filter": {"host": f"net-{cid.lower()}"}})
+        status = str(nb.circuits.circuits.get(circuits[0].id).status.value)
+        found = {"prefixes": len(prefixes), "VLANs": len(vlans), "gateway addresses": len(gateways),
+                 "DNS A": sum(len(dns.lookup(f"{g.dns_name}.", "A")) for g in gateways),
+                 "Zabbix hosts": len(hosts),
+                 "ports in the VLAN": sum(1 for p in where.ports if vlans and ovs_port(p)["tag"] == vlans[0].vid),
+                 "VLAN on the uplink": sum(1 for v in trunks if vlans and v == vlans[0].vid),
+                 "connection active": int(status == "active")}  # fmt: skip
+        tally("new-network", f"SIGKILL {where_killed}", "done after restart", found, dict.fromkeys(found, 1))
+    finally:
+        remove(nb, where, circuits, ("swp36", "swp37", "swp38"))
