@@ -452,3 +452,41 @@ def test_a_backup_server_outage_is_waited_out_and_the_backup_completes_once(
     found = {"snapshots": len(repo.snapshots(("dcagent", f"device:{dev.id}", "backup"))),
              "schedules": dcagent(env, "backup", "list").stdout.count(f"backup:{dev.id} ")}  # fmt: skip
     tally("backup", "backup-server-sshd", f"done ({step} waited)", found, {"snapshots": 1, "schedules": 1})
+
+
+@pytest.mark.long(minutes=1)
+@pytest.mark.parametrize("step", draw("restore", 1))
+def test_an_agent_killed_inside_a_restore_step_finishes_it_byte_identical_with_one_safety_snapshot(
+    step: str, nb: Any, env: dict[str, str], server_device: Callable[..., Any], data_dir: Path
+) -> None:
+    """The fault harness's restore row (issue 12): a restore onto changed data, the agent SIGKILLed inside a step
+    (mid-transfer too), started again with the same command: the data is the snapshot's, byte for byte."""
+    original = local_checksums(data_dir)
+    dev = server_device()
+    tag(nb, dev, "sop-backup", "approved")
+    assert dcagent(env, "run", "backup", f"device:{dev.name}").returncode == 0
+    repo = clients.restic(load_settings(None))
+    assert repo is not None
+    [snap] = repo.snapshots(("dcagent", f"device:{dev.id}", "backup"))
+    modify(data_dir)
+    store = Store(env["DCAGENT_STORE_URL"])
+
+    def run_of() -> RunView | None:
+        found = [r for r in store.list_runs(playbook="restore", limit=100) if r.ref.object_id == dev.id]
+        return store.get_run(found[0].id) if found else None
+
+    argv = [*DCAGENT, "restore", dev.name, "--snapshot", snap.short_id, "--target", str(data_dir)]
+    where = kill_inside(argv, env, run_of, step)
+    restart(argv, env, run_of, where)
+    now = local_checksums(data_dir)
+    staging = Path(env["DCAGENT_BACKUP__STAGING_DIR"]) / "restore"
+    found = {"files unlike the snapshot": sum(1 for p in original.keys() | now.keys() if original.get(p) != now.get(p)),
+             "safety snapshots": len(repo.snapshots(("dcagent", f"device:{dev.id}", "safety"))),
+             "staging left": len(list(staging.iterdir())) if staging.exists() else 0}  # fmt: skip
+    tally(
+        "restore",
+        f"SIGKILL {where}",
+        "done after restart",
+        found,
+        {"files unlike the snapshot": 0, "safety snapshots": 1, "staging left": 0},
+    )
