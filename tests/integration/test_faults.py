@@ -43,6 +43,8 @@ COLOCATION = {
     "zabbix-api": Outage("stop_group zabbix-web", "zabbix_web_start"),
     "dns-server": Outage("stop_group named", "up_dns"),
     "netbox": Outage("stop_group netbox-web", "up_netbox", after="place_device"),  # the agent started, mid-run
+    # NetBox up but answering 500 to every request (its cache, Redis, gone); its rq worker restarted if it died
+    "netbox-5xx": Outage("stop_group redis", "up_redis; up_netbox", after="register_zabbix"),
     "switch-sshd": Outage("stop_group sshd-switch-tor-btm-01; stop_group sshd-switch-tor-btm-02", "up_switches"),
 }
 MAIL = Outage("postfix stop", "up_mail", retried="notify_withdrawal")
