@@ -20,8 +20,8 @@ import yaml
 from pydantic import BaseModel, SecretStr
 
 import agent.app  # noqa: F401  (registers every step: their retry policies tell when an outage wait began)
-from agent.engine.registry import REGISTRY
-from agent.engine.store import RunView
+from agent.engine.registry import REGISTRY, ObjectRef
+from agent.engine.store import RunView, Store
 from agent.settings import load_settings
 from tests.integration.helpers import record_fault, wait_for
 
@@ -42,6 +42,17 @@ def draw(playbook: str, k: int) -> list[str]:
     validation that changes nothing) nor the last (often a notice of milliseconds: the run ends before the kill)."""
     steps = main_steps(playbook)
     return steps if FULL else sorted(random.Random(f"{SEED}:{playbook}").sample(steps[1:-1], k), key=steps.index)
+
+
+def run_reader(store_url: str, ref: ObjectRef, playbook: str | None = None) -> Callable[[], RunView | None]:
+    """A reader of the object's latest run (of ``playbook``), as the run store has it now."""
+    store = Store(store_url)
+
+    def latest() -> RunView | None:
+        runs = store.list_runs(playbook=playbook, ref=ref)
+        return store.get_run(runs[0].id) if runs else None
+
+    return latest
 
 
 def kill_inside(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], step: str) -> str:

@@ -23,12 +23,13 @@ from typing import Any
 import pytest
 
 from agent import clients
+from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
 from agent.settings import load_settings
 from agent.steps.backup import FAILED_TRIGGER, STALE_TRIGGER
 from integrations.transfer import local_checksums
 from lab.labkit import file_backup_request, netbox
-from tests.integration.faults import arguments_watched, draw, kill_inside, restart, tally, waiting_out
+from tests.integration.faults import arguments_watched, draw, kill_inside, restart, run_reader, tally, waiting_out
 from tests.integration.helpers import BACKUP_SERVER, remove_devices, wait_for
 
 # The tests share the one SSH server and restic repository but run concurrently: each works on its own copy of the
@@ -389,11 +390,7 @@ def test_an_agent_killed_inside_a_backup_step_finishes_with_one_snapshot_and_one
     its rsync or restic with it, then started again on the request."""
     dev = server_device()
     tag(nb, dev, "sop-backup", "approved")
-    store = Store(env["DCAGENT_STORE_URL"])
-
-    def run_of() -> RunView | None:
-        found = [r for r in store.list_runs(playbook="backup", limit=100) if r.ref.object_id == dev.id]
-        return store.get_run(found[0].id) if found else None
+    run_of = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id), "backup")
 
     def children() -> list[str]:  # the killed agent's rsync, ssh or restic for this device, still running
         ps = subprocess.run(["pgrep", "-af", f"{data_dir}|device:{dev.id}"], capture_output=True, text=True,
@@ -431,11 +428,7 @@ def test_a_backup_server_outage_is_waited_out_and_the_backup_completes_once(
     has spent its own attempts on it."""
     dev = server_device()
     tag(nb, dev, "sop-backup", "approved")
-    store = Store(env["DCAGENT_STORE_URL"])
-
-    def run_of() -> RunView | None:
-        found = [r for r in store.list_runs(playbook="backup", limit=100) if r.ref.object_id == dev.id]
-        return store.get_run(found[0].id) if found else None
+    run_of = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id), "backup")
 
     kill_server_sshd()
     with arguments_watched(every=0.05):  # rsync, ssh and restic of every retry: no secret in their arguments
@@ -469,11 +462,7 @@ def test_an_agent_killed_inside_a_restore_step_finishes_it_byte_identical_with_o
     assert repo is not None
     [snap] = repo.snapshots(("dcagent", f"device:{dev.id}", "backup"))
     modify(data_dir)
-    store = Store(env["DCAGENT_STORE_URL"])
-
-    def run_of() -> RunView | None:
-        found = [r for r in store.list_runs(playbook="restore", limit=100) if r.ref.object_id == dev.id]
-        return store.get_run(found[0].id) if found else None
+    run_of = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id), "restore")
 
     argv = [*DCAGENT, "restore", dev.name, "--snapshot", snap.short_id, "--target", str(data_dir)]
     where = kill_inside(argv, env, run_of, step)

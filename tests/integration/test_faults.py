@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from agent.engine.registry import ObjectRef
-from agent.engine.store import RunView, Store
+from agent.engine.store import RunView
 from agent.jobs.capacity_telemetry import capacity_host, figures
 from agent.settings import load_settings
 from agent.steps.services import Services
-from tests.integration.faults import arguments_watched, tally, waiting_out
+from tests.integration.faults import arguments_watched, run_reader, tally, waiting_out
 from tests.integration.helpers import wait_for
 from tests.integration.test_colocation import DCAGENT, env, nb, request_device  # noqa: F401  (fixtures)
 from tests.integration.test_kill_harness import ONCE, colocation_counts, withdrawal_request, withdrawn
@@ -99,11 +99,7 @@ def test_an_outage_mid_run_is_waited_out_and_the_request_completes_once(
     request_device: Callable[..., Any],  # noqa: F811
 ) -> None:
     dev = request_device()
-    store = Store(env["DCAGENT_STORE_URL"])
-
-    def view() -> RunView | None:
-        runs = store.list_runs(ref=ObjectRef("dcim.device", dev.id))
-        return store.get_run(runs[0].id) if runs else None
+    view = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id))
 
     started = time.time()
     watched = {**env, "DCAGENT_CAPACITY_INTERVAL_MINUTES": "15"}  # the lab's other tests send no capacity

@@ -15,11 +15,11 @@ import pytest
 
 from agent import clients
 from agent.engine.registry import ObjectRef
-from agent.engine.store import RunView, Store
+from agent.engine.store import RunView
 from agent.settings import load_settings
 from integrations.dns import reverse_name
 from lab.labkit import decide
-from tests.integration.faults import draw, kill_inside, restart, tally
+from tests.integration.faults import draw, kill_inside, restart, run_reader, tally
 from tests.integration.helpers import private_playbooks
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS, env, nb, owned, request_device  # noqa: F401
 
@@ -82,12 +82,7 @@ def test_an_agent_killed_inside_a_colocation_step_finishes_the_request_once(
     request_device: Callable[..., Any],  # noqa: F811
 ) -> None:
     dev = request_device()
-    store = Store(env["DCAGENT_STORE_URL"])
-
-    def run_of() -> RunView | None:
-        runs = store.list_runs(ref=ObjectRef("dcim.device", dev.id))
-        return store.get_run(runs[0].id) if runs else None
-
+    run_of = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id))
     argv = [*DCAGENT, "run", "colocation", f"device:{dev.name}"]
     where = kill_inside(argv, env, run_of, step)
     restart(argv, env, run_of, where)
@@ -124,12 +119,7 @@ def withdrawal_request(
     fresh.update({"tags": [{"slug": t.slug} for t in fresh.tags] + [{"slug": WITHDRAW_TAG}]})
     decide(dev, "disposisi", "kadis")
     decide(dev, "approved", "kabid")
-    store = Store(agent_env["DCAGENT_STORE_URL"])
-
-    def run_of() -> RunView | None:
-        runs = store.list_runs(playbook="withdrawal-kill", ref=ObjectRef("dcim.device", dev.id))
-        return store.get_run(runs[0].id) if runs else None
-
+    run_of = run_reader(agent_env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id), "withdrawal-kill")
     return [*DCAGENT, "run", "withdrawal-kill", f"device:{dev.name}"], penv, run_of
 
 

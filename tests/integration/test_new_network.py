@@ -22,12 +22,13 @@ import pytest
 import yaml
 
 from agent import clients
+from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
 from agent.settings import load_settings
 from integrations.dns import reverse_name
 from lab.labkit import official
 from tests.integration import test_colocation as colocation
-from tests.integration.faults import draw, kill_inside, restart, tally
+from tests.integration.faults import draw, kill_inside, restart, run_reader, tally
 from tests.integration.helpers import healthy, private_playbooks, wait_for
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS
 
@@ -357,11 +358,7 @@ def test_an_agent_killed_inside_a_connection_step_finishes_it_once(
         penv = playbook(tmp_path, where, name, env, "swp38")
         circuits = [file_circuit(nb, where, f"sop-{name}", 20_000)]
         cid = circuits[0].cid
-        store = Store(penv["DCAGENT_STORE_URL"])
-
-        def run_of() -> Any:
-            runs = store.list_runs(playbook=name)
-            return store.get_run(runs[0].id) if runs else None
+        run_of = run_reader(penv["DCAGENT_STORE_URL"], ObjectRef("circuits.circuit", circuits[0].id), name)
 
         argv = [*DCAGENT, "run", name, f"circuit:{cid}"]
         where_killed = kill_inside(argv, penv, run_of, step)
