@@ -41,7 +41,8 @@ def draw(playbook: str, k: int) -> list[str]:
     """The steps to kill inside: all of them (full), else ``k`` drawn by the day's seed, never the first (a
     validation that changes nothing) nor the last (often a notice of milliseconds: the run ends before the kill)."""
     steps = main_steps(playbook)
-    return steps if FULL else sorted(random.Random(f"{SEED}:{playbook}").sample(steps[1:-1], k), key=steps.index)
+    inner = steps[1:-1] or steps[:-1] or steps  # a two-step playbook: its first, which makes the change
+    return steps if FULL else sorted(random.Random(f"{SEED}:{playbook}").sample(inner, k), key=steps.index)
 
 
 def run_reader(store_url: str, ref: ObjectRef, playbook: str | None = None) -> Callable[[], RunView | None]:

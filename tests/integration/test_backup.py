@@ -479,3 +479,33 @@ def test_an_agent_killed_inside_a_restore_step_finishes_it_byte_identical_with_o
         found,
         {"files unlike the snapshot": 0, "safety snapshots": 1, "staging left": 0},
     )
+
+
+@pytest.mark.long(minutes=1)
+@pytest.mark.parametrize("step", draw("backup-stop", 1))
+def test_an_agent_killed_inside_a_backup_stop_step_stops_it_once_and_keeps_the_snapshots(
+    step: str, nb: Any, env: dict[str, str], server_device: Callable[..., Any]
+) -> None:
+    """The fault harness's backup-stop row (issue 12): the schedule and the mirror gone, the snapshots kept."""
+    dev = server_device()
+    tag(nb, dev, "sop-backup", "approved")
+    assert dcagent(env, "run", "backup", f"device:{dev.name}").returncode == 0
+    tag(nb, dev, "sop-backup-stop", "approved")
+    run_of = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id), "backup-stop")
+    argv = [*DCAGENT, "run", "backup-stop", f"device:{dev.name}"]
+    where = kill_inside(argv, env, run_of, step)
+    restart(argv, env, run_of, where)
+    repo = clients.restic(load_settings(None))
+    assert repo is not None
+    mirror = Path(env["DCAGENT_BACKUP__STAGING_DIR"]) / f"device-{dev.id}"
+    letters = [j for j in journal(nb, dev) if "surat-penghentian-backup.pdf" in j]
+    found = {"schedules": dcagent(env, "backup", "list").stdout.count(f"backup:{dev.id} "),
+             "mirror left": int(mirror.exists()), "snapshots kept": len(repo.snapshots(
+                 ("dcagent", f"device:{dev.id}", "backup"))), "letters journalled": len(letters)}  # fmt: skip
+    tally(
+        "backup-stop",
+        f"SIGKILL {where}",
+        "done after restart",
+        found,
+        {"schedules": 0, "mirror left": 0, "snapshots kept": 1, "letters journalled": 1},
+    )

@@ -28,7 +28,7 @@ from agent.settings import load_settings
 from integrations.dns import reverse_name
 from lab.labkit import official
 from tests.integration import test_colocation as colocation
-from tests.integration.faults import draw, kill_inside, restart, run_reader, tally
+from tests.integration.faults import FULL, draw, kill_inside, main_steps, restart, run_reader, tally
 from tests.integration.helpers import healthy, private_playbooks, wait_for
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS
 
@@ -346,7 +346,7 @@ def test_a_switch_refusing_mid_build_undoes_everything_and_keeps_a_vlan_another_
 @pytest.mark.long(minutes=1)
 @pytest.mark.xdist_group("new-network-kill")  # its switch ports: one row at a time (LAB_FAULTS=full has one a step)
 @pytest.mark.parametrize("step", draw("new-network", 1))
-def test_an_agent_killed_inside_a_connection_step_finishes_it_once(
+def test_an_agent_killed_inside_a_connection_then_a_bandwidth_step_finishes_each_once(
     step: str, nb: Any, env: dict[str, str], tmp_path: Path
 ) -> None:
     """The fault harness's new-network row (issue 12; tests/integration/faults.py), on ports of its own."""
@@ -378,5 +378,35 @@ def test_an_agent_killed_inside_a_connection_step_finishes_it_once(
                  "VLAN on the uplink": sum(1 for v in trunks if vlans and v == vlans[0].vid),
                  "connection active": int(status == "active")}  # fmt: skip
         tally("new-network", f"SIGKILL {where_killed}", "done after restart", found, dict.fromkeys(found, 1))
+        # Then the agency asks for more (SOP "Kenaikan Bandwidth"), and the agent is killed inside one of its steps.
+        bandwidth_killed(nb, env, tmp_path, where, circuits[0], main_steps("new-network").index(step))
     finally:
         remove(nb, where, circuits, ("swp36", "swp37", "swp38"))
+
+
+def bandwidth_killed(nb: Any, env: dict[str, str], tmp: Path, where: NetSite, circuit: Any, n: int) -> None:
+    """The bandwidth change's row: a step drawn as draw() does (full: one per connection row, in turn)."""
+    steps = main_steps("bandwidth") if FULL else draw("bandwidth", 1)
+    step, book = steps[n % len(steps)], f"bw-{where.key}"
+    bw = private_playbooks(REPO_PLAYBOOKS / "bandwidth.yaml", tmp / "playbooks", book, f"sop-{book}", env,
+                           sites=[where.site.slug])  # fmt: skip
+    fresh = nb.circuits.circuits.get(circuit.id)
+    fresh.update({"custom_fields": {"dcagent_requested_kbps": 40_000},
+                  "tags": [{"slug": t.slug} for t in fresh.tags] + [{"slug": f"sop-{book}"}]})  # fmt: skip
+    for tag_, user in (("disposisi", "kadis"), ("approved", "kabid")):
+        mine = official(user).circuits.circuits.get(circuit.id)
+        mine.update({"tags": [{"slug": t.slug} for t in mine.tags] + [{"slug": tag_}]})
+    run_of = run_reader(bw["DCAGENT_STORE_URL"], ObjectRef("circuits.circuit", circuit.id), book)
+    argv = [*DCAGENT, "run", book, f"circuit:{circuit.cid}"]
+    killed = kill_inside(argv, bw, run_of, step)
+    restart(argv, bw, run_of, killed)
+    rates = [vsctl("get", "interface", p, "ingress_policing_rate").strip() for p in where.ports]
+    found = {"commit rate 40000": int(nb.circuits.circuits.get(circuit.id).commit_rate == 40_000),
+             "ports at 40000 kbps": rates.count("40000"), "ports at the old rate": rates.count("20000")}  # fmt: skip
+    tally(
+        "bandwidth",
+        f"SIGKILL {killed}",
+        "done after restart",
+        found,
+        {"commit rate 40000": 1, "ports at 40000 kbps": 1, "ports at the old rate": 0},
+    )
