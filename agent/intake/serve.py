@@ -173,9 +173,8 @@ def _own_timers(agent: Agent, timers: Intervals, cluster: Cluster | None) -> Non
     """Each agent's own: its heartbeat; alone, also the shared timers, the waker and the schedules."""
     s = agent.settings
     if s.heartbeat_seconds > 0:
-        beat = Heartbeat(
-            agent.services, agent.store, s.heartbeat_seconds, s.heartbeat_host or node_host(), agent.playbooks
-        )
+        beat = Heartbeat(agent.services, agent.store, s.heartbeat_seconds, s.heartbeat_host or node_host(),
+                         playbooks=agent.playbooks, reconcile_interval=s.reconcile_interval)  # fmt: skip
         timers.every(lambda: beat.beat(agent.executor.queue_depth), s.heartbeat_seconds, "heartbeat")
     schedules = agent.services.scheduler_or_none
     if schedules is not None:
