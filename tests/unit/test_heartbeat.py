@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from agent.engine.registry import ObjectRef
 from agent.engine.store import NewStep, Store
@@ -137,3 +138,18 @@ def test_the_capacity_graph_finds_every_free_share_and_nothing_else() -> None:
     every = figures(site(), [PrefixUsage(prefix="10.0.0.0/24", size=254, used=1)])
     assert {f.key for f in every if fnmatchcase(f.name, pattern)} == {f.key for f in every if f.percent}
     assert not [i for i in ITEMS if fnmatchcase(i.name, pattern)]
+
+
+def test_serve_gives_each_agents_heartbeat_the_playbooks_and_the_reconcile_interval(monkeypatch: Any) -> None:
+    from types import SimpleNamespace
+
+    from agent.intake import serve
+
+    made: dict[str, Any] = {}
+    monkeypatch.setattr(serve, "Heartbeat", lambda *args, **kwargs: made.update(kwargs) or SimpleNamespace())
+    settings = SimpleNamespace(heartbeat_seconds=60, heartbeat_host="dcagent-a", reconcile_interval=30)
+    agent = SimpleNamespace(settings=settings, services=SimpleNamespace(scheduler_or_none=None), store=None,
+                            playbooks={"colocation": "pb"}, executor=SimpleNamespace(queue_depth=0))  # fmt: skip
+    timers = SimpleNamespace(every=lambda *args, **kwargs: None)
+    serve._own_timers(agent, timers, cluster=SimpleNamespace())  # type: ignore[arg-type]
+    assert made == {"playbooks": {"colocation": "pb"}, "reconcile_interval": 30}
