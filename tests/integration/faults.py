@@ -37,10 +37,12 @@ def main_steps(playbook: str) -> list[str]:
     return [str(s.get("id") or s["step"]) for s in book["steps"]]
 
 
-def draw(playbook: str, k: int) -> list[str]:
+def draw(playbook: str, k: int, before: str | None = None) -> list[str]:
     """The steps to kill inside: all of them (full), else ``k`` drawn by the day's seed, never the first (a
-    validation that changes nothing) nor the last (often a notice of milliseconds: the run ends before the kill)."""
+    validation that changes nothing) nor the last (often a notice of milliseconds: the run ends before the kill).
+    ``before``: only the steps before that one (a maintenance run waits there for its window)."""
     steps = main_steps(playbook)
+    steps = steps[: steps.index(before)] if before else steps
     inner = steps[1:-1] or steps[:-1] or steps  # a two-step playbook: its first, which makes the change
     return steps if FULL else sorted(random.Random(f"{SEED}:{playbook}").sample(inner, k), key=steps.index)
 
@@ -63,7 +65,7 @@ def kill_inside(argv: list[str], agent_env: dict[str, str], run_of: Callable[[],
         output = _kill_at(argv, agent_env, run_of, step)
     view = run_of()
     assert view is not None and view.status != "failed", output
-    if view.status in ("done", "rejected"):  # a step of a few milliseconds, the last: the run ended first
+    if view.status in ("done", "rejected", "waiting"):  # a step of a few milliseconds, the last: the run ended first
         return f"missed {step} (run ended first)"
     running = [s.key for s in view.steps if s.status == "running"]
     done = [s.key for s in view.steps if s.status == "done"]
@@ -90,14 +92,16 @@ def _kill_at(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], Ru
     return output
 
 
-def restart(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], where: str) -> None:
-    """The agent started again on the same request (unless the kill came after the run's end): the run is done."""
+def restart(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], where: str,
+            until: str = "done") -> None:  # fmt: skip
+    """The agent started again on the same request (unless the kill came after the run's end): the run is done (or
+    ``until``: "waiting" for a window, the CLI's exit code 5)."""
     if not where.startswith("missed"):
         with arguments_watched():
             again = subprocess.run(argv, env=agent_env, capture_output=True, text=True, timeout=400, check=False)
-        assert again.returncode == 0, again.stdout + again.stderr
+        assert again.returncode == {"done": 0, "waiting": 5}[until], again.stdout + again.stderr
     view = run_of()
-    assert view is not None and view.status == "done", view
+    assert view is not None and view.status == until, view
 
 
 def tally(playbook: str, fault: str, outcome: str, counts: dict[str, int], want: dict[str, int]) -> None:

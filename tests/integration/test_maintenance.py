@@ -27,6 +27,7 @@ from integrations.dns import reverse_name
 from integrations.switches import open_driver
 from lab.labkit import decide, file_request, remove_request
 from tests.integration import test_colocation as colocation
+from tests.integration.faults import draw, kill_inside, restart, run_reader, tally
 from tests.integration.helpers import healthy, private_playbooks, wait_for
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS, ovs_port, run
 
@@ -253,6 +254,52 @@ def test_a_withdrawal_leaves_nothing_of_the_server_in_any_system_and_a_second_ch
             outputs["unpublish_dns"]["removed"],
         ) == ([], [], [], False)
     finally:
+        remove_request(nb, dev)
+        for obj in (link, contact, tenant):
+            obj.delete()
+
+
+@pytest.mark.long(minutes=1)
+@pytest.mark.parametrize("step", draw("maintenance", 1, before="begin_maintenance"))
+def test_an_agent_killed_before_a_maintenance_window_schedules_it_once(
+    step: str, nb: Any, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The fault harness's maintenance row (issue 12; tests/integration/faults.py): killed inside a step before the
+    window (verification, the Zabbix period, the notice), started again: the run waits for its window with one
+    Zabbix maintenance period and one notice entry. The window itself is the test above's."""
+    tenant, contact, link, address = _agency(nb)
+    dev = file_request(nb, tenant=tenant.slug)
+    zabbix = clients.zabbix(load_settings(None))
+    try:
+        assert run(env, dev.name).returncode == 0
+        penv = private_playbooks(REPO_PLAYBOOKS / "maintenance.yaml", tmp_path / "playbooks", "maintenance-kill",
+                                 "sop-maintenance-kill", env)  # fmt: skip
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+        fresh = nb.dcim.devices.get(dev.id)
+        fresh.custom_fields.update({"dcagent_maintenance_start": start.isoformat(timespec="seconds"),
+                                    "dcagent_maintenance_end": (start + timedelta(minutes=30)).isoformat(),
+                                    "dcagent_maintenance_reason": "Uji harness", "dcagent_affected_services": "SIMPEG",
+                                    "dcagent_maintenance_collect": False})  # fmt: skip
+        fresh.tags = [*fresh.tags, {"slug": "sop-maintenance-kill"}]
+        assert fresh.save()
+        decide(dev, "disposisi", "kadis")
+        decide(dev, "approved", "kabid")
+        run_of = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id), "maintenance-kill")
+        argv = [*DCAGENT, "run", "maintenance-kill", f"device:{dev.name}"]
+        where = kill_inside(argv, penv, run_of, step)
+        restart(argv, penv, run_of, where, until="waiting")
+        host_id = zabbix.host_id(dev.name)
+        assert host_id is not None
+        periods = [m for m in zabbix.maintenances_of(host_id) if m.name.startswith(f"dcagent {dev.name} ")]
+        entries = [str(j.comments) for j in nb.extras.journal_entries.filter(assigned_object_type="dcim.device",
+                                                                             assigned_object_id=dev.id)]  # fmt: skip
+        found = {"Zabbix maintenance periods": len(periods), "notices": len(_mail_to(address)),
+                 "notice entries": sum(address in j for j in entries)}  # fmt: skip
+        tally("maintenance", f"SIGKILL {where}", "waiting for its window after restart", found, dict.fromkeys(found, 1))
+    finally:
+        host_id = zabbix.host_id(dev.name)
+        for m in zabbix.maintenances_of(host_id) if host_id else []:
+            zabbix.delete_maintenance(m.id)
         remove_request(nb, dev)
         for obj in (link, contact, tenant):
             obj.delete()
