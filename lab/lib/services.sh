@@ -107,14 +107,17 @@ netbox_db() {
 
 netbox_token() {
   local url="http://127.0.0.1:$NETBOX_PORT" tokfile="$SECRETS/netbox-token"
-  if [ -s "$tokfile" ] && curl -sf -o /dev/null -H "Authorization: Bearer $(cat "$tokfile")" "$url/api/users/tokens/"; then
+  # Secrets go to curl on its stdin (printf is a builtin): never in a process's arguments, which anyone on the
+  # machine can read (the fault tests sample them while they restart NetBox).
+  if [ -s "$tokfile" ] && printf 'Authorization: Bearer %s\n' "$(cat "$tokfile")" \
+      | curl -sf -o /dev/null -H @- "$url/api/users/tokens/"; then
     return 0
   fi
   local pw; pw=$(secret netbox-admin)
   local body
-  body=$(curl -sf -X POST -H 'Content-Type: application/json' -H 'Accept: application/json' \
-    -d "{\"username\":\"admin\",\"password\":\"$pw\",\"description\":\"dcagent lab\"}" \
-    "$url/api/users/tokens/provision/") || die "netbox: token provisioning failed"
+  body=$(printf '{"username":"admin","password":"%s","description":"dcagent lab"}' "$pw" \
+    | curl -sf -X POST -H 'Content-Type: application/json' -H 'Accept: application/json' -d @- \
+      "$url/api/users/tokens/provision/") || die "netbox: token provisioning failed"
   local py; py=$(find_python312)
   (umask 077; printf '%s' "$body" | "$py" -c 'import json,sys; d=json.load(sys.stdin); print("nbt_" + d["key"] + "." + d["token"], end="")' > "$tokfile")
   say "netbox: provisioned a v2 API token"
@@ -268,7 +271,7 @@ zabbix_db() {
 zbx_api() {  # zbx_api METHOD PARAMS_JSON [AUTH]
   local auth=${3:-}
   local body="{\"jsonrpc\":\"2.0\",\"method\":\"$1\",\"params\":$2,\"id\":1${auth:+,\"auth\":\"$auth\"}}"
-  curl -sf -H 'Content-Type: application/json-rpc' -d "$body" "http://127.0.0.1:$ZBX_WEB_PORT/api_jsonrpc.php"
+  printf '%s' "$body" | curl -sf -H 'Content-Type: application/json-rpc' -d @- "http://127.0.0.1:$ZBX_WEB_PORT/api_jsonrpc.php"
 }
 
 json_get() { "$(find_python312)" -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
