@@ -43,6 +43,16 @@ def _mail_to(address: str) -> list[Message]:
     return [m for m in found if m.get("Delivered-To") == address]
 
 
+def _remove(nb: Any, zabbix: Any, dev: Any, agency: tuple[Any, ...]) -> None:
+    """What a maintenance test made: its Zabbix periods, the colocated request, its agency (link, contact, tenant)."""
+    host_id = zabbix.host_id(dev.name)
+    for m in zabbix.maintenances_of(host_id) if host_id else []:
+        zabbix.delete_maintenance(m.id)
+    remove_request(nb, dev)
+    for obj in agency:
+        obj.delete()
+
+
 def _agency(nb: Any) -> tuple[Any, Any, Any, str]:
     """An agency of the test's own with one technical contact (the notices' addressee)."""
     key = uuid.uuid4().hex[:6]
@@ -153,12 +163,7 @@ def test_a_maintenance_window_silences_zabbix_tells_the_agency_and_ends_on_time_
         if serve is not None:
             serve.send_signal(signal.SIGTERM)
             serve.wait(timeout=60)
-        host_id = zabbix.host_id(dev.name)
-        for m in zabbix.maintenances_of(host_id) if host_id else []:
-            zabbix.delete_maintenance(m.id)
-        remove_request(nb, dev)
-        for obj in (link, contact, tenant):
-            obj.delete()
+        _remove(nb, zabbix, dev, (link, contact, tenant))
 
 
 def _withdraw(nb: Any, env: dict[str, str], dev: Any) -> subprocess.CompletedProcess[str]:
@@ -297,9 +302,4 @@ def test_an_agent_killed_before_a_maintenance_window_schedules_it_once(
                  "notice entries": sum(address in j for j in entries)}  # fmt: skip
         tally("maintenance", f"SIGKILL {where}", "waiting for its window after restart", found, dict.fromkeys(found, 1))
     finally:
-        host_id = zabbix.host_id(dev.name)
-        for m in zabbix.maintenances_of(host_id) if host_id else []:
-            zabbix.delete_maintenance(m.id)
-        remove_request(nb, dev)
-        for obj in (link, contact, tenant):
-            obj.delete()
+        _remove(nb, zabbix, dev, (link, contact, tenant))
