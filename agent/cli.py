@@ -200,7 +200,7 @@ def serve() -> None:
 @app.command()
 def bootstrap() -> None:
     """Create or adopt the NetBox contract (tags, custom fields, custom links, webhook, event rules) and the Zabbix
-    dashboards. Changes nothing twice."""
+    dashboards and verification template. Changes nothing twice."""
     s = _settings()
     from agent.bootstrap import Change
     from agent.bootstrap import bootstrap as run_bootstrap
@@ -217,6 +217,9 @@ def bootstrap() -> None:
         raise _fail(e) from None
     try:
         changes += [Change("Zabbix dashboard", name, what) for name, what in ensure_dashboards(agent.services.zabbix)]
+        # Linked to a new host while dcagent verifies it (decision 0015); without it, verification asks a check-now.
+        if name := s.zabbix.verification_template:
+            changes.append(Change("Zabbix template", name, agent.services.zabbix.ensure_verification_template(name)[1]))
     except IntegrationError as e:
         raise _fail(e) from None
     table = Table("kind", "name", "result", title="NetBox and Zabbix contract")

@@ -129,6 +129,11 @@ class ZabbixSettings(_Section):
         60.0, ge=0, le=3600,
         description="the server's CacheUpdateFrequency: a new host is checked only after the server has seen it",
     )  # fmt: skip
+    verification_template: str = Field(
+        "dcagent ICMP verification", pattern=r"^[\w .-]{0,128}$",
+        description="linked to a new host while dcagent verifies Zabbix reaches it (kept by bootstrap); "
+                    "empty: a check-now task instead, 5-10 s slower",
+    )  # fmt: skip
     sync: ZabbixSyncSettings = Field(default_factory=lambda: ZabbixSyncSettings())
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ from integrations.zabbix_hosts import HostSpec as HostSpec  # re-exported: the s
 from integrations.zabbix_hosts import HostWrites
 from integrations.zabbix_inventory import HostInventory
 from integrations.zabbix_maintenance import MaintenanceWrites
+from integrations.zabbix_verification import VerificationWrites
 
 log = logging.getLogger("dcagent.api")
 
@@ -71,7 +72,7 @@ def api_url(url: str) -> str:
     return url if url.endswith("api_jsonrpc.php") else f"{url}/api_jsonrpc.php"
 
 
-class ZabbixClient(HostWrites, HostInventory, MaintenanceWrites, DashboardWrites):
+class ZabbixClient(HostWrites, HostInventory, MaintenanceWrites, DashboardWrites, VerificationWrites):
     """The only door to Zabbix. Log in with an API token, or a user and password."""
 
     def __init__(

@@ -33,6 +33,8 @@ class HostSpec(BaseModel):
     ip: str
     groups: tuple[str, ...]
     templates: tuple[str, ...]
+    # Linked too when Zabbix has them (dcagent's verification template, kept by bootstrap); never an error.
+    optional_templates: tuple[str, ...] = ()
     tags: tuple[tuple[str, str], ...]
     inventory: dict[str, str]
     macros: tuple[tuple[str, str], ...] = ()
@@ -91,15 +93,23 @@ class HostWrites:
                 known["group", name] = str(self.call("hostgroup.create", {"name": name})["groupids"][0])
         return [known["group", name] for name in names]
 
-    def template_ids(self, names: tuple[str, ...]) -> list[str]:
+    def template_ids(self, names: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[str]:
+        """The ids of the templates named, in order, in one read (none when all are known); then those of
+        ``optional`` that Zabbix has (a missing one is skipped, and looked for again next time)."""
         known = self._known_ids()
-        if any(("template", n) not in known for n in names):
-            found = self.call("template.get", {"filter": {"host": list(names)}, "output": ["templateid", "host"]})
+        if any(("template", n) not in known for n in (*names, *optional)):
+            found = self.call("template.get", {"filter": {"host": [*names, *optional]},
+                                               "output": ["templateid", "host"]})  # fmt: skip
             known.update({("template", str(t["host"])): str(t["templateid"]) for t in found})
         missing = sorted(n for n in set(names) if ("template", n) not in known)
         if missing:
             raise PermanentError(SYSTEM, f"templates not found: {', '.join(missing)}")
-        return [known["template", n] for n in names]
+        present = [n for n in optional if ("template", n) in known and n not in names]
+        return [known["template", n] for n in (*names, *present)]
+
+    def known_template_id(self, name: str) -> str | None:
+        """The template's id if this process has read it (no call)."""
+        return self._known_ids().get(("template", name))
 
     def find_host(self, spec: HostSpec) -> dict[str, Any] | None:
         """The host standing for ``spec.identity`` (even renamed), else the one of its technical name if it stands
@@ -144,7 +154,7 @@ class HostWrites:
 
     def _upsert(self, spec: HostSpec, adopting: Callable[[str, dict[str, Any]], None] | None) -> tuple[str, bool]:
         groups = [{"groupid": g} for g in self.ensure_host_groups(spec.groups)]
-        templates = [{"templateid": t} for t in self.template_ids(spec.templates)]
+        templates = [{"templateid": t} for t in self.template_ids(spec.templates, spec.optional_templates)]
         params: dict[str, Any] = {
             "name": spec.name, "groups": groups, "templates": templates,
             "tags": [{"tag": k, "value": v} for k, v in spec.tags], "inventory_mode": 0, "inventory": spec.inventory,

@@ -18,6 +18,7 @@ from agent.steps.services import Services, services_of
 from integrations.errors import TransientError
 from integrations.netbox.inventory import MonitoredObject
 from integrations.zabbix import HostSpec
+from integrations.zabbix_verification import VERIFY_KEY
 
 ICMP_KEY = "icmpping"
 # Measured on the lab (Zabbix 6.0, a host already in the configuration cache): a check-now result is readable
@@ -27,6 +28,10 @@ ICMP_KEY = "icmpping"
 FIRST_RESULT_SECONDS = 5.0
 POLL_SECONDS = 1.5
 RECHECK_SECONDS = 10
+# The verification template's item is checked every second and its value synced to history within about a second:
+# the first look 1.5 s after the step begins, then every second (every 1.5 s after the first 10 s).
+FRESH_FIRST_SECONDS = 1.5
+FRESH_POLL_SECONDS = 1.0
 
 
 def _rule(mapping_file: Path, role: str, platform: str | None) -> dict[str, Any] | None:
@@ -109,13 +114,16 @@ def plan_zabbix(ctx: StepContext) -> list[PlannedChange]:
 def register_zabbix(ctx: StepContext) -> StepResult:
     """Create (or adopt) the Zabbix host for the device; record its host id on the NetBox device."""
     svc = services_of(ctx.services)
-    spec = host_spec(svc, ctx)
+    # With dcagent's verification template while verify_monitoring proves Zabbix reaches the server (it unlinks it).
+    verification = svc.settings.zabbix.verification_template
+    spec = host_spec(svc, ctx).model_copy(update={"optional_templates": (verification,) if verification else ()})
     host_id, created, recorded = upsert_recorded(svc, ctx, spec)
     registered_at = ctx.clock.now().isoformat()  # the server knows the host a cache sync later (verify waits)
     svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": host_id}})
+    linked = svc.zabbix.known_template_id(verification) if verification else None  # None: Zabbix has none
     return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups),
                          templates=list(spec.templates), ip=spec.ip, before=recorded or None,
-                         registered_at=registered_at)  # fmt: skip
+                         registered_at=registered_at, verify_template=linked)  # fmt: skip
 
 
 def upsert_recorded(svc: Services, ctx: StepContext, spec: HostSpec) -> tuple[str, bool, dict[str, Any]]:
@@ -159,6 +167,52 @@ def verify_monitoring(ctx: StepContext) -> StepResult:
     if not host_id:
         raise StepInputError("no Zabbix host to verify")
     limit = float(ctx.params.get("timeout", 240))
+    if registered.get("verify_template"):
+        fresh = _fresh_check(svc, ctx, host_id, str(registered["verify_template"]), limit)
+        if fresh is not None:
+            return fresh
+    return _checked_now(svc, ctx, registered, host_id, limit)
+
+
+def _fresh_check(svc: Services, ctx: StepContext, host_id: str, template_id: str, limit: float) -> StepResult | None:
+    """The verification template's item, checked every second: the first value of 1 stamped after this step began
+    (after the network's last change) proves Zabbix reaches the server; the template is then unlinked and cleared.
+    None when the host no longer has the item (a sync unlinked it, or an earlier attempt did): ask a check-now."""
+    started = ctx.clock.now()
+    since = started.timestamp()  # Zabbix stamps a value when its check starts; the clocks are NTP-synced
+    elapsed, polls = 0.0, 0
+    ctx.clock.sleep(FRESH_FIRST_SECONDS)
+    while (elapsed := (ctx.clock.now() - started).total_seconds()) < limit:
+        items = svc.zabbix.item_stamps(host_id, [VERIFY_KEY, ICMP_KEY])  # one call: the host keeps the latter
+        polls += 1
+        if ICMP_KEY not in items:
+            raise StepInputError(f"the host has no {ICMP_KEY} item: add the 'ICMP Ping' template")
+        if (found := items.get(VERIFY_KEY)) is None:
+            return None
+        _, stamp, value = found
+        if stamp >= since and value == "1":
+            _unlink(svc, ctx, host_id, template_id)
+            return StepResult.ok(reachable=True, item=VERIFY_KEY, seconds=round(elapsed, 1), polls=polls)
+        ctx.clock.sleep(FRESH_POLL_SECONDS if elapsed < RECHECK_SECONDS else POLL_SECONDS)
+    raise TransientError("Zabbix", f"host {host_id} not reported reachable within {limit:.0f}s")
+
+
+def _unlink(svc: Services, ctx: StepContext, host_id: str, template_id: str) -> None:
+    """The verification template off the host (tried three times: Zabbix answering the check but not this write
+    would otherwise fail a verified request; undo removes the host, template and all, if it still fails)."""
+    for attempt in range(3):
+        try:
+            svc.zabbix.unlink_templates(host_id, [template_id])
+            return
+        except TransientError:
+            if attempt == 2:
+                raise
+            ctx.clock.sleep(1.0)
+
+
+def _checked_now(svc: Services, ctx: StepContext, registered: Mapping[str, Any], host_id: str,
+                 limit: float) -> StepResult:  # fmt: skip
+    """A check-now task on the host's ``icmpping`` item (a host without the verification template)."""
     started = ctx.clock.now()
 
     def elapsed() -> float:

@@ -29,7 +29,7 @@ REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 SEED = int(os.environ.get("LAB_FAULT_SEED") or date.today().strftime("%Y%m%d"))
 FULL = os.environ.get("LAB_FAULTS") == "full"
 # How far into a step the kill may fall: most steps take 0.2-1 s on the lab; verification waits for Zabbix's answer.
-WINDOW = {"verify_monitoring": 4.0, "pull_files": 1.0, "snapshot": 1.5, "verify_repository": 1.5}
+WINDOW = {"verify_monitoring": 2.5, "pull_files": 1.0, "snapshot": 1.5, "verify_repository": 1.5}
 
 
 def main_steps(playbook: str) -> list[str]:

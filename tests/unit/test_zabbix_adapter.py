@@ -209,3 +209,54 @@ def test_an_adopted_host_is_recorded_before_it_changes_and_undo_puts_it_back() -
     assert calls["usermacro.delete"] == ["77"]
     assert calls["hostinterface.update"] == {"interfaceid": "120", "ip": "127.10.0.250", "dns": "", "useip": "1",
                                              "port": "10050"}  # fmt: skip
+
+
+def test_the_verification_template_is_linked_when_zabbix_has_it_and_read_in_the_same_call() -> None:
+    created = {"jsonrpc": "2.0", "id": 1, "result": {"hostids": ["10700"]}}
+    both = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "result": [
+            {"templateid": "10186", "host": "ICMP Ping"},
+            {"templateid": "10990", "host": "dcagent ICMP verification"},
+        ],
+    }
+    spec = _spec().model_copy(update={"optional_templates": ("dcagent ICMP verification",)})
+    with replay({**ANSWERS, "host.get": EMPTY, "host.create": created, "template.get": both}) as (url, seen):
+        client = ZabbixClient(url, token="t")
+        client.upsert_host(spec)
+        assert client.known_template_id("dcagent ICMP verification") == "10990"
+    create = next(r["body"]["params"] for r in seen if r["body"]["method"] == "host.create")
+    assert create["templates"] == [{"templateid": "10186"}, {"templateid": "10990"}]
+    assert [r["body"]["method"] for r in seen].count("template.get") == 1
+
+
+def test_a_missing_verification_template_is_skipped_not_an_error() -> None:
+    created = {"jsonrpc": "2.0", "id": 1, "result": {"hostids": ["10700"]}}
+    spec = _spec().model_copy(update={"optional_templates": ("dcagent ICMP verification",)})
+    with replay({**ANSWERS, "host.get": EMPTY, "host.create": created}) as (url, seen):
+        client = ZabbixClient(url, token="t")
+        client.upsert_host(spec)
+        assert client.known_template_id("dcagent ICMP verification") is None
+    create = next(r["body"]["params"] for r in seen if r["body"]["method"] == "host.create")
+    assert create["templates"] == [{"templateid": "10186"}]
+
+
+def test_bootstrap_creates_the_verification_template_once_in_a_6_0_host_group() -> None:
+    none: dict[str, object] = {"jsonrpc": "2.0", "id": 1, "result": []}
+    made = {"jsonrpc": "2.0", "id": 1, "result": {"templateids": ["10990"]}}
+    group = {"jsonrpc": "2.0", "id": 1, "result": {"groupids": ["77"]}}
+    item = {"jsonrpc": "2.0", "id": 1, "result": {"itemids": ["900"]}}
+    kept = {"jsonrpc": "2.0", "id": 1, "result": [{"templateid": "10990", "items": [
+        {"itemid": "900", "key_": "icmpping[,1]", "delay": "1s", "type": "3"}]}]}  # fmt: skip
+    answers = {"apiinfo.version": recorded("apiinfo.version"), "user.checkAuthentication": recorded(
+        "user.checkAuthentication"), "template.get": [none, kept], "hostgroup.get": none,
+        "hostgroup.create": group, "template.create": made, "item.create": item}  # fmt: skip
+    with replay(answers) as (url, seen):
+        client = ZabbixClient(url, token="t")
+        assert client.ensure_verification_template() == ("10990", "created")
+        assert client.ensure_verification_template() == ("10990", "unchanged")
+    bodies = {r["body"]["method"]: r["body"]["params"] for r in seen}
+    assert bodies["template.create"]["groups"] == [{"groupid": "77"}]
+    assert bodies["item.create"]["key_"] == "icmpping[,1]" and bodies["item.create"]["delay"] == "1s"
+    assert [r["body"]["method"] for r in seen].count("item.create") == 1
