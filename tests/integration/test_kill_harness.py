@@ -33,6 +33,7 @@ ONCE = {
     "stray cables": 0,
     "started entries": 1,
     "done entries": 1,
+    "verification items": 0,
 }  # a done colocation's objects, each in its own system
 
 
@@ -44,7 +45,10 @@ def colocation_counts(api: Any, agent_env: dict[str, str], dev: Any) -> dict[str
     ips, cables = owned(api, agent_env, dev)
     ip = str(fresh.primary_ip4.address).split("/")[0] if fresh.primary_ip4 else ""
     identity = {"tag": "netbox_id", "value": str(dev.id), "operator": 1}
-    hosts = clients.zabbix(settings).call("host.get", {"output": ["hostid"], "tags": [identity]})
+    zabbix = clients.zabbix(settings)
+    hosts = zabbix.call("host.get", {"output": ["hostid"], "tags": [identity]})
+    checks = zabbix.call("item.get", {"output": ["itemid"], "hostids": [h["hostid"] for h in hosts],
+                                      "filter": {"key_": ["icmpping[,1]"]}}) if hosts else []  # fmt: skip
     dns = clients.dns(settings.dns)
     on_device = {c.id for kind in (api.dcim.interfaces, api.dcim.power_ports)
                  for c in (p.cable for p in kind.filter(device_id=dev.id)) if c is not None}  # fmt: skip
@@ -58,6 +62,7 @@ def colocation_counts(api: Any, agent_env: dict[str, str], dev: Any) -> dict[str
         "switch ports named": switch_ports, "stray cables": len(cables - on_device),
         "started entries": sum("dcagent started" in j for j in journal),
         "done entries": sum(j.startswith("Done:") for j in journal),
+        "verification items": len(checks),  # the temporary template is unlinked and cleared (decision 0015)
     }  # fmt: skip
 
 
