@@ -9,10 +9,9 @@ import fcntl
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -21,141 +20,38 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
 from agent.engine.registry import ObjectRef
+from agent.engine.run_views import (
+    ACTIVE,
+    FINAL,
+    NewStep,
+    Phase,
+    RunStatus,
+    RunView,
+    StepStatus,
+    StepView,
+    run_view,
+    step_view,
+    utc,
+)
+from agent.engine.store_schema import attempts, marks, metadata, runs, steps
 
-# "waiting": a step asked to run again at a time (a maintenance window's start or end); the run holds no thread.
-RunStatus = Literal["queued", "running", "waiting", "undoing", "rejecting", "done", "rejected", "failed"]
-StepStatus = Literal["pending", "running", "waiting", "done", "rejected", "failed", "undone", "skipped"]
-Phase = Literal["main", "undo", "reject"]
-FINAL: frozenset[str] = frozenset({"done", "rejected", "failed"})
-ACTIVE: frozenset[str] = frozenset({"queued", "running", "waiting", "undoing", "rejecting"})
+# The run and step values and the tables live in their own modules; the store's users import them from here.
+__all__ = [
+    "ACTIVE",
+    "FINAL",
+    "NewStep",
+    "Phase",
+    "RunStatus",
+    "RunView",
+    "StepStatus",
+    "StepView",
+    "Store",
+    "active_key",
+    "metadata",
+]
 
 # PostgreSQL advisory lock key for schema migrations (an arbitrary constant: "dcagent" in ASCII).
 MIGRATION_LOCK_KEY = 0x64636167656E74
-metadata = sa.MetaData()
-# When something recurring last happened (name → moment): the reconciler's last pass, read by the heartbeat.
-marks = sa.Table(
-    "marks",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-)
-runs = sa.Table(
-    "runs",
-    metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("playbook", sa.String(64), nullable=False),
-    sa.Column("object_type", sa.String(64), nullable=False),
-    sa.Column("object_id", sa.Integer, nullable=False),
-    sa.Column("object_name", sa.String(200), nullable=False, server_default=""),
-    sa.Column("status", sa.String(16), nullable=False),
-    # Unique while the run is active, NULL once it ends: at most one active run per (playbook, object).
-    sa.Column("active_key", sa.String(160), nullable=True, unique=True),
-    sa.Column("trigger", sa.String(16), nullable=False),
-    sa.Column("approver", sa.String(150), nullable=True),
-    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("reason", sa.Text, nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-    # The request's values when approved (e.g. the device's fields): what the steps use, whatever is edited later.
-    sa.Column("request", sa.JSON, nullable=True),
-    # Set when the run must stop (e.g. the request was edited after its approval): undone at the next step boundary.
-    sa.Column("cancel_reason", sa.Text, nullable=True),
-)
-steps = sa.Table(
-    "steps",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("seq", sa.Integer, nullable=False),
-    sa.Column("key", sa.String(80), nullable=False),
-    sa.Column("step_name", sa.String(80), nullable=False),
-    sa.Column("phase", sa.String(8), nullable=False),
-    sa.Column("status", sa.String(12), nullable=False),
-    sa.Column("sla_seconds", sa.Float, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("output", sa.JSON, nullable=True),
-    # What the step has changed so far, recorded by the step as it goes: a later attempt and undo read it.
-    sa.Column("progress", sa.JSON, nullable=True),
-    sa.Column("error", sa.Text, nullable=True),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-    sa.UniqueConstraint("run_id", "phase", "key", name="uq_steps_run_phase_key"),
-)
-attempts = sa.Table(
-    "attempts",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("step_id", sa.Integer, sa.ForeignKey("steps.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("number", sa.Integer, nullable=False),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("error", sa.Text, nullable=True),
-    sa.Column("retryable", sa.Boolean, nullable=True),
-)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class StepView:
-    id: int
-    seq: int
-    key: str
-    step_name: str
-    phase: Phase
-    status: StepStatus
-    sla_seconds: float
-    attempts: int
-    output: dict[str, Any]
-    error: str | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    progress: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def duration(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
-
-
-@dataclass(frozen=True)
-class RunView:
-    id: str
-    playbook: str
-    ref: ObjectRef
-    object_name: str
-    status: RunStatus
-    trigger: str
-    approver: str | None
-    approved_at: datetime | None
-    reason: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    steps: tuple[StepView, ...] = field(default=())
-    request: dict[str, Any] | None = None  # the request's values as approved (None: not recorded)
-
-    def step(self, phase: Phase, key: str) -> StepView | None:
-        return next((s for s in self.steps if s.phase == phase and s.key == key), None)
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINAL
-
-
-@dataclass(frozen=True)
-class NewStep:
-    key: str
-    step_name: str
-    sla_seconds: float
-    phase: Phase = "main"
 
 
 def active_key(playbook: str, ref: ObjectRef) -> str:
@@ -312,7 +208,7 @@ class Store:
             if row is None:
                 return None
             step_rows = conn.execute(sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.seq)).mappings()
-            return _run_view(row, [_step_view(s) for s in step_rows])
+            return run_view(row, [step_view(s) for s in step_rows])
 
     def find_runs(self, prefix: str) -> list[str]:
         with self.engine.connect() as conn:
@@ -329,7 +225,7 @@ class Store:
         if ref:
             query = query.where(runs.c.object_type == ref.object_type, runs.c.object_id == ref.object_id)
         with self.engine.connect() as conn:
-            return [_run_view(r, []) for r in conn.execute(query).mappings()]
+            return [run_view(r, []) for r in conn.execute(query).mappings()]
 
     def finished_since(self, since: datetime) -> list[RunView]:
         """Runs that ended at or after ``since``, with their steps (two reads, whatever their number)."""
@@ -340,8 +236,8 @@ class Store:
             for start in range(0, len(ids), 500):  # bounded IN lists
                 q = sa.select(steps).where(steps.c.run_id.in_(ids[start : start + 500])).order_by(steps.c.seq)
                 for st in conn.execute(q).mappings():
-                    by_run.setdefault(str(st["run_id"]), []).append(_step_view(st))
-            return [_run_view(r, by_run.get(str(r["id"]), [])) for r in rows]
+                    by_run.setdefault(str(st["run_id"]), []).append(step_view(st))
+            return [run_view(r, by_run.get(str(r["id"]), [])) for r in rows]
 
     def mark(self, name: str, now: datetime) -> None:
         """Record that ``name`` happened at ``now`` (a later mark replaces it)."""
@@ -356,7 +252,7 @@ class Store:
 
     def marked(self, name: str) -> datetime | None:
         with self.engine.connect() as conn:
-            return _utc(conn.execute(sa.select(marks.c.at).where(marks.c.name == name)).scalar())
+            return utc(conn.execute(sa.select(marks.c.at).where(marks.c.name == name)).scalar())
 
     def unfinished_runs(self) -> list[str]:
         with self.engine.connect() as conn:
@@ -469,7 +365,7 @@ class Store:
             )
             out = []
             for pb, name, start, end in conn.execute(q):
-                s, e = _utc(start), _utc(end)
+                s, e = utc(start), utc(end)
                 assert s is not None and e is not None
                 out.append((str(pb), str(name), (e - s).total_seconds()))
             return out
@@ -494,25 +390,3 @@ def _release_advisory_locks(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.rollback()
     except Exception:  # a broken connection: the pool discards it, and the server its locks
         return
-
-
-def _run_view(row: Any, step_views: list[StepView]) -> RunView:
-    created = _utc(row["created_at"])
-    assert created is not None
-    return RunView(
-        id=row["id"], playbook=row["playbook"], ref=ObjectRef(row["object_type"], int(row["object_id"])),
-        object_name=row["object_name"], status=row["status"], trigger=row["trigger"], approver=row["approver"],
-        approved_at=_utc(row["approved_at"]), reason=row["reason"], created_at=created,
-        started_at=_utc(row["started_at"]), finished_at=_utc(row["finished_at"]), steps=tuple(step_views),
-        request=dict(row["request"]) if row["request"] is not None else None,
-    )  # fmt: skip
-
-
-def _step_view(row: Any) -> StepView:
-    return StepView(
-        id=int(row["id"]), seq=int(row["seq"]), key=row["key"], step_name=row["step_name"], phase=row["phase"],
-        status=row["status"], sla_seconds=float(row["sla_seconds"]), attempts=int(row["attempts"]),
-        output=dict(row["output"] or {}), error=row["error"], started_at=_utc(row["started_at"]),
-        progress=dict(row["progress"] or {}),
-        finished_at=_utc(row["finished_at"]),
-    )  # fmt: skip
