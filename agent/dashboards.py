@@ -10,7 +10,7 @@ from agent.jobs.capacity_telemetry import GROUP as CAPACITY_GROUP
 from agent.jobs.heartbeat import GROUP as AGENT_GROUP
 from agent.jobs.heartbeat import ITEMS as AGENT_ITEMS
 from agent.jobs.heartbeat import OUTCOMES, OVER, RUNS, WITHIN
-from agent.steps.backup import HOST_GROUP as BACKUP_GROUP
+from agent.steps.backup_health import HOST_GROUP as BACKUP_GROUP
 from integrations.zabbix import ZabbixClient
 from integrations.zabbix_dashboards import Widget
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView
 from agent.jobs.scheduler import Due
-from agent.steps.backup import send_outcome
+from agent.steps.backup_health import send_outcome
 from integrations.errors import IntegrationError
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agent import clients
 from agent.jobs.scheduler import cron_interval
-from agent.steps.backup import ensure_health, send_outcome
+from agent.steps.backup_health import ensure_health, send_outcome
 from agent.steps.services import Services
 from integrations import process
 from integrations.errors import IntegrationError, PermanentError

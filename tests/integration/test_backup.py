@@ -26,7 +26,7 @@ from agent import clients
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
 from agent.settings import load_settings
-from agent.steps.backup import FAILED_TRIGGER, STALE_TRIGGER
+from agent.steps.backup_health import FAILED_TRIGGER, STALE_TRIGGER
 from integrations.transfer import local_checksums
 from lab.labkit import file_backup_request, netbox
 from tests.integration.faults import arguments_watched, draw, kill_inside, restart, run_reader, tally, waiting_out

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from agent.jobs.scheduler import cron_interval, cron_trigger, schedule_problem
-from agent.steps.backup import Space, health_triggers, parse_paths, parse_retention, space_shortfalls
+from agent.steps.backup import Space, parse_paths, parse_retention, space_shortfalls
+from agent.steps.backup_health import health_triggers
 from integrations.backup import Retention
 from integrations.transfer import _parse_sha256z, _stats, check_remote_path
 
