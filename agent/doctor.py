@@ -63,9 +63,17 @@ def check_netbox(s: Settings) -> CheckResult:
 
 def check_zabbix(s: Settings) -> CheckResult:
     def run() -> str:
-        login = clients.zabbix(s).check_login()
+        client = clients.zabbix(s)
+        login = client.check_login()
         role = "super admin" if login.user_type == 3 else f"user type {login.user_type}"
-        return f"version {login.version}; logged in as {login.username} ({role})"
+        name = s.zabbix.verification_template
+        if not name:
+            verification = "verification by check-now (zabbix.verification_template is empty)"
+        elif client.template_ids((), (name,)):
+            verification = f"template {name!r} present"
+        else:  # not a failure: verification asks a check-now instead, 5-10 s slower
+            verification = f"template {name!r} missing (run dcagent bootstrap): verification by check-now"
+        return f"version {login.version}; logged in as {login.username} ({role}); {verification}"
 
     return _guard("Zabbix", str(s.zabbix.url), run)
 
