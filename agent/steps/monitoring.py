@@ -167,11 +167,12 @@ def verify_monitoring(ctx: StepContext) -> StepResult:
     if not host_id:
         raise StepInputError("no Zabbix host to verify")
     limit = float(ctx.params.get("timeout", 240))
+    began = ctx.clock.now()
     if registered.get("verify_template"):
         fresh = _fresh_check(svc, ctx, host_id, str(registered["verify_template"]), limit)
         if fresh is not None:
             return fresh
-    return _checked_now(svc, ctx, registered, host_id, limit)
+    return _checked_now(svc, ctx, registered, host_id, limit - (ctx.clock.now() - began).total_seconds())
 
 
 def _fresh_check(svc: Services, ctx: StepContext, host_id: str, template_id: str, limit: float) -> StepResult | None:
@@ -179,8 +180,10 @@ def _fresh_check(svc: Services, ctx: StepContext, host_id: str, template_id: str
     (after the network's last change) proves Zabbix reaches the server; the template is then unlinked and cleared.
     None when the host no longer has the item (a sync unlinked it, or an earlier attempt did): ask a check-now."""
     started = ctx.clock.now()
-    since = started.timestamp()  # Zabbix stamps a value when its check starts; the clocks are NTP-synced
-    elapsed, polls = 0.0, 0
+    # A value stamped after this moment comes from a ping sent after it (one packet: answered within its round trip).
+    # dcagent's clock and the Zabbix server's must agree (NTP): decision 0015.
+    since = started.timestamp()
+    polls = 0
     ctx.clock.sleep(FRESH_FIRST_SECONDS)
     while (elapsed := (ctx.clock.now() - started).total_seconds()) < limit:
         items = svc.zabbix.item_stamps(host_id, [VERIFY_KEY, ICMP_KEY])  # one call: the host keeps the latter

@@ -171,3 +171,12 @@ def test_a_host_without_its_own_icmp_item_is_refused_though_the_verification_rea
     with pytest.raises(StepInputError, match="has no icmpping item"):
         _verify(zabbix, clock, registered={"verify_template": "10990"})
     assert zabbix.unlinked == []
+
+
+def test_a_fallback_to_a_check_now_gets_only_what_is_left_of_the_steps_time() -> None:
+    clock = FakeClock()
+    zabbix = Fresh(clock, [], gone_after=12)  # unlinked by a sync 13.5 s in
+    zabbix.fallback = Zabbix(clock, 1e9)  # the check-now never answers either
+    with pytest.raises(TransientError, match="not reported reachable"):
+        _verify(zabbix, clock, timeout=30, registered={"verify_template": "10990"})
+    assert sum(clock.slept) <= 30 + 5.0  # one first-result wait may overrun the deadline, never a second 30 s
