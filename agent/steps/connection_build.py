@@ -13,7 +13,7 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
 from agent.i18n import t
 from agent.steps.connection import _checked, _label, approved_connection
-from agent.steps.monitoring import remove_recorded, templates_for, upsert_recorded
+from agent.steps.monitoring import remove_recorded, templates_for, upsert_recorded, verifiable, verification_linked
 from agent.steps.params import NoParams
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import journal_once, write_document
@@ -171,10 +171,11 @@ def register_connection(ctx: StepContext) -> StepResult:
     """The connection in the monitoring system (step 7): a host for the agency's gateway, found by the circuit's
     NetBox id on it (adopted if it exists, put back as it was by undo)."""
     svc = services_of(ctx.services)
-    spec = gateway_host(svc, ctx)
+    spec = verifiable(svc, gateway_host(svc, ctx))
     host_id, created, recorded = upsert_recorded(svc, ctx, spec)
     return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups), ip=spec.ip,
-                         before=recorded or None, registered_at=ctx.clock.now().isoformat())  # fmt: skip
+                         before=recorded or None, registered_at=ctx.clock.now().isoformat(),
+                         verify_template=verification_linked(svc))  # fmt: skip
 
 
 @step("activate_connection", timeout=60, retry=RetryPolicy(max_attempts=4), params=NoParams,

@@ -114,16 +114,26 @@ def plan_zabbix(ctx: StepContext) -> list[PlannedChange]:
 def register_zabbix(ctx: StepContext) -> StepResult:
     """Create (or adopt) the Zabbix host for the device; record its host id on the NetBox device."""
     svc = services_of(ctx.services)
-    # With dcagent's verification template while verify_monitoring proves Zabbix reaches the server (it unlinks it).
-    verification = svc.settings.zabbix.verification_template
-    spec = host_spec(svc, ctx).model_copy(update={"optional_templates": (verification,) if verification else ()})
+    spec = verifiable(svc, host_spec(svc, ctx))
     host_id, created, recorded = upsert_recorded(svc, ctx, spec)
     registered_at = ctx.clock.now().isoformat()  # the server knows the host a cache sync later (verify waits)
     svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": host_id}})
-    linked = svc.zabbix.known_template_id(verification) if verification else None  # None: Zabbix has none
     return StepResult.ok(host_id=host_id, host=spec.host, created=created, groups=list(spec.groups),
                          templates=list(spec.templates), ip=spec.ip, before=recorded or None,
-                         registered_at=registered_at, verify_template=linked)  # fmt: skip
+                         registered_at=registered_at, verify_template=verification_linked(svc))  # fmt: skip
+
+
+def verifiable(svc: Services, spec: HostSpec) -> HostSpec:
+    """The host with dcagent's verification template too (when Zabbix has it): verify_monitoring then proves Zabbix
+    reaches the server by its every-second check and unlinks it (decision 0015)."""
+    name = svc.settings.zabbix.verification_template
+    return spec.model_copy(update={"optional_templates": (name,) if name else ()})
+
+
+def verification_linked(svc: Services) -> str | None:
+    """The verification template's id if the registration just made linked it (read with the host's templates)."""
+    name = svc.settings.zabbix.verification_template
+    return svc.zabbix.known_template_id(name) if name else None
 
 
 def upsert_recorded(svc: Services, ctx: StepContext, spec: HostSpec) -> tuple[str, bool, dict[str, Any]]:
