@@ -37,7 +37,7 @@ class VerificationWrites:
                 self.call(
                     "template.create",
                     {
-                        "host": VERIFY_TEMPLATE,
+                        "host": name,
                         "groups": [{"groupid": self._template_group()}],
                         "description": VERIFY_ITEM["description"],
                     },

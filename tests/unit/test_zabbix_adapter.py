@@ -254,9 +254,10 @@ def test_bootstrap_creates_the_verification_template_once_in_a_6_0_host_group() 
         "hostgroup.create": group, "template.create": made, "item.create": item}  # fmt: skip
     with replay(answers) as (url, seen):
         client = ZabbixClient(url, token="t")
-        assert client.ensure_verification_template() == ("10990", "created")
-        assert client.ensure_verification_template() == ("10990", "unchanged")
+        assert client.ensure_verification_template("Verifikasi DC") == ("10990", "created")
+        assert client.ensure_verification_template("Verifikasi DC") == ("10990", "unchanged")
     bodies = {r["body"]["method"]: r["body"]["params"] for r in seen}
+    assert bodies["template.create"]["host"] == "Verifikasi DC"  # the office's name (zabbix.verification_template)
     assert bodies["template.create"]["groups"] == [{"groupid": "77"}]
     assert bodies["item.create"]["key_"] == "icmpping[,1]" and bodies["item.create"]["delay"] == "1s"
     assert [r["body"]["method"] for r in seen].count("item.create") == 1
