@@ -272,10 +272,8 @@ class ZabbixClient(HostWrites, HostInventory, MaintenanceWrites, DashboardWrites
         return [str(p["name"]) for p in found]
 
     def item_values(self, host_id: str, keys: list[str]) -> dict[str, tuple[int, str]]:
-        """key → (lastclock, lastvalue) for the host's items among ``keys``."""
-        found = self.call("item.get", {"hostids": [host_id], "filter": {"key_": keys},
-                                       "output": ["key_", "lastclock", "lastvalue"]})  # fmt: skip
-        return {str(i["key_"]): (int(i["lastclock"] or 0), str(i["lastvalue"])) for i in found}
+        """key → (lastclock, lastvalue) for the host's items among ``keys`` (``item_stamps`` to the second)."""
+        return {key: (int(stamp), value) for key, (_, stamp, value) in self.item_stamps(host_id, keys).items()}
 
 
 # -- trapper items, triggers and the sender protocol (backup health) -------------------------------------
