@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -46,8 +47,11 @@ def store() -> Store:
 
 def test_advisory_lock_excludes_another_session(store: Store) -> None:
     locks = PostgresAdvisoryLocks(store.engine)
-    key = advisory_key("prefix:99")
-    with locks.hold("prefix:99"), store.engine.connect() as other:
+    # A name no run uses: advisory locks are the database's, and the three-agent test's runs (same database, own
+    # schema) lock real prefixes ("prefix:<id>") meanwhile (CI simulation, 2026-12-05: prefix 99 was held).
+    name = f"test-lock:{uuid.uuid4()}"
+    key = advisory_key(name)
+    with locks.hold(name), store.engine.connect() as other:
         got = other.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
         assert got is False
     with store.engine.connect() as other:
