@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Protocol
 
 import psycopg
@@ -77,15 +77,22 @@ class PostgresAdvisoryLocks:
                 conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
             except psycopg.OperationalError as e:  # the database is down or unreachable: a retry can help
                 raise ConnectionError(f"lock {name}: the run store's database cannot be reached") from e
+            held = False
             try:
                 conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{max(1, int(timeout * 1000))}ms",))
                 try:
                     conn.execute("SELECT pg_advisory_lock(%s)", (key,))
                 except psycopg.errors.LockNotAvailable as e:
                     raise LockTimeout(f"resource {name} stayed locked for {timeout:.0f}s") from e
+                held = True
                 yield
             finally:
-                conn.close()  # the session ends: the server releases its lock
+                # Released before the session ends: a closed session's locks go only when its server process has
+                # exited, which a loaded server does a moment later (a try-lock right after close found it held).
+                if held:
+                    with suppress(psycopg.Error):
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                conn.close()  # the session ends: whatever it still held is released with it
 
     def held(self, name: str) -> bool:
         with self._engine.connect() as conn:

@@ -47,8 +47,9 @@ def store() -> Store:
 
 def test_advisory_lock_excludes_another_session(store: Store) -> None:
     locks = PostgresAdvisoryLocks(store.engine)
-    # A name no run uses: advisory locks are the database's, and the three-agent test's runs (same database, own
-    # schema) lock real prefixes ("prefix:<id>") meanwhile (CI simulation, 2026-12-05: prefix 99 was held).
+    # Once under CI's load (2026-12-05) a try-lock right after the hold found "prefix:99" still held: either a run of
+    # another test (advisory locks are the database's) or the closed session's server process not yet gone (200
+    # tries on an idle lab: 0). Both are ruled out now: a name no run uses, and the hold unlocks before it closes.
     name = f"test-lock:{uuid.uuid4()}"
     key = advisory_key(name)
     with locks.hold(name), store.engine.connect() as other:
