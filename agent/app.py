@@ -9,7 +9,7 @@ from time import sleep
 
 import agent.steps  # noqa: F401  (registers every step before playbooks are checked)
 from agent.engine.executor import Executor
-from agent.engine.locks import InProcessLocks, LockManager, PostgresAdvisoryLocks
+from agent.engine.locks import locks_for
 from agent.engine.playbook import Playbook, load_playbooks
 from agent.engine.store import Store
 from agent.i18n import use_locale_dir
@@ -48,7 +48,7 @@ def build(settings: Settings, workers: int | None = None) -> Agent:
     if settings.backup is not None:
         scheduler = BackupScheduler(store.engine, settings.timezone, settings.backup.misfire_grace_time)
     services = Services(settings, scheduler)
-    locks: LockManager = PostgresAdvisoryLocks(store.engine) if store.is_postgres else InProcessLocks()
+    locks = locks_for(store.engine)
     executor = Executor(
         store, playbooks, services, NetBoxTracker(services.netbox, settings.language), locks, SystemClock(),
         max_workers=workers or settings.workers, language=settings.language,

@@ -35,6 +35,7 @@ from agent.cli.runs import runs_app
 from agent.cli.sync import sync_app
 from agent.doctor import run_doctor
 from agent.engine.errors import StepInputError
+from agent.engine.executor import run_lease
 from agent.engine.registry import ObjectRef
 from agent.i18n import t
 from agent.jobs.capacity_telemetry import refresh_after_run
@@ -227,7 +228,10 @@ def run(
     with out.status(f"run {run_id[:8]} {playbook} {target.name}") as status:
         while not future.done():
             view = agent.store.get_run(run_id)
-            if view is not None:
+            if run_id not in agent.executor.driving and (who := agent.executor.locks.holder(run_lease(run_id))):
+                # another process (serve, its reconciler, another CLI) drives the run: this one only waits
+                status.update(f"run {run_id[:8]} {playbook} {target.name}: driven by {who}; waiting for it")
+            elif view is not None:
                 current = next((st.key for st in view.steps if st.status == "running"), "-")
                 status.update(f"run {run_id[:8]} {playbook} {target.name}: {view.status}, step {current}")
             wait([future], timeout=0.2)

@@ -104,6 +104,9 @@ class CancellableLocks:
     def held(self, name: str) -> bool:
         return self._inner.held(name)
 
+    def holder(self, name: str) -> str | None:
+        return self._inner.holder(name)
+
 
 def call_with_deadline[T](fn: Callable[[], T], timeout: float, cancel: threading.Event, scope: Scope = no_scope,
                           grace: float = 60.0) -> T:  # fmt: skip

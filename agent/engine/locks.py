@@ -1,7 +1,9 @@
 """Named resource locks (rack, prefix, power feed) so two runs never race for the same slot.
 
-In-process locks serve one agent with SQLite; with PostgreSQL, session advisory locks serialise every agent
-process sharing the run store. Each held lock has a database session of its own, closed on release: closing it
+With SQLite, the processes of one machine (``serve``, its reconciler, a ``dcagent run`` or ``backup stop`` beside it)
+share file locks: one file per name beside the run store, held with ``flock``, which the kernel releases when the
+holder's process dies however it dies (SIGKILL included). With PostgreSQL, session advisory locks serialise every
+agent process sharing the run store. Each held lock has a database session of its own, closed on release: closing it
 releases the lock whatever happened meanwhile (a lock granted as its wait timed out, an error in the release), and
 a session never serves two holders — with the run store's pooled connections, three agents once ended with one
 session holding a run's lease and a lock its step then waited for, forever.
@@ -9,17 +11,27 @@ session holding a run's lease and a lock its step then waited for, forever.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import logging
+import os
+import re
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+log = logging.getLogger("dcagent.locks")
 CONNECT_TIMEOUT = 10  # seconds to open a lock's session
+POLL_FIRST, POLL_MAX = 0.01, 0.25  # seconds between tries of a file lock: quick at first, then a quarter second
 
 
 class LockTimeout(TimeoutError):
@@ -33,6 +45,9 @@ class LockManager(Protocol):
 
     def held(self, name: str) -> bool:
         """Whether some process holds the lock now (a moment's answer, for a sweep)."""
+
+    def holder(self, name: str) -> str | None:
+        """Who holds the lock now, as far as this manager can tell (None: nobody), to tell a waiting person."""
 
 
 class InProcessLocks:
@@ -56,10 +71,100 @@ class InProcessLocks:
             lock = self._locks.get(name)
         return lock is not None and lock.locked()
 
+    def holder(self, name: str) -> str | None:
+        return f"this process (pid {os.getpid()})" if self.held(name) else None
+
+
+class FileLocks:
+    """Locks across the processes of one machine: ``<directory>/<name>.lock`` held with ``flock``.
+
+    The threads of one process queue on an in-process lock first (two descriptors of one process would each be a
+    holder to ``flock``). The holder writes its pid, host and start into the file, for :meth:`holder`; the file
+    stays (deleting it would let a waiter lock an unlinked inode while a newcomer locks a new file)."""
+
+    def __init__(self, directory: Path) -> None:
+        self._dir = directory
+        self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._local = InProcessLocks()
+
+    def path(self, name: str) -> Path:
+        # Names carry values from NetBox (a rack's id, a device's): the file name is a readable prefix of safe
+        # characters and a hash of the whole, so no name can reach outside the directory or collide with another.
+        readable = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40]
+        return self._dir / f"{readable}.{hashlib.sha256(name.encode()).hexdigest()[:16]}.lock"
+
+    @contextmanager
+    def hold(self, name: str, timeout: float = 120.0) -> Iterator[None]:
+        deadline = time.monotonic() + timeout
+        with self._local.hold(name, timeout):
+            fd = os.open(self.path(name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                self._acquire(fd, name, timeout, deadline)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {_now()}".encode(), 0)
+                yield
+            finally:
+                os.close(fd)  # closing the descriptor releases the lock
+
+    def _acquire(self, fd: int, name: str, timeout: float, deadline: float) -> None:
+        pause = POLL_FIRST
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LockTimeout(f"resource {name} stayed locked for {timeout:.0f}s by {_read(fd)}") from None
+                if pause == POLL_FIRST:
+                    log.debug("waiting for a lock", extra={"lock": name, "holder": _read(fd)})
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, POLL_MAX)
+
+    def held(self, name: str) -> bool:
+        try:
+            fd = os.open(self.path(name), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def holder(self, name: str) -> str | None:
+        if not self.held(name):
+            return None
+        try:
+            return self.path(name).read_text(errors="replace").strip() or "another process"
+        except OSError:
+            return "another process"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _read(fd: int) -> str:
+    return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+
 
 def advisory_key(name: str) -> int:
     """A stable signed 64-bit key for ``pg_advisory_lock`` from a resource name."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def locks_for(engine: Engine) -> LockManager:
+    """The lock manager that every process sharing this run store respects: PostgreSQL advisory locks; file locks
+    in ``<database>.locks/`` beside a SQLite file; in-process locks for a database in memory (one process)."""
+    if engine.dialect.name == "postgresql":
+        return PostgresAdvisoryLocks(engine)
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        return FileLocks(Path(f"{database}.locks"))
+    return InProcessLocks()
 
 
 class PostgresAdvisoryLocks:
@@ -101,3 +206,19 @@ class PostgresAdvisoryLocks:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(name)})
             conn.commit()
         return not free
+
+    def holder(self, name: str) -> str | None:
+        if not self.held(name):
+            return None
+        with self._engine.connect() as conn:  # the session holding the advisory lock, as PostgreSQL knows it
+            row = conn.execute(sa.text(
+                "SELECT a.pid, a.client_addr, a.backend_start FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo LIMIT 1"),
+                _halves(advisory_key(name))).first()  # fmt: skip
+        return f"database session pid {row[0]} from {row[1] or 'local'} since {row[2]:%Y-%m-%d %H:%M}" if row else None
+
+
+def _halves(key: int) -> dict[str, int]:
+    """``pg_locks`` shows a 64-bit advisory key as two unsigned 32-bit halves."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}

@@ -8,19 +8,22 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from agent import clients
 from agent.engine.registry import ObjectRef
-from agent.engine.store import RunView
+from agent.engine.store import RunView, Store
+from agent.engine.store_schema import attempts, steps
 from agent.settings import load_settings
 from integrations.dns import reverse_name
 from lab.labkit import decide
 from tests.integration.faults import draw, kill_inside, restart, run_reader, tally
-from tests.integration.helpers import private_playbooks
+from tests.integration.helpers import private_playbooks, wait_for
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS, env, nb, owned, request_device  # noqa: F401
 
 WITHDRAW_TAG = "sop-withdrawal-kill"  # its own copy of the playbook: see private_playbooks
@@ -92,6 +95,54 @@ def test_an_agent_killed_inside_a_colocation_step_finishes_the_request_once(
     where = kill_inside(argv, env, run_of, step)
     restart(argv, env, run_of, where)
     tally("colocation", f"SIGKILL {where}", "done after restart", colocation_counts(nb, env, dev), ONCE)
+
+
+@pytest.mark.long(minutes=1)
+def test_a_second_agent_on_a_request_another_drives_executes_no_step(
+    nb: Any,  # noqa: F811
+    env: dict[str, str],  # noqa: F811
+    request_device: Callable[..., Any],  # noqa: F811
+) -> None:
+    """Issue 30: `dcagent run` started on a request another process drives (serve, its reconciler, a CLI) waits for
+    that one's lease, then finds the run done: one of each object, one journal entry each, every step once."""
+    dev = request_device()
+    run_of = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id))
+    argv = [*DCAGENT, "run", "colocation", f"device:{dev.name}"]
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        started = wait_for("the first agent to drive the request", lambda: _driving(run_of()), timeout=240, every=0.05)
+        second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=400, check=False)
+        output, _ = first.communicate(timeout=400)
+    finally:
+        first.kill()
+    assert first.returncode == 0, output
+    assert second.returncode == 0, second.stdout + second.stderr  # it joined the run and found it done
+    view = run_of()
+    assert view is not None and view.status == "done"
+    assert overlapping_attempts(env["DCAGENT_STORE_URL"], view.id) == []
+    tally("colocation", f"a second agent started inside {started}", "done once", colocation_counts(nb, env, dev), ONCE)
+
+
+def overlapping_attempts(store_url: str, run_id: str) -> list[str]:
+    """Attempts of the run's steps that began before the one before them had ended: two drivers at once (a retry
+    begins only after its failed attempt ended, and the steps of a run follow each other)."""
+    query = (
+        sa.select(steps.c.key, attempts.c.number, attempts.c.started_at, attempts.c.finished_at)
+        .join(steps, attempts.c.step_id == steps.c.id)
+        .where(steps.c.run_id == run_id)
+        .order_by(attempts.c.started_at)
+    )
+    with Store(store_url).engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [f"{row.key}#{row.number} began before {before.key}#{before.number} ended"
+            for before, row in pairwise(rows)
+            if before.finished_at is None or row.started_at < before.finished_at]  # fmt: skip
+
+
+def _driving(view: RunView | None) -> str | None:
+    """The step the run is at, once it is past its first two (the second agent then joins a run being driven)."""
+    running = [s.key for s in view.steps if s.status == "running"] if view else []
+    return running[0] if running and running[0] not in ("validate", "check_capacity") else None
 
 
 @pytest.mark.long(minutes=1)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from agent.engine.executor import Executor
-from agent.engine.locks import InProcessLocks, LockManager, PostgresAdvisoryLocks
+from agent.engine.locks import locks_for
 from agent.engine.playbook import Playbook, load_playbook
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
@@ -21,10 +21,6 @@ THREE_STEPS = GOOD.replace(
 DEVICE = ObjectRef("dcim.device", 42)
 
 
-def locks_for(store: Store) -> LockManager:
-    return PostgresAdvisoryLocks(store.engine) if store.is_postgres else InProcessLocks()
-
-
 def playbook(tmp_path: Path, world: World, text: str = THREE_STEPS) -> Playbook:
     f = tmp_path / "selftest.yaml"
     f.write_text(text)
@@ -34,7 +30,8 @@ def playbook(tmp_path: Path, world: World, text: str = THREE_STEPS) -> Playbook:
 def executor(store: Store, tmp_path: Path, world: World, **kw: object) -> tuple[Executor, RecordingTracker, FakeClock]:
     tracker, clock = RecordingTracker(), FakeClock()
     pb = playbook(tmp_path, world)
-    ex = Executor(store, {pb.name: pb}, None, tracker, locks_for(store), clock, registry=make_registry(world), **kw)  # type: ignore[arg-type]
+    locks = locks_for(store.engine)
+    ex = Executor(store, {pb.name: pb}, None, tracker, locks, clock, registry=make_registry(world), **kw)  # type: ignore[arg-type]
     return ex, tracker, clock
 
 
@@ -159,7 +156,7 @@ def test_resume_continues_from_the_first_unfinished_step(store: Store, tmp_path:
 def test_two_runs_race_for_the_last_slot(store: Store, tmp_path: Path) -> None:
     world = World(slots=1)
     pb = playbook(tmp_path, world, GOOD)  # one reservation per run
-    ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), locks_for(store), FakeClock(),
+    ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), locks_for(store.engine), FakeClock(),
                   registry=make_registry(world), max_workers=2)  # fmt: skip
     runs = [ex.create("selftest", ObjectRef("dcim.device", i), f"srv-{i}", "cli")[0] for i in (1, 2)]
     futures = [ex.submit(r) for r in runs]
@@ -220,7 +217,7 @@ def test_a_step_that_waits_for_its_time_holds_no_thread_survives_a_restart_and_r
     world.opens_at = clock.t + timedelta(hours=2)
 
     def agent() -> Executor:
-        return Executor(store, {pb.name: pb}, None, tracker, locks_for(store), clock,  # type: ignore[arg-type]
+        return Executor(store, {pb.name: pb}, None, tracker, locks_for(store.engine), clock,  # type: ignore[arg-type]
                         registry=make_registry(world))  # fmt: skip
 
     ex = agent()
@@ -250,7 +247,7 @@ def test_a_waiting_run_asked_to_stop_is_woken_and_undone(store: Store, tmp_path:
     pb = playbook(tmp_path, world, WAITS)
     clock = FakeClock()
     world.opens_at = clock.t + timedelta(days=1)
-    ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), locks_for(store), clock,  # type: ignore[arg-type]
+    ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), locks_for(store.engine), clock,  # type: ignore[arg-type]
                   registry=make_registry(world))  # fmt: skip
     run_id = ex.create("selftest", DEVICE, "srv-1", "cli")[0]
     ex.execute(run_id)
@@ -307,7 +304,7 @@ def test_a_caller_waiting_for_a_runs_lease_holds_no_worker_slot(store: Store, tm
         f.write_text(text)
         pb = load_playbook(f, registry)
         books[pb.name] = pb
-    locks = locks_for(store)
+    locks = locks_for(store.engine)
     ex = Executor(store, books, None, RecordingTracker(), locks, FakeClock(), registry=registry, max_workers=1)  # type: ignore[arg-type]
     x = ex.create("selftest", DEVICE, "srv-1", "cli")[0]
     y = ex.create("notes", ObjectRef("dcim.device", 43), "srv-2", "cli")[0]
