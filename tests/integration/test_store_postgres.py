@@ -24,6 +24,9 @@ from tests.unit.engine.test_executor import (  # noqa: F401  (collected here wit
     test_transient_errors_retry_with_backoff,
     test_two_runs_race_for_the_last_slot,
 )
+from tests.unit.engine.test_file_locks import (  # noqa: F401  (two agents on one run, across advisory locks)
+    test_a_second_agent_never_drives_a_run_the_first_one_drives,
+)
 
 # The lab answers: part of `make test-fast`. Every test starts from empty tables in the one lab database, so they
 # take turns on one worker (concurrently, one test's fixture dropped the tables another was using).
@@ -55,6 +58,8 @@ def test_advisory_lock_excludes_another_session(store: Store) -> None:
     with locks.hold(name), store.engine.connect() as other:
         got = other.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
         assert got is False
+        assert "database session pid" in (locks.holder(name) or "")  # what a waiting CLI tells its user
+    assert locks.holder(name) is None
     with store.engine.connect() as other:
         assert other.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar() is True
         other.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
