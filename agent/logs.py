@@ -38,6 +38,10 @@ def setup_logging(level: str = "WARNING") -> None:
     root.setLevel(level.upper())
     # paramiko logs host keys and banners at INFO; keep it quiet unless asked.
     logging.getLogger("paramiko").setLevel(max(root.level, logging.WARNING))
+    # zabbix_utils logs every request body at DEBUG with the API token "masked" to its first and last four
+    # characters: a fragment of a secret in the logs. Never below WARNING, whatever the level; dcagent's own
+    # "api call" lines (method and time, dcagent.api) say what was called.
+    logging.getLogger("zabbix_utils").setLevel(max(root.level, logging.WARNING))
     # WeasyPrint and fontTools warn about fonts and CSS on every document: noise on the operator's screen, shown
     # only when debugging.
     for name in ("weasyprint", "fontTools"):

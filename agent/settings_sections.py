@@ -166,8 +166,12 @@ class BackupSettings(_Section):
     safety_retention: str = Field(
         "within=30d", description="how long a restore's safety snapshots of a device are kept (restic forget policy)"
     )
+    default_retention: str = Field(
+        "daily=7 weekly=4 monthly=6",
+        description="a device's backup retention when its dcagent_backup_retention is empty (restic forget policy)",
+    )
 
-    @field_validator("safety_retention")
+    @field_validator("safety_retention", "default_retention")
     @classmethod
     def _retention(cls, value: str) -> str:
         return str(Retention.parse(value))

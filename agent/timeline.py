@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
 
 from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.playbook import Playbook
@@ -22,6 +26,24 @@ def human(seconds: float | None) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f}m"
     return f"{seconds / 3600:.1f}h"
+
+
+def notice_failure(st: StepView) -> str | None:
+    """Why a step's notice was not sent, or None. Such a step ends ``done`` (a run does not wait for a mail relay),
+    so its status alone would read as success: wherever a step is shown, this one shows as failed."""
+    out = st.output or {}
+    if st.status == "done" and out.get("sent") is False:
+        return f"notice not sent: {out.get('reason') or 'no reason given'}"
+    return None
+
+
+def shown_status(st: StepView) -> str:
+    """The step's status as people read it: ``failed`` for a notice that was not sent."""
+    return "failed" if notice_failure(st) else st.status
+
+
+def shown_error(st: StepView) -> str | None:
+    return st.error or notice_failure(st)
 
 
 def standard_of(step: StepView, standards: dict[str, Standard]) -> Standard:
@@ -53,13 +75,14 @@ def run_data(view: RunView, cal: OfficeCalendar, standards: dict[str, Standard])
             "key": st.key,
             "step": st.step_name,
             "status": st.status,
+            "shown_status": shown_status(st),  # "failed" for a notice that was not sent
             "started_at": _iso(st.started_at),
             "finished_at": _iso(st.finished_at),
             "seconds": st.duration,
             "standard": str(standard_of(st, standards)),
             "within_standard": cal.within(st.started_at, st.finished_at, standard_of(st, standards)),
             "attempts": st.attempts,
-            "error": st.error,
+            "error": shown_error(st),
             "output": st.output,
         }
         for st in view.steps
@@ -84,19 +107,30 @@ def header_lines(view: RunView) -> list[str]:
     return lines
 
 
+def zone_label(cal: OfficeCalendar) -> str:
+    """The office's time zone as its documents name it, and its IANA name: ``WIB (Asia/Jakarta)``."""
+    short = format_datetime(datetime.now(UTC), "zzz", tzinfo=ZoneInfo(cal.timezone), locale="id")
+    return f"{short} ({cal.timezone})"
+
+
+def office_clock(moment: datetime | None, cal: OfficeCalendar, empty: str = "--:--:--") -> str:
+    """``moment`` (the run store keeps UTC) as the office's wall clock, as its documents write it."""
+    return moment.astimezone(ZoneInfo(cal.timezone)).strftime("%H:%M:%S") if moment is not None else empty
+
+
 def step_lines(view: RunView, cal: OfficeCalendar, standards: dict[str, Standard]) -> list[str]:
     """One line per step, within 80 columns for every step name dcagent has; an error follows on its own line,
-    whole (a pager or a terminal wraps it; a log keeps it searchable)."""
-    lines: list[str] = []
+    whole (a pager or a terminal wraps it; a log keeps it searchable). Times are the office's, named first."""
+    lines: list[str] = [f"times: {zone_label(cal)}"]
     kw = max((len(st.key) for st in view.steps), default=0)
     pw = max((len(st.phase) for st in view.steps), default=0)
     for st in view.steps:
         std = standard_of(st, standards)
-        met = " ✓" if cal.within(st.started_at, st.finished_at, std) else "  "
-        start = st.started_at.strftime("%H:%M:%S") if st.started_at else "--:--:--"
+        met = " ✓" if cal.within(st.started_at, st.finished_at, std) and not notice_failure(st) else "  "
+        start = office_clock(st.started_at, cal)
         tries = f" ×{st.attempts}" if st.attempts > 1 else ""
-        lines.append(f"{st.seq:>2} {st.phase:<{pw}} {st.key:<{kw}} {st.status:<8} {start} {human(st.duration):>6}{met} "
-                     f"{std}{tries}")  # fmt: skip
-        if st.error:
-            lines.append(f"   ! {st.error}")
+        lines.append(f"{st.seq:>2} {st.phase:<{pw}} {st.key:<{kw}} {shown_status(st):<8} {start} "
+                     f"{human(st.duration):>6}{met} {std}{tries}")  # fmt: skip
+        if error := shown_error(st):
+            lines.append(f"   ! {error}")
     return lines

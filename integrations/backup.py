@@ -46,6 +46,15 @@ class Snapshot(_Model):
     paths: tuple[str, ...]
     tags: tuple[str, ...]
 
+    def held_paths(self, root: str) -> tuple[str, ...] | None:
+        """The server paths this snapshot holds, as :meth:`ResticRepository.backup` recorded them under ``root`` (a
+        staging mirror); None when it cannot tell: a path that is ``root`` itself (a snapshot of the whole mirror,
+        taken before the paths were recorded: the mirror may hold implied parent directories, so it does not say
+        which of them were backed up) or lies outside ``root``."""
+        base = root.rstrip("/")
+        held = [p[len(base) :] for p in self.paths if p.startswith(base + "/") and len(p) > len(base) + 1]
+        return tuple(held) if self.paths and len(held) == len(self.paths) else None
+
 
 class BackupSummary(_Model):
     snapshot_id: str
@@ -179,12 +188,16 @@ class ResticRepository:
         return Path(self.repository)
 
     # -- writing ----------------------------------------------------------------------------------------
-    def backup(self, directory: Path, tags: Sequence[str], host: str) -> BackupSummary:
-        """Back up ``directory`` (its absolute path is the snapshot's path) with ``tags``."""
+    def backup(self, directory: Path, tags: Sequence[str], host: str, paths: Sequence[str] = ()) -> BackupSummary:
+        """Back up ``directory`` with ``tags``. ``paths``: the server's absolute paths mirrored under ``directory``;
+        only those are backed up, and the snapshot's ``paths`` record them (``directory/<path>``, read back by
+        :meth:`Snapshot.held_paths`), so a restore can tell what the snapshot holds from the snapshot itself.
+        Without ``paths`` the whole directory is the snapshot's one path."""
         args = ["backup", "--json", "--host", host]
         for tag in tags:
             args += ["--tag", tag]
-        out = self._run(*args, str(directory), lock=True)
+        sources = [str(directory / p.lstrip("/")) for p in paths] or [str(directory)]
+        out = self._run(*args, *sources, lock=True)  # absolute paths: none can read as an option
         summary = next((m for m in map(_json_line, out.splitlines()) if m.get("message_type") == "summary"), None)
         if summary is None:
             raise PermanentError(SYSTEM, "restic backup: no summary in its output")

@@ -49,7 +49,9 @@ class DNSClient:
     def _query(self, name: str, rdtype: str) -> dns.message.Message:
         msg = dns.message.make_query(name, rdtype)
         try:
-            return dns.query.udp(msg, self.server, port=self.port, timeout=self.timeout)
+            # Over TCP when the answer does not fit a datagram (every record of a name, asked with ANY).
+            resp, _ = dns.query.udp_with_fallback(msg, self.server, port=self.port, timeout=self.timeout)
+            return resp
         except dns.exception.Timeout as e:
             raise TransientError(SYSTEM, f"query {name} {rdtype} at {self.server}:{self.port}: timed out") from e
         except OSError as e:
@@ -72,8 +74,26 @@ class DNSClient:
             return []
         if resp.rcode() != dns.rcode.NOERROR:
             raise TransientError(SYSTEM, f"query {name} {rdtype}: {dns.rcode.to_text(resp.rcode())}")
-        wanted = dns.rdatatype.from_text(rdtype)
-        return sorted(rd.to_text() for rrset in resp.answer if rrset.rdtype == wanted for rd in rrset)
+        wanted, owner = dns.rdatatype.from_text(rdtype), dns.name.from_text(name)
+        # The name's own records only: asked for A at an alias, a server also answers the CNAME's target's A.
+        return sorted(rd.to_text() for rrset in resp.answer if rrset.rdtype == wanted and rrset.name == owner
+                      for rd in rrset)  # fmt: skip
+
+    def records(self, name: str) -> dict[str, list[str]]:
+        """Every record at ``name``, by type (``{"CNAME": ["web.example.org."]}``; empty: the name is free), asked
+        of the authoritative server with ANY. Whatever the type, a name holding one is not free for a host: BIND
+        silently ignores an A added beside a CNAME, and the update reads as done."""
+        resp = self._query(name, "ANY")
+        if resp.rcode() == dns.rcode.NXDOMAIN:
+            return {}
+        if resp.rcode() != dns.rcode.NOERROR:
+            raise TransientError(SYSTEM, f"query {name} ANY: {dns.rcode.to_text(resp.rcode())}")
+        owner = dns.name.from_text(name)
+        found: dict[str, list[str]] = {}
+        for rrset in resp.answer:
+            if rrset.name == owner and rrset.rdtype not in (dns.rdatatype.RRSIG, dns.rdatatype.NSEC):
+                found.setdefault(dns.rdatatype.to_text(rrset.rdtype), []).extend(rd.to_text() for rd in rrset)
+        return {kind: sorted(values) for kind, values in sorted(found.items())}
 
     def _send(self, update: dns.update.UpdateMessage, what: str) -> None:
         try:
@@ -110,6 +130,28 @@ def _translate_update_error(what: str, e: BaseException) -> IntegrationError:
     if isinstance(e, dns.tsig.PeerError):
         return AuthError(SYSTEM, f"{what}: TSIG refused ({e})")
     return TransientError(SYSTEM, f"{what}: {e}")
+
+
+def canonical_name(name: str) -> str:
+    """A DNS name as DNS compares names (RFC 4343: letters case-insensitive), absolute: ``Srv-A.dc.lab`` →
+    ``srv-a.dc.lab.``. Every comparison of names, FQDNs and PTR targets goes through it (or ``same_name``)."""
+    return name.strip().rstrip(".").lower() + "."
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two DNS names are the same name, whatever their case and trailing dot."""
+    return canonical_name(a) == canonical_name(b)
+
+
+def only_name(values: list[str], name: str) -> bool:
+    """Whether a lookup's answer (PTR or CNAME targets) is exactly ``name``, once."""
+    return len(values) == 1 and same_name(values[0], name)
+
+
+def in_zone(name: str, zone: str) -> bool:
+    """Whether ``name`` is ``zone`` or below it (case- and trailing-dot-insensitive)."""
+    name, zone = canonical_name(name), canonical_name(zone)
+    return name == zone or name.endswith("." + zone)
 
 
 def reverse_name(address: str) -> str:

@@ -27,6 +27,10 @@ SYSTEM = "server"
 _PROGRESS = re.compile(r"^\s*([\d,]+)\s+(\d+)%")
 # rsync exit codes where the network or the far end went away: a retry can help.
 _TRANSIENT_EXIT = {5, 10, 12, 30, 35, 255}
+# rsync's complaint about one file or directory it could not read: `rsync: [sender] send_files failed to open
+# "/srv/a": Permission denied (13)`, `rsync: [sender] opendir "/srv/b" failed: Permission denied (13)`.
+_UNREADABLE = re.compile(r'^rsync: (?:\[\w+\] )?[^"]*"(?P<path>[^"]+)"[^:]*: (?P<why>[^()]+?) \(\d+\)')
+NAMED_MAX = 10  # unreadable files named in an error (the count says how many more rsync reported)
 TRANSFER_TIMEOUT = 6 * 3600.0  # as long as the backup and restore steps allow; a cancelled step stops it sooner
 MEASURE_TIMEOUT = 3 * 3600.0  # du or sha256sum of a large tree: silent for a long time, not stuck
 
@@ -53,6 +57,29 @@ def check_remote_path(path: str) -> str:
     if normal == "/":
         raise ValueError("path '/' (the whole file system) is not accepted")
     return normal
+
+
+class PartialTransfer(PermanentError):
+    """rsync copied what it could read and could not read the rest (exit 23): ``unreadable`` names those (the first
+    :data:`NAMED_MAX`, with rsync's reason), ``count`` says how many rsync reported, ``stats`` what was copied."""
+
+    def __init__(self, where: str, unreadable: tuple[str, ...], count: int, stats: TransferStats,
+                 cut: bool = False) -> None:  # fmt: skip
+        more = f" (+{count - len(unreadable)} more)" if count > len(unreadable) else ""
+        many = f"at least {count}" if cut else str(count)  # ``cut``: only the tail of rsync's stderr was kept
+        super().__init__(SYSTEM, f"rsync {where}: {many} file(s) could not be read: {'; '.join(unreadable)}{more}")
+        self.unreadable = unreadable
+        self.count = count
+        self.stats = stats
+
+
+def unreadable_files(stderr: str) -> list[str]:
+    """``path: reason`` for each file or directory rsync's stderr says it could not read, in its order, once each."""
+    found: dict[str, str] = {}
+    for line in stderr.splitlines():
+        if m := _UNREADABLE.match(line.strip()):
+            found.setdefault(m.group("path"), m.group("why").strip())
+    return [f"{path}: {why}" for path, why in found.items()]
 
 
 class RemoteServer:
@@ -129,6 +156,10 @@ class RemoteServer:
         output = _RsyncOutput(progress)
         done = process.run([*cmd, *args], SYSTEM, TRANSFER_TIMEOUT, on_stdout=output.feed)
         lines = output.finish()
+        if done.returncode == 23 and (named := unreadable_files(done.stderr)):  # what could be read was copied
+            stats = _stats(lines, time.monotonic() - start)
+            cut = len(done.stderr.encode()) >= process.STDERR_TAIL - 1024
+            raise PartialTransfer(f"{what} {self.where}", tuple(named[:NAMED_MAX]), len(named), stats, cut)
         if done.returncode not in (0, 24):  # 24: files vanished while reading: normal on a live server
             last = (done.stderr.strip().splitlines() or ["failed"])[-1]
             cls = TransientError if done.returncode in _TRANSIENT_EXIT else PermanentError

@@ -31,6 +31,7 @@ from agent.cli.common import (
     print_json,
     print_timeline,
 )
+from agent.cli.plans import show_plan
 from agent.cli.runs import runs_app
 from agent.cli.sync import sync_app
 from agent.doctor import run_doctor
@@ -175,7 +176,9 @@ def plan(
     obj: Annotated[str, typer.Argument(metavar="OBJECT", help="dcim.device:42 or device:srv-disdik-01")],
     as_json: JsonOption = False,
 ) -> None:
-    """Dry run: what each step would create or change. Changes nothing anywhere."""
+    """Dry run: what each step would create or change. Changes nothing anywhere. A step that would reject the request
+    shows REJECT with the reason, and the plan ends there (nothing after it would happen). Exit code: 0 the run
+    would go ahead, 3 it would be rejected, 1 a system could not be read, 2 bad arguments or settings."""
     s = cli_settings()
     agent = cli_agent(s)
     otype, key = object_arg(obj)
@@ -190,14 +193,7 @@ def plan(
     except StepInputError as e:
         err.print(f"dcagent: {e}")
         raise typer.Exit(EXIT_REJECTED) from None
-    if as_json:
-        print_json([{"step": key, "system": c.system, "action": c.action, "target": c.target, "detail": c.detail}
-               for key, c in lines])  # fmt: skip
-        return
-    table = Table("step", "system", "action", "target", "detail", title=f"plan: {playbook} for {target.name}")
-    for step_key, c in lines:
-        table.add_row(step_key, c.system, c.action, c.target, c.detail)
-    out.print(table)
+    raise typer.Exit(show_plan(agent.playbooks[playbook], target.name, lines, as_json))
 
 
 @app.command()

@@ -31,7 +31,18 @@ from agent.engine.playbook import Playbook, load_playbooks
 from agent.engine.store import RunView
 from agent.i18n import Language, t, use_locale_dir
 from agent.settings import Settings, SettingsError, load_settings
-from agent.timeline import calendar_of, header_lines, human, standard_of, step_lines
+from agent.timeline import (
+    calendar_of,
+    header_lines,
+    human,
+    notice_failure,
+    office_clock,
+    shown_error,
+    shown_status,
+    standard_of,
+    step_lines,
+    zone_label,
+)
 from integrations.errors import IntegrationError
 from integrations.netbox import RequestObject, canonical_type
 
@@ -116,14 +127,16 @@ def print_timeline(view: RunView, cal: OfficeCalendar, standards: dict[str, Stan
     out.print(f"run {view.id}  {view.playbook}  {view.object_name} ({view.ref})  [bold]{view.status}[/]")
     for line in header_lines(view)[1:]:
         out.print(line, markup=False, highlight=False)
-    table = Table("#", "phase", "step", "status", "start", "end", "duration", "SOP std", "attempts", "error")
+    zone = zone_label(cal)
+    table = Table("#", "phase", "step", "status", "start", "end", "duration", "SOP std", "attempts", "error",
+                  caption=f"times: {zone}")  # fmt: skip
     for st in view.steps:
         std = standard_of(st, standards)
-        dur = human(st.duration) + (" ✓" if cal.within(st.started_at, st.finished_at, std) else "")
-        table.add_row(str(st.seq), st.phase, st.key, st.status,
-                      st.started_at.strftime("%H:%M:%S") if st.started_at else "-",
-                      st.finished_at.strftime("%H:%M:%S") if st.finished_at else "-",
-                      dur, str(std), str(st.attempts), (st.error or "")[:80])  # fmt: skip
+        met = cal.within(st.started_at, st.finished_at, std) and not notice_failure(st)
+        dur = human(st.duration) + (" ✓" if met else "")
+        table.add_row(str(st.seq), st.phase, st.key, shown_status(st),
+                      office_clock(st.started_at, cal, "-"), office_clock(st.finished_at, cal, "-"),
+                      dur, str(std), str(st.attempts), (shown_error(st) or "")[:80])  # fmt: skip
     out.print(table)
 
 

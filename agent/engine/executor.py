@@ -514,7 +514,8 @@ class Executor:
 
     # -- dry run ----------------------------------------------------------------------------------------
     def plan(self, playbook: str, ref: ObjectRef) -> list[tuple[str, PlannedChange]]:
-        """Each step's read-only plan; nothing is recorded and nothing outside is changed."""
+        """Each step's read-only plan; nothing is recorded and nothing outside is changed. A step whose plan rejects
+        the request (a ``reject`` line) ends it, as it would end the run: nothing after it would be changed."""
         pb = self.playbooks[playbook]
         fake_run = RunView(
             id="plan", playbook=playbook, ref=ref, object_name="", status="running", trigger="plan", approver=None,
@@ -526,6 +527,8 @@ class Executor:
             if spec.plan is None:
                 lines.append((step_ref.key, PlannedChange("-", "none", "-", spec.description or "no plan declared")))
                 continue
-            for change in spec.plan(self._context(fake_run, step_ref, {})):
-                lines.append((step_ref.key, change))
+            changes = spec.plan(self._context(fake_run, step_ref, {}))
+            lines += [(step_ref.key, change) for change in changes]
+            if any(c.action == "reject" for c in changes) and step_ref.on_rejected == "reject":
+                break
         return lines

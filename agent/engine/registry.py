@@ -59,10 +59,11 @@ class StepResult:
 
 @dataclass(frozen=True)
 class PlannedChange:
-    """One line of a dry-run plan: what a step would create or change, where."""
+    """One line of a dry-run plan: what a step would create or change, where. ``reject``: the step would reject the
+    request (``detail`` says why); the dry run ends there, as the run would."""
 
     system: str
-    action: Literal["create", "update", "delete", "check", "none"]
+    action: Literal["create", "update", "delete", "check", "none", "reject"]
     target: str
     detail: str = ""
 

@@ -2,7 +2,8 @@
 
 A decision is a tag. Who added it and when come from the changelog, never from the webhook body. A playbook that
 declares its decisions (``trigger.decisions``) has each one checked: made by a member of its group, not by the
-user who filed the request (who added the request tag), and after the decision before it. A decision that fails
+user who filed the request (who added the request tag) nor the one who created the object (its changelog's create
+entry: a colleague may tag a device its creator recorded), and after the decision before it. A decision that fails
 is refused: its tag is removed and the journal says why; nothing runs. A playbook that declares none keeps the
 single ``approval_tag`` by anyone, its maker recorded.
 """
@@ -52,6 +53,7 @@ class Refusal:
 @dataclass(frozen=True)
 class ChainState:
     requester: str | None
+    creator: str | None = None  # who created the object in NetBox (None: the changelog no longer says)
     made: list[Made] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     waiting_for: Decision | None = None
@@ -72,11 +74,12 @@ def _when(found: Approval | None) -> datetime | None:
 
 def check_chain(
     trigger: Trigger, tags: set[str], additions: Mapping[str, Approval], groups_of: Callable[[str], frozenset[str]],
-    lang: Language, calendar: OfficeCalendar | None = None,
+    lang: Language, calendar: OfficeCalendar | None = None, creator: str | None = None,
 ) -> ChainState:  # fmt: skip
     """The state of the trigger's decisions on an object carrying ``tags``; ``additions``: who added each tag
-    (from the changelog). Only a playbook that declares its decisions refuses any. Each decision made is measured
-    against its standard on ``calendar``, from the decision before it (the first: from the request's filing)."""
+    (from the changelog); ``creator``: who created the object (neither may decide). Only a playbook that declares
+    its decisions refuses any. Each decision made is measured against its standard on ``calendar``, from the
+    decision before it (the first: from the request's filing)."""
     strict = bool(trigger.decisions)
     cal = calendar or OfficeCalendar()
     requester_added = additions.get(trigger.tag)
@@ -91,7 +94,8 @@ def check_chain(
             continue
         found = additions.get(decision.tag)
         user, when = (found.username if found else None), _when(found)
-        why = _refusal(decision, user, when, requester, waiting, made[-1] if made else None, groups_of, lang)
+        why = _refusal(decision, user, when, (requester, creator), waiting, made[-1] if made else None, groups_of,
+                       lang)  # fmt: skip
         if strict and why is not None:
             refused.append(Refusal(decision, user, why))
             waiting = waiting or decision
@@ -102,19 +106,19 @@ def check_chain(
             made.append(Made(decision.tag, decision.title, user, when, decision.sop_step,
                              str(std) if std else None, within))  # fmt: skip
             since = when
-    return ChainState(requester, made, refused, waiting)
+    return ChainState(requester, creator, made, refused, waiting)
 
 
 def _refusal(
-    decision: Decision, user: str | None, when: datetime | None, requester: str | None,
+    decision: Decision, user: str | None, when: datetime | None, filers: tuple[str | None, str | None],
     missing: Decision | None, previous: Made | None, groups_of: Callable[[str], frozenset[str]], lang: Language,
 ) -> str | None:  # fmt: skip
     if missing is not None:
         return t("decision.out_of_order", lang, before=missing.title)
     if user is None:
         return t("decision.unknown_user", lang)
-    if requester is not None and user == requester:
-        return t("decision.self", lang)
+    if (why := _self_decided(user, *filers, lang)) is not None:
+        return why
     if decision.group and decision.group not in groups_of(user):
         return t("decision.group", lang, group=decision.group)
     if previous is not None and previous.time is not None and when is not None and when < previous.time:
@@ -122,15 +126,25 @@ def _refusal(
     return None
 
 
-def check_review(
-    review: Decision, user: str | None, requester: str | None, groups_of: Callable[[str], frozenset[str]],
-    lang: Language,
-) -> str | None:  # fmt: skip
-    """Why a closing review cannot be accepted (None: it can)."""
-    if user is None:
-        return t("decision.unknown_user", lang)
+def _self_decided(user: str, requester: str | None, creator: str | None, lang: Language) -> str | None:
+    """Why ``user`` may not decide their own request: they tagged it, or they created its object."""
     if requester is not None and user == requester:
         return t("decision.self", lang)
+    if creator is not None and user == creator:
+        return t("decision.self_creator", lang)
+    return None
+
+
+def check_review(
+    review: Decision, user: str | None, requester: str | None, groups_of: Callable[[str], frozenset[str]],
+    lang: Language, creator: str | None = None,
+) -> str | None:  # fmt: skip
+    """Why a closing review cannot be accepted (None: it can): the request's tagger and its object's creator may
+    not close it."""
+    if user is None:
+        return t("decision.unknown_user", lang)
+    if (why := _self_decided(user, requester, creator, lang)) is not None:
+        return why
     if review.group and review.group not in groups_of(user):
         return t("decision.group", lang, group=review.group)
     return None

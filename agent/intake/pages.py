@@ -68,13 +68,20 @@ class Access:
     obj: dict[str, Any] | None = None  # the object as NetBox showed it to the person (session access)
 
 
+def _credentials(p: Pages, request: Request, exp: str | None, sig: str | None) -> None:
+    """Refuse a caller who brings neither a signed link nor a NetBox session before anything is looked up: the
+    answer must not depend on whether the run or document named in the path exists (issue 30 #10)."""
+    if exp is None and sig is None and (p.viewer is None or not request.cookies.get(p.viewer.cookie_name)):
+        raise Refused(401, "page.login")
+
+
 def _access(p: Pages, request: Request, path: str, ref: ObjectRef | None, exp: str | None, sig: str | None) -> Access:
     if exp is not None or sig is not None:
         if not valid(p.secret, path, exp, sig, p.clock()):
             raise Refused(403, "page.link_invalid")
         return Access(signed=int(exp or 0))
     cookie = request.cookies.get(p.viewer.cookie_name) if p.viewer else None
-    if p.viewer is None or not cookie or ref is None:
+    if p.viewer is None or not cookie or ref is None:  # no object to ask NetBox about: the session is unproven
         raise Refused(401, "page.login")
     try:
         obj = p.viewer.read(cookie, ref.object_type, ref.object_id)
@@ -140,11 +147,17 @@ def _run_row(p: Pages, run: RunView, access: Access) -> dict[str, Any]:
 def pages_router(store: Store, pages: Pages | None) -> APIRouter:
     router = APIRouter()
 
-    def run_of(run_id: str) -> RunView:
+    def run_of(run_id: str, status: int = 404) -> RunView:
+        """The run; unknown answers ``status``: 401 before a session is proven (as for a run NetBox does not let
+        the person see), 404 only after a signed link has proven the caller."""
         view = store.get_run(run_id) if RUN_ID.match(run_id) else None
         if view is None:
-            raise Refused(404, "page.not_found")
+            raise Refused(status, "page.login" if status == 401 else "page.not_found")
         return view
+
+    def session_run(p: Pages, request: Request, run_id: str, exp: str | None, sig: str | None) -> RunView | None:
+        _credentials(p, request, exp, sig)
+        return run_of(run_id, 401) if exp is None and sig is None else None
 
     def guarded(render: Callable[[Pages], Response]) -> Response:
         try:
@@ -157,6 +170,7 @@ def pages_router(store: Store, pages: Pages | None) -> APIRouter:
     @router.get("/ui/objects/{object_type}/{object_id}", response_class=HTMLResponse)
     def object_page(request: Request, object_type: str, object_id: int) -> Response:
         def render(p: Pages) -> Response:
+            _credentials(p, request, None, None)
             if not OBJECT_TYPE.match(object_type) or object_id <= 0:
                 raise Refused(404, "page.not_found")
             ref = ObjectRef(object_type, object_id)
@@ -176,7 +190,7 @@ def pages_router(store: Store, pages: Pages | None) -> APIRouter:
     @router.get("/ui/runs/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, run_id: str, exp: str | None = None, sig: str | None = None) -> Response:
         def render(p: Pages) -> Response:
-            view = run_of(run_id) if exp is None and sig is None else None
+            view = session_run(p, request, run_id, exp, sig)
             access = _access(p, request, run_path(run_id), view.ref if view else None, exp, sig)
             view = view or run_of(run_id)
             pb = p.playbooks.get(view.playbook)
@@ -185,7 +199,7 @@ def pages_router(store: Store, pages: Pages | None) -> APIRouter:
             for step in data["steps"]:
                 step["duration"] = human(step["seconds"])
                 step["title"] = step_title(step["step"], step["key"], titles.get(step["key"]), p.language)
-                step["status_label"] = status_label(step["status"], p.language)
+                step["status_label"] = status_label(step["shown_status"], p.language)  # a notice not sent: failed
             data["status_label"] = status_label(view.status, p.language)
             folder = p.reports_dir / run_id
             names = sorted(f.name for f in folder.iterdir() if DOCUMENT.match(f.name)) if folder.is_dir() else []
@@ -200,13 +214,23 @@ def pages_router(store: Store, pages: Pages | None) -> APIRouter:
     @router.get("/ui/runs/{run_id}/documents/{name}")
     def document(request: Request, run_id: str, name: str, exp: str | None = None, sig: str | None = None) -> Response:
         def render(p: Pages) -> Response:
-            view = run_of(run_id) if exp is None and sig is None else None
+            view = session_run(p, request, run_id, exp, sig)
             _access(p, request, document_path(run_id, name), view.ref if view else None, exp, sig)
             path = p.reports_dir / run_id / name
             if not RUN_ID.match(run_id) or not DOCUMENT.match(name) or not path.is_file():
                 raise Refused(404, "page.not_found")
             media = "application/pdf" if name.endswith(".pdf") else "text/html; charset=utf-8"
             return FileResponse(path, media_type=media, headers=HEADERS)
+
+        return guarded(render)
+
+    @router.get("/ui/{rest:path}")
+    def elsewhere(request: Request, rest: str, exp: str | None = None, sig: str | None = None) -> Response:
+        """Any other path under /ui: the same 401 to an anonymous caller, so no path answers differently."""
+
+        def render(p: Pages) -> Response:
+            _credentials(p, request, exp, sig)
+            raise Refused(404, "page.not_found")
 
         return guarded(render)
 

@@ -63,10 +63,13 @@ class ReviewDesk:
     def _close(self, pb: Playbook, obj: RequestObject, run: RunView) -> ReviewOutcome:
         assert pb.trigger is not None and pb.trigger.review is not None
         review, lang = pb.trigger.review, self.language
-        found = self.netbox.tag_additions(obj.object_type, obj.id).get(review.tag)
+        history = self.netbox.request_history(obj.object_type, obj.id)
+        found = history.additions.get(review.tag)
         user = found.username if found else None
-        requester = (run.request or {}).get("requester")
-        why = check_review(review, user, requester, self.netbox.user_groups, lang)
+        request = run.request or {}
+        # The creator as recorded at approval, else as the changelog says now (a run from before it was recorded).
+        creator = request.get("creator") or (history.created.username if history.created else None)
+        why = check_review(review, user, request.get("requester"), self.netbox.user_groups, lang, creator)
         if why is not None:
             note = Refusal(review, user, why).text(lang)
             self._answer(obj, review.tag, "warning", note)

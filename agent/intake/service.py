@@ -23,7 +23,7 @@ from agent.intake.decisions import ChainState, check_chain
 from agent.intake.planning import Planner
 from agent.intake.reviews import ReviewDesk
 from integrations.errors import IntegrationError
-from integrations.netbox import NetBoxClient, NetBoxUser, RequestObject
+from integrations.netbox import NetBoxClient, NetBoxUser, RequestHistory, RequestObject
 
 log = logging.getLogger("dcagent.intake")
 
@@ -151,12 +151,13 @@ class IntakeService:
         """The playbook's decisions on the object, from one changelog read (a string: why they cannot be known)."""
         assert pb.trigger is not None
         try:
-            additions = self.netbox.tag_additions(obj.object_type, obj.id)
+            history = self.netbox.request_history(obj.object_type, obj.id)
         except IntegrationError as e:
             log.warning("changelog read failed", extra={"error": str(e)})
             if pb.trigger.decisions:  # cannot check who decided: not now (the reconciler asks again)
                 return f"the decisions cannot be checked now: {e}"
-            additions = {}  # the single approval runs; the journal says the approver is unknown
+            history = RequestHistory(additions={})  # the single approval runs; the journal says the approver is unknown
+        additions = history.additions
         # Everyone who added a tag of the chain (or the request tag), in one read: at most one user call per event.
         deciders = [
             a.username for tag, a in additions.items() if tag in {pb.trigger.tag, *(d.tag for d in pb.trigger.chain)}
@@ -169,8 +170,9 @@ class IntakeService:
                 users.update(self.netbox.users(sorted(wanted)))
             return users[user].groups
 
+        creator = history.created.username if history.created else None
         state = check_chain(
-            pb.trigger, set(obj.tags), additions, groups_of, self.executor.language, pb.calendar.office()
+            pb.trigger, set(obj.tags), additions, groups_of, self.executor.language, pb.calendar.office(), creator
         )
         # The full names read with the groups: the documents' signatories, at no extra call.
         return replace(state, names={u.username: u.full_name for u in users.values()})
@@ -237,7 +239,8 @@ class IntakeService:
         read of it (type, PSUs, interfaces: agent.steps.request.approved_device), for a circuit its connection
         (agent.steps.connection.approved_connection), who filed it and who decided."""
         values: dict[str, Any] = {"object": obj.model_dump(mode="json"), "requester": state.requester,
-                                  "decisions": [m.as_json() for m in state.made], "names": state.names}  # fmt: skip
+                                  "creator": state.creator, "decisions": [m.as_json() for m in state.made],
+                                  "names": state.names}  # fmt: skip
         if obj.object_type == "dcim.device":
             values["device"] = self.netbox.device_spec(obj.id, known=obj).model_dump(mode="json")
         elif obj.object_type == "circuits.circuit":  # its type, commit rate, tenant and site, as approved

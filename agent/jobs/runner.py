@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dcagent.jobs")
 JOB_PLAYBOOK = "backup-job"
+# A failed run's status 1 is sent once. Asking again waited for a configuration cache that learns *new* items: a
+# job's items have existed since its request's run, so a refusal now does not pass, and seven attempts kept a failed
+# `dcagent backup run` from exiting for 90 s (2+4+8+16+30+30). The stale trigger still fires without it.
+FAILURE_REPORT_ATTEMPTS = 1
 _agent: Agent | None = None
 
 
@@ -48,7 +52,7 @@ def run_backup(agent: Agent, device_id: int, trigger: str, planned: datetime | N
     if view is not None and view.status != "done":
         try:
             send_outcome(agent.services, obj.name, False, time.time(), {"duration": time.monotonic() - started},
-                         attempts=7)  # fmt: skip
+                         attempts=FAILURE_REPORT_ATTEMPTS)  # fmt: skip
         except IntegrationError as e:  # the dead-man trigger still fires without it
             log.error("backup failure not reported to Zabbix", extra={"error": str(e)})
     return view

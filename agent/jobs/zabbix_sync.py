@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.settings import ZabbixSyncSettings
 from agent.steps.monitoring import IDENTITY_TAG, OWNED_TAGS, interface_for, object_host, templates_for
+from agent.steps.names import zabbix_host_refusal
 from integrations.netbox import MonitoredObject
 from integrations.zabbix import HostSpec
 from integrations.zabbix_inventory import ZabbixHost
@@ -103,7 +104,11 @@ def host_update(
 
 
 def _unusable(obj: MonitoredObject, proxies: Mapping[str, str]) -> str | None:
-    """Why the object's config context cannot be followed (named in the report and the journal), or None."""
+    """Why the object cannot be followed (named in the report and the journal), or None: its config context, or
+    a name Zabbix would not take as it is (agent.steps.names: a host under another name than NetBox's is one lookups
+    by name miss, so it is reported, never transliterated)."""
+    if (refused := zabbix_host_refusal(obj.name)) is not None:
+        return refused
     if obj.interface is not None and obj.interface not in ("agent", "snmp"):
         return f"config context zabbix.interface must be agent or snmp, not {obj.interface[:40]!r}"
     if obj.proxy is not None and obj.proxy not in proxies:

@@ -21,5 +21,6 @@ from agent.steps import (  # noqa: F401
     request,
     restore,
     switchport,
+    verify,
     withdrawal,
 )

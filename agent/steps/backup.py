@@ -11,8 +11,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,14 +22,24 @@ from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepR
 from agent.i18n import Language, t
 from agent.jobs.scheduler import cron_interval, schedule_problem
 from agent.steps.backup_health import STALE_TRIGGER, ensure_health, send_outcome, undo_health
+from agent.steps.backup_mirror import (
+    STOP_WAIT,
+    maintenance_held,
+    mark_inflight,
+    mirror_held,
+    remove_mirror_when_idle,
+    unmark_inflight,
+)
+from agent.steps.names import name_refusal
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import journal_once
 from agent.steps.request import approved_object
 from agent.steps.services import Services, services_of
 from integrations.backup import Retention
+from integrations.errors import PermanentError
 from integrations.netbox import RequestObject
 from integrations.redact import mask_url_credentials
-from integrations.transfer import RemoteServer, check_remote_path, local_size
+from integrations.transfer import PartialTransfer, RemoteServer, check_remote_path, local_size
 
 
 @dataclass(frozen=True)
@@ -60,16 +69,18 @@ def parse_paths(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(check_remote_path(p) for p in paths))
 
 
-def read_config(svc: Services, device_id: int, defaults: Mapping[str, Any],
-                obj: RequestObject | None = None) -> tuple[BackupConfig | None, list[str]]:  # fmt: skip
+def read_config(svc: Services, device_id: int, obj: RequestObject | None = None, lang: Language = "id"
+                ) -> tuple[BackupConfig | None, list[str]]:  # fmt: skip
     """The device's backup request as typed values, or every problem with it (for the rejection letter). ``obj``:
-    the device as approved (a request run); a scheduled job reads it as it is now."""
+    the device as approved (a request run); a scheduled job reads it as it is now. An empty retention takes
+    ``backup.default_retention`` from the settings, which every step and every process reads alike (a default in
+    one step's params reached that step only: the others, and a scheduled job, found "retention keeps nothing")."""
     obj = obj or svc.netbox.get_object("dcim.device", device_id)
     cf = obj.custom_fields
     problems: list[str] = []
     paths: tuple[str, ...] = ()
     retention = Retention()
-    cron = str(cf.get("dcagent_backup_schedule") or defaults.get("schedule") or "").strip()
+    cron = str(cf.get("dcagent_backup_schedule") or "").strip()
     try:
         paths = parse_paths(str(cf.get("dcagent_backup_paths") or ""))
     except ValueError as e:
@@ -78,19 +89,21 @@ def read_config(svc: Services, device_id: int, defaults: Mapping[str, Any],
     if (problem := schedule_problem(cron, svc.settings.timezone, datetime.now(UTC), min_interval)) is not None:
         problems.append(f"dcagent_backup_schedule: {problem}")
     try:
-        retention = parse_retention(str(cf.get("dcagent_backup_retention") or defaults.get("retention") or ""))
+        retention = parse_retention(str(cf.get("dcagent_backup_retention") or "").strip()
+                                    or svc.backup.default_retention)  # fmt: skip
     except ValueError as e:
         problems.append(f"dcagent_backup_retention: {e}")
     host, port = svc.netbox.ssh_endpoint(device_id)
     if host is None:
-        problems.append("the device has no primary IP in NetBox: dcagent cannot reach it over SSH")
+        problems.append(t("request.no_ssh_address", lang))
     if problems or host is None:
         return None, problems
     return BackupConfig(device_id, obj.name, host, port, paths, cron, retention), []
 
 
 # A run's backup configuration, read once by its first step and kept for the others (each read was two NetBox
-# calls, ~0.5 s, in every step of a backup): one reading for the whole run, as a person's approval is.
+# calls, ~0.5 s, in every step of a backup): one reading for the whole run, as a person's approval is. It depends
+# on nothing a step brings (no step's params): whichever step reads it first, in whichever process, reads the same.
 _CONFIGS: OrderedDict[str, BackupConfig] = OrderedDict()
 _CONFIGS_LOCK = threading.Lock()
 _CONFIGS_KEPT = 256
@@ -102,7 +115,7 @@ def config_of(ctx: StepContext) -> BackupConfig:
     if kept is not None:
         return kept
     svc = services_of(ctx.services)
-    config, problems = read_config(svc, ctx.request.object_id, ctx.params, approved_object(ctx))
+    config, problems = read_config(svc, ctx.request.object_id, approved_object(ctx), ctx.language)
     if config is None:
         raise StepInputError("; ".join(problems))
     with _CONFIGS_LOCK:
@@ -140,8 +153,12 @@ def _human_bytes(n: float) -> str:
 def validate_backup_request(ctx: StepContext) -> StepResult:
     """Check the request: absolute paths, a cron schedule, a retention policy, an address to reach the server."""
     svc = services_of(ctx.services)
-    config, problems = read_config(svc, ctx.request.object_id, ctx.params, approved_object(ctx))
-    if config is None:
+    obj = approved_object(ctx)
+    config, problems = read_config(svc, ctx.request.object_id, obj, ctx.language)
+    # The name is restic's --host and the Zabbix host the results are sent to: the rule every system shares.
+    if (refused := name_refusal(obj.name, ctx.language)) is not None:
+        problems = [*problems, refused]
+    if config is None or problems:
         return StepResult.rejected(*problems)
     interval = cron_interval(config.cron, svc.settings.timezone, ctx.clock.now())
     return StepResult.ok(paths=list(config.paths), schedule=config.cron, retention=str(config.retention),
@@ -194,8 +211,11 @@ def _measure(ctx: StepContext) -> tuple[int, Space | None, Space, int]:
 
 def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
     svc = services_of(ctx.services)
-    size, repo, stage, _ = _measure(ctx)
-    return [PlannedChange("backup", "check", mask_url_credentials(svc.backup.repository),
+    size, repo, stage, mirror = _measure(ctx)
+    target = mask_url_credentials(svc.backup.repository)
+    if reasons := space_shortfalls(size, svc.backup.margin, repo, stage, mirror, ctx.language):
+        return [PlannedChange("backup", "reject", target, reason) for reason in reasons]  # as the step would
+    return [PlannedChange("backup", "check", target,
                           f"{_human_bytes(size)} to back up × {svc.backup.margin} margin; repository "
                           f"{_human_bytes(repo.free) if repo is not None else 'unknown'} free, staging "
                           f"{_human_bytes(stage.free)} free")]  # fmt: skip
@@ -235,27 +255,6 @@ def ensure_backup_monitoring(ctx: StepContext) -> StepResult:
 
 # -- the backup itself ------------------------------------------------------------------------------------
 
-MIRROR_WAIT = 6 * 3600.0  # a device's other backup (a manual one during a scheduled one) may take this long
-STOP_WAIT = 6 * 3600.0
-MAINTENANCE_WAIT = 6 * 3600.0  # a prune or a data read-back of a large repository
-
-
-@contextmanager
-def mirror_held(ctx: StepContext, device_id: int, timeout: float = MIRROR_WAIT) -> Iterator[None]:
-    """One user of a device's staging mirror at a time: two backups of a device (a manual one during a scheduled
-    one) would rsync into the same tree, a snapshot would capture another's half-finished pull, and a stop would
-    remove the mirror under a running rsync."""
-    with ctx.locks.hold(f"backup-mirror:{device_id}", timeout=timeout):
-        yield
-
-
-@contextmanager
-def maintenance_held(ctx: StepContext) -> Iterator[None]:
-    """One ``forget --prune`` or ``check`` at a time: each takes restic's exclusive lock, and a second one queued
-    behind a long prune would give up after the adapter's lock wait; in dcagent's queue it waits its turn."""
-    with ctx.locks.hold("restic-maintenance", timeout=MAINTENANCE_WAIT):
-        yield
-
 
 @step(
     "pull_files",
@@ -268,10 +267,31 @@ def pull_files(ctx: StepContext) -> StepResult:
     svc = services_of(ctx.services)
     config = config_of(ctx)
     with mirror_held(ctx, config.device_id):
-        stats = _server(svc, config).pull(config.paths, staging(svc, config), svc.progress(f"rsync {config.device}"))
+        try:
+            stats = _server(svc, config).pull(config.paths, staging(svc, config),
+                                              svc.progress(f"rsync {config.device}"))  # fmt: skip
+        except PartialTransfer as e:
+            raise _partial_backup(ctx, svc, config, e) from e
+        mark_inflight(svc.backup.staging_dir, config.device_id, ctx.run_id)  # until its snapshot: a stop waits
     return StepResult.ok(files=stats.files, bytes_transferred=stats.bytes_transferred, total_bytes=stats.total_bytes,
                          seconds=stats.seconds, file_list_seconds=stats.file_list_seconds,
                          staging=str(staging(svc, config)))  # fmt: skip
+
+
+def _partial_backup(ctx: StepContext, svc: Services, config: BackupConfig, e: PartialTransfer) -> PermanentError:
+    """Some files could not be read: snapshot what could (tag ``partial``, never ``backup``: a restore of "latest"
+    with --delete must not take it and delete the unreadable files from the server) and fail, naming the files.
+    The mirror is kept: it is the next pull's cache and holds only what the server let dcagent read."""
+    tags = (*config.tags, "partial", f"run:{ctx.run_id}")
+    mirror = staging(svc, config)
+    done = svc.restic.snapshots(tags) if ctx.attempt > 1 else []
+    read = [p for p in config.paths if (mirror / p.lstrip("/")).exists()]
+    snap_id = done[-1].short_id if done else None
+    if snap_id is None and read:
+        snap_id = svc.restic.backup(mirror, tags, host=config.device, paths=read).snapshot_id[:8]
+    kept = t("backup.partial_snapshot", ctx.language, snapshot=snap_id) if snap_id else t("backup.nothing_read",
+                                                                                           ctx.language)  # fmt: skip
+    return PermanentError("server", f"{e.message}. {kept}")
 
 
 @step(
@@ -288,11 +308,14 @@ def snapshot(ctx: StepContext) -> StepResult:
     # Only a retry or a resume can find its own snapshot (~0.5 s of restic saved on every backup).
     done = svc.restic.snapshots(tags) if ctx.attempt > 1 else []
     if done:  # a re-run after a crash: the snapshot exists
+        unmark_inflight(svc.backup.staging_dir, config.device_id, ctx.run_id)
         return StepResult.ok(snapshot_id=done[-1].id[:8], reused=True, data_added=0, total_files=0, duration=0.0)
     with mirror_held(ctx, config.device_id):
-        if not staging(svc, config).is_dir():  # the backup was stopped (its mirror removed) after pull_files
+        if not staging(svc, config).is_dir():  # the mirror was removed after pull_files (a stop, its run not driven)
             raise StepInputError(f"the staging mirror {staging(svc, config)} is gone: was the backup stopped?")
-        s = svc.restic.backup(staging(svc, config), tags, host=config.device)
+        # Only the paths asked for, recorded as the snapshot's own paths: a restore reads what it may replace there.
+        s = svc.restic.backup(staging(svc, config), tags, host=config.device, paths=config.paths)
+        unmark_inflight(svc.backup.staging_dir, config.device_id, ctx.run_id)
     return StepResult.ok(snapshot_id=s.snapshot_id[:8], files_new=s.files_new, files_changed=s.files_changed,
                          files_unmodified=s.files_unmodified, total_files=s.total_files, total_bytes=s.total_bytes,
                          data_added=s.data_added, duration=round(s.duration, 3), reused=False)  # fmt: skip
@@ -309,8 +332,10 @@ def apply_retention(ctx: StepContext) -> StepResult:
     svc = services_of(ctx.services)
     config = config_of(ctx)
     with maintenance_held(ctx):
+        # A failed backup's partial snapshots age by the same policy (the prune below frees their data too).
+        partial = svc.restic.forget((*config.tags, "partial"), config.retention, prune=False)
         removed = svc.restic.forget((*config.tags, "backup"), config.retention)
-    return StepResult.ok(policy=str(config.retention), removed=len(removed))
+    return StepResult.ok(policy=str(config.retention), removed=len(removed), partial_removed=len(partial))
 
 
 @step(
@@ -403,20 +428,11 @@ def stop_backup(ctx: StepContext) -> StepResult:
     obj = approved_object(ctx)
     host_id = svc.zabbix.host_id(obj.name)
     disabled = svc.zabbix.set_triggers_enabled(host_id, [STALE_TRIGGER], False) if host_id else 0
-    snaps = svc.restic.snapshots(("dcagent", f"device:{device}", "backup"))
     if not removed and job is None and not ctx.params.get("allow_missing", True):
         raise StepInputError("this device has no backup schedule")
-    with mirror_held(ctx, device, STOP_WAIT):  # a backup running now finishes its pull and snapshot first
-        freed = _remove_mirror(svc.backup.staging_dir / f"device-{device}")
+    freed = remove_mirror_when_idle(ctx, svc.backup.staging_dir, device)
+    # counted once a backup running beside the stop has taken its snapshot: the letter names every snapshot kept
+    snaps = svc.restic.snapshots(("dcagent", f"device:{device}", "backup"))
     return StepResult.ok(removed=removed, schedule=job.schedule if job else None, triggers_disabled=disabled,
                          snapshots_kept=len(snaps), last_snapshot=snaps[-1].short_id if snaps else None,
                          staging_freed=freed)  # fmt: skip
-
-
-def _remove_mirror(mirror: Path) -> int:
-    """The staging mirror only speeds up the next rsync; with no schedule it is dead weight. Bytes freed."""
-    if not mirror.is_dir():
-        return 0
-    size = local_size(mirror)
-    shutil.rmtree(mirror)
-    return size

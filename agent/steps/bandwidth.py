@@ -12,7 +12,7 @@ from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
 from agent.i18n import t
 from agent.steps.connection import _bandwidth, _bandwidth_short, approved_connection
 from agent.steps.params import NoParams
-from agent.steps.plans import fixed_plan
+from agent.steps.plans import checked_plan, fixed_plan
 from agent.steps.reports import write_document
 from agent.steps.request import approved_object
 from agent.steps.services import Services, services_of
@@ -37,7 +37,8 @@ def _figures(svc: Services, spec: ConnectionSpec, wanted: int) -> dict[str, Any]
 
 
 @step("check_bandwidth_change", timeout=120, retry=RetryPolicy(max_attempts=3), params=NoParams,
-      plan=fixed_plan("NetBox", "check", "uplink", "the new commit rate against what the uplink has left"))  # fmt: skip
+      plan=checked_plan("check_bandwidth_change", "NetBox", "uplink",
+                        "the new commit rate against what the uplink has left"))  # fmt: skip
 def check_bandwidth_change(ctx: StepContext) -> StepResult:
     """The new rate is a rate, differs from today's, and the uplink carries it (every other grant counted)."""
     svc, spec = services_of(ctx.services), approved_connection(ctx)

@@ -4,6 +4,7 @@ switch port, domain. Read-only; every figure is recorded in the run output; any 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from agent.engine.errors import StepInputError
@@ -11,7 +12,7 @@ from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepR
 from agent.i18n import Language, t
 from agent.steps.capacity_model import check_power, choose_rack, occupied_summary
 from agent.steps.names import fqdn_problem, normalise_fqdn
-from agent.steps.params import NoParams
+from agent.steps.params import CheckCapacity
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.netbox import DeviceSpec, PanelInfo, RackInfo, SiteCapacity
@@ -70,6 +71,32 @@ def evaluate_rack(spec: DeviceSpec, rack: RackInfo, position: int | None, site: 
     return entry
 
 
+def rack_shortfalls(entry: Mapping[str, Any], spec: DeviceSpec, lang: Language) -> list[str]:
+    """Why one rack (its :func:`evaluate_rack` figures) cannot take the device, each reason naming the rack: the
+    reply letter lists these for every rack tried."""
+    rack = str(entry.get("rack"))
+    if entry.get("position") is None:
+        return [t("cap.space", lang, height=spec.u_height, racks=rack)]
+    found: list[str] = []
+    if not entry.get("power_ok", True):
+        feeds_txt = "; ".join(f"{f['feed']}: {f['headroom_w']:.0f} W" for f in entry["power"]) or "-"
+        fitting = sum(1 for f in entry["power"] if f["headroom_w"] >= entry["load_w"])
+        needed = 2 if len(spec.psu_draw_w) >= 2 else 1
+        if fitting < needed:
+            found.append(t("cap.power", lang, needed=needed, load=entry["load_w"], fitting=fitting,
+                           detail=f"{rack}: {feeds_txt}"))  # fmt: skip
+        over = [u for u in entry["ups"] if float(u["after_w"]) > float(u["budget_w"])]
+        found += [t("cap.ups", lang, panel=u["panel"], allocated=u["allocated_w"], load=entry["load_w"],
+                    budget=u["budget_w"]) for u in over]  # fmt: skip
+        return found
+    if entry.get("outlets_ok") is False:
+        return [t("cap.outlet", lang, rack=rack)]
+    if "switch" in entry and not entry.get("fits"):
+        key = "cap.no_switch" if entry["switch"]["name"] is None else "cap.port"
+        return [t(key, lang, rack=rack)]
+    return found
+
+
 def requested_mbps(spec: DeviceSpec) -> int:
     return int(spec.custom_fields.get("dcagent_bandwidth_mbps") or 0)
 
@@ -96,7 +123,11 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
     fqdn = _fqdn(spec)
     # One read for every rack of the site, the VLAN's prefix and who already carries the name.
     site = nb.site_capacity(spec.site_id, svc.settings.switch_roles, vlan_id=_vlan_id(spec), fqdn=fqdn)
-    for rack, position in choose_rack(list(site.racks), spec.rack_id, spec.u_height, spec.full_depth):
+    order = tuple(str(n) for n in ctx.params.get("rack_order") or ())
+    candidates = choose_rack(list(site.racks), spec.rack_id, spec.u_height, spec.full_depth, order=order)
+    # The whole order, for placement: if the chosen rack is gone by then, it goes on in the same order.
+    out["rack_order"] = [rack.id for rack, _ in candidates]
+    for rack, position in candidates:
         entry = evaluate_rack(spec, rack, position, site)
         tried.append(entry)
         if entry["fits"]:
@@ -104,25 +135,9 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
             break
     out["racks_tried"] = tried
     if chosen is None:
-        roomless = [e["rack"] for e in tried if e["position"] is None]
-        if len(roomless) == len(tried):
-            shortfalls.append(t("cap.space", lang, height=spec.u_height, racks=", ".join(roomless) or "-"))
-        for e in (e for e in tried if e["position"] is not None and not e["power_ok"]):
-            feeds_txt = "; ".join(f"{f['feed']}: {f['headroom_w']:.0f} W" for f in e["power"]) or "-"
-            fitting = sum(1 for f in e["power"] if f["headroom_w"] >= e["load_w"])
-            needed = 2 if len(spec.psu_draw_w) >= 2 else 1
-            if fitting < needed:
-                shortfalls.append(t("cap.power", lang, needed=needed, load=e["load_w"], fitting=fitting,
-                                    detail=f"{e['rack']}: {feeds_txt}"))  # fmt: skip
-            for u in e["ups"]:
-                if float(u["after_w"]) > float(u["budget_w"]):
-                    shortfalls.append(t("cap.ups", lang, panel=u["panel"], allocated=u["allocated_w"],
-                                        load=e["load_w"], budget=u["budget_w"]))  # fmt: skip
-        for e in (e for e in tried if e.get("outlets_ok") is False):
-            shortfalls.append(t("cap.outlet", lang, rack=e["rack"]))
-        for e in (e for e in tried if "switch" in e):
-            key = "cap.no_switch" if e["switch"]["name"] is None else "cap.port"
-            shortfalls.append(t(key, lang, rack=e["rack"]))
+        shortfalls += [s for e in tried for s in rack_shortfalls(e, spec, lang)] or [
+            t("cap.space", lang, height=spec.u_height, racks="-")  # a site without racks
+        ]
     else:
         out["placement"] = {"rack_id": chosen["rack_id"], "rack": chosen["rack"], "position": chosen["position"],
                             "face": "front"}  # fmt: skip
@@ -158,7 +173,8 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
         out["domain"] = {"fqdn": fqdn, "invalid": problem}
         return shortfalls, out
     users = [ip for ip in site.name_users if ctx.idempotency_key.rsplit(":", 1)[0] not in ip.description]
-    in_dns = svc.dns.lookup(fqdn + ".", "A")
+    # Any record type on the name (a CNAME, a TXT, …), not only an A: the DNS step could publish beside none of them.
+    in_dns = [f"{kind} {v}" for kind, values in svc.dns.records(fqdn + ".").items() for v in values]
     out["domain"] = {"fqdn": fqdn, "netbox": [u.address for u in users], "dns": in_dns}
     if users:
         shortfalls.append(t("cap.domain_netbox", lang, fqdn=fqdn, where=", ".join(u.address for u in users)))
@@ -170,7 +186,7 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
 def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
     shortfalls, out = assess(services_of(ctx.services), ctx)
     if shortfalls:
-        return [PlannedChange("NetBox", "check", "capacity", f"REJECT: {s}") for s in shortfalls]
+        return [PlannedChange("NetBox", "reject", "capacity", s) for s in shortfalls]
     place = out["placement"]
     sw = out.get("switch", {})
     bw = out["bandwidth"]
@@ -191,7 +207,8 @@ def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
     return lines
 
 
-@step("check_capacity", timeout=180, retry=RetryPolicy(max_attempts=3), plan=plan_capacity, params=NoParams)
+@step("check_capacity", timeout=180, retry=RetryPolicy(max_attempts=3), plan=plan_capacity,
+      params=CheckCapacity)  # fmt: skip
 def check_capacity(ctx: StepContext) -> StepResult:
     """Check rack space, power feeds and UPS, bandwidth, IP, switch port and domain for the request."""
     shortfalls, out = assess(services_of(ctx.services), ctx)

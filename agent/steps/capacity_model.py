@@ -1,9 +1,10 @@
 """Capacity arithmetic for the SOP's capacity check: rack space, power feeds, UPS, bandwidth. Pure functions.
 
 Placement policy (documented for operators): the preferred rack (the device's rack in the request) is tried
-first, then the site's racks by name; in a rack, the lowest free position that fits (bottom-up keeps heavy
-servers low). A rack is chosen only if it has both the space and the power; the findings for every rack tried
-are kept for the reply letter.
+first, then the racks the playbook names (``check_capacity``'s ``rack_order``), then the site's other racks by
+name; in a rack, the lowest free position that fits (bottom-up keeps heavy servers low). A rack is chosen only if
+it has the space, the power, PDU outlets and a switch port; the findings for every rack tried are kept for the
+reply letter, which names each rack's shortfall when none fits.
 
 Power policy: a feed can carry ``volts × amps × max_utilisation`` (× √3 for three-phase). The device's load is
 the sum of its power ports' allocated draw (else maximum draw). With two or more PSUs it needs two feeds and
@@ -119,11 +120,19 @@ class Placement:
     face: str
 
 
+def rack_order(racks: list[RackInfo], preferred: int | None, order: tuple[str, ...] = ()) -> list[RackInfo]:
+    """Every rack of the site in policy order: the request's (preferred) rack, then the racks the playbook names in
+    ``order`` (its ``rack_order``), then the others by name. No rack is left out: a full preferred rack sends the
+    device to the next one, it does not reject the request."""
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(racks, key=lambda r: (r.id != preferred, rank.get(r.name, len(rank)), r.name))
+
+
 def choose_rack(
-    racks: list[RackInfo], preferred: int | None, height: int, full_depth: bool, face: str = "front"
-) -> list[tuple[RackInfo, int | None]]:
-    """Racks in policy order, each with its lowest free position (None: no room)."""
-    ordered = sorted(racks, key=lambda r: (r.id != preferred, r.name))
-    if preferred is not None:
-        ordered = [r for r in ordered if r.id == preferred] or ordered
-    return [(r, next(iter(free_positions(r, height, face, full_depth)), None)) for r in ordered]
+    racks: list[RackInfo], preferred: int | None, height: int, full_depth: bool, face: str = "front",
+    order: tuple[str, ...] = (),
+) -> list[tuple[RackInfo, int | None]]:  # fmt: skip
+    """Racks in policy order (:func:`rack_order`), each with its lowest free position (None: no room)."""
+    return [
+        (r, next(iter(free_positions(r, height, face, full_depth)), None)) for r in rack_order(racks, preferred, order)
+    ]

@@ -14,11 +14,12 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
 from agent.i18n import t
 from agent.steps.params import CheckConnection, NoParams
-from agent.steps.plans import fixed_plan
+from agent.steps.plans import checked_plan, fixed_plan
 from agent.steps.request import approved_object
 from agent.steps.services import services_of
 from integrations.errors import ConflictError
 from integrations.netbox import ConnectionSpec, SiteCapacity
+from integrations.netbox.connections import RESERVED_VLANS
 
 HOSTS, PURPOSE = "dcagent_hosts_needed", "dcagent_purpose"
 
@@ -85,7 +86,8 @@ def _request_problems(ctx: StepContext, spec: ConnectionSpec, p: CheckConnection
 
 
 @step("check_connection", timeout=120, retry=RetryPolicy(max_attempts=3), params=CheckConnection,
-      plan=fixed_plan("NetBox", "check", "connection", "prefix, VLAN, uplink bandwidth, switch port"))  # fmt: skip
+      plan=checked_plan("check_connection", "NetBox", "connection",
+                        "prefix, VLAN, uplink bandwidth, switch port"))  # fmt: skip
 def check_connection(ctx: StepContext) -> StepResult:
     """Step 4: a free prefix of the needed size in the pool of the connection's type, a free VLAN, the uplink's
     bandwidth left (devices and connections, live and in flight) and a free port on the agencies' switch."""
@@ -105,8 +107,9 @@ def check_connection(ctx: StepContext) -> StepResult:
     elif not any(ipaddress.ip_network(b).prefixlen <= length for b in blocks):
         problems.append(t("connection.no_free_block", ctx.language, length=length, container=container.prefix))
     group = nb.vlan_group_id(p.vlan_group)
-    free_vlans = nb.free_vlan_count(group) if group is not None else 0
-    out["vlan"] = {"group": p.vlan_group, "group_id": group, "free": free_vlans}
+    reserved = sorted({*RESERVED_VLANS, *p.reserved_vlans})
+    free_vlans = nb.free_vlan_count(group, reserved) if group is not None else 0
+    out["vlan"] = {"group": p.vlan_group, "group_id": group, "free": free_vlans, "reserved": reserved}
     if not free_vlans:
         problems.append(t("connection.no_free_vlan", ctx.language, group=p.vlan_group))
     site = nb.site_capacity(spec.site_id, svc.settings.switch_roles)
@@ -193,8 +196,10 @@ def allocate_vlan(ctx: StepContext) -> StepResult:
     name = f"{(spec.tenant or 'opd').upper()}-{spec.kind.upper()}"
     found = nb.vlans_with_marker(ctx.idempotency_key)
     try:
+        # The reserved ids as checked (a run recorded before they were kept: VLAN 1 still, the adapter adds it).
+        reserved = [int(v) for v in checked["vlan"].get("reserved", ())]
         vlan = found[0] if found else nb.allocate_vlan(int(checked["vlan"]["group_id"]), name,
-                                                       _fields(ctx, spec, "vlan"))  # fmt: skip
+                                                       _fields(ctx, spec, "vlan"), reserved)  # fmt: skip
     except ConflictError:
         group = checked["vlan"]["group"]
         return StepResult.rejected(t("connection.vlan_taken", ctx.language, group=group))

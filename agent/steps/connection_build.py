@@ -18,7 +18,7 @@ from agent.steps.params import NoParams
 from agent.steps.plans import fixed_plan
 from agent.steps.reports import journal_once, write_document
 from agent.steps.services import Services, services_of
-from agent.steps.switchport import open_switch
+from agent.steps.switchport import open_switch, put_back
 from integrations.errors import ConflictError, PermanentError
 from integrations.netbox import ConnectionSpec, PortRef, SwitchRef
 from integrations.switches.base import PortState, SwitchDriver, sanitize_description
@@ -134,11 +134,8 @@ def restore_connection_port(ctx: StepContext, output: Mapping[str, Any]) -> None
     port, uplink = PortState.model_validate(before["port"]), PortState.model_validate(before["uplink"])
     driver = _switch(svc, ctx.outputs["cable_connection"])
     try:
-        driver.set_rate_limit(port.name, before.get("rate_kbps"))
-        if port.access_vlan is None:
-            driver.reset_port(port.name)
-        else:
-            driver.configure_access_port(port.name, port.access_vlan, port.description, port.enabled)
+        put_back(driver, str(output.get("switch", "")), port)
+        driver.set_rate_limit(port.name, before.get("rate_kbps"))  # after the port: a reset would drop it
         if not uplink.carries(vid) and driver.get_port(uplink.name).carries(vid):
             driver.disallow_on_trunk(uplink.name, vid)
         if before.get("vlan") is None:

@@ -11,7 +11,7 @@ from agent.i18n import t
 from agent.steps.names import fqdn_problem, normalise_fqdn
 from agent.steps.params import AddressFrom
 from agent.steps.services import Services, services_of
-from integrations.dns import reverse_name
+from integrations.dns import in_zone, only_name, reverse_name
 from integrations.errors import TransientError
 
 
@@ -23,8 +23,11 @@ def _records(ctx: StepContext) -> tuple[Services, str, str, str | None]:
         raise StepInputError(f"step {source} has no reserved address to publish")
     fqdn = str(out["dns_name"]).rstrip(".") + "."
     ip = str(out["address"]).split("/", 1)[0]
-    ptr_zone = next((z for z in svc.reverse_zones if reverse_name(ip).endswith(z.rstrip(".") + ".")), None)
-    return svc, fqdn, ip, ptr_zone
+    return svc, fqdn, ip, _reverse_zone(svc, reverse_name(ip))
+
+
+def _reverse_zone(svc: Services, ptr: str) -> str | None:
+    return next((z for z in svc.reverse_zones if in_zone(ptr, z)), None)
 
 
 def plan_publish(ctx: StepContext) -> list[PlannedChange]:
@@ -40,9 +43,11 @@ def publish_dns(ctx: StepContext) -> StepResult:
     zone = svc.dns_zone
     if (problem := fqdn_problem(normalise_fqdn(fqdn), zone)) is not None:  # checked before any change
         raise StepInputError(f"{fqdn} cannot be published in the zone {zone}: {t(f'fqdn.{problem}', 'en', zone=zone)}")
-    existing = svc.dns.lookup(fqdn, "A")
-    if existing and existing != [ip]:
-        raise StepInputError(f"{fqdn} already points to {', '.join(existing)} in DNS")
+    # Any record on the name but this run's own A (a resumed run) is someone else's: a rejection, at once. BIND
+    # would ignore an A beside a CNAME and answer NOERROR, and the A would never be served.
+    others = [f"{kind} {v}" for kind, values in svc.dns.records(fqdn).items() for v in values if (kind, v) != ("A", ip)]
+    if others:
+        return StepResult.rejected(t("cap.domain_dns", ctx.language, fqdn=fqdn.rstrip("."), values=", ".join(others)))
     # Recorded before each change: if the next one fails (a PTR refused), undo removes what was published.
     ctx.checkpoint(fqdn=fqdn, a=ip, ptr=None)
     svc.dns.replace_record(zone, fqdn, "A", ip)
@@ -50,6 +55,8 @@ def publish_dns(ctx: StepContext) -> StepResult:
         ctx.checkpoint(ptr=reverse_name(ip))
         svc.dns.replace_record(ptr_zone, reverse_name(ip), "PTR", fqdn)
     if svc.dns.lookup(fqdn, "A") != [ip]:
+        if others := [k for k in svc.dns.records(fqdn) if k != "A"]:  # taken meanwhile: no outage, no retry
+            raise StepInputError(f"{fqdn} holds {', '.join(others)} in DNS: its A {ip} is not served")
         raise TransientError("DNS", f"{fqdn} A {ip} not served after the update")
     return StepResult.ok(fqdn=fqdn, a=ip, ptr=reverse_name(ip) if ptr_zone else None)
 
@@ -61,6 +68,7 @@ def withdraw_dns(ctx: StepContext, output: Mapping[str, Any]) -> None:
     if svc.dns.lookup(fqdn, "A") == [ip]:
         svc.dns.delete_record(svc.dns_zone, fqdn, "A")
     ptr = output.get("ptr")
-    ptr_zone = next((z for z in svc.reverse_zones if ptr and str(ptr).endswith(z.rstrip(".") + ".")), None)
-    if ptr and ptr_zone and svc.dns.lookup(str(ptr), "PTR") == [fqdn]:
+    ptr_zone = _reverse_zone(svc, str(ptr)) if ptr else None
+    # The PTR's target as the server holds it may differ in case from the name NetBox gave (``Srv-A`` / ``srv-a``).
+    if ptr and ptr_zone and only_name(svc.dns.lookup(str(ptr), "PTR"), fqdn):
         svc.dns.delete_record(ptr_zone, str(ptr), "PTR")

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
-from agent.i18n import t
+from agent.i18n import Language, t
 from agent.steps.params import BeginMaintenance, MaintenanceWindow, NoParams
-from agent.steps.plans import fixed_plan
+from agent.steps.plans import checked_plan, fixed_plan
 from agent.steps.reports import _calendar, journal_once
 from agent.steps.request import approved_device
 from agent.steps.services import services_of
+from agent.steps.verify import device_after
 from integrations.errors import PermanentError
 from integrations.zabbix_maintenance import SHORTEST_PERIOD_S, zabbix_span
 
@@ -29,17 +30,26 @@ SHORTEST = timedelta(seconds=SHORTEST_PERIOD_S)
 COLLECT, REASON, SERVICES = "dcagent_maintenance_collect", "dcagent_maintenance_reason", "dcagent_affected_services"
 
 
-def _moment(value: Any, zone: str, field: str, problems: list[str]) -> datetime | None:
+def _moment(value: Any, zone: str, field: str, problems: list[str], lang: Language) -> datetime | None:
     """A NetBox datetime field: ISO 8601; without a zone it is the office's time (as the engineer typed it)."""
     if value in (None, ""):
-        problems.append(f"{field} is empty")
+        problems.append(t("maint.field_empty", lang, field=field))
         return None
     try:
         moment = datetime.fromisoformat(str(value).strip().replace(" ", "T", 1))
     except ValueError:
-        problems.append(f"{field} is no date and time: {str(value)[:40]!r}")
+        problems.append(t("maint.field_not_moment", lang, field=field, value=repr(str(value)[:40])))
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(zone))
+
+
+def _span(length: timedelta, lang: Language) -> str:
+    """A window's length as people write it ("96 jam", "4 menit 59 detik"), not Python's "4 days, 0:00:00"."""
+    total = int(length.total_seconds())
+    parts = zip(
+        ("span.hours", "span.minutes", "span.seconds"), (total // 3600, total % 3600 // 60, total % 60), strict=True
+    )
+    return " ".join(t(key, lang, n=n) for key, n in parts if n) or t("span.seconds", lang, n=0)
 
 
 def window_of(ctx: StepContext) -> tuple[datetime, datetime]:
@@ -50,27 +60,30 @@ def window_of(ctx: StepContext) -> tuple[datetime, datetime]:
 
 
 @step("validate_window", timeout=30, retry=RetryPolicy(max_attempts=2), params=MaintenanceWindow,
-      plan=fixed_plan("NetBox", "check", "maintenance window", "start, end, reason, services"))  # fmt: skip
+      plan=checked_plan("validate_window", "NetBox", "maintenance window", "start, end, reason, services"))  # fmt: skip
 def validate_window(ctx: StepContext) -> StepResult:
     """The completeness form (002.5): a window that starts before it ends, is not over, and is not longer than the
     playbook allows; a reason. What the approval covered is what runs: the fields as approved."""
     spec = approved_device(ctx)
     cf, zone = spec.custom_fields, _calendar(ctx).timezone
     problems: list[str] = []
-    start, end = _moment(cf.get(START), zone, START, problems), _moment(cf.get(END), zone, END, problems)
+    lang = ctx.language
+    start, end = _moment(cf.get(START), zone, START, problems, lang), _moment(cf.get(END), zone, END, problems, lang)
     reason = str(cf.get(REASON) or "").strip()
     if not reason:
-        problems.append(f"{REASON} is empty")
+        problems.append(t("maint.field_empty", lang, field=REASON))
     longest = timedelta(hours=float(ctx.params.get("max_hours", 72)))
     if start is not None and end is not None:
         if end <= start:
-            problems.append(f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+            problems.append(t("maint.window_reversed", lang, end=end.isoformat(), start=start.isoformat()))
         elif end - start < SHORTEST:
-            problems.append(f"the window is {end - start} long; Zabbix keeps no maintenance period under {SHORTEST}")
+            problems.append(
+                t("maint.window_short", lang, length=_span(end - start, lang), shortest=_span(SHORTEST, lang))
+            )
         elif end - start > longest:
-            problems.append(f"the window is {end - start} long, more than the {longest} this office allows")
+            problems.append(t("maint.window_long", lang, length=_span(end - start, lang), longest=_span(longest, lang)))
         if end <= ctx.clock.now():
-            problems.append(f"the window ended already ({end.isoformat()})")
+            problems.append(t("maint.window_over", lang, end=end.isoformat()))
     if problems or start is None or end is None:
         return StepResult.rejected(*problems)
     services = [s.strip() for s in str(cf.get(SERVICES) or "").splitlines() if s.strip()]
@@ -91,16 +104,16 @@ def schedule_zabbix_maintenance(ctx: StepContext) -> StepResult:
     start, end = window_of(ctx)
     host_id = ctx.outputs["verify_server"].get("zabbix_host_id")
     if not host_id:
-        return StepResult.rejected(f"{spec.name} has no Zabbix host: nothing to put in maintenance")
+        return StepResult.rejected(t("maint.no_host", ctx.language, device=spec.name))
     name = f"dcagent {spec.name} {ctx.run_id[:8]}"
     mine = zbx.maintenance_by_name(name)  # a re-run finds its own period
     if mine is None:
         with ctx.locks.hold(f"zabbix-maintenance:{host_id}"):
             clash = [m for m in zbx.maintenances_of(str(host_id)) if m.overlaps(start, end)]
             if clash:
-                return StepResult.rejected(*(f"the window {start.isoformat()} – {end.isoformat()} overlaps Zabbix "
-                                             f"maintenance {m.name!r} ({m.since.isoformat()} – {m.till.isoformat()})"
-                                             for m in clash))  # fmt: skip
+                return StepResult.rejected(*(t("maint.overlap", ctx.language, start=start.isoformat(),
+                                               end=end.isoformat(), name=repr(m.name), since=m.since.isoformat(),
+                                               till=m.till.isoformat()) for m in clash))  # fmt: skip
             ctx.checkpoint(name=name)  # before the write: the undo of a failed attempt looks the period up by name
             mid = zbx.create_maintenance(name, str(host_id), start, end, bool(ctx.outputs["validate_window"]
                                          ["collect_data"]), description=f"dcagent run {ctx.run_id}")  # fmt: skip
@@ -173,4 +186,4 @@ def end_maintenance(ctx: StepContext) -> StepResult:
     if now != before:
         raise PermanentError("NetBox", f"{spec.name} reads status {now} after it was set back to {before}")
     journal_once(svc, ctx, "maintenance-end", t("maintenance.ended", ctx.language, status=before))
-    return StepResult.ok(status=before, ended_at=ctx.clock.now().isoformat())
+    return StepResult.ok(status=before, ended_at=ctx.clock.now().isoformat(), **device_after(status=before))

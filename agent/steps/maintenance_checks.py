@@ -24,7 +24,7 @@ from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from agent.steps.switchport import open_switch
 from integrations import process
-from integrations.dns import reverse_name
+from integrations.dns import only_name, reverse_name
 from integrations.errors import IntegrationError
 from integrations.netbox import DeviceSpec
 from integrations.switches.base import sanitize_description
@@ -32,12 +32,13 @@ from integrations.switches.base import sanitize_description
 Check = dict[str, Any]  # {"what", "netbox", "found", "ok"}
 
 
-def _check(what: str, netbox: str, found: Callable[[], str]) -> Check:
+def _check(what: str, netbox: str, found: Callable[[], str],
+           agree: Callable[[str, str], bool] = str.__eq__) -> Check:  # fmt: skip
     try:
         seen = found()
     except IntegrationError as e:
         return {"what": what, "netbox": netbox, "found": f"not readable: {e}", "ok": False}
-    return {"what": what, "netbox": netbox, "found": seen, "ok": seen == netbox}
+    return {"what": what, "netbox": netbox, "found": seen, "ok": agree(seen, netbox)}
 
 
 def _ping(address: str) -> str:
@@ -88,8 +89,10 @@ def verify_server(ctx: StepContext) -> StepResult:
         if ctx.params.get("ping", True):
             checks.append(_check(f"{address} answers", "answers", lambda: _ping(address)))
         checks.append(_check(f"DNS A {fqdn}", address, lambda: ",".join(svc.dns.lookup(f"{fqdn}.", "A"))))
+        # A name is the same whatever its case (NetBox may hold ``Srv-A``, the server ``srv-a``).
         checks.append(_check(f"DNS PTR {address}", f"{fqdn}.",
-                             lambda: ",".join(svc.dns.lookup(reverse_name(address), "PTR"))))  # fmt: skip
+                             lambda: ",".join(svc.dns.lookup(reverse_name(address), "PTR")),
+                             lambda seen, netbox: only_name(seen.split(",") if seen else [], netbox)))  # fmt: skip
     try:
         checks += _switch_checks(svc, spec)
     except IntegrationError as e:

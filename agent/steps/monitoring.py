@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,6 +11,7 @@ import yaml
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.names import zabbix_host_refusal
 from agent.steps.params import NoParams, VerifyMonitoring
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
@@ -55,7 +55,6 @@ def interface_for(mapping_file: Path, role: str, platform: str | None) -> str:
 
 OWNED_TAGS = frozenset({"site", "rack", "tenant", "netbox_id", "netbox_vm_id", "managed-by"})  # what dcagent sets
 IDENTITY_TAG = {"device": "netbox_id", "vm": "netbox_vm_id"}
-_NOT_IN_HOST_NAME = re.compile(r"[^0-9A-Za-z_. -]")
 
 
 def object_host(
@@ -63,7 +62,11 @@ def object_host(
 ) -> HostSpec:
     """The Zabbix host a NetBox device or VM stands for: the same for a colocation's registration and for the sync,
     so that a sync after a colocation changes nothing. ``host``: the technical name, when the object's own name is
-    not unique (two sites may each have a ``web01``)."""
+    not unique (two sites may each have a ``web01``). The name is never transliterated: one Zabbix would change is an
+    input error (a request's validation already held it to the stricter rule every system shares: agent.steps.names;
+    the sync also follows objects named before dcagent, e.g. ``srv_app.01``, which Zabbix takes as they are)."""
+    if (refused := zabbix_host_refusal(obj.name)) is not None:
+        raise StepInputError(refused)
     if not obj.ip:
         raise StepInputError(f"{obj.name} has no IP address to monitor")
     tenant = obj.tenant or "-"
@@ -79,7 +82,7 @@ def object_host(
     }
     macro = "{$NETBOX.DEVICE.ID}" if obj.kind == "device" else "{$NETBOX.VM.ID}"
     return HostSpec(
-        host=host or _NOT_IN_HOST_NAME.sub("_", obj.name), name=f"{host or obj.name} ({tenant})", ip=obj.ip,
+        host=host or obj.name, name=f"{host or obj.name} ({tenant})", ip=obj.ip,
         groups=tuple(g for g in (f"Site/{obj.site}" if obj.site else "", f"OPD/{tenant}") if g),
         templates=tuple(dict.fromkeys(templates + obj.templates)), tags=tuple(tags), inventory=inventory,
         macros=((macro, str(obj.id)),), identity=(IDENTITY_TAG[obj.kind], str(obj.id)),

@@ -3,7 +3,7 @@ of the wrong kind fails the load with file:line instead of being silently ignore
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,19 @@ class NoParams(Params):
 class ValidateRequest(Params):
     required_fields: list[str] = Field(default_factory=list, description="custom fields the SOP's form requires")
     require_tenant: bool = False
+    check_name: bool = Field(
+        True,
+        description="a device's name must pass the rule every system it reaches shares (agent.steps.names); off "
+        "where the run gives the name to no system (a withdrawal must still retire a device named before the rule)",
+    )
+
+
+class CheckCapacity(Params):
+    rack_order: list[str] = Field(
+        default_factory=list,
+        description="rack names in the order the office fills them, tried after the request's own rack; racks not "
+        "named follow by name (every rack of the site is tried)",
+    )
 
 
 class CapacityFrom(Params):
@@ -97,3 +110,8 @@ class CheckConnection(Params):
     switch: str = Field(min_length=1, max_length=64, description="the switch agencies' links land on")
     uplink_port: str = Field(min_length=1, max_length=32, description="its trunk towards the core")
     max_hosts: int = Field(1022, ge=1, le=65533, description="the most addresses one request may ask for")
+    reserved_vlans: list[Annotated[int, Field(ge=1, le=4094)]] = Field(
+        default_factory=list,
+        description="VLAN ids of the group never given to an agency (the office's own: management, voice, …); "
+        "VLAN 1 always is",
+    )

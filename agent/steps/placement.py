@@ -10,12 +10,13 @@ from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
-from agent.i18n import Language
-from agent.steps.capacity import bandwidth_shortfall, evaluate_rack, requested_mbps
-from agent.steps.capacity_model import choose_rack, free_positions
+from agent.i18n import Language, t
+from agent.steps.capacity import bandwidth_shortfall, evaluate_rack, rack_shortfalls, requested_mbps
+from agent.steps.capacity_model import free_positions, rack_order
 from agent.steps.params import CapacityFrom, NoParams
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
+from agent.steps.verify import device_after
 from integrations.errors import ConflictError, PermanentError
 from integrations.netbox import DeviceSpec, NetBoxClient, PortRef, RackInfo, SiteCapacity, SwitchRef
 
@@ -71,27 +72,33 @@ def _bandwidth_short(site: SiteCapacity, spec: DeviceSpec, cap: Mapping[str, Any
 
 def _place(nb: NetBoxClient, spec: DeviceSpec, cap: Mapping[str, Any], original: Mapping[str, Any],
            ctx: StepContext, site: SiteCapacity) -> StepResult:  # fmt: skip
-    """The checked rack first, then the others by policy, each re-evaluated on the site as read under its lock:
-    since the capacity check another request may have taken the space, power, outlets or last switch port."""
-    findings: list[str] = []
-    order: list[int] = [int(cap["placement"]["rack_id"])]
-    while order:
-        rack_id = order.pop(0)
-        rack = next((r for r in site.racks if r.id == rack_id), None)
-        position = next(iter(free_positions(rack, spec.u_height, "front", spec.full_depth)), None) if rack else None
-        entry: dict[str, Any] = evaluate_rack(spec, rack, position, site) if rack else {"fits": False}
-        if rack is not None and entry["fits"]:
+    """The checked rack first, then every other rack in the capacity check's order, each re-evaluated on the site as
+    read under its lock: since the capacity check another request may have taken the space, power, outlets or last
+    switch port. None fits: rejected with every rack's shortfall (the reply letter's reasons)."""
+    tried: list[dict[str, Any]] = []
+    for rack in _placement_order(site, cap, original):
+        position = next(iter(free_positions(rack, spec.u_height, "front", spec.full_depth)), None)
+        entry = evaluate_rack(spec, rack, position, site)
+        if entry["fits"]:
             mounted = _mount(nb, spec, rack, position)
             placed = _placed(
-                nb, spec, rack_id, mounted, original, ctx.run_id, rack, entry.get("outlets"), first=ctx.attempt == 1
+                nb, spec, rack.id, mounted, original, ctx.run_id, rack, entry.get("outlets"), first=ctx.attempt == 1
             )
             return StepResult.ok(**placed.output, switch=entry.get("switch"))  # the ToR switch, for cabling
-        why = "no space" if position is None else "no power or switch port"
-        findings.append(f"{rack.name if rack else rack_id}: {why}")
-        if len(findings) == 1:  # the checked rack no longer fits: the others by policy
-            order = [r.id for r, _ in choose_rack(list(site.racks), None, spec.u_height, spec.full_depth)
-                     if r.id != rack_id]  # fmt: skip
-    return StepResult.rejected("no rack can take the device any more: " + "; ".join(findings))
+        tried.append(entry)
+    reasons = [s for e in tried for s in rack_shortfalls(e, spec, ctx.language)]
+    return StepResult.rejected(*(reasons or [t("cap.space", ctx.language, height=spec.u_height, racks="-")]))
+
+
+def _placement_order(site: SiteCapacity, cap: Mapping[str, Any], original: Mapping[str, Any]) -> list[RackInfo]:
+    """The rack the capacity check chose, then the check's order (the request's rack, the playbook's
+    ``rack_order``, the rest by name); racks it did not see (added since, or a run recorded before it kept its
+    order) follow in policy order."""
+    by_id = {r.id: r for r in site.racks}
+    checked = [int(cap["placement"]["rack_id"]), *(int(i) for i in cap.get("rack_order") or ())]
+    policy = [r.id for r in rack_order(list(site.racks), original.get("rack_id"))]
+    ids = list(dict.fromkeys(i for i in checked + policy if i in by_id))
+    return [by_id[i] for i in ids]
 
 
 def _placed(nb: NetBoxClient, spec: DeviceSpec, rack_id: int, position: int, original: Mapping[str, Any],
@@ -100,7 +107,8 @@ def _placed(nb: NetBoxClient, spec: DeviceSpec, rack_id: int, position: int, ori
     cables = _connect_power(nb, spec.id, rack_id, run_id, outlets, spec.psu_ids if first else ())
     name = rack.name if rack else next((r.name for r in nb.racks(spec.site_id) if r.id == rack_id), str(rack_id))
     return StepResult.ok(rack=name, rack_id=rack_id, position=position, face="front", original=original,
-                         power_cables=cables)  # fmt: skip
+                         power_cables=cables, **device_after(rack_id=rack_id, position=position,
+                                                             face="front"))  # fmt: skip
 
 
 def _mount(nb: NetBoxClient, spec: DeviceSpec, rack: RackInfo, first: int | None) -> int:
@@ -191,7 +199,9 @@ def assign_ip(ctx: StepContext) -> StepResult:
     iface_id = spec.data_interface_ids[0] if spec.data_interface_ids else nb.interface(spec.id, name).id
     nb.assign_ip(int(ip["ip_id"]), iface_id)
     nb.update_device(spec.id, {"primary_ip4": int(ip["ip_id"])})
-    return StepResult.ok(interface=name, interface_id=iface_id, address=ip["address"])
+    return StepResult.ok(
+        interface=name, interface_id=iface_id, address=ip["address"], **device_after(primary_ip=ip["address"])
+    )
 
 
 def unassign_ip(ctx: StepContext, output: Mapping[str, Any]) -> None:
@@ -228,7 +238,7 @@ def cable_switch_port(ctx: StepContext) -> StepResult:
             found = _cable_chosen_port(nb, sw, placed, iface.id, label, ctx.run_id) if ctx.attempt == 1 else None
             found = found or _cable_free_port(nb, sw, iface.id, label, ctx.run_id)
             if found is None:
-                return StepResult.rejected(f"no free access port left on {sw.name}")
+                return StepResult.rejected(t("placement.no_free_port", ctx.language, switch=sw.name))
         chosen, cable_id = found
     # Enabled too: a port a withdrawal shut is recorded disabled; configure_switch_port brings it up on the switch.
     now = {
@@ -312,7 +322,7 @@ def activate_device(ctx: StepContext) -> StepResult:
     spec = approved_device(ctx)
     before = ctx.outputs.get("check_capacity", {}).get("original", {}).get("status") or spec.status
     nb.update_device(spec.id, {"status": "active", "custom_fields": {"dcagent_run_id": ctx.run_id}})
-    return StepResult.ok(status="active", status_before=before)
+    return StepResult.ok(status="active", status_before=before, **device_after(status="active"))
 
 
 def deactivate_device(ctx: StepContext, output: Mapping[str, Any]) -> None:

@@ -1,16 +1,29 @@
-"""Plan helpers for steps whose dry run is one fixed line."""
+"""Plan helpers: steps whose dry run is one fixed line, and read-only checks whose dry run is the check itself."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from agent.engine.registry import PlanFn, PlannedChange, StepContext
+from agent.engine.registry import REGISTRY, PlanFn, PlannedChange, StepContext
 
-Action = Literal["create", "update", "delete", "check", "none"]
+Action = Literal["create", "update", "delete", "check", "none", "reject"]
 
 
 def fixed_plan(system: str, action: Action, target: str, detail: str = "") -> PlanFn:
     def plan(ctx: StepContext) -> list[PlannedChange]:
         return [PlannedChange(system, action, target, detail)]
+
+    return plan
+
+
+def checked_plan(step_name: str, system: str, target: str, detail: str) -> PlanFn:
+    """The dry run of a read-only check step: the check itself, run now. Its rejection is the plan's ``reject``
+    lines (the run would end there); else one fixed line saying what it checks."""
+
+    def plan(ctx: StepContext) -> list[PlannedChange]:
+        result = REGISTRY.get(step_name).fn(ctx)
+        if result.outcome == "rejected":
+            return [PlannedChange(system, "reject", target, reason) for reason in result.reasons]
+        return [PlannedChange(system, "check", target, detail)]
 
     return plan

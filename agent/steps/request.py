@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import t
+from agent.steps.names import name_refusal
 from agent.steps.params import ValidateRequest
 from agent.steps.services import services_of
 from integrations.netbox import DeviceSpec, RequestObject
@@ -38,18 +39,32 @@ def _missing(ctx: StepContext) -> tuple[str, list[str], dict[str, object]]:
     return obj.name, missing, {"name": obj.name, "tenant": obj.tenant, "site": obj.site, "status": obj.status}
 
 
+def _name_refused(ctx: StepContext) -> str | None:
+    """A device's name the shared rule refuses (agent.steps.names): for people, in the office's language."""
+    obj = approved_object(ctx)
+    if obj.object_type != "dcim.device" or not ctx.params.get("check_name", True):
+        return None
+    return name_refusal(obj.name, ctx.language)
+
+
 def plan_validate(ctx: StepContext) -> list[PlannedChange]:
     name, missing, _ = _missing(ctx)
-    detail = f"missing: {', '.join(missing)}" if missing else "complete"
-    return [PlannedChange("NetBox", "check", name, detail)]
+    if missing:  # the run would be rejected here, with this list
+        return [
+            PlannedChange("NetBox", "reject", name, f"{t('request.incomplete', ctx.language)}: {', '.join(missing)}")
+        ]
+    return [PlannedChange("NetBox", "check", name, "complete")]
 
 
 @step("validate_request", timeout=60, retry=RetryPolicy(max_attempts=4), plan=plan_validate,
       params=ValidateRequest)  # fmt: skip
 def validate_request(ctx: StepContext) -> StepResult:
-    """Check the request carries every field the SOP's completeness form asks for."""
+    """Check the request carries every field the SOP's completeness form asks for, and that a device's name is one
+    every system it reaches takes unchanged (agent.steps.names)."""
     _, missing, facts = _missing(ctx)
-    if missing:
-        label = t("request.incomplete", ctx.language)
-        return StepResult.rejected(f"{label}: {', '.join(missing)}", missing=missing, **facts)
+    reasons = [f"{t('request.incomplete', ctx.language)}: {', '.join(missing)}"] if missing else []
+    if (refused := _name_refused(ctx)) is not None:
+        reasons.append(refused)
+    if reasons:
+        return StepResult.rejected(*reasons, missing=missing, **facts)
     return StepResult.ok(**facts)

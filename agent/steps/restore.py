@@ -9,12 +9,13 @@ import json
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import NO_RETRY, PlannedChange, RetryPolicy, StepContext, StepResult, step
-from agent.steps.backup import maintenance_held, parse_paths
+from agent.i18n import Language, t
+from agent.steps.backup_mirror import maintenance_held
 from agent.steps.params import Restore, VerifySnapshot
 from agent.steps.plans import fixed_plan
 from agent.steps.request import approved_object
@@ -33,11 +34,12 @@ class RestoreRequest:
     port: int | None
     snapshot: Snapshot
     target: str
+    mirror: str  # the staging mirror the snapshot was taken of: the server's paths sit below it
 
     @property
     def subpath(self) -> str:
         """Where the target sits inside the snapshot (the snapshot holds the staging mirror)."""
-        return self.snapshot.paths[0].rstrip("/") + self.target
+        return self.mirror.rstrip("/") + self.target
 
 
 def outside_backup(target: str, backed_up: tuple[str, ...]) -> bool:
@@ -49,6 +51,24 @@ def outside_backup(target: str, backed_up: tuple[str, ...]) -> bool:
     return not any(target == root or target.startswith(root.rstrip("/") + "/") for root in backed_up)
 
 
+def snapshot_scope(snap: Snapshot, device_id: int, mirror: Path) -> tuple[str, tuple[str, ...]] | None:
+    """The mirror a backup snapshot was taken of and the server paths it holds, read from the snapshot itself (its
+    ``paths``, recorded by the backup): never from the device's ``dcagent_backup_paths``, which anyone may edit
+    without an approval and which may have changed since the snapshot was taken. The mirror is this agent's
+    (``staging_dir/device-<id>``), else the one the snapshot's path names (the staging directory moved since).
+    None: the snapshot does not say what it holds."""
+    roots = [str(mirror)]
+    if snap.paths:
+        parts = PurePosixPath(snap.paths[0]).parts
+        name = f"device-{device_id}"
+        if name in parts:
+            roots.append(str(PurePosixPath(*parts[: parts.index(name) + 1])))
+    for root in roots:
+        if (held := snap.held_paths(root)) is not None:
+            return root, held
+    return None
+
+
 def _resolve(svc: Services, device_id: int, wanted: str) -> Snapshot | None:
     snaps = svc.restic.snapshots(("dcagent", f"device:{device_id}", "backup"))
     if wanted in ("", "latest"):
@@ -56,7 +76,21 @@ def _resolve(svc: Services, device_id: int, wanted: str) -> Snapshot | None:
     return next((s for s in snaps if s.id.startswith(wanted) or s.short_id == wanted), None)
 
 
-def read_request(svc: Services, device_id: int, obj: RequestObject | None = None
+def _scope_problems(snap: Snapshot, device_id: int, mirror: Path, target: str, lang: Language
+                    ) -> tuple[str | None, list[str]]:  # fmt: skip
+    """The snapshot's mirror, or why the target may not be restored from it: the push deletes what the restored tree
+    does not hold, so the target must be a path the snapshot itself backed up, or inside one."""
+    scope = snapshot_scope(snap, device_id, mirror)
+    if scope is None:
+        return None, [t("restore.scope_unknown", lang, snapshot=snap.short_id)]
+    root, held = scope
+    if target and outside_backup(target, held):
+        return root, [t("restore.outside_snapshot", lang, target=target, snapshot=snap.short_id,
+                        paths=", ".join(held))]  # fmt: skip
+    return root, []
+
+
+def read_request(svc: Services, device_id: int, obj: RequestObject | None = None, lang: Language = "id"
                  ) -> tuple[RestoreRequest | None, list[str]]:  # fmt: skip
     """The restore request as approved (``obj``; else as NetBox has it now), or every problem with it."""
     obj = obj or svc.netbox.get_object("dcim.device", device_id)
@@ -68,28 +102,25 @@ def read_request(svc: Services, device_id: int, obj: RequestObject | None = None
         target = check_remote_path(str(cf.get("dcagent_restore_target") or "").strip())
     except ValueError as e:
         problems.append(f"dcagent_restore_target: {e}")
-    try:
-        backed_up = parse_paths(str(cf.get("dcagent_backup_paths") or ""))
-    except ValueError as e:
-        backed_up = ()
-        problems.append(f"dcagent_backup_paths: {e}: the backed-up paths bound what a restore may replace")
-    if target and backed_up and outside_backup(target, backed_up):
-        problems.append(f"dcagent_restore_target: {target} is neither a backed-up path nor inside one "
-                        f"({', '.join(backed_up)}); restoring there would delete what no backup holds")  # fmt: skip
     snap = _resolve(svc, device_id, wanted)
+    mirror: str | None = None
     if snap is None:
-        problems.append(f"dcagent_restore_snapshot: no backup snapshot {wanted!r} of this device in the repository")
+        problems.append(t("restore.no_snapshot", lang, wanted=repr(wanted)))
+    else:
+        mirror, outside = _scope_problems(snap, device_id, svc.backup.staging_dir / f"device-{device_id}", target,
+                                          lang)  # fmt: skip
+        problems += outside
     host, port = svc.netbox.ssh_endpoint(device_id)
     if host is None:
-        problems.append("the device has no primary IP in NetBox: dcagent cannot reach it over SSH")
-    if problems or snap is None or host is None:
+        problems.append(t("request.no_ssh_address", lang))
+    if problems or snap is None or host is None or mirror is None:
         return None, problems
-    return RestoreRequest(device_id, obj.name, host, port, snap, target), []
+    return RestoreRequest(device_id, obj.name, host, port, snap, target, mirror), []
 
 
 def request_of(ctx: StepContext) -> RestoreRequest:
     svc = services_of(ctx.services)
-    req, problems = read_request(svc, ctx.request.object_id, approved_object(ctx))
+    req, problems = read_request(svc, ctx.request.object_id, approved_object(ctx), ctx.language)
     if req is None:
         raise StepInputError("; ".join(problems))
     return req
@@ -118,7 +149,7 @@ def plan_restore(ctx: StepContext) -> list[PlannedChange]:
 def validate_restore_request(ctx: StepContext) -> StepResult:
     """The snapshot (an id or ``latest``) exists for this device; the target is an absolute, safe path."""
     svc = services_of(ctx.services)
-    req, problems = read_request(svc, ctx.request.object_id, approved_object(ctx))
+    req, problems = read_request(svc, ctx.request.object_id, approved_object(ctx), ctx.language)
     if req is None:
         return StepResult.rejected(*problems)
     return StepResult.ok(snapshot_id=req.snapshot.short_id, snapshot_time=req.snapshot.time.isoformat(),

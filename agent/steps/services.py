@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from urllib.parse import urlsplit
 
@@ -15,6 +15,7 @@ from integrations.dns import DNSClient
 from integrations.errors import PermanentError
 from integrations.mail import Mailer
 from integrations.netbox import NetBoxClient
+from integrations.switches import DRIVERS, DriverFactory
 from integrations.transfer import RemoteServer
 from integrations.zabbix import ZabbixClient, send_values
 
@@ -26,6 +27,8 @@ class Services:
         self._scheduler = scheduler
         # Set by the CLI to draw progress bars for long transfers: (label, bytes so far, percent).
         self.on_progress: Callable[[str, int, int], None] | None = None
+        # The switch drivers by NetBox platform slug (tests put drivers over a fake CLI here).
+        self.switch_drivers: Mapping[str, DriverFactory] = DRIVERS
 
     def progress(self, label: str) -> Callable[[int, int], None] | None:
         sink = self.on_progress

@@ -11,13 +11,14 @@ from typing import Any
 from agent import clients
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps.names import system_name
 from agent.steps.params import NoParams
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.errors import PermanentError
 from integrations.netbox import SwitchRef
 from integrations.switches import open_driver
-from integrations.switches.base import PortState, SwitchDriver, sanitize_description
+from integrations.switches.base import PortState, SwitchDriver, port_differences, sanitize_description
 
 
 def open_switch(svc: Services, cabled: Mapping[str, Any]) -> SwitchDriver:
@@ -33,7 +34,8 @@ def open_switch(svc: Services, cabled: Mapping[str, Any]) -> SwitchDriver:
     if sw is None or sw.host is None:
         raise StepInputError(f"switch {switch_id} has no primary IP in NetBox")
     creds = clients.ssh_credentials(svc.settings.switch_ssh)
-    return open_driver(sw.platform, sw.host, sw.ssh_port or svc.settings.switch_ssh.port, creds, sw.name)
+    port = sw.ssh_port or svc.settings.switch_ssh.port
+    return open_driver(sw.platform, sw.host, port, creds, sw.name, svc.switch_drivers)
 
 
 def _vid(ctx: StepContext, svc: Services) -> int:
@@ -58,7 +60,8 @@ def configure_switch_port(ctx: StepContext) -> StepResult:
         raise StepInputError("no switch port was chosen")
     spec = approved_device(ctx)
     vid = _vid(ctx, svc)
-    description = sanitize_description(f"{spec.name} {spec.tenant or ''}")
+    # The name as validated, unchanged (sanitising is for the agency's free text after it, not for the name).
+    description = sanitize_description(f"{system_name(spec.name)} {spec.tenant or ''}")
     driver = open_switch(svc, cabled)
     try:
         # The port as it was before this run touched it: read once and recorded before the change, so a resumed
@@ -80,13 +83,16 @@ def configure_switch_port(ctx: StepContext) -> StepResult:
 def restore_switch_port(ctx: StepContext, output: Mapping[str, Any]) -> None:
     svc = services_of(ctx.services)
     cabled = ctx.outputs.get("cable_switch_port") or {}
-    before = PortState.model_validate(output["before"])
     driver = open_switch(svc, cabled)
     try:
-        if before.access_vlan is None:  # it was an unconfigured port: back to defaults
-            driver.reset_port(before.name)
-        else:
-            driver.configure_access_port(before.name, before.access_vlan, before.description, before.enabled)
+        put_back(driver, str(output.get("switch", "")), PortState.model_validate(output["before"]))
         driver.save()
     finally:
         driver.close()
+
+
+def put_back(driver: SwitchDriver, switch: str, before: PortState) -> None:
+    """Undo on the switch: the port as it was before the run (its VLAN, description and administrative state: a
+    port that was shut is shut again), read back."""
+    if wrong := port_differences(before, driver.restore_port(before)):
+        raise PermanentError("switch", f"{switch} {before.name} reads back {', '.join(wrong)} after the undo")

@@ -24,7 +24,8 @@ from agent.steps.reports import write_document
 from agent.steps.request import approved_device
 from agent.steps.services import services_of
 from agent.steps.switchport import open_switch
-from integrations.dns import reverse_name
+from agent.steps.verify import device_after
+from integrations.dns import reverse_name, same_name
 from integrations.errors import PermanentError, TransientError
 
 RETRY = RetryPolicy(max_attempts=3, initial=2)
@@ -62,6 +63,8 @@ def retire_switch_port(ctx: StepContext) -> StepResult:
         if iface.cable_id is None:
             continue
         peer = nb.cable_peer_interface(iface.cable_id, iface.id)
+        if f"{peer.device_id}:{peer.name}" in done:  # a resumed run: retired, saved and recorded already
+            continue
         driver = open_switch(svc, {"switch_id": peer.device_id})
         try:
             state = driver.retire_port(peer.name)
@@ -88,8 +91,8 @@ def unpublish_dns(ctx: StepContext) -> StepResult:
         return StepResult.ok(fqdn=fqdn or None, removed=False)
     record = {"fqdn": f"{fqdn}.", "a": ip, "ptr": reverse_name(ip)}
     withdraw_dns(ctx, record)
-    left = [what for what, name, kind, value in (("A", f"{fqdn}.", "A", ip), ("PTR", reverse_name(ip), "PTR",
-            f"{fqdn}.")) if value in svc.dns.lookup(name, kind)]  # fmt: skip
+    left = [what for what, held in (("A", ip in svc.dns.lookup(f"{fqdn}.", "A")),
+            ("PTR", any(same_name(v, fqdn) for v in svc.dns.lookup(reverse_name(ip), "PTR")))) if held]  # fmt: skip
     if left:
         raise TransientError("DNS", f"{' and '.join(left)} of {fqdn} still served after the removal")
     return StepResult.ok(**record, removed=True)
@@ -107,7 +110,7 @@ def release_addresses(ctx: StepContext) -> StepResult:
         nb.delete_ip(ip.id)
     if nb.device_ips(spec.id):
         raise TransientError("NetBox", f"{spec.name} still has addresses after their release")
-    return StepResult.ok(released=sorted(ip.address for ip in ips))
+    return StepResult.ok(released=sorted(ip.address for ip in ips), **device_after(primary_ip=None))
 
 
 @step("remove_cables", timeout=60, retry=RETRY, params=NoParams,
@@ -133,7 +136,12 @@ def unrack_device(ctx: StepContext) -> StepResult:
     now = nb.device_spec(spec.id)
     if now.rack_id is not None or now.status != status:
         raise TransientError("NetBox", f"{spec.name} reads rack {now.rack_id}, status {now.status}")
-    return StepResult.ok(rack_before=spec.rack_id, position_before=spec.position, status=status)
+    return StepResult.ok(
+        rack_before=spec.rack_id,
+        position_before=spec.position,
+        status=status,
+        **device_after(rack_id=None, position=None, status=status),
+    )
 
 
 @step("withdrawal_form", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,

@@ -132,6 +132,14 @@ class Approval(_Model):
     time: str  # ISO 8601 as NetBox reports it
 
 
+class RequestHistory(_Model):
+    """What the changelog says of a request object: who added each tag it has carried (the latest addition), and
+    who created it (None when the create entry is gone: NetBox prunes its changelog after CHANGELOG_RETENTION)."""
+
+    additions: dict[str, Approval]
+    created: Approval | None = None
+
+
 class NetBoxUser(_Model):
     username: str
     full_name: str  # first and last name; the username when NetBox has neither

@@ -8,13 +8,20 @@ Circuits count against the site's uplink while ``active`` or ``provisioning`` (t
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection
+from functools import partial
 from typing import Any
 
 from pynetbox.models.ipam import Prefixes, VlanGroups
 
-from integrations.errors import PermanentError
+from integrations.errors import ConflictError, PermanentError
 from integrations.netbox.base import PAGE, SYSTEM, PrefixRef, _Model
 from integrations.netbox.core import NetBoxCore
+
+# VLAN 1 is every switch's default VLAN (untagged ports, management): never an agency's. An office reserves more in
+# its new-network playbook (``check_connection``'s ``reserved_vlans``).
+RESERVED_VLANS = frozenset({1})
+VLAN_TRIES = 5  # ids tried when others are being taken at the same moment
 
 
 class ConnectionSpec(_Model):
@@ -106,20 +113,38 @@ class Connections(NetBoxCore):
         row = self._do(f"find VLAN group {slug}", lambda: self._api.ipam.vlan_groups.get(slug=slug))
         return int(row.id) if row is not None else None
 
-    def free_vlan_count(self, group_id: int) -> int:
+    def free_vids(self, group_id: int, reserved: Collection[int], wanted: int) -> list[int]:
+        """The group's first ``wanted`` free VLAN ids, none of them ``reserved`` (VLAN 1 always is)."""
         group = VlanGroups({"id": group_id}, self._api, self._api.ipam.vlan_groups)
-        return len(self._do(f"available VLANs of group {group_id}", lambda: list(group.available_vlans.list())))
+        skip = {*RESERVED_VLANS, *reserved}
+        rows = self._do(f"available VLANs of group {group_id}",
+                        lambda: list(group.available_vlans.list(limit=min(len(skip) + wanted, 1000))))  # fmt: skip
+        vids = (int(r.vid if hasattr(r, "vid") else r["vid"]) for r in rows)
+        return [vid for vid in vids if vid not in skip][:wanted]
 
-    def allocate_vlan(self, group_id: int, name: str, fields: dict[str, Any]) -> VlanRef:
-        """The group's first free VLAN id, taken by NetBox atomically; none left → ConflictError."""
-        group = VlanGroups({"id": group_id}, self._api, self._api.ipam.vlan_groups)
+    def free_vlan_count(self, group_id: int, reserved: Collection[int] = ()) -> int:
+        """How many VLAN ids of the group are free, reserved ones not counted (NetBox lists at most 1000)."""
+        return len(self.free_vids(group_id, reserved, 1000))
 
-        def run() -> Any:
-            created = group.available_vlans.create({"name": name[:64], **fields})
-            return created[0] if isinstance(created, list) else created
+    def allocate_vlan(self, group_id: int, name: str, fields: dict[str, Any],
+                      reserved: Collection[int] = ()) -> VlanRef:  # fmt: skip
+        """The group's first free VLAN id that is not reserved; none left → ConflictError. NetBox's own allocator
+        (``available-vlans``) takes the first free id whatever it is, VLAN 1 included, so the id is chosen here and
+        NetBox's uniqueness of (group, vid) decides a race: an id taken meanwhile is skipped for the next."""
+        for vid in self.free_vids(group_id, reserved, VLAN_TRIES):
+            data: dict[str, Any] = {"vid": vid, "group": group_id, "name": name[:64], **fields}
+            try:
+                row = self._do(f"allocate VLAN {vid} in group {group_id}", partial(self._api.ipam.vlans.create, data))
+            except PermanentError:
+                if self._vlan_taken(group_id, vid):
+                    continue
+                raise
+            return VlanRef(id=int(row.id), vid=int(row.vid), name=str(row.name))
+        raise ConflictError(SYSTEM, f"no free VLAN left in group {group_id} outside the reserved ones")
 
-        row = self._do(f"allocate a VLAN in group {group_id}", run)  # 409: ConflictError
-        return VlanRef(id=int(row.id), vid=int(row.vid), name=str(row.name))
+    def _vlan_taken(self, group_id: int, vid: int) -> bool:
+        rows = self._do(f"find VLAN {vid}", lambda: list(self._api.ipam.vlans.filter(group_id=group_id, vid=vid)))
+        return bool(rows)
 
     def vlans_with_marker(self, marker: str) -> list[VlanRef]:
         rows = self._do("find VLANs", lambda: list(self._api.ipam.vlans.filter(limit=PAGE, description__ic=marker)))

@@ -14,6 +14,7 @@ from integrations.netbox.base import (
     Expiring,
     JournalEntry,
     NetBoxUser,
+    RequestHistory,
     RequestObject,
     Tag,
     _endpoint,
@@ -121,9 +122,10 @@ class RequestObjects(NetBoxCore):
             return now
         return self._do(f"tag {otype} {object_id}", lambda: _merge_tags(endpoint, otype, object_id, add, remove))
 
-    def tag_additions(self, object_type: str, object_id: int) -> dict[str, Approval]:
-        """Who added each tag the object has carried, and when: per tag, the latest changelog entry where it
-        appeared (one changelog read for a whole chain of decisions)."""
+    def request_history(self, object_type: str, object_id: int) -> RequestHistory:
+        """Who added each tag the object has carried, and when (per tag, the latest changelog entry where it
+        appeared), and who created the object: one changelog read for a whole chain of decisions. A decision's
+        maker is checked against both (whoever created the device filed the request as much as whoever tagged it)."""
         otype = canonical_type(object_type)
 
         def run() -> list[Any]:
@@ -134,16 +136,19 @@ class RequestObjects(NetBoxCore):
             )
 
         found: dict[str, Approval] = {}
+        created: Approval | None = None
         for change in self._do("read changelog", run):
             after = _tag_names((change.postchange_data or {}).get("tags"))
             before = _tag_names((change.prechange_data or {}).get("tags"))
             for tag in after - before:
                 found.setdefault(tag, Approval(username=str(change.user_name), time=str(change.time)))
-        return found
+            if created is None and _action(change.action) == "create":
+                created = Approval(username=str(change.user_name), time=str(change.time))
+        return RequestHistory(additions=found, created=created)
 
     def tag_added(self, object_type: str, object_id: int, tag: str) -> Approval | None:
         """Who added ``tag`` to the object, and when: the latest changelog entry where it appeared."""
-        return self.tag_additions(object_type, object_id).get(tag)
+        return self.request_history(object_type, object_id).additions.get(tag)
 
     def user_groups(self, username: str) -> frozenset[str]:
         """The names of the NetBox user groups ``username`` belongs to (none for an unknown user)."""
@@ -211,3 +216,11 @@ def _merge_tags(
     if wanted != current:
         obj.update({"tags": [{"slug": s} for s in wanted]})
     return tuple(wanted)
+
+
+def _action(action: Any) -> str:
+    """A changelog entry's action ("create", "update", "delete"): NetBox answers ``{"value": ..., "label": ...}``,
+    which pynetbox may hand over as a record, a dict or the bare value."""
+    if isinstance(action, dict):
+        return str(action.get("value"))
+    return str(getattr(action, "value", action))

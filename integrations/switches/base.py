@@ -65,6 +65,11 @@ class SwitchDriver(Protocol):
         """Reset to the platform's defaults (no VLAN, no description) and shut: the server left the data centre."""
         ...
 
+    def restore_port(self, before: PortState) -> PortState:
+        """Put the port back as ``before`` (read by ``get_port`` before a change) says it was: its mode and VLANs,
+        its description and its administrative state (a port that was shut stays shut); read back. An undo."""
+        ...
+
     def get_vlan(self, vid: int) -> VlanState | None:
         """The VLAN as the switch knows it (None: not defined), with every port that names it."""
         ...
@@ -159,6 +164,30 @@ def check_rate(kbps: int) -> int:
     if not RATE_MIN_KBPS <= kbps <= RATE_MAX_KBPS:
         raise PermanentError(SYSTEM, f"rate {kbps} kbit/s is out of range {RATE_MIN_KBPS}-{RATE_MAX_KBPS}")
     return kbps
+
+
+def port_differences(before: PortState, after: PortState) -> list[str]:
+    """What of ``before`` the port ``after`` does not hold (empty: restored): the fields ``restore_port`` puts back
+    (the description as it can be written back: sanitised)."""
+    wanted = before.model_copy(update={"description": sanitize_description(before.description)})
+    fields = ["mode", "enabled", "description"]
+    if before.mode == "access":
+        fields.append("access_vlan")
+    else:
+        fields += ["all_vlans"] if before.all_vlans else ["all_vlans", "trunk_vlans"]
+    return [f"{f} {getattr(after, f)!r} (was {getattr(wanted, f)!r})" for f in fields
+            if getattr(after, f) != getattr(wanted, f)]  # fmt: skip
+
+
+def vlan_ranges(vids: tuple[int, ...]) -> str:
+    """``(100, 101, 102, 110)`` → ``100-102,110``: a trunk's allowed list as IOS and EOS print and take it."""
+    runs: list[list[int]] = []
+    for vid in sorted({check_vlan(v) for v in vids}):
+        if runs and runs[-1][1] == vid - 1:
+            runs[-1][1] = vid
+        else:
+            runs.append([vid, vid])
+    return ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in runs)
 
 
 def trunk_needs_change(state: PortState, switch: str, vid: int, allow: bool) -> bool:

@@ -17,6 +17,7 @@ from integrations.switches.base import (
     sanitize_description,
     trunk_needs_change,
     vlan_name,
+    vlan_ranges,
 )
 from integrations.switches.session import CliSession, translate
 
@@ -85,6 +86,23 @@ class IosLikeDriver:
     def retire_port(self, name: str) -> PortState:
         self._check_port(name)
         self._configure([f"default interface {name}", f"interface {name}", "shutdown"])
+        return self.get_port(name)
+
+    def restore_port(self, before: PortState) -> PortState:
+        name = self._check_port(before.name)
+        if before.mode == "trunk":
+            allowed = "all" if before.all_vlans else (vlan_ranges(before.trunk_vlans) or "none")
+            lines = [f"interface {name}", "switchport mode trunk", f"switchport trunk allowed vlan {allowed}"]
+        elif before.access_vlan is None:  # never configured: the platform's defaults, then the rest below
+            lines = [f"default interface {name}", f"interface {name}"]
+        else:
+            vid = check_vlan(before.access_vlan)
+            lines = [f"interface {name}", "switchport mode access", f"switchport access vlan {vid}"]
+        desc = sanitize_description(before.description)
+        lines.append(f"description {desc}" if desc else "no description")
+        # Last, so the port comes up (or stays down) only once the rest is as it was.
+        lines.append("no shutdown" if before.enabled else "shutdown")
+        self._configure(lines)
         return self.get_port(name)
 
     def get_vlan(self, vid: int) -> VlanState | None:

@@ -86,6 +86,24 @@ class OvsLinuxDriver:
         self._set_admin(name, enabled)
         return self.get_port(name)
 
+    def restore_port(self, before: PortState) -> PortState:
+        name = check_port_name(before.name)
+        desc = sanitize_description(before.description)
+        if before.mode == "access" and before.access_vlan is not None:
+            self._vsctl("set", "port", name, f"tag={check_vlan(before.access_vlan)}", "vlan_mode=access", "trunks=[]")
+        elif before.mode == "access":
+            self._vsctl("clear", "port", name, "tag", "trunks", "vlan_mode")
+        else:  # a trunk: its allowed list (empty: every VLAN)
+            trunks = ",".join(str(check_vlan(v)) for v in sorted(before.trunk_vlans))
+            self._vsctl("clear", "port", name, "tag")
+            self._vsctl("set", "port", name, "vlan_mode=trunk", f"trunks=[{'' if before.all_vlans else trunks}]")
+        if desc:
+            self._vsctl("set", "port", name, f"external_ids:description={json.dumps(desc)}")
+        else:
+            self._vsctl("remove", "port", name, "external_ids", "description")
+        self._set_admin(name, before.enabled)
+        return self.get_port(name)
+
     def _set_admin(self, name: str, enabled: bool) -> None:
         self._run(["ovs-ofctl", "mod-port", BRIDGE, name, "up" if enabled else "down"])
 

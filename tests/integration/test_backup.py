@@ -509,3 +509,52 @@ def test_an_agent_killed_inside_a_backup_stop_step_stops_it_once_and_keeps_the_s
         found,
         {"schedules": 0, "mirror left": 0, "snapshots kept": 1, "letters journalled": 1},
     )
+
+
+@pytest.mark.long(minutes=1)
+def test_a_backup_stop_beside_a_running_backup_lets_it_take_its_snapshot_first(
+    nb: Any, env: dict[str, str], server_device: Callable[..., Any], data_dir: Path
+) -> None:
+    """The fault harness's two-process backup row (issue 30): `dcagent backup run` pulling a device's files while
+    another process runs its approved stop. The stop waits for the snapshot (pull and snapshot are two steps), then
+    removes the mirror: the backup ends done, Zabbix sees no failure, the letter counts both snapshots."""
+    dev = server_device()
+    tag(nb, dev, "sop-backup", "approved")
+    assert dcagent(env, "run", "backup", f"device:{dev.name}").returncode == 0
+    (data_dir / "db" / "big.bin").write_bytes(os.urandom(200 * 2**20))  # a pull and a snapshot of a few seconds
+    subprocess.run(["chown", "-R", "colo", str(data_dir)], check=True)
+    job_of = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id), "backup-job")
+    stop_of = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id), "backup-stop")
+    job = subprocess.Popen([*DCAGENT, "backup", "run", dev.name], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        wait_for("the backup's pull", lambda: _step_status(job_of(), "pull_files") == "running", 120, every=0.02)
+        tag(nb, dev, "sop-backup-stop", "approved")
+        stop = dcagent(env, "run", "backup-stop", f"device:{dev.name}")
+        output, _ = job.communicate(timeout=600)
+    finally:
+        job.kill()
+    assert job.returncode == 0, output
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    backed, stopped = job_of(), stop_of()
+    assert backed is not None and stopped is not None
+    snapshot, stop_step = backed.step("main", "snapshot"), stopped.step("main", "stop_backup")
+    assert snapshot is not None and stop_step is not None and snapshot.finished_at and stop_step.started_at
+    overlap = "a stop began before the snapshot" if stop_step.started_at < snapshot.finished_at else "missed"
+    repo = clients.restic(load_settings(None))
+    assert repo is not None
+    mirror = Path(env["DCAGENT_BACKUP__STAGING_DIR"]) / f"device-{dev.id}"
+    values, problems = zabbix_state(dev.name)
+    found = {"snapshots": len(repo.snapshots(("dcagent", f"device:{dev.id}", "backup"))),
+             "schedules": dcagent(env, "backup", "list").stdout.count(f"backup:{dev.id} "),
+             "mirror left": int(mirror.exists()), "failure in Zabbix": int(values["dcagent.backup.status"][1] == "1"),
+             "backup-failed problems": int(FAILED_TRIGGER in problems),
+             "snapshots the stop counted": stopped.step("main", "stop_backup").output["snapshots_kept"]}  # type: ignore[union-attr]  # fmt: skip
+    want = {"snapshots": 2, "schedules": 0, "mirror left": 0, "failure in Zabbix": 0, "backup-failed problems": 0,
+            "snapshots the stop counted": 2}  # fmt: skip
+    tally("backup-stop", f"beside a running backup ({overlap})", "backup done, then stopped", found, want)
+
+
+def _step_status(view: RunView | None, key: str) -> str | None:
+    step = view.step("main", key) if view else None
+    return step.status if step else None

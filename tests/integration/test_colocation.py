@@ -645,3 +645,25 @@ def test_each_shortfall_rejects_and_changes_nothing(
     entries = nb.extras.journal_entries.filter(assigned_object_id=dev.id, assigned_object_type="dcim.device")
     rejected = " ".join(str(j.comments) for j in entries if str(j.comments).startswith("Rejected:"))
     assert reason in rejected, rejected
+
+
+@pytest.mark.serial  # fills a rack other requests would use
+def test_a_full_preferred_rack_places_the_device_in_another_rack_of_the_site(
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any]
+) -> None:
+    """Issue 30 #2: the request names R01, R01 has no free unit, another Batam rack has room: done, not rejected."""
+    dev = request_device(rack="R01")
+    site = nb.dcim.sites.get(slug="dc-batam")
+    [full] = [r for r in clients.netbox(load_settings(None)).racks(site.id) if r.name == "R01"]
+    user = nb.users.users.get(username="admin")
+    free = free_positions(full, 1, "front", True)
+    res = nb.dcim.rack_reservations.create({"rack": full.id, "units": free, "user": user.id,
+                                            "description": "test: preferred rack full"}) if free else None  # fmt: skip
+    try:
+        result = run(env, dev.name)
+    finally:
+        if res is not None:
+            res.delete()
+    assert result.returncode == 0, result.stdout + result.stderr
+    fresh = nb.dcim.devices.get(dev.id)
+    assert fresh.rack is not None and fresh.rack.name != "R01" and fresh.position is not None

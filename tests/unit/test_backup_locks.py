@@ -16,6 +16,7 @@ from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
 from agent.settings import load_settings
 from agent.steps import backup
+from agent.steps.backup_mirror import remove_mirror
 from agent.steps.services import Services
 from integrations.backup import BackupSummary, Retention
 from integrations.transfer import TransferStats
@@ -35,12 +36,15 @@ class Repository:
         self.busy = threading.Event()
         self.release = threading.Event()
 
-    def backup(self, directory: Path, tags: Any, host: str) -> BackupSummary:
+    def backup(self, directory: Path, tags: Any, host: str, paths: Any = ()) -> BackupSummary:
         self.calls.append(f"backup {directory.name}")
         return BackupSummary(snapshot_id="0123456789", files_new=1, files_changed=0, files_unmodified=0,
                              total_files=1, total_bytes=1, data_added=1, duration=0.1)  # fmt: skip
 
-    def forget(self, tags: Any, policy: Retention) -> list[str]:
+    def forget(self, tags: Any, policy: Retention, prune: bool = True) -> list[str]:
+        if not prune:  # a failed backup's partial snapshots, forgotten before the pruning forget
+            self.calls.append(f"forget {tags[-1]}")
+            return []
         self.calls.append("forget")
         self.busy.set()
         assert self.release.wait(10)
@@ -102,7 +106,7 @@ def test_a_snapshot_waits_for_the_devices_running_pull_and_a_vanished_mirror_is_
     pulling.join(10)
     snapshotting.join(10)
     assert repo.calls == ["backup device-7"]
-    backup._remove_mirror(server.staging / "device-7")  # as stop_backup does
+    remove_mirror(server.staging / "device-7")  # as stop_backup does
     with pytest.raises(StepInputError, match=r"staging mirror .* is gone"):
         run_step("snapshot", "run-c", svc, locks)
     assert repo.calls == ["backup device-7"]
@@ -118,8 +122,8 @@ def test_repository_maintenance_runs_one_at_a_time(
     checking = threading.Thread(target=run_step, args=("verify_repository", "run-b", svc, locks), daemon=True)
     checking.start()
     checking.join(0.5)
-    assert repo.calls == ["forget"], "restic check started during another device's prune"
+    assert repo.calls == ["forget partial", "forget"], "restic check started during another device's prune"
     repo.release.set()
     pruning.join(10)
     checking.join(10)
-    assert repo.calls == ["forget", "check"]
+    assert repo.calls == ["forget partial", "forget", "check"]

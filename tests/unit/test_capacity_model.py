@@ -40,7 +40,11 @@ def test_preferred_rack_first_then_by_name() -> None:
     full = rack((1, 42, None), rid=1, name="R01")
     free = rack(rid=2, name="R02")
     assert [(r.name, p) for r, p in choose_rack([free, full], None, 2, True)] == [("R01", None), ("R02", 1)]
-    assert [(r.name, p) for r, p in choose_rack([free, full], 2, 2, True)] == [("R02", 1)]
+    # A preferred rack is tried first, never alone (issue 30 #2): the others follow, and the named order before them.
+    assert [(r.name, p) for r, p in choose_rack([free, full], 2, 2, True)] == [("R02", 1), ("R01", None)]
+    assert [(r.name, p) for r, p in choose_rack([free, full], 1, 2, True)] == [("R01", None), ("R02", 1)]
+    third = rack(rid=3, name="R03")
+    assert [r.name for r, _ in choose_rack([free, full, third], 1, 2, True, order=("R03",))] == ["R01", "R03", "R02"]
 
 
 def test_dual_psu_needs_two_feeds_each_carrying_the_whole_load() -> None:

@@ -84,3 +84,13 @@ def test_library_warnings_stay_off_the_operators_screen() -> None:
     setup_logging("DEBUG")
     assert logging.getLogger("weasyprint").isEnabledFor(logging.WARNING)
     setup_logging("WARNING")
+
+
+def test_the_timeline_is_in_the_offices_time_zone_and_says_so(store_env: tuple[Store, str]) -> None:
+    """Issue 30 #9: the documents say WIB; the timeline said UTC without saying so. 02:00 UTC is 09:00 WIB."""
+    _store, run_id = store_env
+    result = CliRunner().invoke(app, ["--lang", "en", "runs", "show", run_id[:8]])
+    assert result.exit_code == 0, result.output
+    first = next(line for line in result.output.splitlines() if "validate_request" in line)
+    assert " 09:00:00 " in first and "02:00:00" not in result.output, result.output
+    assert "WIB (Asia/Jakarta)" in result.output

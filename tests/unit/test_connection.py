@@ -4,6 +4,7 @@ allocators as NetBox answers them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +75,8 @@ class FakeNetBox:
     def vlan_group_id(self, slug: str) -> int | None:
         return 1
 
-    def free_vlan_count(self, group_id: int) -> int:
+    def free_vlan_count(self, group_id: int, reserved: Any = ()) -> int:
+        self.calls.append(f"free VLANs but {sorted(reserved)}")
         return self.free_vlans
 
     def site_capacity(self, site_id: int, roles: list[str]) -> SiteCapacity:
@@ -166,3 +168,54 @@ def test_a_bandwidth_change_is_checked_against_the_uplink_without_its_own_old_ra
     result = check_bandwidth_change(_ctx(FakeNetBox(site), kbps=100_000, status=status, requested=requested))
     assert result.outcome == outcome, result.reasons
     assert why is None or any(why in r for r in result.reasons), result.reasons
+
+
+# -- reserved VLANs are never an agency's (issue 30 #15) -------------------------------------------------------------
+def _free(*vids: int) -> list[dict[str, Any]]:
+    return [{"vid": v, "group": {"id": 1}} for v in vids]
+
+
+@responses.activate
+def test_vlan_1_is_never_allocated_even_when_it_is_the_groups_first_free_id() -> None:
+    responses.add(responses.GET, f"{URL}/api/ipam/vlan-groups/1/available-vlans/", json=_free(1, 2, 3))
+    # What NetBox's own allocator answers: the first free id, whatever it is.
+    responses.add(responses.POST, f"{URL}/api/ipam/vlan-groups/1/available-vlans/",
+                  json={"id": 70, "vid": 1, "name": "DINKES-INTERNET"}, status=201)  # fmt: skip
+    responses.add(responses.POST, f"{URL}/api/ipam/vlans/", status=201,
+                  json={"id": 71, "vid": 2, "name": "DINKES-INTERNET"})  # fmt: skip
+    vlan = NetBoxClient(URL, "nbt_x.y", timeout=2).allocate_vlan(1, "DINKES-INTERNET", {"status": "active"})
+    assert vlan.vid == 2
+    sent = json.loads(responses.calls[-1].request.body or b"{}")
+    assert (sent["vid"], sent["group"]) == (2, 1)
+
+
+@responses.activate
+def test_the_offices_reserved_vlans_are_skipped_and_an_id_taken_meanwhile_gives_the_next() -> None:
+    responses.add(responses.GET, f"{URL}/api/ipam/vlan-groups/1/available-vlans/", json=_free(1, 2, 3, 4))
+    taken = {"__all__": ["VLAN with this Group and VID already exists."]}
+    responses.add(responses.POST, f"{URL}/api/ipam/vlans/", status=400, json=taken)  # 3: another request's now
+    found = {"count": 1, "next": None, "previous": None, "results": [{"id": 9, "vid": 3, "name": "x"}]}
+    responses.add(responses.GET, f"{URL}/api/ipam/vlans/", json=found)
+    responses.add(responses.POST, f"{URL}/api/ipam/vlans/", status=201, json={"id": 72, "vid": 4, "name": "OPD"})
+    vlan = NetBoxClient(URL, "nbt_x.y", timeout=2).allocate_vlan(1, "OPD", {}, reserved=[2])
+    posted = [json.loads(c.request.body or b"{}")["vid"] for c in responses.calls if c.request.method == "POST"]
+    assert (vlan.vid, posted) == (4, [3, 4])
+
+
+@responses.activate
+def test_a_group_with_only_reserved_vlans_free_has_none_to_give() -> None:
+    responses.add(responses.GET, f"{URL}/api/ipam/vlan-groups/1/available-vlans/", json=_free(1, 1002))
+    client = NetBoxClient(URL, "nbt_x.y", timeout=2)
+    assert client.free_vlan_count(1, [1002]) == 0
+    with pytest.raises(ConflictError, match="reserved"):
+        client.allocate_vlan(1, "OPD", {}, reserved=[1002])
+    assert all(c.request.method == "GET" for c in responses.calls)
+
+
+def test_the_check_counts_free_vlans_without_the_reserved_ones_and_records_them() -> None:
+    nb = FakeNetBox(_site([]))
+    ctx = _ctx(nb, kbps=100_000)
+    ctx = dataclasses.replace(ctx, params={**PARAMS, "reserved_vlans": [1002, 1003]})
+    result = check_connection(ctx)
+    assert result.output["vlan"]["reserved"] == [1, 1002, 1003]
+    assert "free VLANs but [1, 1002, 1003]" in nb.calls

@@ -51,13 +51,14 @@ def test_a_window_without_a_zone_is_the_offices_time_and_is_kept_as_approved() -
 
 
 @pytest.mark.parametrize(("start", "end", "reason", "why"), [
-    ("2026-11-24T10:00+00:00", "2026-11-24T09:00+00:00", "x", "before it starts"),
-    ("2026-11-24T10:00+00:00", "2026-11-28T10:00+00:00", "x", "more than"),
-    ("2026-11-22T10:00+00:00", "2026-11-22T12:00+00:00", "x", "ended already"),
-    ("2026-11-24T10:00+00:00", "2026-11-24T10:04:59+00:00", "x", "no maintenance period under 0:05:00"),
-    (None, "2026-11-24T09:00+00:00", "x", "dcagent_maintenance_start is empty"),
-    ("besok pagi", "2026-11-24T09:00+00:00", "x", "no date and time"),
-    ("2026-11-24T08:00+00:00", "2026-11-24T09:00+00:00", " ", "dcagent_maintenance_reason is empty"),
+    ("2026-11-24T10:00+00:00", "2026-11-24T09:00+00:00", "x", "sebelum dimulai"),
+    ("2026-11-24T10:00+00:00", "2026-11-28T10:00+00:00", "x", "96 jam, lebih lama dari 72 jam"),
+    ("2026-11-22T10:00+00:00", "2026-11-22T12:00+00:00", "x", "sudah berakhir"),
+    ("2026-11-24T10:00+00:00", "2026-11-24T10:04:59+00:00", "x",
+     "hanya 4 menit 59 detik; Zabbix tidak menyimpan periode pemeliharaan yang lebih pendek dari 5 menit"),
+    (None, "2026-11-24T09:00+00:00", "x", "dcagent_maintenance_start kosong"),
+    ("besok pagi", "2026-11-24T09:00+00:00", "x", "bukan tanggal dan waktu"),
+    ("2026-11-24T08:00+00:00", "2026-11-24T09:00+00:00", " ", "dcagent_maintenance_reason kosong"),
 ])  # fmt: skip
 def test_a_bad_window_is_rejected_with_the_reason(start: str | None, end: str, reason: str, why: str) -> None:
     result = validate_window(_ctx(_window(start, end, reason)))

@@ -153,3 +153,27 @@ def test_signatories_full_names_in_one_read(nb: NetBoxClient) -> None:
     assert nb.user_names(["kabid", "kadis", "ghost", ""]) == {"ghost": "ghost", "kabid": "Kepala Bidang",
                                                               "kadis": "Kepala Dinas"}  # fmt: skip
     assert len(responses.calls) == 1 and nb.user_names([]) == {} and len(responses.calls) == 1
+
+
+def _change(n: int, user: str, action: str, before: list[str] | None, after: list[str]) -> dict[str, Any]:
+    """A changelog row as NetBox 4.7 answers it (postchange_data's tags are names)."""
+    return {"id": n, "time": f"2026-12-01T09:{n:02d}:00.000000+07:00", "user_name": user, "request_id": f"r{n}",
+            "action": {"value": action, "label": action.title() + "d"}, "changed_object_type": "dcim.device",
+            "changed_object_id": 9, "prechange_data": None if before is None else {"name": "srv-9", "tags": before},
+            "postchange_data": {"name": "srv-9", "tags": after}}  # fmt: skip
+
+
+@responses.activate
+def test_the_request_history_names_the_objects_creator_and_each_tags_adder(nb: NetBoxClient) -> None:
+    """Issue 30 #5: the creator (the create entry) comes from the same changelog read as the tags' additions."""
+    rows = [_change(3, "kadis", "update", ["sop-colocation"], ["sop-colocation", "approved"]),
+            _change(2, "staf", "update", [], ["sop-colocation"]),
+            _change(1, "kadis", "create", None, [])]  # fmt: skip
+    responses.get(f"{URL}/api/core/object-changes/", json={"count": 3, "next": None, "previous": None, "results": rows})
+    history = nb.request_history("dcim.device", 9)
+    assert {t: a.username for t, a in history.additions.items()} == {"sop-colocation": "staf", "approved": "kadis"}
+    assert history.created is not None and history.created.username == "kadis"
+    assert len(responses.calls) == 1
+    responses.replace(responses.GET, f"{URL}/api/core/object-changes/",
+                      json={"count": 1, "next": None, "previous": None, "results": rows[:1]})  # fmt: skip
+    assert nb.request_history("dcim.device", 9).created is None  # pruned by CHANGELOG_RETENTION: unknown, not guessed

@@ -4,6 +4,8 @@ step goes on; a notice sent is recorded, and a resumed attempt does not send it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -61,3 +63,44 @@ def test_a_notice_sent_is_recorded_and_a_resumed_attempt_does_not_send_it_again(
     assert first["sent"] is True and recorded["message_id"] == "<run-1.notice@dc.lab>"
     again = send_notice(_ctx(2, recorded, {}), _services(relay, nb), SPEC, "s", "b", "notice")  # type: ignore[arg-type]
     assert again == first and len(relay.sent) == 1
+
+
+# -- a notice that was not sent shows as failed wherever its step shows (issue 30, #16) ------------------------
+
+
+def test_a_notice_not_sent_shows_as_failed_in_the_timeline_and_its_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli import app  # imported here: the CLI's import is heavy for the notice tests above
+    from agent.engine.registry import ObjectRef
+    from agent.engine.store import NewStep, Store
+    from agent.timeline import calendar_of, run_data
+
+    url = f"sqlite:///{tmp_path / 'runs.sqlite3'}"
+    for key, value in {"DCAGENT_NETBOX__URL": "http://127.0.0.1:8001", "DCAGENT_NETBOX__TOKEN": "t",
+                       "DCAGENT_ZABBIX__URL": "http://127.0.0.1:8081", "DCAGENT_ZABBIX__TOKEN": "z",
+                       "DCAGENT_STORE_URL": url, "COLUMNS": "200"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    store = Store(url)
+    store.migrate()
+    t0 = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+    run_id, _ = store.create_run("withdrawal", ObjectRef("dcim.device", 42), "srv-disdik-01", "webhook",
+                                 [NewStep("notify", "withdrawal_notice", 3600.0)], t0)  # fmt: skip
+    view = store.get_run(run_id)
+    assert view is not None
+    store.start_step(view.steps[0].id, t0)
+    store.finish_step(view.steps[0].id, "done", t0 + timedelta(seconds=2),
+                      output={"sent": False, "recipients": ["it@x.go.id"], "reason": "mail: relay down"})  # fmt: skip
+    store.set_run_status(run_id, "done", t0 + timedelta(seconds=3))
+    shown = CliRunner().invoke(app, ["--lang", "en", "runs", "show", run_id[:8]])
+    assert shown.exit_code == 0, shown.output
+    line = next(line for line in shown.output.splitlines() if "notify" in line)
+    assert "failed" in line and "✓" not in line and "done" not in line
+    assert "   ! notice not sent: mail: relay down" in shown.output.splitlines()
+    final = store.get_run(run_id)
+    assert final is not None
+    step = run_data(final, *calendar_of(None))["steps"][0]  # the JSON and the web page's run view
+    assert step["shown_status"] == "failed" and step["error"] == "notice not sent: mail: relay down"
+    assert step["status"] == "done"  # the engine's record stays as it was: the run did not wait for the relay

@@ -53,6 +53,15 @@ def test_backup_reads_the_summary_and_locks(tmp_path: Path) -> None:
     assert "s3cret" not in a
 
 
+def test_a_backup_of_some_paths_records_them_as_the_snapshots_paths(tmp_path: Path) -> None:
+    repo = ResticRepository("/repo", "x", binary=fake_restic(tmp_path, (RECORDED / "backup-summary.json").read_text()))
+    repo.backup(Path("/staging/device-7"), ("dcagent",), host="srv-7", paths=("/srv/app/uploads", "/etc/app.toml"))
+    a = args(tmp_path)
+    # restic records its targets as the snapshot's paths: what a restore may replace is read back from them.
+    assert a[-2:] == ["/staging/device-7/srv/app/uploads", "/staging/device-7/etc/app.toml"]
+    assert "/staging/device-7" not in a
+
+
 def test_snapshots_are_read_without_a_lock(tmp_path: Path) -> None:
     repo = ResticRepository("/repo", "x", binary=fake_restic(tmp_path, (RECORDED / "snapshots.json").read_text()))
     snaps = repo.snapshots(("t1",))

@@ -15,7 +15,7 @@ import pytest
 from integrations import cancel
 from integrations.errors import PermanentError
 from integrations.ssh import SSHCredentials
-from integrations.transfer import RemoteServer, TransferStats
+from integrations.transfer import NAMED_MAX, PartialTransfer, RemoteServer, TransferStats, unreadable_files
 from tests.unit.test_process import gone
 
 FAKE = """#!/bin/sh
@@ -67,9 +67,31 @@ def test_a_full_stderr_does_not_block_and_the_stats_and_progress_are_read(
     assert seen == [(1_048_576, 50), (2_097_152, 100)]
 
 
-def test_a_failed_transfer_names_rsyncs_last_complaint(server: RemoteServer, tmp_path: Path) -> None:
-    with pytest.raises(PermanentError, match=r"exit 23: .*locked-file-1999"):
+def test_a_failed_transfer_names_rsyncs_last_complaint(
+    server: RemoteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_RSYNC_EXIT", "11")  # a file I/O error: no file to name, rsync's last word
+    with pytest.raises(PermanentError, match=r"exit 11: .*locked-file-1999"):
         server.pull(["/srv/data"], tmp_path / "staging")
+
+
+def test_unreadable_files_are_named_with_rsyncs_reason_and_what_was_copied_is_counted(
+    server: RemoteServer, tmp_path: Path
+) -> None:
+    """Exit 23 (issue 30, #16): not rsync's last line ("some files/attrs were not transferred") but the files, why,
+    how many (only the tail of stderr is kept: "at least"), and the stats of what was read."""
+    with pytest.raises(PartialTransfer) as caught:
+        server.pull(["/srv/data"], tmp_path / "staging")
+    e = caught.value
+    assert len(e.unreadable) == NAMED_MAX and e.count > NAMED_MAX
+    assert all(u.startswith("/srv/data/locked-file-") and u.endswith(": Permission denied") for u in e.unreadable)
+    assert "Permission denied" in str(e) and "at least" in str(e) and f"+{e.count - NAMED_MAX} more" in str(e)
+    assert (e.stats.files, e.stats.total_bytes) == (7, 2_097_152)
+    assert unreadable_files(
+        'rsync: [sender] opendir "/srv/a b" failed: Permission denied (13)\n'
+        'rsync: [sender] link_stat "/srv/gone" failed: No such file or directory (2)\n'
+        "rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1338)\n"
+    ) == ["/srv/a b: Permission denied", "/srv/gone: No such file or directory"]
 
 
 def test_a_cancelled_transfer_stops_rsync_and_its_ssh(

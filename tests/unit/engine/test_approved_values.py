@@ -15,7 +15,7 @@ from agent.engine.registry import Registry, RetryPolicy, StepContext, StepResult
 from agent.engine.store import Store
 from agent.intake.service import IntakeService, edited_fields
 from agent.steps.request import approved_device
-from integrations.netbox import Approval, DeviceSpec, RequestObject
+from integrations.netbox import Approval, DeviceSpec, RequestHistory, RequestObject
 from tests.unit.engine.world import FakeClock, RecordingTracker
 
 PLAYBOOK = """\
@@ -47,9 +47,9 @@ class FakeNetBox:
         return RequestObject(object_type="dcim.device", id=42, name="srv-1", status="planned",
                              tags=("sop-frozen", "approved"), custom_fields=self._cf())  # fmt: skip
 
-    def tag_additions(self, object_type: str, object_id: int) -> dict[str, Approval]:
-        self.calls.append("tag_additions")
-        return {"approved": Approval(username="kabid", time="2026-11-23T09:00:00+00:00")}
+    def request_history(self, object_type: str, object_id: int) -> RequestHistory:
+        self.calls.append("request_history")
+        return RequestHistory(additions={"approved": Approval(username="kabid", time="2026-11-23T09:00:00+00:00")})
 
     def device_spec(self, device_id: int, known: object = None) -> DeviceSpec:
         self.calls.append("device_spec")

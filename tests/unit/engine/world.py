@@ -87,7 +87,9 @@ def make_registry(world: World) -> Registry:
 
     def plan_reserve(ctx: StepContext) -> list[PlannedChange]:
         free = [s for s in range(world.slots) if s not in world.held]
-        return [PlannedChange("world", "create", f"slot {free[0] if free else '-'}")]
+        if not free:  # as the step would: the request is rejected
+            return [PlannedChange("world", "reject", "slot", f"no free slot: 0 of {world.slots} left")]
+        return [PlannedChange("world", "create", f"slot {free[0]}")]
 
     def reserve(ctx: StepContext) -> StepResult:
         with ctx.locks.hold("pool"):

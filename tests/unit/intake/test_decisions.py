@@ -19,7 +19,7 @@ from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
 from agent.intake.decisions import check_chain
 from agent.intake.service import IntakeService
-from integrations.netbox import Approval, DeviceSpec, NetBoxUser, RequestObject
+from integrations.netbox import Approval, DeviceSpec, NetBoxUser, RequestHistory, RequestObject
 from tests.unit.engine.world import FakeClock, RecordingTracker, World, make_registry
 
 CHAIN = """\
@@ -44,9 +44,10 @@ GROUPS = {"kadis": {"kepala-dinas"}, "kabid": {"kepala-bidang"}, "staf": set(), 
 class ChainNetBox:
     """The object's tags and the changelog's additions: who added which tag, when (minutes past nine)."""
 
-    def __init__(self, tags: list[str], added: dict[str, tuple[str, int]]) -> None:
+    def __init__(self, tags: list[str], added: dict[str, tuple[str, int]], created: str | None = "admin") -> None:
         self.tags = tags
         self.added = added
+        self.created = created  # who created the object (the changelog's create action), None: no such entry
         self.journal_entries: list[tuple[str, str]] = []
         self.reads: list[str] = []
 
@@ -54,9 +55,11 @@ class ChainNetBox:
         return RequestObject(object_type="dcim.device", id=9, name="srv-9", status="planned", tags=tuple(self.tags),
                              custom_fields={}, site="dc-batam")  # fmt: skip
 
-    def tag_additions(self, object_type: str, object_id: int) -> dict[str, Approval]:
+    def request_history(self, object_type: str, object_id: int) -> RequestHistory:
         self.reads.append("changelog")
-        return {t: Approval(username=u, time=f"2026-12-01T09:{m:02d}:00+07:00") for t, (u, m) in self.added.items()}
+        added = {t: Approval(username=u, time=f"2026-12-01T09:{m:02d}:00+07:00") for t, (u, m) in self.added.items()}
+        made = Approval(username=self.created, time="2026-12-01T08:00:00+07:00") if self.created else None
+        return RequestHistory(additions=added, created=made)
 
     def user_groups(self, username: str) -> frozenset[str]:
         self.reads.append(f"user {username}")
@@ -129,6 +132,32 @@ def test_a_decision_that_fails_its_check_loses_its_tag_and_nothing_runs(
     [(kind, text)] = nb.journal_entries
     assert kind == "warning" and why in text and f"tag {refused}" in text, text
     assert intake[1].list_runs() == []
+
+
+@pytest.mark.parametrize("decider", ["kabid", "kadis"], ids=["approval", "disposition"])
+def test_the_objects_creator_may_not_decide_a_request_a_colleague_tagged(
+    intake: tuple[IntakeService, Store], decider: str
+) -> None:
+    """Issue 30 #5: the device's creator is as much the requester as whoever added the request tag."""
+    nb = ChainNetBox(["sop-colocation", "disposisi", "approved"],
+                     {"sop-colocation": ("staf", 0), "disposisi": ("kadis", 1), "approved": ("kabid", 2)},
+                     created=decider)  # fmt: skip
+    taken = take(intake, nb)
+    assert [t.run_id for t in taken] == [None] and intake[1].list_runs() == []
+    [(kind, text)] = nb.journal_entries
+    assert kind == "warning" and "pembuat objek permohonan ini" in text and decider in text, text
+
+
+def test_the_objects_creator_may_not_close_the_review(intake: tuple[IntakeService, Store]) -> None:
+    service, store = intake
+    nb = ChainNetBox(["reviewed"], {"sop-colocation": ("staf", 0), "reviewed": ("kadis", 31)}, created="kadis")
+    run_id, _ = service.executor.create("batam", ObjectRef("dcim.device", 9), "srv-9", "webhook", "kabid", None,
+                                        request={"requester": "staf"})  # fmt: skip
+    store.set_run_status(run_id, "done", FakeClock().now())
+    [refused] = take(intake, nb)
+    assert "pembuat objek permohonan ini" in refused.note and "reviewed" not in nb.tags
+    run = store.get_run(run_id)
+    assert run is not None and run.request is not None and "review" not in run.request
 
 
 def test_a_complete_chain_starts_one_run_that_records_each_decision(intake: tuple[IntakeService, Store]) -> None:

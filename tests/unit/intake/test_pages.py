@@ -192,3 +192,22 @@ def test_an_object_page_lists_the_decisions_still_waited_for(tmp_path: Path) -> 
     assert client.get(object_path("dcim.device", 7)).status_code == 401  # another device: NetBox says no
     assert client.get("/ui/objects/dcim.device/0").status_code in (401, 404)
     assert client.get("/ui/objects/..%2Fsecret/42").status_code == 404
+
+
+def test_an_anonymous_caller_cannot_tell_a_real_run_from_an_unknown_one(tmp_path: Path) -> None:
+    """Issue 30 #10: credentials are looked at before the run store, so every unauthenticated request gets the
+    same 401 whether the run exists, is unknown or is not even a run id; a forged session gets the same answer."""
+    netbox = FakeNetBox(["sop-colocation"])
+    client, run_id = session_client(tmp_path, netbox)
+    unknown = "0123abcd-0000-4000-8000-000000000000"
+    paths = [run_path(run_id), run_path(unknown), "/ui/runs/not-a-run", document_path(run_id, "berita-acara.pdf"),
+             document_path(unknown, "berita-acara.pdf"), document_path("not-a-run", "x.pdf"),
+             "/ui/objects/..%2Fsecret/42", "/ui/objects/dcim.device/0"]  # fmt: skip
+    answers = {path: client.get(path) for path in paths}
+    assert {path: r.status_code for path, r in answers.items()} == dict.fromkeys(paths, 401)
+    assert len({r.text for r in answers.values()}) == 1  # one page for all: nothing tells them apart
+    client.cookies.set("sessionid", "f0rged0000000000000000000000000")
+    forged = [client.get(run_path(run_id)), client.get(run_path(unknown)),
+              client.get(document_path(unknown, "berita-acara.pdf"))]  # fmt: skip
+    assert [r.status_code for r in forged] == [401, 401, 401]
+    assert len({r.text for r in forged}) == 1

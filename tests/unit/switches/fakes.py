@@ -138,6 +138,9 @@ class FakeIos:
 
     @staticmethod
     def _allowed(port: Port, words: list[str]) -> None:
+        if len(words) == 1 and not words[0].isdigit():  # the whole list: "all", "none" or "100-102,110"
+            port.trunk = None if words[0] == "all" else [] if words[0] == "none" else _vlan_list(words[0])
+            return
         op, vid = (words[0], int(words[1])) if len(words) == 2 else ("set", int(words[0]))
         allowed = set(port.trunk if port.trunk is not None else range(1, 4095))
         allowed = allowed | {vid} if op in ("add", "set") else allowed - {vid}
@@ -152,6 +155,14 @@ class FakeIos:
 
     def port(self, name: str) -> Port:
         return self.state[name]
+
+
+def _vlan_list(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
 
 
 @dataclass
@@ -210,9 +221,17 @@ class FakeOvs:
                     p.mode = value
                 elif key == "external_ids:description":
                     p.description = json.loads(value)
+                elif key == "trunks":
+                    p.trunk = [int(v) for v in value.strip("[]").split(",") if v]
             return ""
         if verb == "clear":
-            p.vlan, p.mode = None, None
+            for column in args[3:]:
+                if column == "tag":
+                    p.vlan = None
+                elif column == "vlan_mode":
+                    p.mode = None
+                elif column == "trunks":
+                    p.trunk = None
             return ""
         if verb == "remove":
             p.description = ""

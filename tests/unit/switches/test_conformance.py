@@ -12,7 +12,7 @@ import yaml
 
 from integrations.errors import PermanentError
 from integrations.switches import DRIVERS
-from integrations.switches.base import SwitchDriver
+from integrations.switches.base import PortState, SwitchDriver, port_differences
 from tests.unit.switches.fakes import FakeIos, FakeOvs
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -82,6 +82,45 @@ def test_a_retired_port_is_reset_and_shut(case: Case) -> None:
     retired = case.driver.retire_port(case.port)
     assert (retired.access_vlan, retired.enabled, retired.description) == (None, False, "")
     assert case.fake.port(case.port).shutdown and case.driver.get_port(case.other).enabled
+
+
+# -- undo: the port as it was before the run, its administrative state included (issue 30 #4) ------------------------
+def test_a_port_that_was_shut_and_unconfigured_is_restored_shut(case: Case) -> None:
+    case.driver.retire_port(case.port)  # an empty port, administratively down
+    before = case.driver.get_port(case.port)
+    assert (before.access_vlan, before.enabled) == (None, False)
+    case.driver.configure_access_port(case.port, 110, "srv-disdik-09 Dinas Pendidikan", enabled=True)
+    restored = case.driver.restore_port(before)
+    assert port_differences(before, restored) == []
+    assert (restored.access_vlan, restored.enabled, restored.description) == (None, False, "")
+    assert case.fake.port(case.port).shutdown
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_a_configured_port_gets_back_its_vlan_description_and_admin_state(case: Case, enabled: bool) -> None:
+    before = case.driver.configure_access_port(case.port, 130, "printer lantai 2", enabled=enabled)
+    case.driver.configure_access_port(case.port, 110, "srv-disdik-09 Dinas Pendidikan", enabled=not enabled)
+    restored = case.driver.restore_port(before)
+    assert port_differences(before, restored) == []
+    assert (restored.access_vlan, restored.enabled, restored.description) == (130, enabled, "printer lantai 2")
+    assert case.fake.port(case.port).shutdown is not enabled
+
+
+@pytest.mark.parametrize("allowed", [(100, 101, 102, 110), None])  # None: a trunk carrying every VLAN
+def test_a_trunk_gets_back_its_allowed_list(case: Case, allowed: tuple[int, ...] | None) -> None:
+    case.fake.port(case.trunk).trunk = None if allowed is None else list(allowed)
+    before = case.driver.get_port(case.trunk)
+    case.driver.configure_access_port(case.trunk, 110, "x", enabled=False)
+    restored = case.driver.restore_port(before)
+    assert port_differences(before, restored) == []
+    assert (restored.mode, restored.enabled, restored.all_vlans) == ("trunk", True, allowed is None)
+    assert restored.trunk_vlans == (allowed or ())
+
+
+def test_a_restore_names_what_differs(case: Case) -> None:
+    before = PortState(name=case.port, enabled=False, mode="access", access_vlan=None, description="")
+    now = case.driver.get_port(case.port)
+    assert port_differences(before, now) == ["enabled True (was False)"]
 
 
 def test_a_description_never_carries_a_second_command(case: Case) -> None:
