@@ -33,7 +33,7 @@ lint: install
 	$(BIN)/mypy
 
 unit: install
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/unit --durations=8
 
 # The lab tests in two phases: the independent ones concurrently (xdist workers; tests sharing a lab resource share
 # an xdist_group), then the `serial` ones, which need the whole lab, alone. JOBS=1 runs everything one at a time.
@@ -49,7 +49,9 @@ integration-parallel:
 integration-serial:
 	$(LABTEST) -m serial
 
-test: lint unit integration
+# lint, unit, lab up, concurrent, serial: each phase timed, the table at the end (tests/phases.sh).
+test: install
+	MAKE="$(MAKE)" tests/phases.sh
 
 # The edit-test loop (< 3 min on an up, seeded lab): unit tests, then the lab's smoke subset concurrently.
 test-fast: install
