@@ -28,6 +28,10 @@ class ZoneStatus(BaseModel):
     primary_ns: str
 
 
+# What a host's name may already hold in a zone, asked one type at a time (see DNSClient.records).
+RECORD_TYPES = ("A", "AAAA", "MX", "TXT", "SRV", "NS", "PTR", "CAA", "DNAME")
+
+
 class DNSClient:
     """One authoritative server. Every update is TSIG-signed; answers are read straight from that server."""
 
@@ -80,19 +84,27 @@ class DNSClient:
                       for rd in rrset)  # fmt: skip
 
     def records(self, name: str) -> dict[str, list[str]]:
-        """Every record at ``name``, by type (``{"CNAME": ["web.example.org."]}``; empty: the name is free), asked
-        of the authoritative server with ANY. Whatever the type, a name holding one is not free for a host: BIND
-        silently ignores an A added beside a CNAME, and the update reads as done."""
-        resp = self._query(name, "ANY")
-        if resp.rcode() == dns.rcode.NXDOMAIN:
-            return {}
-        if resp.rcode() != dns.rcode.NOERROR:
-            raise TransientError(SYSTEM, f"query {name} ANY: {dns.rcode.to_text(resp.rcode())}")
-        owner = dns.name.from_text(name)
+        """Every record at ``name``, by type (``{"CNAME": ["web.example.org."]}``; empty: the name is free). Whatever
+        the type, a name holding one is not free for a host: BIND silently ignores an A added beside a CNAME, and the
+        update reads as done.
+
+        Asked type by type, never with ANY: servers following RFC 8482 answer ANY with a made-up HINFO, and BIND
+        with ``minimal-any`` with one set only. The first question (A) settles the usual case: NXDOMAIN means no
+        record of any type; an alias answers it with its CNAME."""
         found: dict[str, list[str]] = {}
-        for rrset in resp.answer:
-            if rrset.name == owner and rrset.rdtype not in (dns.rdatatype.RRSIG, dns.rdatatype.NSEC):
-                found.setdefault(dns.rdatatype.to_text(rrset.rdtype), []).extend(rd.to_text() for rd in rrset)
+        owner = dns.name.from_text(name)
+        for kind in RECORD_TYPES:
+            resp = self._query(name, kind)
+            if resp.rcode() == dns.rcode.NXDOMAIN:
+                return {}
+            if resp.rcode() != dns.rcode.NOERROR:
+                raise TransientError(SYSTEM, f"query {name} {kind}: {dns.rcode.to_text(resp.rcode())}")
+            for rrset in resp.answer:
+                if rrset.name == owner and rrset.rdtype not in (dns.rdatatype.RRSIG, dns.rdatatype.NSEC):
+                    values = found.setdefault(dns.rdatatype.to_text(rrset.rdtype), [])
+                    values.extend(rd.to_text() for rd in rrset if rd.to_text() not in values)
+            if "CNAME" in found:  # an alias holds nothing else
+                break
         return {kind: sorted(values) for kind, values in sorted(found.items())}
 
     def _send(self, update: dns.update.UpdateMessage, what: str) -> None:

@@ -79,8 +79,9 @@ class FileLocks:
     """Locks across the processes of one machine: ``<directory>/<name>.lock`` held with ``flock``.
 
     The threads of one process queue on an in-process lock first (two descriptors of one process would each be a
-    holder to ``flock``). The holder writes its pid, host and start into the file, for :meth:`holder`; the file
-    stays (deleting it would let a waiter lock an unlinked inode while a newcomer locks a new file)."""
+    holder to ``flock``). The holder writes its pid, host and start into the file, for :meth:`holder`, and unlinks
+    the file as it releases it, so no file is left per run; a waiter that then gets the lock on the unlinked file
+    sees that the path no longer names it, and starts again on the path's new file."""
 
     def __init__(self, directory: Path) -> None:
         self._dir = directory
@@ -97,14 +98,36 @@ class FileLocks:
     def hold(self, name: str, timeout: float = 120.0) -> Iterator[None]:
         deadline = time.monotonic() + timeout
         with self._local.hold(name, timeout):
-            fd = os.open(self.path(name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            path = self.path(name)
+            fd = self._locked(path, name, timeout, deadline)
             try:
-                self._acquire(fd, name, timeout, deadline)
-                os.ftruncate(fd, 0)
+                os.ftruncate(fd, 0)  # a holder killed before it could unlink the file left its own line
                 os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {_now()}".encode(), 0)
                 yield
             finally:
+                with suppress(FileNotFoundError):
+                    path.unlink()  # while holding it: a waiter on this file notices (see _locked)
                 os.close(fd)  # closing the descriptor releases the lock
+
+    def _locked(self, path: Path, name: str, timeout: float, deadline: float) -> int:
+        """A descriptor holding the lock on the file ``path`` names now."""
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except PermissionError as e:
+                owner = path.parent.stat().st_uid if path.parent.exists() else "?"
+                raise PermissionError(
+                    f"lock {name}: cannot open {path} ({e.strerror}); every dcagent process on this "
+                    f"machine must run as the user owning {path.parent} (uid {owner})"
+                ) from e
+            try:
+                self._acquire(fd, name, timeout, deadline)
+                if _same_file(fd, path):
+                    return fd
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # the holder before unlinked it as it let go: lock the path's new file instead
 
     def _acquire(self, fd: int, name: str, timeout: float, deadline: float) -> None:
         pause = POLL_FIRST
@@ -141,6 +164,15 @@ class FileLocks:
             return self.path(name).read_text(errors="replace").strip() or "another process"
         except OSError:
             return "another process"
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
 
 
 def _now() -> str:

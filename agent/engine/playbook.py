@@ -95,6 +95,10 @@ class Trigger(_Model):
     # approval_tag). None declared: approval_tag alone, by anyone (no group, no check of the requester).
     decisions: list[Decision] = Field(default_factory=list)
     review: Decision | None = Field(None, description="a decision after the work report that closes the request")
+    # The request's object is recorded for the request (a colocation's new device, a new connection's circuit): its
+    # creator asked for it as much as its tagger did, and may not decide it either. Not so for a request on an
+    # object that exists (a maintenance, a withdrawal): whoever registered the server years ago may approve it.
+    created_for_request: bool = False
 
     @model_validator(mode="after")
     def _chain(self) -> Trigger:

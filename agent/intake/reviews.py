@@ -68,7 +68,9 @@ class ReviewDesk:
         user = found.username if found else None
         request = run.request or {}
         # The creator as recorded at approval, else as the changelog says now (a run from before it was recorded).
-        creator = request.get("creator") or (history.created.username if history.created else None)
+        creator = request.get("creator") or (
+            history.created.username if history.created and pb.trigger.created_for_request else None
+        )
         why = check_review(review, user, request.get("requester"), self.netbox.user_groups, lang, creator)
         if why is not None:
             note = Refusal(review, user, why).text(lang)

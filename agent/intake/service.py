@@ -170,7 +170,7 @@ class IntakeService:
                 users.update(self.netbox.users(sorted(wanted)))
             return users[user].groups
 
-        creator = history.created.username if history.created else None
+        creator = history.created.username if history.created and pb.trigger.created_for_request else None
         state = check_chain(
             pb.trigger, set(obj.tags), additions, groups_of, self.executor.language, pb.calendar.office(), creator
         )

@@ -31,7 +31,7 @@ from agent.steps.backup_mirror import (
     unmark_inflight,
 )
 from agent.steps.names import name_refusal
-from agent.steps.plans import fixed_plan
+from agent.steps.plans import checked_plan, fixed_plan
 from agent.steps.reports import journal_once
 from agent.steps.request import approved_object
 from agent.steps.services import Services, services_of
@@ -148,7 +148,7 @@ def _human_bytes(n: float) -> str:
     "validate_backup_request",
     timeout=60,
     retry=RetryPolicy(max_attempts=3),
-    plan=fixed_plan("NetBox", "check", "backup fields", "paths, schedule, retention, SSH address"),
+    plan=checked_plan("validate_backup_request", "NetBox", "backup fields", "paths, schedule, retention, SSH address"),
 )
 def validate_backup_request(ctx: StepContext) -> StepResult:
     """Check the request: absolute paths, a cron schedule, a retention policy, an address to reach the server."""
@@ -281,7 +281,8 @@ def pull_files(ctx: StepContext) -> StepResult:
 def _partial_backup(ctx: StepContext, svc: Services, config: BackupConfig, e: PartialTransfer) -> PermanentError:
     """Some files could not be read: snapshot what could (tag ``partial``, never ``backup``: a restore of "latest"
     with --delete must not take it and delete the unreadable files from the server) and fail, naming the files.
-    The mirror is kept: it is the next pull's cache and holds only what the server let dcagent read."""
+    The mirror is kept as the next pull's cache. rsync deletes nothing after a read error, so an unreadable file is
+    in the mirror (and the partial snapshot) as an earlier backup read it, if one did: the message says so."""
     tags = (*config.tags, "partial", f"run:{ctx.run_id}")
     mirror = staging(svc, config)
     done = svc.restic.snapshots(tags) if ctx.attempt > 1 else []

@@ -6,10 +6,12 @@ RFC 1035/1123 (letters, digits and hyphens; 1–63 characters per label, 253 in 
 
 A device's NetBox name is carried as is to Zabbix (the technical host name, and the host zabbix_sender reports
 to), the switch port's description, restic's ``--host`` and the documents; dcagent and people find each again by
-that name. One rule, the strictest of those systems' (a DNS label: ASCII letters, digits and hyphens, 1–63
-characters, no hyphen at either end), is checked when a request is validated, and every system then takes the name
-unchanged: nothing transliterates it (issue 30: ``accA-sérvér-ñ-d9f0`` became ``accA-s_rv_r-_-d9f0`` in Zabbix and
-``accA-server-n-d9f0`` on the switch, and lookups by name missed the host).
+that name. One rule, what all of those systems take as it is (ASCII letters, digits, hyphens, dots and
+underscores, 1–63 characters, beginning and ending with a letter or digit: no space, no accent, nothing a CLI reads
+specially), is checked when a request is validated, and every system then takes the name unchanged (the DNS name is
+its own field, ``dcagent_fqdn``, held to the label rules below): nothing transliterates it (issue 30:
+``accA-sérvér-ñ-d9f0`` became ``accA-s_rv_r-_-d9f0`` in Zabbix and ``accA-server-n-d9f0`` on the switch, and
+lookups by name missed the host).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ FqdnProblem = Literal["empty", "wildcard", "characters", "label", "length", "ape
 NameProblem = Literal["empty", "characters", "edge", "length"]
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_NAME_CHARS = re.compile(r"[A-Za-z0-9-]+")
+_NAME_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 MAX_NAME = 253
 MAX_LABEL = 63
 
@@ -37,7 +39,7 @@ def name_problem(name: str) -> NameProblem | None:
         return "characters"
     if len(name) > MAX_LABEL:
         return "length"
-    if name.startswith("-") or name.endswith("-"):
+    if not (name[0].isalnum() and name[-1].isalnum()):  # "-srv", ".srv", "srv_": read as options or hidden files
         return "edge"
     return None
 

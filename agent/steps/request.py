@@ -48,11 +48,11 @@ def _name_refused(ctx: StepContext) -> str | None:
 
 
 def plan_validate(ctx: StepContext) -> list[PlannedChange]:
-    name, missing, _ = _missing(ctx)
-    if missing:  # the run would be rejected here, with this list
-        return [
-            PlannedChange("NetBox", "reject", name, f"{t('request.incomplete', ctx.language)}: {', '.join(missing)}")
-        ]
+    """The check itself, run now: every reason it would reject for (missing fields, a refused name) is a reject."""
+    result = validate_request(ctx)
+    name = approved_object(ctx).name
+    if result.outcome == "rejected":  # the run would end here, for these reasons
+        return [PlannedChange("NetBox", "reject", name, reason) for reason in result.reasons]
     return [PlannedChange("NetBox", "check", name, "complete")]
 
 

@@ -90,18 +90,28 @@ def _scope_problems(snap: Snapshot, device_id: int, mirror: Path, target: str, l
     return root, []
 
 
-def read_request(svc: Services, device_id: int, obj: RequestObject | None = None, lang: Language = "id"
-                 ) -> tuple[RestoreRequest | None, list[str]]:  # fmt: skip
-    """The restore request as approved (``obj``; else as NetBox has it now), or every problem with it."""
-    obj = obj or svc.netbox.get_object("dcim.device", device_id)
-    cf = obj.custom_fields
+def _endpoint(svc: Services, device_id: int, obj: RequestObject, lang: Language
+              ) -> tuple[str, str | None, int | None, list[str]]:  # fmt: skip
+    """Where the restore writes: the target path as approved, the server's SSH address; and what is wrong with them."""
     problems: list[str] = []
-    wanted = str(cf.get("dcagent_restore_snapshot") or "latest").strip()
     target = ""
     try:
-        target = check_remote_path(str(cf.get("dcagent_restore_target") or "").strip())
+        target = check_remote_path(str(obj.custom_fields.get("dcagent_restore_target") or "").strip())
     except ValueError as e:
         problems.append(f"dcagent_restore_target: {e}")
+    host, port = svc.netbox.ssh_endpoint(device_id)
+    if host is None:
+        problems.append(t("request.no_ssh_address", lang))
+    return target, host, port, problems
+
+
+def read_request(svc: Services, device_id: int, obj: RequestObject | None = None, lang: Language = "id",
+                 pinned: str | None = None) -> tuple[RestoreRequest | None, list[str]]:  # fmt: skip
+    """The restore request as approved (``obj``; else as NetBox has it now), or every problem with it. ``pinned``:
+    the snapshot the validation resolved, which later steps restore whatever ``latest`` means by then."""
+    obj = obj or svc.netbox.get_object("dcim.device", device_id)
+    wanted = pinned or str(obj.custom_fields.get("dcagent_restore_snapshot") or "latest").strip()
+    target, host, port, problems = _endpoint(svc, device_id, obj, lang)
     snap = _resolve(svc, device_id, wanted)
     mirror: str | None = None
     if snap is None:
@@ -110,9 +120,6 @@ def read_request(svc: Services, device_id: int, obj: RequestObject | None = None
         mirror, outside = _scope_problems(snap, device_id, svc.backup.staging_dir / f"device-{device_id}", target,
                                           lang)  # fmt: skip
         problems += outside
-    host, port = svc.netbox.ssh_endpoint(device_id)
-    if host is None:
-        problems.append(t("request.no_ssh_address", lang))
     if problems or snap is None or host is None or mirror is None:
         return None, problems
     return RestoreRequest(device_id, obj.name, host, port, snap, target, mirror), []
@@ -120,10 +127,17 @@ def read_request(svc: Services, device_id: int, obj: RequestObject | None = None
 
 def request_of(ctx: StepContext) -> RestoreRequest:
     svc = services_of(ctx.services)
-    req, problems = read_request(svc, ctx.request.object_id, approved_object(ctx), ctx.language)
+    req, problems = read_request(svc, ctx.request.object_id, approved_object(ctx), ctx.language, validated(ctx))
     if req is None:
         raise StepInputError("; ".join(problems))
     return req
+
+
+def validated(ctx: StepContext) -> str | None:
+    """The snapshot validate_restore_request resolved and checked (its output's ``snapshot_id``; the safety
+    snapshot's output has no ``snapshot_time``): a scheduled backup during a long restore makes a new ``latest``."""
+    return next((str(out["snapshot_id"]) for out in ctx.outputs.values()
+                 if "snapshot_time" in out and "snapshot_id" in out), None)  # fmt: skip
 
 
 def _server(svc: Services, req: RestoreRequest) -> RemoteServer:
@@ -175,18 +189,21 @@ def verify_snapshot(ctx: StepContext) -> StepResult:
 def rollback(ctx: StepContext, out: Mapping[str, Any]) -> None:
     """Undo (the SOP's recovery steps): put the target back as the safety snapshot holds it, then prove it."""
     svc = services_of(ctx.services)
-    req = request_of(ctx)
+    # Only where to write: the restored snapshot may be gone by now (retention), and rolling back needs none of it.
+    target, host, port, problems = _endpoint(svc, ctx.request.object_id, approved_object(ctx), ctx.language)
+    if host is None or not target:
+        raise StepInputError("; ".join(problems))
     back = _work(svc, ctx, "rollback")
     shutil.rmtree(back, ignore_errors=True)
     landed = svc.restic.restore(str(out["snapshot_id"]), str(out["safety_path"]), back, verify=True)
     landed.mkdir(parents=True, exist_ok=True)
-    server = _server(svc, req)
-    server.push(landed, req.target, delete=True, progress=svc.progress(f"rollback {req.target}"))
+    server = svc.server(host, port)
+    server.push(landed, target, delete=True, progress=svc.progress(f"rollback {target}"))
     expected = json.loads(Path(str(out["manifest"])).read_text(encoding="utf-8"))
-    actual = server.checksums(req.target)
+    actual = server.checksums(target)
     if actual != expected:
         diff = sorted(set(actual.items()) ^ set(expected.items()))
-        raise PermanentError("server", f"rollback of {req.target} does not match the safety snapshot ({len(diff)} "
+        raise PermanentError("server", f"rollback of {target} does not match the safety snapshot ({len(diff)} "
                              f"differences, e.g. {diff[0][0]})")  # fmt: skip
     # Rolled back and proven: the run's staging goes (the safety snapshot itself stays in the repository).
     shutil.rmtree(_run_dir(svc, ctx), ignore_errors=True)

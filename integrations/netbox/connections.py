@@ -136,15 +136,18 @@ class Connections(NetBoxCore):
             try:
                 row = self._do(f"allocate VLAN {vid} in group {group_id}", partial(self._api.ipam.vlans.create, data))
             except PermanentError:
-                if self._vlan_taken(group_id, vid):
-                    continue
-                raise
+                find = partial(self._api.ipam.vlans.filter, group_id=group_id, vid=vid)
+                taken = self._do(f"find VLAN {vid}", lambda: list(find()))  # noqa: B023  (called at once)
+                # A retried create whose first answer was lost finds its own VLAN there (the run's description)
+                mine = [r for r in taken if fields.get("description") and r.description == fields["description"]]
+                if mine:
+                    row = mine[0]
+                elif taken:
+                    continue  # another request took this id meanwhile
+                else:
+                    raise
             return VlanRef(id=int(row.id), vid=int(row.vid), name=str(row.name))
         raise ConflictError(SYSTEM, f"no free VLAN left in group {group_id} outside the reserved ones")
-
-    def _vlan_taken(self, group_id: int, vid: int) -> bool:
-        rows = self._do(f"find VLAN {vid}", lambda: list(self._api.ipam.vlans.filter(group_id=group_id, vid=vid)))
-        return bool(rows)
 
     def vlans_with_marker(self, marker: str) -> list[VlanRef]:
         rows = self._do("find VLANs", lambda: list(self._api.ipam.vlans.filter(limit=PAGE, description__ic=marker)))

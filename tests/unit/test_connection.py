@@ -203,6 +203,21 @@ def test_the_offices_reserved_vlans_are_skipped_and_an_id_taken_meanwhile_gives_
 
 
 @responses.activate
+def test_a_create_whose_answer_was_lost_finds_its_own_vlan_and_makes_no_second() -> None:
+    """NetBox made the VLAN, the answer was lost, the retried POST is refused as a duplicate: the VLAN with the run's
+    description is this request's, and no next id is taken (a stray VLAN would be left over)."""
+    responses.add(responses.GET, f"{URL}/api/ipam/vlan-groups/1/available-vlans/", json=_free(2, 3))
+    taken = {"__all__": ["VLAN with this Group and VID already exists."]}
+    responses.add(responses.POST, f"{URL}/api/ipam/vlans/", status=400, json=taken)
+    ours = {"id": 9, "vid": 2, "name": "OPD", "description": "dcagent:run-1"}
+    responses.add(responses.GET, f"{URL}/api/ipam/vlans/", json={"count": 1, "next": None, "previous": None,
+                                                                 "results": [ours]})  # fmt: skip
+    vlan = NetBoxClient(URL, "nbt_x.y", timeout=2).allocate_vlan(1, "OPD", {"description": "dcagent:run-1"})
+    assert (vlan.id, vlan.vid) == (9, 2)
+    assert [c.request.method for c in responses.calls].count("POST") == 1
+
+
+@responses.activate
 def test_a_group_with_only_reserved_vlans_free_has_none_to_give() -> None:
     responses.add(responses.GET, f"{URL}/api/ipam/vlan-groups/1/available-vlans/", json=_free(1, 1002))
     client = NetBoxClient(URL, "nbt_x.y", timeout=2)

@@ -75,14 +75,15 @@ def test_a_wildcard_anywhere_is_refused(labels: list[str]) -> None:
 # --- a device's name: one rule for every system it reaches (issue 30 #6) ----------------------------------------
 
 
-device_name = st.from_regex(r"\A[A-Za-z0-9]([A-Za-z0-9-]{0,40}[A-Za-z0-9])?\Z")
+device_name = st.from_regex(r"\A[A-Za-z0-9]([A-Za-z0-9._-]{0,40}[A-Za-z0-9])?\Z")
 
 
 @pytest.mark.parametrize(
     ("name", "problem"),
     [("srv-disdik-09", None), ("accA-server-n-d9f0", None), ("X", None), ("a" * MAX_LABEL, None),
-     ("", "empty"), ("accA-sérvér-ñ-d9f0", "characters"), ("web_01", "characters"), ("web 01", "characters"),
-     ("db.prod", "characters"), ("srv;reload", "characters"), ("-srv", "edge"), ("srv-", "edge"),
+     ("", "empty"), ("accA-sérvér-ñ-d9f0", "characters"), ("web_01", None), ("web 01", "characters"),
+     ("db.prod", None), ("SRV_DISDIK_01", None), ("srv;reload", "characters"), ("srv/../x", "characters"),
+     ("-srv", "edge"), ("srv-", "edge"), (".srv", "edge"), ("srv_", "edge"),
      ("a" * (MAX_LABEL + 1), "length")],
 )  # fmt: skip
 def test_device_name_examples(name: str, problem: str | None) -> None:
@@ -128,6 +129,9 @@ def test_validation_rejects_a_name_another_system_would_change_in_indonesian() -
     assert result.outcome == "rejected", result
     [reason] = result.reasons
     assert "accA-sérvér-ñ-d9f0" in reason and "huruf" in reason and "tanda hubung" in reason, reason
+    # `dcagent plan` says so too: its validation line is a reject, and the plan ends there (exit 3)
+    plan = REGISTRY.get("validate_request").plan
+    assert plan is not None and [(c.action, c.detail) for c in plan(ctx)] == [("reject", reason)]
 
 
 def test_the_zabbix_sync_skips_a_name_the_rule_refuses_and_says_why(tmp_path: Path) -> None:

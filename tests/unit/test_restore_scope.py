@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
 from agent.settings import load_settings
-from agent.steps.restore import outside_backup
+from agent.steps.restore import outside_backup, request_of
 from agent.steps.services import Services
 from integrations.backup import Snapshot
 
@@ -66,6 +66,11 @@ def snap(short_id: str, *paths: str) -> Snapshot:
 
 
 def validate(tmp_path: Path, repo: Repository, backup_paths: str, target: str, wanted: str = "latest") -> StepResult:
+    return REGISTRY.get("validate_restore_request").fn(context(tmp_path, repo, backup_paths, target, wanted))
+
+
+def context(tmp_path: Path, repo: Repository, backup_paths: str, target: str, wanted: str = "latest",
+            outputs: dict[str, dict[str, str]] | None = None) -> StepContext:  # fmt: skip
     environ = {
         "DCAGENT_NETBOX__URL": "http://127.0.0.1:8001", "DCAGENT_NETBOX__TOKEN": "t",
         "DCAGENT_ZABBIX__URL": "http://127.0.0.1:8081", "DCAGENT_ZABBIX__TOKEN": "z",
@@ -78,10 +83,9 @@ def validate(tmp_path: Path, repo: Repository, backup_paths: str, target: str, w
     device = {"object_type": "dcim.device", "id": 7, "name": "srv-7", "status": "active", "tags": ["sop-restore"],
               "custom_fields": {"dcagent_backup_paths": backup_paths, "dcagent_restore_snapshot": wanted,
                                 "dcagent_restore_target": target}}  # fmt: skip
-    ctx = StepContext(run_id="run-r", playbook="restore", step="validate_restore_request",
-                      request=ObjectRef("dcim.device", 7), outputs={}, services=svc, locks=InProcessLocks(),
-                      clock=None, language="en", approved={"object": device})  # type: ignore[arg-type]  # fmt: skip
-    return REGISTRY.get("validate_restore_request").fn(ctx)
+    return StepContext(run_id="run-r", playbook="restore", step="validate_restore_request",
+                       request=ObjectRef("dcim.device", 7), outputs=outputs or {}, services=svc, locks=InProcessLocks(),
+                       clock=None, language="en", approved={"object": device})  # type: ignore[arg-type]  # fmt: skip
 
 
 def test_a_widened_field_does_not_let_an_older_snapshot_replace_the_parent(tmp_path: Path) -> None:
@@ -120,3 +124,14 @@ def test_the_snapshot_reads_back_the_paths_it_recorded(root: str, extra: str) ->
     assert s.held_paths(mirror + "/") == (root, root + "/" + extra)
     assert snap("p0000000", mirror).held_paths(mirror) is None
     assert snap("p0000000", "/elsewhere" + root).held_paths(mirror) is None
+
+
+def test_the_later_steps_restore_the_snapshot_the_validation_checked(tmp_path: Path) -> None:
+    """``latest`` is resolved once: a scheduled backup taken during a long restore is not what gets pushed."""
+    mirror = str(tmp_path / "staging" / "device-7")
+    repo = Repository(snap("0ld0ld00", mirror + "/srv/app"))
+    checked = validate(tmp_path, repo, "/srv/app", "/srv/app")
+    assert checked.outcome == "ok" and checked.output["snapshot_id"] == "0ld0ld00"
+    repo.snaps.append(snap("n3wn3w00", mirror + "/srv/app/uploads"))  # the night's backup, of uploads/ only
+    later = context(tmp_path, repo, "/srv/app/uploads", "/srv/app", outputs={"validate": dict(checked.output)})
+    assert request_of(later).snapshot.short_id == "0ld0ld00"

@@ -102,8 +102,9 @@ WRITERS = {"place_device", "assign_ip", "activate_device", "release_addresses", 
 REPORTS = {"work_report", "handover_form", "withdrawal_form", "notify_withdrawal", "maintenance_report"}
 
 
-@pytest.mark.parametrize("name", ["colocation", "colocation-sumbawa", "colocation-jateng", "withdrawal",
-                                  "maintenance"])  # fmt: skip
+# The maintenance's last write (end_maintenance) reads the status back itself: a final look after it would undo a
+# maintenance that has happened.
+@pytest.mark.parametrize("name", ["colocation", "colocation-sumbawa", "colocation-jateng", "withdrawal"])
 def test_every_playbook_that_writes_the_device_reads_it_back_before_its_report(name: str) -> None:
     steps = [r.step for r in load_playbooks(ROOT / "playbooks")[name].steps]
     assert "verify_device" in steps, steps

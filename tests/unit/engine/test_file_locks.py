@@ -3,8 +3,10 @@ locks are file locks the kernel holds for a process and drops when it dies, SIGK
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+import threading
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from agent.engine.executor import Executor, run_lease
 from agent.engine.locks import FileLocks, LockTimeout, locks_for
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
-from tests.unit.engine.test_executor import playbook
+from tests.unit.engine.test_executor import playbook, wait_until
 from tests.unit.engine.world import FakeClock, RecordingTracker, World, make_registry
 
 HOLD = """
@@ -48,6 +50,39 @@ def test_a_lock_another_process_holds_is_waited_for_named_and_freed_by_its_death
     assert not locks.held("run:7f3a") and locks.holder("run:7f3a") is None
     with locks.hold("run:7f3a", timeout=1):
         assert locks.held("run:7f3a")
+
+
+def test_a_released_lock_leaves_no_file_and_a_waiter_locks_the_paths_new_file(tmp_path: Path) -> None:
+    """The holder unlinks the file as it lets go (no file per run left behind); a waiter already on that file then
+    starts again on the path's new one: had it kept the unlinked file, a third process would lock beside it."""
+    first, second, third = (FileLocks(tmp_path / "locks") for _ in range(3))
+    path = first.path("rack:12")
+    got = threading.Event()
+    release = threading.Event()
+
+    def waiter() -> None:
+        with second.hold("rack:12", timeout=10):
+            got.set()
+            release.wait(10)
+
+    with first.hold("rack:12"):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        assert wait_until(lambda: _open_descriptors(path) == 2)  # the waiter has the same file open
+    assert got.wait(10)
+    with pytest.raises(LockTimeout), third.hold("rack:12", timeout=0.05):
+        pytest.fail("a third process locked the lock's path beside the waiter")
+    release.set()
+    thread.join(10)
+    assert list((tmp_path / "locks").iterdir()) == []
+
+
+def _open_descriptors(path: Path) -> int:
+    found = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            found += fd.readlink() == path
+    return found
 
 
 def test_names_from_netbox_stay_inside_the_lock_directory(tmp_path: Path) -> None:

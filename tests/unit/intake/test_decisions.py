@@ -30,6 +30,7 @@ trigger:
   object_type: dcim.device
   tag: sop-colocation
   status: planned
+  created_for_request: true
   decisions:
     - {tag: disposisi, title: Disposisi Kepala Dinas, group: kepala-dinas, sop_step: "000.2", sla: 1d}
     - {tag: approved, title: Penugasan Kepala Bidang, group: kepala-bidang, sop_step: "000.3", sla: 1d}
@@ -146,6 +147,17 @@ def test_the_objects_creator_may_not_decide_a_request_a_colleague_tagged(
     assert [t.run_id for t in taken] == [None] and intake[1].list_runs() == []
     [(kind, text)] = nb.journal_entries
     assert kind == "warning" and "pembuat objek permohonan ini" in text and decider in text, text
+
+
+def test_on_an_object_not_created_for_the_request_its_creator_may_decide(tmp_path: Path) -> None:
+    """A maintenance or a withdrawal is asked on a server someone registered long before: that person (now the head
+    of division, say) may approve it; only the tagger is the requester there."""
+    intake = intake_for(tmp_path, "batam", CHAIN.replace("  created_for_request: true\n", ""))
+    nb = ChainNetBox(["sop-colocation", "disposisi", "approved"],
+                     {"sop-colocation": ("staf", 0), "disposisi": ("kadis", 1), "approved": ("kabid", 2)},
+                     created="kabid")  # fmt: skip
+    [taken] = take(intake, nb)
+    assert taken.run_id is not None, taken.note
 
 
 def test_the_objects_creator_may_not_close_the_review(intake: tuple[IntakeService, Store]) -> None:
