@@ -182,7 +182,8 @@ def test_backup_request_then_restore_then_rollback_when_the_server_dies(
     try:
         wider = dcagent(env, "restore", dev.name, "--snapshot", snaps[0].short_id, "--target", str(data_dir.parent))
         assert wider.returncode == 3, wider.stdout + wider.stderr
-        assert "is neither a backed-up path nor inside one" in " ".join(wider.stdout.split())
+        shown = " ".join(wider.stdout.split())  # the snapshot's own paths decide (issue 30 #11), not the field
+        assert f"is neither a path snapshot {snaps[0].short_id} backed up nor inside one" in shown, shown
         assert (beside / "keep.conf").read_text() == "not backed up\n"
         assert local_checksums(data_dir) == original
     finally:

@@ -316,7 +316,7 @@ def test_shortfalls_reject_with_a_reply_letter_and_change_nothing(
     assert clients.zabbix(load_settings(None)).host_id(dev.name) is None
     text = _pdf_text(env, "colocation", dev, "surat-balasan")
     assert "bandwidth: 900 Mbps requested" in text and "of the 1000 Mbps uplink" in text
-    assert "ns1.dc.lab already exists in DNS (127.0.0.1)" in text
+    assert "ns1.dc.lab already exists in DNS (A 127.0.0.1)" in text  # every record type on the name, by type
     assert re.search(r"Number: SB/\d{3}/DC/[IVX]+/20\d\d", text), text[:400]  # the office's reply-letter number
 
 

@@ -212,24 +212,48 @@ def test_sigkill_after_each_step_then_resume_leaves_no_duplicate(
 
 
 @pytest.mark.smoke
-def test_a_failing_step_undoes_earlier_steps(nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any]) -> None:
+def test_a_failing_step_undoes_earlier_steps(
+    nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any], tmp_path: Path
+) -> None:
+    """BIND refuses the update (the agent's TSIG secret is wrong): publish_dns fails for good, reserve_ip is undone."""
+    wrong = tmp_path / "dns-tsig"
+    wrong.write_text("d3Jvbmcgc2VjcmV0IG9mIHRoZSByaWdodCBsZW5ndGgh\n")
+    dev = device()
+    tag(nb, dev, "sop-selftest", "approved")
+    result = dcagent({**bootstrapped, "DCAGENT_DNS__TSIG_SECRET_FILE": str(wrong)}, "run", "selftest",
+                     f"device:{dev.name}")  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "dcagent-failed" in tags_of(nb, dev)
+    assert ips_of(nb, dev) == []  # reserve_ip was undone in NetBox
+    assert dns_a(dev.name) == []  # and nothing of ours is in DNS
+    failed = [j for j in journal_of(nb, dev) if j.startswith("Failed:")]
+    assert failed and "TSIG" in failed[0], failed
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize(("kind", "value"), [("CNAME", "web.example.org."), ("TXT", '"owner disdik"')])
+def test_a_name_holding_any_record_is_rejected_at_once_and_undone(
+    nb: Any, bootstrapped: dict[str, str], device: Callable[..., Any], kind: str, value: str
+) -> None:
+    """Issue 30 #7: BIND ignores an A added beside a CNAME and answers NOERROR; a name holding any record is a
+    rejection at once (not an outage waited out for 600 s), and what the run did is undone."""
     settings = load_settings(None)
     assert settings.dns is not None
     dns = clients.dns(settings.dns)
-    taken = f"taken-{uuid.uuid4().hex[:6]}.dc.lab."
-    dns.replace_record("dc.lab", taken, "A", "127.10.0.250")  # the FQDN already points elsewhere
+    taken = f"Taken-{uuid.uuid4().hex[:6]}.dc.lab."  # capitals: DNS names compare case-insensitively
+    dns.replace_record("dc.lab", taken.lower(), kind, value)
     try:
         dev = device(fqdn=taken.rstrip("."))
         tag(nb, dev, "sop-selftest", "approved")
+        started = time.monotonic()
         result = dcagent(bootstrapped, "run", "selftest", f"device:{dev.name}")
-        assert result.returncode == 1, result.stdout + result.stderr
-        assert "dcagent-failed" in tags_of(nb, dev)
-        assert ips_of(nb, dev) == []  # reserve_ip was undone in NetBox
-        assert dns.lookup(taken, "A") == ["127.10.0.250"]  # and nothing of ours was left in DNS
-        failed = [j for j in journal_of(nb, dev) if j.startswith("Failed:")]
-        assert failed and "already points to 127.10.0.250" in failed[0]
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert time.monotonic() - started < 60, "waited as for an outage"
+        assert "dcagent-rejected" in tags_of(nb, dev) and ips_of(nb, dev) == []
+        assert f"{kind} {value}".lower() in " ".join(result.stdout.split()).lower(), result.stdout
+        assert dns.records(taken) == {kind: [value]}  # theirs, untouched; no A of ours beside it
     finally:
-        dns.delete_record("dc.lab", taken, "A")
+        dns.delete_record("dc.lab", taken.lower(), kind)
 
 
 @pytest.mark.serial  # counts every object in NetBox and Zabbix
