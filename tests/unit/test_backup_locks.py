@@ -14,12 +14,12 @@ import pytest
 from agent.engine.errors import StepInputError
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
-from agent.settings import load_settings
 from agent.steps import backup
 from agent.steps.backup_mirror import remove_mirror
 from agent.steps.services import Services
 from integrations.backup import BackupSummary, Retention
 from integrations.transfer import TransferStats
+from tests.unit.backup_env import backup_services
 
 
 class Clock:
@@ -70,13 +70,7 @@ class Server:
 
 @pytest.fixture
 def world(tmp_path: Path) -> tuple[Services, Server, Repository, InProcessLocks]:
-    environ = {
-        "DCAGENT_NETBOX__URL": "http://127.0.0.1:8001", "DCAGENT_NETBOX__TOKEN": "t",
-        "DCAGENT_ZABBIX__URL": "http://127.0.0.1:8081", "DCAGENT_ZABBIX__TOKEN": "z",
-        "DCAGENT_BACKUP__REPOSITORY": "/repo", "DCAGENT_BACKUP__PASSWORD": "x",
-        "DCAGENT_BACKUP__STAGING_DIR": str(tmp_path / "staging"),
-    }  # fmt: skip
-    svc = Services(load_settings(None, environ=environ))
+    svc = backup_services(tmp_path)
     server, repo = Server(tmp_path / "staging"), Repository()
     svc.__dict__["restic"] = repo
     svc.server = lambda _host, _port: server  # type: ignore[method-assign]

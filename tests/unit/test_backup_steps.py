@@ -15,12 +15,13 @@ import agent.steps.backup  # noqa: F401  (registers the backup steps)
 from agent.engine.errors import StepInputError
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
-from agent.settings import SettingsError, load_settings
+from agent.settings import SettingsError
 from agent.steps.services import Services
 from integrations.backup import BackupSummary, Retention, Snapshot
 from integrations.errors import PermanentError
 from integrations.netbox import RequestObject
 from integrations.transfer import PartialTransfer, TransferStats
+from tests.unit.backup_env import backup_services
 
 STATS = TransferStats(files=1, bytes_transferred=1, total_bytes=1, seconds=0.1)
 
@@ -106,13 +107,7 @@ class Zabbix:
 
 
 def services(tmp_path: Path, fields: dict[str, Any], server: Server, **env: str) -> tuple[Services, Repository]:
-    environ = {
-        "DCAGENT_NETBOX__URL": "http://127.0.0.1:8001", "DCAGENT_NETBOX__TOKEN": "t",
-        "DCAGENT_ZABBIX__URL": "http://127.0.0.1:8081", "DCAGENT_ZABBIX__TOKEN": "z",
-        "DCAGENT_BACKUP__REPOSITORY": "/repo", "DCAGENT_BACKUP__PASSWORD": "x",
-        "DCAGENT_BACKUP__STAGING_DIR": str(tmp_path / "staging"), **env,
-    }  # fmt: skip
-    svc = Services(load_settings(None, environ=environ), scheduler=Scheduler())  # type: ignore[arg-type]
+    svc = backup_services(tmp_path, Scheduler(), **env)
     repo = Repository()
     svc.__dict__.update(restic=repo, netbox=NetBox(fields), zabbix=Zabbix())
     svc.server = lambda _host, _port: server  # type: ignore[method-assign]

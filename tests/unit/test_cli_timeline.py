@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -23,14 +22,8 @@ FAILURE = "configure_switch_port: TransientError: switch tor-btm-01 127.0.1.1:22
 
 
 @pytest.fixture
-def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Store, str]:
-    url = f"sqlite:///{tmp_path / 'runs.sqlite3'}"
-    for key, value in {"DCAGENT_NETBOX__URL": "http://127.0.0.1:8001", "DCAGENT_NETBOX__TOKEN": "t",
-                       "DCAGENT_ZABBIX__URL": "http://127.0.0.1:8081", "DCAGENT_ZABBIX__TOKEN": "z",
-                       "DCAGENT_STORE_URL": url, "COLUMNS": "200"}.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
-    store = Store(url)
-    store.migrate()
+def store_env(cli_store: Store) -> tuple[Store, str]:
+    store = cli_store
     t0 = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
     plan = [NewStep(k, k, 3600.0) for k in STEPS]
     run_id, _ = store.create_run("colocation", ObjectRef("dcim.device", 42), "srv-disdik-01", "webhook", plan, t0,

@@ -21,8 +21,9 @@ from agent.steps.services import Services
 from agent.steps.withdrawal import unpublish_dns
 from integrations.dns import canonical_name
 from integrations.errors import PermanentError, TransientError
-from integrations.netbox import NetBoxClient, PrefixRef, SiteCapacity
+from integrations.netbox import NetBoxClient
 from tests.unit.engine.world import FakeClock
+from tests.unit.test_rack_choice import FakeNetBox  # the capacity check's reads
 
 URL = "http://netbox.test"
 RECORDED = Path(__file__).parent / "recorded" / "netbox" / "site-batam" / "graphql.json"
@@ -96,20 +97,6 @@ def test_a_resumed_publish_finds_its_own_address_and_finishes() -> None:
     reserved = {"reserve_ip": {"address": f"{IP}/24", "dns_name": "srv-disdik-09.dc.lab"}}
     result = publish_dns(_ctx(zone, "publish_dns", "srv-disdik-09.dc.lab", reserved))
     assert result.outcome == "ok" and zone.lookup(PTR, "PTR") == ["srv-disdik-09.dc.lab."]
-
-
-@dataclass
-class FakeNetBox:
-    site: SiteCapacity
-
-    def site_capacity(self, site_id: int, roles: list[str], **_request: Any) -> SiteCapacity:
-        return self.site
-
-    def prefix_of_vlan(self, vlan_id: int) -> PrefixRef:
-        return PrefixRef(id=10, prefix="127.10.0.0/24")
-
-    def free_ip_count(self, prefix_id: int) -> int:
-        return 50
 
 
 def test_the_capacity_check_rejects_a_name_that_is_an_alias_in_dns() -> None:

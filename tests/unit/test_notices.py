@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import ObjectRef, StepContext
+from agent.engine.store import Store
 from agent.steps.notices import NOTICE_RETRY, send_notice
 from integrations.errors import TransientError
 from integrations.mail import Notice
@@ -68,23 +68,15 @@ def test_a_notice_sent_is_recorded_and_a_resumed_attempt_does_not_send_it_again(
 # -- a notice that was not sent shows as failed wherever its step shows (issue 30, #16) ------------------------
 
 
-def test_a_notice_not_sent_shows_as_failed_in_the_timeline_and_its_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_notice_not_sent_shows_as_failed_in_the_timeline_and_its_data(cli_store: Store) -> None:
     from typer.testing import CliRunner
 
     from agent.cli import app  # imported here: the CLI's import is heavy for the notice tests above
     from agent.engine.registry import ObjectRef
-    from agent.engine.store import NewStep, Store
+    from agent.engine.store import NewStep
     from agent.timeline import calendar_of, run_data
 
-    url = f"sqlite:///{tmp_path / 'runs.sqlite3'}"
-    for key, value in {"DCAGENT_NETBOX__URL": "http://127.0.0.1:8001", "DCAGENT_NETBOX__TOKEN": "t",
-                       "DCAGENT_ZABBIX__URL": "http://127.0.0.1:8081", "DCAGENT_ZABBIX__TOKEN": "z",
-                       "DCAGENT_STORE_URL": url, "COLUMNS": "200"}.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
-    store = Store(url)
-    store.migrate()
+    store = cli_store
     t0 = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
     run_id, _ = store.create_run("withdrawal", ObjectRef("dcim.device", 42), "srv-disdik-01", "webhook",
                                  [NewStep("notify", "withdrawal_notice", 3600.0)], t0)  # fmt: skip

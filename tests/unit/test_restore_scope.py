@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
-from agent.settings import load_settings
 from agent.steps.restore import outside_backup, request_of
-from agent.steps.services import Services
 from integrations.backup import Snapshot
+from tests.unit.backup_env import backup_services
 
 segment = st.from_regex(r"\A[a-z0-9_]{1,8}\Z")
 path = st.lists(segment, min_size=1, max_size=4).map(lambda parts: "/" + "/".join(parts))
@@ -71,13 +70,7 @@ def validate(tmp_path: Path, repo: Repository, backup_paths: str, target: str, w
 
 def context(tmp_path: Path, repo: Repository, backup_paths: str, target: str, wanted: str = "latest",
             outputs: dict[str, dict[str, str]] | None = None) -> StepContext:  # fmt: skip
-    environ = {
-        "DCAGENT_NETBOX__URL": "http://127.0.0.1:8001", "DCAGENT_NETBOX__TOKEN": "t",
-        "DCAGENT_ZABBIX__URL": "http://127.0.0.1:8081", "DCAGENT_ZABBIX__TOKEN": "z",
-        "DCAGENT_BACKUP__REPOSITORY": "/repo", "DCAGENT_BACKUP__PASSWORD": "x",
-        "DCAGENT_BACKUP__STAGING_DIR": str(tmp_path / "staging"),
-    }  # fmt: skip
-    svc = Services(load_settings(None, environ=environ))
+    svc = backup_services(tmp_path)
     svc.__dict__["restic"] = repo
     svc.__dict__["netbox"] = NetBox()
     device = {"object_type": "dcim.device", "id": 7, "name": "srv-7", "status": "active", "tags": ["sop-restore"],
