@@ -10,6 +10,7 @@ from agent import clients
 from agent.settings import Settings
 from integrations.errors import HostKeyError, PermanentError
 from integrations.ssh import SSHCredentials
+from integrations.switches.base import PortState
 from integrations.switches.ovs_linux import OvsLinuxDriver
 
 # The lab answers: part of `make test-fast`. One worker for the module: its tests share tor-btm-01's spare ports.
@@ -122,3 +123,19 @@ def test_a_connections_vlan_trunk_and_rate_limit_are_read_back_from_ovsdb(
         vsctl(lab_dir, switch, "clear", "port", ACCESS, "tag", "trunks", "vlan_mode")
         vsctl(lab_dir, switch, "set", "interface", ACCESS, "ingress_policing_rate=0", "ingress_policing_burst=0")
         vsctl(lab_dir, switch, "br-set-external-id", "br0", "dcagent-vlan-3901")
+
+
+@pytest.mark.parametrize("before", ["shut", "trunk"])
+def test_a_port_is_restored_as_it_was_before_a_run(driver: OvsLinuxDriver, before: str) -> None:
+    """Issue 30 #4: undo puts the port back as recorded, its admin state last: a port that was down stays down (the
+    old undo reset it to defaults, which brings a port up); a trunk gets its allowed list back."""
+    if before == "shut":
+        was = driver.configure_access_port(PORT, 133, "spare (shut)", enabled=False)
+    else:
+        driver.reset_port(PORT)
+        was = driver.restore_port(PortState(name=PORT, enabled=True, mode="trunk", access_vlan=None,
+                                            trunk_vlans=(130, 131, 140), description="uplink spare"))  # fmt: skip
+    driver.configure_access_port(PORT, 134, "srv-run (Dinkes)")  # what a colocation's step does
+    back = driver.restore_port(was)
+    assert back == was == driver.get_port(PORT), (was, back)
+    assert back.enabled is (before != "shut")
