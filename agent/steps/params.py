@@ -18,6 +18,12 @@ class NoParams(Params):
     """The step takes none."""
 
 
+class ReplyLetter(Params):
+    subject: Literal["colocation", "maintenance", "withdrawal", "new_network", "bandwidth"] = Field(
+        "colocation", description="what the request asked for: the letter's title (doc.letter_title.<subject>)"
+    )
+
+
 class ValidateRequest(Params):
     required_fields: list[str] = Field(default_factory=list, description="custom fields the SOP's form requires")
     require_tenant: bool = False

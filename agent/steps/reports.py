@@ -15,7 +15,7 @@ from agent.i18n import status_label, t
 from agent.reports.dates import office_date
 from agent.reports.links import document_path, run_path, signed_path
 from agent.reports.render import render
-from agent.steps.params import NoParams
+from agent.steps.params import NoParams, ReplyLetter
 from agent.steps.request import approved_device, approved_object
 from agent.steps.services import Services, services_of
 from agent.steps.titles import step_title
@@ -151,15 +151,18 @@ def work_report(ctx: StepContext) -> StepResult:
     return StepResult.ok(html=str(html), pdf=str(pdf), generated=datetime.now().isoformat(timespec="seconds"))
 
 
-@step("reply_letter", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report, params=NoParams)
+@step("reply_letter", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report, params=ReplyLetter)
 def reply_letter(ctx: StepContext) -> StepResult:
-    """Write the reply letter (Surat Balasan) stating every reason the request cannot be granted."""
+    """Write the reply letter (Surat Balasan) stating every reason the request cannot be granted, titled by what
+    was asked (a rejected maintenance is no colocation request)."""
     svc = services_of(ctx.services)
     c = _common(svc, ctx)
     spec = c.pop("spec")
     reasons = [r for out in ctx.outputs.values() for r in out.get("reasons", [])]
     out_dir = svc.settings.reports_dir / ctx.run_id
-    context = {**c, "device": spec.name, "reasons": reasons, **document_head(svc, ctx, "surat-balasan")}
+    subject = ReplyLetter.model_validate(ctx.params).subject
+    context = {**c, "device": spec.name, "reasons": reasons, **document_head(svc, ctx, "surat-balasan"),
+               "title": t(f"doc.letter_title.{subject}", ctx.language)}  # fmt: skip
     html, pdf = render("surat_balasan.html.j2", out_dir, "surat-balasan", context, ctx.language)
     label = t("reports.reply_letter", ctx.language)
     journal_once(svc, ctx, "letter", document_entry(svc, ctx, label, pdf, html))

@@ -40,3 +40,25 @@ def test_parts_are_found_by_role_or_by_name() -> None:
     assert _part(items, "memory") == "32GB DDR4"
     assert _part(items, "storage") == "Disk 0 960 GB SSD"
     assert _part(items, "motherboard") == ""
+
+
+def test_a_rejected_maintenance_or_withdrawal_gets_a_reply_titled_by_what_was_asked() -> None:
+    """Issue 34: a refused maintenance got "SURAT BALASAN PERMOHONAN COLOCATION"."""
+    from pathlib import Path
+
+    import agent.steps  # noqa: F401  (registers the steps the playbooks name)
+    from agent.engine.playbook import load_playbooks
+    from agent.i18n import t
+    from agent.reports.render import page
+    from agent.steps.params import ReplyLetter
+
+    books = load_playbooks(Path(__file__).resolve().parents[2] / "playbooks")
+    subjects = {name: ReplyLetter.model_validate(ref.params).subject for name, pb in books.items()
+                for ref in pb.all_steps() if ref.step == "reply_letter"}  # fmt: skip
+    assert (subjects["maintenance"], subjects["withdrawal"], subjects["colocation"]) == (
+        "maintenance", "withdrawal", "colocation")  # fmt: skip
+    html = page("surat_balasan.html.j2", "id", title=t("doc.letter_title.maintenance", "id"), number="1",
+                date="7 Desember 2026", letter_number="005/12", agency="Dinkes", device="srv-1", reasons=["x"],
+                sign={"head": "Budi"}, letterhead=None, office="Diskominfo", sop_number="SOP 01", sop_title="",
+                run_id="r")  # fmt: skip
+    assert "SURAT BALASAN PERMOHONAN PEMELIHARAAN SERVER" in html and "COLOCATION" not in html
