@@ -80,7 +80,7 @@ def run_data(view: RunView, cal: OfficeCalendar, standards: dict[str, Standard])
             "finished_at": _iso(st.finished_at),
             "seconds": st.duration,
             "standard": str(standard_of(st, standards)),
-            "within_standard": cal.within(st.started_at, st.finished_at, standard_of(st, standards)),
+            "within_standard": cal.within(st.measured_from, st.finished_at, standard_of(st, standards)),
             "attempts": st.attempts,
             "error": shown_error(st),
             "output": st.output,
@@ -126,7 +126,7 @@ def step_lines(view: RunView, cal: OfficeCalendar, standards: dict[str, Standard
     pw = max((len(st.phase) for st in view.steps), default=0)
     for st in view.steps:
         std = standard_of(st, standards)
-        met = " ✓" if cal.within(st.started_at, st.finished_at, std) and not notice_failure(st) else "  "
+        met = " ✓" if cal.within(st.measured_from, st.finished_at, std) and not notice_failure(st) else "  "
         start = office_clock(st.started_at, cal)
         tries = f" ×{st.attempts}" if st.attempts > 1 else ""
         lines.append(f"{st.seq:>2} {st.phase:<{pw}} {st.key:<{kw}} {shown_status(st):<8} {start} "

@@ -38,7 +38,7 @@ def past_standard(run: RunView, playbook: Playbook) -> list[str]:
             if d.get("within") is False]  # fmt: skip
     for st in run.steps:
         std = standards.get(st.key)
-        if st.phase == "main" and std is not None and calendar.within(st.started_at, st.finished_at, std) is False:
+        if st.phase == "main" and std is not None and calendar.within(st.measured_from, st.finished_at, std) is False:
             late.append(f"{st.key} ({std})")
     return late
 

@@ -132,7 +132,7 @@ def print_timeline(view: RunView, cal: OfficeCalendar, standards: dict[str, Stan
                   caption=f"times: {zone}")  # fmt: skip
     for st in view.steps:
         std = standard_of(st, standards)
-        met = cal.within(st.started_at, st.finished_at, std) and not notice_failure(st)
+        met = cal.within(st.measured_from, st.finished_at, std) and not notice_failure(st)
         dur = human(st.duration) + (" ✓" if met else "")
         table.add_row(str(st.seq), st.phase, st.key, shown_status(st),
                       office_clock(st.started_at, cal, "-"), office_clock(st.finished_at, cal, "-"),

@@ -45,6 +45,16 @@ class StepView:
             return (self.finished_at - self.started_at).total_seconds()
         return None
 
+    @property
+    def measured_from(self) -> datetime | None:
+        """When the step's SOP standard starts counting: its first attempt, or, for a step that waited for a time
+        (a maintenance window two days away), the end of that wait: waiting for the agreed time is nobody's delay,
+        so it does not make the step "terlampaui" by construction."""
+        until = self.progress.get("wait_until")
+        if until is None or self.started_at is None:
+            return self.started_at
+        return max(self.started_at, utc(datetime.fromisoformat(str(until))) or self.started_at)
+
 
 @dataclass(frozen=True)
 class RunView:

@@ -124,7 +124,7 @@ def day_figures(finished: list[RunView], playbooks: Mapping[str, Playbook]) -> d
         for st in run.steps:
             if st.status != "done" or st.phase != "main":
                 continue
-            ok = cal.within(st.started_at, st.finished_at, standard_of(st, standards))
+            ok = cal.within(st.measured_from, st.finished_at, standard_of(st, standards))
             if ok is not None:
                 judged, over = judged + 1, over + (not ok)
     out[OVER] = over

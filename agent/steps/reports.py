@@ -61,7 +61,7 @@ def _timeline(ctx: StepContext) -> list[dict[str, Any]]:
                      "status": status_label("done", ctx.language),
                      "start": _clock_time(st.started_at, cal), "end": _clock_time(st.finished_at, cal),
                      "duration": _human(st.duration), "std": str(std),
-                     "within": bool(cal.within(st.started_at, st.finished_at, std))})  # fmt: skip
+                     "within": bool(cal.within(st.measured_from, st.finished_at, std))})  # fmt: skip
     return rows
 
 

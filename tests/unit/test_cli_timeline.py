@@ -12,9 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli import app
+from agent.engine.calendar import OfficeCalendar
 from agent.engine.registry import ObjectRef
 from agent.engine.store import NewStep, Store
 from agent.logs import setup_logging
+from agent.timeline import run_data
 
 STEPS = ["validate_request", "check_capacity", "reserve_ip", "place_device", "register_zabbix",
          "cable_switch_port", "configure_switch_port", "ensure_backup_monitoring"]  # fmt: skip
@@ -87,3 +89,26 @@ def test_the_timeline_is_in_the_offices_time_zone_and_says_so(store_env: tuple[S
     first = next(line for line in result.output.splitlines() if "validate_request" in line)
     assert " 09:00:00 " in first and "02:00:00" not in result.output, result.output
     assert "WIB (Asia/Jakarta)" in result.output
+
+
+def test_a_step_that_waited_for_its_window_is_measured_from_the_windows_start(cli_store: Store) -> None:
+    """Issue 31 #5: a maintenance window two days away made begin_maintenance "terlampaui" (1 day) by construction;
+    the standard counts from when the wait ended, the first attempt only for a step that never waited."""
+    t0 = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+    window = t0 + timedelta(days=2)
+    run_id, _ = cli_store.create_run("maintenance", ObjectRef("dcim.device", 42), "srv-disdik-01", "webhook",
+                                     [NewStep("begin", "begin_maintenance", 86400.0),
+                                      NewStep("other", "begin_maintenance", 86400.0)], t0)  # fmt: skip
+    view = cli_store.get_run(run_id)
+    assert view is not None
+    waited, late = view.steps
+    cli_store.start_step(waited.id, t0)
+    cli_store.park_step(waited.id, window)  # the step returned wait_until(window)
+    cli_store.start_step(waited.id, window)  # woken at the window's start
+    cli_store.finish_step(waited.id, "done", window + timedelta(minutes=5))
+    cli_store.start_step(late.id, t0)  # the same span with no wait: late indeed
+    cli_store.finish_step(late.id, "done", window + timedelta(minutes=5))
+    final = cli_store.get_run(run_id)
+    assert final is not None
+    data = run_data(final, OfficeCalendar(), {})
+    assert [s["within_standard"] for s in data["steps"]] == [True, False]
