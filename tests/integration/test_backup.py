@@ -522,11 +522,14 @@ def test_a_backup_stop_beside_a_running_backup_lets_it_take_its_snapshot_first(
     dev = server_device()
     tag(nb, dev, "sop-backup", "approved")
     assert dcagent(env, "run", "backup", f"device:{dev.name}").returncode == 0
-    (data_dir / "db" / "big.bin").write_bytes(os.urandom(200 * 2**20))  # a pull and a snapshot of a few seconds
+    (data_dir / "db" / "big.bin").write_bytes(os.urandom(32 * 2**20))
     subprocess.run(["chown", "-R", "colo", str(data_dir)], check=True)
     job_of = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id), "backup-job")
     stop_of = run_reader(env["DCAGENT_STORE_URL"], ObjectRef("dcim.device", dev.id), "backup-stop")
-    job = subprocess.Popen([*DCAGENT, "backup", "run", dev.name], env=env, stdout=subprocess.PIPE,
+    # The job's rsync held to 4 MB/s: its pull of the new 32 MiB lasts ~8 s, time for the stop (a second process,
+    # a few seconds to start under CI's load) to reach its step while the backup is in flight.
+    slow = {**env, "DCAGENT_BACKUP__BWLIMIT_KBPS": "4000"}
+    job = subprocess.Popen([*DCAGENT, "backup", "run", dev.name], env=slow, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         wait_for("the backup's pull", lambda: _step_status(job_of(), "pull_files") == "running", 120, every=0.02)
