@@ -173,7 +173,10 @@ def write_document(ctx: StepContext, name: str, title: str, rows: list[tuple[str
               label: str, with_steps: bool) -> StepResult:  # fmt: skip
     svc = services_of(ctx.services)
     obj = approved_object(ctx)
-    head = [(t("reports.date", ctx.language), today(ctx)),
+    # The agency's own letter number answers its letter (issue 34: the acceptance, new-network, backup-stop and
+    # restore documents omitted it).
+    letter = str(obj.custom_fields.get("dcagent_letter_number") or "-")
+    head = [(t("reports.date", ctx.language), today(ctx)), (t("doc.letter", ctx.language), letter),
             (t("reports.device", ctx.language), obj.name), (t("reports.agency", ctx.language), obj.tenant or "-"),
             (t("reports.approved_by", ctx.language), str(ctx.meta.get("approver") or "-"))]  # fmt: skip
     context = {"office": ctx.meta.get("sop_office", ""), "sop_number": ctx.meta.get("sop_number", ""),

@@ -85,7 +85,7 @@ def test_a_document_carries_its_number_letterhead_and_signatories_and_a_rerun_th
             return datetime(2026, 12, 2, 1, 9, tzinfo=UTC)
 
     obj = {"object_type": "dcim.device", "id": 7, "name": "srv-simpeg-01", "status": "active", "tags": [],
-           "custom_fields": {}, "tenant": "BKPSDM"}  # fmt: skip
+           "custom_fields": {"dcagent_letter_number": "005/123/BKPSDM/XI/2026"}, "tenant": "BKPSDM"}  # fmt: skip
     ctx: Any = StepContext(
         run_id="run-1", playbook="backup-stop", step="letter", request=ObjectRef("dcim.device", 7),
         outputs={"stop_backup": {"schedule": "0 2 * * *", "snapshots_kept": 3}}, services=svc,
@@ -98,6 +98,7 @@ def test_a_document_carries_its_number_letterhead_and_signatories_and_a_rerun_th
     first = REGISTRY.get("backup_stop_letter").fn(ctx)
     html = Path(first.output["html"]).read_text(encoding="utf-8")
     assert "Nomor: SP/002/DC/XII/2026" in html  # the office's second backup-stop letter of 2026
+    assert "Nomor surat permohonan" in html and "005/123/BKPSDM/XI/2026" in html  # the letter it answers
     assert "Pemerintah Kabupaten Sumbawa" in html and "Jl. Garuda No. 1, Sumbawa Besar" in html
     # signatories: the approver's name recorded at approval, the filer's read once (it was not recorded)
     assert "Ir. Siti Rahmawati" in html and "Budi Santoso" in html and svc.netbox.asked == ["staf"]
