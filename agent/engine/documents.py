@@ -60,6 +60,11 @@ class DocumentsSpec(BaseModel):
     )
     kinds: dict[str, str] = Field(default_factory=dict, description="document → kind code, e.g. berita-acara: BA")
     letterhead: Letterhead | None = None
+    head_title: str | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="the approving official's title under the head's signature, as the office writes it (e.g. "
+        "'Kepala Seksi Infrastruktur TIK' in Sumbawa, 'Kepala Dinas' in Central Java); none: 'Kepala Bidang'",
+    )  # fmt: skip
 
     @field_validator("number_format")
     @classmethod

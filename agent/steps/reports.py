@@ -79,7 +79,9 @@ def document_head(svc: Services, ctx: StepContext, document: str) -> dict[str, A
     if missing := [u for u in (team, head) if isinstance(u, str) and u and u not in names]:
         names |= svc.netbox.user_names(missing)  # a playbook without group decisions: one read
     sign = {"team": names.get(str(team), ""), "head": names.get(str(head), "")}
-    return {"number": number, "letterhead": spec.letterhead, "sign": sign}
+    # The head's signature is labelled with the title of the official who approved (issue 34: it always read
+    # "Kepala Bidang", under the Kepala Seksi's name in Sumbawa and the Kepala Dinas's in Central Java).
+    return {"number": number, "letterhead": spec.letterhead, "sign": sign, "head_title": spec.head_title}
 
 
 def document_entry(svc: Services, ctx: StepContext, label: str, pdf: Path, html: Path) -> str:

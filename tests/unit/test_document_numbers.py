@@ -4,6 +4,7 @@ once, a restart, a re-run of the step — in the office's format, with its lette
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -102,5 +103,21 @@ def test_a_document_carries_its_number_letterhead_and_signatories_and_a_rerun_th
     assert "Pemerintah Kabupaten Sumbawa" in html and "Jl. Garuda No. 1, Sumbawa Besar" in html
     # signatories: the approver's name recorded at approval, the filer's read once (it was not recorded)
     assert "Ir. Siti Rahmawati" in html and "Budi Santoso" in html and svc.netbox.asked == ["staf"]
+    assert "Kepala Bidang" in html  # no head_title: the default label
+    titled = replace(ctx, meta={**ctx.meta, "documents": DocumentsSpec(letterhead=head, head_title="Kepala Seksi")})
+    html = Path(REGISTRY.get("backup_stop_letter").fn(titled).output["html"]).read_text(encoding="utf-8")
+    assert "Kepala Seksi" in html and "Kepala Bidang" not in html  # the approving official's own title
     again = REGISTRY.get("backup_stop_letter").fn(ctx)  # the step re-run after a crash
     assert "Nomor: SP/002/DC/XII/2026" in Path(again.output["html"]).read_text(encoding="utf-8")
+
+
+def test_each_office_signs_with_its_approving_officials_title() -> None:
+    """Issue 34: Sumbawa's approval is the Kepala Seksi's, Central Java's the Kepala Dinas's."""
+    import agent.steps  # noqa: F401  (registers the steps the playbooks name)
+    from agent.engine.playbook import load_playbooks
+
+    books = load_playbooks(Path(__file__).resolve().parents[2] / "playbooks")
+    titles = {
+        name: books[name].documents.head_title for name in ("colocation", "colocation-sumbawa", "colocation-jateng")
+    }
+    assert titles == {"colocation": None, "colocation-sumbawa": "Kepala Seksi", "colocation-jateng": "Kepala Dinas"}
