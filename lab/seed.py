@@ -2,8 +2,8 @@
 
 Two offices (Batam, Sumbawa), 42U racks with occupied units and rack reservations, UPS-backed power panels with
 A/B feeds per rack into 0U PDUs, top-of-rack switches matching the lab's OVS switches (platform, primary IP,
-SSH service port), server VLANs and prefixes inside 127.0.0.0/8 (every such address is local here, so
-monitoring is real), agencies (OPD) as tenants, and the server types a colocation request would use.
+SSH service port), server VLANs and prefixes (110, 120, 210, 310 inside 127.0.0.0/8, where every address answers;
+130 on the data plane in 198.18.0.0/15, where only a server plugged into the right port answers), agencies (OPD) as tenants, and the server types a colocation request would use.
 """
 
 from __future__ import annotations
@@ -83,7 +83,13 @@ SITES: list[dict[str, Any]] = [
         "facility": "Gedung Pemko Batam Lt. 3",
         "racks": ["R01", "R02", "R03", "R04"],
         "switches": [("tor-btm-01", "R01", "127.0.1.1", 2201), ("tor-btm-02", "R02", "127.0.1.2", 2202)],
-        "vlans": [(110, "SERVER-OPD", "127.10.0.0/24"), (120, "SERVER-DMZ", "127.10.1.0/24")],
+        # VLAN 130 is on the data plane (lab/lib/dataplane.sh): its gateway is an SVI on tor-btm-01, its servers
+        # network namespaces behind the switch ports; 110 and 120 stay on loopback, where any address answers.
+        "vlans": [
+            (110, "SERVER-OPD", "127.10.0.0/24"),
+            (120, "SERVER-DMZ", "127.10.1.0/24"),
+            (130, "SERVER-APL", "198.18.30.0/24"),
+        ],
         "feed_amps": {"R04": 16},  # an older, smaller circuit: fills up first
     },
     {

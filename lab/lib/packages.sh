@@ -6,6 +6,7 @@ APT_PACKAGES=(
   openvswitch-switch openssh-server openssh-client
   bind9 bind9-utils bind9-dnsutils
   restic rsync poppler-utils curl iproute2 make iputils-ping postfix
+  frr        # the routing switches' zebra (lib/dataplane.sh)
   chromium   # the browser test: a person following NetBox's custom link to dcagent's pages
 )
 

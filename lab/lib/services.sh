@@ -193,7 +193,6 @@ write_zabbix_config() {
   cat > "$ZBX_DIR/zabbix_server.conf" <<CONF
 ListenIP=127.0.0.1
 ListenPort=$ZBX_SERVER_PORT
-SourceIP=127.0.0.1
 LogFile=$ZBX_DIR/log/zabbix_server.log
 PidFile=$ZBX_DIR/run/zabbix_server.pid
 SocketDir=$ZBX_DIR/run
@@ -388,8 +387,14 @@ up_switch() {  # up_switch INDEX NAME PORT
   # The switch's CLI user reaches the database through the socket's group.
   # br0.mgmt is the OpenFlow socket `ovs-ofctl mod-port` (shutdown/no shutdown) talks to.
   for _ in $(seq 40); do [ -S "$dir/br0.mgmt" ] && break; sleep 0.25; done
-  chgrp netops "$dir" "$dir/db.sock" "$dir/br0.mgmt"; chmod 750 "$dir"; chmod 770 "$dir/db.sock" "$dir/br0.mgmt"
-  start_sshd "switch-$name" "$(switch_addr "$i")" "$port" netops "OVS_RUNDIR=$dir"
+  # ovs-vswitchd's control socket: `ovs-appctl fdb/show` (the MACs the switch learned, for verification findings).
+  # ovs-appctl opens the pid file read-write (to test its lock), hence 660 there.
+  local ctl; ctl="$dir/ovs-vswitchd.$(cat "$dir/ovs-vswitchd.pid").ctl"
+  chgrp netops "$dir" "$dir/db.sock" "$dir/br0.mgmt" "$ctl" "$dir/ovs-vswitchd.pid"
+  chmod 750 "$dir"; chmod 770 "$dir/db.sock" "$dir/br0.mgmt" "$ctl"; chmod 660 "$dir/ovs-vswitchd.pid"
+  # A routing switch's CLI also reaches its FRR (vtysh -N "$FRR_PATHSPACE"): lib/dataplane.sh.
+  local env="OVS_RUNDIR=$dir"; is_router "$name" && env="$env FRR_PATHSPACE=$name"
+  start_sshd "switch-$name" "$(switch_addr "$i")" "$port" netops "$env"
 }
 
 up_switches() {
@@ -426,6 +431,7 @@ up_server() {
 DNS_DIR="$LAB_DIR/dns"
 DNS_ZONE=dc.lab
 DNS_REVERSE=127.in-addr.arpa
+DNS_DATAPLANE_REVERSE="18.198.in-addr.arpa 19.198.in-addr.arpa"
 
 up_dns() {
   mkdir -p "$DNS_DIR"
@@ -444,6 +450,10 @@ ZONE
 @ IN NS ns1.$DNS_ZONE.
 1.0.0 IN PTR ns1.$DNS_ZONE.
 ZONE
+  local z; for z in $DNS_DATAPLANE_REVERSE; do  # the data plane's 198.18.0.0/15 (lib/dataplane.sh)
+    [ -f "$DNS_DIR/$z.zone" ] || printf '$TTL 300\n@ IN SOA ns1.%s. hostmaster.%s. ( %s 3600 600 86400 300 )\n@ IN NS ns1.%s.\n' \
+      "$DNS_ZONE" "$DNS_ZONE" "$serial" "$DNS_ZONE" > "$DNS_DIR/$z.zone"
+  done
   cat > "$DNS_DIR/named.conf" <<CONF
 include "$DNS_DIR/tsig.key";
 options {
@@ -458,6 +468,7 @@ options {
 controls { };
 zone "$DNS_ZONE" { type primary; file "$DNS_DIR/$DNS_ZONE.zone"; allow-update { key dcagent-key; }; };
 zone "$DNS_REVERSE" { type primary; file "$DNS_DIR/$DNS_REVERSE.zone"; allow-update { key dcagent-key; }; };
+$(for z in $DNS_DATAPLANE_REVERSE; do echo "zone \"$z\" { type primary; file \"$DNS_DIR/$z.zone\"; allow-update { key dcagent-key; }; };"; done)
 CONF
   if ! [ -f "$DNS_DIR/named.pid" ] || ! kill -0 "$(cat "$DNS_DIR/named.pid")" 2>/dev/null; then
     named-checkconf "$DNS_DIR/named.conf" || die "named.conf invalid"
