@@ -3,7 +3,8 @@
 Two offices (Batam, Sumbawa), 42U racks with occupied units and rack reservations, UPS-backed power panels with
 A/B feeds per rack into 0U PDUs, top-of-rack switches matching the lab's OVS switches (platform, primary IP,
 SSH service port), server VLANs and prefixes (110, 120, 210, 310 inside 127.0.0.0/8, where every address answers;
-130 on the data plane in 198.18.0.0/15, where only a server plugged into the right port answers), agencies (OPD) as tenants, and the server types a colocation request would use.
+130 on the data plane in 198.18.0.0/15, where only a server plugged into the right port answers), agencies (OPD)
+as tenants, and the server types a colocation request would use.
 """
 
 from __future__ import annotations
