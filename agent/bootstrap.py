@@ -6,12 +6,13 @@ name) and never deletes anything users made.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from agent.engine.playbook import Playbook
 from agent.reports.links import object_path
 from agent.settings import ZabbixSyncSettings
+from agent.steps.params import AwaitDelivery, VerifyMonitoring
 from integrations.netbox import NetBoxClient
 from integrations.netbox.inventory import OBJECT_TYPE
 
@@ -46,6 +47,9 @@ class CustomField:
     description: str
     related_object_type: str | None = None
     written_by_agent: bool = False
+    # Recorded by the data-centre team while a run waits (a delivered server's facts): no part of the request, so an
+    # entry in one neither voids the approval nor costs the intake a read.
+    recorded_during_run: bool = False
 
 
 CUSTOM_FIELDS: tuple[CustomField, ...] = (
@@ -97,11 +101,20 @@ CUSTOM_FIELDS: tuple[CustomField, ...] = (
                 "Run dcagent yang membuat/mengubah objek ini", written_by_agent=True),
     CustomField("dcagent_zabbix_hostid", "Host ID Zabbix", "text", ("dcim.device", "virtualization.virtualmachine"),
                 "Host Zabbix yang memantau perangkat ini", written_by_agent=True),
+    # What a technician records when the server arrives (agent.steps.delivery, with the tag `delivered`).
+    CustomField("dcagent_delivered_serial", "S/N server yang diterima", "text", ("dcim.device",),
+                "Diisi teknisi saat server tiba: nomor seri pada server", recorded_during_run=True),
+    CustomField("dcagent_delivered_u_height", "Tinggi server yang diterima (U)", "integer", ("dcim.device",),
+                "Diisi teknisi saat server tiba: tinggi server dalam U", recorded_during_run=True),
+    CustomField("dcagent_delivered_psu_count", "Jumlah PSU server yang diterima", "integer", ("dcim.device",),
+                "Diisi teknisi saat server tiba: jumlah power supply", recorded_during_run=True),
 )  # fmt: skip
 
 
 # What a requester fills in (not what dcagent writes back): an edit of one after the approval voids it.
-REQUEST_FIELDS: frozenset[str] = frozenset(cf.name for cf in CUSTOM_FIELDS if not cf.written_by_agent)
+REQUEST_FIELDS: frozenset[str] = frozenset(
+    cf.name for cf in CUSTOM_FIELDS if not cf.written_by_agent and not cf.recorded_during_run
+)
 
 
 @dataclass(frozen=True)
@@ -204,6 +217,26 @@ def sync_events(nb: NetBoxClient, webhook_url: str, webhook_secret: str, setting
     return [Change("webhook", SYNC_HOOK, hooked), Change("event rule", SYNC_HOOK, ruled)]
 
 
+def delivery_tags(playbooks: Iterable[Playbook]) -> dict[str, tuple[str, str]]:
+    """The tag a technician adds once the server has arrived (agent.steps.delivery)."""
+    found: dict[str, tuple[str, str]] = {}
+    for ref in (r for pb in playbooks for r in pb.all_steps() if r.step == "await_delivery"):
+        p = AwaitDelivery.model_validate(ref.params)
+        found.setdefault(p.tag, ("607d8b", f"Server telah tiba di data center (dicatat teknisi, grup {p.group})"))
+    return found
+
+
+def retry_tags(playbooks: Iterable[Playbook]) -> dict[str, tuple[str, str]]:
+    """The tag a technician adds to have a verification with no answer tried again (agent.steps.verify_retry)."""
+    found: dict[str, tuple[str, str]] = {}
+    for ref in (r for pb in playbooks for r in pb.all_steps() if r.step == "verify_monitoring"):
+        p = VerifyMonitoring.model_validate(ref.params)
+        if p.on_failure == "wait_for_retry":
+            found.setdefault(p.retry_tag, ("ffc107", f"Ulangi verifikasi monitoring setelah perbaikan (grup "
+                                                     f"{p.retry_group})"))  # fmt: skip
+    return found
+
+
 def bootstrap(
     nb: NetBoxClient,
     playbooks: Mapping[str, Playbook],
@@ -233,6 +266,8 @@ def bootstrap(
         assert pb.trigger is not None
         for d in [*pb.trigger.chain, *([pb.trigger.review] if pb.trigger.review else [])]:
             other_tags.setdefault(d.tag, ("795548", f"{d.title}" + (f" (grup {d.group})" if d.group else "")))
+    other_tags = retry_tags(playbooks.values()) | other_tags  # a decision's own text wins
+    other_tags = delivery_tags(playbooks.values()) | other_tags
     for slug, (color, description) in other_tags.items():
         _, what = nb.ensure(
             "extras", "tags", {"slug": slug}, {"name": slug, "color": color, "description": description}

@@ -1,18 +1,41 @@
 """The demo: one colocation request end to end on the lab — record it in NetBox as an engineer would, approve it,
-show the dry-run plan, run it, and point at the Berita Acara. Idempotent: a handled request is shown, not redone."""
+show the dry-run plan, run it until it waits for the server, record the server's arrival as the office's technician
+would, let the run finish, and point at the Berita Acara. Idempotent: a handled request is shown, not redone."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pynetbox
-from labkit import chain, decide  # lab/ is the script's directory
+from labkit import chain, decide, deliver  # lab/ is the script's directory
 
 NAME = "srv-disdik-simpeg"
 DCAGENT = [str(Path(sys.executable).with_name("dcagent"))]
+WAITING = 5  # `dcagent run`'s exit code for a run that waits (here: for the server)
+
+
+def finish_after_delivery(nb: Any, dev: Any) -> int:
+    """The technician records the server's arrival (labkit.deliver: as the lab user `teknisi`, through its own
+    token); the run looks again at its next poll (every 60 s), so `dcagent run` is asked until it is past the wait."""
+    if "delivered" not in {t.slug for t in nb.dcim.devices.get(dev.id).tags}:
+        deliver(dev)
+    print(f"demo: teknisi recorded the arrival of {NAME} in NetBox (tag delivered, serial, U height, PSU count)")
+    print("demo: the run sees it at its next look (within a minute)")
+    for _ in range(24):
+        done = subprocess.run([*DCAGENT, "run", "colocation", f"device:{NAME}"], check=False, capture_output=True,
+                              text=True)  # fmt: skip
+        if done.returncode != WAITING:
+            print(done.stdout, end="")
+            print(done.stderr, end="", file=sys.stderr)
+            return done.returncode
+        time.sleep(10)
+    print("demo: the run still waits; `dcagent runs` shows why", file=sys.stderr)
+    return WAITING
 
 
 def main() -> int:
@@ -44,6 +67,9 @@ def main() -> int:
         print(f"demo: {NAME} was already handled; its runs:")
         return subprocess.run([*DCAGENT, "runs", "--playbook", "colocation"], check=False).returncode
     code = subprocess.run([*DCAGENT, "run", "colocation", f"device:{NAME}"], check=False).returncode
+    if code == WAITING:  # everything is reserved; the server has not arrived (the run's reason says who must act)
+        print(f"demo: {NAME} is reserved and waits for its server: the agency ships it, the technician records it")
+        code = finish_after_delivery(nb, dev)
     reports = Path(os.environ.get("DCAGENT_REPORTS_DIR", "."))
     for pdf in sorted(reports.glob("*/berita-acara.pdf")):
         print(f"demo: Berita Acara {pdf}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ import pynetbox
 from agent import clients
 from agent.engine.playbook import load_playbooks
 from agent.settings import load_settings
-from integrations.dns import reverse_name
+from integrations.dns import in_zone, reverse_name
 from integrations.http import TimeoutSession
+from lab import dataplane
 
 
 def netbox() -> Any:
@@ -49,10 +51,59 @@ def chain(site: str, request_tag: str = "sop-colocation") -> list[tuple[str, str
     return [("approved", "kabid")]
 
 
+# Requests filed ``delivered`` whose server is not recorded yet. The agency ships once its request is approved: the
+# technician records the arrival right before an approval that can stand (an official's, not by whoever filed the
+# request), so the run finds the server there and does not wait. An approval that will be refused (by someone in
+# no group, or by the request's own filer) ships nothing: such a request keeps exactly the tags it had.
+_AWAITED: set[int] = set()
+_FILED_BY: dict[int, str] = {}
+_SHIPPING = threading.Lock()
+APPROVAL_TAG = "approved"  # every colocation playbook's approval_tag
+
+
+def _ships(dev: Any, tag: str, username: str) -> bool:
+    with _SHIPPING:
+        if tag.startswith("sop-"):  # a request tag: whoever adds it files the request
+            _FILED_BY[int(dev.id)] = username
+            return False
+        if tag != APPROVAL_TAG or username not in OFFICIAL_OF_GROUP.values() or _FILED_BY.get(int(dev.id)) == username:
+            return False
+        if int(dev.id) not in _AWAITED:
+            return False
+        _AWAITED.discard(int(dev.id))
+        return True
+
+
 def decide(dev: Any, tag: str, username: str) -> None:
-    """``username`` adds ``tag`` to the device, as that official would in NetBox's UI."""
+    """``username`` adds ``tag`` to the device, as that official would in NetBox's UI (a request filed ``delivered``
+    has its server's arrival recorded first, when this is an approval that can stand)."""
+    if _ships(dev, tag, username):
+        deliver(dev)
     mine = official(username).dcim.devices.get(dev.id)
     mine.update({"tags": [{"slug": t.slug} for t in mine.tags] + [{"slug": tag}]})
+
+
+def deliver(
+    dev: Any,
+    *,
+    serial: str | None = None,
+    u_height: int | None = None,
+    psu_count: int | None = None,
+    username: str = "teknisi",
+) -> None:
+    """``username`` records the server's arrival as the office's technician would in NetBox's UI (SOP 000.7,
+    003.9, 004.7; agent.steps.delivery): the server's serial, U height and PSU count in the delivery fields and the
+    tag ``delivered``, in one change under their own token (the changelog names them). A fact not given is the
+    request's own: the server as requested."""
+    mine = official(username).dcim.devices.get(dev.id)
+    dtype = official(username).dcim.device_types.get(mine.device_type.id)
+    fields = {
+        "dcagent_delivered_serial": str(mine.serial or "") if serial is None else serial,
+        "dcagent_delivered_u_height": int(float(dtype.u_height)) if u_height is None else u_height,
+        "dcagent_delivered_psu_count": int(dtype.power_port_template_count) if psu_count is None else psu_count,
+    }
+    tags = [{"slug": t.slug} for t in mine.tags if t.slug != "delivered"] + [{"slug": "delivered"}]
+    mine.update({"custom_fields": fields, "tags": tags})
 
 
 def approve(dev: Any, site: str = "dc-batam") -> None:
@@ -63,10 +114,11 @@ def approve(dev: Any, site: str = "dc-batam") -> None:
 
 def file_request(nb: Any, *, prefix: str = "srv-test", vid: int = 110, bandwidth: int = 50, fqdn: str | None = None,
                  rack: str | None = None, tags: tuple[str, ...] = ("sop-colocation",), approved: bool = True,
-                 device_type: str = "poweredge-r650", tenant: str = "dinkes",
-                 site: str = "dc-batam") -> Any:  # fmt: skip
-    """A planned server with the request's fields, filed (created with ``tags``) by the admin and, if
-    ``approved``, decided by the site's officials."""
+                 device_type: str = "poweredge-r650", tenant: str = "dinkes", site: str = "dc-batam",
+                 delivered: bool = True) -> Any:  # fmt: skip
+    """A planned server with the request's fields, filed (created with ``tags``) by the admin; if ``approved``,
+    decided by the site's officials. If ``delivered``, the technician records the server's arrival right before the
+    approval (here, or a test's own later one): the run then finds the server there and does not wait for it."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     group = nb.ipam.vlan_groups.get(slug=f"vlan-{site}")
     where = nb.dcim.sites.get(slug=site)
@@ -84,6 +136,9 @@ def file_request(nb: Any, *, prefix: str = "srv-test", vid: int = 110, bandwidth
     if rack:
         data["rack"] = nb.dcim.racks.get(site_id=where.id, name=rack).id
     dev = nb.dcim.devices.create(data)
+    if delivered:
+        with _SHIPPING:
+            _AWAITED.add(int(dev.id))
     if approved:
         approve(dev, site)
     return dev
@@ -101,7 +156,10 @@ def remove_request(nb: Any, dev: Any) -> None:
     for ip in nb.ipam.ip_addresses.filter(description__ic=dev.name):
         for value in dns.lookup(f"{ip.dns_name}.", "A"):
             dns.delete_record(settings.dns.zone, f"{ip.dns_name}.", "A")
-            dns.delete_record("127.in-addr.arpa", reverse_name(value), "PTR")
+            ptr = reverse_name(value)
+            zone = next((z for z in settings.dns.reverse_zones if in_zone(ptr, z)), None)
+            if zone is not None:
+                dns.delete_record(zone, ptr, "PTR")
         ip.delete()
     for iface in nb.dcim.interfaces.filter(device_id=dev.id, cabled=True):
         peer = iface.link_peers[0] if iface.link_peers else None
@@ -125,6 +183,7 @@ def remove_request(nb: Any, dev: Any) -> None:
     fresh = nb.dcim.devices.get(dev.id)
     if fresh is not None:
         fresh.delete()
+    dataplane.remove(str(dev.name))  # the server's namespace, if a test delivered it onto the data plane
 
 
 def prune_half_cables(nb: Any) -> int:

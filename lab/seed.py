@@ -228,8 +228,9 @@ def set_capacity_fields(nb: Any) -> None:
 # prefixes from the site's container of that type. One example request, planned and untagged: tag it
 # sop-new-network to try the playbook.
 CONTAINERS = {
-    "opd-internet": ("127.40.0.0/16", "Prefix OPD internet"),
-    "opd-intranet": ("127.41.0.0/16", "Prefix OPD intranet"),
+    # On the data plane (lab/lib/dataplane.sh): a connection's gateway answers only once the router has it.
+    "opd-internet": ("198.19.0.0/18", "Prefix OPD internet"),
+    "opd-intranet": ("198.19.64.0/18", "Prefix OPD intranet"),
 }
 
 
@@ -545,10 +546,12 @@ def seed_server(
         cable(nb, "dcim.interface", eno1, "dcim.interface", swp)
 
 
-# The offices' officials, one lab user per NetBox group the playbooks' decisions name (trigger.decisions), and a
-# technician in none. Each may view and tag devices; their API tokens are the lab's, for the tests.
+# The offices' officials, one lab user per NetBox group the playbooks' decisions name (trigger.decisions), a
+# technician of the group `teknisi` (who records a server's arrival: agent.steps.delivery) and a staff member in
+# none. Each may view and tag devices; their API tokens are the lab's, for the tests.
 OFFICIALS = [("kadis", "Kepala", "Dinas", "kepala-dinas"), ("kabid", "Kepala", "Bidang", "kepala-bidang"),
-             ("kasi", "Kepala", "Seksi", "kepala-seksi"), ("staf", "Staf", "Teknis", None)]  # fmt: skip
+             ("kasi", "Kepala", "Seksi", "kepala-seksi"), ("teknisi", "Teknisi", "Data Center", "teknisi"),
+             ("staf", "Staf", "Teknis", None)]  # fmt: skip
 OFFICIAL_VIEWS = ["dcim.device", "dcim.site", "dcim.rack", "dcim.devicetype", "dcim.devicerole", "dcim.platform",
                   "tenancy.tenant", "ipam.vlan", "ipam.ipaddress", "extras.tag", "circuits.circuit",
                   "circuits.circuittype", "circuits.provider"]  # fmt: skip
@@ -569,6 +572,8 @@ def officials(nb: Any, url: str, secrets: Path) -> None:
                                           "last_name": last, "groups": groups})  # fmt: skip
             counts["users created"] += 1
         elif _token_works(url, tokens.get(username)):
+            if sorted(g.id if hasattr(g, "id") else g for g in user.groups or []) != sorted(groups):
+                user.update({"groups": groups})  # a lab user made before its group was: joined to it, once
             ids.append(user.id)
             counts["users present"] += 1
             continue
@@ -592,6 +597,18 @@ def officials(nb: Any, url: str, secrets: Path) -> None:
         os.umask(old)
 
 
+def delivery_fields(nb: Any) -> None:
+    """The custom fields a technician fills when a server arrives and the tag they add (`dcagent bootstrap`, run
+    first by lab/seed, makes them as well; here so that a NetBox bootstrapped before them gets them too)."""
+    from agent.bootstrap import CUSTOM_FIELDS  # the contract's own definitions, not a second copy of them
+
+    for cf in (c for c in CUSTOM_FIELDS if c.recorded_during_run):
+        get_or_create(nb.extras.custom_fields, {"name": cf.name}, type=cf.type, object_types=list(cf.object_types),
+                      label=cf.label, description=cf.description, group_name="dcagent")  # fmt: skip
+    get_or_create(nb.extras.tags, {"slug": "delivered"}, name="delivered", color="607d8b",
+                  description="Server telah tiba di data center (dicatat teknisi, grup teknisi)")  # fmt: skip
+
+
 def _token_works(url: str, token: str | None) -> bool:
     if not token:
         return False
@@ -604,6 +621,7 @@ def main() -> int:
     token = e.get("DCAGENT_NETBOX__TOKEN") or Path(e["DCAGENT_NETBOX__TOKEN_FILE"]).read_text().strip()
     nb = pynetbox.api(e["DCAGENT_NETBOX__URL"], token=token)
     seed(nb)
+    delivery_fields(nb)
     officials(nb, e["DCAGENT_NETBOX__URL"].rstrip("/"), Path(e["DCAGENT_NETBOX__TOKEN_FILE"]).parent)
     created = sum(v for k, v in counts.items() if k.endswith("created"))
     present = sum(v for k, v in counts.items() if k.endswith("present"))

@@ -412,6 +412,7 @@ class Executor:
                 "calendar": pb.calendar.office(), "standards": pb.standards(),
                 "titles": {s.key: s.title for s in pb.all_steps() if s.title},
                 "sop_title": pb.sop.title, "approver": run.approver, "documents": pb.documents,
+                "created_for_request": bool(pb.trigger and pb.trigger.created_for_request),
                 "approved_at": run.approved_at.isoformat(timespec="seconds") if run.approved_at else None}  # fmt: skip
         return StepContext(
             run_id=run.id, playbook=run.playbook, step=ref.key, request=run.ref, outputs=dict(outputs),

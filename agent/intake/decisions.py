@@ -5,7 +5,8 @@ declares its decisions (``trigger.decisions``) has each one checked: made by a m
 user who filed the request (who added the request tag) nor the one who created the object (its changelog's create
 entry: a colleague may tag a device its creator recorded), and after the decision before it. A decision that fails
 is refused: its tag is removed and the journal says why; nothing runs. A playbook that declares none keeps the
-single ``approval_tag`` by anyone, its maker recorded.
+single ``approval_tag`` by anyone, its maker recorded. Who may decide is ``agent.deciders``' rule, shared with the
+records people make during a run (a technician's delivery record, ``agent.steps.delivery``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from agent.deciders import decider_refusal
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.playbook import Decision, Trigger
 from agent.i18n import Language, t
@@ -115,23 +117,10 @@ def _refusal(
 ) -> str | None:  # fmt: skip
     if missing is not None:
         return t("decision.out_of_order", lang, before=missing.title)
-    if user is None:
-        return t("decision.unknown_user", lang)
-    if (why := _self_decided(user, *filers, lang)) is not None:
+    if (why := decider_refusal(user, decision.group, *filers, groups_of, lang)) is not None:
         return why
-    if decision.group and decision.group not in groups_of(user):
-        return t("decision.group", lang, group=decision.group)
     if previous is not None and previous.time is not None and when is not None and when < previous.time:
         return t("decision.out_of_order", lang, before=previous.title)
-    return None
-
-
-def _self_decided(user: str, requester: str | None, creator: str | None, lang: Language) -> str | None:
-    """Why ``user`` may not decide their own request: they tagged it, or they created its object."""
-    if requester is not None and user == requester:
-        return t("decision.self", lang)
-    if creator is not None and user == creator:
-        return t("decision.self_creator", lang)
     return None
 
 
@@ -141,10 +130,4 @@ def check_review(
 ) -> str | None:  # fmt: skip
     """Why a closing review cannot be accepted (None: it can): the request's tagger and its object's creator may
     not close it."""
-    if user is None:
-        return t("decision.unknown_user", lang)
-    if (why := _self_decided(user, requester, creator, lang)) is not None:
-        return why
-    if review.group and review.group not in groups_of(user):
-        return t("decision.group", lang, group=review.group)
-    return None
+    return decider_refusal(user, review.group, requester, creator, groups_of, lang)

@@ -141,6 +141,9 @@ def _run_row(p: Pages, run: RunView, access: Access) -> dict[str, Any]:
     zone = pb.calendar.office().timezone if pb else OfficeCalendar().timezone
     return {"id": run.id, "href": _href(p, run_path(run.id), access), "status": status_label(run.status, p.language),
             "title": pb.title if pb else run.playbook, "approver": run.approver,
+            # A waiting run's reason says what it waits for and who must act (a step's wait_until: "menunggu
+            # teknisi (grup teknisi) mencatat kedatangan server"): on the object's page, not a click away.
+            "waiting_for": run.reason if run.status == "waiting" else None,
             "created": office_date(run.created_at, zone, p.language)}  # fmt: skip
 
 

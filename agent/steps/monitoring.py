@@ -11,6 +11,7 @@ import yaml
 
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.steps import verify_retry
 from agent.steps.names import zabbix_host_refusal
 from agent.steps.params import NoParams, VerifyMonitoring
 from agent.steps.request import approved_device
@@ -170,16 +171,37 @@ def unregister_zabbix(ctx: StepContext, output: Mapping[str, Any]) -> None:
     svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": None}})
 
 
+class NoAnswer(TransientError):
+    """Zabbix did not see the server answer within the verification's time: the server's side, no outage."""
+
+    outage = False
+
+
 @step("verify_monitoring", timeout=300, retry=RetryPolicy(max_attempts=1), params=VerifyMonitoring,
       needs=lambda p: (str(p.get("host_from", "register_zabbix")),))  # fmt: skip
 def verify_monitoring(ctx: StepContext) -> StepResult:
-    """Wait, bounded, until Zabbix itself reports the new host reachable (ICMP)."""
+    """Wait, bounded, until Zabbix itself reports the new host reachable (ICMP). No answer: a finding from the
+    switch in the journal and the run waits for a technician's retry (agent.steps.verify_retry), or it fails
+    (``on_failure: fail``)."""
     svc = services_of(ctx.services)
-    registered = ctx.outputs.get(str(ctx.params.get("host_from", "register_zabbix")), {})
+    p = VerifyMonitoring.model_validate(ctx.params)
+    registered = ctx.outputs.get(p.host_from, {})
     host_id = str(registered.get("host_id", ""))
     if not host_id:
         raise StepInputError("no Zabbix host to verify")
-    limit = float(ctx.params.get("timeout", 240))
+    state = dict(ctx.progress)
+    if p.on_failure == "wait_for_retry" and (waiting := verify_retry.pending(svc, ctx, p, state)) is not None:
+        return waiting
+    try:
+        result = _verify(svc, ctx, registered, host_id, p.timeout)
+    except NoAnswer:
+        if p.on_failure == "fail":
+            raise
+        return verify_retry.after_no_answer(svc, ctx, p, state)
+    return verify_retry.verified(result, state)
+
+
+def _verify(svc: Services, ctx: StepContext, registered: Mapping[str, Any], host_id: str, limit: float) -> StepResult:
     began = ctx.clock.now()
     if registered.get("verify_template"):
         fresh = _fresh_check(svc, ctx, host_id, str(registered["verify_template"]), limit)
@@ -210,7 +232,7 @@ def _fresh_check(svc: Services, ctx: StepContext, host_id: str, template_id: str
             _unlink(svc, ctx, host_id, template_id)
             return StepResult.ok(reachable=True, item=VERIFY_KEY, seconds=round(elapsed, 1), polls=polls)
         ctx.clock.sleep(FRESH_POLL_SECONDS if elapsed < RECHECK_SECONDS else POLL_SECONDS)
-    raise TransientError("Zabbix", f"host {host_id} not reported reachable within {limit:.0f}s")
+    raise NoAnswer("Zabbix", f"host {host_id} not reported reachable within {limit:.0f}s")
 
 
 def _unlink(svc: Services, ctx: StepContext, host_id: str, template_id: str) -> None:
@@ -259,4 +281,4 @@ def _checked_now(svc: Services, ctx: StepContext, registered: Mapping[str, Any],
         else:
             ctx.clock.sleep(POLL_SECONDS)
         polls += 1
-    raise TransientError("Zabbix", f"host {host_id} not reported reachable within {limit:.0f}s")
+    raise NoAnswer("Zabbix", f"host {host_id} not reported reachable within {limit:.0f}s")

@@ -53,6 +53,16 @@ class AddressFrom(Params):
 class VerifyMonitoring(Params):
     timeout: float = Field(240, gt=0, le=3600, description="seconds to wait for Zabbix to reach the host")
     host_from: str = Field("register_zabbix", description="the step that registered the host")
+    on_failure: Literal["fail", "wait_for_retry"] = Field(
+        "wait_for_retry",
+        description="no answer within the timeout: fail the run (undone), or journal a finding from the switch and "
+        "wait for a technician to ask a retry (SOP 003.11: reconfigure when there is a problem)",
+    )
+    retry_tag: str = Field("retry-verification", pattern=SLUG, description="the tag that asks a retry")
+    retry_group: str = Field(
+        "teknisi", min_length=1, max_length=150, description="NetBox user group whose members may ask a retry"
+    )
+    poll_seconds: float = Field(60, ge=5, le=3600, description="how often a waiting verification looks for the tag")
 
 
 class ApprovalForm(Params):
@@ -121,3 +131,13 @@ class CheckConnection(Params):
         description="VLAN ids of the group never given to an agency (the office's own: management, voice, …); "
         "VLAN 1 always is",
     )
+
+
+class AwaitDelivery(Params):
+    tag: str = Field(
+        "delivered", pattern=SLUG, description="the tag a technician adds to the device once the server is in"
+    )
+    group: str = Field(
+        "teknisi", min_length=1, max_length=150, description="the NetBox user group whose members record deliveries"
+    )
+    poll_seconds: float = Field(60, ge=5, le=3600, description="how often NetBox is read while the server is awaited")

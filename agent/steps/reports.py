@@ -98,13 +98,13 @@ def document_entry(svc: Services, ctx: StepContext, label: str, pdf: Path, html:
     return f"{label}: [PDF]({pdf_url}) · [HTML]({html_url}) · [{timeline}]({run_url})"
 
 
-def journal_once(svc: Services, ctx: StepContext, event: str, text: str) -> None:
+def journal_once(svc: Services, ctx: StepContext, event: str, text: str, kind: str = "info") -> None:
     tag = marker(ctx.run_id, event)
     ref = ctx.request
     # A step's first attempt cannot have written its entry before; a retry or a resume reads the journal first.
     if ctx.attempt > 1 and any(tag in e.comments for e in svc.netbox.journal(ref.object_type, ref.object_id)):
         return
-    svc.netbox.add_journal(ref.object_type, ref.object_id, "info", f"{text}\n\n{tag}")
+    svc.netbox.add_journal(ref.object_type, ref.object_id, kind, f"{text}\n\n{tag}")
 
 
 def _common(svc: Services, ctx: StepContext) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from integrations.netbox.base import (
     SYSTEM,
     Approval,
     DeviceSpec,
+    DeviceTypeFacts,
     Expiring,
     FeedInfo,
     InterfaceRef,
@@ -39,6 +40,7 @@ from integrations.netbox.base import (
 from integrations.netbox.capacity import CapacityReads
 from integrations.netbox.connections import Connections, ConnectionSpec, VlanRef
 from integrations.netbox.contracts import ContractObjects
+from integrations.netbox.gateways import GatewayRef, Gateways
 from integrations.netbox.graph import Grant, SiteCapacity, SiteGraph
 from integrations.netbox.inventory import InventoryReads, MonitoredObject
 from integrations.netbox.objects import RequestObjects
@@ -57,8 +59,10 @@ __all__ = [
     "Approval",
     "ConnectionSpec",
     "DeviceSpec",
+    "DeviceTypeFacts",
     "Expiring",
     "FeedInfo",
+    "GatewayRef",
     "Grant",
     "IPRef",
     "InterfaceRef",
@@ -85,5 +89,7 @@ __all__ = [
 ]
 
 
-class NetBoxClient(RequestObjects, CapacityReads, SiteGraph, StepWrites, ContractObjects, Connections, InventoryReads):
+class NetBoxClient(
+    RequestObjects, CapacityReads, SiteGraph, StepWrites, ContractObjects, Connections, InventoryReads, Gateways
+):
     """The only door to NetBox. ``token`` is ``nbt_<key>.<token>`` (v2) or a legacy v1 token."""

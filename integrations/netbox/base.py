@@ -220,6 +220,14 @@ class InventoryItem(_Model):
     description: str | None = None
 
 
+class DeviceTypeFacts(_Model):
+    """A device's type as a delivered server is checked against it: its height and its power supplies."""
+
+    model: str
+    u_height: float  # NetBox allows half units (0.5)
+    power_ports: int  # its power-port templates: the PSUs every device of the type is recorded with
+
+
 class DeviceSpec(_Model):
     """The request's device: what placement, power and cabling need to know."""
 
@@ -237,6 +245,9 @@ class DeviceSpec(_Model):
     data_interfaces: tuple[str, ...]
     data_interface_ids: tuple[int, ...] = ()  # same order as data_interfaces
     psu_ids: tuple[int, ...] = ()  # the power ports, same order as psu_draw_w (absent in runs recorded before)
+    # The device type's power-port templates: the PSUs a server of the type has, against which a delivered
+    # server is checked (None: read before the query asked, in runs recorded then).
+    psu_templates: int | None = None
     tenant_id: int | None
     tenant: str | None
     role: str

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from integrations.errors import PermanentError
 from integrations.netbox.base import (
     DRAW_FIELDS,
     FEED_FIELDS,
     MOUNT_FIELDS,
     PAGE,
     RACK_FIELDS,
+    SYSTEM,
+    DeviceTypeFacts,
     FeedInfo,
     InventoryItem,
     IPRef,
@@ -44,6 +47,22 @@ class CapacityReads(Ipam, Switches):  # a free address and a rack's switch are p
         return [InventoryItem(name=str(r.name), role=text(getattr(r.role, "slug", None)),
                               manufacturer=text(getattr(r.manufacturer, "name", None)), part_id=text(r.part_id),
                               serial=text(r.serial), description=text(r.description)) for r in rows]  # fmt: skip
+
+    def device_type_of(self, device_id: int) -> DeviceTypeFacts:
+        """The device's type with its height and power-port template count: two reads (the device for its type's
+        id, then the type, whose REST answer carries the count)."""
+        dev = self._do(f"read device {device_id}", lambda: self._api.dcim.devices.get(device_id))
+        if dev is None:
+            raise PermanentError(SYSTEM, f"device {device_id} does not exist")
+        type_id = int(dev.device_type.id)
+        dt = self._do(f"read device type {type_id}", lambda: self._api.dcim.device_types.get(type_id))
+        if dt is None:
+            raise PermanentError(SYSTEM, f"device type {type_id} does not exist")
+        ports = getattr(dt, "power_port_template_count", None)
+        if ports is None:  # a NetBox that does not count templates on the type: count them
+            ports = self._do(f"count power-port templates of device type {type_id}",
+                             lambda: self._api.dcim.power_port_templates.count(device_type_id=type_id))  # fmt: skip
+        return DeviceTypeFacts(model=str(dt.model), u_height=float(dt.u_height), power_ports=int(ports))
 
     def racks(self, site_id: int) -> list[RackInfo]:
         """The site's racks with what occupies them: devices by face/depth, reservations on both faces."""

@@ -67,7 +67,8 @@ DEVICE_QUERY = """
 query Device($id: ID!) {
   device(id: $id) {
     id name site { id slug } rack { id } position face status tenant { id name } role { slug } platform { slug }
-    serial asset_tag primary_ip4 { address } device_type { model u_height is_full_depth manufacturer { name } }
+    serial asset_tag primary_ip4 { address }
+    device_type { model u_height is_full_depth power_port_template_count manufacturer { name } }
     powerports { id allocated_draw maximum_draw } interfaces { id name mgmt_only } }
 }
 """
@@ -214,6 +215,8 @@ def _device_spec(d: dict[str, Any], custom_fields: dict[str, Any]) -> DeviceSpec
         face=str(d["face"]).lower() if d.get("face") else None,
         status=str(d["status"]).lower() if d.get("status") else None,
         u_height=int(float(dt["u_height"])), full_depth=bool(dt["is_full_depth"]),
+        psu_templates=int(dt["power_port_template_count"]) if dt.get("power_port_template_count") is not None
+        else None,
         psu_draw_w=tuple(float(p.get("allocated_draw") or p.get("maximum_draw") or 0) for p in psus),
         psu_ids=tuple(int(p["id"]) for p in psus),
         data_interfaces=tuple(str(i["name"]) for i in ifaces), data_interface_ids=tuple(int(i["id"]) for i in ifaces),

@@ -37,6 +37,13 @@ class StepWrites(NetBoxCore):
 
         return self._do(f"read interface {name} of device {device_id}", run)
 
+    def device_macs(self, device_id: int) -> list[str]:
+        """The MAC addresses NetBox records on the device's interfaces (NetBox ≥ 4.2: MAC address objects), lowercase
+        colon form as switches report them; none recorded: empty."""
+        rows = self._do(f"read MAC addresses of device {device_id}",
+                        lambda: list(self._api.dcim.mac_addresses.filter(limit=PAGE, device_id=device_id)))  # fmt: skip
+        return sorted({str(r.mac_address).lower().replace("-", ":") for r in rows if getattr(r, "mac_address", None)})
+
     def update_interface(self, interface_id: int, fields: dict[str, Any]) -> None:
         self._patch(self._api.dcim.interfaces, interface_id, fields, f"update interface {interface_id}")
 

@@ -6,6 +6,7 @@ import re
 
 from integrations.ssh import SSHCredentials
 from integrations.switches.base import register
+from integrations.switches.ios_l3 import EOS_SHORT_NAMES
 from integrations.switches.ios_like import IosLikeDriver
 from integrations.switches.session import connect
 
@@ -18,6 +19,8 @@ class AristaEosDriver(IosLikeDriver):
     policy_map = "policy-map type quality-of-service {name}"
     police = "police rate {kbps} kbps burst-size {burst_kbytes} kbytes"
     service_policy = "service-policy type qos input {name}"
+    gateway_address = "ip address {cidr}"
+    short_names = EOS_SHORT_NAMES
 
     @classmethod
     def open(cls, host: str, port: int, creds: SSHCredentials, name: str) -> AristaEosDriver:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from typing import Literal, Protocol, cast
@@ -30,6 +31,7 @@ class PortState(BaseModel):
     trunk_vlans: tuple[int, ...] = ()
     description: str = ""
     all_vlans: bool = False  # a trunk with no allowed list carries every VLAN (IOS, EOS and OVS agree)
+    link_up: bool | None = None  # the link (carrier / line protocol) as the switch sees it; None: not known
 
     def carries(self, vlan: int) -> bool:
         return self.names(vlan) or (self.mode == "trunk" and self.all_vlans)
@@ -49,13 +51,37 @@ class VlanState(BaseModel):
     ports: tuple[str, ...] = ()  # the ports naming it: access members and trunks listing it (not "every VLAN")
 
 
+class GatewayState(BaseModel):
+    """A VLAN's layer-3 interface (its gateway) as the switch has it configured."""
+
+    model_config = ConfigDict(frozen=True)
+
+    vlan: int
+    interface: str  # as the platform names it: ``vlan110`` (OVS), ``Vlan110`` (IOS, EOS)
+    address: str | None  # the primary IPv4 address as CIDR text, "198.18.10.1/24"; None: none configured
+    enabled: bool  # administratively up (not shut)
+
+
+class MacEntry(BaseModel):
+    """One MAC address the switch has learned."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mac: str  # lowercase, colon-separated: "00:50:56:ab:cd:ef"
+    vlan: int
+    port: str  # as ``get_port`` takes it (full interface names on IOS and EOS)
+
+
 class SwitchDriver(Protocol):
     """What dcagent needs from a switch. Every method raises :mod:`integrations.errors` types only."""
 
     @property
     def platform(self) -> str: ...
 
-    def get_port(self, name: str) -> PortState: ...
+    def get_port(self, name: str) -> PortState:
+        """The port as configured (mode, VLANs, description, administrative state) and its link state
+        (``link_up``: carrier / line protocol up; None where the platform cannot tell)."""
+        ...
 
     def configure_access_port(self, name: str, vlan: int, description: str, enabled: bool = True) -> PortState: ...
 
@@ -101,9 +127,37 @@ class SwitchDriver(Protocol):
         """Police traffic entering ``port`` at ``kbps`` (None removes the limit); read back."""
         ...
 
+    def get_gateway(self, vid: int) -> GatewayState | None:
+        """The VLAN's layer-3 interface as configured (None: the VLAN has none): its name, its primary IPv4 address
+        (CIDR text) and whether it is administratively up. On OVS it is the internal port ``vlan<vid>`` on br0 with
+        its address in FRR; on IOS and EOS ``interface Vlan<vid>``. A switch that does not route is an error."""
+        ...
+
+    def ensure_gateway(self, vid: int, address_cidr: str, description: str) -> GatewayState:
+        """Give the VLAN its gateway: create its layer-3 interface with ``address_cidr`` (an IPv4 host address with its
+        prefix length, /8../30, neither the subnet's network nor its broadcast address) and ``description``
+        (sanitised), bring it up; read back. Idempotent. An interface that already holds a *different* address is
+        refused with both addresses named and nothing changed: readdressing a gateway is a person's decision. Inputs
+        are checked before anything is sent."""
+        ...
+
+    def remove_gateway(self, vid: int) -> bool:
+        """Remove the VLAN's layer-3 interface and its address (the VLAN itself and its ports stay); read back. False:
+        there was none, nothing changed."""
+        ...
+
+    def mac_table(self, vid: int | None = None, port: str | None = None) -> list[MacEntry]:
+        """The unicast MAC addresses the switch has learned on its ports (dynamic or static; not its own CPU or
+        router entries), only those in VLAN ``vid`` and/or on ``port`` when given; sorted by VLAN, port and MAC. MACs
+        in lowercase colon form, ports as ``get_port`` takes them. An unknown ``port`` is an error; inputs are checked
+        before anything is sent."""
+        ...
+
     def running_config(self) -> str: ...
 
-    def save(self) -> None: ...
+    def save(self) -> None:
+        """Make the running configuration (ports, VLANs, gateways) the one the switch starts with."""
+        ...
 
     def close(self) -> None: ...
 
@@ -198,3 +252,68 @@ def trunk_needs_change(state: PortState, switch: str, vid: int, allow: bool) -> 
     if not allow and state.all_vlans:
         raise PermanentError(f"{SYSTEM} {switch}", f"{state.name} carries every VLAN; narrowing it is not dcagent's")
     return state.carries(vid) != allow
+
+
+GATEWAY_PREFIX_MIN, GATEWAY_PREFIX_MAX = 8, 30
+_MAC = re.compile(r"[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}")  # one separator throughout
+_MAC_DOTTED = re.compile(r"([0-9a-f]{4})\.([0-9a-f]{4})\.([0-9a-f]{4})")
+
+
+def check_gateway_address(text: str) -> str:
+    """``text`` as a gateway's address in canonical CIDR form (``198.18.10.1/24``; a dotted netmask is taken too): an
+    IPv4 unicast host address with an explicit prefix length of /8../30 that is neither its subnet's network nor its
+    broadcast address."""
+    try:
+        iface = ipaddress.ip_interface(text)
+    except ValueError:
+        iface = None
+    if not isinstance(iface, ipaddress.IPv4Interface) or "/" not in text:
+        raise PermanentError(SYSTEM, f"gateway address {text[:60]!r} is no IPv4 address with a prefix length")
+    net, ip = iface.network, iface.ip
+    if not GATEWAY_PREFIX_MIN <= net.prefixlen <= GATEWAY_PREFIX_MAX:
+        raise PermanentError(SYSTEM, f"gateway address {iface}: prefix length out of range /8-/30")
+    if ip in (net.network_address, net.broadcast_address):
+        which = "network" if ip == net.network_address else "broadcast"
+        raise PermanentError(SYSTEM, f"gateway address {iface} is the {which} address of {net}")
+    if ip.is_multicast or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified:
+        raise PermanentError(SYSTEM, f"gateway address {iface} is no unicast host address")
+    return str(iface)
+
+
+def mac_address(text: str) -> str | None:
+    """A MAC in lowercase colon form from ``00:50:56:AB:CD:EF``, ``00-50-56-ab-cd-ef`` or ``0050.56ab.cdef`` (IOS,
+    EOS); None: ``text`` is no MAC address."""
+    low = text.strip().lower()
+    if m := _MAC.fullmatch(low):
+        return low.replace(m.group(1), ":")
+    if m := _MAC_DOTTED.fullmatch(low):
+        digits = "".join(m.groups())
+        return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    return None
+
+
+def is_unicast_mac(mac: str) -> bool:
+    """Whether ``mac`` (colon form) is a unicast address: the group bit of its first octet is clear."""
+    return int(mac[:2], 16) & 1 == 0
+
+
+def filter_macs(entries: list[MacEntry], vid: int | None, port: str | None) -> list[MacEntry]:
+    """The unicast ``entries`` in ``vid`` and on ``port`` (when given), each once, sorted by VLAN, port and MAC."""
+    keep = {e for e in entries if is_unicast_mac(e.mac) and vid in (None, e.vlan) and port in (None, e.port)}
+    return sorted(keep, key=lambda e: (e.vlan, e.port, e.mac))
+
+
+def config_stanza(config: str, header: str) -> list[str] | None:
+    """The stripped lines of the ``header`` stanza (e.g. ``interface Vlan110``; a trailing ``vrf NAME`` is taken too)
+    in a running config, up to the next unindented line (``!``, ``exit`` or another stanza); None: no such stanza.
+    IOS, EOS and FRR print their configs this way."""
+    head = re.compile(rf"{re.escape(header)}(\s+vrf\s+\S+)?\s*", re.IGNORECASE)
+    found, body = False, []
+    for raw in config.splitlines():
+        if not found:
+            found = bool(head.fullmatch(raw))
+        elif raw[:1].isspace():
+            body.append(raw.strip())
+        else:
+            break
+    return body if found else None

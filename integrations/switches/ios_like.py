@@ -4,21 +4,28 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import re
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 from integrations.errors import PermanentError
 from integrations.switches.base import (
+    GatewayState,
+    MacEntry,
     PortState,
     VlanState,
+    check_gateway_address,
     check_port_name,
     check_rate,
     check_vlan,
+    filter_macs,
     sanitize_description,
     trunk_needs_change,
     vlan_name,
     vlan_ranges,
 )
+from integrations.switches.ios_l3 import link_state, long_name, parse_mac_table, parse_svi, svi_name
 from integrations.switches.session import CliSession, translate
 
 _ERROR = re.compile(r"^\s*(%|\^|Invalid input|Incomplete command|Ambiguous command)", re.MULTILINE)
@@ -33,6 +40,9 @@ class IosLikeDriver:
     policy_map: ClassVar[str] = "policy-map {name}"
     police: ClassVar[str] = "police {bps} {burst_bytes} exceed-action drop"
     service_policy: ClassVar[str] = "service-policy input {name}"
+    # A gateway's address: IOS takes a dotted netmask, EOS a prefix length.
+    gateway_address: ClassVar[str] = "ip address {ip} {netmask}"
+    short_names: ClassVar[Mapping[str, str]] = {}  # the MAC table's short interface names → full names
 
     def __init__(self, session: CliSession, name: str) -> None:
         self.name = name
@@ -66,7 +76,8 @@ class IosLikeDriver:
 
     def get_port(self, name: str) -> PortState:
         self._check_port(name)
-        return parse_interface(name, self._show(self.show_interface.format(name=name)))
+        state = parse_interface(name, self._show(self.show_interface.format(name=name)))
+        return state.model_copy(update={"link_up": link_state(self._show(f"show interfaces {name}"))})
 
     def configure_access_port(self, name: str, vlan: int, description: str, enabled: bool = True) -> PortState:
         self._check_port(name)
@@ -160,6 +171,51 @@ class IosLikeDriver:
         if lines:
             self._configure(lines)
         return self.get_rate_limit(port)
+
+    # Gateways are SVIs, read from the whole running config: IOS answers `show running-config interface Vlan<N>` for
+    # an SVI it does not have with the same error as for a bad command, which must not read as "no gateway".
+    def get_gateway(self, vid: int) -> GatewayState | None:
+        check_vlan(vid)
+        return parse_svi(vid, self._show("show running-config"))
+
+    def ensure_gateway(self, vid: int, address_cidr: str, description: str) -> GatewayState:
+        check_vlan(vid)
+        address = check_gateway_address(address_cidr)
+        desc = sanitize_description(description)
+        current = self.get_gateway(vid)
+        if current is not None and current.address not in (None, address):
+            raise PermanentError(f"switch {self.name}", f"{svi_name(vid)} has {current.address}, not {address}: "
+                                 "refusing to readdress")  # fmt: skip
+        iface = ipaddress.IPv4Interface(address)
+        self._configure([f"interface {svi_name(vid)}", f"description {desc}" if desc else "no description",
+                         self.gateway_address.format(ip=iface.ip, netmask=iface.netmask, cidr=address),
+                         "no shutdown"])  # fmt: skip
+        found = self.get_gateway(vid)
+        if found is None or found.address != address:
+            raise PermanentError(f"switch {self.name}", f"{svi_name(vid)} reads back {found} after {address}")
+        return found
+
+    def remove_gateway(self, vid: int) -> bool:
+        if self.get_gateway(vid) is None:
+            return False
+        self._configure([f"no interface {svi_name(vid)}"])
+        if self.get_gateway(vid) is not None:
+            raise PermanentError(f"switch {self.name}", f"{svi_name(vid)} is still there after it was removed")
+        return True
+
+    def mac_table(self, vid: int | None = None, port: str | None = None) -> list[MacEntry]:
+        if vid is not None:
+            check_vlan(vid)
+        if port is not None:
+            self._check_port(port)
+        # The narrower filter on the switch (a port: an unknown one is an error there), the other one here.
+        command = "show mac address-table"
+        if port is not None:
+            command += f" interface {port}"
+        elif vid is not None:
+            command += f" vlan {vid}"
+        entries = parse_mac_table(self._show(command), self.short_names)
+        return filter_macs(entries, vid, None if port is None else long_name(port, self.short_names))
 
     def running_config(self) -> str:
         return self._show("show running-config")

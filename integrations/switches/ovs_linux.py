@@ -1,15 +1,17 @@
-"""Open vSwitch over SSH (netmiko ``ovs_linux``): ports are OVSDB rows, state lives in ovsdb and persists."""
+"""Open vSwitch over SSH (netmiko ``ovs_linux``): ports are OVSDB rows, state lives in ovsdb and persists. Gateways
+(FRR) and the MAC table: ``ovs_l3``."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import shlex
 from typing import Any, Literal
 
 from integrations.errors import PermanentError
 from integrations.ssh import SSHCredentials
 from integrations.switches.base import (
+    GatewayState,
+    MacEntry,
     PortState,
     VlanState,
     check_port_name,
@@ -20,6 +22,7 @@ from integrations.switches.base import (
     trunk_needs_change,
     vlan_name,
 )
+from integrations.switches.ovs_l3 import OvsL3, quoted, rows
 from integrations.switches.session import CliSession, connect, translate
 
 SYSTEM = "switch"
@@ -35,6 +38,7 @@ class OvsLinuxDriver:
     def __init__(self, session: CliSession, name: str) -> None:
         self.name = name
         self._conn = session
+        self._l3 = OvsL3(self._send, name)
 
     @classmethod
     def open(cls, host: str, port: int, creds: SSHCredentials, name: str | None = None) -> OvsLinuxDriver:
@@ -43,14 +47,20 @@ class OvsLinuxDriver:
 
     def _run(self, argv: list[str]) -> str:
         """Run one command; every argument is shell-quoted, and the exit status is checked."""
-        line = " ".join(shlex.quote(a) for a in argv) + f"; echo {_STATUS_MARK}$?"
+        return self._send(quoted(argv), " ".join(argv[:4]))
+
+    def _send(self, line: str, what: str, check: bool = True) -> str:
+        """Send one shell line as it is (its parts quoted by the caller); its exit status checked unless ``check``
+        is False. A line break would be a second command: refused."""
+        if "\n" in line or "\r" in line:
+            raise PermanentError(f"{SYSTEM} {self.name}", "refusing a command line with a line break")
         try:
-            out = str(self._conn.send_command(line))
+            out = str(self._conn.send_command(f"{line}; echo {_STATUS_MARK}$?"))
         except Exception as e:
-            raise translate(self.name, argv[0], e) from e
+            raise translate(self.name, what.split(" ", 1)[0], e) from e
         body, _, rc = out.rpartition(_STATUS_MARK)
-        if rc.strip() != "0":
-            raise PermanentError(f"{SYSTEM} {self.name}", f"{' '.join(argv[:4])}…: {body.strip()[:300]}")
+        if check and rc.strip() != "0":
+            raise PermanentError(f"{SYSTEM} {self.name}", f"{what}…: {body.strip()[:300]}")
         return body
 
     def _vsctl(self, *args: str) -> str:
@@ -58,9 +68,11 @@ class OvsLinuxDriver:
 
     def get_port(self, name: str) -> PortState:
         check_port_name(name)
-        row = _rows(self._vsctl("--format=json", _PORT_COLUMNS, "list", "port", name))[0]
-        admin = self._vsctl("get", "interface", name, "admin_state").strip().strip('"')
-        return _port_state(row, enabled=admin != "down")
+        row = rows(self._vsctl("--format=json", _PORT_COLUMNS, "list", "port", name))[0]
+        admin, _, link = self._vsctl("get", "interface", name, "admin_state", "link_state").strip().partition("\n")
+        state = _port_state(row, enabled=admin.strip().strip('"') != "down")
+        link = link.strip().strip('"')
+        return state.model_copy(update={"link_up": link == "up" if link in ("up", "down") else None})
 
     def configure_access_port(self, name: str, vlan: int, description: str, enabled: bool = True) -> PortState:
         check_port_name(name)
@@ -114,8 +126,10 @@ class OvsLinuxDriver:
         name = self._vsctl("br-get-external-id", BRIDGE, f"dcagent-vlan-{vid}").strip()
         if not name:
             return None
-        ports = _rows(self._vsctl("--format=json", _PORT_COLUMNS, "list", "port"))
-        carrying = [str(r["name"]) for r in ports if _port_state(r, enabled=True).names(vid)]
+        ports = rows(self._vsctl("--format=json", _PORT_COLUMNS, "list", "port"))
+        # A gateway's own internal port (``vlan<vid>``, ``ovs_l3``) is no switch port, as an SVI is none on IOS.
+        carrying = [str(r["name"]) for r in ports
+                    if _port_state(r, enabled=True).names(vid) and r["name"] != f"vlan{vid}"]  # fmt: skip
         return VlanState(vid=vid, name=name, ports=tuple(sorted(carrying)))
 
     def ensure_vlan(self, vid: int, name: str) -> VlanState:
@@ -156,11 +170,25 @@ class OvsLinuxDriver:
                     f"ingress_policing_burst={max(rate // 10, 16) if rate else 0}")  # fmt: skip
         return self.get_rate_limit(port)
 
+    def get_gateway(self, vid: int) -> GatewayState | None:
+        return self._l3.get_gateway(vid)
+
+    def ensure_gateway(self, vid: int, address_cidr: str, description: str) -> GatewayState:
+        return self._l3.ensure_gateway(vid, address_cidr, description)
+
+    def remove_gateway(self, vid: int) -> bool:
+        return self._l3.remove_gateway(vid)
+
+    def mac_table(self, vid: int | None = None, port: str | None = None) -> list[MacEntry]:
+        return self._l3.mac_table(vid, port)
+
     def running_config(self) -> str:
         return self._vsctl("show")
 
     def save(self) -> None:
-        """OVSDB commits every change to its database file at once; nothing more to save."""
+        """OVSDB commits every change to its database file at once; FRR's configuration (the gateways) is written to
+        its file (``write memory``) on a switch that routes."""
+        self._l3.save()
 
     def close(self) -> None:
         with contextlib.suppress(OSError, EOFError):
@@ -179,11 +207,6 @@ def _ovs_map(value: Any) -> dict[str, str]:
     if isinstance(value, list) and value and value[0] == "map":
         return {str(k): str(v) for k, v in value[1]}
     return {}
-
-
-def _rows(raw: str) -> list[dict[str, Any]]:
-    table = json.loads(raw)
-    return [dict(zip(table["headings"], row, strict=True)) for row in table["data"]]
 
 
 def _port_state(row: dict[str, Any], enabled: bool) -> PortState:

@@ -12,8 +12,10 @@ LAB_RANGE=198.18.0.0/15
 SAFETY_METRIC=4000
 FRR_DIR=/etc/frr
 # routing switch : root end of its link (/31; the switch's end is the next address) : ranges routed to it
+# (198.19.0.0/17: the agencies' connections, 198.19.128.0/18: the tests' own; 198.19.192.0/18 stays unrouted but
+# for the links' own /31s: a test's throwaway namespace lives there)
 ROUTERS=(
-  "tor-btm-01:198.19.255.0:198.18.0.0/17 198.19.0.0/17"
+  "tor-btm-01:198.19.255.0:198.18.0.0/17 198.19.0.0/17 198.19.128.0/18"
   "tor-sbw-01:198.19.255.2:198.18.128.0/17"
 )
 # Existing server VLANs whose gateway lives on the routing switch from the start: switch:vid:gateway

@@ -347,7 +347,7 @@ def test_a_failure_late_in_the_run_undoes_every_system(
 ) -> None:
     mapping = tmp_path / "templates.yaml"
     # A template without the ICMP item: verify_monitoring fails, after the switch port is configured and the
-    # Zabbix host registered.
+    # Zabbix host registered (once the server was delivered).
     mapping.write_text('default: ["Zabbix agent"]\n')
     dev = request_device()
     result = run({**env, "DCAGENT_ZABBIX_TEMPLATES": str(mapping)}, dev.name)
@@ -377,7 +377,7 @@ def test_a_failure_late_in_the_run_undoes_every_system(
         assert cabled is not None and nb.dcim.interfaces.get(cabled.output["port_id"]).cable is not None, state
         assert dev.name not in str(state), state
     undone = [s.key for s in view.steps if s.phase == "undo" and s.status == "done"]
-    order = ["configure_switch_port", "publish_dns", "assign_ip", "cable_switch_port", "register_zabbix",
+    order = ["configure_switch_port", "register_zabbix", "publish_dns", "assign_ip", "cable_switch_port",
              "place_device", "reserve_ip"]  # fmt: skip
     assert undone == order
     assert "undone: " + ", ".join(order) in (view.reason or "")

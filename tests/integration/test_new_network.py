@@ -7,6 +7,7 @@ request the site cannot take (every shortfall in the letter, nothing changed), a
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
@@ -26,6 +27,7 @@ from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
 from agent.settings import load_settings
 from integrations.dns import reverse_name
+from integrations.switches.ovs_linux import OvsLinuxDriver
 from lab.labkit import official
 from tests.integration import test_colocation as colocation
 from tests.integration.faults import FULL, draw, kill_inside, main_steps, restart, run_reader, tally
@@ -34,11 +36,27 @@ from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS
 
 nb, env = colocation.nb, colocation.env
 SWITCH_OVS = "tor-btm-02"  # the OVS behind the test switches' records (127.0.1.2:2202)
+ROUTER = "tor-btm-01"  # the routing switch behind the test routers' records (127.0.1.1:2201): FRR holds the gateways
 SERVE_PORT = 18098
 
 
 def vsctl(*args: str) -> str:
     db = f"--db=unix:{os.environ['LAB_DIR']}/switches/{SWITCH_OVS}/db.sock"
+    return subprocess.run(["ovs-vsctl", db, *args], check=True, capture_output=True, text=True, timeout=30).stdout
+
+
+def router_gateway(vid: int) -> str | None:
+    """The gateway address the lab's router holds for the VLAN, read from FRR itself (None: no such SVI)."""
+    if f"vlan{vid}" not in vsctl_on(ROUTER, "list-ports", "br0").split():
+        return None
+    raw = subprocess.run(["vtysh", "-N", ROUTER, "-c", f"show interface vlan{vid} json"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout  # fmt: skip
+    found = json.loads(raw).get(f"vlan{vid}", {}).get("ipAddresses", [])
+    return str(found[0]["address"]) if found else None
+
+
+def vsctl_on(switch: str, *args: str) -> str:
+    db = f"--db=unix:{os.environ['LAB_DIR']}/switches/{switch}/db.sock"
     return subprocess.run(["ovs-vsctl", db, *args], check=True, capture_output=True, text=True, timeout=30).stdout
 
 
@@ -56,6 +74,7 @@ class NetSite:
     vids: tuple[int, int]
     container: str
     switch: str
+    router: str
     ports: tuple[str, ...]
     made: list[Any] = field(default_factory=list)
 
@@ -93,8 +112,21 @@ def make_site(nb: Any, *, uplink_mbps: int, vids: tuple[int, int], container: st
     sw.update({"primary_ip4": ip.id})
     keep(nb.ipam.services.create({"parent_object_type": "dcim.device", "parent_object_id": sw.id, "name": "ssh",
                                   "protocol": "tcp", "ports": [2202]}))  # fmt: skip
-    made.insert(0, vrf)  # deleted last, after its address
-    return NetSite(key=key, site=site, vids=vids, container=container, switch=sw.name, ports=ports, made=made)
+    # The site's router: tor-btm-01's FRR, where the connection's gateway is configured (configure_gateway).
+    rt = keep(nb.dcim.devices.create({
+        "name": f"rt-net-{key}", "site": site.id, "rack": rack.id, "device_type": dtype.id, "status": "active",
+        "role": nb.dcim.device_roles.get(slug="tor-switch").id, "platform": nb.dcim.platforms.get(slug="ovs_linux").id,
+    }))  # fmt: skip
+    rt_mgmt = nb.dcim.interfaces.create({"device": rt.id, "name": "mgmt0", "type": "1000base-t", "mgmt_only": True})
+    rt_ip = keep(nb.ipam.ip_addresses.create({"address": "127.0.1.1/32", "vrf": vrf.id, "status": "active",
+                                              "assigned_object_type": "dcim.interface",
+                                              "assigned_object_id": rt_mgmt.id}))  # fmt: skip
+    rt.update({"primary_ip4": rt_ip.id})
+    keep(nb.ipam.services.create({"parent_object_type": "dcim.device", "parent_object_id": rt.id, "name": "ssh",
+                                  "protocol": "tcp", "ports": [2201]}))  # fmt: skip
+    made.insert(0, vrf)  # deleted last, after its addresses
+    return NetSite(key=key, site=site, vids=vids, container=container, switch=sw.name, router=rt.name, ports=ports,
+                   made=made)  # fmt: skip
 
 
 def file_circuit(nb: Any, where: NetSite, tag: str, kbps: int, hosts: int = 20) -> Any:
@@ -122,6 +154,7 @@ def playbook(tmp: Path, where: NetSite, name: str, env: dict[str, str], uplink: 
     book = yaml.safe_load(path.read_text(encoding="utf-8"))
     check = next(s for s in book["steps"] if s["step"] == "check_connection")
     check["params"].update({"vlan_group": f"vlan-net-{where.key}", "switch": where.switch, "uplink_port": uplink})
+    next(s for s in book["steps"] if s["step"] == "configure_gateway")["params"]["router"] = where.router
     path.write_text(yaml.safe_dump(book, allow_unicode=True), encoding="utf-8")
     return penv
 
@@ -140,7 +173,7 @@ def remove(nb: Any, where: NetSite, circuits: list[Any], ovs_ports: tuple[str, .
             if ip.dns_name:
                 for name, zone, rtype in (
                     (f"{ip.dns_name}.", "dc.lab", "A"),
-                    (reverse_name(str(ip.address).split("/")[0]), "127.in-addr.arpa", "PTR"),
+                    (reverse_name(str(ip.address).split("/")[0]), _reverse_zone(str(ip.address)), "PTR"),
                 ):
                     if dns.lookup(name, rtype):
                         dns.delete_record(zone, name, rtype)
@@ -165,6 +198,18 @@ def remove(nb: Any, where: NetSite, circuits: list[Any], ovs_ports: tuple[str, .
         vsctl("set", "interface", port, "ingress_policing_rate=0", "ingress_policing_burst=0")
     for vid in range(where.vids[0], where.vids[1] + 1):
         vsctl("br-set-external-id", "br0", f"dcagent-vlan-{vid}")
+        if router_gateway(vid) is not None or f"vlan{vid}" in vsctl_on(ROUTER, "list-ports", "br0").split():
+            _router().remove_gateway(vid)
+
+
+def _router() -> OvsLinuxDriver:
+    settings = load_settings(None)
+    assert settings.switch_ssh is not None
+    return OvsLinuxDriver.open("127.0.1.1", 2201, clients.ssh_credentials(settings.switch_ssh), name=ROUTER)
+
+
+def _reverse_zone(address: str) -> str:
+    return "19.198.in-addr.arpa" if address.startswith("198.19.") else "127.in-addr.arpa"
 
 
 def _vids(lo: int) -> tuple[int, int]:
@@ -174,7 +219,14 @@ def _vids(lo: int) -> tuple[int, int]:
 
 
 def _container(length: int) -> str:
-    return f"127.{random.randrange(42, 60)}.{random.randrange(0, 256)}.0/{length}"
+    """A container of the test's own on the data plane (198.19.128.0/18: routed to the lab's router, apart from the
+    seed's containers in 198.19.0.0/17), one no other prefix in NetBox overlaps."""
+    api = colocation.netbox()
+    while True:
+        candidate = f"198.19.{random.randrange(128, 192)}.{random.randrange(0, 256, 4)}/{length}"
+        candidate = str(ipaddress.ip_network(candidate, strict=False))
+        if api.ipam.prefixes.count(within_include=candidate) == 0 and api.ipam.prefixes.count(contains=candidate) == 0:
+            return candidate
 
 
 @pytest.fixture
@@ -255,6 +307,10 @@ def _assert_connected(nb: Any, penv: dict[str, str], run: Any, circuit: Any, whe
     dns = clients.dns(load_settings(None).dns)  # type: ignore[arg-type]
     assert dns.lookup(f"{gateway.dns_name}.", "A") == [address]
     assert dns.lookup(reverse_name(address), "PTR") == [f"{gateway.dns_name}."]
+    # The router answers for the gateway (FRR holds it on the VLAN's SVI), and NetBox records it there.
+    assert router_gateway(vlan.vid) == str(gateway.address), router_gateway(vlan.vid)
+    assert gateway.assigned_object is not None and gateway.assigned_object.name == f"vlan{vlan.vid}"
+    assert gateway.assigned_object.device.name == where.router
     port = next(p for p in where.ports if ovs_port(p)["tag"] == vlan.vid)
     assert vsctl("get", "interface", port, "ingress_policing_rate").strip() == "60000"
     assert ovs_port(uplink)["trunks"] == ["set", [100, vlan.vid]]
@@ -340,6 +396,7 @@ def test_a_switch_refusing_mid_build_undoes_everything_and_keeps_a_vlan_another_
         swp43 = ovs_port("swp43")
         assert swp43["tag"] == ["set", []] and "description" not in dict(swp43["external_ids"][1])
         assert vsctl("get", "interface", "swp43", "ingress_policing_rate").strip() == "0"
+        assert router_gateway(vids[0]) is None  # the gateway this run configured is gone from the router
         assert ovs_port("swp44")["tag"] == vids[0]  # the other port keeps it, so the VLAN stays defined
         assert vsctl("br-get-external-id", "br0", f"dcagent-vlan-{vids[0]}").strip() != ""
     finally:
@@ -376,6 +433,7 @@ def test_an_agent_killed_inside_a_connection_then_a_bandwidth_step_finishes_each
         status = str(nb.circuits.circuits.get(circuits[0].id).status.value)
         found = {"prefixes": len(prefixes), "VLANs": len(vlans), "gateway addresses": len(gateways),
                  "DNS A": sum(len(dns.lookup(f"{g.dns_name}.", "A")) for g in gateways),
+                 "gateway on the router": sum(1 for v in vlans if router_gateway(v.vid) is not None),
                  "Zabbix hosts": len(hosts),
                  "ports in the VLAN": sum(1 for p in where.ports if vlans and ovs_port(p)["tag"] == vlans[0].vid),
                  "VLAN on the uplink": sum(1 for v in trunks if vlans and v == vlans[0].vid),

@@ -59,6 +59,23 @@ def test_steps_do_not_reach_up_into_intake_or_the_cli(path: Path) -> None:
     assert {m for m in own_imports(path) if within(m, UPPER)} == set()
 
 
+# Rules the steps share with the intake (who may decide, or record, an act on a request: agent.deciders, used by
+# the intake's decisions and by agent.steps.delivery): the steps import them, so they may reach no higher either.
+SHARED = ("agent/deciders.py",)
+
+
+@pytest.mark.parametrize("path", [ROOT / p for p in SHARED], ids=str)
+def test_rules_the_steps_share_with_the_intake_do_not_reach_up(path: Path) -> None:
+    assert path.is_file()
+    assert {m for m in own_imports(path) if within(m, UPPER)} == set()
+
+
+def test_the_steps_scan_reads_the_delivery_step() -> None:
+    steps = sources("agent/steps")
+    assert ROOT / "agent/steps/delivery.py" in steps
+    assert "agent.deciders" in own_imports(ROOT / "agent/steps/delivery.py")
+
+
 def test_the_check_sees_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from agent.cli import app\nimport integrations.netbox\nfrom . import sibling\n")

@@ -3,7 +3,14 @@ from __future__ import annotations
 import pytest
 
 from integrations.errors import PermanentError
-from integrations.switches.base import DESCRIPTION_MAX, check_port_name, check_vlan, sanitize_description
+from integrations.switches.base import (
+    DESCRIPTION_MAX,
+    check_gateway_address,
+    check_port_name,
+    check_vlan,
+    mac_address,
+    sanitize_description,
+)
 from integrations.switches.ovs_linux import _ovs_map, _ovs_set
 
 
@@ -48,3 +55,35 @@ def test_ovsdb_json_values() -> None:
     assert _ovs_set(30) == [30]
     assert _ovs_map(["map", [["description", "srv"]]]) == {"description": "srv"}
     assert _ovs_map(["map", []]) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [("198.18.10.1/24", "198.18.10.1/24"), ("198.18.10.1/255.255.255.0", "198.18.10.1/24"),
+     ("10.20.0.254/16", "10.20.0.254/16"), ("198.18.10.2/30", "198.18.10.2/30")],
+)  # fmt: skip
+def test_gateway_addresses_are_canonical_cidr(text: str, canonical: str) -> None:
+    assert check_gateway_address(text) == canonical
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [("198.18.10.0/24", "network address"), ("198.18.10.255/24", "broadcast address"),
+     ("198.18.10.3/30", "broadcast"), ("198.18.10.1", "prefix length"), ("198.18.10.1/31", "out of range"),
+     ("10.0.0.1/7", "out of range"), ("2001:db8::1/64", "IPv4"), ("224.0.0.5/24", "unicast"),
+     ("127.0.0.1/8", "unicast"), ("169.254.0.1/16", "unicast"), ("240.0.0.1/8", "unicast"),
+     ("198.18.10.1/24 ; reload", "IPv4"), ("", "IPv4"), ("198.18.10.300/24", "IPv4")],
+)  # fmt: skip
+def test_gateway_addresses_that_cannot_be_a_gateway(text: str, why: str) -> None:
+    with pytest.raises(PermanentError, match=why):
+        check_gateway_address(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "mac"),
+    [("0050.56AB.cdef", "00:50:56:ab:cd:ef"), ("00:50:56:AB:CD:EF", "00:50:56:ab:cd:ef"),
+     ("00-50-56-ab-cd-ef", "00:50:56:ab:cd:ef"), (" 52:54:00:12:34:56 ", "52:54:00:12:34:56"),
+     ("0050.56ab.cde", None), ("00:50:56:ab:cd", None), ("00:50-56:ab:cd:ef", None), ("CPU", None)],
+)  # fmt: skip
+def test_mac_addresses_in_every_form(text: str, mac: str | None) -> None:
+    assert mac_address(text) == mac

@@ -83,10 +83,12 @@ def _verify(
                "DCAGENT_ZABBIX__TOKEN": "z", "DCAGENT_ZABBIX__CACHE_UPDATE_SECONDS": "2"}  # fmt: skip
     svc = Services(load_settings(None, environ=environ))
     svc.__dict__["zabbix"] = zabbix
+    # No answer: the error itself, as before (on_failure: fail); the finding and the wait are test_verify_retry's.
     ctx = StepContext(run_id="r", playbook="colocation", step="verify_monitoring", request=ObjectRef("dcim.device", 9),
                       outputs={"register_zabbix": {"host_id": "10700", **(registered or {})}}, services=svc,
                       locks=InProcessLocks(),
-                      clock=clock, params={"timeout": timeout}, meta={}, language="en", approved={})  # fmt: skip
+                      clock=clock, params={"timeout": timeout, "on_failure": "fail"}, meta={}, language="en",
+                      approved={})  # fmt: skip
     return verify_monitoring(ctx)
 
 

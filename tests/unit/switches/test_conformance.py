@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from ipaddress import ip_interface
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import yaml
 from integrations.errors import PermanentError
 from integrations.switches import DRIVERS
 from integrations.switches.base import PortState, SwitchDriver, port_differences
-from tests.unit.switches.fakes import FakeIos, FakeOvs
+from tests.unit.switches.fakes import FakeIos, FakeOvs, Port
+from tests.unit.switches.fakes_l3 import FrrIf, Svi
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SIMULATORS: dict[str, Callable[[list[str]], Any]] = {
@@ -218,3 +220,112 @@ def test_a_rate_limit_is_set_changed_read_back_and_removed(case: Case) -> None:
     with pytest.raises(PermanentError, match="out of range"):
         case.driver.set_rate_limit(case.port, 10)
     assert len(case.fake.sent) == sent + (0 if case.driver.platform == "ovs_linux" else 1)  # IOS reads first
+
+
+# -- Layer 3: gateways, the MAC table, link state (issue 31 items 2 and 4) --------------------------------------------
+GW = "198.18.10.1/24"
+
+
+def held(case: Case, vid: int) -> list[str]:
+    """The addresses the device itself holds on the VLAN's gateway, read from the fake (not through the driver)."""
+    if isinstance(case.fake, FakeOvs):
+        return list(case.fake.frr.interfaces.get(f"vlan{vid}", FrrIf()).addresses)
+    svi = case.fake.svis.get(vid)
+    return [] if svi is None or svi.address is None else [str(ip_interface(svi.address.replace(" ", "/")))]
+
+
+def test_a_gateway_is_created_read_back_and_idempotent(case: Case) -> None:
+    assert case.driver.get_gateway(110) is None
+    made = case.driver.ensure_gateway(110, GW, "gw Disdik\nreload")
+    assert (made.vlan, made.interface.lower(), made.address, made.enabled) == (110, "vlan110", GW, True)
+    assert case.driver.get_gateway(110) == made
+    assert case.driver.ensure_gateway(110, "198.18.10.1/255.255.255.0", "gw Disdik\nreload") == made
+    assert held(case, 110) == [GW]  # one address, not a second one beside it
+    assert case.driver.get_gateway(120) is None
+    assert not any(s.strip() == "reload" or "\n" in s.replace("; echo", "") for s in case.fake.sent)
+
+
+def test_a_gateway_with_another_address_is_refused_and_kept(case: Case) -> None:
+    case.driver.ensure_gateway(110, GW, "gw")
+    sent = len(case.fake.sent)
+    with pytest.raises(PermanentError, match=r"198\.18\.10\.1/24.*198\.18\.20\.1/24"):
+        case.driver.ensure_gateway(110, "198.18.20.1/24", "gw")
+    with pytest.raises(PermanentError, match="readdress"):
+        case.driver.ensure_gateway(110, "198.18.10.1/25", "gw")  # the same address in another subnet is another
+    assert held(case, 110) == [GW]
+    assert not any("198.18.20" in s or "/25" in s or "255.255.255.128" in s for s in case.fake.sent[sent:])
+
+
+def test_an_interface_without_an_address_gets_one_and_comes_up(case: Case) -> None:
+    """An interface someone made (or a run killed halfway) with no address yet: completed, not refused."""
+    if isinstance(case.fake, FakeOvs):
+        case.fake.gateways["vlan130"] = Port(vlan=130)
+    else:
+        case.fake.svis[130] = Svi()  # shut, no address
+    before = case.driver.get_gateway(130)
+    assert before is not None and before.address is None
+    made = case.driver.ensure_gateway(130, "198.18.30.1/24", "gw")
+    assert (made.address, made.enabled) == ("198.18.30.1/24", True)
+
+
+def test_a_gateway_is_removed_once(case: Case) -> None:
+    case.driver.ensure_gateway(110, GW, "gw")
+    assert case.driver.remove_gateway(110) is True
+    assert case.driver.get_gateway(110) is None and held(case, 110) == []
+    assert case.driver.remove_gateway(110) is False
+
+
+def test_a_gateway_is_no_port_of_its_vlan_and_is_saved(case: Case) -> None:
+    case.driver.ensure_vlan(110, "disdik")
+    case.driver.ensure_gateway(110, GW, "gw")
+    found = case.driver.get_vlan(110)
+    assert found is not None and found.ports == ()
+    case.driver.save()
+    assert case.fake.saves == 1
+    if isinstance(case.fake, FakeOvs):  # what FRR wrote to its file
+        assert case.fake.frr.saved is not None and case.fake.frr.saved["vlan110"].addresses == [GW]
+
+
+BAD_LAYER3_CALLS = [
+    ("get_gateway", (0,)), ("get_gateway", (4095,)), ("remove_gateway", (4095,)), ("ensure_gateway", (0, GW, "x")),
+    ("ensure_gateway", (110, "198.18.10.0/24", "x")),  # the subnet's network address
+    ("ensure_gateway", (110, "198.18.10.255/24", "x")),  # its broadcast address
+    ("ensure_gateway", (110, "198.18.10.1", "x")),  # no prefix length
+    ("ensure_gateway", (110, "198.18.10.1/31", "x")), ("ensure_gateway", (110, "198.18.10.1/32", "x")),
+    ("ensure_gateway", (110, "2001:db8::1/64", "x")), ("ensure_gateway", (110, "224.0.0.1/24", "x")),
+    ("ensure_gateway", (110, "127.0.0.1/8", "x")), ("ensure_gateway", (110, "gateway", "x")),
+    ("ensure_gateway", (110, "198.18.10.1/24\nreload", "x")), ("ensure_gateway", (110, "198.18.10.1/24; reload", "x")),
+    ("mac_table", (0, None)), ("mac_table", (4095, "swp4")), ("mac_table", (None, "swp4; reboot")),
+    ("mac_table", (None, "")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "args"), BAD_LAYER3_CALLS)
+def test_bad_layer3_input_sends_nothing(case: Case, method: str, args: tuple[Any, ...]) -> None:
+    with pytest.raises(PermanentError):
+        getattr(case.driver, method)(*args)
+    assert case.fake.sent == []
+
+
+def test_the_mac_table_is_filtered_by_vlan_and_port(case: Case) -> None:
+    case.fake.macs = [("00:50:56:ab:cd:ef", 110, case.port), ("00:50:56:ab:00:05", 110, case.other),
+                      ("00:50:56:ab:00:04", 120, case.port), ("52:54:00:12:34:56", 100, case.trunk)]  # fmt: skip
+    every = [(e.vlan, e.port, e.mac) for e in case.driver.mac_table()]
+    assert every == [(100, case.trunk, "52:54:00:12:34:56"), (110, case.port, "00:50:56:ab:cd:ef"),
+                     (110, case.other, "00:50:56:ab:00:05"), (120, case.port, "00:50:56:ab:00:04")]  # fmt: skip
+    assert [(e.port, e.mac) for e in case.driver.mac_table(vid=110)] == [every[1][1:], every[2][1:]]
+    assert [(e.vlan, e.mac) for e in case.driver.mac_table(port=case.port)] == [(110, every[1][2]), (120, every[3][2])]
+    assert [e.mac for e in case.driver.mac_table(vid=120, port=case.port)] == ["00:50:56:ab:00:04"]
+    assert case.driver.mac_table(vid=130) == [] and case.driver.mac_table(vid=110, port=case.trunk) == []
+
+
+def test_an_unknown_port_has_no_mac_table(case: Case) -> None:
+    with pytest.raises(PermanentError):
+        case.driver.mac_table(port=case.unknown)
+
+
+def test_a_port_reports_its_link(case: Case) -> None:
+    assert case.driver.get_port(case.port).link_up is True
+    case.fake.port(case.port).link = False
+    assert case.driver.get_port(case.port).link_up is False
+    assert port_differences(case.driver.get_port(case.other), case.driver.get_port(case.other)) == []

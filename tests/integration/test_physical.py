@@ -1,0 +1,138 @@
+"""The physical world (issue 31) on the lab's data plane: a colocation reserves, then waits for its server; the lab
+plays the agency (configures the server as the letter says) and the technician (mounts it, plugs it into a port,
+records its arrival in NetBox); Zabbix must then see it answer through its port, its VLAN (130) and the routing
+switch's gateway. A server in the wrong port is found there, and the request waits for the technician's retry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent import clients
+from agent.engine.registry import ObjectRef
+from agent.engine.store import Store
+from agent.settings import load_settings
+from lab import dataplane
+from lab.labkit import decide, deliver
+from tests.integration import test_colocation as colocation
+from tests.integration.helpers import private_playbooks
+from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS
+
+nb, env, request_device = colocation.nb, colocation.env, colocation.request_device
+BOOK, TAG = "colocation-dp", "sop-colocation-dp"
+GATEWAY = "198.18.30.1"  # VLAN 130's SVI on tor-btm-01 (lab/lib/dataplane.sh)
+WRONG_PORT = "swp46"  # a port no colocation reaches (they take the lowest free), left as found
+
+
+@pytest.fixture(scope="module")
+def penv(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Batam's playbook, with looks every 5 s and a 30 s verification (a test cannot wait the office's minutes)."""
+    directory = tmp_path_factory.mktemp("dp") / "playbooks"
+    out = private_playbooks(REPO_PLAYBOOKS / "colocation.yaml", directory, BOOK, TAG, env)
+    path = directory / f"{BOOK}.yaml"
+    book = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for ref in book["steps"]:
+        if ref["step"] == "await_delivery":
+            ref["params"] = {**ref.get("params", {}), "poll_seconds": 5}
+        if ref["step"] == "verify_monitoring":
+            ref["params"] = {**ref.get("params", {}), "timeout": 30, "poll_seconds": 5}
+    path.write_text(yaml.safe_dump(book, allow_unicode=True), encoding="utf-8")
+    return out
+
+
+def drive(penv: dict[str, str], dev: Any, *, until: Callable[[str], bool], limit: float = 240) -> str:
+    """`dcagent run` again each time the run's wait is over, as `dcagent serve` would, until ``until(stdout)``."""
+    deadline = time.monotonic() + limit
+    while True:
+        result = subprocess.run([*DCAGENT, "run", BOOK, f"device:{dev.name}"], env=penv, capture_output=True,
+                                text=True, timeout=300, check=False)  # fmt: skip
+        text = result.stdout + result.stderr
+        if result.returncode != 5 or until(text) or time.monotonic() > deadline:
+            return f"exit {result.returncode}\n{text}"
+        time.sleep(5)
+
+
+def reserved(nb: Any, dev: Any) -> tuple[str, str, str]:
+    """What the run reserved and the letter tells: the address (with its mask), the switch and the port."""
+    fresh = nb.dcim.devices.get(dev.id)
+    iface = nb.dcim.interfaces.get(device_id=dev.id, name="eno1")
+    peer = iface.link_peers[0]
+    switch, port = (peer["device"]["name"], peer["name"]) if isinstance(peer, dict) else (peer.device.name, peer.name)
+    return str(fresh.primary_ip4.address), switch, port
+
+
+def _vsctl(switch: str, *args: str) -> str:
+    db = f"--db=unix:{os.environ['LAB_DIR']}/switches/{switch}/db.sock"
+    return subprocess.run(["ovs-vsctl", db, *args], capture_output=True, text=True, timeout=30, check=True).stdout
+
+
+@pytest.mark.long(minutes=1)
+def test_a_server_delivered_to_its_port_is_verified_through_the_router(
+    nb: Any, penv: dict[str, str], request_device: Callable[..., Any]
+) -> None:
+    dev = request_device(vid=130, tags=(TAG,), delivered=False)
+    first = drive(penv, dev, until=lambda _: True)
+    assert first.startswith("exit 5") and "teknisi" in first, first  # reserved; waits for the server
+    address, switch, port = reserved(nb, dev)
+    assert address.startswith("198.18.30.") and not clients.zabbix(load_settings(None)).host_id(dev.name)
+    dataplane.plug(dev.name, switch, port)
+    dataplane.configure(dev.name, address, GATEWAY)
+    deliver(dev)
+    done = drive(penv, dev, until=lambda _: False)
+    assert done.startswith("exit 0"), done
+    store = Store(penv["DCAGENT_STORE_URL"])
+    [summary] = store.list_runs(playbook=BOOK, ref=ObjectRef("dcim.device", dev.id))
+    view = store.get_run(summary.id)
+    assert view is not None
+    verify = view.step("main", "verify_monitoring")
+    assert verify is not None and verify.output["reachable"] is True, verify.output
+    assert dataplane.ping(address.split("/")[0]).returncode == 0  # through tor-btm-01's SVI, nothing else answers
+
+
+@pytest.mark.long(minutes=2)
+@pytest.mark.xdist_group(WRONG_PORT)
+def test_a_server_in_the_wrong_port_is_found_there_and_done_once_the_cable_moves(
+    nb: Any, penv: dict[str, str], request_device: Callable[..., Any]
+) -> None:
+    dev = request_device(vid=130, tags=(TAG,), delivered=False)
+    assert drive(penv, dev, until=lambda _: True).startswith("exit 5")
+    address, switch, port = reserved(nb, dev)
+    before = _vsctl(switch, "get", "port", WRONG_PORT, "tag").strip()
+    try:
+        mac = dataplane.plug(dev.name, switch, WRONG_PORT)  # the technician's slip: the next port but one
+        dataplane.configure(dev.name, address, GATEWAY)
+        # The technician records the server's MAC at its arrival (NetBox 4's MAC objects, on its interface).
+        eno1 = nb.dcim.interfaces.get(device_id=dev.id, name="eno1")
+        nb.dcim.mac_addresses.create({"mac_address": mac, "assigned_object_type": "dcim.interface",
+                                      "assigned_object_id": eno1.id})  # fmt: skip
+        deliver(dev)
+        waiting = drive(penv, dev, until=lambda text: "verify_monitoring: waiting" in text)
+        assert waiting.startswith("exit 5") and "group teknisi" in waiting, waiting
+        journal = [str(j.comments) for j in nb.extras.journal_entries.filter(assigned_object_type="dcim.device",
+                                                                              assigned_object_id=dev.id)]  # fmt: skip
+        finding = next((j for j in journal if "#1" in j and mac in j), None)
+        assert finding is not None and WRONG_PORT in finding and port in finding, journal
+        assert str(nb.dcim.devices.get(dev.id).status.value) == "planned"  # not undone, not done: it waits
+        # The cable moves to the port the letter named; the technician asks for the check again.
+        dataplane.plug(dev.name, switch, port)
+        dataplane.configure(dev.name, address, GATEWAY)
+        decide(dev, "retry-verification", "teknisi")
+        done = drive(penv, dev, until=lambda _: False)
+        assert done.startswith("exit 0"), done
+        assert str(nb.dcim.devices.get(dev.id).status.value) == "active"
+    finally:
+        dataplane.remove(dev.name)
+        _vsctl(switch, "set", "port", WRONG_PORT, f"tag={before}" if before != "[]" else "tag=[]")
+
+
+def test_lab_users_the_physical_acts_need_exist(nb: Any) -> None:
+    tokens = Path(os.environ["DCAGENT_NETBOX__TOKEN_FILE"]).parent / "netbox-officials.json"
+    assert "teknisi" in tokens.read_text(encoding="utf-8")
+    assert nb.users.groups.get(name="teknisi") is not None
