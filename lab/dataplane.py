@@ -90,6 +90,17 @@ def _replace_port(switch: str, port: str, kind: str, peer_ns: str | None) -> Non
     is in ``peer_ns``), its configuration kept."""
     port_cols, iface_cols, up = _port_config(switch, port)
     _ovs(switch, "vsctl", "del-port", "br0", port)
+    try:
+        _make_port(switch, port, kind, peer_ns, port_cols, iface_cols, up)
+    except Exception:
+        # Never leave the switch without its port: back as an empty one, its configuration kept.
+        _ovs(switch, "vsctl", "--if-exists", "del-port", "br0", port)
+        _make_port(switch, port, "internal", None, port_cols, iface_cols, up)
+        raise
+
+
+def _make_port(switch: str, port: str, kind: str, peer_ns: str | None, port_cols: list[str], iface_cols: list[str],
+               up: bool) -> None:  # fmt: skip
     sw_ns = _switch_ns(switch)
     if _ip("-n", sw_ns, "link", "show", port, check=False):
         _ip("-n", sw_ns, "link", "del", port)

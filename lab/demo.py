@@ -1,6 +1,9 @@
 """The demo: one colocation request end to end on the lab — record it in NetBox as an engineer would, approve it,
-show the dry-run plan, run it until it waits for the server, record the server's arrival as the office's technician
-would, let the run finish, and point at the Berita Acara. Idempotent: a handled request is shown, not redone."""
+show the dry-run plan, run it until it waits for the server, play the agency (the server configured with the
+address, mask and gateway the run reserved) and the technician (the server mounted and cabled to the port the run
+chose, its arrival recorded in NetBox), let the run finish — Zabbix must see the server answer through its port,
+VLAN 130 and the routing switch's gateway, on the lab's data plane —, and point at the Berita Acara. Idempotent: a
+handled request is shown, not redone."""
 
 from __future__ import annotations
 
@@ -12,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pynetbox
-from labkit import chain, decide, deliver  # lab/ is the script's directory
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: lab/ is a package of it
+from lab import dataplane
+from lab.labkit import chain, decide, deliver
 
 NAME = "srv-disdik-simpeg"
 DCAGENT = [str(Path(sys.executable).with_name("dcagent"))]
@@ -22,7 +28,18 @@ WAITING = 5  # `dcagent run`'s exit code for a run that waits (here: for the ser
 def finish_after_delivery(nb: Any, dev: Any) -> int:
     """The technician records the server's arrival (labkit.deliver: as the lab user `teknisi`, through its own
     token); the run looks again at its next poll (every 60 s), so `dcagent run` is asked until it is past the wait."""
-    if "delivered" not in {t.slug for t in nb.dcim.devices.get(dev.id).tags}:
+    fresh = nb.dcim.devices.get(dev.id)
+    iface = nb.dcim.interfaces.get(device_id=dev.id, name="eno1")
+    peer = iface.link_peers[0]
+    switch, port = (peer["device"]["name"], peer["name"]) if isinstance(peer, dict) else (peer.device.name, peer.name)
+    address = str(fresh.primary_ip4.address)
+    prefix = nb.ipam.prefixes.get(vlan_id=fresh.custom_fields["dcagent_server_vlan"]["id"])
+    [gateway] = list(nb.ipam.ip_addresses.filter(parent=str(prefix.prefix), role="anycast"))
+    dataplane.plug(NAME, switch, port)
+    dataplane.configure(NAME, address, str(gateway.address).split("/")[0])
+    print(f"demo: the agency configured {NAME} with {address}, gateway {gateway.address} (the letter's values);")
+    print(f"demo: the technician mounted it and cabled it to {switch} {port}")
+    if "delivered" not in {t.slug for t in fresh.tags}:
         deliver(dev)
     print(f"demo: teknisi recorded the arrival of {NAME} in NetBox (tag delivered, serial, U height, PSU count)")
     print("demo: the run sees it at its next look (within a minute)")
@@ -53,7 +70,7 @@ def main() -> int:
                 "dcagent_letter_number": "800/1123/DISDIK/XI/2026",
                 "dcagent_requester_contact": "Rina Handayani, Kasubbag Program, 0812-7000-1234",
                 "dcagent_fqdn": "simpeg.dc.lab", "dcagent_bandwidth_mbps": 100,
-                "dcagent_server_vlan": nb.ipam.vlans.get(vid=110, group="vlan-dc-batam").id,
+                "dcagent_server_vlan": nb.ipam.vlans.get(vid=130, group="vlan-dc-batam").id,
             },
             "tags": [{"slug": "sop-colocation"}],
         })  # fmt: skip

@@ -286,8 +286,12 @@ class Executor:
                 return run  # woken early (a restart, a duplicate trigger): it waits on
             fresh = run.status == "queued"  # nothing of it reported yet: the tracker need not look for it
             if run.status in ("queued", "running", "waiting"):
+                resumed = run.status == "waiting"
                 self.store.set_run_status(run_id, "running", self.clock.now())
-                self.tracker.started(self._reload(run_id), pb, first=fresh)
+                # A waiting run was reported started (journal, running tag) before it waited: each look of a wait
+                # that may last days writes nothing to NetBox (issue 13's call budget; review of issue 31).
+                if not resumed:
+                    self.tracker.started(self._reload(run_id), pb, first=fresh)
                 log.info("run started", extra={"playbook": pb.name, "object": str(run.ref)})
                 self._forward(self._reload(run_id), pb, fresh)
             run = self._reload(run_id)
@@ -371,7 +375,7 @@ class Executor:
                     os.kill(os.getpid(), signal.SIGKILL)
                 self.store.end_attempt(row.id, number, self.clock.now(), None, None)
                 if result.until is not None:  # not yet: parked, woken by wake_due() at that time
-                    self.store.park_step(row.id, result.until)
+                    self.store.park_step(row.id, result.until, result.for_people)
                     log.info("step waiting", extra={"until": result.until.isoformat(), "attempt": number})
                     return result
                 rejected = result.outcome == "rejected" and ref.on_rejected == "reject" and phase == "main"
@@ -413,6 +417,7 @@ class Executor:
                 "titles": {s.key: s.title for s in pb.all_steps() if s.title},
                 "sop_title": pb.sop.title, "approver": run.approver, "documents": pb.documents,
                 "created_for_request": bool(pb.trigger and pb.trigger.created_for_request),
+                "request_tag": pb.trigger.tag if pb.trigger else None,
                 "approved_at": run.approved_at.isoformat(timespec="seconds") if run.approved_at else None}  # fmt: skip
         return StepContext(
             run_id=run.id, playbook=run.playbook, step=ref.key, request=run.ref, outputs=dict(outputs),

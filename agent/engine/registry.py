@@ -46,11 +46,18 @@ class StepResult:
         return cls("rejected", output, tuple(reasons))
 
     @classmethod
-    def wait_until(cls, when: datetime, why: str) -> StepResult:
-        """Not yet: the run waits (durably, no thread held) and the step runs again at ``when`` (timezone-aware)."""
+    def wait_until(cls, when: datetime, why: str, for_people: bool = False) -> StepResult:
+        """Not yet: the run waits (durably, no thread held) and the step runs again at ``when`` (timezone-aware).
+        ``for_people``: the step waits for someone's act (a delivery, a retry) and looks again at ``when``; its SOP
+        standard then counts from its first attempt. Otherwise it waits for an agreed time (a maintenance window),
+        which is nobody's delay: its standard counts from the end of the wait."""
         if when.tzinfo is None:
             raise ValueError("wait_until needs a timezone-aware time")
-        return cls("waiting", {"until": when.isoformat()}, (why,))
+        return cls("waiting", {"until": when.isoformat(), "for_people": for_people}, (why,))
+
+    @property
+    def for_people(self) -> bool:
+        return self.outcome == "waiting" and bool(self.output.get("for_people"))
 
     @property
     def until(self) -> datetime | None:

@@ -47,11 +47,13 @@ class StepView:
 
     @property
     def measured_from(self) -> datetime | None:
-        """When the step's SOP standard starts counting: its first attempt, or, for a step that waited for a time
-        (a maintenance window two days away), the end of that wait: waiting for the agreed time is nobody's delay,
-        so it does not make the step "terlampaui" by construction."""
+        """When the step's SOP standard starts counting: its first attempt (also for a step waiting for people: the
+        server's delivery takes the SOP's standard), or, for a step that waited for a time (a maintenance window two
+        days away), the end of that wait: waiting for the agreed time is nobody's delay, so it does not make the step
+        "terlampaui" by construction."""
         until = self.progress.get("wait_until")
-        if until is None or self.started_at is None:
+        # A wait for people (a server's delivery, a technician's retry) is the step's own time: from the first attempt.
+        if until is None or self.started_at is None or self.progress.get("wait_for_people"):
             return self.started_at
         return max(self.started_at, utc(datetime.fromisoformat(str(until))) or self.started_at)
 

@@ -311,9 +311,10 @@ class Store:
             conn.execute(steps.update().where(steps.c.id == step_id).values(progress=merged))
         return merged
 
-    def park_step(self, step_id: int, until: datetime) -> None:
-        """The step waits until ``until`` (kept in its progress, where :meth:`waiting_runs` finds it)."""
-        self.save_progress(step_id, {"wait_until": until.astimezone(UTC).isoformat()})
+    def park_step(self, step_id: int, until: datetime, for_people: bool = False) -> None:
+        """The step waits until ``until`` (kept in its progress, where :meth:`waiting_runs` finds it); ``for_people``:
+        it waits for someone's act, and looks again then (StepView.measured_from)."""
+        self.save_progress(step_id, {"wait_until": until.astimezone(UTC).isoformat(), "wait_for_people": for_people})
         with self.engine.begin() as conn:
             conn.execute(steps.update().where(steps.c.id == step_id).values(status="waiting"))
 

@@ -95,7 +95,7 @@ class IntakeService:
         return [Intake(o.playbook, None, False, o.note) for o in self.reviews.take(obj, due)] if due else []
 
     def take(self, obj: RequestObject, trigger: str, submit: bool = True) -> list[Intake]:
-        results: list[Intake] = self._reviews(obj)
+        results: list[Intake] = self._reviews(obj) + self._withdrawn(obj, submit)
         matched = matching(self.executor.playbooks, obj, lambda site: self.netbox.site_region(site))
         if len(starting := [pb for pb, skip in matched if skip is None]) > 1:
             return self._ambiguous(obj, starting)
@@ -219,6 +219,27 @@ class IntakeService:
         log.error("request matches several playbooks", extra={"object": f"{obj.object_type}:{obj.id}",
                                                                "playbooks": names})  # fmt: skip
         return [Intake(pb.name, None, False, text) for pb in playbooks]
+
+    def _withdrawn(self, obj: RequestObject, submit: bool) -> list[Intake]:
+        """A request whose tag was taken off while its run waits (for the server, a retry, a window) is withdrawn:
+        the run is asked to stop and undo what it reserved. A running run is left to finish its step: its own
+        steps never remove the request tag, and it is asked again at its next wait."""
+        out: list[Intake] = []
+        for pb in self.executor.playbooks.values():
+            trig = pb.trigger
+            if trig is None or pb.stage == "plan" or trig.object_type != obj.object_type or trig.tag in obj.tags:
+                continue
+            active = self.executor.store.active_run(pb.name, ObjectRef(obj.object_type, obj.id))
+            run = self.executor.store.get_run(active) if active is not None else None
+            if run is None or run.status != "waiting":
+                continue
+            reason = t("run.withdrawn", self.executor.language, tag=trig.tag)
+            if self.executor.store.request_cancel(run.id, reason):
+                log.warning("request withdrawn: its tag was removed", extra={"run": run.id, "tag": trig.tag})
+                if submit:
+                    self.executor.submit(run.id)
+            out.append(Intake(pb.name, run.id, False, reason))
+        return out
 
     def _void_if_edited(self, run_id: str, obj: RequestObject) -> str | None:
         """If a field the approval covered differs now, ask the run to stop and undo (why, for the journal)."""

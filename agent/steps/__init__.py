@@ -22,6 +22,7 @@ from agent.steps import (  # noqa: F401
     reports,
     request,
     restore,
+    shipping,
     switchport,
     verify,
     withdrawal,

@@ -23,7 +23,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.deciders import decider_refusal
@@ -39,7 +39,7 @@ from agent.steps.request import approved_device, approved_object
 from agent.steps.services import Services, services_of
 from agent.tracker import marker
 from integrations.errors import IntegrationError
-from integrations.netbox import DeviceSpec, DeviceTypeFacts, RequestHistory
+from integrations.netbox import Approval, DeviceSpec, DeviceTypeFacts, RequestHistory
 
 log = logging.getLogger("dcagent.delivery")
 
@@ -174,15 +174,17 @@ def _look(svc: Services, ctx: StepContext, p: AwaitDelivery) -> StepResult | Non
     requester = ctx.approved.get("requester")
     why = decider_refusal(user, p.group, str(requester) if requester else None, _creator(ctx, history),
                           svc.netbox.user_groups, lang)  # fmt: skip
+    why = why or _before_request(ctx, history, added, lang)
     if why is not None:
         _once(svc, ctx, f"delivery-refused-{_key(when, user or '-')}", "warning",
               t("delivery.refused", lang, tag=p.tag, user=user or "-", reason=why, group=p.group))  # fmt: skip
         svc.netbox.change_tags(ref.object_type, ref.object_id, remove=[p.tag])
         return None
     got, problems = delivered_from(obj.custom_fields, lang)
-    if got is None:  # nothing changes: the technician corrects the fields, the next look reads them
+    if got is None:  # the tag off: the technician corrects the fields and records again (tag and facts, together)
         _once(svc, ctx, f"delivery-input-{_key(when, *problems)}", "warning",
               t("delivery.bad_input", lang, problems="; ".join(problems), tag=p.tag))  # fmt: skip
+        svc.netbox.change_tags(ref.object_type, ref.object_id, remove=[p.tag])
         return None
     spec = approved_device(ctx)
     found = findings(got, spec.serial, requested_type(svc, spec), lang)
@@ -191,6 +193,21 @@ def _look(svc: Services, ctx: StepContext, p: AwaitDelivery) -> StepResult | Non
         return None
     # No journal entry of its own: NetBox's changelog already holds the technician's record (issue 13's call budget).
     return StepResult.ok(serial=got.serial, delivered_by=user, delivered_at=when)
+
+
+def _moment(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _before_request(ctx: StepContext, history: RequestHistory, added: Approval | None, lang: Language) -> str | None:
+    """A delivery recorded before this request was filed belongs to an earlier one (a server since sent back): it
+    does not count for this request."""
+    tag = ctx.meta.get("request_tag")
+    filed = history.additions.get(str(tag)) if tag else None
+    if added is None or filed is None or _moment(added.time) >= _moment(filed.time):
+        return None
+    return t("delivery.before_request", lang, filed=filed.time)
 
 
 def _refuse_server(svc: Services, ctx: StepContext, p: AwaitDelivery, spec: DeviceSpec, found: list[str],
@@ -220,8 +237,8 @@ def _remind_if_late(svc: Services, ctx: StepContext, since: datetime, now: datet
 
 
 def _waiting_since(ctx: StepContext, now: datetime) -> datetime:
-    # The first look that found no server starts the wait (StepView.measured_from moves with every look: each
-    # one parks the step anew, so it cannot say when the waiting began).
+    # The first look that found no server starts the wait (recorded here: the step sees only its own progress, not
+    # its StepView, whose measured_from is its first attempt for a wait for people).
     recorded = ctx.progress.get("waiting_since")
     if recorded:
         return datetime.fromisoformat(str(recorded))
@@ -254,4 +271,4 @@ def await_delivery(ctx: StepContext) -> StepResult:
             raise
         log.warning("delivery not checked now", extra={"error": str(e)})
     why = t("delivery.waiting", ctx.language, group=p.group, tag=p.tag)
-    return StepResult.wait_until(now + timedelta(seconds=p.poll_seconds), why)
+    return StepResult.wait_until(now + timedelta(seconds=p.poll_seconds), why, for_people=True)

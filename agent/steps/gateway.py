@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -75,12 +76,20 @@ def gateway_problem(svc: Services, gateway: GatewayRef | None, vid: int, lang: A
 def check_gateway(ctx: StepContext) -> StepResult:
     svc = services_of(ctx.services)
     vlan_id, vid = _server_vlan(ctx)
-    gateway = svc.netbox.prefix_gateway(svc.netbox.prefix_of_vlan(vlan_id).prefix)
+    # The prefix check_capacity read with the site (no call of its own; issue 13's call budget), else read here.
+    prefix = ctx.outputs.get("check_capacity", {}).get("ip", {}).get("prefix")
+    gateway = svc.netbox.prefix_gateway(str(prefix) if prefix else svc.netbox.prefix_of_vlan(vlan_id).prefix)
     problem = gateway_problem(svc, gateway, vid, ctx.language)
     if problem is not None:
         return StepResult.rejected(problem)
     assert gateway is not None
-    return StepResult.ok(vid=vid, gateway=gateway.address, device=gateway.device)
+    return StepResult.ok(
+        vid=vid, gateway=gateway.address, prefix=gateway_prefix(gateway.address), device=gateway.device
+    )
+
+
+def gateway_prefix(address: str) -> str:
+    return str(ipaddress.ip_interface(address).network)
 
 
 @step("configure_gateway", timeout=180, retry=RetryPolicy(max_attempts=3), params=ConfigureGateway,
@@ -98,7 +107,9 @@ def configure_gateway(ctx: StepContext) -> StepResult:
     try:
         before = driver.get_gateway(vid)
         # Recorded before the change: a run killed between the two still knows whether the SVI was its own.
-        created = ctx.progress.get("created", before is None)
+        # "Created" as far as undo is concerned: the address is this run's (an SVI there before without an
+        # address gets one from us, and loses it again on undo).
+        created = ctx.progress.get("created", before is None or before.address is None)
         ctx.checkpoint(created=created, router_id=router.id, vid=vid, ip_id=ip_id)
         state = driver.ensure_gateway(vid, address, description)
         if state.address != address or not state.enabled:

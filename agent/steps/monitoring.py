@@ -13,7 +13,7 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.steps import verify_retry
 from agent.steps.names import zabbix_host_refusal
-from agent.steps.params import NoParams, VerifyMonitoring
+from agent.steps.params import VERIFY_DEADLINE, NoParams, VerifyMonitoring
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.errors import TransientError
@@ -177,7 +177,7 @@ class NoAnswer(TransientError):
     outage = False
 
 
-@step("verify_monitoring", timeout=300, retry=RetryPolicy(max_attempts=1), params=VerifyMonitoring,
+@step("verify_monitoring", timeout=VERIFY_DEADLINE, retry=RetryPolicy(max_attempts=1), params=VerifyMonitoring,
       needs=lambda p: (str(p.get("host_from", "register_zabbix")),))  # fmt: skip
 def verify_monitoring(ctx: StepContext) -> StepResult:
     """Wait, bounded, until Zabbix itself reports the new host reachable (ICMP). No answer: a finding from the

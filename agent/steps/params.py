@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,99}$"
 
@@ -50,6 +50,10 @@ class AddressFrom(Params):
     address_from: str = Field("reserve_ip", description="the step whose reserved address is published")
 
 
+VERIFY_DEADLINE = 600  # seconds: the verify_monitoring step's own deadline per look
+VERIFY_WAIT_MAX = 480  # the longest wait for Zabbix that leaves the finding two minutes
+
+
 class VerifyMonitoring(Params):
     timeout: float = Field(240, gt=0, le=3600, description="seconds to wait for Zabbix to reach the host")
     host_from: str = Field("register_zabbix", description="the step that registered the host")
@@ -63,6 +67,15 @@ class VerifyMonitoring(Params):
         "teknisi", min_length=1, max_length=150, description="NetBox user group whose members may ask a retry"
     )
     poll_seconds: float = Field(60, ge=5, le=3600, description="how often a waiting verification looks for the tag")
+
+    @model_validator(mode="after")
+    def _time_to_read_the_switch(self) -> VerifyMonitoring:
+        # The step's deadline (agent.steps.monitoring: VERIFY_DEADLINE) covers the wait for Zabbix and, after it, the
+        # finding read from the switch: a wait that leaves less than two minutes for that would fail the run.
+        if self.on_failure == "wait_for_retry" and self.timeout > VERIFY_WAIT_MAX:
+            raise ValueError(f"timeout {self.timeout:g} s leaves no time to read the switch for a finding "
+                             f"(at most {VERIFY_WAIT_MAX} s with on_failure: wait_for_retry)")  # fmt: skip
+        return self
 
 
 class ApprovalForm(Params):

@@ -11,6 +11,7 @@ not written), ``waiting`` (for the tag), ``retrying`` (accepted: verifying again
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,10 @@ from agent.steps.findings import PortFinding, conclude, gather, render
 from agent.steps.params import VerifyMonitoring
 from agent.steps.reports import journal_once
 from agent.steps.services import Services
+from integrations.errors import IntegrationError
 from integrations.netbox import Approval
+
+log = logging.getLogger("dcagent.steps")
 
 
 def _moment(value: object) -> datetime:
@@ -43,7 +47,15 @@ def pending(svc: Services, ctx: StepContext, p: VerifyMonitoring, state: State) 
     if phase == "finding":  # stopped between choosing the finding and journalling it
         return _journal_and_wait(svc, ctx, p, state)
     if phase == "waiting":
-        asked = _retry_asked(svc, ctx, p, _moment(state["finding_at"]))
+        try:
+            asked = _retry_asked(svc, ctx, p, _moment(state["finding_at"]))
+        except IntegrationError as e:
+            if not e.retryable:
+                raise
+            # NetBox out during a look of a wait that may last days: that look is missed, the run is not undone
+            # (the step has one attempt; the engine counts each look as one).
+            log.warning("retry look failed; waiting on", extra={"error": str(e)})
+            return _wait(ctx, p)
         if asked is None:
             return _wait(ctx, p)
         retries = [*state.get("retries", []), {"by": asked.username, "at": asked.time}]
@@ -76,7 +88,13 @@ def _journal_and_wait(svc: Services, ctx: StepContext, p: VerifyMonitoring, stat
     finding = PortFinding.model_validate(state["finding"])
     lang = ctx.language
     text = finding_text(finding, number, p, lang)
-    journal_once(svc, ctx, f"verify-finding-{number}", text, kind="warning")
+    try:
+        journal_once(svc, ctx, f"verify-finding-{number}", text, kind="warning")
+    except IntegrationError as e:
+        if not e.retryable:
+            raise
+        log.warning("finding not journalled yet; the next look writes it", extra={"error": str(e)})
+        return _wait(ctx, p)  # phase stays "finding": the next wake journals it
     _save(ctx, state, phase="waiting")
     return _wait(ctx, p)
 
@@ -91,7 +109,7 @@ def finding_text(finding: PortFinding, number: int, p: VerifyMonitoring, lang: L
 
 def _wait(ctx: StepContext, p: VerifyMonitoring) -> StepResult:
     why = t("verify_retry.waiting", ctx.language, group=p.retry_group)
-    return StepResult.wait_until(ctx.clock.now() + timedelta(seconds=p.poll_seconds), why)
+    return StepResult.wait_until(ctx.clock.now() + timedelta(seconds=p.poll_seconds), why, for_people=True)
 
 
 def _retry_asked(svc: Services, ctx: StepContext, p: VerifyMonitoring, since: datetime) -> Approval | None:

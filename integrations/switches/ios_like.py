@@ -59,8 +59,11 @@ class IosLikeDriver:
             out = str(self._conn.send_command(command))
         except Exception as e:
             raise translate(self.name, command, e) from e
-        if _ERROR.search(out):
-            raise PermanentError(f"switch {self.name}", f"{command}: {out.strip()[:200]}")
+        # A CLI error comes first (the caret line, then "% Invalid input…"); further down, a configuration's own
+        # lines may start with "^" or "%" (a banner's ^C delimiter): those are no error, nor for the journal.
+        head = "\n".join(out.strip().splitlines()[:3])
+        if _ERROR.search(head):
+            raise PermanentError(f"switch {self.name}", f"{command}: {head[:200]}")
         return out
 
     def _configure(self, lines: list[str]) -> None:

@@ -51,7 +51,10 @@ up_router_link() {  # up_router_link SWITCH ROOT_ADDR "RANGES": veth root <-> sw
   fi
   ip addr replace "$root_addr/31" dev "$link"; ip link set "$link" up
   ip -n "$ns" addr replace "$peer/31" dev core0; ip -n "$ns" link set core0 up; ip -n "$ns" link set lo up
-  ip -n "$ns" route replace default via "$root_addr"
+  # The switch routes only the lab's range back to the root namespace; anything else is refused here, so no
+  # server namespace can send a packet for an outside address to the host (which may forward it).
+  ip -n "$ns" route replace "$LAB_RANGE" via "$root_addr"
+  ip -n "$ns" route replace unreachable default
   ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
   for r in $ranges; do ip route replace "$r" via "$peer" dev "$link"; done
 }
@@ -67,8 +70,17 @@ up_lab_gateway() {  # up_lab_gateway SWITCH VID CIDR: an existing VLAN's SVI, as
 
 is_router() { local s; for s in "${ROUTERS[@]}"; do [ "${s%%:*}" = "$1" ] && return 0; done; return 1; }
 
+repair_cables() {  # repair_cables SWITCH: a port cabled to a server namespace that is gone becomes an empty port
+  local dir="$LAB_DIR/switches/$1" ns="dcsw-$1" p
+  for p in $(ovs-vsctl --db="unix:$dir/db.sock" --bare --columns=name find interface type='""'); do
+    case "$p" in swp*) ip -n "$ns" link show "$p" >/dev/null 2>&1 || \
+      ovs-vsctl --db="unix:$dir/db.sock" set interface "$p" type=internal ;; esac
+  done
+}
+
 up_dataplane() {
   usermod -aG frrvty netops
+  for spec in "${SWITCHES[@]}"; do repair_cables "${spec%%:*}"; done
   # The safety net first: whatever else fails below, the range never leaves the machine.
   ip route replace unreachable "$LAB_RANGE" metric "$SAFETY_METRIC"
   for spec in "${ROUTERS[@]}"; do

@@ -73,6 +73,12 @@ def _vsctl(switch: str, *args: str) -> str:
     return subprocess.run(["ovs-vsctl", db, *args], capture_output=True, text=True, timeout=30, check=True).stdout
 
 
+def _ofctl(switch: str, port: str, state: str) -> None:
+    rundir = {"OVS_RUNDIR": f"{os.environ['LAB_DIR']}/switches/{switch}"}
+    subprocess.run(["ovs-ofctl", "mod-port", "br0", port, state], env=rundir, capture_output=True, text=True,
+                   timeout=30, check=True)  # fmt: skip
+
+
 @pytest.mark.long(minutes=1)
 def test_a_server_delivered_to_its_port_is_verified_through_the_router(
     nb: Any, penv: dict[str, str], request_device: Callable[..., Any]
@@ -105,8 +111,12 @@ def test_a_server_in_the_wrong_port_is_found_there_and_done_once_the_cable_moves
     assert drive(penv, dev, until=lambda _: True).startswith("exit 5")
     address, switch, port = reserved(nb, dev)
     before = _vsctl(switch, "get", "port", WRONG_PORT, "tag").strip()
+    admin = _vsctl(switch, "get", "interface", WRONG_PORT, "admin_state").strip()
+    # The wrong port is another agency's, live in VLAN 120 (enabled: a shut port would only show a dead link).
+    _vsctl(switch, "set", "port", WRONG_PORT, "tag=120")
+    _ofctl(switch, WRONG_PORT, "up")
     try:
-        mac = dataplane.plug(dev.name, switch, WRONG_PORT)  # the technician's slip: the next port but one
+        mac = dataplane.plug(dev.name, switch, WRONG_PORT)  # the technician's slip
         dataplane.configure(dev.name, address, GATEWAY)
         # The technician records the server's MAC at its arrival (NetBox 4's MAC objects, on its interface).
         eno1 = nb.dcim.interfaces.get(device_id=dev.id, name="eno1")
@@ -118,7 +128,7 @@ def test_a_server_in_the_wrong_port_is_found_there_and_done_once_the_cable_moves
         journal = [str(j.comments) for j in nb.extras.journal_entries.filter(assigned_object_type="dcim.device",
                                                                               assigned_object_id=dev.id)]  # fmt: skip
         finding = next((j for j in journal if "#1" in j and mac in j), None)
-        assert finding is not None and WRONG_PORT in finding and port in finding, journal
+        assert finding is not None and f"{WRONG_PORT}: {mac} (VLAN 120)" in finding and port in finding, finding
         assert str(nb.dcim.devices.get(dev.id).status.value) == "planned"  # not undone, not done: it waits
         # The cable moves to the port the letter named; the technician asks for the check again.
         dataplane.plug(dev.name, switch, port)
@@ -130,6 +140,28 @@ def test_a_server_in_the_wrong_port_is_found_there_and_done_once_the_cable_moves
     finally:
         dataplane.remove(dev.name)
         _vsctl(switch, "set", "port", WRONG_PORT, f"tag={before}" if before != "[]" else "tag=[]")
+        _ofctl(switch, WRONG_PORT, admin)
+
+
+def test_a_request_withdrawn_while_it_waits_for_its_server_leaves_nothing_behind(
+    nb: Any, penv: dict[str, str], request_device: Callable[..., Any]
+) -> None:
+    dev = request_device(vid=130, tags=(TAG,), delivered=False)
+    assert drive(penv, dev, until=lambda _: True).startswith("exit 5")
+    address, switch, port = reserved(nb, dev)
+    fresh = nb.dcim.devices.get(dev.id)
+    fresh.update({"tags": [{"slug": t.slug} for t in fresh.tags if t.slug != TAG]})  # the engineer withdraws it
+    withdrawn = drive(penv, dev, until=lambda _: True)
+    assert withdrawn.startswith("exit 1") and "withdrawn" in withdrawn, withdrawn
+    fresh = nb.dcim.devices.get(dev.id)
+    assert fresh.rack is None and fresh.primary_ip4 is None and str(fresh.status.value) == "planned"
+    assert colocation.owned(nb, penv, dev) == (set(), set())  # no address, no cable
+    settings = load_settings(None)
+    assert settings.dns is not None and clients.dns(settings.dns).lookup(f"{dev.name}.dc.lab.", "A") == []
+    assert clients.zabbix(settings).host_id(dev.name) is None
+    assert dev.name not in _vsctl(switch, "get", "port", port, "external_ids")  # the port names no one
+    assert address.split("/")[0] not in {str(ip.address).split("/")[0] for ip in
+                                         nb.ipam.ip_addresses.filter(parent="198.18.30.0/24")}  # fmt: skip
 
 
 def test_lab_users_the_physical_acts_need_exist(nb: Any) -> None:

@@ -112,3 +112,23 @@ def test_a_step_that_waited_for_its_window_is_measured_from_the_windows_start(cl
     assert final is not None
     data = run_data(final, OfficeCalendar(), {})
     assert [s["within_standard"] for s in data["steps"]] == [True, False]
+
+
+def test_a_step_that_waited_for_people_is_measured_from_its_first_attempt(cli_store: Store) -> None:
+    """Issue 31 #5, the other half: a server delivered three days after the run began waiting for it is late against
+    a standard of one day, however often the step looked in between (each look sets its next wake-up time)."""
+    t0 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+    run_id, _ = cli_store.create_run("colocation", ObjectRef("dcim.device", 42), "srv-disdik-01", "webhook",
+                                     [NewStep("await_delivery", "await_delivery", 86400.0)], t0)  # fmt: skip
+    view = cli_store.get_run(run_id)
+    assert view is not None
+    [delivery] = view.steps
+    cli_store.start_step(delivery.id, t0)
+    for look in range(1, 4):  # a look a day; the last finds the server
+        cli_store.park_step(delivery.id, t0 + timedelta(days=look), for_people=True)
+        cli_store.start_step(delivery.id, t0 + timedelta(days=look))
+    cli_store.finish_step(delivery.id, "done", t0 + timedelta(days=3, minutes=1))
+    final = cli_store.get_run(run_id)
+    assert final is not None
+    assert final.steps[0].measured_from == t0
+    assert [s["within_standard"] for s in run_data(final, OfficeCalendar(), {})["steps"]] == [False]

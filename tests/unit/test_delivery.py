@@ -153,7 +153,8 @@ class Wait:
                           outputs={}, services=svc, locks=InProcessLocks(), clock=self.clock, params=self.params,
                           language=language,  # type: ignore[arg-type]
                           meta={"calendar": OfficeCalendar(timezone="Asia/Jakarta"), "created_for_request": True,
-                                "standards": {"delivery": Standard(1, "wd")}, "sop_office": "Diskominfo Kota Batam"},
+                                "request_tag": "sop-colocation", "standards": {"delivery": Standard(1, "wd")},
+                                "sop_office": "Diskominfo Kota Batam"},
                           approved=self.approved, attempt=self.attempt, progress=dict(self.progress),
                           checkpoint=self.progress.update)  # fmt: skip
         return await_delivery(ctx)
@@ -293,7 +294,7 @@ def test_the_reminder_comes_once_past_the_standard_in_office_time_even_across_a_
     ({"dcagent_delivered_serial": "  "}, "dcagent_delivered_serial kosong"),
     ({"dcagent_delivered_psu_count": None}, "dcagent_delivered_psu_count kosong"),
 ])  # fmt: skip
-def test_values_that_cannot_be_read_are_journalled_change_nothing_and_the_wait_goes_on(
+def test_values_that_cannot_be_read_are_journalled_the_tag_taken_off_and_the_wait_goes_on(
     fields: dict[str, Any], said: str
 ) -> None:
     w = Wait()
@@ -301,9 +302,10 @@ def test_values_that_cannot_be_read_are_journalled_change_nothing_and_the_wait_g
     assert w.look().outcome == "waiting"
     [(kind, text)] = w.nb.journals
     assert kind == "warning" and said in text and "\x07" not in text
-    assert "delivered" in w.nb.tags and w.nb.removed == [] and w.mailer.sent == []  # no change
-    assert w.look().outcome == "waiting" and len(w.nb.journals) == 1  # said once while the values stay
-    w.nb.fields.update(RIGHT)  # the technician corrects the fields; the tag stays
+    # The tag off: facts corrected later by anyone would otherwise pass as the technician's record (review of 31).
+    assert "delivered" not in w.nb.tags and w.nb.removed == ["delivered"] and w.mailer.sent == []
+    assert w.look().outcome == "waiting" and len(w.nb.journals) == 1  # no tag: nothing more to say
+    w.nb.record("teknisi", "2026-11-24T04:00:00+00:00", **RIGHT)  # corrected and recorded again, by the technician
     assert w.look().outcome == "ok"
 
 
@@ -329,3 +331,15 @@ def test_the_dry_run_is_one_check_line() -> None:
     [line] = plan(ctx)
     assert (line.system, line.action, line.target) == ("NetBox", "check", "srv-disdik-09")
     assert "delivered" in line.detail and "teknisi" in line.detail
+
+
+def test_a_record_made_before_this_request_was_filed_belongs_to_an_earlier_one() -> None:
+    """A server delivered for an earlier request of the same device, since sent back: its tag and facts stayed on the
+    device; this request's run must not take them for its own server (review of issue 31)."""
+    w = Wait()
+    w.nb.additions["sop-colocation"] = Approval(username="admin", time="2026-11-24T05:00:00+00:00")
+    w.nb.record("teknisi", "2026-11-01T03:00:00+00:00", **RIGHT)
+    assert w.look().outcome == "waiting"
+    assert "delivered" not in w.nb.tags and any("2026-11-24T05:00:00" in text for _, text in w.nb.journals)
+    w.nb.record("teknisi", "2026-11-24T06:00:00+00:00", **RIGHT)  # recorded again for this request
+    assert w.look().outcome == "ok"

@@ -146,3 +146,15 @@ def test_a_router_holding_another_address_for_the_vlan_is_refused_and_left_alone
         configure_gateway(ctx)
     state = _router(fake).get_gateway(2345)
     assert state is not None and state.address == "198.19.131.1/27" and nb.attached == []
+
+
+def test_an_svi_there_without_an_address_gets_it_and_loses_it_again_on_undo(tmp_path: Path) -> None:
+    fake, nb = FakeOvs(["swp1"]), FakeNetBox()
+    router = _router(fake)
+    router.ensure_gateway(2345, "198.19.130.1/27", "empty")
+    fake.frr.interfaces["vlan2345"].addresses.clear()  # someone took the address off; the SVI stays
+    ctx = _ctx(tmp_path, fake, nb, "configure_gateway", outputs=NEW, params={"router": "tor-btm-01"})
+    done = configure_gateway(ctx)
+    assert done.output["created"] is True
+    remove_gateway(ctx, done.output)
+    assert _router(fake).get_gateway(2345) is None

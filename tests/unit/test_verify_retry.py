@@ -61,6 +61,7 @@ class NetBox:
     macs: list[str] = field(default_factory=list)
     entries: list[tuple[str, str]] = field(default_factory=list)  # (kind, comments)
     calls: list[str] = field(default_factory=list)
+    down: bool = False  # NetBox answering 502: every call raises a retryable error
 
     def tag(self, slug: str, user: str, when: str) -> None:
         self.tags.add(slug)
@@ -68,6 +69,8 @@ class NetBox:
 
     def get_object(self, object_type: str, object_id: int) -> RequestObject:
         self.calls.append("get_object")
+        if self.down:
+            raise TransientError("netbox", "502 Bad Gateway")
         return RequestObject(object_type=object_type, id=object_id, name="srv-disdik-09", status="planned",
                              tags=tuple(sorted(self.tags)), custom_fields={})  # fmt: skip
 
@@ -88,6 +91,8 @@ class NetBox:
         return [JournalEntry(id=i, kind=k, comments=c) for i, (k, c) in enumerate(self.entries)]
 
     def add_journal(self, object_type: str, object_id: int, kind: str, comments: str) -> JournalEntry:
+        if self.down:
+            raise TransientError("netbox", "502 Bad Gateway")
         self.entries.append((kind, comments))
         return JournalEntry(id=len(self.entries), kind=kind, comments=comments)
 
@@ -299,3 +304,36 @@ def test_bootstrap_makes_the_retry_tag_of_every_playbook_that_waits_for_one() ->
     assert retry_tags(books.values()) == {
         "retry-verification": ("ffc107", "Ulangi verifikasi monitoring setelah perbaikan (grup teknisi)")
     }
+
+
+def test_netbox_down_during_the_wait_is_a_look_missed_not_an_undone_run(tmp_path: Path) -> None:
+    """The step has one attempt and the engine counts each look as one: an outage during a wait of days must not
+    fail it (that undoes the colocation). Review of issue 31."""
+    step = _step(tmp_path)
+    assert step.run().outcome == "waiting"
+    step.netbox.down = True
+    assert step.run().outcome == "waiting"  # the look is missed
+    step.netbox.down = False
+    step.zabbix.answering = True
+    step.netbox.tag("retry-verification", "sari", _later(step))  # sari: the fixture's technician
+    assert step.run().outcome == "ok"
+
+
+def test_netbox_down_when_the_finding_is_journalled_writes_it_at_the_next_look(tmp_path: Path) -> None:
+    step = _step(tmp_path)
+    step.netbox.down = True
+    assert step.run().outcome == "waiting" and step.netbox.entries == []
+    step.netbox.down = False
+    assert step.run().outcome == "waiting" and len(step.netbox.entries) == 1
+
+
+def test_a_wait_for_zabbix_that_leaves_no_time_for_the_finding_is_refused_when_the_playbook_loads() -> None:
+    from pydantic import ValidationError
+
+    from agent.steps.params import VERIFY_DEADLINE, VERIFY_WAIT_MAX, VerifyMonitoring
+
+    assert VerifyMonitoring(timeout=VERIFY_WAIT_MAX).timeout == VERIFY_WAIT_MAX
+    assert VERIFY_DEADLINE - VERIFY_WAIT_MAX >= 120
+    with pytest.raises(ValidationError, match="no time to read the switch"):
+        VerifyMonitoring(timeout=VERIFY_WAIT_MAX + 1)
+    assert VerifyMonitoring(timeout=3600, on_failure="fail").timeout == 3600  # failing needs no finding

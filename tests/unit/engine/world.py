@@ -147,8 +147,10 @@ class FakeClock:
 @dataclass
 class RecordingTracker:
     events: list[tuple[str, str, str]] = field(default_factory=list)
+    writes: int = 0  # calls that would write to NetBox (the real tracker's journal entry and tags)
 
     def started(self, run: RunView, playbook: Playbook, first: bool) -> None:
+        self.writes += 1
         if ("started", run.id, "") not in self.events:
             self.events.append(("started", run.id, ""))
 
