@@ -393,6 +393,8 @@ up_switch() {  # up_switch INDEX NAME PORT
   chgrp netops "$dir" "$dir/db.sock" "$dir/br0.mgmt" "$ctl" "$dir/ovs-vswitchd.pid"
   chmod 750 "$dir"; chmod 770 "$dir/db.sock" "$dir/br0.mgmt" "$ctl"; chmod 660 "$dir/ovs-vswitchd.pid"
   # A routing switch's CLI also reaches its FRR (vtysh -N "$FRR_PATHSPACE"): lib/dataplane.sh.
+  # (is_router comes from lib/dataplane.sh: whoever starts a switch sources it, or the switch loses its FRR CLI.)
+  declare -F is_router >/dev/null || die "up_switch needs lib/dataplane.sh (is_router)"
   local env="OVS_RUNDIR=$dir"; is_router "$name" && env="$env FRR_PATHSPACE=$name"
   start_sshd "switch-$name" "$(switch_addr "$i")" "$port" netops "$env"
 }

@@ -51,7 +51,7 @@ MAIL = Outage("postfix stop", "up_mail", retried="notify_withdrawal")
 
 
 def lab(command: str) -> None:
-    libs = "; ".join(f"source {LAB_LIB}/{lib}.sh" for lib in ("common", "services", "mail"))
+    libs = "; ".join(f"source {LAB_LIB}/{lib}.sh" for lib in ("common", "services", "mail", "dataplane"))
     subprocess.run(["bash", "-c", f"{libs}; {command}"], check=True, timeout=300, capture_output=True)
 
 

@@ -40,7 +40,8 @@ SERVE_PORT = 18097
 def _mail_to(address: str) -> list[Message]:
     inbox = Path(os.environ["LAB_MAIL_DIR"]) / "inbox" / "new"
     found = [email.message_from_bytes(f.read_bytes(), policy=policy.default) for f in inbox.glob("*") if f.is_file()]
-    return [m for m in found if m.get("Delivered-To") == address]
+    # The colocation before each test mailed the agency too (ship_request: what its server must carry): not these.
+    return [m for m in found if m.get("Delivered-To") == address and "ship-request" not in str(m.get("Message-ID"))]
 
 
 def _remove(nb: Any, zabbix: Any, dev: Any, agency: tuple[Any, ...]) -> None:
@@ -299,7 +300,7 @@ def test_an_agent_killed_before_a_maintenance_window_schedules_it_once(
         entries = [str(j.comments) for j in nb.extras.journal_entries.filter(assigned_object_type="dcim.device",
                                                                              assigned_object_id=dev.id)]  # fmt: skip
         found = {"Zabbix maintenance periods": len(periods), "notices": len(_mail_to(address)),
-                 "notice entries": sum(address in j for j in entries)}  # fmt: skip
+                 "notice entries": sum(address in j and "ship-request" not in j for j in entries)}  # fmt: skip
         tally("maintenance", f"SIGKILL {where}", "waiting for its window after restart", found, dict.fromkeys(found, 1))
     finally:
         _remove(nb, zabbix, dev, (link, contact, tenant))
