@@ -12,8 +12,15 @@ It sits beside the catalogs, not in the intake: the steps may not reach up into 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from agent.i18n import Language, t
+
+
+def act_time(value: object) -> datetime:
+    """A time as NetBox's changelog (or a step's own record of one) writes it, timezone-aware (UTC if it says none)."""
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def self_decided(user: str, requester: str | None, creator: str | None, lang: Language) -> str | None:

@@ -18,7 +18,7 @@ import pynetbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: lab/ is a package of it
 from lab import dataplane
-from lab.labkit import chain, decide, deliver
+from lab.labkit import cabled_port, chain, decide, deliver
 
 NAME = "srv-disdik-simpeg"
 DCAGENT = [str(Path(sys.executable).with_name("dcagent"))]
@@ -29,9 +29,7 @@ def finish_after_delivery(nb: Any, dev: Any) -> int:
     """The technician records the server's arrival (labkit.deliver: as the lab user `teknisi`, through its own
     token); the run looks again at its next poll (every 60 s), so `dcagent run` is asked until it is past the wait."""
     fresh = nb.dcim.devices.get(dev.id)
-    iface = nb.dcim.interfaces.get(device_id=dev.id, name="eno1")
-    peer = iface.link_peers[0]
-    switch, port = (peer["device"]["name"], peer["name"]) if isinstance(peer, dict) else (peer.device.name, peer.name)
+    switch, port = cabled_port(nb, dev)
     address = str(fresh.primary_ip4.address)
     prefix = nb.ipam.prefixes.get(vlan_id=fresh.custom_fields["dcagent_server_vlan"]["id"])
     [gateway] = list(nb.ipam.ip_addresses.filter(parent=str(prefix.prefix), role="anycast"))

@@ -144,6 +144,12 @@ def file_request(nb: Any, *, prefix: str = "srv-test", vid: int = 110, bandwidth
     return dev
 
 
+def cabled_port(nb: Any, dev: Any, interface: str = "eno1") -> tuple[str, str]:
+    """(switch, port) the device's interface is cabled to, as NetBox records it."""
+    peer = nb.dcim.interfaces.get(device_id=dev.id, name=interface).link_peers[0]
+    return (peer["device"]["name"], peer["name"]) if isinstance(peer, dict) else (peer.device.name, peer.name)
+
+
 def remove_request(nb: Any, dev: Any) -> None:
     """Remove everything a colocation run may have made for ``dev``: Zabbix host, DNS, switch port, IPs, device."""
     settings = load_settings(None)

@@ -23,10 +23,10 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from agent.deciders import decider_refusal
+from agent.deciders import act_time, decider_refusal
 from agent.engine.calendar import Standard
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import Language, t
@@ -195,17 +195,12 @@ def _look(svc: Services, ctx: StepContext, p: AwaitDelivery) -> StepResult | Non
     return StepResult.ok(serial=got.serial, delivered_by=user, delivered_at=when)
 
 
-def _moment(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _before_request(ctx: StepContext, history: RequestHistory, added: Approval | None, lang: Language) -> str | None:
     """A delivery recorded before this request was filed belongs to an earlier one (a server since sent back): it
     does not count for this request."""
     tag = ctx.meta.get("request_tag")
     filed = history.additions.get(str(tag)) if tag else None
-    if added is None or filed is None or _moment(added.time) >= _moment(filed.time):
+    if added is None or filed is None or act_time(added.time) >= act_time(filed.time):
         return None
     return t("delivery.before_request", lang, filed=filed.time)
 

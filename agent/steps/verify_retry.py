@@ -12,10 +12,10 @@ not written), ``waiting`` (for the tag), ``retrying`` (accepted: verifying again
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from agent.deciders import decider_refusal
+from agent.deciders import act_time, decider_refusal
 from agent.engine.registry import StepContext, StepResult
 from agent.i18n import Language, t
 from agent.steps.findings import PortFinding, conclude, gather, render
@@ -26,11 +26,6 @@ from integrations.errors import IntegrationError
 from integrations.netbox import Approval
 
 log = logging.getLogger("dcagent.steps")
-
-
-def _moment(value: object) -> datetime:
-    moment = datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 State = dict[str, Any]  # the step's progress as this attempt knows it: what the engine kept, and what it saved since
@@ -48,7 +43,7 @@ def pending(svc: Services, ctx: StepContext, p: VerifyMonitoring, state: State) 
         return _journal_and_wait(svc, ctx, p, state)
     if phase == "waiting":
         try:
-            asked = _retry_asked(svc, ctx, p, _moment(state["finding_at"]))
+            asked = _retry_asked(svc, ctx, p, act_time(state["finding_at"]))
         except IntegrationError as e:
             if not e.retryable:
                 raise
@@ -137,6 +132,6 @@ def _refusal(svc: Services, ctx: StepContext, p: VerifyMonitoring, found: Approv
     requester, creator = ctx.approved.get("requester"), ctx.approved.get("creator")
     why = decider_refusal(found.username if found else None, p.retry_group, requester, creator,
                           svc.netbox.user_groups, lang)  # fmt: skip
-    if why is None and found is not None and _moment(found.time) < since:
+    if why is None and found is not None and act_time(found.time) < since:
         return t("verify_retry.before_finding", lang, time=since.isoformat(timespec="seconds"))
     return why

@@ -53,6 +53,20 @@ def remove_devices(nb: Any, devices: Iterable[Any]) -> None:
             fresh.delete()
 
 
+def switch_vsctl(switch: str, *args: str) -> str:
+    """ovs-vsctl on a lab switch's own database, as its owner (root) reads and sets it."""
+    db = f"--db=unix:{os.environ['LAB_DIR']}/switches/{switch}/db.sock"
+    return subprocess.run(["ovs-vsctl", db, *args], capture_output=True, text=True, timeout=30,
+                          check=True).stdout.strip()  # fmt: skip
+
+
+def set_port_admin(switch: str, port: str, state: str) -> None:
+    """A lab switch's port enabled ("up") or shut ("down"), as its driver does it (the OpenFlow port config)."""
+    rundir = {"OVS_RUNDIR": f"{os.environ['LAB_DIR']}/switches/{switch}"}
+    subprocess.run(["ovs-ofctl", "mod-port", "br0", port, state], env=rundir, capture_output=True, text=True,
+                   timeout=30, check=True)  # fmt: skip
+
+
 def healthy(port: int) -> bool:
     """``dcagent serve`` on ``port`` answers its health check."""
     try:

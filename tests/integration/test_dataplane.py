@@ -12,17 +12,13 @@ from pathlib import Path
 import pytest
 
 from lab import dataplane
+from tests.integration.helpers import set_port_admin, switch_vsctl
 
 GATEWAY = "198.18.30.1"  # VLAN 130's SVI on tor-btm-01 (lab/lib/dataplane.sh LAB_GATEWAYS)
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20, check=False)
-
-
-def _vsctl(lab_dir: Path, switch: str, *args: str) -> str:
-    return subprocess.run(["ovs-vsctl", f"--db=unix:{lab_dir}/switches/{switch}/db.sock", *args], capture_output=True,
-                          text=True, timeout=20, check=True).stdout.strip()  # fmt: skip
 
 
 def test_the_lab_range_is_refused_locally_when_its_namespace_is_gone() -> None:
@@ -52,33 +48,26 @@ def test_the_lab_range_is_refused_locally_when_its_namespace_is_gone() -> None:
 
 
 @pytest.fixture
-def server(lab_dir: Path) -> Iterator[tuple[str, str]]:
+def server() -> Iterator[tuple[str, str]]:
     """A server namespace and a free port of tor-btm-01 (no cable in NetBox ends on swp47: the seed's servers
     use low ports, and colocations take the lowest free one), put back as found."""
     name, switch, port = f"srv-dp-{uuid.uuid4().hex[:6]}", "tor-btm-01", "swp47"
-    before = _vsctl(lab_dir, switch, "get", "port", port, "tag")
-    admin = _vsctl(lab_dir, switch, "get", "interface", port, "admin_state")
+    before = switch_vsctl(switch, "get", "port", port, "tag")
+    admin = switch_vsctl(switch, "get", "interface", port, "admin_state")
     yield name, port
     dataplane.remove(name)
-    _vsctl(lab_dir, switch, "set", "port", port, f"tag={before}" if before != "[]" else "tag=[]")
-    _admin(lab_dir, switch, port, admin)
-
-
-def _admin(lab_dir: Path, switch: str, port: str, state: str) -> None:
-    """The port enabled ("up") or shut ("down"), as the switch's driver does it (OpenFlow port config)."""
-    rundir = {"OVS_RUNDIR": str(lab_dir / "switches" / switch)}
-    subprocess.run(["ovs-ofctl", "mod-port", "br0", port, state], env=rundir, capture_output=True, text=True,
-                   timeout=20, check=True)  # fmt: skip
+    switch_vsctl(switch, "set", "port", port, f"tag={before}" if before != "[]" else "tag=[]")
+    set_port_admin(switch, port, admin)
 
 
 @pytest.mark.xdist_group("swp47")
 def test_a_server_answers_through_its_port_vlan_and_gateway_only(lab_dir: Path, server: tuple[str, str]) -> None:
     name, port = server
-    _vsctl(lab_dir, "tor-btm-01", "set", "port", port, "tag=130", "vlan_mode=access")
-    _admin(lab_dir, "tor-btm-01", port, "up")
+    switch_vsctl("tor-btm-01", "set", "port", port, "tag=130", "vlan_mode=access")
+    set_port_admin("tor-btm-01", port, "up")
     mac = dataplane.plug(name, "tor-btm-01", port)
     # The switch sees the cable: the port's link is up (a veth whose other end is the server's eth0).
-    assert _vsctl(lab_dir, "tor-btm-01", "get", "interface", port, "link_state") == "up"
+    assert switch_vsctl("tor-btm-01", "get", "interface", port, "link_state") == "up"
     dataplane.configure(name, "198.18.30.250/24", GATEWAY)
     assert dataplane.ping("198.18.30.250", count=2).returncode == 0
     # The switch learned the server's MAC on that port, in VLAN 130 (what a verification finding reads).
@@ -86,16 +75,16 @@ def test_a_server_answers_through_its_port_vlan_and_gateway_only(lab_dir: Path, 
                          timeout=20, check=True).stdout  # fmt: skip
     assert any(line.split()[1:3] == ["130", mac] for line in fdb.splitlines()[1:]), fdb
     # The port moved to another VLAN: the server no longer reaches its gateway, and nothing answers for it.
-    _vsctl(lab_dir, "tor-btm-01", "set", "port", port, "tag=110")
+    switch_vsctl("tor-btm-01", "set", "port", port, "tag=110")
     assert dataplane.ping("198.18.30.250", count=2).returncode == 1
     # Shut: the link goes down and nothing passes, whatever the VLAN.
-    _vsctl(lab_dir, "tor-btm-01", "set", "port", port, "tag=130")
-    _admin(lab_dir, "tor-btm-01", port, "down")
+    switch_vsctl("tor-btm-01", "set", "port", port, "tag=130")
+    set_port_admin("tor-btm-01", port, "down")
     assert dataplane.ping("198.18.30.250", count=2).returncode == 1
-    _admin(lab_dir, "tor-btm-01", port, "up")
+    set_port_admin("tor-btm-01", port, "up")
     # Unplugged: gone too, and the port keeps its configuration; plugged back: answers again.
     dataplane.unplug(name)
-    assert _vsctl(lab_dir, "tor-btm-01", "get", "port", port, "tag") == "130"
+    assert switch_vsctl("tor-btm-01", "get", "port", port, "tag") == "130"
     assert dataplane.ping("198.18.30.250").returncode == 1
     dataplane.plug(name, "tor-btm-01", port)
     dataplane.configure(name, "198.18.30.250/24", GATEWAY)

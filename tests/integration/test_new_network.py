@@ -14,8 +14,9 @@ import random
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from integrations.switches.ovs_linux import OvsLinuxDriver
 from lab.labkit import official
 from tests.integration import test_colocation as colocation
 from tests.integration.faults import FULL, draw, kill_inside, main_steps, restart, run_reader, tally
-from tests.integration.helpers import healthy, private_playbooks, wait_for
+from tests.integration.helpers import healthy, private_playbooks, switch_vsctl, wait_for
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS
 
 nb, env = colocation.nb, colocation.env
@@ -47,17 +48,12 @@ def vsctl(*args: str) -> str:
 
 def router_gateway(vid: int) -> str | None:
     """The gateway address the lab's router holds for the VLAN, read from FRR itself (None: no such SVI)."""
-    if f"vlan{vid}" not in vsctl_on(ROUTER, "list-ports", "br0").split():
+    if f"vlan{vid}" not in switch_vsctl(ROUTER, "list-ports", "br0").split():
         return None
     raw = subprocess.run(["vtysh", "-N", ROUTER, "-c", f"show interface vlan{vid} json"], capture_output=True,
                          text=True, timeout=30, check=True).stdout  # fmt: skip
     found = json.loads(raw).get(f"vlan{vid}", {}).get("ipAddresses", [])
     return str(found[0]["address"]) if found else None
-
-
-def vsctl_on(switch: str, *args: str) -> str:
-    db = f"--db=unix:{os.environ['LAB_DIR']}/switches/{switch}/db.sock"
-    return subprocess.run(["ovs-vsctl", db, *args], check=True, capture_output=True, text=True, timeout=30).stdout
 
 
 def ovs_port(name: str) -> dict[str, Any]:
@@ -97,36 +93,34 @@ def make_site(nb: Any, *, uplink_mbps: int, vids: tuple[int, int], container: st
     rack = keep(nb.dcim.racks.create({"name": f"R-NET-{key}", "site": site.id, "status": "active"}))
     dtype = keep(nb.dcim.device_types.create({"model": f"OVS ports {key}", "slug": f"ovs-net-{key}", "u_height": 0,
                                               "manufacturer": nb.dcim.manufacturers.get(slug="ovs").id}))  # fmt: skip
-    sw = keep(nb.dcim.devices.create({
-        "name": f"sw-net-{key}", "site": site.id, "rack": rack.id, "device_type": dtype.id, "status": "active",
-        "role": nb.dcim.device_roles.get(slug="tor-switch").id, "platform": nb.dcim.platforms.get(slug="ovs_linux").id,
-    }))  # fmt: skip
-    mgmt = nb.dcim.interfaces.create({"device": sw.id, "name": "mgmt0", "type": "1000base-t", "mgmt_only": True})
-    for port in ports:
-        nb.dcim.interfaces.create({"device": sw.id, "name": port, "type": "1000base-t"})
-    # tor-btm-02's address, in a VRF of the test's own (NetBox keeps addresses unique per VRF)
+    # The lab switches' addresses, in a VRF of the test's own (NetBox keeps addresses unique per VRF): the agencies'
+    # switch on tor-btm-02's OVS, the site's router on tor-btm-01's FRR (configure_gateway puts the gateway there).
     vrf = nb.ipam.vrfs.create({"name": f"net-{key}"})
-    ip = keep(nb.ipam.ip_addresses.create({"address": "127.0.1.2/32", "vrf": vrf.id, "status": "active",
-                                           "assigned_object_type": "dcim.interface",
-                                           "assigned_object_id": mgmt.id}))  # fmt: skip
-    sw.update({"primary_ip4": ip.id})
-    keep(nb.ipam.services.create({"parent_object_type": "dcim.device", "parent_object_id": sw.id, "name": "ssh",
-                                  "protocol": "tcp", "ports": [2202]}))  # fmt: skip
-    # The site's router: tor-btm-01's FRR, where the connection's gateway is configured (configure_gateway).
-    rt = keep(nb.dcim.devices.create({
-        "name": f"rt-net-{key}", "site": site.id, "rack": rack.id, "device_type": dtype.id, "status": "active",
-        "role": nb.dcim.device_roles.get(slug="tor-switch").id, "platform": nb.dcim.platforms.get(slug="ovs_linux").id,
-    }))  # fmt: skip
-    rt_mgmt = nb.dcim.interfaces.create({"device": rt.id, "name": "mgmt0", "type": "1000base-t", "mgmt_only": True})
-    rt_ip = keep(nb.ipam.ip_addresses.create({"address": "127.0.1.1/32", "vrf": vrf.id, "status": "active",
-                                              "assigned_object_type": "dcim.interface",
-                                              "assigned_object_id": rt_mgmt.id}))  # fmt: skip
-    rt.update({"primary_ip4": rt_ip.id})
-    keep(nb.ipam.services.create({"parent_object_type": "dcim.device", "parent_object_id": rt.id, "name": "ssh",
-                                  "protocol": "tcp", "ports": [2201]}))  # fmt: skip
+    record = partial(_switch_record, nb, keep, site.id, rack.id, dtype.id, vrf.id)
+    sw = record(f"sw-net-{key}", "127.0.1.2/32", 2202, ports)
+    rt = record(f"rt-net-{key}", "127.0.1.1/32", 2201, ())
     made.insert(0, vrf)  # deleted last, after its addresses
     return NetSite(key=key, site=site, vids=vids, container=container, switch=sw.name, router=rt.name, ports=ports,
                    made=made)  # fmt: skip
+
+
+def _switch_record(nb: Any, keep: Callable[[Any], Any], site: int, rack: int, dtype: int, vrf: int, name: str,
+                   address: str, ssh_port: int, ports: tuple[str, ...]) -> Any:  # fmt: skip
+    """A switch record of the test's own site, reached at ``address``:``ssh_port`` (one of the lab's switches)."""
+    dev = keep(nb.dcim.devices.create({
+        "name": name, "site": site, "rack": rack, "device_type": dtype, "status": "active",
+        "role": nb.dcim.device_roles.get(slug="tor-switch").id, "platform": nb.dcim.platforms.get(slug="ovs_linux").id,
+    }))  # fmt: skip
+    mgmt = nb.dcim.interfaces.create({"device": dev.id, "name": "mgmt0", "type": "1000base-t", "mgmt_only": True})
+    for port in ports:
+        nb.dcim.interfaces.create({"device": dev.id, "name": port, "type": "1000base-t"})
+    ip = keep(nb.ipam.ip_addresses.create({"address": address, "vrf": vrf, "status": "active",
+                                           "assigned_object_type": "dcim.interface",
+                                           "assigned_object_id": mgmt.id}))  # fmt: skip
+    dev.update({"primary_ip4": ip.id})
+    keep(nb.ipam.services.create({"parent_object_type": "dcim.device", "parent_object_id": dev.id, "name": "ssh",
+                                  "protocol": "tcp", "ports": [ssh_port]}))  # fmt: skip
+    return dev
 
 
 def file_circuit(nb: Any, where: NetSite, tag: str, kbps: int, hosts: int = 20) -> Any:
@@ -198,7 +192,7 @@ def remove(nb: Any, where: NetSite, circuits: list[Any], ovs_ports: tuple[str, .
         vsctl("set", "interface", port, "ingress_policing_rate=0", "ingress_policing_burst=0")
     for vid in range(where.vids[0], where.vids[1] + 1):
         vsctl("br-set-external-id", "br0", f"dcagent-vlan-{vid}")
-        if router_gateway(vid) is not None or f"vlan{vid}" in vsctl_on(ROUTER, "list-ports", "br0").split():
+        if router_gateway(vid) is not None or f"vlan{vid}" in switch_vsctl(ROUTER, "list-ports", "br0").split():
             _router().remove_gateway(vid)
 
 

@@ -20,9 +20,9 @@ from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
 from agent.settings import load_settings
 from lab import dataplane
-from lab.labkit import decide, deliver
+from lab.labkit import cabled_port, decide, deliver
 from tests.integration import test_colocation as colocation
-from tests.integration.helpers import private_playbooks
+from tests.integration.helpers import private_playbooks, set_port_admin, switch_vsctl
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS
 
 nb, env, request_device = colocation.nb, colocation.env, colocation.request_device
@@ -61,22 +61,8 @@ def drive(penv: dict[str, str], dev: Any, *, until: Callable[[str], bool], limit
 
 def reserved(nb: Any, dev: Any) -> tuple[str, str, str]:
     """What the run reserved and the letter tells: the address (with its mask), the switch and the port."""
-    fresh = nb.dcim.devices.get(dev.id)
-    iface = nb.dcim.interfaces.get(device_id=dev.id, name="eno1")
-    peer = iface.link_peers[0]
-    switch, port = (peer["device"]["name"], peer["name"]) if isinstance(peer, dict) else (peer.device.name, peer.name)
-    return str(fresh.primary_ip4.address), switch, port
-
-
-def _vsctl(switch: str, *args: str) -> str:
-    db = f"--db=unix:{os.environ['LAB_DIR']}/switches/{switch}/db.sock"
-    return subprocess.run(["ovs-vsctl", db, *args], capture_output=True, text=True, timeout=30, check=True).stdout
-
-
-def _ofctl(switch: str, port: str, state: str) -> None:
-    rundir = {"OVS_RUNDIR": f"{os.environ['LAB_DIR']}/switches/{switch}"}
-    subprocess.run(["ovs-ofctl", "mod-port", "br0", port, state], env=rundir, capture_output=True, text=True,
-                   timeout=30, check=True)  # fmt: skip
+    switch, port = cabled_port(nb, dev)
+    return str(nb.dcim.devices.get(dev.id).primary_ip4.address), switch, port
 
 
 @pytest.mark.long(minutes=1)
@@ -110,11 +96,11 @@ def test_a_server_in_the_wrong_port_is_found_there_and_done_once_the_cable_moves
     dev = request_device(vid=130, tags=(TAG,), delivered=False)
     assert drive(penv, dev, until=lambda _: True).startswith("exit 5")
     address, switch, port = reserved(nb, dev)
-    before = _vsctl(switch, "get", "port", WRONG_PORT, "tag").strip()
-    admin = _vsctl(switch, "get", "interface", WRONG_PORT, "admin_state").strip()
+    before = switch_vsctl(switch, "get", "port", WRONG_PORT, "tag").strip()
+    admin = switch_vsctl(switch, "get", "interface", WRONG_PORT, "admin_state").strip()
     # The wrong port is another agency's, live in VLAN 120 (enabled: a shut port would only show a dead link).
-    _vsctl(switch, "set", "port", WRONG_PORT, "tag=120")
-    _ofctl(switch, WRONG_PORT, "up")
+    switch_vsctl(switch, "set", "port", WRONG_PORT, "tag=120")
+    set_port_admin(switch, WRONG_PORT, "up")
     try:
         mac = dataplane.plug(dev.name, switch, WRONG_PORT)  # the technician's slip
         dataplane.configure(dev.name, address, GATEWAY)
@@ -139,8 +125,8 @@ def test_a_server_in_the_wrong_port_is_found_there_and_done_once_the_cable_moves
         assert str(nb.dcim.devices.get(dev.id).status.value) == "active"
     finally:
         dataplane.remove(dev.name)
-        _vsctl(switch, "set", "port", WRONG_PORT, f"tag={before}" if before != "[]" else "tag=[]")
-        _ofctl(switch, WRONG_PORT, admin)
+        switch_vsctl(switch, "set", "port", WRONG_PORT, f"tag={before}" if before != "[]" else "tag=[]")
+        set_port_admin(switch, WRONG_PORT, admin)
 
 
 def test_a_request_withdrawn_while_it_waits_for_its_server_leaves_nothing_behind(
@@ -159,7 +145,7 @@ def test_a_request_withdrawn_while_it_waits_for_its_server_leaves_nothing_behind
     settings = load_settings(None)
     assert settings.dns is not None and clients.dns(settings.dns).lookup(f"{dev.name}.dc.lab.", "A") == []
     assert clients.zabbix(settings).host_id(dev.name) is None
-    assert dev.name not in _vsctl(switch, "get", "port", port, "external_ids")  # the port names no one
+    assert dev.name not in switch_vsctl(switch, "get", "port", port, "external_ids")  # the port names no one
     assert address.split("/")[0] not in {str(ip.address).split("/")[0] for ip in
                                          nb.ipam.ip_addresses.filter(parent="198.18.30.0/24")}  # fmt: skip
 
