@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from agent.engine.playbook import Playbook
 from agent.reports.links import object_path
 from agent.settings import ZabbixSyncSettings
-from agent.steps.params import AwaitDelivery, VerifyMonitoring
+from agent.steps.params import AwaitDelivery, AwaitRecord, VerifyMonitoring
 from integrations.netbox import NetBoxClient
 from integrations.netbox.inventory import OBJECT_TYPE
 
@@ -27,9 +27,10 @@ REQUEST_TAGS: dict[str, str] = {
     "sop-backup-stop": "Penghentian backup",
     "sop-restore": "Permintaan restore",
 }
+OUTCOME_RUNNING = "dcagent-running"  # the tag an object carries while a run is active on it (agent.tracker)
 OTHER_TAGS: dict[str, tuple[str, str]] = {
     APPROVAL_TAG: ("4caf50", "Disetujui Kepala Bidang (yang menambahkan tag ini dicatat sebagai penyetuju)"),
-    "dcagent-running": ("2196f3", "Sedang dikerjakan dcagent"),
+    OUTCOME_RUNNING: ("2196f3", "Sedang dikerjakan dcagent"),
     "dcagent-done": ("009688", "Selesai dikerjakan dcagent"),
     "perlu-penarikan": ("795548", "Hasil pemeliharaan: perangkat harus ditarik dari data center"),
     "dcagent-planned": ("8bc34a", "Rencana dcagent siap, menunggu persetujuan"),
@@ -145,10 +146,19 @@ def event_conditions(playbook: Playbook) -> dict[str, object]:
     rules: list[dict[str, object]] = [
         {"attr": "tags.slug", "value": trigger.tag, "op": "contains"},
         decided[0] if len(decided) == 1 else {"or": decided},
+        # An object a run is active on is heard through its own rule (active_conditions): one event, one webhook.
+        {"attr": "tags.slug", "value": OUTCOME_RUNNING, "op": "contains", "negate": True},
     ]
     if trigger.sites and not trigger.regions:
         rules.append({"attr": "site.slug", "value": list(trigger.sites), "op": "in"})
     return {"and": rules}
+
+
+def active_conditions() -> dict[str, object]:
+    """Fire for an object a run is active on, or waits on, whatever its other tags: the technician's record a step
+    waits for, and the request tag taken off to withdraw it (the request's own rule no longer matches then). The
+    run's own writes come too, and are dropped unread (agent.intake.echo)."""
+    return {"attr": "tags.slug", "value": OUTCOME_RUNNING, "op": "contains"}
 
 
 def review_conditions(playbook: Playbook) -> dict[str, object]:
@@ -226,6 +236,15 @@ def delivery_tags(playbooks: Iterable[Playbook]) -> dict[str, tuple[str, str]]:
     return found
 
 
+def record_tags(playbooks: Iterable[Playbook]) -> dict[str, tuple[str, str]]:
+    """The tag a member of a group adds once an act a run waits for is done (agent.steps.acts: e.g. `installed`)."""
+    found: dict[str, tuple[str, str]] = {}
+    for ref in (r for pb in playbooks for r in pb.all_steps() if r.step == "await_record"):
+        p = AwaitRecord.model_validate(ref.params)
+        found.setdefault(p.tag, ("3f51b5", f"Selesai: {p.what} (dicatat grup {p.group})"[:200]))
+    return found
+
+
 def retry_tags(playbooks: Iterable[Playbook]) -> dict[str, tuple[str, str]]:
     """The tag a technician adds to have a verification with no answer tried again (agent.steps.verify_retry)."""
     found: dict[str, tuple[str, str]] = {}
@@ -267,7 +286,7 @@ def bootstrap(
         for d in [*pb.trigger.chain, *([pb.trigger.review] if pb.trigger.review else [])]:
             other_tags.setdefault(d.tag, ("795548", f"{d.title}" + (f" (grup {d.group})" if d.group else "")))
     other_tags = retry_tags(playbooks.values()) | other_tags  # a decision's own text wins
-    other_tags = delivery_tags(playbooks.values()) | other_tags
+    other_tags = delivery_tags(playbooks.values()) | record_tags(playbooks.values()) | other_tags
     for slug, (color, description) in other_tags.items():
         _, what = nb.ensure(
             "extras", "tags", {"slug": slug}, {"name": slug, "color": color, "description": description}
@@ -287,6 +306,15 @@ def bootstrap(
     changes.append(Change("webhook", "dcagent", what))
     if sync is not None and sync.events:
         changes += sync_events(nb, webhook_url, webhook_secret, sync)
+    for otype in sorted({pb.trigger.object_type for pb in triggered if pb.trigger is not None}):
+        name = f"dcagent active runs {otype}"
+        _, what = nb.ensure(
+            "extras", "event_rules", {"name": name},
+            {"object_types": [otype], "event_types": ["object_updated"], "enabled": True,
+             "conditions": active_conditions(), "action_type": "webhook", "action_object_type": "extras.webhook",
+             "action_object_id": hook_id, "description": "dcagent: objects a run works on or waits on"},
+        )  # fmt: skip
+        changes.append(Change("event rule", name, what))
     for pb in triggered:
         assert pb.trigger is not None
         name = f"dcagent {pb.name}"

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 
 from agent.engine.calendar import OfficeCalendar, Standard
+from agent.engine.phases import acted_by, waited_for_people
+from agent.engine.phases import standard_of as standard_of  # one computation with the documents' step table
 from agent.engine.playbook import Playbook
 from agent.engine.store import RunView, StepView
 
@@ -46,10 +48,6 @@ def shown_error(st: StepView) -> str | None:
     return st.error or notice_failure(st)
 
 
-def standard_of(step: StepView, standards: dict[str, Standard]) -> Standard:
-    return standards.get(step.key, Standard(step.sla_seconds, "s"))
-
-
 def calendar_of(pb: Playbook | None) -> tuple[OfficeCalendar, dict[str, Standard]]:
     """The office calendar and the step standards a run of ``pb`` is measured by (a playbook gone: plain time)."""
     return (pb.calendar.office(), pb.standards()) if pb else (OfficeCalendar(), {})
@@ -82,6 +80,9 @@ def run_data(view: RunView, cal: OfficeCalendar, standards: dict[str, Standard])
             "standard": str(standard_of(st, standards)),
             "within_standard": cal.within(st.measured_from, st.finished_at, standard_of(st, standards)),
             "attempts": st.attempts,
+            # a person's act (a delivery record, a retry), not the agent's: who acted and when
+            "for_people": waited_for_people(st),
+            "acted_by": [{"user": a.user, "at": _iso(a.at)} for a in acted_by(st)],
             "error": shown_error(st),
             "output": st.output,
         }

@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -76,11 +77,9 @@ def calls_by_endpoint(log: Path, n: int) -> str:
     return ", ".join(f"{call} {count / n:.1f}" for call, count in counts.most_common())
 
 
-def main() -> int:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    workers = sys.argv[2] if len(sys.argv) > 2 else "4"
-    nb = netbox()
-    state = Path(tempfile.mkdtemp(prefix="dcagent-bench-"))
+def bench_agent(nb: Any, state: Path, workers: str) -> tuple[dict[str, str], str | None]:
+    """The benchmark's own agent (its store and reports in ``state``, the webhook pointed at it, no reconciler),
+    bootstrapped; returns its environment and where NetBox's webhook pointed before (put back at the end)."""
     env = {**os.environ, "DCAGENT_STORE_URL": f"sqlite:///{state / 'runs.sqlite3'}",
            "DCAGENT_REPORTS_DIR": str(state / "reports"), "DCAGENT_LISTEN_PORT": str(PORT),
            "DCAGENT_WEBHOOK_URL": f"http://127.0.0.1:{PORT}/webhooks/netbox", "DCAGENT_RECONCILE_INTERVAL": "0",
@@ -88,6 +87,15 @@ def main() -> int:
     hook = nb.extras.webhooks.get(name="dcagent")
     hook_url = hook.payload_url if hook is not None else None  # bootstrap points it here; put back at the end
     subprocess.run([*DCAGENT, "bootstrap"], env=env, check=True, capture_output=True)
+    return env, hook_url
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    workers = sys.argv[2] if len(sys.argv) > 2 else "4"
+    nb = netbox()
+    state = Path(tempfile.mkdtemp(prefix="dcagent-bench-"))
+    env, hook_url = bench_agent(nb, state, workers)
     devs = [file_request(nb, prefix="srv-bench", approved=False, bandwidth=1) for _ in range(n)]
     log = (state / "serve.log").open("w")
     proc = subprocess.Popen([*DCAGENT, "--log-level", "DEBUG", "serve"], env=env, stdout=log, stderr=log)

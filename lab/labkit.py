@@ -106,6 +106,14 @@ def deliver(
     mine.update({"custom_fields": fields, "tags": tags})
 
 
+def record_installed(dev: Any, username: str = "teknisi") -> None:
+    """``username`` records the server installed and configured as the office's team would in NetBox's UI (SOP
+    003.10; agent.steps.acts): the tag ``installed``, under their own token (the changelog names them)."""
+    mine = official(username).dcim.devices.get(dev.id)
+    tags = [{"slug": t.slug} for t in mine.tags if t.slug != "installed"] + [{"slug": "installed"}]
+    mine.update({"tags": tags})
+
+
 def approve(dev: Any, site: str = "dc-batam") -> None:
     """Every decision of the site's colocation chain, each by its official, in order."""
     for tag, username in chain(site):

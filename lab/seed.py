@@ -2,9 +2,9 @@
 
 Two offices (Batam, Sumbawa), 42U racks with occupied units and rack reservations, UPS-backed power panels with
 A/B feeds per rack into 0U PDUs, top-of-rack switches matching the lab's OVS switches (platform, primary IP,
-SSH service port), server VLANs and prefixes (110, 120, 210, 310 inside 127.0.0.0/8, where every address answers;
-130 on the data plane in 198.18.0.0/15, where only a server plugged into the right port answers), agencies (OPD)
-as tenants, and the server types a colocation request would use.
+SSH service port), server VLANs and prefixes (110, 120, 310 inside 127.0.0.0/8, where every address answers; 130
+and Sumbawa's 210 on the data plane in 198.18.0.0/15, where only a server plugged into the right port answers),
+agencies (OPD) as tenants, and the server types a colocation request would use.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ SITES: list[dict[str, Any]] = [
         "facility": "Kantor DKISS Sumbawa Besar",
         "racks": ["R01", "R02"],
         "switches": [("tor-sbw-01", "R01", "127.0.1.3", 2203)],
-        "vlans": [(210, "SERVER-OPD", "127.20.0.0/24")],
+        # On the data plane: VLAN 210's gateway is an SVI on tor-sbw-01 (lab/lib/dataplane.sh).
+        "vlans": [(210, "SERVER-OPD", "198.18.210.0/24")],
         "feed_amps": {},
     },
     {  # Central Java's own playbook (SOP 004) serves it; no rack is recorded yet, so requests there are refused
@@ -607,6 +608,8 @@ def delivery_fields(nb: Any) -> None:
                       label=cf.label, description=cf.description, group_name="dcagent")  # fmt: skip
     get_or_create(nb.extras.tags, {"slug": "delivered"}, name="delivered", color="607d8b",
                   description="Server telah tiba di data center (dicatat teknisi, grup teknisi)")  # fmt: skip
+    get_or_create(nb.extras.tags, {"slug": "installed"}, name="installed", color="607d8b",
+                  description="Instalasi dan konfigurasi server selesai (dicatat tim, grup teknisi)")  # fmt: skip
 
 
 def _token_works(url: str, token: str | None) -> bool:

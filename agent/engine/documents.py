@@ -12,9 +12,10 @@ import string
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
 
+from agent.engine.officials import Official, Signer, check_signatures
 from agent.engine.store import metadata
 
 document_numbers = sa.Table(
@@ -49,7 +50,7 @@ class Letterhead(BaseModel):
 
 
 class DocumentsSpec(BaseModel):
-    """A playbook's ``documents:``: how the office numbers its documents and what heads them."""
+    """A playbook's ``documents:``: how the office numbers its documents, what heads them and who signs them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -64,6 +65,16 @@ class DocumentsSpec(BaseModel):
         default=None, min_length=1, max_length=100,
         description="the approving official's title under the head's signature, as the office writes it (e.g. "
         "'Kepala Seksi Infrastruktur TIK' in Sumbawa, 'Kepala Dinas' in Central Java); none: 'Kepala Bidang'",
+    )  # fmt: skip
+    officials: list[Official] = Field(default_factory=list, description="who signs: role, title, name, nip, username")
+    signatures: dict[str, list[Signer]] = Field(
+        default_factory=dict,
+        description="document → its signing roles in order (pemohon: the agency's representative; tim: the engineer "
+        "who filed the request); a document not named keeps the team's and the approving head's signatures",
+    )
+    deciders: dict[str, str] = Field(
+        default_factory=dict, exclude=True,
+        description="decision tag → the NetBox group deciding it: the playbook's trigger, filled when it loads",
     )  # fmt: skip
 
     @field_validator("number_format")
@@ -86,6 +97,14 @@ class DocumentsSpec(BaseModel):
             if not re.fullmatch(r"[A-Za-z0-9.-]{1,16}", code):
                 raise ValueError(f"kinds.{doc}: {code!r} is not 1-16 letters, digits, '.' or '-'")
         return v
+
+    @model_validator(mode="after")
+    def _signers(self) -> DocumentsSpec:
+        check_signatures(self.officials, self.signatures, set(KINDS) | set(self.kinds))
+        return self
+
+    def official(self, role: str) -> Official | None:
+        return next((o for o in self.officials if o.role == role), None)
 
     def kind_of(self, document: str) -> str:
         return self.kinds.get(document) or KINDS.get(document) or document.split("-")[0][:8].upper()

@@ -77,6 +77,11 @@ def _jsonable(output: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _settled(run: RunView) -> int:
+    """How many of the run's steps have an outcome (what a drive that settles a step increases)."""
+    return sum(1 for st in run.steps if st.status not in ("pending", "running", "waiting"))
+
+
 class Executor:
     def __init__(
         self,
@@ -123,6 +128,7 @@ class Executor:
         self._pool = ThreadPoolExecutor(max_workers=max_workers * IDLE_RUNS_PER_SLOT, thread_name_prefix="dcagent-run")
         self._guard = threading.Lock()
         self._inflight: dict[str, Future[RunView | None]] = {}
+        self._settled_before: dict[str, int] = {}  # per run driven here: its steps settled when this drive began
         self._driving: set[str] = set()
         self._stopping = threading.Event()  # set by stop(): runs halt at their next step boundary, resumable
         self.on_finished: list[Callable[[RunView], None]] = []  # told of every run that ends (done/rejected/failed)
@@ -285,6 +291,7 @@ class Executor:
             if run.status == "waiting" and not self._due(run):
                 return run  # woken early (a restart, a duplicate trigger): it waits on
             fresh = run.status == "queued"  # nothing of it reported yet: the tracker need not look for it
+            self._settled_before[run_id] = _settled(run)
             if run.status in ("queued", "running", "waiting"):
                 resumed = run.status == "waiting"
                 self.store.set_run_status(run_id, "running", self.clock.now())
@@ -299,6 +306,7 @@ class Executor:
                 self._unwind(run, pb, fresh)
             return self.store.get_run(run_id)
         finally:
+            self._settled_before.pop(run_id, None)  # this drive's count: a drive that parks keeps nothing
             run_id_var.reset(token)
 
     def _reload(self, run_id: str) -> RunView:
@@ -514,7 +522,11 @@ class Executor:
 
     def _finish(self, run: RunView, pb: Playbook, outcome: Final, reasons: list[str], fresh: bool = False) -> None:
         # Report first, then record: a crash in between reports again on resume, and the tracker is idempotent.
-        self.tracker.finished(run, pb, outcome, reasons, first=fresh)
+        # The outcome is reported only after the last step settles: if this drive settled a step, no earlier one
+        # reached this report, and the tracker need not read the journal for it (a run that waited, issue 13's
+        # call budget).
+        first = fresh or _settled(run) > self._settled_before.pop(run.id, len(run.steps))
+        self.tracker.finished(run, pb, outcome, reasons, first=first)
         self.store.set_run_status(run.id, outcome, self.clock.now(), reason="; ".join(reasons) or None)
         log.info("run finished", extra={"outcome": outcome})
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from agent.engine.calendar import DAYS, OfficeCalendar, Standard, parse_standard
 from agent.engine.contracts import check_contracts
@@ -210,6 +210,15 @@ class Playbook(_Model):
         if standard.working or standard.amount < 0:
             raise ValueError(f"outage_budget {v!r} must be a clock time such as 10m or 0s")
         return OfficeCalendar().limit(standard) if standard.amount else 0.0
+
+    @field_validator("documents")
+    @classmethod
+    def _deciders(cls, v: DocumentsSpec, info: ValidationInfo) -> DocumentsSpec:
+        """Which group makes each decision: a document names an official by role, and without a name or username
+        its signatory is whoever made that role's decision in the run."""
+        trigger = info.data.get("trigger")
+        chain = [*trigger.chain, *([trigger.review] if trigger.review else [])] if trigger else []
+        return v.model_copy(update={"deciders": {d.tag: d.group for d in chain if d.group}})
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Playbook:

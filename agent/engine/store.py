@@ -329,6 +329,19 @@ class Store:
             rows = list(conn.execute(q))
         return [(str(r[0]), datetime.fromisoformat(str((r[1] or {})["wait_until"])), r[2] is not None) for r in rows]
 
+    def wake_people_waits(self, run_id: str, now: datetime) -> int:
+        """Make the run's waits for a person's act due ``now`` (its object changed: perhaps by that act), so the
+        next drive looks at once instead of at its next poll; waits for a time are left alone. How many woke."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(steps.c.id, steps.c.progress).where(
+                steps.c.run_id == run_id, steps.c.status == "waiting").with_for_update()).all()  # fmt: skip
+            due = [(r[0], dict(r[1] or {})) for r in rows if (r[1] or {}).get("wait_for_people")]
+            for step_id, progress in due:
+                until = min(now, datetime.fromisoformat(str(progress["wait_until"]))).astimezone(UTC)
+                conn.execute(steps.update().where(steps.c.id == step_id)
+                             .values(progress={**progress, "wait_until": until.isoformat()}))  # fmt: skip
+        return len(due)
+
     def step_progress(self, step_id: int) -> dict[str, Any]:
         with self.engine.connect() as conn:
             found = conn.execute(sa.select(steps.c.progress).where(steps.c.id == step_id)).scalar_one()

@@ -60,6 +60,7 @@ class ChainState:
     refused: list[Refusal] = field(default_factory=list)
     waiting_for: Decision | None = None
     names: dict[str, str] = field(default_factory=dict)  # username → full name, where NetBox was asked
+    filed: datetime | None = None  # when the request tag was added: the first decision's standard counts from it
 
     @property
     def complete(self) -> bool:
@@ -108,7 +109,7 @@ def check_chain(
             made.append(Made(decision.tag, decision.title, user, when, decision.sop_step,
                              str(std) if std else None, within))  # fmt: skip
             since = when
-    return ChainState(requester, creator, made, refused, waiting)
+    return ChainState(requester, creator, made, refused, waiting, filed=_when(requester_added))
 
 
 def _refusal(

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import uvicorn
 
 from agent.app import Agent
+from agent.bootstrap import delivery_tags, record_tags, retry_tags
 from agent.engine.playbook import Playbook
 from agent.engine.registry import ObjectRef
 from agent.intake.echo import run_echo
@@ -49,6 +50,21 @@ def reconcile_once(agent: Agent) -> int:
     if taken:
         log.info("reconciler queued runs", extra={"runs": [r.run_id for r in taken]})
     return len(taken)
+
+
+def wake_people_waits(agent: Agent, ref: ObjectRef) -> None:
+    """A technician's record arrived (a tag some waiting step looks for): the object's waits for people look now."""
+    for pb in agent.playbooks.values():
+        run_id = agent.store.active_run(pb.name, ref) if pb.trigger is not None else None
+        if run_id is not None and agent.store.wake_people_waits(run_id, agent.executor.clock.now()):
+            log.info("a wait for people looks again: its object changed", extra={"run": run_id})
+            agent.executor.submit(run_id)
+
+
+def wait_tags(playbooks: Mapping[str, Playbook]) -> frozenset[str]:
+    """The tags people add for a waiting step: the delivery, a record of an act, a retry of a verification."""
+    books = list(playbooks.values())
+    return frozenset({**delivery_tags(books), **record_tags(books), **retry_tags(books)})
 
 
 def wake_due(agent: Agent) -> int:
@@ -232,7 +248,8 @@ def serve(agent: Agent) -> None:
         lambda otype, oid: agent.intake.take_ref(otype, oid, "webhook"),
         lambda: agent.executor.queue_depth, max_bytes=s.webhook_max_bytes,
         api_token=s.api_token.get_secret_value() if s.api_token else None,
-        echo=run_echo(agent.store.object_busy),
+        echo=run_echo(agent.store.object_busy, partial(wake_people_waits, agent), wait_tags(agent.playbooks),
+                      frozenset(pb.trigger.tag for pb in agent.playbooks.values() if pb.trigger is not None)),
         pages=_pages(s, agent.playbooks) if s.link_secret is not None else None, node=_node(agent, cluster),
         on_sync_event=partial(sync_object_once, agent) if s.zabbix.sync.events else None,
     )  # fmt: skip

@@ -72,6 +72,13 @@ def edited_fields(approved: RequestObject, now: RequestObject) -> list[str]:
     return changed
 
 
+WAKES = ("webhook", "cli")  # the triggers that make a wait for a person's act look at once
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment is not None else None
+
+
 class IntakeService:
     def __init__(self, netbox: NetBoxClient, executor: Executor) -> None:
         self.netbox = netbox
@@ -109,6 +116,11 @@ class IntakeService:
             if active is not None:  # e.g. the webhook for the run's own change: nothing more to read in NetBox
                 voided = self._void_if_edited(active, obj)
                 results.append(Intake(pb.name, active, False, voided or "joined the active run"))
+                # A change to the object may be the act a waiting step waits for (the technician's delivery record,
+                # a retry decision), and a person's `dcagent run` asks for a look: the step looks now, not at its
+                # next poll minutes later. The reconciler's sweep is neither: it would turn every poll into its own.
+                if trigger in WAKES and self.executor.store.wake_people_waits(active, self.executor.clock.now()):
+                    log.info("a wait for people looks again: its object changed", extra={"run": active})
                 if submit:
                     self.executor.submit(active)
                 continue
@@ -221,9 +233,10 @@ class IntakeService:
         return [Intake(pb.name, None, False, text) for pb in playbooks]
 
     def _withdrawn(self, obj: RequestObject, submit: bool) -> list[Intake]:
-        """A request whose tag was taken off while its run waits (for the server, a retry, a window) is withdrawn:
-        the run is asked to stop and undo what it reserved. A running run is left to finish its step: its own
-        steps never remove the request tag, and it is asked again at its next wait."""
+        """A request whose tag was taken off while its run is active (waiting for the server, a retry, a window, or
+        at work) is withdrawn: the run is asked to stop and undo what it reserved; a running one stops at its next
+        step boundary. Its own steps never remove the request tag: only its end consumes it, when it is no longer
+        active."""
         out: list[Intake] = []
         for pb in self.executor.playbooks.values():
             trig = pb.trigger
@@ -231,7 +244,7 @@ class IntakeService:
                 continue
             active = self.executor.store.active_run(pb.name, ObjectRef(obj.object_type, obj.id))
             run = self.executor.store.get_run(active) if active is not None else None
-            if run is None or run.status != "waiting":
+            if run is None or run.status not in ("queued", "running", "waiting"):
                 continue
             reason = t("run.withdrawn", self.executor.language, tag=trig.tag)
             if self.executor.store.request_cancel(run.id, reason):
@@ -261,7 +274,7 @@ class IntakeService:
         (agent.steps.connection.approved_connection), who filed it and who decided."""
         values: dict[str, Any] = {"object": obj.model_dump(mode="json"), "requester": state.requester,
                                   "creator": state.creator, "decisions": [m.as_json() for m in state.made],
-                                  "names": state.names}  # fmt: skip
+                                  "names": state.names, "filed_at": _iso(state.filed)}  # fmt: skip
         if obj.object_type == "dcim.device":
             values["device"] = self.netbox.device_spec(obj.id, known=obj).model_dump(mode="json")
         elif obj.object_type == "circuits.circuit":  # its type, commit rate, tenant and site, as approved

@@ -4,6 +4,7 @@ Importing this package registers every step (the registry is checked when playbo
 """
 
 from agent.steps import (  # noqa: F401
+    acts,
     backup,
     bandwidth,
     capacity,

@@ -12,34 +12,29 @@ SOP standard, counted on the office calendar from when the wait began, the agenc
 
 Each look is one attempt that ends in ``wait_until`` (decision 0008): no thread is held while the agency ships.
 What must happen once (a finding's journal entry and notice, the reminder) is recorded in the step's progress, so
-a restarted agent neither repeats nor forgets it.
+a restarted agent neither repeats nor forgets it. What every wait for a person's act shares (the changelog's
+judgement, the look, the reminder's timing) is in ``agent.steps.waits``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from agent.deciders import act_time, decider_refusal
-from agent.engine.calendar import Standard
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import Language, t
-from agent.reports.dates import office_date
 from agent.reports.mail import render_mail
 from agent.steps.notices import NOTICE_RETRY, send_notice
 from agent.steps.params import AwaitDelivery
-from agent.steps.reports import _calendar
 from agent.steps.request import approved_device, approved_object
 from agent.steps.services import Services, services_of
-from agent.tracker import marker
-from integrations.errors import IntegrationError
-from integrations.netbox import Approval, DeviceSpec, DeviceTypeFacts, RequestHistory
+from agent.steps.waits import once, overdue, read_act, record_key, wait_for_act
+from integrations.netbox import DeviceSpec, DeviceTypeFacts
 
 log = logging.getLogger("dcagent.delivery")
 
@@ -120,23 +115,6 @@ def requested_type(svc: Services, spec: DeviceSpec) -> DeviceTypeFacts:
     return svc.netbox.device_type_of(spec.id)
 
 
-def _key(*parts: str) -> str:
-    """A short, stable name for one record (its changelog time and what was found), for journal markers."""
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]
-
-
-def _once(svc: Services, ctx: StepContext, event: str, kind: str, text: str) -> bool:
-    """Journal ``text`` once per run and event; False if it was already. The step's progress says what was written,
-    so a look does not read the journal again; the marker covers a crash between the entry and that record."""
-    if ctx.progress.get(f"done:{event}"):
-        return False
-    ref, tag = ctx.request, marker(ctx.run_id, event)
-    if not any(tag in e.comments for e in svc.netbox.journal(ref.object_type, ref.object_id)):
-        svc.netbox.add_journal(ref.object_type, ref.object_id, kind, f"{text}\n\n{tag}")
-    ctx.checkpoint(**{f"done:{event}": True})
-    return True
-
-
 def _notify_once(svc: Services, ctx: StepContext, spec: DeviceSpec, template: str, event: str, **values: Any) -> None:
     """The agency's notice through the notices' path, once per event. Each notice keeps its own record in the
     step's progress (a step may send several), and a relay that is down is journalled, not retried: the run keeps
@@ -153,14 +131,6 @@ def _notify_once(svc: Services, ctx: StepContext, spec: DeviceSpec, template: st
     ctx.checkpoint(**{slot: {**out, "done": True}})
 
 
-def _creator(ctx: StepContext, history: RequestHistory) -> str | None:
-    # As the closing review reads it: the creator recorded at approval, else what the changelog says now.
-    recorded = ctx.approved.get("creator")
-    if recorded:
-        return str(recorded)
-    return history.created.username if history.created and ctx.meta.get("created_for_request") else None
-
-
 def _look(svc: Services, ctx: StepContext, p: AwaitDelivery) -> StepResult | None:
     """One look at the device: the delivery accepted (the step's result), or None (wait on)."""
     ref, lang = ctx.request, ctx.language
@@ -168,49 +138,36 @@ def _look(svc: Services, ctx: StepContext, p: AwaitDelivery) -> StepResult | Non
     if p.tag not in obj.tags:
         return None
     # A record made before the run reached this step counts: a server that arrived early is here all the same.
-    history = svc.netbox.request_history(ref.object_type, ref.object_id)
-    added = history.additions.get(p.tag)
-    user, when = (added.username, added.time) if added else (None, "-")
-    requester = ctx.approved.get("requester")
-    why = decider_refusal(user, p.group, str(requester) if requester else None, _creator(ctx, history),
-                          svc.netbox.user_groups, lang)  # fmt: skip
-    why = why or _before_request(ctx, history, added, lang)
-    if why is not None:
-        _once(svc, ctx, f"delivery-refused-{_key(when, user or '-')}", "warning",
-              t("delivery.refused", lang, tag=p.tag, user=user or "-", reason=why, group=p.group))  # fmt: skip
+    act = read_act(svc, ctx, p.tag, p.group)
+    user, when = act.user, act.when
+    if act.refusal is not None:
+        once(svc, ctx, f"delivery-refused-{record_key(when, user or '-')}", "warning",
+             t("delivery.refused", lang, tag=p.tag, user=user or "-", reason=act.refusal, group=p.group))  # fmt: skip
         svc.netbox.change_tags(ref.object_type, ref.object_id, remove=[p.tag])
         return None
     got, problems = delivered_from(obj.custom_fields, lang)
     if got is None:  # the tag off: the technician corrects the fields and records again (tag and facts, together)
-        _once(svc, ctx, f"delivery-input-{_key(when, *problems)}", "warning",
-              t("delivery.bad_input", lang, problems="; ".join(problems), tag=p.tag))  # fmt: skip
+        once(svc, ctx, f"delivery-input-{record_key(when, *problems)}", "warning",
+             t("delivery.bad_input", lang, problems="; ".join(problems), tag=p.tag))  # fmt: skip
         svc.netbox.change_tags(ref.object_type, ref.object_id, remove=[p.tag])
         return None
     spec = approved_device(ctx)
     found = findings(got, spec.serial, requested_type(svc, spec), lang)
     if found:
-        _refuse_server(svc, ctx, p, spec, found, f"delivery-finding-{_key(when)}")
+        _refuse_server(svc, ctx, p, spec, found, f"delivery-finding-{record_key(when)}")
         return None
     # No journal entry of its own: NetBox's changelog already holds the technician's record (issue 13's call budget).
-    return StepResult.ok(serial=got.serial, delivered_by=user, delivered_at=when)
-
-
-def _before_request(ctx: StepContext, history: RequestHistory, added: Approval | None, lang: Language) -> str | None:
-    """A delivery recorded before this request was filed belongs to an earlier one (a server since sent back): it
-    does not count for this request."""
-    tag = ctx.meta.get("request_tag")
-    filed = history.additions.get(str(tag)) if tag else None
-    if added is None or filed is None or act_time(added.time) >= act_time(filed.time):
-        return None
-    return t("delivery.before_request", lang, filed=filed.time)
+    # The server's facts go with it: the handover form (SOP 004.7) compares them with the request.
+    return StepResult.ok(serial=got.serial, u_height=got.u_height, psu_count=got.psu_count, delivered_by=user,
+                         delivered_by_name=act.name, delivered_at=when)  # fmt: skip
 
 
 def _refuse_server(svc: Services, ctx: StepContext, p: AwaitDelivery, spec: DeviceSpec, found: list[str],
                    event: str) -> None:  # fmt: skip
     """A server unlike the request: journalled, the agency told, the tag removed for a new record (each part done
     once per record, so a look cut off half-way finishes the rest)."""
-    _once(svc, ctx, event, "warning", t("delivery.mismatch", ctx.language, items="; ".join(found), tag=p.tag,
-                                        group=p.group))  # fmt: skip
+    once(svc, ctx, event, "warning", t("delivery.mismatch", ctx.language, items="; ".join(found), tag=p.tag,
+                                       group=p.group))  # fmt: skip
     _notify_once(svc, ctx, spec, "delivery-mismatch", f"{event}-notice", findings=found)
     svc.netbox.change_tags(ctx.request.object_type, ctx.request.object_id, remove=[p.tag])
 
@@ -218,27 +175,13 @@ def _refuse_server(svc: Services, ctx: StepContext, p: AwaitDelivery, spec: Devi
 def _remind_if_late(svc: Services, ctx: StepContext, since: datetime, now: datetime) -> None:
     """Past the step's standard, counted on the office calendar from when the wait began: one reminder, recorded
     in the step's progress so a restarted agent does not send it again."""
-    if ctx.progress.get("reminded_at"):
+    if (late := overdue(ctx, since, now)) is None:
         return
-    standard = dict(ctx.meta.get("standards") or {}).get(ctx.step)
-    cal = _calendar(ctx)
-    if not isinstance(standard, Standard) or cal.within(since, now, standard) is not False:
-        return
+    began, standard = late
     spec, lang = approved_device(ctx), ctx.language
-    began = office_date(since, cal.timezone, lang)
-    _once(svc, ctx, "delivery-reminder", "warning", t("delivery.reminder", lang, since=began, standard=standard))
+    once(svc, ctx, "delivery-reminder", "warning", t("delivery.reminder", lang, since=began, standard=standard))
     _notify_once(svc, ctx, spec, "delivery-reminder", "delivery-reminder-notice", since=began, standard=standard)
     ctx.checkpoint(reminded_at=now.isoformat())
-
-
-def _waiting_since(ctx: StepContext, now: datetime) -> datetime:
-    # The first look that found no server starts the wait (recorded here: the step sees only its own progress, not
-    # its StepView, whose measured_from is its first attempt for a wait for people).
-    recorded = ctx.progress.get("waiting_since")
-    if recorded:
-        return datetime.fromisoformat(str(recorded))
-    ctx.checkpoint(waiting_since=now.isoformat())
-    return now
 
 
 def plan_delivery(ctx: StepContext) -> list[PlannedChange]:
@@ -254,16 +197,6 @@ def await_delivery(ctx: StepContext) -> StepResult:
     """Wait until a technician records the server's arrival in NetBox and the server is the one requested (serial,
     U height, PSU count); looks again every ``poll_seconds``, reminds the agency once past the SOP standard."""
     svc, p = services_of(ctx.services), AwaitDelivery.model_validate(ctx.params)
-    now = ctx.clock.now()
-    try:
-        if (accepted := _look(svc, ctx, p)) is not None:
-            return accepted
-        _remind_if_late(svc, ctx, _waiting_since(ctx, now), now)
-    except IntegrationError as e:
-        # Before the wait began it is any step's outage: the engine retries it (a `dcagent run` waits it out). Once
-        # waiting, a wait of days must not fail (and undo the reservations) because NetBox blinked during one look.
-        if not e.retryable or not ctx.progress.get("waiting_since"):
-            raise
-        log.warning("delivery not checked now", extra={"error": str(e)})
     why = t("delivery.waiting", ctx.language, group=p.group, tag=p.tag)
-    return StepResult.wait_until(now + timedelta(seconds=p.poll_seconds), why, for_people=True)
+    return wait_for_act(ctx, lambda: _look(svc, ctx, p), lambda since, now: _remind_if_late(svc, ctx, since, now),
+                        why, p.poll_seconds, log, "delivery")  # fmt: skip

@@ -154,3 +154,16 @@ class AwaitDelivery(Params):
         "teknisi", min_length=1, max_length=150, description="the NetBox user group whose members record deliveries"
     )
     poll_seconds: float = Field(60, ge=5, le=3600, description="how often NetBox is read while the server is awaited")
+
+
+class AwaitRecord(Params):
+    tag: str = Field(pattern=SLUG, description="the tag a member of the group adds once the act is done")
+    group: str = Field(
+        "teknisi", min_length=1, max_length=150, description="the NetBox user group whose members record the act"
+    )
+    what: str = Field(
+        min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="the act for people, one line (shown in the waiting text and the journal): e.g. SOP 003.10's "
+        "list, OS, driver, software, networking, load balancing, security",
+    )  # fmt: skip
+    poll_seconds: float = Field(60, ge=5, le=3600, description="how often NetBox is read while the act is awaited")

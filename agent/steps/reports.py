@@ -3,36 +3,29 @@ stored under ``reports_dir/<run id>/`` and referenced from the NetBox journal.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.engine.calendar import OfficeCalendar, Standard
+from agent.engine.calendar import OfficeCalendar
 from agent.engine.documents import DocumentsSpec
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
-from agent.i18n import status_label, t
+from agent.i18n import t
 from agent.reports.dates import office_date
 from agent.reports.links import document_path, run_path, signed_path
 from agent.reports.render import render
 from agent.steps.params import NoParams, ReplyLetter
 from agent.steps.request import approved_device, approved_object
 from agent.steps.services import Services, services_of
-from agent.steps.titles import step_title
+from agent.steps.signatures import signatures, signers_to_name
+from agent.steps.step_table import office_calendar, people, run_segments, step_rows
 from agent.tracker import marker
 
 
-def _human(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
-
-
 def _calendar(ctx: StepContext) -> OfficeCalendar:
-    cal = ctx.meta.get("calendar")
-    return cal if isinstance(cal, OfficeCalendar) else OfficeCalendar()
+    return office_calendar(ctx)
 
 
 def today(ctx: StepContext) -> str:
@@ -40,35 +33,30 @@ def today(ctx: StepContext) -> str:
     return office_date(ctx.clock.now(), _calendar(ctx).timezone, ctx.language)
 
 
-def _clock_time(moment: datetime | None, cal: OfficeCalendar) -> str:
-    return moment.astimezone(ZoneInfo(cal.timezone)).strftime("%H:%M:%S") if moment is not None else "-"
+def step_table(svc: Services, ctx: StepContext, document: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The document's head (document_head) and its step table: the run's two phases, everyone who acted named
+    (their full names read with the signatories', in one read)."""
+    segments = run_segments(ctx)
+    head = document_head(svc, ctx, document, people(segments))
+    return head, step_rows(ctx, segments, head["names"])
 
 
-def _timeline(ctx: StepContext) -> list[dict[str, Any]]:
-    """Each step against its standard, counted on the office's calendar (working days and hours where the standard
-    says so: a step done overnight took no working time)."""
-    run = ctx.history() if ctx.history else None
-    cal = _calendar(ctx)
-    titles: dict[str, str] = dict(ctx.meta.get("titles") or {})
-    standards: dict[str, Standard] = dict(ctx.meta.get("standards") or {})
-    rows = []
-    for st in getattr(run, "steps", ()):
-        if st.phase != "main" or st.status != "done":
-            continue
-        std = standards.get(st.key, Standard(st.sla_seconds, "s"))
-        own = titles.get(st.key)
-        rows.append({"key": st.key, "title": step_title(st.step_name, st.key, own, ctx.language),
-                     "status": status_label("done", ctx.language),
-                     "start": _clock_time(st.started_at, cal), "end": _clock_time(st.finished_at, cal),
-                     "duration": _human(st.duration), "std": str(std),
-                     "within": bool(cal.within(st.measured_from, st.finished_at, std))})  # fmt: skip
-    return rows
+ACTS = ("delivered_by", "recorded_by")  # the waits' outputs: who acted, as the changelog names them
 
 
-def document_head(svc: Services, ctx: StepContext, document: str) -> dict[str, Any]:
+def acted_names(outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Full names the waits recorded beside who acted (``delivered_by_name``, read with their groups); a name read
+    at approval is never replaced by one of these."""
+    return {str(out[key]): str(out[f"{key}_name"]) for out in outputs.values() for key in ACTS
+            if out.get(key) and out.get(f"{key}_name")}  # fmt: skip
+
+
+def document_head(svc: Services, ctx: StepContext, document: str, others: Sequence[str] = (),
+                  head_alone: bool = False) -> dict[str, Any]:  # fmt: skip
     """The document's official number (taken once per run and kind: a re-run renders the same), the office's
-    letterhead, and its signatories' names: the engineer who filed the request signs for the data-centre team, the
-    official whose decision approved it for the head (full names from NetBox, one read)."""
+    letterhead, and its signatures (agent.steps.signatures): full names from NetBox, in one read with ``others'``
+    (the people its step table names). ``head_alone``: a letter that the approving head alone signs, unless the
+    playbook names its signatories."""
     spec = ctx.meta.get("documents")
     spec = spec if isinstance(spec, DocumentsSpec) else DocumentsSpec()
     when = ctx.clock.now().astimezone(ZoneInfo(_calendar(ctx).timezone))
@@ -76,12 +64,12 @@ def document_head(svc: Services, ctx: StepContext, document: str) -> dict[str, A
     number = spec.number(kind, ctx.document_number(kind, when.year), when) if ctx.document_number else "-"
     team, head = ctx.approved.get("requester"), ctx.meta.get("approver")
     names: dict[str, str] = dict(ctx.approved.get("names") or {})  # read with the decisions' groups at approval
-    if missing := [u for u in (team, head) if isinstance(u, str) and u and u not in names]:
+    names = acted_names(ctx.outputs) | names  # read with their groups when their act was checked
+    wanted = (team, head, *signers_to_name(spec, document, ctx.approved), *others)
+    if missing := sorted({u for u in wanted if isinstance(u, str) and u and u not in names}):
         names |= svc.netbox.user_names(missing)  # a playbook without group decisions: one read
-    sign = {"team": names.get(str(team), ""), "head": names.get(str(head), "")}
-    # The head's signature is labelled with the title of the official who approved (issue 34: it always read
-    # "Kepala Bidang", under the Kepala Seksi's name in Sumbawa and the Kepala Dinas's in Central Java).
-    return {"number": number, "letterhead": spec.letterhead, "sign": sign, "head_title": spec.head_title}
+    return {"number": number, "letterhead": spec.letterhead, "names": names,
+            "signatures": signatures(ctx, spec, document, names, head_alone)}  # fmt: skip
 
 
 def document_entry(svc: Services, ctx: StepContext, label: str, pdf: Path, html: Path) -> str:
@@ -132,8 +120,9 @@ def work_report(ctx: StepContext) -> StepResult:
     o = ctx.outputs
     place, ip = o.get("place_device", {}), o.get("reserve_ip", {})
     sw, zbx = o.get("configure_switch_port", {}), o.get("register_zabbix", {})
+    head, steps = step_table(svc, ctx, "berita-acara")
     context = {
-        **c, "approver": ctx.meta.get("approver") or "-", "decisions": ctx.approved.get("decisions") or [],
+        **c, "approver": ctx.meta.get("approver") or "-", "decisions": [r for r in steps if r["kind"] == "decision"],
         "requester": ctx.approved.get("requester") or "-",
         "device": {"name": spec.name, "manufacturer": spec.manufacturer, "model": spec.device_type,
                    "u_height": spec.u_height, "psus": len(spec.psu_draw_w), "load_w": sum(spec.psu_draw_w),
@@ -143,10 +132,9 @@ def work_report(ctx: StepContext) -> StepResult:
         "ip": ip.get("address", "-"), "dns": o.get("publish_dns", {}).get("fqdn", "-"),
         "switch": f"{sw.get('switch', '-')} / {sw.get('port', '-')} / VLAN {sw.get('vlan', '-')}",
         "zabbix": f"{zbx.get('host', '-')} (hostid {zbx.get('host_id', '-')})",
-        "steps": _timeline(ctx),
+        "steps": steps, **head,
     }  # fmt: skip
     out_dir = svc.settings.reports_dir / ctx.run_id
-    context |= document_head(svc, ctx, "berita-acara")
     html, pdf = render("berita_acara.html.j2", out_dir, "berita-acara", context, ctx.language)
     label = t("reports.work_report", ctx.language)
     journal_once(svc, ctx, "report", document_entry(svc, ctx, label, pdf, html))
@@ -163,7 +151,8 @@ def reply_letter(ctx: StepContext) -> StepResult:
     reasons = [r for out in ctx.outputs.values() for r in out.get("reasons", [])]
     out_dir = svc.settings.reports_dir / ctx.run_id
     subject = ReplyLetter.model_validate(ctx.params).subject
-    context = {**c, "device": spec.name, "reasons": reasons, **document_head(svc, ctx, "surat-balasan"),
+    head = document_head(svc, ctx, "surat-balasan", head_alone=True)
+    context = {**c, "device": spec.name, "reasons": reasons, **head,
                "title": t(f"doc.letter_title.{subject}", ctx.language)}  # fmt: skip
     html, pdf = render("surat_balasan.html.j2", out_dir, "surat-balasan", context, ctx.language)
     label = t("reports.reply_letter", ctx.language)
@@ -181,10 +170,10 @@ def write_document(ctx: StepContext, name: str, title: str, rows: list[tuple[str
     head = [(t("reports.date", ctx.language), today(ctx)), (t("doc.letter", ctx.language), letter),
             (t("reports.device", ctx.language), obj.name), (t("reports.agency", ctx.language), obj.tenant or "-"),
             (t("reports.approved_by", ctx.language), str(ctx.meta.get("approver") or "-"))]  # fmt: skip
+    top, steps = step_table(svc, ctx, name) if with_steps else (document_head(svc, ctx, name), [])
     context = {"office": ctx.meta.get("sop_office", ""), "sop_number": ctx.meta.get("sop_number", ""),
                "sop_title": ctx.meta.get("sop_title"), "run_id": ctx.run_id, "title": title, "doc_title": title,
-               "rows": head + rows, "paragraphs": paragraphs,
-               "steps": _timeline(ctx) if with_steps else [], **document_head(svc, ctx, name)}  # fmt: skip
+               "rows": head + rows, "paragraphs": paragraphs, "steps": steps, **top}  # fmt: skip
     html, pdf = render("document.html.j2", svc.settings.reports_dir / ctx.run_id, name, context, ctx.language)
     journal_once(svc, ctx, name, document_entry(svc, ctx, label, pdf, html))
     return StepResult.ok(html=str(html), pdf=str(pdf))

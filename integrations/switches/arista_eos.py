@@ -20,6 +20,7 @@ class AristaEosDriver(IosLikeDriver):
     police = "police rate {kbps} kbps burst-size {burst_kbytes} kbytes"
     service_policy = "service-policy type qos input {name}"
     gateway_address = "ip address {cidr}"
+    show_arp = "show ip arp interface {svi}"
     short_names = EOS_SHORT_NAMES
 
     @classmethod

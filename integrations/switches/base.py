@@ -72,6 +72,18 @@ class MacEntry(BaseModel):
     port: str  # as ``get_port`` takes it (full interface names on IOS and EOS)
 
 
+class Neighbor(BaseModel):
+    """One IPv4 neighbour (ARP) entry of a gateway: an address its layer-3 interface asked the MAC of."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ip: str  # "198.18.30.2"
+    mac: str | None  # lowercase, colon-separated; None: not resolved
+    # resolved: a MAC answered (dynamic or static); unresolved: asked, no answer (yet or any more: IOS `Incomplete`,
+    # Linux INCOMPLETE or FAILED)
+    state: Literal["resolved", "unresolved"]
+
+
 class SwitchDriver(Protocol):
     """What dcagent needs from a switch. Every method raises :mod:`integrations.errors` types only."""
 
@@ -151,6 +163,18 @@ class SwitchDriver(Protocol):
         router entries), only those in VLAN ``vid`` and/or on ``port`` when given; sorted by VLAN, port and MAC. MACs
         in lowercase colon form, ports as ``get_port`` takes them. An unknown ``port`` is an error; inputs are checked
         before anything is sent."""
+        ...
+
+    def gateway_neighbors(self, vid: int) -> list[Neighbor] | None:
+        """The IPv4 neighbour (ARP) entries of the VLAN's gateway on this switch (its layer-3 interface, as
+        ``get_gateway`` names it), resolved and unresolved alike where the platform shows both, never the gateway's own
+        addresses; sorted by address. ``[]``: the switch holds no gateway for the VLAN (or does not route), or it has
+        no entry. None: the switch does not show its neighbour table to this session (the command refused, not
+        permitted): no error, the caller says "not available". Inputs are checked before anything is sent; a session
+        that fails is an error as for any read. On OVS+FRR it is the kernel's table of the namespace zebra runs in,
+        read from ``/proc/<zebra's pid>/net/arp`` (no privilege needed); IOS ``show ip arp`` (an ``Incomplete`` row
+        names no interface: it belongs to the SVI whose subnet holds its address); EOS ``show ip arp interface
+        Vlan<vid>`` (resolved entries only)."""
         ...
 
     def running_config(self) -> str: ...
@@ -301,6 +325,11 @@ def filter_macs(entries: list[MacEntry], vid: int | None, port: str | None) -> l
     """The unicast ``entries`` in ``vid`` and on ``port`` (when given), each once, sorted by VLAN, port and MAC."""
     keep = {e for e in entries if is_unicast_mac(e.mac) and vid in (None, e.vlan) and port in (None, e.port)}
     return sorted(keep, key=lambda e: (e.vlan, e.port, e.mac))
+
+
+def sorted_neighbors(entries: list[Neighbor]) -> list[Neighbor]:
+    """``entries`` each once, sorted by address (numerically)."""
+    return sorted(set(entries), key=lambda n: (ipaddress.ip_address(n.ip), n.mac or ""))
 
 
 def config_stanza(config: str, header: str) -> list[str] | None:

@@ -1,5 +1,5 @@
 """What IOS and EOS print about layer 3 and learning, parsed: SVI stanzas (``interface Vlan110``), the MAC address
-table, and a port's line protocol. The drivers' methods are in ``ios_like``."""
+table, the ARP table and a port's line protocol. The drivers' methods are in ``ios_like``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from integrations.switches.base import GatewayState, MacEntry, config_stanza, mac_address
+from integrations.switches.base import GatewayState, MacEntry, Neighbor, config_stanza, mac_address, sorted_neighbors
 
 # The short interface names each CLI prints in its MAC table, and their full names (what NetBox and get_port use).
 IOS_SHORT_NAMES = {"Gi": "GigabitEthernet", "Te": "TenGigabitEthernet", "Fa": "FastEthernet",
@@ -38,6 +38,58 @@ def parse_svi(vid: int, config: str) -> GatewayState | None:
         if words[:2] == ["ip", "address"] and "secondary" not in words and address is None:
             address = _cidr(words[2:4])
     return GatewayState(vlan=vid, interface=svi_name(vid), address=address, enabled="shutdown" not in lines)
+
+
+def svi_addresses(vid: int, config: str) -> list[ipaddress.IPv4Interface] | None:
+    """Every IPv4 address of the ``interface Vlan<vid>`` stanza, secondaries too (None: no such stanza)."""
+    lines = config_stanza(config, f"interface {svi_name(vid)}")
+    if lines is None:
+        return None
+    found = [_cidr(line.split()[2:4]) for line in lines if line.split()[:2] == ["ip", "address"]]
+    return [ipaddress.IPv4Interface(a) for a in found if a]
+
+
+def parse_ip_arp(text: str) -> list[tuple[str, str | None, str | None]]:
+    """``show ip arp`` rows as (address, MAC or None: unresolved, the layer-3 interface or None: not printed).
+
+    IOS 15: ``Internet  198.18.30.2  3  0050.56ab.0004  ARPA  Vlan130``; the router's own addresses and static
+    entries have age ``-``; an unresolved one is ``Incomplete`` with no interface. EOS 4: ``198.18.30.2  0:01:12
+    0050.56ab.0004  Vlan130, Ethernet4`` (the SVI, then the port the MAC was learned on, or ``not learned``), resolved
+    entries only; ``VRF: …`` headings."""
+    found: list[tuple[str, str | None, str | None]] = []
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["Internet"]:
+            words = words[1:4] + words[5:6]  # address, age, MAC, (type dropped) interface
+        if len(words) < 3 or not _is_ipv4(words[0]):
+            continue
+        mac = mac_address(words[2])
+        if mac is None and words[2].lower() != "incomplete":
+            continue
+        interface = words[3].rstrip(",") if len(words) > 3 else None
+        found.append((words[0], mac, interface))
+    return found
+
+
+def svi_neighbors(rows: list[tuple[str, str | None, str | None]], vid: int,
+                  own: list[ipaddress.IPv4Interface]) -> list[Neighbor]:  # fmt: skip
+    """The ARP rows of the SVI ``Vlan<vid>`` whose addresses are ``own``: rows naming it, and unresolved rows naming no
+    interface whose address is in one of its subnets; its own addresses left out."""
+    mine, networks = {a.ip for a in own}, [a.network for a in own]
+    found: list[Neighbor] = []
+    for address, mac, interface in rows:
+        ip = ipaddress.IPv4Address(address)
+        ours = interface.lower() == svi_name(vid).lower() if interface else any(ip in n for n in networks)
+        if ours and ip not in mine:
+            found.append(Neighbor(ip=address, mac=mac, state="resolved" if mac else "unresolved"))
+    return sorted_neighbors(found)
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv4Address)
+    except ValueError:
+        return False
 
 
 def _cidr(words: list[str]) -> str | None:

@@ -13,6 +13,7 @@ from integrations.errors import PermanentError
 from integrations.switches.base import (
     GatewayState,
     MacEntry,
+    Neighbor,
     PortState,
     VlanState,
     check_gateway_address,
@@ -25,7 +26,16 @@ from integrations.switches.base import (
     vlan_name,
     vlan_ranges,
 )
-from integrations.switches.ios_l3 import link_state, long_name, parse_mac_table, parse_svi, svi_name
+from integrations.switches.ios_l3 import (
+    link_state,
+    long_name,
+    parse_ip_arp,
+    parse_mac_table,
+    parse_svi,
+    svi_addresses,
+    svi_name,
+    svi_neighbors,
+)
 from integrations.switches.session import CliSession, translate
 
 _ERROR = re.compile(r"^\s*(%|\^|Invalid input|Incomplete command|Ambiguous command)", re.MULTILINE)
@@ -43,6 +53,8 @@ class IosLikeDriver:
     # A gateway's address: IOS takes a dotted netmask, EOS a prefix length.
     gateway_address: ClassVar[str] = "ip address {ip} {netmask}"
     short_names: ClassVar[Mapping[str, str]] = {}  # the MAC table's short interface names → full names
+    # The ARP table: IOS's whole (an unresolved row names no interface), EOS's of the SVI.
+    show_arp: ClassVar[str] = "show ip arp"
 
     def __init__(self, session: CliSession, name: str) -> None:
         self.name = name
@@ -219,6 +231,17 @@ class IosLikeDriver:
             command += f" vlan {vid}"
         entries = parse_mac_table(self._show(command), self.short_names)
         return filter_macs(entries, vid, None if port is None else long_name(port, self.short_names))
+
+    def gateway_neighbors(self, vid: int) -> list[Neighbor] | None:
+        check_vlan(vid)
+        own = svi_addresses(vid, self._show("show running-config"))
+        if own is None:
+            return []  # no SVI: no gateway here
+        try:
+            table = self._show(self.show_arp.format(svi=svi_name(vid)))
+        except PermanentError:  # refused: a command this session may not run
+            return None
+        return svi_neighbors(parse_ip_arp(table), vid, own)
 
     def running_config(self) -> str:
         return self._show("show running-config")

@@ -4,6 +4,12 @@ A VLAN's gateway is an OVS internal port ``vlan<vid>`` on br0 tagged with the VL
 run in the switch's network namespace under the pathspace the SSH session names in ``$FRR_PATHSPACE``), driven with
 ``vtysh -N "$FRR_PATHSPACE"``. A switch whose session has no ``FRR_PATHSPACE`` does not route. The MAC table is the
 bridge's learning table (``ovs-appctl fdb/show``), its OpenFlow port numbers mapped to interface names.
+
+A gateway's neighbours (ARP) are the kernel's, in the namespace zebra runs in. FRR 8.4's vtysh has ``show ip neigh``,
+zebra's copy with resolved entries only (no unresolved one, no state); ``ip neigh`` needs that namespace (setns:
+privilege the session has not). Any user reads ``/proc/<pid>/net/arp``, the table of the namespace of process
+``<pid>``: zebra's, from its pid file under FRR's run directory for the pathspace. Unresolved entries are there too
+(flags without ATF_COM: INCOMPLETE or FAILED, which that file does not tell apart).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from integrations.errors import PermanentError
 from integrations.switches.base import (
     GatewayState,
     MacEntry,
+    Neighbor,
     check_gateway_address,
     check_port_name,
     check_vlan,
@@ -26,6 +33,7 @@ from integrations.switches.base import (
     filter_macs,
     mac_address,
     sanitize_description,
+    sorted_neighbors,
 )
 
 BRIDGE = "br0"
@@ -33,6 +41,10 @@ VSCTL = ["ovs-vsctl", "--timeout=10"]
 # The pathspace is the session's own: its shell expands the variable (double quotes), never dcagent.
 VTYSH = 'vtysh -N "$FRR_PATHSPACE"'
 _GATEWAY = re.compile(r"vlan\d{1,4}")
+# The kernel's neighbour table of zebra's namespace, once the pid file names a live zebra (not a reused pid).
+ARP_READ = ('pid=$(cat "/var/run/frr/$FRR_PATHSPACE/zebra.pid") && [ "$(cat /proc/$pid/comm)" = zebra ] '
+            "&& cat /proc/$pid/net/arp")  # fmt: skip
+ATF_COM, ATF_PUBL = 0x02, 0x08  # <linux/if_arp.h>: resolved; a proxy ("published") entry, no neighbour
 
 
 class Shell(Protocol):
@@ -151,6 +163,16 @@ class OvsL3:
         entries = [MacEntry(mac=mac, vlan=vlan, port=names[n]) for n, vlan, mac in parse_fdb(fdb) if n in names]
         return filter_macs(entries, vid, port)
 
+    def gateway_neighbors(self, vid: int) -> list[Neighbor] | None:
+        check_vlan(vid)
+        if not self.routes():
+            return []  # no FRR: no gateway here
+        try:
+            table = self._shell(ARP_READ, "cat /proc/<zebra>/net/arp")
+        except PermanentError:  # no zebra under the pathspace, or /proc not readable to this user
+            return None
+        return parse_proc_arp(table, f"vlan{vid}")
+
     def save(self) -> None:
         """FRR's running configuration (the gateways) written to its file; nothing to write on a switch without."""
         if self.routes():
@@ -241,3 +263,29 @@ def parse_fdb(text: str) -> list[tuple[int, int, str]]:
         if len(fields) == 4 and fields[0].isdigit() and fields[1].isdigit() and (mac := mac_address(fields[2])):
             found.append((int(fields[0]), int(fields[1]), mac))
     return found
+
+
+def parse_proc_arp(text: str, device: str) -> list[Neighbor]:
+    """``/proc/<pid>/net/arp`` rows on ``device``: the heading ``IP address  HW type  Flags  HW address  Mask  Device``,
+    then ``198.18.30.2  0x1  0x2  8a:19:a4:08:14:34  *  vlan130``. Flags with ATF_COM: resolved; without: unresolved
+    (the kernel prints the MAC it last held, or zeros: not a MAC it has). Proxy entries (ATF_PUBL) are left out."""
+    found: list[Neighbor] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) != 6 or fields[5] != device or not _ipv4_host(fields[0]):
+            continue
+        try:
+            flags = int(fields[2], 16)
+        except ValueError:
+            continue
+        mac = mac_address(fields[3]) if flags & ATF_COM else None
+        if not flags & ATF_PUBL:
+            found.append(Neighbor(ip=fields[0], mac=mac, state="resolved" if mac else "unresolved"))
+    return sorted_neighbors(found)
+
+
+def _ipv4_host(text: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv4Address)
+    except ValueError:
+        return False

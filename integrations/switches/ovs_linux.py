@@ -12,6 +12,7 @@ from integrations.ssh import SSHCredentials
 from integrations.switches.base import (
     GatewayState,
     MacEntry,
+    Neighbor,
     PortState,
     VlanState,
     check_port_name,
@@ -181,6 +182,9 @@ class OvsLinuxDriver:
 
     def mac_table(self, vid: int | None = None, port: str | None = None) -> list[MacEntry]:
         return self._l3.mac_table(vid, port)
+
+    def gateway_neighbors(self, vid: int) -> list[Neighbor] | None:
+        return self._l3.gateway_neighbors(vid)
 
     def running_config(self) -> str:
         return self._vsctl("show")

@@ -19,7 +19,7 @@ ROUTERS=(
   "tor-sbw-01:198.19.255.2:198.18.128.0/17"
 )
 # Existing server VLANs whose gateway lives on the routing switch from the start: switch:vid:gateway
-LAB_GATEWAYS=("tor-btm-01:130:198.18.30.1/24")
+LAB_GATEWAYS=("tor-btm-01:130:198.18.30.1/24" "tor-sbw-01:210:198.18.210.1/24")
 
 router_link() { echo "dp-${1##*-}${1:4:3}"; }  # root-side veth name, e.g. dp-01btm (<= 15 chars)
 
@@ -68,6 +68,20 @@ up_lab_gateway() {  # up_lab_gateway SWITCH VID CIDR: an existing VLAN's SVI, as
   chown -R frr:frrvty "$FRR_DIR/$sw"; chmod 664 "$FRR_DIR/$sw"/*  # written by root just now: netops saves next
 }
 
+quiet_ports() {  # quiet_ports SWITCH: the switch's own kernel is no host on its ports
+  # An empty port is an OVS internal port, a netdev in the switch's namespace: a VLAN's floods reach its kernel.
+  # Left alone, that kernel answered a server's ARP for the gateway on any empty port in any VLAN with the port's
+  # own MAC (arp_ignore 0), so a server plugged into a wrong VLAN learned a gateway MAC it kept after the cable
+  # moved, and its pings went nowhere (measured: a verification that failed after the retry); and every empty port
+  # sent IPv6 solicitations that the MAC tables (the findings) then showed. A switch port is no host: answer ARP
+  # only for an address of the receiving interface (the SVI's), and no IPv6 on the switch's kernel.
+  local ns="dcsw-$1"
+  ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.default.arp_ignore=1 \
+    net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.default.arp_announce=2 \
+    net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$ns" neigh flush all 2>/dev/null || true  # what the old rule let it learn
+}
+
 is_router() { local s; for s in "${ROUTERS[@]}"; do [ "${s%%:*}" = "$1" ] && return 0; done; return 1; }
 
 repair_cables() {  # repair_cables SWITCH: a port cabled to a server namespace that is gone becomes an empty port
@@ -80,7 +94,7 @@ repair_cables() {  # repair_cables SWITCH: a port cabled to a server namespace t
 
 up_dataplane() {
   usermod -aG frrvty netops
-  for spec in "${SWITCHES[@]}"; do repair_cables "${spec%%:*}"; done
+  for spec in "${SWITCHES[@]}"; do repair_cables "${spec%%:*}"; quiet_ports "${spec%%:*}"; done
   # The safety net first: whatever else fails below, the range never leaves the machine.
   ip route replace unreachable "$LAB_RANGE" metric "$SAFETY_METRIC"
   for spec in "${ROUTERS[@]}"; do

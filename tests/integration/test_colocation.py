@@ -23,7 +23,8 @@ from agent.engine.store import Store
 from agent.settings import load_settings
 from agent.steps.capacity_model import free_positions
 from integrations.dns import reverse_name
-from lab.labkit import approve, decide, file_request, netbox, remove_request
+from lab import dataplane
+from lab.labkit import approve, decide, deliver, file_request, netbox, record_installed, remove_request
 from tests.integration.browser import follow_from_netbox, pages_served
 from tests.integration.helpers import WEBHOOK, WEBHOOK_PORT, healthy, private_playbooks, wait_for
 
@@ -231,24 +232,48 @@ def test_a_self_approval_and_an_approval_from_outside_the_group_change_nothing(
 def test_each_office_runs_its_own_playbook_and_heads_its_documents_with_its_sop(
     nb: Any, env: dict[str, str], request_device: Callable[..., Any]
 ) -> None:
-    """One request tag, three offices: the site decides whose SOP runs and heads the documents."""
-    sumbawa = request_device(site="dc-sumbawa", vid=210, bandwidth=10)
+    """One request tag, three offices: the site decides whose SOP runs and heads the documents. Sumbawa's runs on
+    the data plane (VLAN 210, gateway on tor-sbw-01) in its two phases: it reserves, asks for the server and waits;
+    the agency configures it, the technician plugs and records it; the run waits again for the team's
+    installation (003.10), then its performance test (003.11) must reach the server through the router."""
+    sumbawa = request_device(site="dc-sumbawa", vid=210, bandwidth=10, delivered=False)
     jateng = request_device(site="dc-jateng", vid=310, approved=False)
     decide(jateng, "disposisi", "kadis")  # Central Java plans (checks capacity) before its head approves
     batam_playbook = subprocess.run([*DCAGENT, "run", "colocation", f"device:{sumbawa.name}"], env=env,
                                     capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert batam_playbook.returncode == 4, batam_playbook.stdout + batam_playbook.stderr  # not Batam's request
-    assert "is no request of colocation" in " ".join(batam_playbook.stderr.split())
-    done = subprocess.run([*DCAGENT, "run", "colocation-sumbawa", f"device:{sumbawa.name}"], env=env,
-                          capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+
+    def sumbawa_run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*DCAGENT, "run", "colocation-sumbawa", f"device:{sumbawa.name}"], env=env,
+                              capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+
+    waits = sumbawa_run()
+    assert waits.returncode == 5 and "await_delivery" in waits.stdout, waits.stdout + waits.stderr
+    assert "ship the server" in _pdf_text(env, "colocation-sumbawa", sumbawa, "surat-penerimaan")  # 003.8
+    fresh = nb.dcim.devices.get(sumbawa.id)
+    address = str(fresh.primary_ip4.address)
+    assert address.startswith("198.18.210."), address
+    peer = nb.dcim.interfaces.get(device_id=sumbawa.id, name="eno1").link_peers[0]
+    switch, port = (peer["device"]["name"], peer["name"]) if isinstance(peer, dict) else (peer.device.name, peer.name)
+    dataplane.plug(sumbawa.name, switch, port)
+    dataplane.configure(sumbawa.name, address, "198.18.210.1")
+    deliver(sumbawa)
+    installs = sumbawa_run()
+    assert installs.returncode == 5 and "installed" in installs.stdout, installs.stdout + installs.stderr
+    checklist = _pdf_text(env, "colocation-sumbawa", sumbawa, "daftar-periksa-instalasi")  # 003.10, before the wait
+    assert "done (dcagent)" in checklist and "by the team" in checklist, checklist
+    record_installed(sumbawa)
+    done = sumbawa_run()
     assert done.returncode == 0, done.stdout + done.stderr
+    assert dataplane.ping(address.split("/")[0]).returncode == 0  # through tor-sbw-01's SVI, nothing else answers
     report = _pdf_text(env, "colocation-sumbawa", sumbawa, "berita-acara")
     assert "556/STO/DKISS/2021" in report and "kabupaten sumbawa" in report.lower() and sumbawa.name in report, report
     assert "01/SOP/Kominfo-PE" not in report
-    assert "ship the server" in _pdf_text(env, "colocation-sumbawa", sumbawa, "surat-penerimaan")  # 003.8
-    checklist = _pdf_text(env, "colocation-sumbawa", sumbawa, "daftar-periksa-instalasi")  # 003.10
-    assert "done (dcagent)" in checklist and "by the team" in checklist, checklist
-    assert str(nb.dcim.devices.get(sumbawa.id).primary_ip4.address).startswith("127.20.0.")
+    assert "teknisi" in report  # the people's acts in the two-phase table: who recorded the arrival, the install
+    # 003.15: known to the agency and the Kepala Dinas: four signatures, the officials with their NIPs.
+    signed = " ".join(report.split())
+    assert "NIP. 198903042014021001" in signed and "Mengetahui," in signed and "NIP. 197004121993031005" in signed
+    assert signed.index("NIP. 198903042014021001") < signed.index("NIP. 197004121993031005"), signed
     refused = subprocess.run([*DCAGENT, "run", "colocation-jateng", f"device:{jateng.name}"], env=env,
                              capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
     assert refused.returncode == 3, refused.stdout + refused.stderr  # no rack recorded there yet: the plan says so

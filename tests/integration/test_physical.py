@@ -20,13 +20,22 @@ from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
 from agent.settings import load_settings
 from lab import dataplane
-from lab.labkit import cabled_port, decide, deliver
+from lab.labkit import approve, cabled_port, decide, deliver
 from tests.integration import test_colocation as colocation
-from tests.integration.helpers import private_playbooks, set_port_admin, switch_vsctl
+from tests.integration.helpers import (
+    WEBHOOK,
+    WEBHOOK_PORT,
+    healthy,
+    private_playbooks,
+    set_port_admin,
+    switch_vsctl,
+    wait_for,
+)
 from tests.integration.test_colocation import DCAGENT, REPO_PLAYBOOKS
 
 nb, env, request_device = colocation.nb, colocation.env, colocation.request_device
 BOOK, TAG = "colocation-dp", "sop-colocation-dp"
+HOOK_BOOK, HOOK_TAG = "colocation-dp-hook", "sop-colocation-dp-hook"
 GATEWAY = "198.18.30.1"  # VLAN 130's SVI on tor-btm-01 (lab/lib/dataplane.sh)
 WRONG_PORT = "swp46"  # a port no colocation reaches (they take the lowest free), left as found
 
@@ -129,25 +138,63 @@ def test_a_server_in_the_wrong_port_is_found_there_and_done_once_the_cable_moves
         set_port_admin(switch, WRONG_PORT, admin)
 
 
-def test_a_request_withdrawn_while_it_waits_for_its_server_leaves_nothing_behind(
-    nb: Any, penv: dict[str, str], request_device: Callable[..., Any]
+def _status(store: Store, dev: Any, wanted: str) -> bool:
+    runs = store.list_runs(playbook=HOOK_BOOK, ref=ObjectRef("dcim.device", dev.id))
+    return bool(runs) and runs[0].status == wanted
+
+
+@pytest.mark.xdist_group(WEBHOOK)  # serves NetBox's webhook: one test at a time does
+@pytest.mark.long(minutes=1)
+def test_through_the_webhook_a_delivery_wakes_its_wait_and_a_withdrawal_undoes_everything(
+    nb: Any, env: dict[str, str], request_device: Callable[..., Any], tmp_path: Path
 ) -> None:
-    dev = request_device(vid=130, tags=(TAG,), delivered=False)
-    assert drive(penv, dev, until=lambda _: True).startswith("exit 5")
-    address, switch, port = reserved(nb, dev)
-    fresh = nb.dcim.devices.get(dev.id)
-    fresh.update({"tags": [{"slug": t.slug} for t in fresh.tags if t.slug != TAG]})  # the engineer withdraws it
-    withdrawn = drive(penv, dev, until=lambda _: True)
-    assert withdrawn.startswith("exit 1") and "withdrawn" in withdrawn, withdrawn
-    fresh = nb.dcim.devices.get(dev.id)
+    """`dcagent serve` as an office runs it, no reconciler: the waits look once an hour, so only NetBox's webhook
+    for the technician's record can wake one; the request tag taken off another (which the request's own event rule
+    no longer matches) must reach the agent too, and undo all it reserved."""
+    serve_env = private_playbooks(REPO_PLAYBOOKS / "colocation.yaml", tmp_path / "playbooks", HOOK_BOOK, HOOK_TAG,
+                                  {**env, "DCAGENT_LISTEN_PORT": str(WEBHOOK_PORT),
+                                   "DCAGENT_RECONCILE_INTERVAL": "0"})  # fmt: skip
+    path = tmp_path / "playbooks" / f"{HOOK_BOOK}.yaml"
+    book = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for ref in book["steps"]:
+        if ref["step"] in ("await_delivery", "verify_monitoring"):
+            ref["params"] = {**ref.get("params", {}), "poll_seconds": 3600}
+        if ref["step"] == "verify_monitoring":
+            ref["params"]["timeout"] = 60
+    path.write_text(yaml.safe_dump(book, allow_unicode=True), encoding="utf-8")
+    kept, gone = (request_device(vid=130, tags=(HOOK_TAG,), delivered=False, approved=False) for _ in range(2))
+    store = Store(env["DCAGENT_STORE_URL"])
+    proc = subprocess.Popen([*DCAGENT, "serve"], env=serve_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for("dcagent serve", lambda: healthy(WEBHOOK_PORT), timeout=30)
+        approve(kept)
+        approve(gone)
+        wait_for("both waiting for their server", lambda: all(_status(store, d, "waiting") for d in (kept, gone)),
+                 timeout=120, every=0.5)  # fmt: skip
+        address, switch, port = reserved(nb, gone)
+        kept_address, kept_switch, kept_port = reserved(nb, kept)
+        dataplane.plug(kept.name, kept_switch, kept_port)
+        dataplane.configure(kept.name, kept_address, GATEWAY)
+        deliver(kept)
+        fresh = nb.dcim.devices.get(gone.id)
+        fresh.update({"tags": [{"slug": t.slug} for t in fresh.tags if t.slug != HOOK_TAG]})  # the engineer withdraws
+        wait_for("the delivered one done", lambda: _status(store, kept, "done"), timeout=150, every=0.5)
+        wait_for("the withdrawn one undone", lambda: _status(store, gone, "failed"), timeout=60, every=0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    [run] = store.list_runs(playbook=HOOK_BOOK, ref=ObjectRef("dcim.device", gone.id))
+    assert run.reason is not None and "withdrawn" in run.reason, run.reason
+    fresh = nb.dcim.devices.get(gone.id)
     assert fresh.rack is None and fresh.primary_ip4 is None and str(fresh.status.value) == "planned"
-    assert colocation.owned(nb, penv, dev) == (set(), set())  # no address, no cable
+    assert colocation.owned(nb, serve_env, gone) == (set(), set())  # no address, no cable
     settings = load_settings(None)
-    assert settings.dns is not None and clients.dns(settings.dns).lookup(f"{dev.name}.dc.lab.", "A") == []
-    assert clients.zabbix(settings).host_id(dev.name) is None
-    assert dev.name not in switch_vsctl(switch, "get", "port", port, "external_ids")  # the port names no one
+    assert settings.dns is not None and clients.dns(settings.dns).lookup(f"{gone.name}.dc.lab.", "A") == []
+    assert clients.zabbix(settings).host_id(gone.name) is None
+    assert gone.name not in switch_vsctl(switch, "get", "port", port, "external_ids")  # the port names no one
     assert address.split("/")[0] not in {str(ip.address).split("/")[0] for ip in
                                          nb.ipam.ip_addresses.filter(parent="198.18.30.0/24")}  # fmt: skip
+    assert str(nb.dcim.devices.get(kept.id).status.value) == "active"
 
 
 def test_lab_users_the_physical_acts_need_exist(nb: Any) -> None:

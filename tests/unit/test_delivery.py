@@ -28,6 +28,7 @@ from integrations.netbox import (
     Approval,
     DeviceTypeFacts,
     JournalEntry,
+    NetBoxUser,
     RequestHistory,
     RequestObject,
 )
@@ -84,9 +85,11 @@ class FakeNetBox:
         self.reads.append("changelog")
         return RequestHistory(additions=dict(self.additions), created=self.created)
 
-    def user_groups(self, username: str) -> frozenset[str]:
-        self.reads.append(f"groups {username}")
-        return GROUPS.get(username, frozenset())
+    def users(self, usernames: list[str]) -> dict[str, NetBoxUser]:
+        """Groups and full names in one read (a technician's name goes into the documents)."""
+        self.reads.append("groups " + ",".join(usernames))
+        return {u: NetBoxUser(username=u, full_name=f"{u.title()} Lab", groups=GROUPS.get(u, frozenset()))
+                for u in usernames}  # fmt: skip
 
     def device_type_of(self, device_id: int) -> DeviceTypeFacts:
         self.reads.append("device type")
@@ -182,7 +185,9 @@ def test_a_matching_delivery_is_accepted_as_people_type_the_serial() -> None:
     w.nb.record("teknisi", "2026-11-24T03:00:00+00:00", **{**RIGHT, "dcagent_delivered_serial": " cn7x2pq0042 "})
     result = w.look()
     assert result.outcome == "ok"
-    assert dict(result.output) == {"serial": "cn7x2pq0042", "delivered_by": "teknisi",
+    # The facts as the technician recorded them go with the result: the handover form (SOP 004.7) shows them.
+    assert dict(result.output) == {"serial": "cn7x2pq0042", "u_height": 2, "psu_count": 2, "delivered_by": "teknisi",
+                                   "delivered_by_name": "Teknisi Lab",  # read with the groups: documents name them
                                    "delivered_at": "2026-11-24T03:00:00+00:00"}  # fmt: skip
     assert "delivered" in w.nb.tags and w.nb.removed == [] and w.mailer.sent == [] and w.nb.journals == []
     # The device as approved carries its type's height and PSUs: three reads (NetBox's changelog is the record).

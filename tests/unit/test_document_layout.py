@@ -14,18 +14,27 @@ from agent.reports.render import _env, labels, overflowing
 LONG = "/srv/" + "data-" * 60  # a path with no space to break at
 FQDN = ".".join(["a" * 62] * 4)[:253]
 ERROR = "configure_switch_port: PermanentError: " + "x" * 200
-STEP = {"title": "Konfigurasi port switch " + "y" * 120, "start": "09:00:01", "end": "09:00:05",
-        "duration": "4.2 s", "std": "1 hari kerja", "within": True, "status": "selesai"}  # fmt: skip
+STEP = {"kind": "agent", "title": "Konfigurasi port switch " + "y" * 120, "sop_step": None, "note": None,
+        "who": "dcagent", "when": "09.00.01", "duration": "4,2 detik", "std": "1 hari kerja", "within": True,
+        "verdict": "sesuai standar"}  # fmt: skip
+ACT = {**STEP, "kind": "wait", "title": "Menunggu kedatangan server", "note": "Menunggu sejak 8 Desember 2026",
+       "who": "Ir. " + "N" * 60 + " (" + "u" * 40 + ")", "when": "10 Desember 2026, 10.15 WIB",
+       "duration": "2 hari 1 jam 16 menit waktu kerja", "within": False, "verdict": "melebihi standar"}  # fmt: skip
+GROUP = {**STEP, "kind": "group", "title": "Langkah dcagent sebelum menunggu kedatangan server: 4,2 detik"}
 COMMON = {"office": "Diskominfo " + "Z" * 150, "sop_number": "556/STO/DKISS/2021", "sop_title": "Colocation",
           "run_id": "9f1c", "title": "t", "number": "BA/045/DC/XII/2026", "letterhead": None, "date": "2 Desember 2026",
           "letter_number": LONG, "agency": "Dinas " + "K" * 200,
-          "sign": {"team": "N" * 90, "head": "Ir. Siti"}}  # fmt: skip
+          "signatures": [{"caption": "", "title": "Tim Data Center", "name": "N" * 90, "nip": ""},
+                         {"caption": "Mengetahui,", "title": "Kepala Dinas " + "P" * 120, "name": "Ir. Siti",
+                          "nip": "198001012005011001"},
+                         {"caption": "Pemohon,", "title": "Dinas " + "K" * 200, "name": "", "nip": ""}]}  # fmt: skip
 CONTEXTS: dict[str, dict[str, Any]] = {
     "document.html.j2": {"doc_title": "FORMULIR", "rows": [("Path", LONG), ("FQDN", FQDN)], "paragraphs": [ERROR],
-                         "steps": [STEP]},
+                         "steps": [GROUP, STEP, ACT]},
     "surat_balasan.html.j2": {"device": FQDN, "reasons": [ERROR, LONG]},
     "berita_acara.html.j2": {
-        "contact": LONG, "requester": "admin", "approver": "kabid", "decisions": [], "steps": [STEP] * 12,
+        "contact": LONG, "requester": "admin", "approver": "kabid", "decisions": [ACT],
+        "steps": [GROUP, *[STEP] * 12, ACT],
         "device": {"name": FQDN, "manufacturer": "Dell", "model": "PowerEdge R650", "u_height": 1, "psus": 2,
                    "load_w": 700, "serial": LONG},
         "rack": "R1 U10 (front)", "power": [{"feed": "A" * 80, "panel": "P", "capacity_w": 1, "allocated_w": 1,

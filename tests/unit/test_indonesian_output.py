@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "agent" / "reports" / "templates"
 
 # Messages the same in both languages because they are names, codes or units, not English.
-SAME_IN_BOTH = {"doctor.status", "doctor.ok", "doc.sop", "doc.switch", "doc.status", "handover.part_cpu",
+SAME_IN_BOTH = {"doctor.status", "doctor.ok", "doc.sop", "doc.switch", "doc.status", "doc.nip", "handover.part_cpu",
                 "handover.part_memory", "handover.part_motherboard", "verify.label.status"}  # fmt: skip
 # Common English words that are not Indonesian words nor technical names used as they are in Indonesian.
 WORDS = (

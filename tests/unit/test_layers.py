@@ -60,7 +60,8 @@ def test_steps_do_not_reach_up_into_intake_or_the_cli(path: Path) -> None:
 
 
 # Rules the steps share with the intake (who may decide, or record, an act on a request: agent.deciders, used by
-# the intake's decisions and by agent.steps.delivery): the steps import them, so they may reach no higher either.
+# the intake's decisions and by the steps' waits for people, agent.steps.waits): the steps import them, so they may
+# reach no higher either.
 SHARED = ("agent/deciders.py",)
 
 
@@ -70,10 +71,12 @@ def test_rules_the_steps_share_with_the_intake_do_not_reach_up(path: Path) -> No
     assert {m for m in own_imports(path) if within(m, UPPER)} == set()
 
 
-def test_the_steps_scan_reads_the_delivery_step() -> None:
+def test_the_steps_scan_reads_the_waits_for_people() -> None:
     steps = sources("agent/steps")
-    assert ROOT / "agent/steps/delivery.py" in steps
-    assert "agent.deciders" in own_imports(ROOT / "agent/steps/delivery.py")
+    waits = ("agent/steps/waits.py", "agent/steps/delivery.py", "agent/steps/acts.py")
+    assert all(ROOT / w in steps for w in waits)
+    assert "agent.deciders" in own_imports(ROOT / "agent/steps/waits.py")
+    assert all("agent.steps.waits" in own_imports(ROOT / w) for w in waits[1:])
 
 
 def test_the_check_sees_a_violation(tmp_path: Path) -> None:

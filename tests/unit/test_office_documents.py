@@ -59,6 +59,7 @@ def test_a_rejected_maintenance_or_withdrawal_gets_a_reply_titled_by_what_was_as
         "maintenance", "withdrawal", "colocation")  # fmt: skip
     html = page("surat_balasan.html.j2", "id", title=t("doc.letter_title.maintenance", "id"), number="1",
                 date="7 Desember 2026", letter_number="005/12", agency="Dinkes", device="srv-1", reasons=["x"],
-                sign={"head": "Budi"}, letterhead=None, office="Diskominfo", sop_number="SOP 01", sop_title="",
+                signatures=[{"caption": "", "title": "Kepala Bidang", "name": "Budi", "nip": ""}],
+                letterhead=None, office="Diskominfo", sop_number="SOP 01", sop_title="",
                 run_id="r")  # fmt: skip
     assert "SURAT BALASAN PERMOHONAN PEMELIHARAAN SERVER" in html and "COLOCATION" not in html

@@ -99,7 +99,9 @@ def test_later_steps_declarations_win_and_a_withdrawn_device_must_be_out_of_its_
 
 
 WRITERS = {"place_device", "assign_ip", "activate_device", "release_addresses", "unrack_device", "end_maintenance"}
-REPORTS = {"work_report", "handover_form", "withdrawal_form", "notify_withdrawal", "maintenance_report"}
+# Not the handover form: Central Java writes it at the server's receipt (SOP 004.7, right after await_delivery), with
+# what the technician checked, not what the steps wrote (tests/unit/test_handover.py).
+REPORTS = {"work_report", "withdrawal_form", "notify_withdrawal", "maintenance_report"}
 
 
 # The maintenance's last write (end_maintenance) reads the status back itself: a final look after it would undo a

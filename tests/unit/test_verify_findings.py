@@ -11,7 +11,7 @@ from agent.engine.registry import ObjectRef, StepContext
 from agent.i18n import catalog
 from agent.steps.findings import RULES, PortFinding, cabled_port, conclude, gather, render
 from integrations.netbox import NetBoxClient
-from integrations.switches.base import MacEntry
+from integrations.switches.base import MacEntry, Neighbor
 from tests.unit.engine.world import FakeClock
 
 SERVER, OTHER = "52:54:00:aa:bb:01", "52:54:00:aa:bb:02"
@@ -24,6 +24,16 @@ def finding(**facts: object) -> PortFinding:
 
 def seen(mac: str, vlan: int, port: str) -> MacEntry:
     return MacEntry(mac=mac, vlan=vlan, port=port)
+
+
+IP = "198.18.10.12"
+
+
+def arp(mac: str | None, ip: str = IP) -> Neighbor:
+    return Neighbor(ip=ip, mac=mac, state="resolved" if mac else "unresolved")
+
+
+ON_PORT = {"on_port": (seen(SERVER, 110, "swp3"),), "in_vlan": (seen(SERVER, 110, "swp3"),), "expected_ip": IP}
 
 
 @pytest.mark.parametrize(("facts", "code"), [
@@ -41,6 +51,21 @@ def seen(mac: str, vlan: int, port: str) -> MacEntry:
       "device_seen": (seen(SERVER, 110, "swp3"), seen(SERVER, 110, "swp9"))}, "layer2_only"),
     # other servers in the VLAN elsewhere on the switch are no evidence about this one
     ({"link_up": False, "in_vlan": (seen(OTHER, 110, "swp7"),)}, "no_mac"),
+    # the gateway's ARP: the server's address answers from a MAC learned on another port only
+    ({"link_up": False, "expected_ip": IP, "arp": (arp(OTHER),), "in_vlan": (seen(OTHER, 110, "swp7"),)},
+     "ip_elsewhere"),
+    ({"enabled": False, "expected_ip": IP, "arp": (arp(OTHER),), "in_vlan": (seen(OTHER, 110, "swp7"),)},
+     "ip_elsewhere"),  # its cable is there: shutting this port changes nothing
+    ({"link_up": False, "device_macs": (SERVER,), "device_seen": (seen(SERVER, 110, "swp9"),), "expected_ip": IP,
+      "arp": (arp(OTHER),), "in_vlan": (seen(OTHER, 110, "swp7"),)}, "cable_elsewhere"),  # NetBox's MAC first
+    ({**ON_PORT, "arp": (arp(SERVER),), "in_vlan": (seen(SERVER, 110, "swp3"), seen(SERVER, 110, "swp9"))},
+     "arp_answered"),  # learned on its own port too: not "elsewhere"
+    ({**ON_PORT, "arp": (arp(OTHER),)}, "ip_conflict"),  # another MAC, learned nowhere here, has its address
+    ({**ON_PORT, "arp": (arp(None),)}, "arp_unanswered"),
+    ({**ON_PORT, "arp": (arp(SERVER, "198.18.10.13"),)}, "arp_unanswered"),  # no entry for its address
+    ({**ON_PORT, "arp": (arp(SERVER),)}, "arp_answered"),
+    ({**ON_PORT, "arp_error": "not available"}, "layer2_only"),  # the ARP not read: no conclusion from it
+    ({**ON_PORT, "expected_ip": None, "arp": (arp(SERVER),)}, "layer2_only"),  # no address of its own
 ])  # fmt: skip
 def test_the_first_rule_that_applies_concludes(facts: dict[str, object], code: str) -> None:
     assert conclude(finding(**facts)) == code
@@ -71,6 +96,39 @@ def test_a_finding_names_the_port_the_vlan_and_where_each_mac_was_seen() -> None
         "Kesimpulan: kabel server terpasang di port swp7, bukan di swp3: pindahkan kabel ke swp3 (atau catat port yang "
         "benar di NetBox lalu konfigurasi ulang).",
     ]
+
+
+def test_the_gateways_arp_entry_for_the_servers_address_is_one_line_of_the_finding() -> None:
+    answered = finding(**ON_PORT, gateway="tor-btm-01", arp=(arp(SERVER), arp(None, "198.18.10.20")))
+    assert render(answered, "en")[-2:] == [
+        f"Gateway ARP on tor-btm-01: {IP} resolves to {SERVER} (learned on swp3).",
+        f"Conclusion: the server answers the gateway's ARP for {IP} (MAC {SERVER}) but not ping: check its firewall "
+        "(ICMP) and its default gateway.",
+    ]
+    unanswered = finding(**ON_PORT, gateway="tor-btm-01", arp=(arp(None),))
+    assert render(unanswered, "id")[-2:] == [
+        f"ARP gateway di tor-btm-01: {IP} tidak terjawab (INCOMPLETE/FAILED): gateway bertanya dan tidak mendapat "
+        "jawaban.",
+        f"Kesimpulan: server terlihat di VLAN 110 di port swp3 (MAC {SERVER}) tetapi tidak menjawab ARP gateway untuk "
+        f"{IP}: alamatnya bukan {IP}; periksa alamat IP dan netmask server.",
+    ]
+    absent = finding(**ON_PORT, gateway="tor-btm-01", arp=(arp(OTHER, "198.18.10.5"), arp(None, "198.18.10.20")))
+    assert render(absent, "en")[-2] == (f"Gateway ARP on tor-btm-01: no entry for {IP}; its other entries in VLAN 110: "
+                                        f"198.18.10.5 {OTHER}, 198.18.10.20 unresolved.")  # fmt: skip
+    conflict = finding(**ON_PORT, gateway="tor-btm-01", arp=(arp(OTHER),))
+    assert (
+        render(conflict, "en")[-2]
+        == f"Gateway ARP on tor-btm-01: {IP} resolves to {OTHER} (a MAC the switch has not learned)."
+    )
+    assert render(finding(gateway="tor-btm-01", arp=()), "en")[-2] == "Gateway ARP on tor-btm-01 in VLAN 110: none."
+
+
+def test_a_gateway_arp_not_read_is_said_so_and_none_asked_says_nothing() -> None:
+    lines = render(finding(gateway="tor-btm-01", arp_error="the switch does not show its ARP table"), "en")
+    assert lines[-2] == "Gateway ARP on tor-btm-01: not available (the switch does not show its ARP table)."
+    assert not any("ARP" in line for line in render(finding(), "en"))
+    unreadable = finding(error="switch tor-btm-01: SSH connection refused", gateway="core-btm-01", arp=())
+    assert render(unreadable, "en")[1] == "Gateway ARP on core-btm-01 in VLAN 110: none."  # read on another device
 
 
 def test_a_switch_that_cannot_be_read_is_said_so() -> None:

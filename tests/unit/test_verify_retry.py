@@ -19,15 +19,16 @@ from agent.steps.monitoring import verify_monitoring
 from agent.steps.params import VerifyMonitoring
 from agent.steps.services import Services
 from integrations.errors import TransientError
-from integrations.netbox import Approval, JournalEntry, RequestHistory, RequestObject
+from integrations.netbox import Approval, JournalEntry, RequestHistory, RequestObject, SwitchRef
 from integrations.ssh import SSHCredentials
-from integrations.switches.base import MacEntry, PortState, filter_macs
+from integrations.switches.base import MacEntry, Neighbor, PortState, filter_macs
 from tests.unit.engine.world import FakeClock
 
 DEVICE = ObjectRef("dcim.device", 9)
 SERVER, OTHER = "52:54:00:aa:bb:01", "52:54:00:aa:bb:02"
 SWITCH_REF = {"id": 5, "name": "tor-btm-01", "site": "dc-batam", "rack_id": 1, "platform": "fake",
               "host": "127.0.0.9", "ssh_port": 22}  # fmt: skip
+ROUTER_REF = {**SWITCH_REF, "id": 6, "name": "core-btm-01", "host": "127.0.0.10"}  # a gateway on another device
 OUTPUTS = {
     "register_zabbix": {"host_id": "10700"},
     "cable_switch_port": {"switch_id": 5, "switch_ref": SWITCH_REF, "switch": "tor-btm-01", "port": "swp3"},
@@ -99,14 +100,20 @@ class NetBox:
     def device_macs(self, device_id: int) -> list[str]:
         return list(self.macs)
 
+    def switches(self, roles: list[str]) -> list[SwitchRef]:
+        return [SwitchRef.model_validate(SWITCH_REF), SwitchRef.model_validate(ROUTER_REF)]
+
 
 @dataclass
 class Switch:
-    """The ToR switch as the driver reads it: ports (admin state, link) and its learned MAC table."""
+    """The ToR switch as the driver reads it: ports (admin state, link), its learned MAC table and its gateways' ARP
+    entries (None: the switch does not show them to the session)."""
 
     ports: dict[str, tuple[bool, bool | None]]
     table: list[MacEntry] = field(default_factory=list)
     platform: str = "fake"
+    neighbors: list[Neighbor] | None = field(default_factory=list)
+    asked: list[int] = field(default_factory=list)  # the VLANs whose gateway's ARP was asked
 
     def get_port(self, name: str) -> PortState:
         enabled, link = self.ports[name]
@@ -114,6 +121,10 @@ class Switch:
 
     def mac_table(self, vid: int | None = None, port: str | None = None) -> list[MacEntry]:
         return filter_macs(self.table, vid, port)
+
+    def gateway_neighbors(self, vid: int) -> list[Neighbor] | None:
+        self.asked.append(vid)
+        return self.neighbors
 
     def close(self) -> None:
         pass
@@ -127,12 +138,13 @@ class Driver:
     refused: TransientError | None = None
     opened: int = 0
     platform: str = "fake"
+    others: dict[str, Switch] = field(default_factory=dict)  # other devices by name (a router holding the gateway)
 
     def open(self, host: str, port: int, creds: SSHCredentials, name: str) -> Switch:
         self.opened += 1
         if self.refused is not None:
             raise self.refused
-        return self.switch
+        return self.others.get(name, self.switch)
 
 
 @dataclass
@@ -147,6 +159,7 @@ class Step:
     language: str = "en"
     progress: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+    outputs: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(OUTPUTS))
 
     def run(self) -> StepResult:
         params = {"timeout": 30, **self.params}
@@ -162,7 +175,7 @@ class Step:
         svc.switch_drivers = {"fake": self.driver}  # type: ignore[dict-item]
         self.attempts += 1
         ctx = StepContext(run_id="run-31", playbook="colocation", step="verify_monitoring", request=DEVICE,
-                          outputs=OUTPUTS, services=svc, locks=InProcessLocks(), clock=self.zabbix.clock,
+                          outputs=self.outputs, services=svc, locks=InProcessLocks(), clock=self.zabbix.clock,
                           language=self.language, params=params, approved={"requester": "budi", "creator": "budi"},
                           attempt=self.attempts, progress=dict(self.progress),
                           checkpoint=self.progress.update)  # type: ignore[arg-type]  # fmt: skip

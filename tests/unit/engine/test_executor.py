@@ -242,6 +242,12 @@ def test_a_step_that_waits_for_its_time_holds_no_thread_survives_a_restart_and_r
     assert tracker.events[-1] == ("finished", run_id, "done")
     # Reported started once: a wake of a waiting run (each look of a wait for people lasting days) writes nothing.
     assert tracker.writes == 1
+    # The drive that ended the wait settled steps: no earlier drive reported the outcome, the journal is not read.
+    assert tracker.firsts == [True]
+    store.set_run_status(run_id, "running", clock.now())  # as if the agent died after its report, before recording
+    again = agent()
+    again.execute(run_id)
+    assert tracker.firsts == [True, False]  # nothing settled in this drive: the report may exist, it is looked for
 
 
 def test_a_waiting_run_asked_to_stop_is_woken_and_undone(store: Store, tmp_path: Path) -> None:

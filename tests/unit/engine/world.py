@@ -148,6 +148,7 @@ class FakeClock:
 class RecordingTracker:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     writes: int = 0  # calls that would write to NetBox (the real tracker's journal entry and tags)
+    firsts: list[bool] = field(default_factory=list)  # each finished report: known to be its first (no journal read)
 
     def started(self, run: RunView, playbook: Playbook, first: bool) -> None:
         self.writes += 1
@@ -155,6 +156,7 @@ class RecordingTracker:
             self.events.append(("started", run.id, ""))
 
     def finished(self, run: RunView, playbook: Playbook, outcome: str, reasons: list[str], first: bool = False) -> None:
+        self.firsts.append(first)
         event = ("finished", run.id, outcome)
         if event not in self.events:
             self.events.append(event)

@@ -187,6 +187,7 @@ def test_a_complete_chain_starts_one_run_that_records_each_decision(intake: tupl
     run = intake[1].get_run(started.run_id)
     assert run is not None and run.approver == "kabid" and run.request is not None
     assert run.request["requester"] == "admin"
+    assert run.request["filed_at"] == "2026-12-01T09:00:00+07:00"  # the first decision's standard counts from it
     assert [(d["user"], d["sop_step"], d["time"]) for d in run.request["decisions"]] == [
         ("kadis", "000.2", "2026-12-01T09:01:00+07:00"), ("kabid", "000.3", "2026-12-01T09:02:00+07:00")]  # fmt: skip
     assert nb.reads.count("changelog") == 2  # one changelog read per look at the chain

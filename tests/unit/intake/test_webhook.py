@@ -203,6 +203,10 @@ def test_a_runs_own_write_on_a_busy_object_is_answered_not_taken(tmp_path: Path)
 
     assert touches_request({"prechange": before, "postchange": {**before, "tenant": 3}})
     assert touches_request({"prechange": None, "postchange": before})  # a creation
+    # A person's tag is taken while a run is busy: the technician's record a wait looks for, a withdrawal.
+    assert touches_request({"prechange": before, "postchange": {**before, "tags": ["approved", "delivered"]}})
+    assert touches_request({"prechange": before, "postchange": {**before, "tags": []}})
+    assert not touches_request({"prechange": before, "postchange": {**before, "tags": ["approved", "dcagent-done"]}})
     unsnapped = json.dumps({**json.loads(BODY), "snapshots": None}).encode()
     headers = {"Content-Type": "application/json", "X-Hook-Signature": sign(SECRET, unsnapped)}
     client.app.state.intake_pool.shutdown(wait=True)  # type: ignore[attr-defined]
@@ -221,3 +225,37 @@ def test_health_and_metrics_name_the_node_its_role_and_the_runs_it_drives(tmp_pa
     assert (health["node"], health["role"], health["runs"]) == ("agent-2", "cluster", ["3f2a91c0"])
     text = client.get("/metrics", headers={"Authorization": f"Bearer {READER}"}).text
     assert 'dcagent_node_runs{node="agent-2",role="cluster"} 1.0' in text
+
+
+def test_a_technicians_record_on_a_busy_object_wakes_its_waits_without_the_intake() -> None:
+    """A tag some waiting step looks for, added to an object a run is active on, wakes the object's waits for people
+    (no NetBox read by the intake); a decision, a tag taken off (a withdrawal), an edit of the request, or a record
+    on an object no run works on still go to the intake."""
+    from agent.engine.registry import ObjectRef
+    from agent.intake.echo import run_echo
+
+    woken: list[ObjectRef] = []
+    busy = {ObjectRef("dcim.device", 42)}
+    echo = run_echo(lambda ref: ref in busy, woken.append, frozenset({"delivered", "installed"}),
+                    frozenset({"sop-colocation"}))  # fmt: skip
+    before = {"name": "srv", "tenant": 2, "site": 1, "tags": ["sop-colocation", "approved", "dcagent-running"],
+              "custom_fields": {"dcagent_fqdn": "srv.dc.lab", "dcagent_delivered_serial": None}}  # fmt: skip
+
+    def change(device: int = 42, **after: object) -> bool:
+        return echo("dcim.device", device, {"prechange": before, "postchange": {**before, **after}})
+
+    delivered = {"tags": [*before["tags"], "delivered"],  # type: ignore[list-item]
+                 "custom_fields": {"dcagent_fqdn": "srv.dc.lab", "dcagent_delivered_serial": "SN1"}}  # fmt: skip
+    assert change(**delivered) is True and woken == [ObjectRef("dcim.device", 42)]
+    assert change(43, **delivered) is False  # no run on it: the intake decides
+    assert change(tags=[*before["tags"], "disposisi"]) is False  # a decision: the intake reads it  # type: ignore[list-item]
+    assert change(tags=["approved", "dcagent-running"]) is False  # the request tag taken off: a withdrawal
+    assert change(tags=[*before["tags"], "delivered"], custom_fields={"dcagent_fqdn": "x.dc.lab"}) is False  # type: ignore[list-item]
+    assert change(rack=3) is True and len(woken) == 1  # the run's own write: dropped, nothing woken
+    # The request tag gone in the same change: a withdrawal, whatever else was added; the intake must see it.
+    assert change(tags=["approved", "dcagent-running", "delivered"]) is False and len(woken) == 1
+    # A wait tag taken off alone is a look refusing a record (the run's own write): dropped, nothing woken.
+    refused = {**before, "tags": [*before["tags"], "delivered"]}  # type: ignore[list-item]
+    assert echo("dcim.device", 42, {"prechange": refused, "postchange": before}) is True and len(woken) == 1
+    # A tag that only looks like dcagent's own is a person's: taken.
+    assert change(tags=[*before["tags"], "dcagent-mine"]) is False  # type: ignore[list-item]

@@ -70,7 +70,8 @@ def world(tmp_path: Path) -> tuple[IntakeService, FakeNetBox, list[str]]:
         log.append("unreserve")
 
     def wait_for_server(ctx: StepContext) -> StepResult:
-        return StepResult.wait_until(ctx.clock.now() + timedelta(minutes=1), "waiting for the server")
+        log.append("look")
+        return StepResult.wait_until(ctx.clock.now() + timedelta(minutes=1), "waiting for the server", for_people=True)
 
     step("reserve", timeout=5, retry=RetryPolicy(max_attempts=1), undo=unreserve, registry=reg)(reserve)
     step("wait_for_server", timeout=5, retry=RetryPolicy(max_attempts=1), registry=reg)(wait_for_server)
@@ -88,7 +89,7 @@ def test_taking_the_tag_off_a_waiting_request_withdraws_it_and_undoes_its_reserv
     run_id = intake.take(netbox.get_object("dcim.device", 42), "webhook", submit=False)[0].run_id
     assert run_id is not None
     parked = intake.executor.execute(run_id)
-    assert parked is not None and parked.status == "waiting" and log == ["reserve"]
+    assert parked is not None and parked.status == "waiting" and log == ["reserve", "look"]
     # Still tagged: a webhook for any other change joins the waiting run and withdraws nothing.
     assert intake.take(netbox.get_object("dcim.device", 42), "webhook", submit=False)[0].run_id == run_id
     assert intake.executor.store.waiting_runs()[0][2] is False
@@ -96,5 +97,32 @@ def test_taking_the_tag_off_a_waiting_request_withdraws_it_and_undoes_its_reserv
     [withdrawn] = intake.take(netbox.get_object("dcim.device", 42), "webhook", submit=False)
     assert withdrawn.run_id == run_id and "sop-coloc" in withdrawn.note
     final = intake.executor.execute(run_id)
-    assert final is not None and final.status == "failed" and log == ["reserve", "unreserve"]
+    assert final is not None and final.status == "failed" and log == ["reserve", "look", "unreserve"]
     assert final.reason is not None and "ditarik" in final.reason
+
+
+@pytest.mark.parametrize(("trigger", "looks"), [("webhook", 2), ("cli", 2), ("reconciler", 1)])
+def test_a_change_to_the_object_makes_a_wait_for_people_look_at_once_but_the_reconcilers_sweep_does_not(
+    world: tuple[IntakeService, FakeNetBox, list[str]], trigger: str, looks: int
+) -> None:
+    intake, netbox, log = world
+    run_id = intake.take(netbox.get_object("dcim.device", 42), "webhook", submit=False)[0].run_id
+    assert run_id is not None and intake.executor.execute(run_id) is not None and log.count("look") == 1
+    intake.take(netbox.get_object("dcim.device", 42), trigger, submit=False)  # e.g. the technician's record
+    again = intake.executor.execute(run_id)  # the same clock: only a woken wait is due
+    assert again is not None and again.status == "waiting" and log.count("look") == looks
+
+
+def test_a_request_withdrawn_while_its_run_is_at_work_is_stopped_at_the_next_step_and_undone(
+    world: tuple[IntakeService, FakeNetBox, list[str]],
+) -> None:
+    """Not only a waiting run: the tag taken off while the run reserves (queued or running) stops it at its next
+    step boundary; nothing later asks again, and a technician's record days later must not finish it."""
+    intake, netbox, log = world
+    run_id = intake.take(netbox.get_object("dcim.device", 42), "webhook", submit=False)[0].run_id
+    assert run_id is not None and intake.executor.store.get_run(run_id).status == "queued"  # type: ignore[union-attr]
+    netbox.tags.discard("sop-coloc")
+    [withdrawn] = intake.take(netbox.get_object("dcim.device", 42), "webhook", submit=False)
+    assert withdrawn.run_id == run_id
+    final = intake.executor.execute(run_id)
+    assert final is not None and final.status == "failed" and "look" not in log

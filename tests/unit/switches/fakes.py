@@ -9,13 +9,17 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from integrations.switches.ovs_l3 import ARP_READ
 from tests.unit.switches.fakes_l3 import (
     INVALID,
+    Arp,
     FakeFrr,
     Svi,
     VtyshError,
     fdb_show,
+    ip_arp,
     mac_table,
+    proc_net_arp,
     show_interfaces,
     svi_line,
     svi_of,
@@ -53,6 +57,8 @@ class FakeIos:
     policies: dict[str, str] = field(default_factory=dict)  # policy-map name → its police line
     svis: dict[int, Svi] = field(default_factory=dict)
     macs: list[tuple[str, int, str]] = field(default_factory=list)  # (MAC colon form, VLAN, full port name) learned
+    neighbors: list[Arp] = field(default_factory=list)  # the SVIs' ARP entries
+    arp_refused: bool = False  # `show ip arp` not permitted to this session
 
     def __post_init__(self) -> None:
         self.state = {p: Port() for p in self.ports}
@@ -60,6 +66,8 @@ class FakeIos:
     def send_command(self, command_string: str) -> str:
         self.sent.append(command_string)
         words = command_string.split()
+        if words[:3] == ["show", "ip", "arp"]:
+            return INVALID if self.arp_refused else ip_arp(self.neighbors, self.svis, self.macs, words, self.eos)
         if words[:3] == ["show", "mac", "address-table"]:
             return mac_table(self.macs, words, self.ports, self.eos)
         if words[:2] == ["show", "interfaces"] and len(words) == 3 and words[2] in self.state:
@@ -209,6 +217,8 @@ class FakeOvs:
     pathspace: str = "sw-lab"
     gateways: dict[str, Port] = field(default_factory=dict)  # internal ports (vlan<N>) added by the driver
     macs: list[tuple[str, int, str]] = field(default_factory=list)  # (MAC, VLAN, port) the bridge has learned
+    neighbors: list[Arp] = field(default_factory=list)  # the kernel's ARP entries on the gateways (vlan<N>)
+    arp_refused: bool = False  # /proc/<zebra>/net/arp not readable to the session's user
     frr: FakeFrr = field(init=False)
 
     def __post_init__(self) -> None:
@@ -218,6 +228,11 @@ class FakeOvs:
     def send_command(self, command_string: str) -> str:
         self.sent.append(command_string)
         line, _, tail = command_string.partition("; echo ")
+        if line == ARP_READ:  # the session's shell: zebra's pid from its pid file, then the file
+            if self.arp_refused or not self.frr.running:
+                return "cat: /proc/4242/net/arp: Permission denied\n__DCAGENT_RC=1"
+            kernel = [n for n in self.neighbors if f"vlan{n[2]}" in self.gateways]  # no device, no entry
+            return f"{proc_net_arp(kernel, self.macs)}\n__DCAGENT_RC=0"
         # The session's shell expands the variable, in double quotes only (single quotes keep it literal).
         argv = shlex.split(line.replace('"$FRR_PATHSPACE"', shlex.quote(self.pathspace)))
         try:

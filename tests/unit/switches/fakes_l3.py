@@ -1,6 +1,7 @@
-"""The layer-3 and learning halves of the fake CLIs in ``fakes``: SVIs and MAC tables as IOS 15.2 / EOS 4.28 print
+"""The layer-3 and learning halves of the fake CLIs in ``fakes``: SVIs, MAC and ARP tables as IOS 15.2 / EOS 4.28 print
 them, and FRR 8.4's vtysh (zebra's `show interface NAME json`, `show running-config`, the interface commands) with
-OVS's `fdb/show`, in the formats of the files in ``tests/unit/recorded/switches``."""
+OVS's `fdb/show` and the kernel's `/proc/<pid>/net/arp`, in the formats of the files in
+``tests/unit/recorded/switches``."""
 
 from __future__ import annotations
 
@@ -207,3 +208,40 @@ def fdb_show(macs: list[tuple[str, int, str]], ofports: dict[str, int]) -> str:
     rows = [f"{ofports[port]:>5}  {vid:>4}  {mac}  {age:>3}" for (mac, vid, port), age in zip(macs, ages, strict=False)]
     rows.append("LOCAL     0  0a:1b:2c:3d:4e:5f    1")
     return "\n".join([" port  VLAN  MAC                Age", *rows])
+
+
+# -- ARP: (address, MAC or None: unresolved, VLAN of the SVI asking) -------------------------------------------------
+Arp = tuple[str, str | None, int]
+
+
+def ip_arp(neighbors: list[Arp], svis: dict[int, Svi], macs: list[tuple[str, int, str]], words: list[str],
+           eos: bool) -> str:  # fmt: skip
+    """IOS ``show ip arp`` (the whole table: the SVIs' own addresses with age ``-``, an unresolved row as
+    ``Incomplete`` naming no interface) or EOS ``show ip arp interface Vlan<N>`` (resolved rows of that SVI only, with
+    the port its MAC was learned on)."""
+    if eos:
+        vid = svi_of(words[4]) if words[3:4] == ["interface"] and len(words) == 5 else None
+        if vid is None or vid not in svis:
+            return INVALID
+        ports = {(mac, v): p for mac, v, p in macs}
+        rows = [f"{ip:<15} {'0:01:12':>9}  {dotted(mac)}  Vlan{v}, {short(ports.get((mac, v), 'not learned'))}"
+                for ip, mac, v in neighbors if v == vid and mac is not None]  # fmt: skip
+        return "\n".join(["Address         Age (sec)  Hardware Addr   Interface", *rows])
+    if len(words) != 3:
+        return INVALID
+    own = [(str(svi.address).split()[0], "0050.56ab.0001", "-", f"Vlan{v}") for v, svi in sorted(svis.items())
+           if svi.address]  # fmt: skip
+    learned = [(ip, dotted(mac) if mac else "Incomplete", "3" if mac else "0", f"Vlan{v}" if mac else "")
+               for ip, mac, v in neighbors]  # fmt: skip
+    rows = [f"Internet  {ip:<16} {age:>5}   {hw:<14}  ARPA   {iface}".rstrip() for ip, hw, age, iface in own + learned]
+    return "\n".join(["Protocol  Address          Age (min)  Hardware Addr   Type   Interface", *rows])
+
+
+def proc_net_arp(neighbors: list[Arp], macs: list[tuple[str, int, str]]) -> str:
+    """``/proc/<pid>/net/arp`` of the switch's namespace: the gateways' entries on ``vlan<N>``, unresolved ones with
+    flags 0x0, and the copies the kernel keeps on the access ports' own devices (answering ARP there too)."""
+    head = "IP address       HW type     Flags       HW address            Mask     Device"
+    rows = [(ip, "0x2" if mac else "0x0", mac or "00:00:00:00:00:00", f"vlan{v}") for ip, mac, v in neighbors]
+    rows += [(ip, "0x2", mac, port) for ip, mac, _ in neighbors for m, _v, port in macs if mac and m == mac]
+    rows.append(("198.19.255.0", "0x2", "c2:ff:b7:ff:31:02", "core0"))
+    return "\n".join([head, *(f"{ip:<16} 0x1         {fl:<11} {hw}     *        {dev}" for ip, fl, hw, dev in rows)])

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from integrations.switches.base import MacEntry, config_stanza
+from integrations.switches.base import MacEntry, Neighbor, config_stanza
 from integrations.switches.ios_l3 import (
     EOS_SHORT_NAMES,
     IOS_SHORT_NAMES,
     link_state,
     long_name,
+    parse_ip_arp,
     parse_mac_table,
     parse_svi,
+    svi_addresses,
+    svi_neighbors,
 )
 from integrations.switches.ovs_l3 import (
     FrrConfig,
@@ -25,6 +28,7 @@ from integrations.switches.ovs_l3 import (
     gateway_state,
     ofport_names,
     parse_fdb,
+    parse_proc_arp,
     rows,
     split_vtysh,
 )
@@ -109,6 +113,25 @@ def test_the_gateway_is_what_ovs_frr_and_zebra_say_together(
     assert (None if state is None else (state.address, state.enabled)) == expected
 
 
+def test_the_kernels_arp_table_is_read_for_the_gateways_device_only() -> None:
+    """Captured in the lab: the copies the kernel keeps on the access ports' devices (it answers ARP for the gateway's
+    address there too) and the router link's entry are no neighbours of the gateway."""
+    found = parse_proc_arp(recorded("ovs_linux.proc-net-arp.txt"), "vlan130")
+    assert found == [Neighbor(ip="198.18.30.2", mac="8a:19:a4:08:14:34", state="resolved"),
+                     Neighbor(ip="198.18.30.3", mac="aa:1c:c5:4b:ae:d3", state="resolved")]  # fmt: skip
+    assert parse_proc_arp(recorded("ovs_linux.proc-net-arp.txt"), "vlan140") == []
+
+
+def test_an_unresolved_kernel_entry_has_no_mac_even_the_one_it_last_held_and_proxies_are_left_out() -> None:
+    found = parse_proc_arp(recorded("ovs_linux.proc-net-arp-unresolved.txt"), "vlan130")
+    assert [(n.ip, n.mac, n.state) for n in found] == [
+        ("198.18.30.2", "8a:19:a4:08:14:34", "resolved"), ("198.18.30.7", None, "unresolved"),  # INCOMPLETE
+        ("198.18.30.9", None, "unresolved"),  # FAILED: the kernel still prints its old MAC
+        ("198.18.30.20", "52:54:00:aa:bb:20", "resolved"),  # PERMANENT
+    ]  # fmt: skip
+    assert parse_proc_arp("cat: /proc/4242/net/arp: Permission denied", "vlan130") == []
+
+
 # -- IOS and EOS -----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("platform", ["cisco_ios", "arista_eos"])
 def test_svis_are_read_from_the_running_config(platform: str) -> None:
@@ -154,3 +177,31 @@ def test_a_stanza_ends_at_the_next_unindented_line() -> None:
     assert config_stanza("interface vlan110 vrf red\n ip address 198.18.10.1/24\n", "interface vlan110") == [
         "ip address 198.18.10.1/24"]  # fmt: skip
     assert config_stanza(json.dumps({"interface Vlan110": 1}), "interface Vlan110") is None
+
+
+def test_the_ios_arp_table_gives_the_svi_its_rows_and_the_incomplete_ones_in_its_subnets() -> None:
+    """IOS prints an unresolved row with no interface: it is the SVI's whose subnet holds the address. The SVI's own
+    addresses (the primary and the secondary, age ``-``) are no neighbours; a static entry (``-`` too) is one."""
+    table = parse_ip_arp(recorded("cisco_ios.show-ip-arp.txt"))
+    assert ("198.18.10.22", None, None) in table and ("10.0.0.2", "00:50:56:ab:00:fe", "GigabitEthernet1/0/48") in table
+    own = svi_addresses(110, recorded("cisco_ios.show-running-config-svi.txt"))
+    assert [str(a) for a in own or []] == ["198.18.11.1/24", "198.18.10.1/24"]
+    assert [(n.ip, n.mac) for n in svi_neighbors(table, 110, own or [])] == [
+        ("198.18.10.14", "00:50:56:ab:cd:ef"), ("198.18.10.22", None), ("198.18.10.31", "00:50:56:ab:00:05"),
+        ("198.18.10.40", "00:50:56:ab:00:40")]  # fmt: skip
+    own120 = svi_addresses(120, recorded("cisco_ios.show-running-config-svi.txt")) or []
+    assert [(n.ip, n.state) for n in svi_neighbors(table, 120, own120)] == [("198.18.20.5", "unresolved"),
+                                                                           ("198.18.20.9", "resolved")]  # fmt: skip
+    assert svi_addresses(130, recorded("cisco_ios.show-running-config-svi.txt")) == []  # an SVI with no address
+    assert svi_addresses(140, recorded("cisco_ios.show-running-config-svi.txt")) is None
+
+
+def test_the_eos_arp_table_of_an_svi_names_the_svi_then_the_port() -> None:
+    table = parse_ip_arp(recorded("arista_eos.show-ip-arp-interface-vlan110.txt"))
+    assert table == [("198.18.10.14", "00:50:56:ab:cd:ef", "Vlan110"), ("198.18.10.31", "00:50:56:ab:00:05", "Vlan110"),
+                     ("198.18.10.40", "00:50:56:ab:00:40", "Vlan110")]  # fmt: skip
+    own = svi_addresses(110, recorded("arista_eos.show-running-config-svi.txt")) or []
+    assert [n.ip for n in svi_neighbors(table, 110, own)] == ["198.18.10.14", "198.18.10.31", "198.18.10.40"]
+    vrfs = "VRF: MGMT\nAddress  Age (sec)  Hardware Addr   Interface\n10.1.1.1  0:00:00  004c.6211.113e  Vlan1\n"
+    assert parse_ip_arp(vrfs) == [("10.1.1.1", "00:4c:62:11:11:3e", "Vlan1")]
+    assert parse_ip_arp("% Invalid input detected at '^' marker.") == []

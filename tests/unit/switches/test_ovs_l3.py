@@ -51,6 +51,23 @@ def test_the_lines_sent_are_the_labs_contract() -> None:
                          f"vtysh -N \"$FRR_PATHSPACE\" -c 'write memory'{RC}"]  # fmt: skip
 
 
+def test_the_gateways_arp_is_read_from_zebras_namespace_and_a_refusal_is_not_available() -> None:
+    """The lab's contract: the session reads ``/proc/<zebra's pid>/net/arp`` (no privilege; ``ip -n`` would need
+    one); a pid file that names no zebra, or a file the user may not read, is "not available", never an error."""
+    driver, fake = switch()
+    driver.ensure_gateway(130, "198.18.30.1/24", "gw")
+    fake.neighbors = [("198.18.30.2", "8a:19:a4:08:14:34", 130), ("198.18.30.7", None, 130)]
+    del fake.sent[:]
+    found = driver.gateway_neighbors(130)
+    assert [(n.ip, n.state) for n in found or []] == [("198.18.30.2", "resolved"), ("198.18.30.7", "unresolved")]
+    assert fake.sent == ['pid=$(cat "/var/run/frr/$FRR_PATHSPACE/zebra.pid") && [ "$(cat /proc/$pid/comm)" = zebra ] '
+                         f"&& cat /proc/$pid/net/arp{RC}"]  # fmt: skip
+    fake.arp_refused = True
+    assert driver.gateway_neighbors(130) is None
+    plain, without = switch(pathspace="")
+    assert plain.gateway_neighbors(130) == [] and not any("arp" in s for s in without.sent)
+
+
 def test_a_switch_without_frr_does_not_route_but_saves_and_learns() -> None:
     driver, fake = switch(pathspace="")
     for call in (lambda: driver.get_gateway(110), lambda: driver.ensure_gateway(110, GW, "gw"),
