@@ -40,7 +40,7 @@ def finish_after_delivery(nb: Any, dev: Any) -> int:
     if "delivered" not in {t.slug for t in fresh.tags}:
         deliver(dev)
     print(f"demo: teknisi recorded the arrival of {NAME} in NetBox (tag delivered, serial, U height, PSU count)")
-    print("demo: the run sees it at its next look (within a minute)")
+    print("demo: the run looks at once (NetBox's webhook under `dcagent serve`, here this `dcagent run`)")
     for _ in range(24):
         done = subprocess.run([*DCAGENT, "run", "colocation", f"device:{NAME}"], check=False, capture_output=True,
                               text=True)  # fmt: skip

@@ -192,7 +192,7 @@ class Store:
 
     def set_run_status(self, run_id: str, status: RunStatus, now: datetime, reason: str | None = None) -> None:
         values: dict[str, Any] = {"status": status}
-        if reason is not None:
+        if reason is not None or status in ("running", "done"):  # a wait's "menunggu …" is over once it goes on
             values["reason"] = reason
         if status == "running":
             values["started_at"] = sa.func.coalesce(runs.c.started_at, now)

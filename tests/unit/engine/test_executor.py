@@ -238,6 +238,7 @@ def test_a_step_that_waits_for_its_time_holds_no_thread_survives_a_restart_and_r
     woken.shutdown(wait=True)
     final = store.get_run(run_id)
     assert final is not None and final.status == "done" and final.step("main", "window").attempts == 2  # type: ignore[union-attr]
+    assert final.reason is None  # the wait's "waiting for …" does not outlive it (`runs list` showed it on done)
     assert world.log == ["reserve 0", "note note-1", "window open", "note note-2"]
     assert tracker.events[-1] == ("finished", run_id, "done")
     # Reported started once: a wake of a waiting run (each look of a wait for people lasting days) writes nothing.
