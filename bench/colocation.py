@@ -90,6 +90,19 @@ def bench_agent(nb: Any, state: Path, workers: str) -> tuple[dict[str, str], str
     return env, hook_url
 
 
+def serve_agent(env: dict[str, str], state: Path) -> subprocess.Popen[bytes]:
+    """`dcagent serve` with the benchmark's environment, its DEBUG log in ``state``; returns once it answers."""
+    log = (state / "serve.log").open("w")
+    proc = subprocess.Popen([*DCAGENT, "--log-level", "DEBUG", "serve"], env=env, stdout=log, stderr=log)
+    for _ in range(60):
+        try:
+            requests.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
+            break
+        except requests.RequestException:
+            time.sleep(0.5)
+    return proc
+
+
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     workers = sys.argv[2] if len(sys.argv) > 2 else "4"
@@ -97,15 +110,8 @@ def main() -> int:
     state = Path(tempfile.mkdtemp(prefix="dcagent-bench-"))
     env, hook_url = bench_agent(nb, state, workers)
     devs = [file_request(nb, prefix="srv-bench", approved=False, bandwidth=1) for _ in range(n)]
-    log = (state / "serve.log").open("w")
-    proc = subprocess.Popen([*DCAGENT, "--log-level", "DEBUG", "serve"], env=env, stdout=log, stderr=log)
+    proc = serve_agent(env, state)
     try:
-        for _ in range(60):
-            try:
-                requests.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.5)
         before = metrics()
         tagged: dict[int, float] = {}
         for d in devs:  # the head of office disposes, then the head of division approves (tag -> done: from here)

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.colocation import DCAGENT, FINAL, PORT, bench_agent, metrics, runs
+from bench.colocation import FINAL, bench_agent, metrics, runs, serve_agent
 from lab import dataplane
 from lab.labkit import cabled_port, chain, decide, deliver, file_request, netbox, remove_request
 
@@ -91,18 +88,6 @@ def verify_seconds(store_path: Path) -> dict[int, float]:
     return out
 
 
-def start(env: dict[str, str], state: Path) -> subprocess.Popen[bytes]:
-    log = (state / "serve.log").open("w")
-    proc = subprocess.Popen([*DCAGENT, "--log-level", "DEBUG", "serve"], env=env, stdout=log, stderr=log)
-    for _ in range(60):
-        try:
-            requests.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
-            break
-        except requests.RequestException:
-            time.sleep(0.5)
-    return proc
-
-
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     workers = sys.argv[2] if len(sys.argv) > 2 else "4"
@@ -116,7 +101,7 @@ def main() -> int:
     for d in devs:
         for tag, official in chain("dc-batam")[:-1]:
             decide(d, tag, official)
-    proc = start(env, state)
+    proc = serve_agent(env, state)
     try:
         before = metrics()
         approved: dict[int, float] = {}
