@@ -254,6 +254,14 @@ def test_a_technicians_record_on_a_busy_object_wakes_its_waits_without_the_intak
     assert change(rack=3) is True and len(woken) == 1  # the run's own write: dropped, nothing woken
     # The request tag gone in the same change: a withdrawal, whatever else was added; the intake must see it.
     assert change(tags=["approved", "dcagent-running", "delivered"]) is False and len(woken) == 1
+    # The request tag already gone (a withdrawal whose own event was lost): a record then goes to the intake, which
+    # withdraws the run instead of waking it.
+    gone = {**before, "tags": ["approved", "dcagent-running"]}
+    assert (
+        echo("dcim.device", 42, {"prechange": gone, "postchange": {**gone, "tags": [*gone["tags"], "delivered"]}})
+        is False
+    )  # type: ignore[list-item]
+    assert len(woken) == 1
     # A wait tag taken off alone is a look refusing a record (the run's own write): dropped, nothing woken.
     refused = {**before, "tags": [*before["tags"], "delivered"]}  # type: ignore[list-item]
     assert echo("dcim.device", 42, {"prechange": refused, "postchange": before}) is True and len(woken) == 1
