@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from agent import clients
+from agent.config import clients
+from agent.config.settings import load_settings
 from agent.engine.store import RunView, Store
-from agent.settings import load_settings
 from lab.labkit import file_backup_request, netbox
 
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from agent import clients
-from agent.settings import load_settings
+from agent.config import clients
+from agent.config.settings import load_settings
 from lab.labkit import netbox
 
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]

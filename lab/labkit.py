@@ -13,9 +13,9 @@ from typing import Any
 
 import pynetbox
 
-from agent import clients
+from agent.config import clients
+from agent.config.settings import load_settings
 from agent.engine.playbook import load_playbooks
-from agent.settings import load_settings
 from integrations.dns import in_zone, reverse_name
 from integrations.http import TimeoutSession
 from lab import dataplane

@@ -34,15 +34,15 @@ from agent.cli.common import (
 from agent.cli.plans import show_plan
 from agent.cli.runs import runs_app
 from agent.cli.sync import sync_app
-from agent.doctor import run_doctor
+from agent.config.settings import redacted
 from agent.engine.errors import StepInputError
 from agent.engine.executor import run_lease
 from agent.engine.registry import ObjectRef
+from agent.engine.timeline import calendar_of
 from agent.i18n import t
-from agent.jobs.capacity_telemetry import refresh_after_run
 from agent.logs import setup_logging
-from agent.settings import redacted
-from agent.timeline import calendar_of
+from agent.setup.doctor import run_doctor
+from agent.zabbix.capacity_telemetry import refresh_after_run
 from integrations.errors import IntegrationError
 from integrations.metrics import api_calls
 
@@ -134,7 +134,7 @@ def doctor(as_json: JsonOption = False) -> None:
 @app.command()
 def serve() -> None:
     """Serve the NetBox webhook, run the reconciler, execute runs (resumes unfinished ones first)."""
-    from agent.intake.serve import serve as serve_forever
+    from agent.runtime.serve import serve as serve_forever
 
     serve_forever(cli_agent(cli_settings()))
 
@@ -144,9 +144,9 @@ def bootstrap() -> None:
     """Create or adopt the NetBox contract (tags, custom fields, custom links, webhook, event rules) and the Zabbix
     dashboards and verification template. Changes nothing twice."""
     s = cli_settings()
-    from agent.bootstrap import Change
-    from agent.bootstrap import bootstrap as run_bootstrap
-    from agent.dashboards import ensure_dashboards
+    from agent.setup.bootstrap import Change
+    from agent.setup.bootstrap import bootstrap as run_bootstrap
+    from agent.zabbix.dashboards import ensure_dashboards
 
     agent = cli_agent(s)
     try:
@@ -257,7 +257,7 @@ app.command()(restore)
 def expiry() -> None:
     """Check temporary colocations now: reminders before their end, a withdrawal request on the day (serve does
     this every expiry_check_hours). Prints what was done."""
-    from agent.intake.serve import check_expiries_once
+    from agent.runtime.serve import check_expiries_once
 
     s = cli_settings()
     agent = cli_agent(s, workers=1)

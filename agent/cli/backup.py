@@ -52,7 +52,7 @@ def backup_list() -> None:
 @backup_app.command("run")
 def backup_run(device: DeviceArg) -> None:
     """Back the device up now (the same run the schedule makes). Exit 0 done, 1 failed."""
-    from agent.jobs.runner import run_backup
+    from agent.runtime.scheduled import run_backup
 
     agent = cli_agent(cli_settings(), workers=1)
     obj = device_arg(agent, device)

@@ -24,14 +24,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from agent.app import Agent
+from agent.config.settings import Settings, SettingsError, load_settings
 from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.errors import PlaybookError
 from agent.engine.playbook import Playbook, load_playbooks
 from agent.engine.store import RunView
-from agent.i18n import Language, t, use_locale_dir
-from agent.settings import Settings, SettingsError, load_settings
-from agent.timeline import (
+from agent.engine.timeline import (
     calendar_of,
     header_lines,
     human,
@@ -43,6 +41,8 @@ from agent.timeline import (
     step_lines,
     zone_label,
 )
+from agent.i18n import Language, t, use_locale_dir
+from agent.runtime.app import Agent
 from integrations.errors import IntegrationError
 from integrations.netbox import RequestObject, canonical_type
 
@@ -81,7 +81,7 @@ def cli_language(s: Settings) -> Language:
 
 
 def cli_agent(s: Settings, workers: int | None = None) -> Agent:
-    from agent.app import build
+    from agent.runtime.app import build
 
     try:
         return build(s, workers)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from agent.cli.common import EXIT_SETTINGS, JsonOption, cli_settings, err, out, print_json, print_timeline, standards_of
 from agent.engine.store import Store
-from agent.timeline import run_data, run_summary
+from agent.engine.timeline import run_data, run_summary
 
 runs_app = typer.Typer(help="Runs in the run store.", no_args_is_help=False, invoke_without_command=True)
 

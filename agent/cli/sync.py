@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from agent.cli.common import EXIT_FAILED, EXIT_SETTINGS, JsonOption, cli_agent, cli_settings, err, failure, out
-from agent.settings import ZabbixSyncSettings
+from agent.config.settings import ZabbixSyncSettings
 from integrations.errors import IntegrationError
 
 sync_app = typer.Typer(help="Keep other systems in step with NetBox.", no_args_is_help=True)
@@ -25,7 +25,7 @@ def sync_zabbix_command(
 ) -> None:
     """Every NetBox device and VM in scope gets its Zabbix host (found by its NetBox id); only what differs is
     written. Exit 0 when every object is in step, 1 when some were skipped (named) or a system failed."""
-    from agent.jobs.zabbix_apply import sync_zabbix
+    from agent.zabbix.apply import sync_zabbix
 
     s = cli_settings()
     try:  # the sites given here are checked as the configured filters are

@@ -4,29 +4,41 @@ after changes were made."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from agent.engine.registry import Registry
 
-if TYPE_CHECKING:  # the loader in agent.engine.playbook calls this module
-    from agent.engine.playbook import Playbook, StepRef
-
 Where = Callable[[tuple[object, ...]], str]  # a path in the playbook → "file:line"
 
 
-def check_contracts(playbook: Playbook, registry: Registry, where: Where) -> list[str]:
-    """Every contract problem of ``playbook``, each starting with file:line and the field."""
+class Ref(Protocol):
+    """A step as a playbook names it (agent.engine.playbook.StepRef): the loader calls this module, never the
+    reverse."""
+
+    @property
+    def step(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+
+
+def check_contracts(
+    steps: Sequence[Ref], on_reject: Sequence[Ref], plan: Sequence[Ref] | None, registry: Registry, where: Where
+) -> list[str]:
+    """Every contract problem of a playbook's stages, each starting with file:line and the field."""
     problems: list[str] = []
-    stages: list[tuple[tuple[object, ...], Sequence[StepRef], set[str]]] = [(("steps",), playbook.steps, set())]
-    main_keys = {r.key for r in playbook.steps}
+    stages: list[tuple[tuple[object, ...], Sequence[Ref], set[str]]] = [(("steps",), steps, set())]
     # on_reject runs after any main step rejected: only what every main step provides may be missing, so it may
     # need any main step's output (it must cope with a missing one); the plan stage is a run of its own.
-    stages.append((("on_reject",), playbook.on_reject, set(main_keys)))
-    if playbook.plan is not None:
-        stages.append((("plan", "steps"), playbook.plan.steps, set()))
+    stages.append((("on_reject",), on_reject, {r.key for r in steps}))
+    if plan is not None:
+        stages.append((("plan", "steps"), plan, set()))
     for section, refs, provided in stages:
         for i, ref in enumerate(refs):
             if ref.step not in registry:
@@ -36,7 +48,7 @@ def check_contracts(playbook: Playbook, registry: Registry, where: Where) -> lis
     return problems
 
 
-def _check(ref: StepRef, registry: Registry, at: tuple[object, ...], where: Where, provided: set[str]) -> list[str]:
+def _check(ref: Ref, registry: Registry, at: tuple[object, ...], where: Where, provided: set[str]) -> list[str]:
     spec = registry.get(ref.step)
     out: list[str] = []
     name = ".".join(str(p) for p in at)

@@ -3,8 +3,8 @@ people it waits for — the decisions made before the run and each step that wai
 technician's delivery record, a retry of the verification) — each measured against its SOP standard on the office's
 calendar.
 
-One computation for whatever shows a run: ``dcagent runs show`` and the pages (agent.timeline) and the documents'
-step table (agent.steps.step_table). It sits in the engine because the steps may not import agent.timeline (the
+One computation for whatever shows a run: ``dcagent runs show`` and the pages (agent.engine.timeline) and the documents'
+step table (agent.steps.step_table). It sits in the engine because the steps may not import agent.engine.timeline (the
 layers: tests/unit/test_layers.py).
 
 A step says who acted in its output: ``<act>_by`` with ``<act>_at`` (await_delivery's ``delivered_by`` and

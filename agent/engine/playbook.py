@@ -311,7 +311,9 @@ def load_playbook(path: Path, registry: Registry = REGISTRY) -> Playbook:
                     f"{ref.step!r} (known: {', '.join(registry.names()) or 'none'})"
                 )
     if not problems:
-        problems += check_contracts(playbook, registry, lambda at: f"{path}:{_line_of(at, lines)}")
+        plan = playbook.plan.steps if playbook.plan is not None else None
+        problems += check_contracts(playbook.steps, playbook.on_reject, plan, registry,
+                                    lambda at: f"{path}:{_line_of(at, lines)}")  # fmt: skip
     if problems:
         raise PlaybookError("\n".join(problems))
     return playbook

@@ -5,8 +5,8 @@ declares its decisions (``trigger.decisions``) has each one checked: made by a m
 user who filed the request (who added the request tag) nor the one who created the object (its changelog's create
 entry: a colleague may tag a device its creator recorded), and after the decision before it. A decision that fails
 is refused: its tag is removed and the journal says why; nothing runs. A playbook that declares none keeps the
-single ``approval_tag`` by anyone, its maker recorded. Who may decide is ``agent.deciders``' rule, shared with the
-records people make during a run (a technician's delivery record, ``agent.steps.delivery``).
+single ``approval_tag`` by anyone, its maker recorded. Who may decide is ``agent.domain.deciders``' rule, shared
+with the records people make during a run (a technician's delivery record, ``agent.steps.delivery``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from agent.deciders import decider_refusal
+from agent.domain.deciders import decider_refusal
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.playbook import Decision, Trigger
 from agent.i18n import Language, t

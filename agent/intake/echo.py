@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agent.bootstrap import OTHER_TAGS, REQUEST_FIELDS
 from agent.engine.registry import ObjectRef
+from agent.setup.bootstrap import OTHER_TAGS, REQUEST_FIELDS
 
 COVERED = ("name", "cid", "tenant", "site")  # what edited_fields compares besides the request's custom fields
-# The outcome tags runs set (agent.tracker), by exact name: their changes are a run's echo (a person's tag that only
-# looks like one is a person's).
+# The outcome tags runs set (agent.runtime.tracker), by exact name: their changes are a run's echo (a person's tag
+# that only looks like one is a person's).
 OWN_TAGS = frozenset(tag for tag in OTHER_TAGS if tag.startswith("dcagent-"))
 
 

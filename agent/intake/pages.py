@@ -23,12 +23,12 @@ from agent.engine.calendar import OfficeCalendar
 from agent.engine.playbook import Playbook
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
+from agent.engine.timeline import human, run_data
 from agent.i18n import Language, status_label, t
 from agent.reports.dates import office_date
 from agent.reports.links import DOCUMENT, document_path, object_path, run_path, signed_path, valid
 from agent.reports.render import page
 from agent.steps.titles import step_title
-from agent.timeline import human, run_data
 from integrations.errors import IntegrationError, TransientError
 
 RUN_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")

@@ -14,7 +14,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from agent.bootstrap import REQUEST_FIELDS
 from agent.engine.executor import Executor
 from agent.engine.playbook import Playbook
 from agent.engine.registry import ObjectRef
@@ -22,6 +21,7 @@ from agent.i18n import t
 from agent.intake.decisions import ChainState, check_chain
 from agent.intake.planning import Planner
 from agent.intake.reviews import ReviewDesk
+from agent.setup.bootstrap import REQUEST_FIELDS
 from integrations.errors import IntegrationError
 from integrations.netbox import NetBoxClient, NetBoxUser, RequestHistory, RequestObject
 

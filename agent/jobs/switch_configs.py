@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent import clients
-from agent.jobs.scheduler import cron_interval
+from agent.config import clients
+from agent.engine.schedules import cron_interval
 from agent.steps.backup_health import ensure_health, send_outcome
 from agent.steps.services import Services
 from integrations import process

@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.domain.names import name_refusal
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
+from agent.engine.schedules import cron_interval, schedule_problem
 from agent.i18n import Language, t
-from agent.jobs.scheduler import cron_interval, schedule_problem
 from agent.steps.backup_health import STALE_TRIGGER, ensure_health, send_outcome, undo_health
 from agent.steps.backup_mirror import (
     STOP_WAIT,
@@ -30,7 +31,6 @@ from agent.steps.backup_mirror import (
     remove_mirror_when_idle,
     unmark_inflight,
 )
-from agent.steps.names import name_refusal
 from agent.steps.plans import checked_plan, fixed_plan
 from agent.steps.reports import journal_once
 from agent.steps.request import approved_object

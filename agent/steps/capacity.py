@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agent.domain.capacity import check_power, choose_rack, occupied_summary
+from agent.domain.names import fqdn_problem, normalise_fqdn
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import Language, t
-from agent.steps.capacity_model import check_power, choose_rack, occupied_summary
-from agent.steps.names import fqdn_problem, normalise_fqdn
 from agent.steps.params import CheckCapacity
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of

@@ -22,7 +22,7 @@ from agent.steps.switchport import open_switch, put_back
 from integrations.errors import ConflictError, PermanentError
 from integrations.netbox import ConnectionSpec, PortRef, SwitchRef
 from integrations.switches.base import PortState, SwitchDriver, sanitize_description
-from integrations.zabbix_hosts import HostSpec
+from integrations.zabbix.hosts import HostSpec
 
 PORT_TRIES = 5
 

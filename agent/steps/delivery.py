@@ -5,8 +5,8 @@ that needs the server (its switch port, its monitoring check) runs before the se
 
 A technician records the delivery in NetBox: a tag (``delivered``) and the server's facts in three custom fields.
 The record counts only if its tag was added by a member of the technicians' group and not by whoever filed or
-created the request: the rule the people's decisions follow (``agent.deciders``), read from the changelog. A server
-unlike the request (serial, height, power supplies) is not mounted: the finding goes to the journal and to the
+created the request: the rule the people's decisions follow (``agent.domain.deciders``), read from the changelog. A
+server unlike the request (serial, height, power supplies) is not mounted: the finding goes to the journal and to the
 agency, the tag is removed so the technician can record the right server, and the run waits on. Past the step's
 SOP standard, counted on the office calendar from when the wait began, the agency is reminded once.
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agent.domain.names import fqdn_problem, normalise_fqdn
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import t
-from agent.steps.names import fqdn_problem, normalise_fqdn
 from agent.steps.params import AddressFrom
 from agent.steps.services import Services, services_of
 from integrations.dns import in_zone, only_name, reverse_name

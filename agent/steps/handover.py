@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from agent.deciders import act_time
+from agent.domain.deciders import act_time
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
 from agent.i18n import Language, t

@@ -23,7 +23,7 @@ from agent.steps.request import approved_device
 from agent.steps.services import services_of
 from agent.steps.verify import device_after
 from integrations.errors import PermanentError
-from integrations.zabbix_maintenance import SHORTEST_PERIOD_S, zabbix_span
+from integrations.zabbix.maintenance import SHORTEST_PERIOD_S, zabbix_span
 
 START, END = "dcagent_maintenance_start", "dcagent_maintenance_end"
 SHORTEST = timedelta(seconds=SHORTEST_PERIOD_S)

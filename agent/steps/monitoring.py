@@ -9,17 +9,17 @@ from typing import Any
 
 import yaml
 
+from agent.domain.names import zabbix_host_refusal
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.steps import verify_retry
-from agent.steps.names import zabbix_host_refusal
 from agent.steps.params import VERIFY_DEADLINE, NoParams, VerifyMonitoring
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.errors import TransientError
 from integrations.netbox.inventory import MonitoredObject
 from integrations.zabbix import HostSpec
-from integrations.zabbix_verification import VERIFY_KEY
+from integrations.zabbix.verification import VERIFY_KEY
 
 ICMP_KEY = "icmpping"
 # Measured on the lab (Zabbix 6.0, a host already in the configuration cache): a check-now result is readable
@@ -64,7 +64,7 @@ def object_host(
     """The Zabbix host a NetBox device or VM stands for: the same for a colocation's registration and for the sync,
     so that a sync after a colocation changes nothing. ``host``: the technical name, when the object's own name is
     not unique (two sites may each have a ``web01``). The name is never transliterated: one Zabbix would change is an
-    input error (a request's validation already held it to the stricter rule every system shares: agent.steps.names;
+    input error (a request's validation already held it to the stricter rule every system shares: agent.domain.names;
     the sync also follows objects named before dcagent, e.g. ``srv_app.01``, which Zabbix takes as they are)."""
     if (refused := zabbix_host_refusal(obj.name)) is not None:
         raise StepInputError(refused)

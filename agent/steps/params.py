@@ -29,7 +29,7 @@ class ValidateRequest(Params):
     require_tenant: bool = False
     check_name: bool = Field(
         True,
-        description="a device's name must pass the rule every system it reaches shares (agent.steps.names); off "
+        description="a device's name must pass the rule every system it reaches shares (agent.domain.names); off "
         "where the run gives the name to no system (a withdrawal must still retire a device named before the rule)",
     )
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agent.domain.capacity import free_positions, rack_order
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import Language, t
 from agent.steps.capacity import bandwidth_shortfall, evaluate_rack, rack_shortfalls, requested_mbps
-from agent.steps.capacity_model import free_positions, rack_order
 from agent.steps.params import CapacityFrom, NoParams
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agent.domain.markers import marker
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.documents import DocumentsSpec
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
@@ -21,7 +22,6 @@ from agent.steps.request import approved_device, approved_object
 from agent.steps.services import Services, services_of
 from agent.steps.signatures import signatures, signers_to_name
 from agent.steps.step_table import office_calendar, people, run_segments, step_rows
-from agent.tracker import marker
 
 
 def _calendar(ctx: StepContext) -> OfficeCalendar:

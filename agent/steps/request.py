@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from agent.domain.names import name_refusal
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import t
-from agent.steps.names import name_refusal
 from agent.steps.params import ValidateRequest
 from agent.steps.services import services_of
 from integrations.netbox import DeviceSpec, RequestObject
@@ -40,7 +40,7 @@ def _missing(ctx: StepContext) -> tuple[str, list[str], dict[str, object]]:
 
 
 def _name_refused(ctx: StepContext) -> str | None:
-    """A device's name the shared rule refuses (agent.steps.names): for people, in the office's language."""
+    """A device's name the shared rule refuses (agent.domain.names): for people, in the office's language."""
     obj = approved_object(ctx)
     if obj.object_type != "dcim.device" or not ctx.params.get("check_name", True):
         return None
@@ -60,7 +60,7 @@ def plan_validate(ctx: StepContext) -> list[PlannedChange]:
       params=ValidateRequest)  # fmt: skip
 def validate_request(ctx: StepContext) -> StepResult:
     """Check the request carries every field the SOP's completeness form asks for, and that a device's name is one
-    every system it reaches takes unchanged (agent.steps.names)."""
+    every system it reaches takes unchanged (agent.domain.names)."""
     _, missing, facts = _missing(ctx)
     reasons = [f"{t('request.incomplete', ctx.language)}: {', '.join(missing)}"] if missing else []
     if (refused := _name_refused(ctx)) is not None:

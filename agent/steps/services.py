@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from agent import clients
-from agent.jobs.scheduler import BackupScheduler
-from agent.settings import BackupSettings, Settings
+from agent.config import clients
+from agent.config.settings import BackupSettings, Settings
+from agent.engine.schedules import BackupScheduler
 from integrations.backup import ResticRepository
 from integrations.dns import DNSClient
 from integrations.errors import PermanentError

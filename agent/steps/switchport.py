@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent import clients
+from agent.config import clients
+from agent.domain.names import system_name
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
-from agent.steps.names import system_name
 from agent.steps.params import NoParams
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of

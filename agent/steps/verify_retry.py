@@ -15,7 +15,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.deciders import act_time, decider_refusal
+from agent.domain.deciders import act_time, decider_refusal
 from agent.engine.registry import StepContext, StepResult
 from agent.i18n import Language, t
 from agent.steps.findings import PortFinding, conclude, gather, render

@@ -1,8 +1,8 @@
 """What the waits for a person's act on the request share (``await_delivery``: a technician records the server's
 arrival; ``await_record``: the team records its own work done). The act is a tag on the request object, read from
-NetBox's changelog and judged by the rule people's decisions follow (``agent.deciders``); each look is one attempt
-that ends in ``wait_until`` (decision 0008); what must happen once (a refusal's entry, the reminder) is recorded in
-the step's progress, so a restarted agent neither repeats nor forgets it.
+NetBox's changelog and judged by the rule people's decisions follow (``agent.domain.deciders``); each look is one
+attempt that ends in ``wait_until`` (decision 0008); what must happen once (a refusal's entry, the reminder) is
+recorded in the step's progress, so a restarted agent neither repeats nor forgets it.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from agent.deciders import act_time, decider_refusal
+from agent.domain.deciders import act_time, decider_refusal
+from agent.domain.markers import marker
 from agent.engine.calendar import Standard
 from agent.engine.registry import StepContext, StepResult
 from agent.i18n import Language, t
 from agent.reports.dates import office_date
 from agent.steps.reports import _calendar
 from agent.steps.services import Services
-from agent.tracker import marker
 from integrations.errors import IntegrationError
 from integrations.netbox import Approval, RequestHistory
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agent.settings import Settings, load_settings
+from agent.config.settings import Settings, load_settings
 from tests.integration.helpers import FAULT_TABLE, WEBHOOK_URL
 
 REQUIRED = ("DCAGENT_NETBOX__URL", "DCAGENT_ZABBIX__URL", "LAB_DIR")

@@ -19,10 +19,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, SecretStr
 
-import agent.app  # noqa: F401  (registers every step: their retry policies tell when an outage wait began)
+import agent.runtime.app  # noqa: F401  (registers every step: their retry policies tell when an outage wait began)
+from agent.config.settings import load_settings
 from agent.engine.registry import REGISTRY, ObjectRef
 from agent.engine.store import RunView, Store
-from agent.settings import load_settings
 from tests.integration.helpers import record_fault, wait_for
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"

@@ -40,8 +40,8 @@ def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float = 90.0,
 
 def remove_devices(nb: Any, devices: Iterable[Any]) -> None:
     """A test's devices gone from NetBox and their hosts from Zabbix (their addresses named after them too)."""
-    from agent import clients
-    from agent.settings import load_settings
+    from agent.config import clients
+    from agent.config.settings import load_settings
 
     z = clients.zabbix(load_settings(None))
     for dev in devices:

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from agent import clients
+from agent.config import clients
+from agent.config.settings import load_settings
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
-from agent.settings import load_settings
 from agent.steps.backup_health import FAILED_TRIGGER, STALE_TRIGGER
 from integrations.transfer import local_checksums
 from lab.labkit import file_backup_request, netbox

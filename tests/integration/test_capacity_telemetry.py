@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from agent import clients
-from agent.dashboards import CAPACITY, ensure_dashboards
-from agent.jobs.capacity_telemetry import CapacityTelemetry, capacity_host
-from agent.settings import load_settings
+from agent.config import clients
+from agent.config.settings import load_settings
 from agent.steps.services import Services
+from agent.zabbix.capacity_telemetry import CapacityTelemetry, capacity_host
+from agent.zabbix.dashboards import CAPACITY, ensure_dashboards
 from lab.labkit import netbox
 from tests.integration.helpers import wait_for
 

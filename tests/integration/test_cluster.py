@@ -25,11 +25,11 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from agent import clients
+from agent.config import clients
+from agent.config.settings import load_settings
 from agent.engine.store import RunView, Store
 from agent.intake.signature import sign
-from agent.jobs.cluster import QUEUE, libpq_url
-from agent.settings import load_settings
+from agent.runtime.cluster import QUEUE, libpq_url
 from lab.labkit import file_backup_request, netbox
 from tests.integration.helpers import healthy, private_playbooks, remove_devices, wait_for
 

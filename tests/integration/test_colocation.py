@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
-from agent import clients
+from agent.config import clients
+from agent.config.settings import load_settings
+from agent.domain.capacity import free_positions
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
-from agent.settings import load_settings
-from agent.steps.capacity_model import free_positions
 from integrations.dns import reverse_name
 from lab import dataplane
 from lab.labkit import approve, decide, deliver, file_request, netbox, record_installed, remove_request

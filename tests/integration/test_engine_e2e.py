@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from agent import clients
-from agent.settings import load_settings
+from agent.config import clients
+from agent.config.settings import load_settings
 from integrations.dns import reverse_name
 from lab.labkit import netbox
 from tests.integration.helpers import WEBHOOK, WEBHOOK_PORT, healthy, private_playbooks, wait_for

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
+from agent.config.settings import load_settings
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView
-from agent.jobs.capacity_telemetry import capacity_host, figures
-from agent.settings import load_settings
 from agent.steps.services import Services
+from agent.zabbix.capacity_telemetry import capacity_host, figures
 from tests.integration.faults import arguments_watched, run_reader, tally, waiting_out
 from tests.integration.helpers import wait_for
 from tests.integration.test_colocation import DCAGENT, env, nb, request_device  # noqa: F401  (fixtures)

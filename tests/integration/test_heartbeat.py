@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from agent import clients
+from agent.config import clients
+from agent.config.settings import load_settings
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
-from agent.jobs.heartbeat import DOWN_TRIGGER, HEARTBEAT, LAG, RECONCILED, RUNS, WITHIN
-from agent.settings import load_settings
+from agent.zabbix.heartbeat import DOWN_TRIGGER, HEARTBEAT, LAG, RECONCILED, RUNS, WITHIN
 from tests.integration.helpers import healthy, wait_for
 
 DCAGENT = [sys.executable, "-m", "agent.cli", "--lang", "en"]

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from agent import clients
+from agent.config import clients
+from agent.config.settings import load_settings
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, Store
 from agent.engine.store_schema import attempts, steps
-from agent.settings import load_settings
 from integrations.dns import reverse_name
 from lab.labkit import decide
 from tests.integration.faults import draw, kill_inside, restart, run_reader, tally

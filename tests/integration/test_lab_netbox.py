@@ -5,8 +5,8 @@ import uuid
 import pytest
 from packaging.version import Version
 
-from agent import clients
-from agent.settings import Settings
+from agent.config import clients
+from agent.config.settings import Settings
 from integrations.errors import AuthError
 from integrations.netbox import NetBoxClient
 

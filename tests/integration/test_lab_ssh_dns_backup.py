@@ -8,8 +8,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from agent import clients
-from agent.settings import Settings
+from agent.config import clients
+from agent.config.settings import Settings
 from integrations.dns import DNSClient, reverse_name
 from integrations.errors import AuthError, HostKeyError
 from integrations.ssh import SSHCredentials, probe

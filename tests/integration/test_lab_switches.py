@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import clients
-from agent.settings import Settings
+from agent.config import clients
+from agent.config.settings import Settings
 from integrations.errors import HostKeyError, PermanentError
 from integrations.ssh import SSHCredentials
 from integrations.switches.base import PortState

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from agent import clients
+from agent.config import clients
+from agent.config.settings import load_settings
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
-from agent.settings import load_settings
 from integrations.dns import reverse_name
 from integrations.switches import open_driver
 from lab.labkit import decide, file_request, remove_request

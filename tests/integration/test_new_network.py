@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 import yaml
 
-from agent import clients
+from agent.config import clients
+from agent.config.settings import load_settings
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
-from agent.settings import load_settings
 from integrations.dns import reverse_name
 from integrations.switches.ovs_linux import OvsLinuxDriver
 from lab.labkit import official

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from agent import clients
+from agent.config import clients
+from agent.config.settings import load_settings
 from agent.engine.registry import ObjectRef
 from agent.engine.store import Store
-from agent.settings import load_settings
 from lab import dataplane
 from lab.labkit import approve, cabled_port, decide, deliver
 from tests.integration import test_colocation as colocation

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from agent import clients
-from agent.bootstrap import SYNC_HOOK, sync_events
-from agent.settings import ZabbixSyncSettings, load_settings
+from agent.config import clients
+from agent.config.settings import ZabbixSyncSettings, load_settings
+from agent.setup.bootstrap import SYNC_HOOK, sync_events
 from lab.labkit import netbox
 from tests.integration.helpers import healthy, wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.settings import load_settings
+from agent.config.settings import load_settings
 from agent.steps.services import Services
 
 

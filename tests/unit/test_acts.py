@@ -16,11 +16,11 @@ import pytest
 from pydantic import ValidationError
 
 import agent.steps  # noqa: F401  (registers every step)
+from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbooks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
-from agent.settings import load_settings
 from agent.steps.acts import await_record
 from agent.steps.params import AwaitRecord
 from agent.steps.services import Services

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent.jobs.scheduler import cron_interval, cron_trigger, schedule_problem
+from agent.engine.schedules import cron_interval, cron_trigger, schedule_problem
 from agent.steps.backup import Space, parse_paths, parse_retention, space_shortfalls
 from agent.steps.backup_health import health_triggers
 from integrations.backup import Retention

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 import agent.steps.backup  # noqa: F401  (registers the backup steps)
+from agent.config.settings import SettingsError
 from agent.engine.errors import StepInputError
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
-from agent.settings import SettingsError
 from agent.steps.services import Services
 from integrations.backup import BackupSummary, Retention, Snapshot
 from integrations.errors import PermanentError
@@ -214,7 +214,7 @@ def test_unreadable_files_fail_the_backup_by_name_after_a_partial_snapshot(tmp_p
 def test_a_failed_backup_run_reports_once_and_returns_at_once() -> None:
     from types import SimpleNamespace
 
-    from agent.jobs.runner import run_backup
+    from agent.runtime.scheduled import run_backup
     from integrations.errors import TransientError
 
     sent: list[dict[str, Any]] = []

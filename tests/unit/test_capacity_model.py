@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import math
 
-from agent.steps.capacity_model import check_power, choose_rack, feed_capacity_w, free_positions
+from agent.domain.capacity import check_power, choose_rack, feed_capacity_w, free_positions
 from integrations.netbox import FeedInfo, Occupant, PanelInfo, RackInfo
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.jobs.capacity_telemetry import CapacityTelemetry, figures
+from agent.zabbix.capacity_telemetry import CapacityTelemetry, figures
 from integrations.errors import TransientError
 from integrations.netbox import FeedInfo, Occupant, PanelInfo, RackInfo, SiteCapacity, SitePower
 from integrations.netbox.graph import Grant
@@ -61,7 +61,7 @@ def test_the_runs_that_refresh_capacity_are_those_of_playbooks_that_change_it() 
 
     import agent.steps  # noqa: F401  (registers every step)
     from agent.engine.playbook import load_playbooks
-    from agent.jobs.capacity_telemetry import changes_capacity
+    from agent.zabbix.capacity_telemetry import changes_capacity
 
     books = load_playbooks(Path(__file__).resolve().parents[2] / "playbooks")
     assert {n for n, pb in books.items() if changes_capacity(pb)} >= {"colocation", "withdrawal", "new-network"}

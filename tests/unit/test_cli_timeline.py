@@ -15,8 +15,8 @@ from agent.cli import app
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.registry import ObjectRef
 from agent.engine.store import NewStep, Store
+from agent.engine.timeline import run_data
 from agent.logs import setup_logging
-from agent.timeline import run_data
 
 STEPS = ["validate_request", "check_capacity", "reserve_ip", "place_device", "register_zabbix",
          "cable_switch_port", "configure_switch_port", "ensure_backup_monitoring"]  # fmt: skip

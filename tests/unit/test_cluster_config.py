@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from croniter import croniter
 
-from agent.jobs.cluster import cron_every, libpq_url
+from agent.runtime.cluster import cron_every, libpq_url
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,10 @@ import responses
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import ObjectRef, StepContext
-from agent.settings import load_settings
 from agent.steps.bandwidth import check_bandwidth_change
 from agent.steps.connection import check_connection, prefix_length
 from agent.steps.services import Services

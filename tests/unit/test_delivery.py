@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 import agent.steps  # noqa: F401  (registers every step)
+from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
-from agent.settings import load_settings
 from agent.steps.delivery import await_delivery
 from agent.steps.services import Services
 from integrations.errors import TransientError

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import responses
 
+from agent.config.settings import load_settings
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import ObjectRef, StepContext
-from agent.settings import load_settings
 from agent.steps.capacity import check_capacity
 from agent.steps.dns import publish_dns, withdraw_dns
 from agent.steps.maintenance_checks import verify_server

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from agent.doctor import check_zabbix
-from agent.settings import load_settings
+from agent.config.settings import load_settings
+from agent.setup.doctor import check_zabbix
 from tests.unit.jsonrpc_replay import recorded, replay
 
 

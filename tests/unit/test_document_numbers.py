@@ -13,11 +13,11 @@ import pytest
 from pydantic import ValidationError
 
 import agent.steps.reports  # noqa: F401  (registers the document steps)
+from agent.config.settings import load_settings
 from agent.engine.documents import DocumentNumbers, DocumentsSpec, Letterhead
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
 from agent.engine.store import Store
-from agent.settings import load_settings
 from agent.steps.services import Services
 
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from weasyprint import HTML
 
 import agent.steps  # noqa: F401  (registers the steps the playbooks name)
+from agent.config.settings import load_settings
 from agent.engine.documents import DocumentsSpec
 from agent.engine.errors import PlaybookError
 from agent.engine.locks import InProcessLocks
@@ -21,7 +22,6 @@ from agent.engine.officials import Official
 from agent.engine.playbook import Playbook, load_playbook
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
 from agent.reports.render import _env, labels
-from agent.settings import load_settings
 from agent.steps.services import Services
 from agent.steps.signatures import representative
 from tests.unit.engine.world import FakeClock

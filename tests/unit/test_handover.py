@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 import agent.steps  # noqa: F401  (registers every step)
+from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbooks
 from agent.engine.registry import ObjectRef, StepContext
-from agent.settings import load_settings
 from agent.steps.handover import HandoverParams, handover_form, spec_check
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of

@@ -9,7 +9,7 @@ from typing import Any
 
 from agent.engine.registry import ObjectRef
 from agent.engine.store import NewStep, Store
-from agent.jobs.heartbeat import (
+from agent.zabbix.heartbeat import (
     FAILED,
     HEARTBEAT,
     OVER,
@@ -87,8 +87,8 @@ class _Zabbix:
 
 
 def test_the_agents_dashboard_graphs_the_heartbeats_items_by_name_in_each_versions_fields() -> None:
-    from agent.dashboards import AGENT, dashboards
-    from agent.jobs.heartbeat import ITEMS
+    from agent.zabbix.dashboards import AGENT, dashboards
+    from agent.zabbix.heartbeat import ITEMS
 
     names = {i.name for i in ITEMS}
     for version, host_field in (("6.0", "ds.hosts.0.0"), ("7.0", "ds.0.hosts.0")):
@@ -102,7 +102,7 @@ def test_the_agents_dashboard_graphs_the_heartbeats_items_by_name_in_each_versio
 
 
 def test_the_reconcilers_lag_is_the_time_since_any_agents_last_pass(tmp_path: Path) -> None:
-    from agent.jobs.heartbeat import LAG, LAG_TRIGGER, RECONCILED, Heartbeat
+    from agent.zabbix.heartbeat import LAG, LAG_TRIGGER, RECONCILED, Heartbeat
 
     store = Store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
     store.migrate()
@@ -127,9 +127,9 @@ def test_the_reconcilers_lag_is_the_time_since_any_agents_last_pass(tmp_path: Pa
 def test_the_capacity_graph_finds_every_free_share_and_nothing_else() -> None:
     from fnmatch import fnmatchcase
 
-    from agent.dashboards import CAPACITY, dashboards
-    from agent.jobs.capacity_telemetry import figures
-    from agent.jobs.heartbeat import ITEMS
+    from agent.zabbix.capacity_telemetry import figures
+    from agent.zabbix.dashboards import CAPACITY, dashboards
+    from agent.zabbix.heartbeat import ITEMS
     from integrations.netbox.inventory import PrefixUsage
     from tests.unit.test_capacity_telemetry import site
 
@@ -143,7 +143,7 @@ def test_the_capacity_graph_finds_every_free_share_and_nothing_else() -> None:
 def test_serve_gives_each_agents_heartbeat_the_playbooks_and_the_reconcile_interval(monkeypatch: Any) -> None:
     from types import SimpleNamespace
 
-    from agent.intake import serve
+    from agent.runtime import serve
 
     made: dict[str, Any] = {}
     monkeypatch.setattr(serve, "Heartbeat", lambda *args, **kwargs: made.update(kwargs) or SimpleNamespace())

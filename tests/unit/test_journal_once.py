@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from agent.domain.markers import marker
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import ObjectRef, StepContext
 from agent.steps.reports import journal_once
-from agent.tracker import marker
 
 
 @dataclass

@@ -17,7 +17,7 @@ from agent.steps.maintenance import validate_window
 from integrations.errors import PermanentError, TransientError
 from integrations.mail import Mailer, Notice
 from integrations.zabbix import ZabbixClient
-from integrations.zabbix_maintenance import zabbix_span
+from integrations.zabbix.maintenance import zabbix_span
 from tests.unit.engine.world import FakeClock
 from tests.unit.jsonrpc_replay import recorded, replay
 

@@ -75,5 +75,5 @@ def test_the_keys_built_from_a_list_are_in_both_catalogs() -> None:
     from agent.steps.handover import PARTS
 
     keys = [f"forms.checklist_{item}" for item in _CHECKLIST] + [f"handover.part_{kind}" for kind in PARTS]
-    keys += [f"sync.{action}" for action in ("create", "update", "delete", "disable")]  # agent.jobs.zabbix_apply
+    keys += [f"sync.{action}" for action in ("create", "update", "delete", "disable")]  # agent.zabbix.apply
     assert [k for k in keys if k not in catalog("id") or k not in catalog("en")] == []

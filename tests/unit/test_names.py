@@ -12,16 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import agent.steps  # noqa: F401  (registers the steps)
+from agent.config.sections import ZabbixSyncSettings
+from agent.config.settings import load_settings
+from agent.domain.names import MAX_LABEL, MAX_NAME, fqdn_problem, name_problem, normalise_fqdn, zabbix_host_refusal
 from agent.engine.errors import StepInputError
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
-from agent.jobs.zabbix_sync import plan_sync
-from agent.settings import load_settings
-from agent.settings_sections import ZabbixSyncSettings
 from agent.steps.monitoring import object_host
-from agent.steps.names import MAX_LABEL, MAX_NAME, fqdn_problem, name_problem, normalise_fqdn, zabbix_host_refusal
 from agent.steps.request import validate_request
 from agent.steps.services import Services
+from agent.zabbix.sync import plan_sync
 from integrations.netbox.inventory import MonitoredObject
 from integrations.switches.base import sanitize_description
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import responses
 
-from agent.bootstrap import custom_link_fields
+from agent.setup.bootstrap import custom_link_fields
 from integrations.errors import PermanentError, TransientError
 from integrations.netbox.session import SessionReader
 

@@ -74,7 +74,7 @@ def test_a_notice_not_sent_shows_as_failed_in_the_timeline_and_its_data(cli_stor
     from agent.cli import app  # imported here: the CLI's import is heavy for the notice tests above
     from agent.engine.registry import ObjectRef
     from agent.engine.store import NewStep
-    from agent.timeline import calendar_of, run_data
+    from agent.engine.timeline import calendar_of, run_data
 
     store = cli_store
     t0 = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)

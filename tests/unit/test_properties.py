@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.domain.capacity import blocked_units, free_positions
 from agent.engine.calendar import OfficeCalendar, parse_standard
-from agent.jobs.scheduler import schedule_problem
+from agent.engine.schedules import schedule_problem
 from agent.steps.backup import parse_retention
-from agent.steps.capacity_model import blocked_units, free_positions
 from integrations.netbox import Occupant, RackInfo
 from integrations.switches.base import DESCRIPTION_MAX, sanitize_description
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import responses
 
+from agent.config.settings import load_settings
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import ObjectRef, StepContext
-from agent.settings import load_settings
 from agent.steps.capacity import check_capacity, plan_capacity
 from agent.steps.placement import place_device
 from agent.steps.services import Services

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import agent.steps.restore  # noqa: F401  (registers the restore steps)
+from agent.config.settings import load_settings
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
-from agent.settings import load_settings
 from agent.steps.services import Services
 from integrations.backup import ResticRepository, Retention
 from integrations.errors import PermanentError, TransientError

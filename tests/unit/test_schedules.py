@@ -17,8 +17,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from agent.engine.schedules import BackupScheduler, Due, schedules
 from agent.engine.store import Store
-from agent.jobs.scheduler import BackupScheduler, Due, schedules
 
 TZ = "Asia/Jakarta"
 T0 = datetime(2026, 12, 5, 1, 0, 30, tzinfo=UTC)
@@ -116,7 +116,9 @@ def test_legacy_pickled_jobs_are_converted_and_an_exploit_row_is_refused(tmp_pat
     old = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=url, tablename="dcagent_jobs")})
     old.start(paused=True)
     trigger = CronTrigger(minute="30", hour="1", day_of_week="mon-fri", timezone=TZ)
-    old.add_job("agent.jobs.runner:scheduled_backup", trigger, id="backup:12", name="backup web01",
+    # Rows of old installations name agent.jobs.runner; APScheduler resolves a reference when the job is added, so the
+    # test names where that function lives now. The migration never reads the reference (only the cron parts).
+    old.add_job("agent.runtime.scheduled:scheduled_backup", trigger, id="backup:12", name="backup web01",
                 kwargs={"device_id": 12})  # fmt: skip
     old.shutdown()
     marker = tmp_path / "pwned"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import Settings, SettingsError, load_settings, redacted
+from agent.config.settings import Settings, SettingsError, load_settings, redacted
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "dcagent.example.toml"
 

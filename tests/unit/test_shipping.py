@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.config.settings import load_settings
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import ObjectRef, StepContext
-from agent.settings import load_settings
 from agent.steps.services import Services
 from agent.steps.shipping import ship_request
 from integrations.netbox import GatewayRef, JournalEntry

@@ -74,7 +74,7 @@ def test_hosts_are_created_in_one_call_and_a_refused_chunk_is_retried_host_by_ho
 
 
 def test_a_dashboard_is_created_once_then_left_alone_and_rewritten_only_when_its_widgets_differ() -> None:
-    from integrations.zabbix_dashboards import Widget
+    from integrations.zabbix.dashboards import Widget
 
     widget = Widget(type="problems", name="Kapasitas hampir habis", x=0, y=0, width=24, height=5,
                     fields=((2, "groupids", "31"),))  # fmt: skip

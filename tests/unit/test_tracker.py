@@ -10,7 +10,7 @@ from typing import Any
 from agent.engine.playbook import load_playbook
 from agent.engine.registry import ObjectRef
 from agent.engine.store import RunView, StepView
-from agent.tracker import NetBoxTracker
+from agent.runtime.tracker import NetBoxTracker
 from tests.unit.engine.world import World, make_registry
 
 BOOK = """\

@@ -16,15 +16,15 @@ import pytest
 from weasyprint import HTML
 
 import agent.steps.reports  # noqa: F401  (registers the document steps)
+from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar, parse_standard
 from agent.engine.locks import InProcessLocks
 from agent.engine.phases import AgentSpan, PersonAct, decision_acts, phases
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
 from agent.engine.store import NewStep, Store
-from agent.settings import load_settings
+from agent.engine.timeline import run_data
 from agent.steps.services import Services
 from agent.steps.step_table import seconds_words, span_words
-from agent.timeline import run_data
 
 FILED = datetime(2026, 12, 7, 1, 30, tzinfo=UTC)  # Monday 08.30 WIB
 DISPOSED = datetime(2026, 12, 7, 3, 30, tzinfo=UTC)  # 10.30 WIB: two working hours later

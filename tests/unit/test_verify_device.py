@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 import agent.steps  # noqa: F401  (registers every step)
+from agent.config.settings import load_settings
 from agent.engine.errors import StepInputError
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbooks
 from agent.engine.registry import ObjectRef, StepContext
-from agent.settings import load_settings
 from agent.steps.services import Services
 from agent.steps.verify import device_after, expected_device, verify_device
 from agent.steps.withdrawal import release_addresses, unrack_device

@@ -150,9 +150,9 @@ def test_the_devices_macs_are_read_from_netbox_in_the_switches_form() -> None:
 
 
 def test_the_layer_check_reads_the_finding_and_retry_modules() -> None:
-    from tests.unit.test_layers import ROOT, sources
+    from tests.unit.test_layers import MODULES, layer_of
 
-    assert {ROOT / "agent/steps/findings.py", ROOT / "agent/steps/verify_retry.py"} <= set(sources("agent/steps"))
+    assert all(layer_of(m) == "steps" and m in MODULES for m in ("agent.steps.findings", "agent.steps.verify_retry"))
 
 
 def _outputs(outputs: dict[str, dict[str, object]]) -> StepContext:

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from agent.config.settings import load_settings
 from agent.engine.errors import StepInputError
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import ObjectRef, StepContext
-from agent.settings import load_settings
 from agent.steps.monitoring import verify_monitoring
 from agent.steps.services import Services
 from integrations.errors import TransientError

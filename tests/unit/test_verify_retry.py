@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from agent.config.settings import load_settings
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import ObjectRef, StepContext, StepResult
-from agent.settings import load_settings
 from agent.steps.monitoring import verify_monitoring
 from agent.steps.params import VerifyMonitoring
 from agent.steps.services import Services
@@ -310,8 +310,8 @@ def test_on_failure_fail_keeps_the_old_behaviour(tmp_path: Path) -> None:
 
 def test_bootstrap_makes_the_retry_tag_of_every_playbook_that_waits_for_one() -> None:
     import agent.steps  # noqa: F401  (registers every step)
-    from agent.bootstrap import retry_tags
     from agent.engine.playbook import load_playbooks
+    from agent.setup.bootstrap import retry_tags
 
     books = load_playbooks(Path(__file__).resolve().parents[2] / "playbooks")
     assert retry_tags(books.values()) == {

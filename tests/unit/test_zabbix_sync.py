@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.jobs.zabbix_apply import proxy_fields
-from agent.jobs.zabbix_sync import host_update, plan_sync
-from agent.settings import ZabbixSyncSettings
+from agent.config.settings import ZabbixSyncSettings
 from agent.steps.monitoring import object_host
+from agent.zabbix.apply import proxy_fields
+from agent.zabbix.sync import host_update, plan_sync
 from integrations.netbox import MonitoredObject
-from integrations.zabbix_inventory import ZabbixHost
+from integrations.zabbix.inventory import ZabbixHost
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "zabbix-templates.yaml"
 

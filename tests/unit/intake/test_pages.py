@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 import agent.steps.reports  # noqa: F401  (registers the document steps)
+from agent.config.settings import load_settings
 from agent.engine.playbook import load_playbook
 from agent.engine.registry import ObjectRef, StepContext
 from agent.engine.store import NewStep, Store
 from agent.intake.pages import Pages, pending_decisions
 from agent.intake.server import create_app
 from agent.reports.links import document_path, object_path, run_path, signed_path
-from agent.settings import load_settings
 from agent.steps.reports import document_entry
 from agent.steps.services import Services
 from integrations.errors import TransientError

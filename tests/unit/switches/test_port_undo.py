@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import ObjectRef, StepContext
-from agent.settings import load_settings
 from agent.steps.connection_build import restore_connection_port
 from agent.steps.services import Services
 from agent.steps.switchport import configure_switch_port, restore_switch_port

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
-from agent import clients
+from agent.config import clients
+from agent.config.settings import Settings
 from agent.i18n import Language, t
-from agent.settings import Settings
 from integrations.errors import IntegrationError
 from integrations.netbox import MIN_VERSION as NETBOX_MIN
 from integrations.netbox import SwitchRef

@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 from time import sleep
 
 import agent.steps  # noqa: F401  (registers every step before playbooks are checked)
+from agent.config.settings import Settings
 from agent.engine.executor import Executor
 from agent.engine.locks import locks_for
 from agent.engine.playbook import Playbook, load_playbooks
+from agent.engine.schedules import BackupScheduler
 from agent.engine.store import Store
 from agent.i18n import use_locale_dir
 from agent.intake.service import IntakeService
-from agent.jobs.scheduler import BackupScheduler
-from agent.settings import Settings
+from agent.runtime.tracker import NetBoxTracker
 from agent.steps.services import Services
-from agent.tracker import NetBoxTracker
 from integrations.cancel import scope as cancel_scope
 
 

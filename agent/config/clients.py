@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.settings import DNSSettings, MailSettings, Settings, SSHSettings
+from agent.config.settings import DNSSettings, MailSettings, Settings, SSHSettings
 from integrations.backup import ResticRepository
 from integrations.dns import DNSClient
 from integrations.mail import Mailer

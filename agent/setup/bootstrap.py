@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from agent.config.settings import ZabbixSyncSettings
 from agent.engine.playbook import Playbook
 from agent.reports.links import object_path
-from agent.settings import ZabbixSyncSettings
 from agent.steps.params import AwaitDelivery, AwaitRecord, VerifyMonitoring
 from integrations.netbox import NetBoxClient
 from integrations.netbox.inventory import OBJECT_TYPE
@@ -27,7 +27,7 @@ REQUEST_TAGS: dict[str, str] = {
     "sop-backup-stop": "Penghentian backup",
     "sop-restore": "Permintaan restore",
 }
-OUTCOME_RUNNING = "dcagent-running"  # the tag an object carries while a run is active on it (agent.tracker)
+OUTCOME_RUNNING = "dcagent-running"  # the tag an object carries while a run is active on it (agent.runtime.tracker)
 OTHER_TAGS: dict[str, tuple[str, str]] = {
     APPROVAL_TAG: ("4caf50", "Disetujui Kepala Bidang (yang menambahkan tag ini dicatat sebagai penyetuju)"),
     OUTCOME_RUNNING: ("2196f3", "Sedang dikerjakan dcagent"),

@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from agent.engine.registry import ObjectRef
+from agent.engine.schedules import Due
 from agent.engine.store import RunView
-from agent.jobs.scheduler import Due
 from agent.steps.backup_health import send_outcome
 from integrations.errors import IntegrationError
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.runtime.app import Agent
 
 log = logging.getLogger("dcagent.jobs")
 JOB_PLAYBOOK = "backup-job"

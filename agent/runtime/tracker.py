@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from agent.domain.markers import marker
 from agent.engine.executor import Final
 from agent.engine.playbook import Playbook
 from agent.engine.store import RunView
@@ -19,10 +20,6 @@ log = logging.getLogger("dcagent.tracker")
 OUTCOME_TAGS = {"running": "dcagent-running", "done": "dcagent-done", "rejected": "dcagent-rejected",
                 "failed": "dcagent-failed", "planned": "dcagent-planned"}  # fmt: skip
 KIND = {"started": "info", "done": "success", "rejected": "warning", "failed": "danger", "planned": "success"}
-
-
-def marker(run_id: str, event: str) -> str:
-    return f"[dcagent run {run_id} {event}]"
 
 
 def _awaited(playbook: Playbook) -> tuple[str, str]:

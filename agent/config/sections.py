@@ -1,5 +1,5 @@
 """The sections of dcagent's settings (``[netbox]``, ``[zabbix]``, ``[backup]``…): each a frozen model whose field
-descriptions document it. Loading, layering and the top-level model are in ``agent.settings``."""
+descriptions document it. Loading, layering and the top-level model are in ``agent.config.settings``."""
 
 from __future__ import annotations
 

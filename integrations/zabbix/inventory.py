@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from integrations.errors import PermanentError
-from integrations.zabbix_hosts import INVENTORY_FIELDS
+from integrations.zabbix.hosts import INVENTORY_FIELDS
 
 CHUNK = 100  # hosts per write call: one transaction each, a request of a few hundred kB at most
 

@@ -1,4 +1,4 @@
-"""The NetBox→Zabbix sync's reads and writes around its plan (agent.jobs.zabbix_sync): state read in bulk, the
+"""The NetBox→Zabbix sync's reads and writes around its plan (agent.zabbix.sync): state read in bulk, the
 changes written in bulk (hosts, interfaces, groups; then the host ids and journal entries in NetBox), every write
 call counted, so that "a second sync makes no write" is a number, not a claim."""
 
@@ -8,16 +8,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.config.settings import ZabbixSyncSettings
 from agent.i18n import Language, t
-from agent.jobs.zabbix_sync import Change, SyncReport, _identity, host_update, plan_sync
-from agent.settings import ZabbixSyncSettings
 from agent.steps.monitoring import IDENTITY_TAG
+from agent.zabbix.sync import Change, SyncReport, _identity, host_update, plan_sync
 from integrations.metrics import api_calls
 from integrations.netbox import MonitoredObject, NetBoxClient
 from integrations.netbox.inventory import Kind
 from integrations.zabbix import ZabbixClient
-from integrations.zabbix_hosts import interface_params
-from integrations.zabbix_inventory import ZabbixHost
+from integrations.zabbix.hosts import interface_params
+from integrations.zabbix.inventory import ZabbixHost
 
 Ref = tuple[str, int]
 

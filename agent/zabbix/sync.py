@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.settings import ZabbixSyncSettings
+from agent.config.settings import ZabbixSyncSettings
+from agent.domain.names import zabbix_host_refusal
 from agent.steps.monitoring import IDENTITY_TAG, OWNED_TAGS, interface_for, object_host, templates_for
-from agent.steps.names import zabbix_host_refusal
 from integrations.netbox import MonitoredObject
 from integrations.zabbix import HostSpec
-from integrations.zabbix_inventory import ZabbixHost
+from integrations.zabbix.inventory import ZabbixHost
 
 OWNED_GROUPS = ("Site/", "OPD/")  # group name prefixes dcagent sets: a host that moves leaves the old one
 
@@ -105,7 +105,7 @@ def host_update(
 
 def _unusable(obj: MonitoredObject, proxies: Mapping[str, str]) -> str | None:
     """Why the object cannot be followed (named in the report and the journal), or None: its config context, or
-    a name Zabbix would not take as it is (agent.steps.names: a host under another name than NetBox's is one lookups
+    a name Zabbix would not take as it is (agent.domain.names: a host under another name than NetBox's is one lookups
     by name miss, so it is reported, never transliterated)."""
     if (refused := zabbix_host_refusal(obj.name)) is not None:
         return refused

@@ -9,7 +9,7 @@ are procrastinate periodic tasks, deferred once per period however many agents r
   another agent takes them and resumes the run from its first unfinished step;
 - queues runs that are active with no job and no process holding their lease (an agent stopped gracefully
   mid-run, or died between recording a run and queueing it), and waiting runs whose time has come;
-- starts due schedules (a row claimed once, see :mod:`agent.jobs.scheduler`) as ``dcagent.backup`` or
+- starts due schedules (a row claimed once, see :mod:`agent.engine.schedules`) as ``dcagent.backup`` or
   ``dcagent.switch_configs`` jobs, one queued per device at most.
 
 A job names a task and carries plain JSON arguments (a run id, a device id): nothing pickled, nothing imported by
@@ -33,11 +33,11 @@ from procrastinate import exceptions as pexc
 from sqlalchemy.engine import make_url
 
 from agent.engine.executor import run_lease
-from agent.jobs import runner
-from agent.jobs.scheduler import Due
+from agent.engine.schedules import Due
+from agent.runtime import scheduled
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.runtime.app import Agent
 
 log = logging.getLogger("dcagent.cluster")
 QUEUE = "dcagent"
@@ -93,8 +93,8 @@ class Cluster:
             executor.run_here(run_id)
 
         app.task(name=RUN, queue=QUEUE)(run)
-        app.task(name=BACKUP, queue=QUEUE)(runner.scheduled_backup)
-        app.task(name=SWITCH_CONFIGS, queue=QUEUE)(runner.scheduled_switch_configs)
+        app.task(name=BACKUP, queue=QUEUE)(scheduled.scheduled_backup)
+        app.task(name=SWITCH_CONFIGS, queue=QUEUE)(scheduled.scheduled_switch_configs)
         sweep = app.task(name="dcagent.sweep", queue=QUEUE, queueing_lock="dcagent.sweep")(self._sweep)
         app.periodic(cron=cron_every(sweep_seconds), periodic_id="sweep")(sweep)
         for name, (seconds, func) in timers.items():

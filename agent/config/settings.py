@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from agent.settings_sections import (
+from agent.config.sections import (
     BackupSettings,
     ClusterSettings,
     DNSSettings,
@@ -39,7 +39,7 @@ from agent.settings_sections import (
 )
 from integrations.redact import mask_url_credentials
 
-# The sections are defined in agent.settings_sections and imported from here, with the loading.
+# The sections are defined in agent.config.sections and imported from here, with the loading.
 __all__ = [
     "SECRET_MASK",
     "BackupSettings",
@@ -61,7 +61,7 @@ __all__ = [
 ENV_PREFIX = "DCAGENT_"
 NESTED = "__"
 CONFIG_ENV = "DCAGENT_CONFIG"
-CHAOS_PREFIX = "DCAGENT_CHAOS_"  # testing aids read by the wiring, not settings (see agent/app.py)
+CHAOS_PREFIX = "DCAGENT_CHAOS_"  # testing aids read by the wiring, not settings (see agent/runtime/app.py)
 
 
 class SettingsError(Exception):

@@ -20,12 +20,11 @@ from integrations.cancel import check
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError, VersionError
 from integrations.metrics import count_call
 from integrations.versions import parse_version
-from integrations.zabbix_dashboards import DashboardWrites
-from integrations.zabbix_hosts import HostSpec as HostSpec  # re-exported: the steps build hosts from here
-from integrations.zabbix_hosts import HostWrites
-from integrations.zabbix_inventory import HostInventory
-from integrations.zabbix_maintenance import MaintenanceWrites
-from integrations.zabbix_verification import VerificationWrites
+from integrations.zabbix.dashboards import DashboardWrites
+from integrations.zabbix.hosts import HostWrites
+from integrations.zabbix.inventory import HostInventory
+from integrations.zabbix.maintenance import MaintenanceWrites
+from integrations.zabbix.verification import VerificationWrites
 
 log = logging.getLogger("dcagent.api")
 

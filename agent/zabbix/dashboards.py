@@ -6,13 +6,13 @@ rack or agent node shows up without touching the dashboards."""
 
 from __future__ import annotations
 
-from agent.jobs.capacity_telemetry import GROUP as CAPACITY_GROUP
-from agent.jobs.heartbeat import GROUP as AGENT_GROUP
-from agent.jobs.heartbeat import ITEMS as AGENT_ITEMS
-from agent.jobs.heartbeat import OUTCOMES, OVER, RUNS, WITHIN
 from agent.steps.backup_health import HOST_GROUP as BACKUP_GROUP
+from agent.zabbix.capacity_telemetry import GROUP as CAPACITY_GROUP
+from agent.zabbix.heartbeat import GROUP as AGENT_GROUP
+from agent.zabbix.heartbeat import ITEMS as AGENT_ITEMS
+from agent.zabbix.heartbeat import OUTCOMES, OVER, RUNS, WITHIN
 from integrations.zabbix import ZabbixClient
-from integrations.zabbix_dashboards import Widget
+from integrations.zabbix.dashboards import Widget
 
 CAPACITY = "Kapasitas Data Center"
 AGENT = "dcagent"

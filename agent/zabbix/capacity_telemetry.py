@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from agent.config.settings import Settings
+from agent.domain.capacity import blocked_units, feed_capacity_w
 from agent.engine.playbook import Playbook
 from agent.i18n import t
-from agent.settings import Settings
-from agent.steps.capacity_model import blocked_units, feed_capacity_w
 from agent.steps.services import Services
 from integrations.errors import IntegrationError, TransientError
 from integrations.netbox import NetBoxClient, SiteCapacity

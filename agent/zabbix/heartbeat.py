@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from agent.engine.playbook import Playbook
 from agent.engine.store import RunView, Store
+from agent.engine.timeline import calendar_of, standard_of
 from agent.steps.services import Services
-from agent.timeline import calendar_of, standard_of
 from integrations.errors import IntegrationError
 from integrations.zabbix import TrapperItem, TriggerSpec
 

@@ -16,23 +16,23 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 
-from agent.app import Agent
-from agent.bootstrap import delivery_tags, record_tags, retry_tags
+from agent.config.settings import Settings
 from agent.engine.playbook import Playbook
 from agent.engine.registry import ObjectRef
+from agent.engine.schedules import SWITCH_CONFIGS, BackupScheduler, Due
 from agent.intake.echo import run_echo
 from agent.intake.pages import Pages
 from agent.intake.server import create_app
-from agent.jobs import runner
-from agent.jobs.capacity_telemetry import CapacityTelemetry, changes_capacity
-from agent.jobs.cluster import Cluster
 from agent.jobs.expiry import check_expiries
-from agent.jobs.heartbeat import RECONCILED, Heartbeat, node_host
-from agent.jobs.intervals import Intervals
-from agent.jobs.scheduler import SWITCH_CONFIGS, BackupScheduler, Due
-from agent.jobs.zabbix_apply import sync_zabbix
 from agent.reports import render
-from agent.settings import Settings
+from agent.runtime import scheduled
+from agent.runtime.app import Agent
+from agent.runtime.cluster import Cluster
+from agent.runtime.timers import Intervals
+from agent.setup.bootstrap import delivery_tags, record_tags, retry_tags
+from agent.zabbix.apply import sync_zabbix
+from agent.zabbix.capacity_telemetry import CapacityTelemetry, changes_capacity
+from agent.zabbix.heartbeat import RECONCILED, Heartbeat, node_host
 from integrations.netbox.inventory import Kind
 from integrations.netbox.session import SessionReader
 
@@ -149,7 +149,7 @@ def start_due(schedules: BackupScheduler, intervals: Intervals) -> list[Due]:
     """Start the schedules whose time has come, each in a worker thread of this agent."""
 
     def launch(due: Due) -> None:
-        intervals.once(runner.run_due, f"due:{due.id}", args=[due])  # False: the last one has not started yet
+        intervals.once(scheduled.run_due, f"due:{due.id}", args=[due])  # False: the last one has not started yet
 
     try:
         return schedules.claim_due(launch)
@@ -234,7 +234,7 @@ def serve(agent: Agent) -> None:
         )
     # The first report's PDF engine and fonts load now, while nothing waits for them.
     threading.Thread(target=render.warm_up, name="dcagent-warm-up", daemon=True).start()
-    runner.install(agent)
+    scheduled.install(agent)
     cluster = _cluster(agent)
     # Alone, this agent resumes every unfinished run; in a cluster the sweep queues the runs nobody drives.
     resumed = agent.executor.resume_all() if cluster is None else []

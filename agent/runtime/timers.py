@@ -1,7 +1,7 @@
 """The agent's in-process timers (reconciler, waker, schedules, heartbeat, …): APScheduler, in memory only.
 
 Nothing here is persisted: each ``serve`` adds its timers at start. What must survive a restart (backup schedules)
-is data in the run store (:mod:`agent.jobs.scheduler`), which a timer here claims.
+is data in the run store (:mod:`agent.engine.schedules`), which a timer here claims.
 """
 
 from __future__ import annotations

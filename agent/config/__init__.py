@@ -1,0 +1,1 @@
+"""Settings, their sections, and the clients built from them."""

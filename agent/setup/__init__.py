@@ -1,0 +1,1 @@
+"""Setting an installation up and checking it: `dcagent bootstrap` and `dcagent doctor`."""

@@ -1,0 +1,1 @@
+"""What dcagent keeps in Zabbix: the host sync, heartbeat, capacity telemetry and dashboards."""
