@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("config", ("agent.config",)),  # settings and the clients built from them
     ("engine", ("agent.engine",)),  # runs: playbooks, contracts, executor, store, locks, calendar, timeline
     ("reports", ("agent.reports",)),  # templates and rendering
-    ("base", ("agent", "agent.i18n", "agent.logs")),  # the version, messages, log format
+    ("base", ("agent$", "agent.i18n", "agent.logs")),  # the version, messages, log format ("$": that module alone)
     ("integrations", ("integrations",)),  # one adapter per outside system; knows nothing of runs
 )
 RANK = {name: len(LAYERS) - i for i, (name, _) in enumerate(LAYERS)}
@@ -52,7 +52,9 @@ def layer_of(module: str) -> str | None:
     best: tuple[int, str] | None = None
     for name, prefixes in LAYERS:
         for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and (best is None or len(p) > best[0]):
+            exact = p.endswith("$")
+            p = p.removesuffix("$")
+            if (module == p or (not exact and module.startswith(p + "."))) and (best is None or len(p) > best[0]):
                 best = (len(p), name)
     return best[1] if best else None
 
@@ -141,7 +143,8 @@ def test_the_checks_see_a_violation_and_a_cycle(tmp_path: Path) -> None:
                    "from agent.config import clients\n")  # fmt: skip
     assert imported(ast.parse(bad.read_text()), MODULES) == {"agent.cli", "integrations.netbox", "agent.config.clients"}
     assert RANK[layer_of("agent.cli") or ""] > RANK[layer_of("agent.steps.ipam") or ""]
-    assert layer_of("agent.steps.ipam") == "steps" and layer_of("agent.i18n") == "base" and layer_of("x.y") is None
+    assert layer_of("agent.steps.ipam") == "steps" and layer_of("agent.i18n") == "base"
+    assert layer_of("agent") == "base" and layer_of("agent.new") is None and layer_of("x.y") is None
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
 
