@@ -364,7 +364,7 @@ class Executor:
                                       clock=CancellableClock(self.clock, cancel, self._idle),
                                       locks=CancellableLocks(self.locks, cancel, self._idle))  # fmt: skip
                 try:
-                    result = call_with_deadline(partial(spec.fn, attempt_ctx), ref.timeout or spec.timeout, cancel,
+                    result = call_with_deadline(partial(spec.run, attempt_ctx), ref.timeout or spec.timeout, cancel,
                                                 self._step_scope, self._cancel_grace)  # fmt: skip
                     output = _jsonable(result.output)
                 except Exception as e:
@@ -490,7 +490,6 @@ class Executor:
     ) -> BaseException | None:
         spec: StepSpec = self.registry.get(ref.step)
         assert spec.undo is not None
-        undo = spec.undo
         ctx = self._context(run, ref, outputs)
         token = step_var.set(f"undo:{ref.key}")
         outage_since: datetime | None = None
@@ -501,7 +500,7 @@ class Executor:
                 attempt_ctx = replace(ctx, clock=CancellableClock(self.clock, cancel, self._idle),
                                       locks=CancellableLocks(self.locks, cancel, self._idle))  # fmt: skip
                 try:
-                    call_with_deadline(partial(undo, attempt_ctx, done_output), spec.timeout, cancel,
+                    call_with_deadline(partial(spec.run_undo, attempt_ctx, done_output), spec.timeout, cancel,
                                        self._step_scope, self._cancel_grace)  # fmt: skip
                 except Exception as e:
                     outage_since = outage_since or self.clock.now()
@@ -545,7 +544,7 @@ class Executor:
             if spec.plan is None:
                 lines.append((step_ref.key, PlannedChange("-", "none", "-", spec.description or "no plan declared")))
                 continue
-            changes = spec.plan(self._context(fake_run, step_ref, {}))
+            changes = spec.run_plan(self._context(fake_run, step_ref, {}))
             lines += [(step_ref.key, change) for change in changes]
             if any(c.action == "reject" for c in changes) and step_ref.on_rejected == "reject":
                 break

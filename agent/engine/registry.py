@@ -159,6 +159,21 @@ class StepSpec:
     def needed(self, params: Mapping[str, Any]) -> tuple[str, ...]:
         return self.needs(params) if callable(self.needs) else self.needs
 
+    # The one way a step's functions are called (the executor, the dry run, the plans that run a check, the tests):
+    # what a step receives is decided here, once.
+    def run(self, ctx: StepContext) -> StepResult:
+        return self.fn(ctx)
+
+    def run_undo(self, ctx: StepContext, output: Mapping[str, Any]) -> None:
+        if self.undo is None:
+            raise ValueError(f"step {self.name!r} has no undo")
+        self.undo(ctx, output)
+
+    def run_plan(self, ctx: StepContext) -> list[PlannedChange]:
+        if self.plan is None:
+            raise ValueError(f"step {self.name!r} has no plan")
+        return self.plan(ctx)
+
 
 class Registry:
     def __init__(self) -> None:

@@ -21,7 +21,7 @@ def checked_plan(step_name: str, system: str, target: str, detail: str) -> PlanF
     lines (the run would end there); else one fixed line saying what it checks."""
 
     def plan(ctx: StepContext) -> list[PlannedChange]:
-        result = REGISTRY.get(step_name).fn(ctx)
+        result = REGISTRY.get(step_name).run(ctx)
         if result.outcome == "rejected":
             return [PlannedChange(system, "reject", target, reason) for reason in result.reasons]
         return [PlannedChange(system, "check", target, detail)]

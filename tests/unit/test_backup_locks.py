@@ -82,7 +82,7 @@ def run_step(name: str, run_id: str, svc: Services, locks: InProcessLocks) -> An
     backup._CONFIGS[run_id] = config
     ctx = StepContext(run_id=run_id, playbook="backup-job", step=name, request=ObjectRef("dcim.device", 7),
                       outputs={}, services=svc, locks=locks, clock=Clock())  # fmt: skip
-    return REGISTRY.get(name).fn(ctx)
+    return REGISTRY.get(name).run(ctx)
 
 
 def test_a_snapshot_waits_for_the_devices_running_pull_and_a_vanished_mirror_is_refused(

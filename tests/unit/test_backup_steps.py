@@ -127,7 +127,7 @@ def run_step(name: str, run_id: str, svc: Services, locks: InProcessLocks, clock
     ctx = StepContext(run_id=run_id, playbook=playbook, step=name, request=ObjectRef("dcim.device", 7),
                       outputs={}, services=svc, locks=locks, clock=clock or Clock(), language="en",
                       params=params or {})  # fmt: skip
-    return REGISTRY.get(name).fn(ctx)
+    return REGISTRY.get(name).run(ctx)
 
 
 # -- #12: the retention default reaches every step, in any process -----------------------------------------------

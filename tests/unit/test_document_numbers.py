@@ -96,7 +96,7 @@ def test_a_document_carries_its_number_letterhead_and_signatories_and_a_rerun_th
         document_number=lambda kind, year: numbers.take("Diskominfo Sumbawa", kind, year, "run-1"),
     )  # fmt: skip
     numbers.take("Diskominfo Sumbawa", "SP", 2026, "an-earlier-run")
-    first = REGISTRY.get("backup_stop_letter").fn(ctx)
+    first = REGISTRY.get("backup_stop_letter").run(ctx)
     html = Path(first.output["html"]).read_text(encoding="utf-8")
     assert "Nomor: SP/002/DC/XII/2026" in html  # the office's second backup-stop letter of 2026
     assert "Nomor surat permohonan" in html and "005/123/BKPSDM/XI/2026" in html  # the letter it answers
@@ -105,9 +105,9 @@ def test_a_document_carries_its_number_letterhead_and_signatories_and_a_rerun_th
     assert "Ir. Siti Rahmawati" in html and "Budi Santoso" in html and svc.netbox.asked == ["staf"]
     assert "Kepala Bidang" in html  # no head_title: the default label
     titled = replace(ctx, meta={**ctx.meta, "documents": DocumentsSpec(letterhead=head, head_title="Kepala Seksi")})
-    html = Path(REGISTRY.get("backup_stop_letter").fn(titled).output["html"]).read_text(encoding="utf-8")
+    html = Path(REGISTRY.get("backup_stop_letter").run(titled).output["html"]).read_text(encoding="utf-8")
     assert "Kepala Seksi" in html and "Kepala Bidang" not in html  # the approving official's own title
-    again = REGISTRY.get("backup_stop_letter").fn(ctx)  # the step re-run after a crash
+    again = REGISTRY.get("backup_stop_letter").run(ctx)  # the step re-run after a crash
     assert "Nomor: SP/002/DC/XII/2026" in Path(again.output["html"]).read_text(encoding="utf-8")
 
 

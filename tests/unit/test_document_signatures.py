@@ -87,7 +87,7 @@ def test_sumbawa_berita_acara_is_signed_by_the_team_kasi_kadis_and_the_agency_wi
 ) -> None:
     spec, netbox = sumbawa().documents, NetBox()
     ctx = context(tmp_path, spec, netbox)
-    page = Path(REGISTRY.get("work_report").fn(ctx).output["html"]).read_text(encoding="utf-8")
+    page = Path(REGISTRY.get("work_report").run(ctx).output["html"]).read_text(encoding="utf-8")
     kasi, kadis = spec.official("kepala-seksi"), spec.official("kepala-dinas")
     assert kasi is not None and kadis is not None and kasi.nip and kadis.nip
     assert blocks(page) == [
@@ -108,7 +108,7 @@ def test_an_official_without_a_name_is_who_made_the_roles_decision_or_holds_it(t
     ).model_copy(update={"deciders": {"approved": "kepala-seksi"}})  # fmt: skip
     netbox = NetBox()
     ctx = context(tmp_path, spec, netbox, names={"kasi": "Ir. Kasi Yang Menugaskan"})
-    page = Path(REGISTRY.get("acceptance_letter").fn(ctx).output["html"]).read_text(encoding="utf-8")
+    page = Path(REGISTRY.get("acceptance_letter").run(ctx).output["html"]).read_text(encoding="utf-8")
     assert blocks(page) == [("", "Kepala Seksi", "Ir. Kasi Yang Menugaskan", ""),
                             ("Mengetahui,", "Kepala Dinas", "Lalu Kadis", "NIP. 198001012005011001")]  # fmt: skip
     assert netbox.asked == [["budi", "kadis"]]  # the filer and the holder of a role without a decision, in one read
@@ -118,12 +118,12 @@ def test_a_playbook_without_officials_signs_as_before(tmp_path: Path) -> None:
     """The agency's blank line, the team, the approving head (head_title, else "Kepala Bidang"); a reply letter
     the head alone."""
     ctx = context(tmp_path, DocumentsSpec(), names={"kasi": "Ir. Siti Rahmawati"})
-    page = Path(REGISTRY.get("acceptance_letter").fn(ctx).output["html"]).read_text(encoding="utf-8")
+    page = Path(REGISTRY.get("acceptance_letter").run(ctx).output["html"]).read_text(encoding="utf-8")
     assert blocks(page) == [("", "Perwakilan OPD", "", ""), ("", "Tim Data Center", "Budi Santoso", ""),
                             ("", "Kepala Bidang", "Ir. Siti Rahmawati", "")]  # fmt: skip
     assert "NIP." not in page and "Pemohon," not in page
     titled = context(tmp_path, DocumentsSpec(head_title="Kepala Seksi"), names={"kasi": "Ir. Siti Rahmawati"})
-    letter = Path(REGISTRY.get("reply_letter").fn(titled).output["html"]).read_text(encoding="utf-8")
+    letter = Path(REGISTRY.get("reply_letter").run(titled).output["html"]).read_text(encoding="utf-8")
     assert blocks(letter) == [("", "Kepala Seksi", "Ir. Siti Rahmawati", "")]
 
 

@@ -171,7 +171,7 @@ def test_a_backup_request_is_rejected_for_a_name_restic_and_zabbix_would_not_sha
         ctx = StepContext(run_id="run-b", playbook="backup", step="validate_backup_request",
                           request=ObjectRef("dcim.device", 7), outputs={}, services=svc, locks=InProcessLocks(),
                           clock=_Clock(), approved={"object": device})  # fmt: skip
-        results[name] = REGISTRY.get("validate_backup_request").fn(ctx)
+        results[name] = REGISTRY.get("validate_backup_request").run(ctx)
     assert results["srv-7"].outcome == "ok", results["srv-7"]
     refused = results["accA-sérvér-ñ-d9f0"]
     assert refused.outcome == "rejected" and any("nama perangkat" in r for r in refused.reasons), refused

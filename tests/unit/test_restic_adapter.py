@@ -143,11 +143,11 @@ def test_clean_up_after_a_restore_forgets_old_safety_snapshots_and_removes_stagi
     ctx = StepContext(run_id="run-1", playbook="restore", step="clean_up_restore",
                       request=ObjectRef("dcim.device", 7), outputs={}, services=svc, locks=InProcessLocks(),
                       clock=None)  # type: ignore[arg-type]  # fmt: skip
-    result = REGISTRY.get("clean_up_restore").fn(ctx)
+    result = REGISTRY.get("clean_up_restore").run(ctx)
     assert result.output["safety_removed"] == 1 and result.output["staging_freed"] == 1000
     assert not (tmp_path / "staging" / "restore" / "run-1").exists()
     a = args(tmp_path)
     assert a[a.index("--tag") + 1] == "dcagent,device:7,safety" and a[a.index("--keep-last") + 1] == "1"
     # a re-run (the agent killed after the step) finds nothing left to remove and still succeeds
-    again = REGISTRY.get("clean_up_restore").fn(ctx)
+    again = REGISTRY.get("clean_up_restore").run(ctx)
     assert again.outcome == "ok" and again.output["staging_freed"] == 0

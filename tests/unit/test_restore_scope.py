@@ -65,7 +65,7 @@ def snap(short_id: str, *paths: str) -> Snapshot:
 
 
 def validate(tmp_path: Path, repo: Repository, backup_paths: str, target: str, wanted: str = "latest") -> StepResult:
-    return REGISTRY.get("validate_restore_request").fn(context(tmp_path, repo, backup_paths, target, wanted))
+    return REGISTRY.get("validate_restore_request").run(context(tmp_path, repo, backup_paths, target, wanted))
 
 
 def context(tmp_path: Path, repo: Repository, backup_paths: str, target: str, wanted: str = "latest",

@@ -164,7 +164,7 @@ def test_the_berita_acara_shows_the_peoples_acts_against_their_standard_and_the_
     store: Store, tmp_path: Path
 ) -> None:
     ctx = report_context(store, tmp_path, colocation_run(store))
-    result = REGISTRY.get("work_report").fn(ctx)
+    result = REGISTRY.get("work_report").run(ctx)
     page = Path(result.output["html"]).read_text(encoding="utf-8")
     rows = step_table(page)
     assert rows[:4] == [
@@ -200,7 +200,7 @@ def test_documents_of_runs_without_waits_list_the_agents_steps_as_one_phase(stor
     _finish(store, view.steps[0].id, APPROVED, 0.8)
     ctx = report_context(store, tmp_path, run_id, language="en")
     ctx = replace(ctx, approved={"object": ctx.approved["object"]})
-    result = REGISTRY.get("restore_report").fn(ctx)
+    result = REGISTRY.get("restore_report").run(ctx)
     rows = step_table(Path(result.output["html"]).read_text(encoding="utf-8"))
     assert rows[1:] == [
         "dcagent's steps: 0.8 s (from 8 December 2026, 09:00 WIB)",
@@ -242,7 +242,7 @@ def _lines(box: Any, inside: bool = False) -> Any:
 def test_the_step_table_never_splits_a_word(store: Store, tmp_path: Path) -> None:
     """Each line of the printed table ends between words ("melebih-i" was the fault of columns sized to nothing)."""
     ctx = report_context(store, tmp_path, colocation_run(store))
-    page = Path(REGISTRY.get("work_report").fn(ctx).output["html"]).read_text(encoding="utf-8")
+    page = Path(REGISTRY.get("work_report").run(ctx).output["html"]).read_text(encoding="utf-8")
     words = {w for row in step_table(page) for w in row.split()}
     document = HTML(string=page).render()
     lines = [line for p in document.pages for line in _lines(p._page_box)]
