@@ -12,6 +12,7 @@ from agent.config.settings import ZabbixSyncSettings
 from agent.i18n import Language, t
 from agent.steps.monitoring import IDENTITY_TAG
 from agent.zabbix.sync import Change, SyncReport, _identity, host_update, plan_sync
+from integrations.errors import IntegrationError
 from integrations.metrics import api_calls
 from integrations.netbox import MonitoredObject, NetBoxClient
 from integrations.netbox.inventory import Kind
@@ -82,10 +83,12 @@ def sync_zabbix(
     in_scope = [o for o in objects if settings.statuses.get(o.status, "skip") != "skip"]
     changed = {(c.obj.kind, c.obj.id) for c in changes if c.obj is not None and c.action != "ignore"}
     report.unchanged = len([o for o in in_scope if o.ip]) - len(changed)
-    if not plan_only:
-        apply_changes(nb, zabbix, report, objects, hosts, language, proxies)
-    after = api_calls()
-    report.calls = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+    try:
+        if not plan_only:
+            apply_changes(nb, zabbix, report, objects, hosts, language, proxies)
+    finally:  # counted also when the NetBox writes failed: the report goes out with the error (SyncIncomplete)
+        after = api_calls()
+        report.calls = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
     return report
 
 
@@ -137,11 +140,28 @@ def apply_changes(
     links.update({(c.obj.kind, c.obj.id): None for c in report.changes if c.action == "delete" and c.obj})
     report.changes = [Change("skip", c.host, c.obj, (f"Zabbix refused: {refused[i]}",)) if i in refused else c
                       for i, c in enumerate(report.changes)]  # fmt: skip
-    report.hostids_written, calls = _write_hostids(nb, objects, links)
-    report.writes += calls
     entries = [(c.obj.object_type, c.obj.id, "info", _journal_text(c, links, language))
                for c in report.changes if c.obj is not None and c.action not in ("skip", "ignore")]  # fmt: skip
-    report.writes += nb.add_journals(entries) if entries else 0
+    try:
+        report.hostids_written, calls = _write_hostids(nb, objects, links)
+        report.writes += calls
+    except IntegrationError as e:
+        report.left += ["host ids not recorded in NetBox", f"{len(entries)} journal entries not written"]
+        raise SyncIncomplete(report, e) from e
+    try:
+        report.writes += nb.add_journals(entries) if entries else 0
+    except IntegrationError as e:
+        report.left.append(f"journal entries not written (of {len(entries)})")
+        raise SyncIncomplete(report, e) from e
+
+
+class SyncIncomplete(IntegrationError):
+    """Zabbix was brought in step, then recording it in NetBox failed: ``report`` says what was done and left."""
+
+    def __init__(self, report: SyncReport, cause: IntegrationError) -> None:
+        super().__init__(cause.system, cause.message)
+        self.report = report
+        self.retryable, self.outage = cause.retryable, cause.outage
 
 
 def _group_ids(zabbix: ZabbixClient, names: list[str]) -> tuple[dict[str, str], int]:

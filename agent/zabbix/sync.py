@@ -45,6 +45,9 @@ class SyncReport:
     hostids_written: int = 0
     writes: int = 0  # write calls made (Zabbix and NetBox)
     calls: dict[str, int] = field(default_factory=dict)
+    # Zabbix was written but recording it in NetBox failed: what was left undone, for people (the next sync finds
+    # each host by the NetBox id on it and records what is missing).
+    left: list[str] = field(default_factory=list)
 
     def count(self) -> dict[str, int]:
         return dict(Counter(c.action for c in self.changes)) | {"unchanged": self.unchanged}

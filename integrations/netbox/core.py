@@ -4,6 +4,7 @@ or not), status and token rights."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,8 +27,13 @@ from integrations.versions import parse_version
 class NetBoxCore:
     """The only door to NetBox. ``token`` is ``nbt_<key>.<token>`` (v2) or a legacy v1 token."""
 
-    def __init__(self, url: str, token: str, timeout: float = 10.0, verify_tls: bool = True) -> None:
+    def __init__(
+        self, url: str, token: str, timeout: float = 10.0, verify_tls: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
         self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.clock = clock  # seconds, for pacing bulk writes by their measured latency (integrations.netbox.bulk)
         self._api = pynetbox.api(self.url, token=token)
         self._api.http_session = TimeoutSession(timeout, verify=verify_tls, system="netbox")
         self._cache_lock = threading.Lock()

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import requests
 from pydantic import BaseModel, ConfigDict
 
 from integrations.errors import AuthError, PermanentError, TransientError
+from integrations.netbox.bulk import Pace, write_in_chunks
 from integrations.netbox.core import NetBoxCore
 
 SYSTEM = "NetBox"
@@ -199,20 +201,46 @@ class InventoryReads(NetBoxCore):
             alive |= {int(r["id"]) for r in rows}
         return alive
 
+    def _pace(self) -> Pace:
+        # Each bulk call aims at a quarter of the timeout (at most 10 s): a NetBox slowed fourfold still answers.
+        return Pace(target=min(10.0, self.timeout / 4), largest=WRITE_CHUNK, clock=self.clock)
+
     def write_zabbix_hostids(self, kind: Kind, hostids: Mapping[int, str | None]) -> int:
-        """Record each object's Zabbix host id (None clears it), in bulk PATCHes; returns the calls made."""
-        rows = [{"id": oid, "custom_fields": {HOSTID_FIELD: hid}} for oid, hid in sorted(hostids.items())]
-        for start in range(0, len(rows), WRITE_CHUNK):
-            self._rest("PATCH", f"{ENDPOINT[kind]}/", "record Zabbix host ids", json=rows[start : start + WRITE_CHUNK])
-        return -(-len(rows) // WRITE_CHUNK)
+        """Record each object's Zabbix host id (None clears it), in bulk PATCHes paced by NetBox's latency; a
+        chunk that timed out is read back and only its rows not yet as written are sent again. Returns the calls."""
+        wanted = {oid: hid for oid, hid in sorted(hostids.items())}
+
+        def send(ids: list[int]) -> None:
+            rows = [{"id": oid, "custom_fields": {HOSTID_FIELD: wanted[oid]}} for oid in ids]
+            self._rest("PATCH", f"{ENDPOINT[kind]}/", "record Zabbix host ids", json=rows)
+
+        def landed(ids: list[int]) -> list[int]:
+            rows = self._pages(f"{ENDPOINT[kind]}/", {"id": ids, "fields": "id,custom_fields"}, "read host ids back")
+            there = {int(r["id"]): (r.get("custom_fields") or {}).get(HOSTID_FIELD) for r in rows}
+            return [oid for oid in ids if oid in there and (there[oid] or None) == wanted[oid]]
+
+        done = write_in_chunks(list(wanted), send, landed, self._pace())
+        return done.calls + done.reads
 
     def add_journals(self, entries: Sequence[tuple[str, int, str, str]]) -> int:
-        """Journal entries (object type, id, kind, text) in bulk POSTs; returns the calls made."""
-        rows = [
-            {"assigned_object_type": t, "assigned_object_id": i, "kind": k, "comments": c} for t, i, k, c in entries
-        ]
-        for start in range(0, len(rows), WRITE_CHUNK):
-            self._rest(
-                "POST", "extras/journal-entries/", "write journal entries", json=rows[start : start + WRITE_CHUNK]
-            )
-        return -(-len(rows) // WRITE_CHUNK)
+        """Journal entries (object type, id, kind, text) in bulk POSTs paced by NetBox's latency. A POST that timed
+        out may have landed: its entries are looked for (same object and text, created in the last minutes, by
+        NetBox's clock give or take ten) and only those not found are posted again. Returns the calls made."""
+        since = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+
+        def send(chunk: list[tuple[str, int, str, str]]) -> None:
+            rows = [{"assigned_object_type": t, "assigned_object_id": i, "kind": k, "comments": c}
+                    for t, i, k, c in chunk]  # fmt: skip
+            self._rest("POST", "extras/journal-entries/", "write journal entries", json=rows)
+
+        def landed(chunk: list[tuple[str, int, str, str]]) -> list[tuple[str, int, str, str]]:
+            found: set[tuple[str, int, str]] = set()
+            for object_type in sorted({t for t, *_ in chunk}):
+                ids = sorted({i for t, i, *_ in chunk if t == object_type})
+                query = {"assigned_object_type": object_type, "assigned_object_id": ids, "created_after": since}
+                for r in self._pages("extras/journal-entries/", query, "read journal entries back"):
+                    found.add((object_type, int(r["assigned_object_id"]), str(r.get("comments") or "")))
+            return [e for e in chunk if (e[0], e[1], e[3]) in found]
+
+        done = write_in_chunks(list(entries), send, landed, self._pace())
+        return done.calls + done.reads
