@@ -147,20 +147,72 @@ def _run_row(p: Pages, run: RunView, access: Access) -> dict[str, Any]:
             "created": office_date(run.created_at, zone, p.language)}  # fmt: skip
 
 
+def _run_of(store: Store, run_id: str, status: int = 404) -> RunView:
+    """The run; unknown answers ``status``: 401 before a session is proven (as for a run NetBox does not let the
+    person see), 404 only after a signed link has proven the caller."""
+    view = store.get_run(run_id) if RUN_ID.match(run_id) else None
+    if view is None:
+        raise Refused(status, "page.login" if status == 401 else "page.not_found")
+    return view
+
+
+def _session_run(p: Pages, store: Store, request: Request, run_id: str, exp: str | None, sig: str | None
+                 ) -> RunView | None:  # fmt: skip
+    _credentials(p, request, exp, sig)
+    return _run_of(store, run_id, 401) if exp is None and sig is None else None
+
+
+def _object_page(p: Pages, store: Store, request: Request, object_type: str, object_id: int) -> Response:
+    _credentials(p, request, None, None)
+    if not OBJECT_TYPE.match(object_type) or object_id <= 0:
+        raise Refused(404, "page.not_found")
+    ref = ObjectRef(object_type, object_id)
+    access = _access(p, request, object_path(object_type, object_id), ref, None, None)
+    assert access.obj is not None  # only a NetBox session opens an object's page
+    runs = store.list_runs(ref=ref, limit=50)
+    pb = _playbook_of(p, access.obj, object_type, runs)
+    tags = {str(tag.get("slug")) for tag in access.obj.get("tags") or []}
+    rows = [_run_row(p, r, access) for r in runs]
+    name = access.obj.get("display") or access.obj.get("name") or f"{object_type}:{object_id}"
+    html = page("page_object.html.j2", p.language, name=name, runs=rows, playbook=pb.title if pb else None,
+                pending=pending_decisions(pb, tags, runs[0] if runs else None))  # fmt: skip
+    return HTMLResponse(html, headers=HEADERS)
+
+
+def _run_page(p: Pages, store: Store, request: Request, run_id: str, exp: str | None, sig: str | None) -> Response:
+    view = _session_run(p, store, request, run_id, exp, sig)
+    access = _access(p, request, run_path(run_id), view.ref if view else None, exp, sig)
+    view = view or _run_of(store, run_id)
+    pb = p.playbooks.get(view.playbook)
+    data = run_data(view, pb.calendar.office() if pb else OfficeCalendar(), pb.standards() if pb else {})
+    titles = {st.key: st.title for st in pb.all_steps() if st.title} if pb else {}
+    for step in data["steps"]:
+        step["duration"] = human(step["seconds"])
+        step["title"] = step_title(step["step"], step["key"], titles.get(step["key"]), p.language)
+        step["status_label"] = status_label(step["shown_status"], p.language)  # a notice not sent: failed
+    data["status_label"] = status_label(view.status, p.language)
+    folder = p.reports_dir / run_id
+    names = sorted(f.name for f in folder.iterdir() if DOCUMENT.match(f.name)) if folder.is_dir() else []
+    documents = [(n, _href(p, document_path(run_id, n), access)) for n in names]
+    back = None if access.signed else p.prefix + object_path(view.ref.object_type, view.ref.object_id)
+    html = page("page_run.html.j2", p.language, run=data, title=pb.title if pb else None, documents=documents,
+                back=back)  # fmt: skip
+    return HTMLResponse(html, headers=HEADERS)
+
+
+def _document(p: Pages, store: Store, request: Request, run_id: str, name: str, exp: str | None, sig: str | None
+              ) -> Response:  # fmt: skip
+    view = _session_run(p, store, request, run_id, exp, sig)
+    _access(p, request, document_path(run_id, name), view.ref if view else None, exp, sig)
+    path = p.reports_dir / run_id / name
+    if not RUN_ID.match(run_id) or not DOCUMENT.match(name) or not path.is_file():
+        raise Refused(404, "page.not_found")
+    media = "application/pdf" if name.endswith(".pdf") else "text/html; charset=utf-8"
+    return FileResponse(path, media_type=media, headers=HEADERS)
+
+
 def pages_router(store: Store, pages: Pages | None) -> APIRouter:
     router = APIRouter()
-
-    def run_of(run_id: str, status: int = 404) -> RunView:
-        """The run; unknown answers ``status``: 401 before a session is proven (as for a run NetBox does not let
-        the person see), 404 only after a signed link has proven the caller."""
-        view = store.get_run(run_id) if RUN_ID.match(run_id) else None
-        if view is None:
-            raise Refused(status, "page.login" if status == 401 else "page.not_found")
-        return view
-
-    def session_run(p: Pages, request: Request, run_id: str, exp: str | None, sig: str | None) -> RunView | None:
-        _credentials(p, request, exp, sig)
-        return run_of(run_id, 401) if exp is None and sig is None else None
 
     def guarded(render: Callable[[Pages], Response]) -> Response:
         try:
@@ -172,60 +224,15 @@ def pages_router(store: Store, pages: Pages | None) -> APIRouter:
 
     @router.get("/ui/objects/{object_type}/{object_id}", response_class=HTMLResponse)
     def object_page(request: Request, object_type: str, object_id: int) -> Response:
-        def render(p: Pages) -> Response:
-            _credentials(p, request, None, None)
-            if not OBJECT_TYPE.match(object_type) or object_id <= 0:
-                raise Refused(404, "page.not_found")
-            ref = ObjectRef(object_type, object_id)
-            access = _access(p, request, object_path(object_type, object_id), ref, None, None)
-            assert access.obj is not None  # only a NetBox session opens an object's page
-            runs = store.list_runs(ref=ref, limit=50)
-            pb = _playbook_of(p, access.obj, object_type, runs)
-            tags = {str(tag.get("slug")) for tag in access.obj.get("tags") or []}
-            rows = [_run_row(p, r, access) for r in runs]
-            name = access.obj.get("display") or access.obj.get("name") or f"{object_type}:{object_id}"
-            html = page("page_object.html.j2", p.language, name=name, runs=rows, playbook=pb.title if pb else None,
-                        pending=pending_decisions(pb, tags, runs[0] if runs else None))  # fmt: skip
-            return HTMLResponse(html, headers=HEADERS)
-
-        return guarded(render)
+        return guarded(lambda p: _object_page(p, store, request, object_type, object_id))
 
     @router.get("/ui/runs/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, run_id: str, exp: str | None = None, sig: str | None = None) -> Response:
-        def render(p: Pages) -> Response:
-            view = session_run(p, request, run_id, exp, sig)
-            access = _access(p, request, run_path(run_id), view.ref if view else None, exp, sig)
-            view = view or run_of(run_id)
-            pb = p.playbooks.get(view.playbook)
-            data = run_data(view, pb.calendar.office() if pb else OfficeCalendar(), pb.standards() if pb else {})
-            titles = {st.key: st.title for st in pb.all_steps() if st.title} if pb else {}
-            for step in data["steps"]:
-                step["duration"] = human(step["seconds"])
-                step["title"] = step_title(step["step"], step["key"], titles.get(step["key"]), p.language)
-                step["status_label"] = status_label(step["shown_status"], p.language)  # a notice not sent: failed
-            data["status_label"] = status_label(view.status, p.language)
-            folder = p.reports_dir / run_id
-            names = sorted(f.name for f in folder.iterdir() if DOCUMENT.match(f.name)) if folder.is_dir() else []
-            documents = [(n, _href(p, document_path(run_id, n), access)) for n in names]
-            back = None if access.signed else p.prefix + object_path(view.ref.object_type, view.ref.object_id)
-            html = page("page_run.html.j2", p.language, run=data, title=pb.title if pb else None,
-                        documents=documents, back=back)  # fmt: skip
-            return HTMLResponse(html, headers=HEADERS)
-
-        return guarded(render)
+        return guarded(lambda p: _run_page(p, store, request, run_id, exp, sig))
 
     @router.get("/ui/runs/{run_id}/documents/{name}")
     def document(request: Request, run_id: str, name: str, exp: str | None = None, sig: str | None = None) -> Response:
-        def render(p: Pages) -> Response:
-            view = session_run(p, request, run_id, exp, sig)
-            _access(p, request, document_path(run_id, name), view.ref if view else None, exp, sig)
-            path = p.reports_dir / run_id / name
-            if not RUN_ID.match(run_id) or not DOCUMENT.match(name) or not path.is_file():
-                raise Refused(404, "page.not_found")
-            media = "application/pdf" if name.endswith(".pdf") else "text/html; charset=utf-8"
-            return FileResponse(path, media_type=media, headers=HEADERS)
-
-        return guarded(render)
+        return guarded(lambda p: _document(p, store, request, run_id, name, exp, sig))
 
     @router.get("/ui/{rest:path}")
     def elsewhere(request: Request, rest: str, exp: str | None = None, sig: str | None = None) -> Response:

@@ -140,6 +140,50 @@ class CoalescingIntake:
             self._pending.add(-1)
 
 
+async def _signed_event(request: Request, secret: str, max_bytes: int) -> WebhookBody:
+    """The body of a NetBox webhook whose signature matches ``secret``, read up to ``max_bytes``; else an HTTP
+    error (413, 401, 400) and nothing queued."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise HTTPException(413, "body too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            raise HTTPException(413, "body too large")
+    if not valid_signature(secret, bytes(body), request.headers.get("x-hook-signature")):
+        log.warning("webhook refused: bad or missing signature", extra={"client": str(request.client)})
+        raise HTTPException(401, "invalid signature")
+    try:
+        return WebhookBody.model_validate_json(bytes(body))
+    except ValidationError as e:
+        raise HTTPException(400, f"unexpected webhook body: {e.errors()[0]['msg']}") from None
+
+
+def _read_api(app: FastAPI, store: Store, reader: Any, registry: CollectorRegistry,
+              node: Callable[[], dict[str, Any]]) -> None:  # fmt: skip
+    """Health (open: a load balancer asks it), and the runs and metrics, for an authenticated reader only."""
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "runs": store.count_by_status(), **node()}
+
+    @app.get("/runs", dependencies=[reader])
+    def runs(status: str | None = None, playbook: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        return [run_json(r) for r in store.list_runs(status=status, playbook=playbook, limit=min(limit, 500))]
+
+    @app.get("/runs/{run_id}", dependencies=[reader])
+    def run(run_id: str) -> dict[str, Any]:
+        found = store.get_run(run_id)
+        if found is None:
+            raise HTTPException(404, "no such run")
+        return run_json(found)
+
+    @app.get("/metrics", dependencies=[reader])
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
 def create_app(
     store: Store,
     secret: str,
@@ -166,21 +210,7 @@ def create_app(
     syncs = CoalescingIntake(pool, on_sync_event, _Counter()) if on_sync_event is not None else None
 
     async def signed_event(request: Request) -> WebhookBody:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise HTTPException(413, "body too large")
-        body = bytearray()
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > max_bytes:
-                raise HTTPException(413, "body too large")
-        if not valid_signature(secret, bytes(body), request.headers.get("x-hook-signature")):
-            log.warning("webhook refused: bad or missing signature", extra={"client": str(request.client)})
-            raise HTTPException(401, "invalid signature")
-        try:
-            return WebhookBody.model_validate_json(bytes(body))
-        except ValidationError as e:
-            raise HTTPException(400, f"unexpected webhook body: {e.errors()[0]['msg']}") from None
+        return await _signed_event(request, secret, max_bytes)
 
     @app.post("/webhooks/netbox/sync", status_code=202)
     async def sync_webhook(request: Request) -> dict[str, Any]:
@@ -200,25 +230,7 @@ def create_app(
             return {"queued": False, "object": where, "echo": True}
         return {"queued": intake.submit(event.object_type, event.data.id), "object": where}
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "runs": store.count_by_status(), **node()}
-
-    @app.get("/runs", dependencies=[reader])
-    def runs(status: str | None = None, playbook: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        return [run_json(r) for r in store.list_runs(status=status, playbook=playbook, limit=min(limit, 500))]
-
-    @app.get("/runs/{run_id}", dependencies=[reader])
-    def run(run_id: str) -> dict[str, Any]:
-        found = store.get_run(run_id)
-        if found is None:
-            raise HTTPException(404, "no such run")
-        return run_json(found)
-
-    @app.get("/metrics", dependencies=[reader])
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
-
+    _read_api(app, store, reader, registry, node)
     app.include_router(pages_router(store, pages))
     app.state.intake_pool = pool
     return app

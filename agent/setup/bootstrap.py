@@ -271,27 +271,8 @@ def bootstrap(
         _, what = nb.ensure("tenancy", "contact_roles", {"slug": contact_role},
                             {"name": contact_role, "description": "Penerima pemberitahuan dcagent"})  # fmt: skip
         changes.append(Change("contact role", contact_role, what))
-    request_tags = dict(REQUEST_TAGS)
     triggered = [pb for pb in playbooks.values() if pb.trigger is not None]
-    for pb in triggered:  # an office's own playbook may bring its own request tag
-        assert pb.trigger is not None
-        request_tags.setdefault(pb.trigger.tag, pb.title)
-    for slug, description in request_tags.items():
-        _, what = nb.ensure("extras", "tags", {"slug": slug}, {"name": slug, "color": "3f51b5",
-                                                               "description": description})  # fmt: skip
-        changes.append(Change("tag", slug, what))
-    other_tags = dict(OTHER_TAGS)
-    for pb in triggered:  # the offices' decisions: one tag each (a tag several offices share keeps one text)
-        assert pb.trigger is not None
-        for d in [*pb.trigger.chain, *([pb.trigger.review] if pb.trigger.review else [])]:
-            other_tags.setdefault(d.tag, ("795548", f"{d.title}" + (f" (grup {d.group})" if d.group else "")))
-    other_tags = retry_tags(playbooks.values()) | other_tags  # a decision's own text wins
-    other_tags = delivery_tags(playbooks.values()) | record_tags(playbooks.values()) | other_tags
-    for slug, (color, description) in other_tags.items():
-        _, what = nb.ensure(
-            "extras", "tags", {"slug": slug}, {"name": slug, "color": color, "description": description}
-        )
-        changes.append(Change("tag", slug, what))
+    changes += _tags(nb, triggered, playbooks.values())
     for cf in CUSTOM_FIELDS:
         _, what = nb.ensure("extras", "custom_fields", {"name": cf.name}, _custom_field_fields(cf))
         changes.append(Change("custom field", cf.name, what))
@@ -306,6 +287,41 @@ def bootstrap(
     changes.append(Change("webhook", "dcagent", what))
     if sync is not None and sync.events:
         changes += sync_events(nb, webhook_url, webhook_secret, sync)
+    return changes + _event_rules(nb, triggered, hook_id)
+
+
+def _tags(nb: NetBoxClient, triggered: list[Playbook], playbooks: Iterable[Playbook]) -> list[Change]:
+    """The request tags (an office's own playbook may bring its own), the decisions' tags (a tag several offices
+    share keeps one text) and the tags people add during a run (delivery, records, retries)."""
+    changes: list[Change] = []
+    request_tags = dict(REQUEST_TAGS)
+    for pb in triggered:
+        assert pb.trigger is not None
+        request_tags.setdefault(pb.trigger.tag, pb.title)
+    for slug, description in request_tags.items():
+        _, what = nb.ensure("extras", "tags", {"slug": slug}, {"name": slug, "color": "3f51b5",
+                                                               "description": description})  # fmt: skip
+        changes.append(Change("tag", slug, what))
+    other_tags = dict(OTHER_TAGS)
+    for pb in triggered:
+        assert pb.trigger is not None
+        for d in [*pb.trigger.chain, *([pb.trigger.review] if pb.trigger.review else [])]:
+            other_tags.setdefault(d.tag, ("795548", f"{d.title}" + (f" (grup {d.group})" if d.group else "")))
+    playbooks = list(playbooks)
+    other_tags = retry_tags(playbooks) | other_tags  # a decision's own text wins
+    other_tags = delivery_tags(playbooks) | record_tags(playbooks) | other_tags
+    for slug, (color, description) in other_tags.items():
+        _, what = nb.ensure(
+            "extras", "tags", {"slug": slug}, {"name": slug, "color": color, "description": description}
+        )
+        changes.append(Change("tag", slug, what))
+    return changes
+
+
+def _event_rules(nb: NetBoxClient, triggered: list[Playbook], hook_id: int) -> list[Change]:
+    """One rule per object type for the objects a run works on or waits on, and per playbook its request's rule
+    (and its review's)."""
+    changes: list[Change] = []
     for otype in sorted({pb.trigger.object_type for pb in triggered if pb.trigger is not None}):
         name = f"dcagent active runs {otype}"
         _, what = nb.ensure(
