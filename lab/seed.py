@@ -601,7 +601,7 @@ def officials(nb: Any, url: str, secrets: Path) -> None:
 def delivery_fields(nb: Any) -> None:
     """The custom fields a technician fills when a server arrives and the tag they add (`dcagent bootstrap`, run
     first by lab/seed, makes them as well; here so that a NetBox bootstrapped before them gets them too)."""
-    from agent.setup.bootstrap import CUSTOM_FIELDS  # the contract's own definitions, not a second copy of them
+    from agent.setup.contract import CUSTOM_FIELDS  # the contract's own definitions, not a second copy of them
 
     for cf in (c for c in CUSTOM_FIELDS if c.recorded_during_run):
         get_or_create(nb.extras.custom_fields, {"name": cf.name}, type=cf.type, object_types=list(cf.object_types),

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent.engine.registry import ObjectRef
-from agent.setup.bootstrap import OTHER_TAGS, REQUEST_FIELDS
+from agent.setup.contract import OTHER_TAGS, REQUEST_FIELDS
 
 COVERED = ("name", "cid", "tenant", "site")  # what edited_fields compares besides the request's custom fields
 # The outcome tags runs set (agent.runtime.tracker), by exact name: their changes are a run's echo (a person's tag

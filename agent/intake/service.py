@@ -21,7 +21,7 @@ from agent.i18n import t
 from agent.intake.decisions import ChainState, check_chain
 from agent.intake.planning import Planner
 from agent.intake.reviews import ReviewDesk
-from agent.setup.bootstrap import REQUEST_FIELDS
+from agent.setup.contract import REQUEST_FIELDS
 from integrations.errors import IntegrationError
 from integrations.netbox import NetBoxClient, NetBoxUser, RequestHistory, RequestObject
 

@@ -13,12 +13,11 @@ from agent.engine.executor import Final
 from agent.engine.playbook import Playbook
 from agent.engine.store import RunView
 from agent.i18n import Language, t
+from agent.setup.contract import OUTCOME_TAGS
 from integrations.netbox import NetBoxClient
 
 log = logging.getLogger("dcagent.tracker")
 
-OUTCOME_TAGS = {"running": "dcagent-running", "done": "dcagent-done", "rejected": "dcagent-rejected",
-                "failed": "dcagent-failed", "planned": "dcagent-planned"}  # fmt: skip
 KIND = {"started": "info", "done": "success", "rejected": "warning", "failed": "danger", "planned": "success"}
 
 

@@ -18,7 +18,8 @@ import pytest
 
 from agent.config import clients
 from agent.config.settings import ZabbixSyncSettings, load_settings
-from agent.setup.bootstrap import SYNC_HOOK, sync_events
+from agent.setup.bootstrap import sync_events
+from agent.setup.contract import SYNC_HOOK
 from lab.labkit import netbox
 from tests.integration.helpers import healthy, wait_for
 

@@ -99,7 +99,7 @@ def test_the_objects_page_says_what_a_waiting_request_waits_for_and_who_must_act
 
 
 def test_bootstrap_makes_the_tag_each_office_s_technicians_add_and_the_fields_they_fill() -> None:
-    from agent.setup.bootstrap import CUSTOM_FIELDS, REQUEST_FIELDS, delivery_tags
+    from agent.setup.contract import CUSTOM_FIELDS, REQUEST_FIELDS, delivery_tags
 
     tags = delivery_tags(load_playbooks(ROOT / "playbooks").values())
     assert list(tags) == ["delivered"] and "grup teknisi" in tags["delivered"][1]

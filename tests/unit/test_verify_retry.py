@@ -311,7 +311,7 @@ def test_on_failure_fail_keeps_the_old_behaviour(tmp_path: Path) -> None:
 def test_bootstrap_makes_the_retry_tag_of_every_playbook_that_waits_for_one() -> None:
     import agent.steps  # noqa: F401  (registers every step)
     from agent.engine.playbook import load_playbooks
-    from agent.setup.bootstrap import retry_tags
+    from agent.setup.contract import retry_tags
 
     books = load_playbooks(Path(__file__).resolve().parents[2] / "playbooks")
     assert retry_tags(books.values()) == {
