@@ -29,7 +29,7 @@ from agent.runtime import scheduled
 from agent.runtime.app import Agent
 from agent.runtime.cluster import Cluster
 from agent.runtime.timers import Intervals
-from agent.setup.bootstrap import delivery_tags, record_tags, retry_tags
+from agent.setup.contract import delivery_tags, record_tags, retry_tags
 from agent.zabbix.apply import sync_zabbix
 from agent.zabbix.capacity_telemetry import CapacityTelemetry, changes_capacity
 from agent.zabbix.heartbeat import RECONCILED, Heartbeat, node_host
