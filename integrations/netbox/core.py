@@ -33,7 +33,7 @@ class NetBoxCore:
     ) -> None:  # fmt: skip
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.clock = clock  # seconds, for pacing bulk writes by their measured latency (integrations.netbox.bulk)
+        self.clock = clock  # seconds, for pacing bulk writes by their measured latency (integrations.bulk)
         self._api = pynetbox.api(self.url, token=token)
         self._api.http_session = TimeoutSession(timeout, verify=verify_tls, system="netbox")
         self._cache_lock = threading.Lock()

@@ -13,8 +13,8 @@ from typing import Any, Literal
 import requests
 from pydantic import BaseModel, ConfigDict
 
+from integrations.bulk import Pace, write_in_chunks
 from integrations.errors import AuthError, PermanentError, TransientError
-from integrations.netbox.bulk import Pace, write_in_chunks
 from integrations.netbox.core import NetBoxCore
 
 SYSTEM = "NetBox"

@@ -82,10 +82,12 @@ class ZabbixClient(HostWrites, HostInventory, MaintenanceWrites, DashboardWrites
         password: str | None = None,
         timeout: float = 10.0,
         verify_tls: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = api_url(url)
         self._creds = (token, user, password)
         self._timeout = timeout
+        self.clock = clock  # seconds, for pacing bulk writes by their measured latency (integrations.bulk)
         self._verify = verify_tls
         self._api: ZabbixAPI | None = None
 

@@ -4,16 +4,18 @@ call with what the diff needs, and the writes in bulk — one ``host.create``, `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from integrations.errors import PermanentError
+from integrations.bulk import Pace
+from integrations.errors import PermanentError, TransientError
 from integrations.zabbix.hosts import INVENTORY_FIELDS
 
-CHUNK = 100  # hosts per write call: one transaction each, a request of a few hundred kB at most
+CHUNK = 100  # hosts per write call at most: one transaction each, a request of a few hundred kB at most
+MAX_TIMEOUTS = 6  # failed chunks in a row before the error is raised: Zabbix is down, not slow
 
 
 class ZabbixHost(BaseModel):
@@ -59,7 +61,11 @@ def _host(row: dict[str, Any]) -> ZabbixHost:
 
 
 class HostInventory:
-    """Bulk reads and writes of hosts; ``call`` is the client's one API call, ``version_at_least`` its version."""
+    """Bulk reads and writes of hosts; ``call`` is the client's one API call, ``version_at_least`` its version,
+    ``clock`` and ``_timeout`` its clock and deadline."""
+
+    clock: Callable[[], float]
+    _timeout: float
 
     def call(self, method: str, params: dict[str, Any] | list[Any]) -> Any:  # pragma: no cover - the client's
         raise NotImplementedError
@@ -107,25 +113,51 @@ class HostInventory:
         return {str(t["host"]): str(t["templateid"]) for t in found}
 
     def bulk(self, method: str, items: Sequence[dict[str, Any]], key: str) -> BulkResult:
-        """``method`` (``host.create``, ``host.update``, ``hostinterface.update``…) for many objects, a chunk per
-        call. A chunk Zabbix refuses (one bad host fails its whole transaction) is sent again one by one, so one
-        bad host never holds back the others; its error is kept by its index."""
+        """``method`` (``host.create``, ``host.update``, ``hostinterface.update``…) for many objects, in chunks paced
+        by Zabbix's latency (integrations.bulk). A chunk Zabbix refuses (one bad host fails its whole transaction) is
+        sent again one by one, so one bad host never holds back the others; its error is kept by its index. A chunk
+        that timed out may have been applied: the hosts of a ``host.create`` are looked for by name and only those
+        not found are sent again (an update sent twice changes nothing)."""
         result = BulkResult()
-        for start in range(0, len(items), CHUNK):
-            chunk = list(items[start : start + CHUNK])
+        pace = Pace(target=min(10.0, self._timeout / 4), largest=CHUNK, clock=self.clock)
+        pending, failures = list(enumerate(items)), 0
+        while pending:
+            chunk, started = pending[: pace.size], pace.clock()
             result.calls += 1
             try:
-                got = self.call(method, chunk)
+                got = self.call(method, [item for _, item in chunk])
             except PermanentError:
-                for n, item in enumerate(chunk, start):
-                    result.calls += 1
-                    try:
-                        result.ids[n] = str(self.call(method, [item])[key][0])
-                    except PermanentError as e:
-                        result.errors[n] = e.message
+                self._one_by_one(method, chunk, key, result)
+            except TransientError:
+                failures += 1
+                if failures > MAX_TIMEOUTS:
+                    raise
+                pace.timed_out(len(chunk), pace.clock() - started)
+                found = self._created(chunk, result) if method == "host.create" else {}
+                result.ids.update(found)
+                pending = [(n, item) for n, item in chunk if n not in found] + pending[len(chunk) :]
                 continue
-            result.ids.update({n: str(i) for n, i in enumerate(got.get(key) or [], start)})
+            else:
+                failures = 0
+                pace.took(len(chunk), pace.clock() - started)
+                result.ids.update({n: str(i) for (n, _), i in zip(chunk, got.get(key) or [], strict=False)})
+            pending = pending[len(chunk) :]
         return result
+
+    def _one_by_one(self, method: str, chunk: list[tuple[int, dict[str, Any]]], key: str, result: BulkResult) -> None:
+        for n, item in chunk:
+            result.calls += 1
+            try:
+                result.ids[n] = str(self.call(method, [item])[key][0])
+            except PermanentError as e:
+                result.errors[n] = e.message
+
+    def _created(self, chunk: list[tuple[int, dict[str, Any]]], result: BulkResult) -> dict[int, str]:
+        """The hosts of a timed-out ``host.create`` chunk that Zabbix has now, by technical name: (index → id)."""
+        result.calls += 1
+        names = {str(item["host"]): n for n, item in chunk}
+        hosts = self.call("host.get", {"filter": {"host": sorted(names)}, "output": ["hostid", "host"]})
+        return {names[str(h["host"])]: str(h["hostid"]) for h in hosts if str(h["host"]) in names}
 
 
 @dataclass

@@ -25,7 +25,8 @@ def recorded(name: str) -> dict[str, Any]:
 @contextmanager
 def replay(answers: dict[str, Any]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Serve ``answers`` (method → recorded body, or a list of bodies for successive calls); yield the URL and the
-    list of requests received."""
+    list of requests received. An answer ``{"http": 504}`` is that HTTP status with no body (a proxy in front of a
+    Zabbix that took too long)."""
     seen: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -35,6 +36,11 @@ def replay(answers: dict[str, Any]) -> Iterator[tuple[str, list[dict[str, Any]]]
             planned = answers[body["method"]]
             if isinstance(planned, list):  # successive answers to successive calls; the last one repeats
                 planned = planned.pop(0) if len(planned) > 1 else planned[0]
+            if "http" in planned:
+                self.send_response(int(planned["http"]))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             answer = dict(planned, id=body["id"])
             raw = json.dumps(answer).encode()
             self.send_response(200)

@@ -17,9 +17,9 @@ import requests
 import responses
 from typer.testing import CliRunner
 
+from integrations.bulk import Pace, write_in_chunks
 from integrations.errors import TransientError
 from integrations.netbox import NetBoxClient
-from integrations.netbox.bulk import Pace, write_in_chunks
 
 URL = "http://netbox.test"
 DEVICES = f"{URL}/api/dcim/devices/"

@@ -73,6 +73,23 @@ def test_hosts_are_created_in_one_call_and_a_refused_chunk_is_retried_host_by_ho
                        [{"host": "d"}]]  # one JSON array per call, both hosts in the first  # fmt: skip
 
 
+def test_a_create_that_timed_out_is_read_back_and_only_the_hosts_zabbix_lacks_are_sent_again() -> None:
+    # The proxy gave up (504) after Zabbix had created host a but not b: a is found by name, b alone is sent again.
+    answers = {
+        "apiinfo.version": recorded("apiinfo.version"),
+        "host.create": [{"http": 504}, {"jsonrpc": "2.0", "result": {"hostids": ["20002"]}}],
+        "host.get": {"jsonrpc": "2.0", "result": [{"hostid": "20001", "host": "a"}]},
+    }
+    with replay(answers) as (url, seen):
+        made = ZabbixClient(url, token="t").bulk("host.create", [{"host": "a"}, {"host": "b"}], "hostids")
+    assert (made.ids, made.errors) == ({0: "20001", 1: "20002"}, {})
+    calls = [(r["body"]["method"], r["body"]["params"]) for r in seen if r["body"]["method"].startswith("host.")]
+    assert calls == [("host.create", [{"host": "a"}, {"host": "b"}]),
+                     ("host.get", {"filter": {"host": ["a", "b"]}, "output": ["hostid", "host"]}),
+                     ("host.create", [{"host": "b"}])]  # fmt: skip
+    assert made.calls == 3
+
+
 def test_a_dashboard_is_created_once_then_left_alone_and_rewritten_only_when_its_widgets_differ() -> None:
     from integrations.zabbix.dashboards import Widget
 

@@ -1,10 +1,11 @@
-"""Bulk writes that survive a slow NetBox: chunks sized by measured latency, and a timed-out chunk read back before
-anything is sent again.
+"""Bulk writes that survive a slow NetBox or Zabbix: chunks sized by measured latency, and a timed-out chunk read
+back before anything is sent again.
 
 Measured on the lab (issue 35): right after the whole suite, NetBox answered a bulk PATCH of 500 devices' custom
 field in more than 60 s (each object is a changelog row and an event-rule evaluation), the call timed out, and the
 sync failed although most rows had landed. A timeout says nothing about the write: NetBox may have committed it. So
-the rows of a timed-out chunk are read back; only those not as written are sent again, in smaller chunks.
+the rows of a timed-out chunk are read back; only those not as written are sent again, in smaller chunks. Zabbix's
+bulk writes (integrations.zabbix.inventory) pace their chunks the same way.
 """
 
 from __future__ import annotations
