@@ -7,14 +7,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
+from packaging.version import Version
+
 from agent.config import clients
 from agent.config.settings import Settings
 from agent.i18n import Language, t
-from integrations.errors import IntegrationError
+from integrations.errors import IntegrationError, VersionError
 from integrations.netbox import MIN_VERSION as NETBOX_MIN
 from integrations.netbox import SwitchRef
 from integrations.redact import mask_url_credentials
 from integrations.ssh import SSHCredentials, probe
+from integrations.zabbix.client import BELOW as ZABBIX_BELOW
+from integrations.zabbix.client import MIN_VERSION as ZABBIX_MIN
+from integrations.zabbix.client import NEWEST_TESTED as ZABBIX_NEWEST
+from integrations.zabbix.client import SYSTEM as ZABBIX
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,31 @@ def check_netbox(s: Settings) -> CheckResult:
     return _guard("NetBox", str(s.netbox.url), run)
 
 
-def check_zabbix(s: Settings) -> CheckResult:
+# What dcagent does differently by Zabbix version, one doctor line each: (from this version on, the message then,
+# the message before). Where the code decides: the token's transport, zabbix_utils (6.4); proxy fields,
+# agent/zabbix/apply.py and integrations/zabbix/inventory.py (7.0); template groups,
+# integrations/zabbix/verification.py (6.2); the dashboard grid and widgets, agent/zabbix/dashboards.py (7.0).
+ZABBIX_DIFFERENCES: tuple[tuple[Version, str, str], ...] = (
+    (Version("6.4"), "doctor.zabbix.auth_bearer", "doctor.zabbix.auth_body"),
+    (Version("7.0"), "doctor.zabbix.proxy_monitored_by", "doctor.zabbix.proxy_hostid"),
+    (Version("6.2"), "doctor.zabbix.template_groups", "doctor.zabbix.host_groups"),
+    (Version("7.0"), "doctor.zabbix.dashboard_72", "doctor.zabbix.dashboard_24"),
+)
+
+
+def zabbix_differences(version: Version, lang: Language) -> list[str]:
+    """The Zabbix version found and, one line each, what dcagent does for it."""
+    lines = [t(new if version >= since else old, lang) for since, new, old in ZABBIX_DIFFERENCES]
+    return [t("doctor.zabbix.version", lang, version=version), *(f"- {line}" for line in lines)]
+
+
+def check_zabbix(s: Settings, lang: Language = "id") -> CheckResult:
     def run() -> str:
         client = clients.zabbix(s)
+        found = client.version()  # needs no login: a refused version is named before any credential is tried
+        if not ZABBIX_MIN <= found < ZABBIX_BELOW:
+            unsupported = t("doctor.zabbix.unsupported", lang, version=found, min=ZABBIX_MIN, newest=ZABBIX_NEWEST)
+            raise VersionError(ZABBIX, unsupported)
         login = client.check_login()
         role = "super admin" if login.user_type == 3 else f"user type {login.user_type}"
         name = s.zabbix.verification_template
@@ -73,7 +101,8 @@ def check_zabbix(s: Settings) -> CheckResult:
             verification = f"template {name!r} present"
         else:  # not a failure: verification asks a check-now instead, 5-10 s slower
             verification = f"template {name!r} missing (run dcagent bootstrap): verification by check-now"
-        return f"version {login.version}; logged in as {login.username} ({role}); {verification}"
+        said = f"version {login.version}; logged in as {login.username} ({role}); {verification}"
+        return "\n".join([said, *zabbix_differences(login.version, lang)])
 
     return _guard("Zabbix", str(s.zabbix.url), run)
 
@@ -148,7 +177,7 @@ def run_doctor(s: Settings, lang: Language) -> list[CheckResult]:
     """Run every check, at most 8 at a time; the order of results is the order of the checks."""
     checks: list[Check] = [
         lambda: check_netbox(s),
-        lambda: check_zabbix(s),
+        lambda: check_zabbix(s, lang),
         *switch_checks(s, lang),
         lambda: check_backup(s, lang),
         lambda: check_mail(s, lang),

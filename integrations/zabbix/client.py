@@ -30,7 +30,8 @@ log = logging.getLogger("dcagent.api")
 
 SYSTEM = "Zabbix"
 MIN_VERSION = Version("6.0")
-BELOW = Version("8.0")
+NEWEST_TESTED = Version("7.0")  # the newest release the lab proves (issue 35): every 7.0.x is taken, 7.1+ refused
+BELOW = Version(f"{NEWEST_TESTED.major}.{NEWEST_TESTED.minor + 1}")
 
 
 class ZabbixLogin(BaseModel):
@@ -105,7 +106,9 @@ class ZabbixClient(HostWrites, HostInventory, MaintenanceWrites, DashboardWrites
             )
             version = parse_version(SYSTEM, str(api.version))
             if not MIN_VERSION <= version < BELOW:
-                raise VersionError(SYSTEM, f"version {version} is not supported (need 6.0 to 7.x)")
+                raise VersionError(
+                    SYSTEM, f"version {version} is not supported (need {MIN_VERSION} to {NEWEST_TESTED}.x)"
+                )
             self._do("login", lambda: api.login(token=token, user=None if token else user, password=password))
             self._api = api
         return self._api

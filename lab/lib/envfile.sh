@@ -37,6 +37,11 @@ DCAGENT_CAPACITY_INTERVAL_MINUTES=0
 LAB_DIR=$LAB_DIR
 LAB_PG_URL=postgresql+psycopg://dcagent:$(secret pg-dcagent)@127.0.0.1:$PG_PORT/dcagent
 LAB_ZABBIX_SERVER_CONF=$ZBX_DIR/zabbix_server.conf
+# Zabbix 7.0 beside 6.0 (lib/zabbix7.sh). dcagent talks to 6.0 above; it is pointed at 7.0 as a real installation
+# is, by its Zabbix URL and token file settings: DCAGENT_ZABBIX__URL and __TOKEN_FILE set to the two values below.
+LAB_ZABBIX7_URL=http://127.0.0.1:$ZBX7_WEB_PORT
+LAB_ZABBIX7_TOKEN_FILE=$ZBX7_TOKEN_FILE
+LAB_ZABBIX7_SERVER_CONF=$ZBX7_CONF
 LAB_SWITCHES=$(IFS=,; echo "${SWITCHES[*]}")
 LAB_SERVER_SSH=$SERVER_ADDR:$SERVER_SSH_PORT
 LAB_SERVER_DATA=$LAB_DIR/server/data
