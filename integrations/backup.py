@@ -10,7 +10,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -118,16 +118,19 @@ _WITHIN = re.compile(r"^within\s*=\s*((?=\d)(?:\d+y)?(?:\d+m)?(?:\d+d)?(?:\d+h)?
 class ResticRepository:
     """``timeout`` bounds a reading command, ``write_timeout`` one that writes or reads data back (backup, forget
     --prune, check, restore: hours on a large repository). A repository locked by another job is waited for, with
-    growing pauses, up to ``lock_wait`` seconds (Debian's restic 0.14 has no ``--retry-lock``)."""
+    growing pauses, up to ``lock_wait`` seconds (Debian's restic 0.14 has no ``--retry-lock``); ``pause`` waits
+    one of them (``cancel.pause``: cut short when the step is cancelled)."""
 
     def __init__(self, repository: str, password: str, timeout: float = 600.0, binary: str = "restic",
-                 write_timeout: float = WRITE_TIMEOUT, lock_wait: float = LOCK_WAIT) -> None:  # fmt: skip
+                 write_timeout: float = WRITE_TIMEOUT, lock_wait: float = LOCK_WAIT,
+                 pause: Callable[[str, float], None] = cancel.pause) -> None:  # fmt: skip
         self.repository = repository
         self._password = password
         self._timeout = timeout
         self._write_timeout = write_timeout
         self._lock_wait = lock_wait
         self._binary = binary
+        self._pause = pause
 
     def _run(self, *args: str, lock: bool = False) -> str:
         if shutil.which(self._binary) is None:
@@ -148,7 +151,7 @@ class ResticRepository:
             # `unlock` removes only those (and any older than 30 minutes), never a live job's.
             process.run([self._binary, "unlock"], SYSTEM, self._timeout, env=env)
             # Another job (a prune, a check, another device's backup) holds the lock: wait it out, as --retry-lock.
-            cancel.pause(SYSTEM, pause)
+            self._pause(SYSTEM, pause)
             waited += pause
             pause = min(pause * 2, LOCK_PAUSE_MAX)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -32,11 +32,20 @@ class Notice(BaseModel):
     key: str
 
 
+def connect(host: str, port: int, timeout: float) -> smtplib.SMTP:
+    """A connection to the relay at ``host:port``, every exchange bounded by ``timeout`` seconds."""
+    return smtplib.SMTP(host, port, timeout=timeout)
+
+
 class Mailer:
+    """``smtp`` opens the connection to the relay (:func:`connect`: smtplib's)."""
+
     def __init__(self, host: str, port: int, sender: str, timeout: float = 15.0, starttls: bool = False,
-                 username: str | None = None, password: str | None = None) -> None:  # fmt: skip
+                 username: str | None = None, password: str | None = None,
+                 smtp: Callable[[str, int, float], smtplib.SMTP] = connect) -> None:  # fmt: skip
         self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
         self._starttls, self._username, self._password = starttls, username, password
+        self._smtp = smtp
 
     def message_id(self, key: str) -> str:
         """The same key gives the same Message-ID (run id and notice name: unique per notice)."""
@@ -48,7 +57,7 @@ class Mailer:
         """A connection to the relay, upgraded to TLS and logged in as configured; SMTP errors translated."""
         check(SYSTEM)
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            with self._smtp(self.host, self.port, self.timeout) as smtp:
                 if self._starttls:
                     smtp.starttls(context=ssl.create_default_context())
                 if self._username:

@@ -82,12 +82,24 @@ def unreadable_files(stderr: str) -> list[str]:
     return [f"{path}: {why}" for path, why in found.items()]
 
 
+def wait_readable(channel: paramiko.Channel, seconds: float) -> None:
+    """Until ``channel`` has something to read or has closed, at most ``seconds``."""
+    select.select([channel], [], [], seconds)
+
+
 class RemoteServer:
-    def __init__(self, host: str, port: int, creds: ssh.SSHCredentials, bwlimit_kbps: int | None = None) -> None:
+    """A server reached over SSH: ``connect`` opens an authenticated client (:func:`ssh.connect`), ``wait`` waits
+    on a remote command's channel between reads (:func:`wait_readable`)."""
+
+    def __init__(self, host: str, port: int, creds: ssh.SSHCredentials, bwlimit_kbps: int | None = None, *,
+                 connect: Callable[[str, str, int, ssh.SSHCredentials], paramiko.SSHClient] = ssh.connect,
+                 wait: Callable[[paramiko.Channel, float], None] = wait_readable) -> None:  # fmt: skip
         self.host = host
         self.port = port
         self.creds = creds
         self.bwlimit_kbps = bwlimit_kbps
+        self._connect = connect
+        self._wait = wait
 
     @property
     def where(self) -> str:
@@ -99,13 +111,13 @@ class RemoteServer:
         a large tree prints nothing until it ends), and the step's cancellation stops it."""
         what = f"{self.where}: {command.split()[0]}"
         cancel.check(SYSTEM)
-        client = ssh.connect(SYSTEM, self.host, self.port, self.creds)
+        client = self._connect(SYSTEM, self.host, self.port, self.creds)
         try:
             transport = client.get_transport()
             assert transport is not None
             channel = transport.open_session(timeout=self.creds.timeout)
             channel.exec_command(command)
-            out, err, status = _collect(channel, time.monotonic() + timeout, what)
+            out, err, status = _collect(channel, time.monotonic() + timeout, what, self._wait)
         except IntegrationError:
             raise
         except Exception as e:
@@ -210,8 +222,10 @@ class _RsyncOutput:
         return self.lines
 
 
-def _collect(channel: paramiko.Channel, deadline: float, what: str) -> tuple[str, str, int]:
-    """Read a command's stdout and stderr (tail) until it exited and closed its output, or the deadline."""
+def _collect(channel: paramiko.Channel, deadline: float, what: str,
+             wait: Callable[[paramiko.Channel, float], None]) -> tuple[str, str, int]:  # fmt: skip
+    """Read a command's stdout and stderr (tail) until it exited and closed its output, or the deadline; ``wait``
+    waits on the channel between reads."""
     out: list[bytes] = []
     err = b""
     while True:
@@ -226,7 +240,7 @@ def _collect(channel: paramiko.Channel, deadline: float, what: str) -> tuple[str
                 raise cancel.Cancelled(SYSTEM, f"{what}: stopped, the step was cancelled after its timeout")
             if time.monotonic() >= deadline:
                 raise TransientError(SYSTEM, f"{what}: no result within its time limit (stopped)")
-            select.select([channel], [], [], process.POLL)
+            wait(channel, process.POLL)
     status = channel.recv_exit_status()
     return b"".join(out).decode("utf-8", "surrogateescape"), err.decode("utf-8", "replace"), status
 

@@ -33,6 +33,7 @@ from agent.cli.common import (
 )
 from agent.cli.plans import show_plan
 from agent.cli.runs import runs_app
+from agent.cli.steps import list_steps
 from agent.cli.sync import sync_app
 from agent.config.settings import redacted
 from agent.engine.errors import StepInputError
@@ -272,6 +273,7 @@ def version() -> None:
 
 
 app.add_typer(sync_app, name="sync")
+app.command("steps")(list_steps)
 
 
 def main() -> None:

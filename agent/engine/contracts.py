@@ -1,6 +1,6 @@
-"""Step contracts checked when a playbook loads: each step's ``params`` against its model, and each output it
-needs provided by an earlier step of the same stage — a broken playbook fails at load with file:line, not mid-run
-after changes were made."""
+"""Step contracts checked when a playbook loads: each step's ``params`` against its model (every step has one: the
+instance its function receives), and each output it needs provided by an earlier step of the same stage — a broken
+playbook fails at load with file:line, not mid-run after changes were made."""
 
 from __future__ import annotations
 
@@ -52,16 +52,18 @@ def _check(ref: Ref, registry: Registry, at: tuple[object, ...], where: Where, p
     spec = registry.get(ref.step)
     out: list[str] = []
     name = ".".join(str(p) for p in at)
-    if spec.params is not None:
-        try:
-            spec.params.model_validate(ref.params)
-        except ValidationError as e:
-            for err in e.errors():
-                loc = tuple(err["loc"])
-                field = ".".join(str(p) for p in loc)
-                msg = err["msg"].removeprefix("Value error, ")
-                out.append(f"{where((*at, 'params', *loc))}: {name}.params.{field}: {msg}")
-    for needed in spec.needed(ref.params):
+    needs: tuple[str, ...] = ()
+    try:  # every step has a params model (agent.engine.registry.step): the one its function receives
+        needs = spec.needed(spec.parse(ref.params))
+    except ValidationError as e:
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            field = ".".join(str(p) for p in loc)
+            msg = err["msg"].removeprefix("Value error, ")
+            out.append(f"{where((*at, 'params', *loc))}: {name}.params.{field}: {msg}")
+        if not callable(spec.needs):  # what it needs does not depend on the params it was refused: still checked
+            needs = spec.needs
+    for needed in needs:
         if needed not in provided:
             out.append(f"{where((*at, 'step'))}: {name}.step: {ref.step} needs the output of step {needed!r}, which "
                        f"no earlier step provides (add it before, or give it that id)")  # fmt: skip

@@ -22,3 +22,8 @@ def is_retryable(error: BaseException) -> bool:
 def is_outage(error: BaseException) -> bool:
     """An outside system is down or unreachable (integrations set ``outage``): worth waiting out, for a while."""
     return getattr(error, "outage", False) is True
+
+
+class IllegalTransition(Exception):
+    """A status change the transition table (agent.engine.lifecycle) does not allow: a bug in the engine, never a
+    step's failure, so no attempt loop catches it; the drive stops, the row as it was before the change."""

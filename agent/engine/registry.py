@@ -1,18 +1,27 @@
-"""Step registry: step name → function, planner, undo, timeout, retry policy (as Nornir registers plugins).
+"""Step registry: step name → function, params model, planner, undo, timeout, retry policy (as Nornir registers
+plugins).
 
-Steps are plain typed functions ``fn(ctx) -> StepResult``; they are registered explicitly by name with
-:func:`step`, and a playbook naming an unknown step fails to load.
+Steps are plain typed functions ``fn(ctx, params: P) -> StepResult``, ``P`` the step's params model (a pydantic
+model; :class:`NoParams` for a step that takes none). They are registered explicitly by name with :func:`step`,
+which checks at import that the function's annotation names the model it is registered with; a playbook naming an
+unknown step, or giving a step params its model refuses, fails to load (agent.engine.contracts).
+
+The playbook's raw ``params:`` mapping is validated into the model by :meth:`StepSpec.run` (and ``run_undo``,
+``run_plan``) on each call, and that instance is what the step, its undo and its plan receive: every default is
+written once, in the model.
 """
 
 from __future__ import annotations
 
+import inspect
 import random
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from agent.engine.locks import LockManager
@@ -94,7 +103,7 @@ class StepContext:
     locks: LockManager
     clock: Clock
     language: Literal["id", "en"] = "id"
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)  # as the playbook gives them: StepSpec.run validates
     meta: Mapping[str, Any] = field(default_factory=dict)  # playbook title, SOP number/office, approver
     history: Callable[[], Any] | None = None  # the run as recorded so far (agent.engine.store.RunView)
     # The request's values as approved, recorded when the run was created: steps read these, never a later edit of
@@ -132,47 +141,64 @@ class RetryPolicy:
 
 NO_RETRY = RetryPolicy(max_attempts=1)
 
-StepFn = Callable[[StepContext], StepResult]
-PlanFn = Callable[[StepContext], list[PlannedChange]]
-UndoFn = Callable[[StepContext, Mapping[str, Any]], None]
+
+class StepParams(BaseModel):
+    """What a playbook may pass a step (``params:``): a key the model does not name, or a value of the wrong kind,
+    fails the playbook's load with file:line instead of being ignored mid-run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# What a step reads of earlier steps' outputs (their keys), fixed or depending on its params.
-Needs = tuple[str, ...] | Callable[[Mapping[str, Any]], tuple[str, ...]]
+class NoParams(StepParams):
+    """The step takes none."""
+
+
+# A step, its dry run and its undo each receive the params model instance the playbook's ``params:`` validate into.
+type StepFn[P: BaseModel] = Callable[[StepContext, P], StepResult]
+type PlanFn[P: BaseModel] = Callable[[StepContext, P], list[PlannedChange]]
+type UndoFn[P: BaseModel] = Callable[[StepContext, P, Mapping[str, Any]], None]
+
+# What a step reads of earlier steps' outputs (their keys): fixed, or depending on its params (the model instance).
+type Needs[P: BaseModel] = tuple[str, ...] | Callable[[P], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
 class StepSpec:
-    """A step's contract: its function, deadline and retries, what its ``params`` may hold (a pydantic model,
-    checked when playbooks load; None: not declared) and which earlier steps' outputs it needs."""
+    """A step's contract: its function, deadline and retries, its params model (checked when playbooks load, and
+    the instance each call receives) and which earlier steps' outputs it needs. :func:`step` checks, statically and
+    at import, that the functions take the model; here it is any model."""
 
     name: str
-    fn: StepFn
+    fn: StepFn[Any]
     timeout: float
     retry: RetryPolicy
-    plan: PlanFn | None = None
-    undo: UndoFn | None = None
+    params: type[BaseModel]
+    plan: PlanFn[Any] | None = None
+    undo: UndoFn[Any] | None = None
     description: str = ""
-    params: type[BaseModel] | None = None
-    needs: Needs = ()
+    needs: Needs[Any] = ()
 
-    def needed(self, params: Mapping[str, Any]) -> tuple[str, ...]:
-        return self.needs(params) if callable(self.needs) else self.needs
+    def parse(self, params: Mapping[str, Any] | BaseModel) -> BaseModel:
+        """The step's params model from a playbook's raw ``params:`` (an instance of it is taken as it is)."""
+        return params if isinstance(params, self.params) else self.params.model_validate(params)
+
+    def needed(self, params: Mapping[str, Any] | BaseModel) -> tuple[str, ...]:
+        return self.needs(self.parse(params)) if callable(self.needs) else self.needs
 
     # The one way a step's functions are called (the executor, the dry run, the plans that run a check, the tests):
-    # what a step receives is decided here, once.
+    # what a step receives is decided here, once: the context, and its params validated into the step's model.
     def run(self, ctx: StepContext) -> StepResult:
-        return self.fn(ctx)
+        return self.fn(ctx, self.parse(ctx.params))
 
     def run_undo(self, ctx: StepContext, output: Mapping[str, Any]) -> None:
         if self.undo is None:
             raise ValueError(f"step {self.name!r} has no undo")
-        self.undo(ctx, output)
+        self.undo(ctx, self.parse(ctx.params), output)
 
     def run_plan(self, ctx: StepContext) -> list[PlannedChange]:
         if self.plan is None:
             raise ValueError(f"step {self.name!r} has no plan")
-        return self.plan(ctx)
+        return self.plan(ctx, self.parse(ctx.params))
 
 
 class Registry:
@@ -197,23 +223,70 @@ class Registry:
 REGISTRY = Registry()
 
 
-def step(
+def _positional(fn: Callable[..., Any]) -> list[inspect.Parameter]:
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p for p in inspect.signature(fn).parameters.values() if p.kind in kinds]
+
+
+def _annotated(name: str, fn: Callable[..., Any], model: type[BaseModel], what: str, arity: int) -> object | None:
+    """The type ``fn`` (the step, its plan or its undo) annotates its params with (its second parameter), resolved;
+    None when it annotates none (a lambda). Refused when it does not take ``arity`` parameters."""
+    where = f"step {name!r}: {what} {getattr(fn, '__qualname__', fn)!s}"
+    args = _positional(fn)
+    if len(args) != arity:
+        shape = {2: "(ctx, params)", 3: "(ctx, params, output)"}[arity]
+        raise TypeError(f"{where} takes {len(args)} parameters; it must take {shape}, params: {model.__name__}")
+    if args[1].annotation is inspect.Parameter.empty:
+        return None
+    try:  # the model under its own name too: a step defined inside a function may name a model defined there
+        hints = typing.get_type_hints(fn, localns={model.__name__: model})
+    except NameError as e:
+        raise TypeError(f"{where}: its annotations cannot be resolved ({e})") from e
+    return hints.get(args[1].name)
+
+
+def _check_signatures(name: str, fn: Callable[..., Any], model: type[BaseModel], plan: Callable[..., Any] | None,
+                      undo: Callable[..., Any] | None) -> None:  # fmt: skip
+    """At import: the step's ``params`` annotation is its model, exactly; a plan's or undo's, when annotated, is the
+    model or a class it derives from (a plan shared by many steps takes any params)."""
+    hinted = _annotated(name, fn, model, "function", 2)
+    if hinted is not model:
+        shown = getattr(hinted, "__name__", None) or repr(hinted)
+        raise TypeError(f"step {name!r}: {fn.__qualname__} takes params: {shown}, but it is registered with "
+                        f"params={model.__name__}: the two must be the same class")  # fmt: skip
+    for what, other, arity in (("plan", plan, 2), ("undo", undo, 3)):
+        if other is None:
+            continue
+        hinted = _annotated(name, other, model, what, arity)
+        if hinted is not None and hinted is not Any and not (isinstance(hinted, type) and issubclass(model, hinted)):
+            shown = getattr(hinted, "__name__", None) or repr(hinted)
+            raise TypeError(f"step {name!r}: its {what} takes params: {shown}, which {model.__name__} is not")
+
+
+def step[P: BaseModel](
     name: str,
     *,
     timeout: float,
+    params: type[P] | None = None,
     retry: RetryPolicy = RetryPolicy(),
-    plan: PlanFn | None = None,
-    undo: UndoFn | None = None,
-    params: type[BaseModel] | None = None,
-    needs: Needs = (),
+    plan: PlanFn[P] | None = None,
+    undo: UndoFn[P] | None = None,
+    needs: Needs[P] = (),
     registry: Registry = REGISTRY,
-) -> Callable[[StepFn], StepFn]:
-    """Register ``fn`` as step ``name``. Timeout, retry policy, params model and needs are declared here, where the
-    step is defined; a playbook that breaks the contract fails to load (agent.engine.contracts)."""
+) -> Callable[[StepFn[P]], StepFn[P]]:
+    """Register ``fn`` as step ``name``. Its params model (required: :class:`NoParams` when it takes none), timeout,
+    retry policy and needs are declared here, where the step is defined; a playbook that breaks the contract fails
+    to load (agent.engine.contracts), and a function whose ``params`` annotation is not the model fails at import.
+    ``needs``, when a function, is given the params model instance."""
+    if params is None or not (isinstance(params, type) and issubclass(params, BaseModel)):
+        raise TypeError(f"step {name!r} declares no params model: register it with params=<a pydantic model> "
+                        f"(params=NoParams, from agent.engine.registry, when it takes none)")  # fmt: skip
+    model = params
 
-    def register(fn: StepFn) -> StepFn:
+    def register(fn: StepFn[P]) -> StepFn[P]:
+        _check_signatures(name, fn, model, plan, undo)
         doc = (fn.__doc__ or "").strip().splitlines()
-        registry.add(StepSpec(name, fn, timeout, retry, plan, undo, doc[0] if doc else "", params, needs))
+        registry.add(StepSpec(name, fn, timeout, retry, model, plan, undo, doc[0] if doc else "", needs))
         return fn
 
     return register

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from agent.engine.errors import IllegalTransition
 from agent.engine.registry import ObjectRef
 from agent.engine.run_views import (
     ACTIVE,
@@ -33,6 +34,7 @@ from agent.engine.run_views import (
     step_view,
     utc,
 )
+from agent.engine.store_engine import connect
 from agent.engine.store_schema import attempts, marks, metadata, runs, steps
 
 # The run and step values and the tables live in their own modules; the store's users import them from here.
@@ -50,6 +52,8 @@ __all__ = [
     "metadata",
 ]
 
+Only = Collection[str] | None  # the statuses a row may have before a status change (None: unchecked)
+
 # PostgreSQL advisory lock key for schema migrations (an arbitrary constant: "dcagent" in ASCII).
 MIGRATION_LOCK_KEY = 0x64636167656E74
 
@@ -61,20 +65,7 @@ def active_key(playbook: str, ref: ObjectRef) -> str:
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict[str, Any] = {"future": True}
-        if parsed.get_backend_name() == "sqlite":
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        else:
-            # A run being driven holds a connection (its lease) besides its steps' queries and locks.
-            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=30)
-        self.engine: Engine = sa.create_engine(url, **kwargs)
-        if parsed.get_backend_name() == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        else:
-            sa.event.listen(self.engine, "checkin", _release_advisory_locks)
+        self.engine: Engine = connect(url)
 
     @property
     def is_postgres(self) -> bool:
@@ -190,7 +181,11 @@ class Store:
             found = conn.execute(sa.select(runs.c.cancel_reason).where(runs.c.id == run_id)).scalar_one_or_none()
         return str(found) if found is not None else None
 
-    def set_run_status(self, run_id: str, status: RunStatus, now: datetime, reason: str | None = None) -> None:
+    def set_run_status(
+        self, run_id: str, status: RunStatus, now: datetime, reason: str | None = None, only_from: Only = None
+    ) -> None:
+        """``only_from`` (on each status writer): the statuses the row may have now, else :class:`IllegalTransition`
+        (agent.engine.lifecycle names them; None: unchecked, as a test setting a scene writes)."""
         values: dict[str, Any] = {"status": status}
         if reason is not None or status in ("running", "done"):  # a wait's "menunggu …" is over once it goes on
             values["reason"] = reason
@@ -200,7 +195,7 @@ class Store:
             values["finished_at"] = now
             values["active_key"] = None
         with self.engine.begin() as conn:
-            conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+            _move(conn, runs, run_id, values, only_from)
 
     def get_run(self, run_id: str) -> RunView | None:
         with self.engine.connect() as conn:
@@ -291,15 +286,12 @@ class Store:
             return {str(s): int(n) for s, n in conn.execute(q)}
 
     # -- steps ------------------------------------------------------------------------------------------
-    def start_step(self, step_id: int, now: datetime) -> int:
+    def start_step(self, step_id: int, now: datetime, only_from: Only = None) -> int:
         """Mark running and open a new attempt; return the attempt number."""
         with self.engine.begin() as conn:
             n = conn.execute(sa.select(steps.c.attempts).where(steps.c.id == step_id)).scalar_one() + 1
-            conn.execute(
-                steps.update()
-                .where(steps.c.id == step_id)
-                .values(status="running", attempts=n, started_at=sa.func.coalesce(steps.c.started_at, now))
-            )
+            values = {"status": "running", "attempts": n, "started_at": sa.func.coalesce(steps.c.started_at, now)}
+            _move(conn, steps, step_id, values, only_from)
             conn.execute(attempts.insert().values(step_id=step_id, number=n, started_at=now))
             return int(n)
 
@@ -311,12 +303,13 @@ class Store:
             conn.execute(steps.update().where(steps.c.id == step_id).values(progress=merged))
         return merged
 
-    def park_step(self, step_id: int, until: datetime, for_people: bool = False) -> None:
+    def park_step(self, step_id: int, until: datetime, for_people: bool = False, only_from: Only = None) -> None:
         """The step waits until ``until`` (kept in its progress, where :meth:`waiting_runs` finds it); ``for_people``:
         it waits for someone's act, and looks again then (StepView.measured_from)."""
-        self.save_progress(step_id, {"wait_until": until.astimezone(UTC).isoformat(), "wait_for_people": for_people})
+        wait = {"wait_until": until.astimezone(UTC).isoformat(), "wait_for_people": for_people}
         with self.engine.begin() as conn:
-            conn.execute(steps.update().where(steps.c.id == step_id).values(status="waiting"))
+            current = conn.execute(sa.select(steps.c.progress).where(steps.c.id == step_id)).scalar_one()
+            _move(conn, steps, step_id, {"status": "waiting", "progress": {**(current or {}), **wait}}, only_from)
 
     def waiting_runs(self) -> list[tuple[str, datetime, bool]]:
         """Waiting runs: (run id, when its waiting step runs again, whether a cancel was asked meanwhile)."""
@@ -362,12 +355,13 @@ class Store:
         now: datetime,
         output: dict[str, Any] | None = None,
         error: str | None = None,
+        only_from: Only = None,
     ) -> None:
         values: dict[str, Any] = {"status": status, "finished_at": now, "error": error}
         if output is not None:
             values["output"] = output
         with self.engine.begin() as conn:
-            conn.execute(steps.update().where(steps.c.id == step_id).values(**values))
+            _move(conn, steps, step_id, values, only_from)
 
     def step_durations(self) -> list[tuple[str, str, float]]:
         """(playbook, step name, seconds) of finished steps, for metrics."""
@@ -385,22 +379,12 @@ class Store:
             return out
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA journal_mode=WAL")  # readers (the web API) never block the executor's writes
-    cur.close()
-
-
-def _release_advisory_locks(dbapi_conn: Any, _record: Any) -> None:
-    """A connection goes back to the pool holding no session lock. A lock that outlived its holder's release — seen
-    when ``lock_timeout`` fired as the lock was granted: the client took it for a timeout, the server kept the lock —
-    would otherwise ride along to the connection's next user, who could then take it again (advisory locks are
-    re-entrant per session) or wait on it forever."""
-    if dbapi_conn is None or getattr(dbapi_conn, "closed", False):
-        return
-    try:
-        dbapi_conn.execute("SELECT pg_advisory_unlock_all()")
-        dbapi_conn.rollback()
-    except Exception:  # a broken connection: the pool discards it, and the server its locks
-        return
+def _move(conn: sa.Connection, table: sa.Table, row_id: object, values: dict[str, Any], only_from: Only) -> None:
+    """Write a status (with ``values``); with ``only_from``, in the same statement only over one of those statuses:
+    the check and the write are one, so no other writer slips between them."""
+    query = table.update().where(table.c.id == row_id)
+    if only_from is not None:
+        query = query.where(table.c.status.in_(sorted(only_from)))
+    if conn.execute(query.values(**values)).rowcount == 0 and only_from is not None:
+        was = conn.execute(sa.select(table.c.status).where(table.c.id == row_id)).scalar_one_or_none()
+        raise IllegalTransition(f"{table.name} {row_id}: {was} → {values['status']} is not allowed")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import sleep
@@ -11,11 +10,13 @@ import agent.steps  # noqa: F401  (registers every step before playbooks are che
 from agent.config.settings import Settings
 from agent.engine.executor import Executor
 from agent.engine.locks import locks_for
+from agent.engine.options import ExecutorOptions
 from agent.engine.playbook import Playbook, load_playbooks
 from agent.engine.schedules import BackupScheduler
 from agent.engine.store import Store
 from agent.i18n import use_locale_dir
 from agent.intake.service import IntakeService
+from agent.runtime import chaos
 from agent.runtime.tracker import NetBoxTracker
 from agent.steps.services import Services
 from integrations.cancel import scope as cancel_scope
@@ -49,10 +50,10 @@ def build(settings: Settings, workers: int | None = None) -> Agent:
         scheduler = BackupScheduler(store.engine, settings.timezone, settings.backup.misfire_grace_time)
     services = Services(settings, scheduler)
     locks = locks_for(store.engine)
+    options = ExecutorOptions(max_workers=workers or settings.workers, step_scope=cancel_scope,
+                              outage_budget=settings.outage_budget)  # fmt: skip
     executor = Executor(
         store, playbooks, services, NetBoxTracker(services.netbox, settings.language), locks, SystemClock(),
-        max_workers=workers or settings.workers, language=settings.language,
-        chaos_kill_after=os.environ.get("DCAGENT_CHAOS_KILL_AFTER") or None, step_scope=cancel_scope,
-        outage_budget=settings.outage_budget,
+        language=settings.language, options=options, after_step=chaos.from_env(),
     )  # fmt: skip
     return Agent(settings, store, playbooks, services, executor, IntakeService(services.netbox, executor))

@@ -185,12 +185,20 @@ def _shared_timers(agent: Agent, on_capacity_change: Callable[[], None]) -> dict
     return timers
 
 
-def _own_timers(agent: Agent, timers: Intervals, cluster: Cluster | None) -> None:
-    """Each agent's own: its heartbeat; alone, also the shared timers, the waker and the schedules."""
+def heartbeat_of(agent: Agent) -> Heartbeat:
+    """This agent's heartbeat: its node's host, the playbooks (their standards) and the reconciler's interval."""
+    s = agent.settings
+    return Heartbeat(agent.services, agent.store, s.heartbeat_seconds, s.heartbeat_host or node_host(),
+                     playbooks=agent.playbooks, reconcile_interval=s.reconcile_interval)  # fmt: skip
+
+
+def _own_timers(agent: Agent, timers: Intervals, cluster: Cluster | None,
+                heartbeat: Callable[[Agent], Heartbeat] = heartbeat_of) -> None:  # fmt: skip
+    """Each agent's own: its heartbeat (``heartbeat`` makes it); alone, also the shared timers, the waker and the
+    schedules."""
     s = agent.settings
     if s.heartbeat_seconds > 0:
-        beat = Heartbeat(agent.services, agent.store, s.heartbeat_seconds, s.heartbeat_host or node_host(),
-                         playbooks=agent.playbooks, reconcile_interval=s.reconcile_interval)  # fmt: skip
+        beat = heartbeat(agent)
         timers.every(lambda: beat.beat(agent.executor.queue_depth), s.heartbeat_seconds, "heartbeat")
     schedules = agent.services.scheduler_or_none
     if schedules is not None:

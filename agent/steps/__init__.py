@@ -1,15 +1,17 @@
 """Steps: plain typed functions registered by name; they join the engine to the integrations.
 
-Importing this package registers every step (the registry is checked when playbooks load).
+One module per playbook concern, named after its steps (``dcagent steps`` lists each step with its module and
+line). Importing this package registers every step (the registry is checked when playbooks load).
 """
 
 from agent.steps import (  # noqa: F401
     acts,
     backup,
+    backup_job,
+    backup_stop,
     bandwidth,
     capacity,
     connection,
-    connection_build,
     delivery,
     dns,
     forms,
@@ -17,7 +19,6 @@ from agent.steps import (  # noqa: F401
     handover,
     ipam,
     maintenance,
-    maintenance_checks,
     monitoring,
     placement,
     reports,

@@ -56,17 +56,16 @@ def _remind_if_late(svc: Services, ctx: StepContext, p: AwaitRecord, since: date
     ctx.checkpoint(reminded_at=now.isoformat())
 
 
-def plan_record(ctx: StepContext) -> list[PlannedChange]:
-    p = AwaitRecord.model_validate(ctx.params)
-    return [PlannedChange("NetBox", "check", approved_object(ctx).name,
-                          f"waits for tag {p.tag} by a member of group {p.group}: {p.what}")]  # fmt: skip
+def plan_record(ctx: StepContext, params: AwaitRecord) -> list[PlannedChange]:
+    what = f"waits for tag {params.tag} by a member of group {params.group}: {params.what}"
+    return [PlannedChange("NetBox", "check", approved_object(ctx).name, what)]
 
 
 @step("await_record", timeout=120, retry=RetryPolicy(max_attempts=4), plan=plan_record, params=AwaitRecord)
-def await_record(ctx: StepContext) -> StepResult:
+def await_record(ctx: StepContext, params: AwaitRecord) -> StepResult:
     """Wait until a member of the group records the act (its tag) on the request in NetBox; looks again every
     ``poll_seconds``, reminds the team once past the SOP standard."""
-    svc, p = services_of(ctx.services), AwaitRecord.model_validate(ctx.params)
+    svc, p = services_of(ctx.services), params
     why = t("record.waiting", ctx.language, group=p.group, what=p.what, tag=p.tag)
     return wait_for_act(ctx, lambda: _look(svc, ctx, p), lambda since, now: _remind_if_late(svc, ctx, p, since, now),
                         why, p.poll_seconds, log, "record")  # fmt: skip

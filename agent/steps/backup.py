@@ -1,9 +1,9 @@
-"""Backup SOP (Central Java 004, "Prosedur Permintaan Back up"): plan by available resources, first backup,
-schedule, health in Zabbix, stop on request.
+"""Backup SOP (Central Java 004, "Prosedur Permintaan Back up"), the request (``backup.yaml``): check it, plan by
+available resources, health in Zabbix, and the schedule that continues it.
 
-The same steps make the first backup of a request (``backup.yaml``) and every scheduled one (``backup-job.yaml``):
-rsync pulls the paths into a per-device staging mirror, restic snapshots it (tagged with device and run), retention
-is applied, the repository is checked, and the values go to the device's Zabbix trapper items.
+What the request's first backup and every scheduled one run (``backup-job.yaml``: pull, snapshot, retention, check,
+values to Zabbix) is in :mod:`agent.steps.backup_job`; the stop (``backup-stop.yaml``) in
+:mod:`agent.steps.backup_stop`. The device's backup configuration, read once per run, is here.
 """
 
 from __future__ import annotations
@@ -22,24 +22,16 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.engine.schedules import cron_interval, schedule_problem
 from agent.i18n import Language, t
-from agent.steps.backup_health import STALE_TRIGGER, ensure_health, send_outcome, undo_health
-from agent.steps.backup_mirror import (
-    STOP_WAIT,
-    maintenance_held,
-    mark_inflight,
-    mirror_held,
-    remove_mirror_when_idle,
-    unmark_inflight,
-)
+from agent.steps.backup_health import ensure_health, undo_health
+from agent.steps.params import NoParams
 from agent.steps.plans import checked_plan, fixed_plan
 from agent.steps.reports import journal_once
 from agent.steps.request import approved_object
 from agent.steps.services import Services, services_of
 from integrations.backup import Retention
-from integrations.errors import PermanentError
 from integrations.netbox import RequestObject
 from integrations.redact import mask_url_credentials
-from integrations.transfer import PartialTransfer, RemoteServer, check_remote_path, local_size
+from integrations.transfer import RemoteServer, check_remote_path, local_size
 
 
 @dataclass(frozen=True)
@@ -129,7 +121,7 @@ def staging(svc: Services, config: BackupConfig) -> Path:
     return svc.backup.staging_dir / f"device-{config.device_id}"
 
 
-def _server(svc: Services, config: BackupConfig) -> RemoteServer:
+def server_of(svc: Services, config: BackupConfig) -> RemoteServer:
     return svc.server(config.host, config.port)
 
 
@@ -149,8 +141,9 @@ def _human_bytes(n: float) -> str:
     timeout=60,
     retry=RetryPolicy(max_attempts=3),
     plan=checked_plan("validate_backup_request", "NetBox", "backup fields", "paths, schedule, retention, SSH address"),
+    params=NoParams,
 )
-def validate_backup_request(ctx: StepContext) -> StepResult:
+def validate_backup_request(ctx: StepContext, params: NoParams) -> StepResult:
     """Check the request: absolute paths, a cron schedule, a retention policy, an address to reach the server."""
     svc = services_of(ctx.services)
     obj = approved_object(ctx)
@@ -203,13 +196,13 @@ def space_shortfalls(size: int, margin: float, repo: Space | None, staging: Spac
 def _measure(ctx: StepContext) -> tuple[int, Space | None, Space, int]:
     svc = services_of(ctx.services)
     config = config_of(ctx)
-    size = _server(svc, config).disk_usage(config.paths)
+    size = server_of(svc, config).disk_usage(config.paths)
     repo_path = svc.restic.local_path()
     mirror = staging(svc, config)
     return size, space_at(repo_path) if repo_path else None, space_at(mirror), local_size(mirror)
 
 
-def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
+def plan_capacity(ctx: StepContext, params: NoParams) -> list[PlannedChange]:
     svc = services_of(ctx.services)
     size, repo, stage, mirror = _measure(ctx)
     target = mask_url_credentials(svc.backup.repository)
@@ -221,8 +214,8 @@ def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
                           f"{_human_bytes(stage.free)} free")]  # fmt: skip
 
 
-@step("check_backup_capacity", timeout=600, retry=RetryPolicy(max_attempts=3), plan=plan_capacity)
-def check_backup_capacity(ctx: StepContext) -> StepResult:
+@step("check_backup_capacity", timeout=600, retry=RetryPolicy(max_attempts=3), plan=plan_capacity, params=NoParams)
+def check_backup_capacity(ctx: StepContext, params: NoParams) -> StepResult:
     """Measure the data over SSH (du); reject when the repository or the rsync staging lacks that space with the
     margin (both counted together when they share a filesystem)."""
     svc = services_of(ctx.services)
@@ -238,14 +231,20 @@ def check_backup_capacity(ctx: StepContext) -> StepResult:
 # -- health in Zabbix -------------------------------------------------------------------------------------
 
 
+def remove_backup_monitoring(ctx: StepContext, params: NoParams, output: Mapping[str, Any]) -> None:
+    """Undo: the items and triggers this run created go (the host too, if it created the host)."""
+    undo_health(ctx, output)
+
+
 @step(
     "ensure_backup_monitoring",
     timeout=120,
     retry=RetryPolicy(max_attempts=4),
-    undo=undo_health,
+    undo=remove_backup_monitoring,
     plan=fixed_plan("Zabbix", "create", "backup items", "trapper items + failed/stale triggers"),
+    params=NoParams,
 )
-def ensure_backup_monitoring(ctx: StepContext) -> StepResult:
+def ensure_backup_monitoring(ctx: StepContext, params: NoParams) -> StepResult:
     """Trapper items (status, last success, bytes, duration, files) and the failed and stale triggers."""
     svc = services_of(ctx.services)
     config = config_of(ctx)
@@ -253,135 +252,10 @@ def ensure_backup_monitoring(ctx: StepContext) -> StepResult:
     return StepResult.ok(**ensure_health(svc, config.device, config.device, max(max_age, 60), config.device_id))
 
 
-# -- the backup itself ------------------------------------------------------------------------------------
-
-
-@step(
-    "pull_files",
-    timeout=6 * 3600,
-    retry=RetryPolicy(max_attempts=3, initial=10, maximum=120),
-    plan=fixed_plan("server", "check", "rsync", "pull the paths into the staging mirror"),
-)
-def pull_files(ctx: StepContext) -> StepResult:
-    """rsync the paths from the server into the device's staging mirror (host key verified)."""
-    svc = services_of(ctx.services)
-    config = config_of(ctx)
-    with mirror_held(ctx, config.device_id):
-        try:
-            stats = _server(svc, config).pull(config.paths, staging(svc, config),
-                                              svc.progress(f"rsync {config.device}"))  # fmt: skip
-        except PartialTransfer as e:
-            raise _partial_backup(ctx, svc, config, e) from e
-        mark_inflight(svc.backup.staging_dir, config.device_id, ctx.run_id)  # until its snapshot: a stop waits
-    return StepResult.ok(files=stats.files, bytes_transferred=stats.bytes_transferred, total_bytes=stats.total_bytes,
-                         seconds=stats.seconds, file_list_seconds=stats.file_list_seconds,
-                         staging=str(staging(svc, config)))  # fmt: skip
-
-
-def _partial_backup(ctx: StepContext, svc: Services, config: BackupConfig, e: PartialTransfer) -> PermanentError:
-    """Some files could not be read: snapshot what could (tag ``partial``, never ``backup``: a restore of "latest"
-    with --delete must not take it and delete the unreadable files from the server) and fail, naming the files.
-    The mirror is kept as the next pull's cache. rsync deletes nothing after a read error, so an unreadable file is
-    in the mirror (and the partial snapshot) as an earlier backup read it, if one did: the message says so."""
-    tags = (*config.tags, "partial", f"run:{ctx.run_id}")
-    mirror = staging(svc, config)
-    done = svc.restic.snapshots(tags) if ctx.attempt > 1 else []
-    read = [p for p in config.paths if (mirror / p.lstrip("/")).exists()]
-    snap_id = done[-1].short_id if done else None
-    if snap_id is None and read:
-        snap_id = svc.restic.backup(mirror, tags, host=config.device, paths=read).snapshot_id[:8]
-    kept = t("backup.partial_snapshot", ctx.language, snapshot=snap_id) if snap_id else t("backup.nothing_read",
-                                                                                           ctx.language)  # fmt: skip
-    return PermanentError("server", f"{e.message}. {kept}")
-
-
-@step(
-    "snapshot",
-    timeout=6 * 3600,
-    retry=RetryPolicy(max_attempts=3, initial=10, maximum=120),
-    plan=fixed_plan("backup", "create", "restic snapshot", "encrypted, deduplicated"),
-)
-def snapshot(ctx: StepContext) -> StepResult:
-    """restic backup of the staging mirror, tagged with the device and this run (found again on a re-run)."""
-    svc = services_of(ctx.services)
-    config = config_of(ctx)
-    tags = (*config.tags, "backup", f"run:{ctx.run_id}")
-    # Only a retry or a resume can find its own snapshot (~0.5 s of restic saved on every backup).
-    done = svc.restic.snapshots(tags) if ctx.attempt > 1 else []
-    if done:  # a re-run after a crash: the snapshot exists
-        unmark_inflight(svc.backup.staging_dir, config.device_id, ctx.run_id)
-        return StepResult.ok(snapshot_id=done[-1].id[:8], reused=True, data_added=0, total_files=0, duration=0.0)
-    with mirror_held(ctx, config.device_id):
-        if not staging(svc, config).is_dir():  # the mirror was removed after pull_files (a stop, its run not driven)
-            raise StepInputError(f"the staging mirror {staging(svc, config)} is gone: was the backup stopped?")
-        # Only the paths asked for, recorded as the snapshot's own paths: a restore reads what it may replace there.
-        s = svc.restic.backup(staging(svc, config), tags, host=config.device, paths=config.paths)
-        unmark_inflight(svc.backup.staging_dir, config.device_id, ctx.run_id)
-    return StepResult.ok(snapshot_id=s.snapshot_id[:8], files_new=s.files_new, files_changed=s.files_changed,
-                         files_unmodified=s.files_unmodified, total_files=s.total_files, total_bytes=s.total_bytes,
-                         data_added=s.data_added, duration=round(s.duration, 3), reused=False)  # fmt: skip
-
-
-@step(
-    "apply_retention",
-    timeout=3600,
-    retry=RetryPolicy(max_attempts=4, initial=10, maximum=120),
-    plan=fixed_plan("backup", "delete", "old snapshots", "restic forget --prune per retention"),
-)
-def apply_retention(ctx: StepContext) -> StepResult:
-    """restic forget --prune with the device's retention policy (its scheduled snapshots only)."""
-    svc = services_of(ctx.services)
-    config = config_of(ctx)
-    with maintenance_held(ctx):
-        # A failed backup's partial snapshots age by the same policy (the prune below frees their data too).
-        partial = svc.restic.forget((*config.tags, "partial"), config.retention, prune=False)
-        removed = svc.restic.forget((*config.tags, "backup"), config.retention)
-    return StepResult.ok(policy=str(config.retention), removed=len(removed), partial_removed=len(partial))
-
-
-@step(
-    "verify_repository",
-    timeout=6 * 3600,
-    retry=RetryPolicy(max_attempts=3, initial=10, maximum=120),
-    plan=fixed_plan("backup", "check", "restic check", "structure; data subset on schedule"),
-)
-def verify_repository(ctx: StepContext) -> StepResult:
-    """restic check; on the device's verification day (and on a first backup) also read back a data subset."""
-    svc = services_of(ctx.services)
-    b = svc.backup
-    today = ctx.clock.now().toordinal()
-    read = bool(ctx.params.get("read_data")) or today % b.read_data_every == ctx.request.object_id % b.read_data_every
-    subset = b.read_data_subset if read else None
-    with maintenance_held(ctx):
-        result = svc.restic.check(subset)
-    return StepResult.ok(result=result, read_data_subset=subset)
-
-
-@step(
-    "report_backup_health",
-    timeout=300,
-    retry=RetryPolicy(max_attempts=8, initial=5, maximum=30),
-    plan=fixed_plan("Zabbix", "update", "backup items", "values via the sender protocol"),
-)
-def report_backup_health(ctx: StepContext) -> StepResult:
-    """Send status, last success, bytes added, duration and files to the device's trapper items."""
-    svc = services_of(ctx.services)
-    config = config_of(ctx)
-    snap, pull = ctx.outputs.get("snapshot", {}), ctx.outputs.get("pull_files", {})
-    duration = float(pull.get("seconds", 0)) + float(snap.get("duration", 0))
-    values = {
-        "duration": duration,
-        "bytes": float(snap.get("data_added", 0)),
-        "files": float(snap.get("total_files", 0)),
-    }
-    send_outcome(svc, config.device, True, ctx.clock.now().timestamp(), values)
-    return StepResult.ok(sent=sorted(values), host=config.device)
-
-
 # -- the schedule -----------------------------------------------------------------------------------------
 
 
-def unschedule(ctx: StepContext, out: Mapping[str, Any]) -> None:
+def unschedule(ctx: StepContext, params: NoParams, out: Mapping[str, Any]) -> None:
     services_of(ctx.services).scheduler.remove_backup(ctx.request.object_id)
 
 
@@ -391,8 +265,9 @@ def unschedule(ctx: StepContext, out: Mapping[str, Any]) -> None:
     retry=RetryPolicy(max_attempts=3),
     undo=unschedule,
     plan=fixed_plan("scheduler", "create", "backup job", "persistent, in the run store"),
+    params=NoParams,
 )
-def schedule_backup(ctx: StepContext) -> StepResult:
+def schedule_backup(ctx: StepContext, params: NoParams) -> StepResult:
     """Register (or replace) the device's backup job and journal the schedule."""
     svc = services_of(ctx.services)
     config = config_of(ctx)
@@ -411,29 +286,3 @@ def schedule_backup(ctx: StepContext) -> StepResult:
     )
     journal_once(svc, ctx, "schedule", text)
     return StepResult.ok(job=f"backup:{config.device_id}", schedule=config.cron, next_run=when)
-
-
-@step(
-    "stop_backup",
-    timeout=STOP_WAIT + 300,
-    retry=RetryPolicy(max_attempts=3),
-    undo=None,
-    plan=fixed_plan("scheduler", "delete", "backup job", "snapshots kept per retention"),
-)
-def stop_backup(ctx: StepContext) -> StepResult:
-    """Remove the schedule (snapshots stay, per retention) and switch off the stale-backup alarm."""
-    svc = services_of(ctx.services)
-    device = ctx.request.object_id
-    job = svc.scheduler.backup_job(device)
-    removed = svc.scheduler.remove_backup(device)
-    obj = approved_object(ctx)
-    host_id = svc.zabbix.host_id(obj.name)
-    disabled = svc.zabbix.set_triggers_enabled(host_id, [STALE_TRIGGER], False) if host_id else 0
-    if not removed and job is None and not ctx.params.get("allow_missing", True):
-        raise StepInputError("this device has no backup schedule")
-    freed = remove_mirror_when_idle(ctx, svc.backup.staging_dir, device)
-    # counted once a backup running beside the stop has taken its snapshot: the letter names every snapshot kept
-    snaps = svc.restic.snapshots(("dcagent", f"device:{device}", "backup"))
-    return StepResult.ok(removed=removed, schedule=job.schedule if job else None, triggers_disabled=disabled,
-                         snapshots_kept=len(snaps), last_snapshot=snaps[-1].short_id if snaps else None,
-                         staging_freed=freed)  # fmt: skip

@@ -1,5 +1,8 @@
 """The colocation capacity check (SOP 000 step 4, 003 step 5, 004 step 3): space, power, UPS, bandwidth, IP,
 switch port, domain. Read-only; every figure is recorded in the run output; any shortfall rejects with all of them.
+
+And, where a plan is approved before the run (Central Java SOP 067/798), ``confirm_plan``: the capacity found now
+against the plan the approval was given to — or the journal says what changed since.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from agent.domain.names import fqdn_problem, normalise_fqdn
 from agent.engine.errors import StepInputError
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import Language, t
-from agent.steps.params import CheckCapacity
+from agent.steps.params import CheckCapacity, ConfirmPlan
+from agent.steps.plans import fixed_plan
+from agent.steps.reports import journal_once
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.netbox import DeviceSpec, PanelInfo, RackInfo, SiteCapacity
@@ -107,24 +112,38 @@ def bandwidth_shortfall(want: int, uplink: int, granted: int, lang: Language) ->
     return t("cap.bandwidth", lang, want=want, left=left, uplink=uplink) if want and left < want else None
 
 
-def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
+def assess(svc: Services, ctx: StepContext, params: CheckCapacity) -> tuple[list[str], dict[str, Any]]:
     """Every capacity figure, and the shortfalls (for people) if any."""
     nb, lang = svc.netbox, ctx.language
     spec = approved_device(ctx)
-    shortfalls: list[str] = []
     out: dict[str, Any] = {
         "device": spec.name, "u_height": spec.u_height, "full_depth": spec.full_depth,
         "original": {"rack_id": spec.rack_id, "position": spec.position, "face": spec.face, "status": spec.status},
     }  # fmt: skip
-
-    # Space, power and a free switch port, rack by rack in policy order: the first rack with all three wins.
-    tried: list[dict[str, Any]] = []
-    chosen: dict[str, Any] | None = None
     fqdn = _fqdn(spec)
     # One read for every rack of the site, the VLAN's prefix and who already carries the name.
     site = nb.site_capacity(spec.site_id, svc.settings.switch_roles, vlan_id=_vlan_id(spec), fqdn=fqdn)
-    order = tuple(str(n) for n in ctx.params.get("rack_order") or ())
-    candidates = choose_rack(list(site.racks), spec.rack_id, spec.u_height, spec.full_depth, order=order)
+    shortfalls, chosen = _racks(spec, site, params, out, lang)
+    shortfalls += _bandwidth(spec, site, out, lang)
+
+    # Network: a free address in the VLAN's prefix, a free access port on the chosen rack's ToR switch.
+    prefix = site.vlan_prefix or nb.prefix_of_vlan(_vlan_id(spec))
+    free_ips = nb.free_ip_count(prefix.id)
+    out["ip"] = {"prefix": prefix.prefix, "prefix_id": prefix.id, "free": free_ips}
+    if free_ips == 0:
+        shortfalls.append(t("cap.ip", lang, prefix=prefix.prefix))
+    if chosen is not None:
+        out["switch"] = chosen["switch"]
+    return shortfalls + _domain(svc, ctx, site, fqdn, out), out
+
+
+def _racks(spec: DeviceSpec, site: SiteCapacity, params: CheckCapacity, out: dict[str, Any],
+           lang: Language) -> tuple[list[str], dict[str, Any] | None]:  # fmt: skip
+    """Space, power and a free switch port, rack by rack in policy order: the first rack with all three wins."""
+    tried: list[dict[str, Any]] = []
+    chosen: dict[str, Any] | None = None
+    candidates = choose_rack(list(site.racks), spec.rack_id, spec.u_height, spec.full_depth,
+                             order=tuple(params.rack_order))  # fmt: skip
     # The whole order, for placement: if the chosen rack is gone by then, it goes on in the same order.
     out["rack_order"] = [rack.id for rack, _ in candidates]
     for rack, position in candidates:
@@ -135,56 +154,53 @@ def assess(svc: Services, ctx: StepContext) -> tuple[list[str], dict[str, Any]]:
             break
     out["racks_tried"] = tried
     if chosen is None:
-        shortfalls += [s for e in tried for s in rack_shortfalls(e, spec, lang)] or [
+        return [s for e in tried for s in rack_shortfalls(e, spec, lang)] or [
             t("cap.space", lang, height=spec.u_height, racks="-")  # a site without racks
-        ]
-    else:
-        out["placement"] = {"rack_id": chosen["rack_id"], "rack": chosen["rack"], "position": chosen["position"],
-                            "face": "front"}  # fmt: skip
-        out["power"] = chosen["power"]
-        out["ups"] = chosen["ups"]
+        ], None
+    out["placement"] = {"rack_id": chosen["rack_id"], "rack": chosen["rack"], "position": chosen["position"],
+                        "face": "front"}  # fmt: skip
+    out["power"] = chosen["power"]
+    out["ups"] = chosen["ups"]
+    return [], chosen
 
-    # Bandwidth: the site's uplink minus what active devices and requests in flight were granted.
+
+def _bandwidth(spec: DeviceSpec, site: SiteCapacity, out: dict[str, Any], lang: Language) -> list[str]:
+    """The site's uplink minus what active devices and requests in flight were granted."""
     want = requested_mbps(spec)
     uplink = site.uplink_mbps
     granted = site.granted_mbps(exclude_device=spec.id)
     out["bandwidth"] = {"requested_mbps": want, "uplink_mbps": uplink, "granted_mbps": granted,
                         "left_mbps": (uplink - granted) if uplink is not None else None}  # fmt: skip
     if want and uplink is None:
-        shortfalls.append(t("cap.no_uplink", lang, site=spec.site))
-    elif uplink is not None and (short := bandwidth_shortfall(want, uplink, granted, lang)) is not None:
-        shortfalls.append(short)
+        return [t("cap.no_uplink", lang, site=spec.site)]
+    if uplink is not None and (short := bandwidth_shortfall(want, uplink, granted, lang)) is not None:
+        return [short]
+    return []
 
-    # Network: a free address in the VLAN's prefix, a free access port on the chosen rack's ToR switch.
-    prefix = site.vlan_prefix or nb.prefix_of_vlan(_vlan_id(spec))
-    free_ips = nb.free_ip_count(prefix.id)
-    out["ip"] = {"prefix": prefix.prefix, "prefix_id": prefix.id, "free": free_ips}
-    if free_ips == 0:
-        shortfalls.append(t("cap.ip", lang, prefix=prefix.prefix))
-    if chosen is not None:
-        out["switch"] = chosen["switch"]
 
-    # Domain: not used in NetBox (other than by this request's own addresses) nor in DNS.
-    # A name that is no host of the zone is a rejection, checked before anyone is asked about it (a query outside
-    # the zones is refused by the server; a wildcard or the apex would be published).
+def _domain(svc: Services, ctx: StepContext, site: SiteCapacity, fqdn: str, out: dict[str, Any]) -> list[str]:
+    """The name: not used in NetBox (other than by this request's own addresses) nor in DNS. A name that is no host
+    of the zone is a rejection, checked before anyone is asked about it (a query outside the zones is refused by the
+    server; a wildcard or the apex would be published)."""
+    lang = ctx.language
     if (problem := fqdn_problem(fqdn, svc.dns_zone)) is not None:
         why = t(f"fqdn.{problem}", lang, zone=svc.dns_zone)
-        shortfalls.append(t("cap.fqdn", lang, fqdn=fqdn, why=why))
         out["domain"] = {"fqdn": fqdn, "invalid": problem}
-        return shortfalls, out
+        return [t("cap.fqdn", lang, fqdn=fqdn, why=why)]
     users = [ip for ip in site.name_users if ctx.idempotency_key.rsplit(":", 1)[0] not in ip.description]
     # Any record type on the name (a CNAME, a TXT, …), not only an A: the DNS step could publish beside none of them.
     in_dns = [f"{kind} {v}" for kind, values in svc.dns.records(fqdn + ".").items() for v in values]
     out["domain"] = {"fqdn": fqdn, "netbox": [u.address for u in users], "dns": in_dns}
+    shortfalls: list[str] = []
     if users:
         shortfalls.append(t("cap.domain_netbox", lang, fqdn=fqdn, where=", ".join(u.address for u in users)))
     if in_dns:
         shortfalls.append(t("cap.domain_dns", lang, fqdn=fqdn, values=", ".join(in_dns)))
-    return shortfalls, out
+    return shortfalls
 
 
-def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
-    shortfalls, out = assess(services_of(ctx.services), ctx)
+def plan_capacity(ctx: StepContext, params: CheckCapacity) -> list[PlannedChange]:
+    shortfalls, out = assess(services_of(ctx.services), ctx, params)
     if shortfalls:
         return [PlannedChange("NetBox", "reject", "capacity", s) for s in shortfalls]
     place = out["placement"]
@@ -209,9 +225,54 @@ def plan_capacity(ctx: StepContext) -> list[PlannedChange]:
 
 @step("check_capacity", timeout=180, retry=RetryPolicy(max_attempts=3), plan=plan_capacity,
       params=CheckCapacity)  # fmt: skip
-def check_capacity(ctx: StepContext) -> StepResult:
+def check_capacity(ctx: StepContext, params: CheckCapacity) -> StepResult:
     """Check rack space, power feeds and UPS, bandwidth, IP, switch port and domain for the request."""
-    shortfalls, out = assess(services_of(ctx.services), ctx)
+    shortfalls, out = assess(services_of(ctx.services), ctx, params)
     if shortfalls:
         return StepResult.rejected(*shortfalls, **out)
     return StepResult.ok(**out)
+
+
+# -- the plan as approved ---------------------------------------------------------------------------------------------
+
+
+def placement_text(capacity: Mapping[str, Any]) -> str:
+    place = capacity.get("placement") or {}
+    return f"{place.get('rack', '-')} U{place.get('position', '-')}"
+
+
+def port_text(capacity: Mapping[str, Any]) -> str:
+    sw = capacity.get("switch") or {}
+    return f"{sw.get('name') or '-'} / {sw.get('port') or '-'}"
+
+
+def feeds_text(capacity: Mapping[str, Any]) -> str:
+    return ", ".join(str(f.get("feed")) for f in capacity.get("power") or []) or "-"
+
+
+@step("confirm_plan", timeout=60, retry=RetryPolicy(max_attempts=3),
+      plan=fixed_plan("NetBox", "check", "plan", "the capacity found now against the approved plan"),
+      params=ConfirmPlan, needs=("check_capacity",))  # fmt: skip
+def confirm_plan(ctx: StepContext, params: ConfirmPlan) -> StepResult:
+    """Compare the capacity found now with the plan the approval was given to; journal any change (rack, position,
+    switch port, power feeds). ``params.on_change``: ``continue`` (the run goes on with what is free now) or
+    ``reject``."""
+    now = ctx.outputs.get("check_capacity", {})
+    planned = ((ctx.approved.get("plan") or {}).get("outputs") or {}).get("check_capacity")
+    if not isinstance(planned, Mapping):
+        return StepResult.ok(plan=None, changed=[])
+    checks = [
+        (t("forms.rack", ctx.language), placement_text),
+        ("switch/port", port_text),
+        (t("forms.feeds", ctx.language), feeds_text),
+    ]
+    changed = [f"{what}: {f(planned)} → {f(now)}" for what, f in checks if f(planned) != f(now)]
+    plan_run = str((ctx.approved.get("plan") or {}).get("run") or "-")
+    if not changed:
+        return StepResult.ok(plan=plan_run, changed=[])
+    head = t("forms.the_plan_changed_since_it", ctx.language)
+    if params.on_change == "reject":
+        return StepResult.rejected(f"{head}: {'; '.join(changed)}", plan=plan_run, changed=changed)
+    svc = services_of(ctx.services)
+    journal_once(svc, ctx, "plan-changed", f"{head} (run {plan_run[:8]}): {'; '.join(changed)}")
+    return StepResult.ok(plan=plan_run, changed=changed)

@@ -184,19 +184,18 @@ def _remind_if_late(svc: Services, ctx: StepContext, since: datetime, now: datet
     ctx.checkpoint(reminded_at=now.isoformat())
 
 
-def plan_delivery(ctx: StepContext) -> list[PlannedChange]:
-    p = AwaitDelivery.model_validate(ctx.params)
+def plan_delivery(ctx: StepContext, params: AwaitDelivery) -> list[PlannedChange]:
     return [PlannedChange("NetBox", "check", approved_object(ctx).name,
-                          f"waits for tag {p.tag} by a member of group {p.group}; serial, U height and PSU count "
-                          f"as requested")]  # fmt: skip
+                          f"waits for tag {params.tag} by a member of group {params.group}; serial, U height and "
+                          f"PSU count as requested")]  # fmt: skip
 
 
 @step("await_delivery", timeout=120, retry=RetryPolicy(max_attempts=4), plan=plan_delivery,
       params=AwaitDelivery)  # fmt: skip
-def await_delivery(ctx: StepContext) -> StepResult:
+def await_delivery(ctx: StepContext, params: AwaitDelivery) -> StepResult:
     """Wait until a technician records the server's arrival in NetBox and the server is the one requested (serial,
     U height, PSU count); looks again every ``poll_seconds``, reminds the agency once past the SOP standard."""
-    svc, p = services_of(ctx.services), AwaitDelivery.model_validate(ctx.params)
+    svc, p = services_of(ctx.services), params
     why = t("delivery.waiting", ctx.language, group=p.group, tag=p.tag)
     return wait_for_act(ctx, lambda: _look(svc, ctx, p), lambda since, now: _remind_if_late(svc, ctx, since, now),
                         why, p.poll_seconds, log, "delivery")  # fmt: skip

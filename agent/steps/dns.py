@@ -15,9 +15,8 @@ from integrations.dns import in_zone, only_name, reverse_name
 from integrations.errors import TransientError
 
 
-def _records(ctx: StepContext) -> tuple[Services, str, str, str | None]:
+def _records(ctx: StepContext, source: str) -> tuple[Services, str, str, str | None]:
     svc = services_of(ctx.services)
-    source = str(ctx.params.get("address_from", "reserve_ip"))
     out = ctx.outputs.get(source)
     if not out:
         raise StepInputError(f"step {source} has no reserved address to publish")
@@ -30,16 +29,34 @@ def _reverse_zone(svc: Services, ptr: str) -> str | None:
     return next((z for z in svc.reverse_zones if in_zone(ptr, z)), None)
 
 
-def plan_publish(ctx: StepContext) -> list[PlannedChange]:
-    return [PlannedChange("DNS", "create", "A + PTR", "for the address reserved by reserve_ip")]
+def plan_publish(ctx: StepContext, params: AddressFrom) -> list[PlannedChange]:
+    return [PlannedChange("DNS", "create", "A + PTR", f"for the address reserved by {params.address_from}")]
+
+
+def withdraw_dns(ctx: StepContext, params: AddressFrom, output: Mapping[str, Any]) -> None:
+    """Undo: remove the records only where they still hold what this run published."""
+    remove_records(ctx, output)
+
+
+def remove_records(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    """The A (``fqdn`` → ``a``) and PTR (``ptr``) records removed where they still hold what ``output`` says."""
+    svc = services_of(ctx.services)
+    fqdn, ip = str(output["fqdn"]), str(output["a"])
+    if svc.dns.lookup(fqdn, "A") == [ip]:
+        svc.dns.delete_record(svc.dns_zone, fqdn, "A")
+    ptr = output.get("ptr")
+    ptr_zone = _reverse_zone(svc, str(ptr)) if ptr else None
+    # The PTR's target as the server holds it may differ in case from the name NetBox gave (``Srv-A`` / ``srv-a``).
+    if ptr and ptr_zone and only_name(svc.dns.lookup(str(ptr), "PTR"), fqdn):
+        svc.dns.delete_record(ptr_zone, str(ptr), "PTR")
 
 
 @step("publish_dns", timeout=60, retry=RetryPolicy(max_attempts=4), plan=plan_publish,
-      undo=lambda ctx, out: withdraw_dns(ctx, out), params=AddressFrom,
-      needs=lambda p: (str(p.get("address_from", "reserve_ip")),))  # fmt: skip
-def publish_dns(ctx: StepContext) -> StepResult:
+      undo=withdraw_dns, params=AddressFrom,
+      needs=lambda p: (p.address_from,))  # fmt: skip
+def publish_dns(ctx: StepContext, params: AddressFrom) -> StepResult:
     """Publish the A and PTR records, then ask the server to confirm them."""
-    svc, fqdn, ip, ptr_zone = _records(ctx)
+    svc, fqdn, ip, ptr_zone = _records(ctx, params.address_from)
     zone = svc.dns_zone
     if (problem := fqdn_problem(normalise_fqdn(fqdn), zone)) is not None:  # checked before any change
         raise StepInputError(f"{fqdn} cannot be published in the zone {zone}: {t(f'fqdn.{problem}', 'en', zone=zone)}")
@@ -59,16 +76,3 @@ def publish_dns(ctx: StepContext) -> StepResult:
             raise StepInputError(f"{fqdn} holds {', '.join(others)} in DNS: its A {ip} is not served")
         raise TransientError("DNS", f"{fqdn} A {ip} not served after the update")
     return StepResult.ok(fqdn=fqdn, a=ip, ptr=reverse_name(ip) if ptr_zone else None)
-
-
-def withdraw_dns(ctx: StepContext, output: Mapping[str, Any]) -> None:
-    """Undo: remove the records only where they still hold what this run published."""
-    svc = services_of(ctx.services)
-    fqdn, ip = str(output["fqdn"]), str(output["a"])
-    if svc.dns.lookup(fqdn, "A") == [ip]:
-        svc.dns.delete_record(svc.dns_zone, fqdn, "A")
-    ptr = output.get("ptr")
-    ptr_zone = _reverse_zone(svc, str(ptr)) if ptr else None
-    # The PTR's target as the server holds it may differ in case from the name NetBox gave (``Srv-A`` / ``srv-a``).
-    if ptr and ptr_zone and only_name(svc.dns.lookup(str(ptr), "PTR"), fqdn):
-        svc.dns.delete_record(ptr_zone, str(ptr), "PTR")

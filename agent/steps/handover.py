@@ -120,15 +120,21 @@ def spec_check(svc: Services, ctx: StepContext, spec: DeviceSpec, delivery: Mapp
     ]
 
 
+def clear_asset_tag(ctx: StepContext, params: HandoverParams, output: Mapping[str, Any]) -> None:
+    """Undo: the asset tag goes only if this run wrote it."""
+    if output.get("asset_tag_written") or output.get("written"):
+        services_of(ctx.services).netbox.update_device(ctx.request.object_id, {"asset_tag": None})
+
+
 @step("handover_form", timeout=120, retry=RetryPolicy(max_attempts=2),
       plan=fixed_plan("NetBox", "update", "asset tag", "and the handover form (HTML + PDF), journalled"),
-      undo=lambda ctx, out: clear_asset_tag(ctx, out), params=HandoverParams)  # fmt: skip
-def handover_form(ctx: StepContext) -> StepResult:
+      undo=clear_asset_tag, params=HandoverParams)  # fmt: skip
+def handover_form(ctx: StepContext, params: HandoverParams) -> StepResult:
     """Record the server in the asset register (NetBox asset tag, when it has none) and write the handover form
     with its specification check (serial, U height, PSU count as requested and as received) and its parts: CPU,
     RAM, motherboard, storage, PSU from NetBox inventory items."""
     svc = services_of(ctx.services)
-    p = HandoverParams.model_validate(ctx.params)
+    p = params
     spec = approved_device(ctx)
     tag, written = spec.asset_tag, False
     if not tag:  # a resumed attempt writes the same number again (the PATCH is idempotent)
@@ -157,9 +163,3 @@ def handover_form(ctx: StepContext) -> StepResult:
         ctx, "serah-terima", title, rows, [text], t("handover.label", ctx.language), with_steps=False
     )
     return StepResult.ok(**result.output, asset_tag=tag, asset_tag_written=written, parts=len(items))
-
-
-def clear_asset_tag(ctx: StepContext, output: Mapping[str, Any]) -> None:
-    """Undo: the asset tag goes only if this run wrote it."""
-    if output.get("asset_tag_written") or output.get("written"):
-        services_of(ctx.services).netbox.update_device(ctx.request.object_id, {"asset_tag": None})

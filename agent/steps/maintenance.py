@@ -1,9 +1,11 @@
 """Server maintenance (SOP 002, Batam SOP 06 "Pemeliharaan Server"): the window as the agency asked it (step 5),
-the Zabbix maintenance period so on-call staff are not paged (step 6), the device in status ``maintenance`` for
-the window and back after it (step 7: the run waits in the run store, not in a thread, so a restart in between
-still ends the window on time).
+the notice of the service stop to the agency and the Zabbix maintenance period so on-call staff are not paged (step
+6), the device in status ``maintenance`` for the window and back after it (step 7: the run waits in the run store,
+not in a thread, so a restart in between still ends the window on time), and the work report (Berita Acara
+Pekerjaan, step 9).
 
-The notice to the agency and the verification of the server (steps 4 and 6) are in ``maintenance_checks``.
+The verification of the server against NetBox (step 4) is ``verify_server`` (agent.steps.verify); the withdrawal
+request a maintenance may open (step 8) is ``hand_off_withdrawal`` (agent.steps.withdrawal).
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from zoneinfo import ZoneInfo
 from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
 from agent.i18n import Language, t
+from agent.reports.dates import office_date
+from agent.reports.mail import render_mail
+from agent.steps.notices import NOTICE_RETRY, send_notice
 from agent.steps.params import BeginMaintenance, MaintenanceWindow, NoParams
 from agent.steps.plans import checked_plan, fixed_plan
-from agent.steps.reports import _calendar, journal_once
+from agent.steps.reports import _calendar, journal_once, write_document
 from agent.steps.request import approved_device
 from agent.steps.services import services_of
 from agent.steps.verify import device_after
 from integrations.errors import PermanentError
+from integrations.netbox import DeviceSpec
 from integrations.zabbix.maintenance import SHORTEST_PERIOD_S, zabbix_span
 
 START, END = "dcagent_maintenance_start", "dcagent_maintenance_end"
@@ -61,7 +67,7 @@ def window_of(ctx: StepContext) -> tuple[datetime, datetime]:
 
 @step("validate_window", timeout=30, retry=RetryPolicy(max_attempts=2), params=MaintenanceWindow,
       plan=checked_plan("validate_window", "NetBox", "maintenance window", "start, end, reason, services"))  # fmt: skip
-def validate_window(ctx: StepContext) -> StepResult:
+def validate_window(ctx: StepContext, params: MaintenanceWindow) -> StepResult:
     """The completeness form (002.5): a window that starts before it ends, is not over, and is not longer than the
     playbook allows; a reason. What the approval covered is what runs: the fields as approved."""
     spec = approved_device(ctx)
@@ -72,7 +78,7 @@ def validate_window(ctx: StepContext) -> StepResult:
     reason = str(cf.get(REASON) or "").strip()
     if not reason:
         problems.append(t("maint.field_empty", lang, field=REASON))
-    longest = timedelta(hours=float(ctx.params.get("max_hours", 72)))
+    longest = timedelta(hours=params.max_hours)
     if start is not None and end is not None:
         if end <= start:
             problems.append(t("maint.window_reversed", lang, end=end.isoformat(), start=start.isoformat()))
@@ -92,11 +98,45 @@ def validate_window(ctx: StepContext) -> StepResult:
                          status_before=spec.status or "active")  # fmt: skip
 
 
+def _notice(ctx: StepContext, spec: DeviceSpec) -> tuple[str, str]:
+    start, end = window_of(ctx)
+    w = ctx.outputs["validate_window"]
+    zone = _calendar(ctx).timezone
+    return render_mail("maintenance-notice", ctx.language, device=spec.name, agency=spec.tenant or "-",
+                       since=office_date(start, zone, ctx.language), till=office_date(end, zone, ctx.language),
+                       services=w.get("services") or [], reason=w.get("reason"),
+                       office=ctx.meta.get("sop_office", ""), run_id=ctx.run_id)  # fmt: skip
+
+
+@step("announce_maintenance", timeout=120, retry=NOTICE_RETRY, params=NoParams,
+      plan=fixed_plan("mail", "create", "notice to the agency's contacts", "and a journal entry"),
+      needs=("validate_window",))  # fmt: skip
+def announce_maintenance(ctx: StepContext, params: NoParams) -> StepResult:
+    """The notice of the service stop to the agency's contacts (002.6), by e-mail and in the journal (see
+    :mod:`agent.steps.notices`: a relay that stays down does not stop the window)."""
+    svc = services_of(ctx.services)
+    spec = approved_device(ctx)
+    subject, body = _notice(ctx, spec)
+    return StepResult.ok(**send_notice(ctx, svc, spec, subject, body, "notice"))
+
+
+def unschedule_zabbix_maintenance(ctx: StepContext, params: NoParams, output: Mapping[str, Any]) -> None:
+    zbx = services_of(ctx.services).zabbix
+    mid = output.get("maintenance_id")
+    if mid is None and output.get("name"):
+        found = zbx.maintenance_by_name(str(output["name"]))
+        mid = found.id if found else None
+    if mid is not None:
+        zbx.delete_maintenance(str(mid))
+        if zbx.maintenance_by_name(str(output.get("name") or "")) is not None:
+            raise PermanentError("Zabbix", f"maintenance {output.get('name')} is still there after its deletion")
+
+
 @step("schedule_zabbix_maintenance", timeout=60, retry=RetryPolicy(max_attempts=4), params=NoParams,
       plan=fixed_plan("Zabbix", "create", "maintenance period", "the host, over the window"),
-      undo=lambda ctx, out: unschedule_zabbix_maintenance(ctx, out),
+      undo=unschedule_zabbix_maintenance,
       needs=("validate_window", "verify_server"))  # fmt: skip
-def schedule_zabbix_maintenance(ctx: StepContext) -> StepResult:
+def schedule_zabbix_maintenance(ctx: StepContext, params: NoParams) -> StepResult:
     """A Zabbix maintenance period for the host over the window (002.6); a window that overlaps another period of
     the same host is refused with both named (two teams on one server at once is a scheduling mistake)."""
     svc = services_of(ctx.services)
@@ -122,23 +162,17 @@ def schedule_zabbix_maintenance(ctx: StepContext) -> StepResult:
     return StepResult.ok(maintenance_id=mid, name=name, host_id=str(host_id))
 
 
-def unschedule_zabbix_maintenance(ctx: StepContext, output: Mapping[str, Any]) -> None:
-    zbx = services_of(ctx.services).zabbix
-    mid = output.get("maintenance_id")
-    if mid is None and output.get("name"):
-        found = zbx.maintenance_by_name(str(output["name"]))
-        mid = found.id if found else None
-    if mid is not None:
-        zbx.delete_maintenance(str(mid))
-        if zbx.maintenance_by_name(str(output.get("name") or "")) is not None:
-            raise PermanentError("Zabbix", f"maintenance {output.get('name')} is still there after its deletion")
+def restore_status(ctx: StepContext, params: BeginMaintenance, output: Mapping[str, Any]) -> None:
+    before = output.get("status_before")
+    if before:
+        services_of(ctx.services).netbox.update_device(ctx.request.object_id, {"status": str(before)})
 
 
 @step("begin_maintenance", timeout=600, retry=RetryPolicy(max_attempts=3), params=BeginMaintenance,
       plan=fixed_plan("NetBox", "update", "device status", "maintenance, at the window's start"),
-      undo=lambda ctx, out: restore_status(ctx, out),
+      undo=restore_status,
       needs=("validate_window", "schedule_zabbix_maintenance"))  # fmt: skip
-def begin_maintenance(ctx: StepContext) -> StepResult:
+def begin_maintenance(ctx: StepContext, params: BeginMaintenance) -> StepResult:
     """At the window's start (002.7): the device in status ``maintenance``, and Zabbix confirmed to report the host
     in maintenance (its timer switches hosts on its own tick) before anyone starts work."""
     svc = services_of(ctx.services)
@@ -148,12 +182,12 @@ def begin_maintenance(ctx: StepContext) -> StepResult:
     spec = approved_device(ctx)
     before = str(ctx.progress.get("status_before") or ctx.outputs["validate_window"]["status_before"])
     ctx.checkpoint(status_before=before)
-    svc.netbox.update_device(spec.id, {"status": str(ctx.params.get("window_status", "maintenance"))})
+    svc.netbox.update_device(spec.id, {"status": params.window_status})
     host_id = str(ctx.outputs["schedule_zabbix_maintenance"]["host_id"])
     # Zabbix's timer switches hosts at whole minutes; past its period's end it never will.
     period_end = datetime.fromtimestamp(zabbix_span(start, end)[1], start.tzinfo)
     waited_from = ctx.clock.now()
-    deadline = min(waited_from + timedelta(seconds=float(ctx.params.get("confirm_timeout", 180))), period_end)
+    deadline = min(waited_from + timedelta(seconds=params.confirm_timeout), period_end)
     while not svc.zabbix.in_maintenance(host_id):
         if ctx.clock.now() >= deadline:
             raise PermanentError("Zabbix", f"host {spec.name} was not reported in maintenance within "
@@ -164,16 +198,10 @@ def begin_maintenance(ctx: StepContext) -> StepResult:
     return StepResult.ok(status_before=before, confirmed_at=ctx.clock.now().isoformat())
 
 
-def restore_status(ctx: StepContext, output: Mapping[str, Any]) -> None:
-    before = output.get("status_before")
-    if before:
-        services_of(ctx.services).netbox.update_device(ctx.request.object_id, {"status": str(before)})
-
-
 @step("end_maintenance", timeout=120, retry=RetryPolicy(max_attempts=4), params=NoParams,
       plan=fixed_plan("NetBox", "update", "device status", "as before, at the window's end"),
       needs=("validate_window", "begin_maintenance"))  # fmt: skip
-def end_maintenance(ctx: StepContext) -> StepResult:
+def end_maintenance(ctx: StepContext, params: NoParams) -> StepResult:
     """At the window's end: the device's status back to what it was, read back."""
     svc = services_of(ctx.services)
     _start, end = window_of(ctx)
@@ -187,3 +215,37 @@ def end_maintenance(ctx: StepContext) -> StepResult:
         raise PermanentError("NetBox", f"{spec.name} reads status {now} after it was set back to {before}")
     journal_once(svc, ctx, "maintenance-end", t("maintenance.ended", ctx.language, status=before))
     return StepResult.ok(status=before, ended_at=ctx.clock.now().isoformat(), **device_after(status=before))
+
+
+@step("maintenance_report", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,
+      plan=fixed_plan("reports", "create", "berita-acara-pemeliharaan.html/.pdf", "and a journal entry"),
+      needs=("validate_window",))  # fmt: skip
+def maintenance_report(ctx: StepContext, params: NoParams) -> StepResult:
+    """Berita Acara Pekerjaan / Formulir Pemeliharaan (002.9): the window, what was verified, the notices sent,
+    the Zabbix period, every step against the SOP's standard."""
+    o = ctx.outputs
+    start, end = window_of(ctx)
+    zone = _calendar(ctx).timezone
+    w, notice, zbx = o["validate_window"], o.get("announce_maintenance", {}), o.get("schedule_zabbix_maintenance", {})
+    yes, no = t("maintenance_checks.yes", ctx.language), t("maintenance_checks.no", ctx.language)
+    rows = [(t("maintenance_checks.maintenance_window", ctx.language),
+             f"{office_date(start, zone, ctx.language)} – {office_date(end, zone, ctx.language)}"),
+            (t("maintenance_checks.data_collected", ctx.language), yes if w.get("collect_data") else no),
+            (t("maintenance_checks.reason", ctx.language), str(w.get("reason"))),
+            (t("maintenance_checks.affected_services", ctx.language), ", ".join(w.get("services") or []) or "-"),
+            (t("maintenance_checks.notice", ctx.language), (", ".join(notice.get("recipients") or []) or "-") +
+             ("" if notice.get("sent") else
+              " " + t("maintenance_checks.not_sent", ctx.language, reason=notice.get("reason")))),
+            (t("maintenance_checks.withdrawal", ctx.language),
+             (t("maintenance_checks.requested_awaiting_approval", ctx.language)
+              if o.get("hand_off_withdrawal", {}).get("withdrawal") else "-")),
+            (t("maintenance_checks.zabbix_maintenance", ctx.language),
+             f"{zbx.get('name', '-')} (id {zbx.get('maintenance_id', '-')})")]  # fmt: skip
+    for c in o.get("verify_server", {}).get("checks", []):
+        mark = "✓" if c["ok"] else "✗"
+        rows.append(
+            (t("maintenance_checks.check", ctx.language, what=c["what"]), f"{mark} NetBox {c['netbox']}; {c['found']}")
+        )
+    title = t("maintenance_checks.server_maintenance_work_report", ctx.language)
+    label = t("maintenance_checks.maintenance_report", ctx.language)
+    return write_document(ctx, "berita-acara-pemeliharaan", title, rows, [], label, with_steps=True)

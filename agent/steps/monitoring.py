@@ -105,7 +105,7 @@ def host_spec(svc: Services, ctx: StepContext) -> HostSpec:
     return object_host(obj, templates_for(svc.settings.zabbix_templates, spec.role, spec.platform))
 
 
-def plan_zabbix(ctx: StepContext) -> list[PlannedChange]:
+def plan_zabbix(ctx: StepContext, params: NoParams) -> list[PlannedChange]:
     svc = services_of(ctx.services)
     spec = approved_device(ctx)
     exists = svc.zabbix.host_id(spec.name)
@@ -113,9 +113,16 @@ def plan_zabbix(ctx: StepContext) -> list[PlannedChange]:
                           "adopt the existing host" if exists else "new host, templates from config")]  # fmt: skip
 
 
+def unregister_zabbix(ctx: StepContext, params: NoParams, output: Mapping[str, Any]) -> None:
+    """Undo: delete the host if this run created it; an adopted host is put back as it was before."""
+    svc = services_of(ctx.services)
+    remove_recorded(svc, output)
+    svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": None}})
+
+
 @step("register_zabbix", timeout=180, retry=RetryPolicy(max_attempts=4), plan=plan_zabbix,
-      undo=lambda ctx, out: unregister_zabbix(ctx, out), params=NoParams)  # fmt: skip
-def register_zabbix(ctx: StepContext) -> StepResult:
+      undo=unregister_zabbix, params=NoParams)  # fmt: skip
+def register_zabbix(ctx: StepContext, params: NoParams) -> StepResult:
     """Create (or adopt) the Zabbix host for the device; record its host id on the NetBox device."""
     svc = services_of(ctx.services)
     spec = verifiable(svc, host_spec(svc, ctx))
@@ -164,13 +171,6 @@ def remove_recorded(svc: Services, output: Mapping[str, Any]) -> None:
         svc.zabbix.restore_host(str(output["host_id"]), dict(output["before"]))
 
 
-def unregister_zabbix(ctx: StepContext, output: Mapping[str, Any]) -> None:
-    """Undo: delete the host if this run created it; an adopted host is put back as it was before."""
-    svc = services_of(ctx.services)
-    remove_recorded(svc, output)
-    svc.netbox.update_device(ctx.request.object_id, {"custom_fields": {"dcagent_zabbix_hostid": None}})
-
-
 class NoAnswer(TransientError):
     """Zabbix did not see the server answer within the verification's time: the server's side, no outage."""
 
@@ -178,13 +178,13 @@ class NoAnswer(TransientError):
 
 
 @step("verify_monitoring", timeout=VERIFY_DEADLINE, retry=RetryPolicy(max_attempts=1), params=VerifyMonitoring,
-      needs=lambda p: (str(p.get("host_from", "register_zabbix")),))  # fmt: skip
-def verify_monitoring(ctx: StepContext) -> StepResult:
+      needs=lambda p: (p.host_from,))  # fmt: skip
+def verify_monitoring(ctx: StepContext, params: VerifyMonitoring) -> StepResult:
     """Wait, bounded, until Zabbix itself reports the new host reachable (ICMP). No answer: a finding from the
     switch in the journal and the run waits for a technician's retry (agent.steps.verify_retry), or it fails
     (``on_failure: fail``)."""
     svc = services_of(ctx.services)
-    p = VerifyMonitoring.model_validate(ctx.params)
+    p = params
     registered = ctx.outputs.get(p.host_from, {})
     host_id = str(registered.get("host_id", ""))
     if not host_id:

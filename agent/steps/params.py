@@ -1,21 +1,19 @@
 """Steps' params models: what a playbook may pass a step (``params:``), checked when it loads. A typo or a value
-of the wrong kind fails the load with file:line instead of being silently ignored mid-run."""
+of the wrong kind fails the load with file:line instead of being silently ignored mid-run. The validated model is
+what the step receives (``fn(ctx, params: Model)``): each default is written here, once."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from agent.engine.registry import NoParams as NoParams
+from agent.engine.registry import StepParams
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,99}$"
 
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NoParams(Params):
-    """The step takes none."""
+Params = StepParams  # the base of every step's params model: unknown keys refused, frozen
 
 
 class ReplyLetter(Params):
@@ -167,3 +165,19 @@ class AwaitRecord(Params):
         "list, OS, driver, software, networking, load balancing, security",
     )  # fmt: skip
     poll_seconds: float = Field(60, ge=5, le=3600, description="how often NetBox is read while the act is awaited")
+
+
+# -- backup and restore (SOP 004) ----------------------------------------------------------------------------------
+
+
+class VerifyRepository(Params):
+    read_data: bool = Field(
+        False,
+        description="read back a data subset on every run (a first backup), not only on the device's verification day",
+    )
+
+
+class StopBackup(Params):
+    allow_missing: bool = Field(
+        True, description="a device without a backup schedule is stopped all the same (else the step fails)"
+    )

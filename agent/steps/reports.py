@@ -1,5 +1,6 @@
 """Documents (SOP 000 step 9, 003 steps 7/13/15): the Berita Acara and the reply letter, as HTML and PDF,
-stored under ``reports_dir/<run id>/`` and referenced from the NetBox journal."""
+stored under ``reports_dir/<run id>/`` and referenced from the NetBox journal; and what every step that writes a
+document shares (its head, number and signatures, its step table, its journal entry)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
 
 from agent.domain.markers import marker
 from agent.engine.calendar import OfficeCalendar
@@ -107,12 +110,12 @@ def _common(svc: Services, ctx: StepContext) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def plan_report(ctx: StepContext) -> list[PlannedChange]:
+def plan_report(ctx: StepContext, params: BaseModel) -> list[PlannedChange]:
     return [PlannedChange("reports", "create", "berita-acara.html/.pdf", "and a NetBox journal entry")]
 
 
 @step("work_report", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report, params=NoParams)
-def work_report(ctx: StepContext) -> StepResult:
+def work_report(ctx: StepContext, params: NoParams) -> StepResult:
     """Write the Berita Acara: request, device, what was allocated, every step against the SOP standard."""
     svc = services_of(ctx.services)
     c = _common(svc, ctx)
@@ -142,7 +145,7 @@ def work_report(ctx: StepContext) -> StepResult:
 
 
 @step("reply_letter", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report, params=ReplyLetter)
-def reply_letter(ctx: StepContext) -> StepResult:
+def reply_letter(ctx: StepContext, params: ReplyLetter) -> StepResult:
     """Write the reply letter (Surat Balasan) stating every reason the request cannot be granted, titled by what
     was asked (a rejected maintenance is no colocation request)."""
     svc = services_of(ctx.services)
@@ -150,10 +153,9 @@ def reply_letter(ctx: StepContext) -> StepResult:
     spec = c.pop("spec")
     reasons = [r for out in ctx.outputs.values() for r in out.get("reasons", [])]
     out_dir = svc.settings.reports_dir / ctx.run_id
-    subject = ReplyLetter.model_validate(ctx.params).subject
     head = document_head(svc, ctx, "surat-balasan", head_alone=True)
     context = {**c, "device": spec.name, "reasons": reasons, **head,
-               "title": t(f"doc.letter_title.{subject}", ctx.language)}  # fmt: skip
+               "title": t(f"doc.letter_title.{params.subject}", ctx.language)}  # fmt: skip
     html, pdf = render("surat_balasan.html.j2", out_dir, "surat-balasan", context, ctx.language)
     label = t("reports.reply_letter", ctx.language)
     journal_once(svc, ctx, "letter", document_entry(svc, ctx, label, pdf, html))
@@ -177,39 +179,3 @@ def write_document(ctx: StepContext, name: str, title: str, rows: list[tuple[str
     html, pdf = render("document.html.j2", svc.settings.reports_dir / ctx.run_id, name, context, ctx.language)
     journal_once(svc, ctx, name, document_entry(svc, ctx, label, pdf, html))
     return StepResult.ok(html=str(html), pdf=str(pdf))
-
-
-@step("backup_stop_letter", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report)
-def backup_stop_letter(ctx: StepContext) -> StepResult:
-    """The letter telling the agency its backups stopped (SOP 004 backup step 8), with what is kept."""
-    stop = ctx.outputs.get("stop_backup", {})
-    rows = [(t("reports.schedule_stopped", ctx.language), str(stop.get("schedule") or "-")),
-            (t("reports.snapshots_kept", ctx.language), str(stop.get("snapshots_kept", 0))),
-            (t("reports.last_snapshot", ctx.language), str(stop.get("last_snapshot") or "-"))]  # fmt: skip
-    text = t("reports.backup_stopped_text", ctx.language)
-    title = t("reports.notice_backups_stopped", ctx.language)
-    label = t("reports.notice", ctx.language)
-    return write_document(ctx, "surat-penghentian-backup", title, rows, [text], label, with_steps=False)
-
-
-@step("restore_report", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report)
-def restore_report(ctx: StepContext) -> StepResult:
-    """The restore form (SOP 004 restore step 7): snapshot, target, files, bytes, checksums, times vs standard."""
-    o = ctx.outputs
-    v, st, safety = o.get("validate", {}), o.get("restore_to_staging", {}), o.get("safety_snapshot", {})
-    ver, push = o.get("verify_restore", {}), o.get("push_restore", {})
-    rows = [("Snapshot", f"{v.get('snapshot_id', '-')} ({v.get('snapshot_time', '-')})"),
-            (t("reports.target_path", ctx.language), f"{v.get('server', '-')} {v.get('target', '-')}"),
-            (t("reports.files", ctx.language), str(st.get("files", "-"))),
-            (t("reports.size", ctx.language), f"{st.get('bytes', 0)} B"),
-            (t("reports.data_sent", ctx.language),
-             f"{push.get('bytes_transferred', 0)} B, {push.get('files', 0)} file"),
-            (t("reports.checksums_verified", ctx.language),
-             f"{ver.get('files_verified', '-')} file ({ver.get('algorithm', 'sha256')})"),
-            (t("reports.safety_snapshot", ctx.language), f"{safety.get('snapshot_id', '-')}"),
-            (t("reports.repository_check", ctx.language),
-             str(o.get("verify_snapshot", {}).get("result", "-")))]  # fmt: skip
-    text = t("reports.restored_text", ctx.language)
-    title = t("reports.restore_report", ctx.language)
-    return write_document(ctx, "formulir-restore", title, rows, [text], t("reports.restore_report_", ctx.language),
-                     with_steps=True)  # fmt: skip

@@ -30,26 +30,25 @@ def approved_device(ctx: StepContext) -> DeviceSpec:
     return services_of(ctx.services).netbox.device_spec(ctx.request.object_id)
 
 
-def _missing(ctx: StepContext) -> tuple[str, list[str], dict[str, object]]:
+def _missing(ctx: StepContext, params: ValidateRequest) -> tuple[str, list[str], dict[str, object]]:
     obj = approved_object(ctx)
-    required = [str(f) for f in ctx.params.get("required_fields", [])]
-    missing = [f for f in required if obj.custom_fields.get(f) in (None, "", [])]
-    if ctx.params.get("require_tenant", False) and obj.tenant is None:
+    missing = [f for f in params.required_fields if obj.custom_fields.get(f) in (None, "", [])]
+    if params.require_tenant and obj.tenant is None:
         missing.append("tenant")
     return obj.name, missing, {"name": obj.name, "tenant": obj.tenant, "site": obj.site, "status": obj.status}
 
 
-def _name_refused(ctx: StepContext) -> str | None:
+def _name_refused(ctx: StepContext, params: ValidateRequest) -> str | None:
     """A device's name the shared rule refuses (agent.domain.names): for people, in the office's language."""
     obj = approved_object(ctx)
-    if obj.object_type != "dcim.device" or not ctx.params.get("check_name", True):
+    if obj.object_type != "dcim.device" or not params.check_name:
         return None
     return name_refusal(obj.name, ctx.language)
 
 
-def plan_validate(ctx: StepContext) -> list[PlannedChange]:
+def plan_validate(ctx: StepContext, params: ValidateRequest) -> list[PlannedChange]:
     """The check itself, run now: every reason it would reject for (missing fields, a refused name) is a reject."""
-    result = validate_request(ctx)
+    result = validate_request(ctx, params)
     name = approved_object(ctx).name
     if result.outcome == "rejected":  # the run would end here, for these reasons
         return [PlannedChange("NetBox", "reject", name, reason) for reason in result.reasons]
@@ -58,12 +57,12 @@ def plan_validate(ctx: StepContext) -> list[PlannedChange]:
 
 @step("validate_request", timeout=60, retry=RetryPolicy(max_attempts=4), plan=plan_validate,
       params=ValidateRequest)  # fmt: skip
-def validate_request(ctx: StepContext) -> StepResult:
+def validate_request(ctx: StepContext, params: ValidateRequest) -> StepResult:
     """Check the request carries every field the SOP's completeness form asks for, and that a device's name is one
     every system it reaches takes unchanged (agent.domain.names)."""
-    _, missing, facts = _missing(ctx)
+    _, missing, facts = _missing(ctx, params)
     reasons = [f"{t('request.incomplete', ctx.language)}: {', '.join(missing)}"] if missing else []
-    if (refused := _name_refused(ctx)) is not None:
+    if (refused := _name_refused(ctx, params)) is not None:
         reasons.append(refused)
     if reasons:
         return StepResult.rejected(*reasons, missing=missing, **facts)

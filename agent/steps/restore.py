@@ -1,6 +1,6 @@
 """Restore SOP (Central Java 004, "Prosedur Permintaan Restore"): verify the snapshot, take a safety snapshot of
 the target, restore into staging, push back, verify every file's checksum; on any failure roll the target back from
-the safety snapshot and verify that too (the SOP's recovery steps).
+the safety snapshot and verify that too (the SOP's recovery steps). Then the restore form, and the housekeeping.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import NO_RETRY, PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import Language, t
 from agent.steps.backup_mirror import maintenance_held
-from agent.steps.params import Restore, VerifySnapshot
+from agent.steps.params import NoParams, Restore, VerifySnapshot
 from agent.steps.plans import fixed_plan
+from agent.steps.reports import plan_report, write_document
 from agent.steps.request import approved_object
 from agent.steps.services import Services, services_of
 from integrations.backup import Retention, Snapshot
@@ -152,15 +153,16 @@ def _work(svc: Services, ctx: StepContext, name: str) -> Path:
     return _run_dir(svc, ctx) / name
 
 
-def plan_restore(ctx: StepContext) -> list[PlannedChange]:
+def plan_restore(ctx: StepContext, params: NoParams) -> list[PlannedChange]:
     req = request_of(ctx)
     return [PlannedChange("server", "update", f"{req.host}:{req.target}",
                           f"from snapshot {req.snapshot.short_id} of {req.snapshot.time:%Y-%m-%d %H:%M}; "
                           "safety snapshot first")]  # fmt: skip
 
 
-@step("validate_restore_request", timeout=60, retry=RetryPolicy(max_attempts=3), plan=plan_restore)
-def validate_restore_request(ctx: StepContext) -> StepResult:
+@step("validate_restore_request", timeout=60, retry=RetryPolicy(max_attempts=3), plan=plan_restore,
+      params=NoParams)  # fmt: skip
+def validate_restore_request(ctx: StepContext, params: NoParams) -> StepResult:
     """The snapshot (an id or ``latest``) exists for this device; the target is an absolute, safe path."""
     svc = services_of(ctx.services)
     req, problems = read_request(svc, ctx.request.object_id, approved_object(ctx), ctx.language)
@@ -177,16 +179,16 @@ def validate_restore_request(ctx: StepContext) -> StepResult:
     plan=fixed_plan("backup", "check", "restic check", "repository and a read-back of data"),
     params=VerifySnapshot,
 )
-def verify_snapshot(ctx: StepContext) -> StepResult:
+def verify_snapshot(ctx: StepContext, params: VerifySnapshot) -> StepResult:
     """restic check with a data read-back before anything on the server is touched."""
     svc = services_of(ctx.services)
-    subset = str(ctx.params.get("read_data_subset") or svc.backup.read_data_subset)
+    subset = params.read_data_subset or svc.backup.read_data_subset
     with maintenance_held(ctx):
         result = svc.restic.check(subset)
     return StepResult.ok(result=result, read_data_subset=subset)
 
 
-def rollback(ctx: StepContext, out: Mapping[str, Any]) -> None:
+def rollback(ctx: StepContext, params: NoParams, out: Mapping[str, Any]) -> None:
     """Undo (the SOP's recovery steps): put the target back as the safety snapshot holds it, then prove it."""
     svc = services_of(ctx.services)
     # Only where to write: the restored snapshot may be gone by now (retention), and rolling back needs none of it.
@@ -216,8 +218,9 @@ def rollback(ctx: StepContext, out: Mapping[str, Any]) -> None:
     retry=RetryPolicy(max_attempts=8, initial=5, maximum=60),
     undo=rollback,
     plan=fixed_plan("backup", "create", "safety snapshot", "of the target as it is now"),
+    params=NoParams,
 )
-def safety_snapshot(ctx: StepContext) -> StepResult:
+def safety_snapshot(ctx: StepContext, params: NoParams) -> StepResult:
     """Copy the target as it is now into the repository (tag ``safety``) with a checksum manifest."""
     svc = services_of(ctx.services)
     req = request_of(ctx)
@@ -242,7 +245,7 @@ def safety_snapshot(ctx: StepContext) -> StepResult:
                          files=len(sums), bytes=copied, reused=False)  # fmt: skip
 
 
-def _cleanup(ctx: StepContext, out: Mapping[str, Any]) -> None:
+def _cleanup(ctx: StepContext, params: NoParams, out: Mapping[str, Any]) -> None:
     if out.get("path"):
         shutil.rmtree(str(out["path"]), ignore_errors=True)
 
@@ -253,8 +256,9 @@ def _cleanup(ctx: StepContext, out: Mapping[str, Any]) -> None:
     retry=RetryPolicy(max_attempts=3, initial=10, maximum=120),
     undo=_cleanup,
     plan=fixed_plan("backup", "check", "restic restore", "into staging, verified"),
+    params=NoParams,
 )
-def restore_to_staging(ctx: StepContext) -> StepResult:
+def restore_to_staging(ctx: StepContext, params: NoParams) -> StepResult:
     """restic restore of the target's subtree into staging; restic reads every file back (``--verify``)."""
     svc = services_of(ctx.services)
     req = request_of(ctx)
@@ -276,13 +280,13 @@ def restore_to_staging(ctx: StepContext) -> StepResult:
     params=Restore,
     needs=("restore_to_staging",),
 )
-def push_restore(ctx: StepContext) -> StepResult:
+def push_restore(ctx: StepContext, params: Restore) -> StepResult:
     """rsync the restored files onto the server's target path (files not in the snapshot are removed)."""
     svc = services_of(ctx.services)
     req = request_of(ctx)
     source = Path(str(ctx.outputs["restore_to_staging"]["path"]))
-    delete = bool(ctx.params.get("delete_extraneous", True))
-    stats = _server(svc, req).push(source, req.target, delete=delete, progress=svc.progress(f"restore {req.target}"))
+    stats = _server(svc, req).push(source, req.target, delete=params.delete_extraneous,
+                                   progress=svc.progress(f"restore {req.target}"))  # fmt: skip
     return StepResult.ok(files=stats.files, bytes_transferred=stats.bytes_transferred, seconds=stats.seconds)
 
 
@@ -294,7 +298,7 @@ def push_restore(ctx: StepContext) -> StepResult:
     params=Restore,
     needs=("restore_to_staging",),
 )
-def verify_restore(ctx: StepContext) -> StepResult:
+def verify_restore(ctx: StepContext, params: Restore) -> StepResult:
     """sha256 of every file on the server against the snapshot's; any difference fails the run (→ rollback)."""
     svc = services_of(ctx.services)
     req = request_of(ctx)
@@ -302,11 +306,34 @@ def verify_restore(ctx: StepContext) -> StepResult:
     actual = _server(svc, req).checksums(req.target)
     missing = sorted(set(expected) - set(actual))
     changed = sorted(k for k in expected if k in actual and actual[k] != expected[k])
-    extra = sorted(set(actual) - set(expected)) if ctx.params.get("delete_extraneous", True) else []
+    extra = sorted(set(actual) - set(expected)) if params.delete_extraneous else []
     if missing or changed or extra:
         raise PermanentError("server", f"restore check failed: {len(missing)} missing, {len(changed)} different, "
                              f"{len(extra)} unexpected (e.g. {(missing + changed + extra)[0]})")  # fmt: skip
     return StepResult.ok(files_verified=len(expected), algorithm="sha256")
+
+
+@step("restore_report", timeout=120, retry=RetryPolicy(max_attempts=2), plan=plan_report, params=NoParams)
+def restore_report(ctx: StepContext, params: NoParams) -> StepResult:
+    """The restore form (SOP 004 restore step 7): snapshot, target, files, bytes, checksums, times vs standard."""
+    o = ctx.outputs
+    v, st, safety = o.get("validate", {}), o.get("restore_to_staging", {}), o.get("safety_snapshot", {})
+    ver, push = o.get("verify_restore", {}), o.get("push_restore", {})
+    rows = [("Snapshot", f"{v.get('snapshot_id', '-')} ({v.get('snapshot_time', '-')})"),
+            (t("reports.target_path", ctx.language), f"{v.get('server', '-')} {v.get('target', '-')}"),
+            (t("reports.files", ctx.language), str(st.get("files", "-"))),
+            (t("reports.size", ctx.language), f"{st.get('bytes', 0)} B"),
+            (t("reports.data_sent", ctx.language),
+             f"{push.get('bytes_transferred', 0)} B, {push.get('files', 0)} file"),
+            (t("reports.checksums_verified", ctx.language),
+             f"{ver.get('files_verified', '-')} file ({ver.get('algorithm', 'sha256')})"),
+            (t("reports.safety_snapshot", ctx.language), f"{safety.get('snapshot_id', '-')}"),
+            (t("reports.repository_check", ctx.language),
+             str(o.get("verify_snapshot", {}).get("result", "-")))]  # fmt: skip
+    text = t("reports.restored_text", ctx.language)
+    title = t("reports.restore_report", ctx.language)
+    return write_document(ctx, "formulir-restore", title, rows, [text], t("reports.restore_report_", ctx.language),
+                          with_steps=True)  # fmt: skip
 
 
 @step(
@@ -314,8 +341,9 @@ def verify_restore(ctx: StepContext) -> StepResult:
     timeout=3600,
     retry=RetryPolicy(max_attempts=3, initial=10, maximum=120),
     plan=fixed_plan("backup", "delete", "old safety snapshots", "per backup.safety_retention; run staging removed"),
+    params=NoParams,
 )
-def clean_up_restore(ctx: StepContext) -> StepResult:
+def clean_up_restore(ctx: StepContext, params: NoParams) -> StepResult:
     """After a verified restore: forget the device's safety snapshots beyond the safety retention (the newest,
     this run's, is always kept) and remove this run's staging. Housekeeping that fails is reported, not fatal:
     a verified restore must never be rolled back because old snapshots could not be pruned."""

@@ -49,7 +49,7 @@ def server_settings(ctx: StepContext) -> dict[str, Any]:
       plan=fixed_plan("mail", "create", "notice to the agency", "ship the server configured with its reserved "
                       "address, mask, gateway, VLAN and name"),
       needs=("reserve_ip",))  # fmt: skip
-def ship_request(ctx: StepContext) -> StepResult:
+def ship_request(ctx: StepContext, params: NoParams) -> StepResult:
     """Mail the agency what its server must carry and where it goes; the journal says to whom it was sent (or why
     not: then the run goes on, and the values are in the step's output, on the run's page, for a phone call)."""
     svc, spec, lang = services_of(ctx.services), approved_device(ctx), ctx.language

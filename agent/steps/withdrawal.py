@@ -6,6 +6,9 @@ by hand as much as one dcagent placed) and verified there.
 No step is undone when a later one fails: putting a half-withdrawn server back would be a second change nobody asked
 for. The journal names what was done and what was not, and running the request again finishes it: every step finds
 what is already gone and does nothing.
+
+A maintenance that found the device must leave opens the withdrawal request (``hand_off_withdrawal``, SOP 002 step
+8): tagged, waiting for its own decisions, never executed by the maintenance's run.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from agent.engine.errors import StepInputError
 from agent.engine.registry import RetryPolicy, StepContext, StepResult, step
 from agent.i18n import t
 from agent.reports.mail import render_mail
-from agent.steps.dns import withdraw_dns
+from agent.steps.dns import remove_records
 from agent.steps.notices import NOTICE_RETRY, send_notice
-from agent.steps.params import NoParams, RetireDevice, RetireZabbix
+from agent.steps.params import HandOff, NoParams, RetireDevice, RetireZabbix
 from agent.steps.plans import fixed_plan
-from agent.steps.reports import write_document
+from agent.steps.reports import journal_once, write_document
 from agent.steps.request import approved_device
 from agent.steps.services import services_of
 from agent.steps.switchport import open_switch
@@ -33,14 +36,14 @@ RETRY = RetryPolicy(max_attempts=3, initial=2)
 
 @step("retire_zabbix_host", timeout=60, retry=RETRY, params=RetireZabbix,
       plan=fixed_plan("Zabbix", "update", "host", "disabled (history kept) or deleted, per the playbook"))  # fmt: skip
-def retire_zabbix_host(ctx: StepContext) -> StepResult:
+def retire_zabbix_host(ctx: StepContext, params: RetireZabbix) -> StepResult:
     """The host stops being monitored: disabled (its history kept for the record) or deleted; read back."""
     zbx, spec = services_of(ctx.services).zabbix, approved_device(ctx)
     host = zbx.host_by_tag("netbox_id", str(spec.id))
     host_id = host.id if host else zbx.host_id(spec.name)
     if host_id is None:
         return StepResult.ok(host_id=None, done="no Zabbix host")
-    if ctx.params.get("mode", "disable") == "delete":
+    if params.mode == "delete":
         zbx.delete_hosts([host_id])
         if zbx.host_by_tag("netbox_id", str(spec.id)) is not None or zbx.host_id(spec.name) is not None:
             raise TransientError("Zabbix", f"host {spec.name} still exists after its deletion")
@@ -52,7 +55,7 @@ def retire_zabbix_host(ctx: StepContext) -> StepResult:
 
 @step("retire_switch_port", timeout=180, retry=RETRY, params=NoParams,
       plan=fixed_plan("switch", "update", "the server's ToR ports", "reset, shut, read back, saved"))  # fmt: skip
-def retire_switch_port(ctx: StepContext) -> StepResult:
+def retire_switch_port(ctx: StepContext, params: NoParams) -> StepResult:
     """Each switch port cabled to the server's data interfaces: reset (no VLAN, no description) and shut on the
     switch, read back and saved; NetBox's record of the port follows."""
     svc = services_of(ctx.services)
@@ -81,7 +84,7 @@ def retire_switch_port(ctx: StepContext) -> StepResult:
 
 @step("unpublish_dns", timeout=60, retry=RetryPolicy(max_attempts=4), params=NoParams,
       plan=fixed_plan("DNS", "delete", "A + PTR of the server", "confirmed gone"))  # fmt: skip
-def unpublish_dns(ctx: StepContext) -> StepResult:
+def unpublish_dns(ctx: StepContext, params: NoParams) -> StepResult:
     """The server's A and PTR records removed where they still point at it, then confirmed gone."""
     svc = services_of(ctx.services)
     spec = approved_device(ctx)
@@ -90,7 +93,7 @@ def unpublish_dns(ctx: StepContext) -> StepResult:
     if not fqdn or not ip:
         return StepResult.ok(fqdn=fqdn or None, removed=False)
     record = {"fqdn": f"{fqdn}.", "a": ip, "ptr": reverse_name(ip)}
-    withdraw_dns(ctx, record)
+    remove_records(ctx, record)
     left = [what for what, held in (("A", ip in svc.dns.lookup(f"{fqdn}.", "A")),
             ("PTR", any(same_name(v, fqdn) for v in svc.dns.lookup(reverse_name(ip), "PTR")))) if held]  # fmt: skip
     if left:
@@ -100,7 +103,7 @@ def unpublish_dns(ctx: StepContext) -> StepResult:
 
 @step("release_addresses", timeout=60, retry=RETRY, params=NoParams,
       plan=fixed_plan("NetBox", "delete", "the server's IP addresses", "primary IP unset first"))  # fmt: skip
-def release_addresses(ctx: StepContext) -> StepResult:
+def release_addresses(ctx: StepContext, params: NoParams) -> StepResult:
     """The device's addresses given back to the prefix (deleted from NetBox), the primary IP first unset."""
     nb, spec = services_of(ctx.services).netbox, approved_device(ctx)
     ips = nb.device_ips(spec.id)
@@ -115,7 +118,7 @@ def release_addresses(ctx: StepContext) -> StepResult:
 
 @step("remove_cables", timeout=60, retry=RETRY, params=NoParams,
       plan=fixed_plan("NetBox", "delete", "the server's cables", "data and power: outlets free again"))  # fmt: skip
-def remove_cables(ctx: StepContext) -> StepResult:
+def remove_cables(ctx: StepContext, params: NoParams) -> StepResult:
     """Every cable of the device (data and power) removed: its switch port and PDU outlets count as free again."""
     nb, spec = services_of(ctx.services).netbox, approved_device(ctx)
     cables = nb.device_cables(spec.id)
@@ -128,10 +131,10 @@ def remove_cables(ctx: StepContext) -> StepResult:
 
 @step("unrack_device", timeout=60, retry=RETRY, params=RetireDevice,
       plan=fixed_plan("NetBox", "update", "device", "out of its rack, status offline/decommissioning"))  # fmt: skip
-def unrack_device(ctx: StepContext) -> StepResult:
+def unrack_device(ctx: StepContext, params: RetireDevice) -> StepResult:
     """Out of the rack (its units free again) and in the playbook's final status; read back."""
     nb, spec = services_of(ctx.services).netbox, approved_device(ctx)
-    status = str(ctx.params.get("status", "offline"))
+    status = params.status
     nb.update_device(spec.id, {"rack": None, "position": None, "face": "", "status": status})
     now = nb.device_spec(spec.id)
     if now.rack_id is not None or now.status != status:
@@ -146,7 +149,7 @@ def unrack_device(ctx: StepContext) -> StepResult:
 
 @step("withdrawal_form", timeout=120, retry=RetryPolicy(max_attempts=2), params=NoParams,
       plan=fixed_plan("reports", "create", "formulir-penarikan-perangkat.html/.pdf", "and the journal"))  # fmt: skip
-def withdrawal_form(ctx: StepContext) -> StepResult:
+def withdrawal_form(ctx: StepContext, params: NoParams) -> StepResult:
     """Formulir Penarikan Perangkat: the server, where it stood, and what each system holds of it now."""
     o, spec = ctx.outputs, approved_device(ctx)
     backup = o.get("stop_backup", {})
@@ -169,7 +172,7 @@ def withdrawal_form(ctx: StepContext) -> StepResult:
 
 @step("notify_withdrawal", timeout=120, retry=NOTICE_RETRY, params=NoParams,
       plan=fixed_plan("mail", "create", "notice to the agency's contacts", "and a journal entry"))  # fmt: skip
-def notify_withdrawal(ctx: StepContext) -> StepResult:
+def notify_withdrawal(ctx: StepContext, params: NoParams) -> StepResult:
     """Tell the agency its server is out and can be collected (a relay that stays down does not fail the run)."""
     svc, spec = services_of(ctx.services), approved_device(ctx)
     if ctx.outputs.get("unrack_device") is None:
@@ -179,3 +182,24 @@ def notify_withdrawal(ctx: StepContext) -> StepResult:
                                 run_id=ctx.run_id)  # fmt: skip
     out: dict[str, Any] = send_notice(ctx, svc, spec, subject, body, "withdrawal-notice")
     return StepResult.ok(**out)
+
+
+# -- from a maintenance -----------------------------------------------------------------------------------------------
+
+
+@step("hand_off_withdrawal", timeout=60, retry=RetryPolicy(max_attempts=3), params=HandOff,
+      plan=fixed_plan("NetBox", "update", "device tags", "a withdrawal request if the device must leave"),
+      needs=("end_maintenance",))  # fmt: skip
+def hand_off_withdrawal(ctx: StepContext, params: HandOff) -> StepResult:
+    """002.8: if the maintenance found that the device must leave (the team tagged it ``outcome_tag`` during the
+    window: a fact found after the approval, read now), a withdrawal request is opened on it — tagged, waiting for
+    its own decisions, never executed by this run."""
+    svc = services_of(ctx.services)
+    outcome, request = params.outcome_tag, params.withdrawal_tag
+    ref = ctx.request
+    tags = svc.netbox.get_object(ref.object_type, ref.object_id).tags
+    if outcome not in tags:
+        return StepResult.ok(withdrawal=False)
+    svc.netbox.change_tags(ref.object_type, ref.object_id, add=[request], remove=[outcome])
+    journal_once(svc, ctx, "withdrawal-request", t("maintenance_checks.withdrawal_opened", ctx.language, tag=request))
+    return StepResult.ok(withdrawal=True, tag=request)

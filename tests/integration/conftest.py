@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.config.settings import Settings, load_settings
+from tests.fault_draws import fault_seed, pin_seed, seed_line
 from tests.integration.helpers import FAULT_TABLE, WEBHOOK_URL
 
 REQUIRED = ("DCAGENT_NETBOX__URL", "DCAGENT_ZABBIX__URL", "LAB_DIR")
@@ -26,6 +28,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # module pointing it elsewhere would steal the events of another module's agent. The tests serving it share
     # the xdist group WEBHOOK.
     os.environ["DCAGENT_WEBHOOK_URL"] = WEBHOOK_URL
+    # One fault seed for the whole run, the one the table prints: xdist's workers, started after, inherit it.
+    pin_seed(os.environ, date.today())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -75,6 +79,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     rows = [json.loads(line) for line in FAULT_TABLE.read_text(encoding="utf-8").splitlines() if line.strip()]
     terminalreporter.section("fault harness")
+    seed = fault_seed(os.environ, date.today())  # pinned at the run's start (pytest_configure)
+    terminalreporter.write_line(seed_line(seed, os.environ.get("LAB_FAULTS") == "full"))
     terminalreporter.write_line(f"{'playbook':<14} {'fault':<42} {'outcome':<44} duplicates leftovers")
     for playbook, fault, outcome, duplicates, leftovers in sorted(rows):
         terminalreporter.write_line(f"{playbook:<14} {fault:<42} {outcome:<44} {duplicates:>10} {leftovers:>9}")

@@ -1,12 +1,13 @@
 """The SIGKILL fault harness's tools (issue 12), shared by the lab tests of each playbook: which steps to kill
 inside (a subset drawn by a seed that changes daily — every xdist worker draws the same; ``LAB_FAULT_SEED``
-replays a day's draw — or every step with ``LAB_FAULTS=full``), the kill itself, and the table's row."""
+replays a day's draw, and the table prints the seed — or every step with ``LAB_FAULTS=full``), the kill itself (a
+row whose kill missed its step fails), and the table's row. The draws and the reading of a kill are
+tests/fault_draws.py (unit-tested without the lab)."""
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import threading
@@ -23,10 +24,11 @@ import agent.runtime.app  # noqa: F401  (registers every step: their retry polic
 from agent.config.settings import load_settings
 from agent.engine.registry import REGISTRY, ObjectRef
 from agent.engine.store import RunView, Store
+from tests.fault_draws import KillMissed, draw_steps, fault_seed, kill_moment, landing
 from tests.integration.helpers import record_fault, wait_for
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
-SEED = int(os.environ.get("LAB_FAULT_SEED") or date.today().strftime("%Y%m%d"))
+SEED = fault_seed(os.environ, date.today())  # the conftest pins it for the whole run (every worker draws the same)
 FULL = os.environ.get("LAB_FAULTS") == "full"
 # How far into a step the kill may fall: most steps take 0.2-1 s on the lab; verification waits for Zabbix's answer.
 WINDOW = {"verify_monitoring": 2.5, "pull_files": 1.0, "snapshot": 1.5, "verify_repository": 1.5}
@@ -41,10 +43,7 @@ def draw(playbook: str, k: int, before: str | None = None) -> list[str]:
     """The steps to kill inside: all of them (full), else ``k`` drawn by the day's seed, never the first (a
     validation that changes nothing) nor the last (often a notice of milliseconds: the run ends before the kill).
     ``before``: only the steps before that one (a maintenance run waits there for its window)."""
-    steps = main_steps(playbook)
-    steps = steps[: steps.index(before)] if before else steps
-    inner = steps[1:-1] or steps[:-1] or steps  # a two-step playbook: its first, which makes the change
-    return steps if FULL else sorted(random.Random(f"{SEED}:{playbook}").sample(inner, k), key=steps.index)
+    return draw_steps(main_steps(playbook), playbook, k, SEED, FULL, before)
 
 
 def run_reader(store_url: str, ref: ObjectRef, playbook: str | None = None) -> Callable[[], RunView | None]:
@@ -60,19 +59,25 @@ def run_reader(store_url: str, ref: ObjectRef, playbook: str | None = None) -> C
 
 def kill_inside(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], step: str) -> str:
     """Start the agent; once ``step`` is running, SIGKILL it at a random point of the step's usual span. Returns
-    where it died: "inside <step>" (the run store shows the step still running) or "after <step>"."""
+    where it died, "inside <step>": the agent died of the kill and the run store shows the step still running. A
+    kill that missed the step (the step had finished, the run had ended, or the agent had exited before the kill)
+    fails the row (:class:`KillMissed`, with the moment drawn and the seed that replays it)."""
+    window = WINDOW.get(step, 0.4)
+    moment = kill_moment(SEED, argv[-2], step, window)  # argv[-2]: the playbook's name
     with arguments_watched():
-        output = _kill_at(argv, agent_env, run_of, step)
+        output, exit_code = _kill_at(argv, agent_env, run_of, step, moment)
     view = run_of()
     assert view is not None and view.status != "failed", output
-    if view.status in ("done", "rejected", "waiting"):  # a step of a few milliseconds, the last: the run ended first
-        return f"missed {step} (run ended first)"
-    running = [s.key for s in view.steps if s.status == "running"]
-    done = [s.key for s in view.steps if s.status == "done"]
-    return f"inside {running[0]}" if running else f"after {done[-1] if done else '-'}"
+    landed = landing(step, view.status, [(s.key, s.status) for s in view.steps if s.phase == "main"], exit_code)
+    if not landed.inside:
+        raise KillMissed(landed, SEED, moment, window)
+    return landed.where
 
 
-def _kill_at(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], step: str) -> str:
+def _kill_at(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], step: str,
+             moment: float) -> tuple[str, int]:  # fmt: skip
+    """The agent's output and exit code: SIGKILLed ``moment`` seconds after ``step`` was seen running (unless it
+    had exited before)."""
     proc = subprocess.Popen(argv, env=agent_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def reached() -> str | None:
@@ -85,11 +90,11 @@ def _kill_at(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], Ru
     try:
         state = wait_for(f"step {step} to start", reached, timeout=240, every=0.01)
         assert state != "exited", proc.communicate()[0]
-        time.sleep(random.Random(f"{SEED}:{argv[-2]}:{step}").uniform(0, WINDOW.get(step, 0.4)))  # replayable
+        time.sleep(moment)  # replayable: drawn by the seed
     finally:
         proc.send_signal(signal.SIGKILL)  # the agent only: its children die with it (PR_SET_PDEATHSIG)
         output, _ = proc.communicate(timeout=30)
-    return output
+    return output, proc.returncode
 
 
 def restart(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], where: str,

@@ -21,7 +21,7 @@ from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbooks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
-from agent.steps.acts import await_record
+from agent.steps import acts  # noqa: F401  (registers its steps)
 from agent.steps.params import AwaitRecord
 from agent.steps.services import Services
 from integrations.errors import TransientError
@@ -69,7 +69,7 @@ class Wait:
                                 "request_tag": "sop-colocation", "standards": {"installed": Standard(2, "wd")}},
                           approved=self.approved, attempt=self.attempt, progress=dict(self.progress),
                           checkpoint=self.progress.update)  # fmt: skip
-        return await_record(ctx)
+        return REGISTRY.get("await_record").run(ctx)
 
     def texts(self) -> list[str]:
         return [text for _kind, text in self.nb.journals]
@@ -173,9 +173,8 @@ def test_the_dry_run_is_one_check_line_saying_what_is_awaited() -> None:
     ctx = StepContext(run_id="plan", playbook="colocation-sumbawa", step="installed",
                       request=ObjectRef("dcim.device", 7), outputs={}, services=svc, locks=InProcessLocks(),
                       clock=SetClock(), params=PARAMS, approved={"object": OBJECT})  # fmt: skip
-    plan = REGISTRY.get("await_record").plan
-    assert plan is not None
-    [line] = plan(ctx)
+    assert REGISTRY.get("await_record").plan is not None
+    [line] = REGISTRY.get("await_record").run_plan(ctx)
     assert (line.system, line.action, line.target) == ("NetBox", "check", "srv-disdik-09")
     assert "installed" in line.detail and "teknisi" in line.detail and WHAT in line.detail
 

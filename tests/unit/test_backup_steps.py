@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-import agent.steps.backup  # noqa: F401  (registers the backup steps)
 from agent.config.settings import SettingsError
 from agent.engine.errors import StepInputError
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
+from agent.steps import backup, backup_job, backup_stop  # noqa: F401  (register the backup steps)
 from agent.steps.services import Services
 from integrations.backup import BackupSummary, Retention, Snapshot
 from integrations.errors import PermanentError
@@ -75,6 +75,10 @@ class Repository:
         self.calls.append("forget")
         self.policies.append(policy)
         return []
+
+    def check(self, read_data_subset: str | None = None) -> str:
+        self.calls.append(f"check {read_data_subset}")
+        return "no errors were found"
 
 
 class Server:
@@ -230,3 +234,22 @@ def test_a_failed_backup_run_reports_once_and_returns_at_once() -> None:
     )
     assert run_backup(agent, 7, "cli") is failed  # type: ignore[arg-type]
     assert len(sent) == 1 and sent[0]["dcagent.backup.status"] == 1  # not 7 tries over 90 s
+
+
+# -- the repository check: a data read-back on the device's day, and always where the playbook asks --------------
+
+
+def test_a_first_backup_reads_data_back_whatever_the_day_a_scheduled_one_on_its_day(tmp_path: Path) -> None:
+    svc, repo = services(tmp_path, FIELDS, Server())
+    every = svc.backup.read_data_every
+    clock = Clock()
+    while clock.at.toordinal() % every == 7 % every:  # a day that is not device 7's verification day
+        clock.at += timedelta(days=1)
+    scheduled = run_step("verify_repository", "job-v", svc, InProcessLocks(), clock)
+    first = run_step("verify_repository", "req-v", svc, InProcessLocks(), clock, playbook="backup",
+                     params={"read_data": True})  # as backup.yaml passes it  # fmt: skip
+    assert repo.calls == ["check None", f"check {svc.backup.read_data_subset}"]
+    assert scheduled.output["read_data_subset"] is None and first.output["read_data_subset"] == "5%"
+    while clock.at.toordinal() % every != 7 % every:
+        clock.at += timedelta(days=1)
+    assert run_step("verify_repository", "job-w", svc, InProcessLocks(), clock).output["read_data_subset"] == "5%"

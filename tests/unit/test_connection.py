@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
-from agent.engine.registry import ObjectRef, StepContext
-from agent.steps.bandwidth import check_bandwidth_change
-from agent.steps.connection import check_connection, prefix_length
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.steps import bandwidth  # noqa: F401  (registers its steps)
+from agent.steps.connection import prefix_length
 from agent.steps.services import Services
 from integrations.errors import ConflictError
 from integrations.netbox import ConnectionSpec, NetBoxClient, PrefixRef, SiteCapacity
@@ -102,7 +102,7 @@ def _ctx(nb: FakeNetBox, kbps: int | None, hosts: Any = 20, kind: str = "interne
 
 
 def test_a_connection_that_fits_gets_every_figure_and_the_switchs_first_free_port() -> None:
-    result = check_connection(_ctx(FakeNetBox(_site([])), kbps=100_000))
+    result = REGISTRY.get("check_connection").run(_ctx(FakeNetBox(_site([])), kbps=100_000))
     assert result.outcome == "ok", result.reasons
     out = result.output
     assert (out["prefix_length"], out["pool"]["container"], out["vlan"]["free"]) == (27, "127.40.0.0/16", 3900)
@@ -114,7 +114,7 @@ def test_a_connection_that_fits_gets_every_figure_and_the_switchs_first_free_por
 def test_every_shortfall_is_a_reason_with_its_figures() -> None:
     site = _site([{"circuit": {"id": 5, "commit_rate": 350_000}}])
     nb = FakeNetBox(site, blocks=["127.40.7.248/29"], free_vlans=0)
-    result = check_connection(_ctx(nb, kbps=100_000, hosts=20))
+    result = REGISTRY.get("check_connection").run(_ctx(nb, kbps=100_000, hosts=20))
     assert result.outcome == "rejected"
     short = "not enough bandwidth: 100000 kbps asked, 50000 kbps left of the 1000000 kbps uplink"
     assert result.reasons == ("no free /27 in 127.40.0.0/16", "no free VLAN in group vlan-dc-batam", short)
@@ -130,7 +130,7 @@ def test_every_shortfall_is_a_reason_with_its_figures() -> None:
 def test_a_request_the_form_does_not_support_is_refused_before_any_read(kbps: int | None, hosts: Any, kind: str,
                                                                          why: str) -> None:  # fmt: skip
     nb = FakeNetBox(_site([]))
-    result = check_connection(_ctx(nb, kbps=kbps, hosts=hosts, kind=kind))
+    result = REGISTRY.get("check_connection").run(_ctx(nb, kbps=kbps, hosts=hosts, kind=kind))
     assert result.outcome == "rejected" and any(why in r for r in result.reasons), result.reasons
     assert nb.calls == []
 
@@ -165,7 +165,9 @@ def test_a_bandwidth_change_is_checked_against_the_uplink_without_its_own_old_ra
     status: str, requested: int, outcome: str, why: str | None
 ) -> None:
     site = _site([{"circuit": {"id": 9, "commit_rate": 100_000}}])  # its own rate is not counted against it
-    result = check_bandwidth_change(_ctx(FakeNetBox(site), kbps=100_000, status=status, requested=requested))
+    ctx = _ctx(FakeNetBox(site), kbps=100_000, status=status, requested=requested)
+    ctx = replace(ctx, step="check_bandwidth_change", params={})  # the bandwidth playbook gives it none
+    result = REGISTRY.get("check_bandwidth_change").run(ctx)
     assert result.outcome == outcome, result.reasons
     assert why is None or any(why in r for r in result.reasons), result.reasons
 
@@ -231,6 +233,6 @@ def test_the_check_counts_free_vlans_without_the_reserved_ones_and_records_them(
     nb = FakeNetBox(_site([]))
     ctx = _ctx(nb, kbps=100_000)
     ctx = dataclasses.replace(ctx, params={**PARAMS, "reserved_vlans": [1002, 1003]})
-    result = check_connection(ctx)
+    result = REGISTRY.get("check_connection").run(ctx)
     assert result.output["vlan"]["reserved"] == [1, 1002, 1003]
     assert "free VLANs but [1, 1002, 1003]" in nb.calls

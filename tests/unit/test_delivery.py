@@ -20,7 +20,7 @@ from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
-from agent.steps.delivery import await_delivery
+from agent.steps import delivery  # noqa: F401  (registers its steps)
 from agent.steps.services import Services
 from integrations.errors import TransientError
 from integrations.mail import Notice
@@ -160,7 +160,7 @@ class Wait:
                                 "sop_office": "Diskominfo Kota Batam"},
                           approved=self.approved, attempt=self.attempt, progress=dict(self.progress),
                           checkpoint=self.progress.update)  # fmt: skip
-        return await_delivery(ctx)
+        return REGISTRY.get("await_delivery").run(ctx)
 
     def texts(self) -> list[str]:
         return [text for _kind, text in self.nb.journals]
@@ -331,9 +331,8 @@ def test_the_dry_run_is_one_check_line() -> None:
     ctx = StepContext(run_id="plan", playbook="colocation", step="delivery", request=ObjectRef("dcim.device", 7),
                       outputs={}, services=svc, locks=InProcessLocks(), clock=SetClock(),
                       approved={"object": OBJECT})  # fmt: skip
-    plan = REGISTRY.get("await_delivery").plan
-    assert plan is not None
-    [line] = plan(ctx)
+    assert REGISTRY.get("await_delivery").plan is not None
+    [line] = REGISTRY.get("await_delivery").run_plan(ctx)
     assert (line.system, line.action, line.target) == ("NetBox", "check", "srv-disdik-09")
     assert "delivered" in line.detail and "teknisi" in line.detail
 

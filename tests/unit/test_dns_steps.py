@@ -13,12 +13,9 @@ import responses
 
 from agent.config.settings import load_settings
 from agent.engine.locks import InProcessLocks
-from agent.engine.registry import ObjectRef, StepContext
-from agent.steps.capacity import check_capacity
-from agent.steps.dns import publish_dns, withdraw_dns
-from agent.steps.maintenance_checks import verify_server
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.steps import capacity, dns, verify, withdrawal  # noqa: F401  (register their steps)
 from agent.steps.services import Services
-from agent.steps.withdrawal import unpublish_dns
 from integrations.dns import canonical_name
 from integrations.errors import PermanentError, TransientError
 from integrations.netbox import NetBoxClient
@@ -86,7 +83,7 @@ def test_publishing_a_name_that_holds_any_record_is_rejected_at_once_without_an_
     value = {"CNAME": "web.example.org.", "TXT": '"owner disdik"', "MX": "10 mail.dc.lab."}[kind]
     zone = FakeZone({("www.dc.lab.", kind): [value]})
     reserved = {"reserve_ip": {"address": f"{IP}/24", "dns_name": "www.dc.lab"}}
-    result = publish_dns(_ctx(zone, "publish_dns", "www.dc.lab", reserved))
+    result = REGISTRY.get("publish_dns").run(_ctx(zone, "publish_dns", "www.dc.lab", reserved))
     assert result.outcome == "rejected"
     assert result.reasons == (f"domain: www.dc.lab already exists in DNS ({kind} {value})",)
     assert zone.updates == []
@@ -95,7 +92,7 @@ def test_publishing_a_name_that_holds_any_record_is_rejected_at_once_without_an_
 def test_a_resumed_publish_finds_its_own_address_and_finishes() -> None:
     zone = FakeZone({("srv-disdik-09.dc.lab.", "A"): [IP]})
     reserved = {"reserve_ip": {"address": f"{IP}/24", "dns_name": "srv-disdik-09.dc.lab"}}
-    result = publish_dns(_ctx(zone, "publish_dns", "srv-disdik-09.dc.lab", reserved))
+    result = REGISTRY.get("publish_dns").run(_ctx(zone, "publish_dns", "srv-disdik-09.dc.lab", reserved))
     assert result.outcome == "ok" and zone.lookup(PTR, "PTR") == ["srv-disdik-09.dc.lab."]
 
 
@@ -104,7 +101,7 @@ def test_the_capacity_check_rejects_a_name_that_is_an_alias_in_dns() -> None:
         mock.add(responses.POST, f"{URL}/graphql/", json=json.loads(RECORDED.read_text()))
         site = NetBoxClient(URL, "nbt_x.y", timeout=2).site_capacity(1, ["tor-switch"])
     zone = FakeZone({("www.dc.lab.", "CNAME"): ["web.example.org."]})
-    result = check_capacity(_ctx(zone, "check_capacity", "www.dc.lab", netbox=FakeNetBox(site)))
+    result = REGISTRY.get("check_capacity").run(_ctx(zone, "check_capacity", "www.dc.lab", netbox=FakeNetBox(site)))
     assert result.outcome == "rejected"
     assert "domain: www.dc.lab already exists in DNS (CNAME web.example.org.)" in result.reasons
 
@@ -120,15 +117,15 @@ def _published(fqdn: str) -> FakeZone:
                                                    ("srv-disdik-09.dc.lab", "Srv-Disdik-09.DC.lab.")])  # fmt: skip
 def test_a_withdrawal_removes_the_ptr_of_a_name_with_capitals(published: str, netbox: str) -> None:
     zone = _published(published)
-    result = unpublish_dns(_ctx(zone, "unpublish_dns", netbox))
+    result = REGISTRY.get("unpublish_dns").run(_ctx(zone, "unpublish_dns", netbox))
     assert result.outcome == "ok" and result.output["removed"] is True
     assert zone.lookup(PTR, "PTR") == [] and zone.lookup(published + ".", "A") == []
 
 
 def test_undoing_a_colocations_dns_removes_the_ptr_of_a_name_with_capitals() -> None:
     zone = _published("srv-disdik-09.dc.lab")
-    withdraw_dns(_ctx(zone, "publish_dns", "Srv-Disdik-09.dc.lab"),
-                 {"fqdn": "Srv-Disdik-09.dc.lab.", "a": IP, "ptr": PTR})  # fmt: skip
+    REGISTRY.get("publish_dns").run_undo(_ctx(zone, "publish_dns", "Srv-Disdik-09.dc.lab"),
+                                         {"fqdn": "Srv-Disdik-09.dc.lab.", "a": IP, "ptr": PTR})  # fmt: skip
     assert zone.records(PTR) == {} and zone.records("srv-disdik-09.dc.lab.") == {}
 
 
@@ -136,7 +133,7 @@ def test_a_withdrawal_never_calls_a_ptr_removed_that_is_still_served() -> None:
     zone = _published("Srv-Disdik-09.dc.lab")
     zone.records_[(PTR, "PTR")].append("other.dc.lab.")  # a second PTR: the record is not only ours, it stays
     with pytest.raises(TransientError, match=r"PTR of Srv-Disdik-09\.dc\.lab still served"):
-        unpublish_dns(_ctx(zone, "unpublish_dns", "Srv-Disdik-09.dc.lab"))
+        REGISTRY.get("unpublish_dns").run(_ctx(zone, "unpublish_dns", "Srv-Disdik-09.dc.lab"))
 
 
 class NoSwitch:
@@ -146,11 +143,12 @@ class NoSwitch:
 
 def test_a_maintenance_finds_no_ptr_mismatch_in_a_name_with_capitals() -> None:
     zone = _published("srv-disdik-09.dc.lab")
-    result = verify_server(_ctx(zone, "verify_server", "Srv-Disdik-09.dc.lab", netbox=NoSwitch(),
-                                params={"ping": False, "on_mismatch": "continue"}))  # fmt: skip
+    # on_mismatch "report" (the model's other value; a mismatch goes in the output instead of rejecting)
+    result = REGISTRY.get("verify_server").run(_ctx(zone, "verify_server", "Srv-Disdik-09.dc.lab", netbox=NoSwitch(),
+                                                    params={"ping": False, "on_mismatch": "report"}))  # fmt: skip
     checks = {c["what"]: c["ok"] for c in result.output["checks"]}
     assert checks[f"DNS PTR {IP}"] is True and checks["DNS A Srv-Disdik-09.dc.lab"] is True
     zone.records_[(PTR, "PTR")] = ["other.dc.lab."]
-    again = verify_server(_ctx(zone, "verify_server", "Srv-Disdik-09.dc.lab", netbox=NoSwitch(),
-                               params={"ping": False, "on_mismatch": "continue"}))  # fmt: skip
+    again = REGISTRY.get("verify_server").run(_ctx(zone, "verify_server", "Srv-Disdik-09.dc.lab", netbox=NoSwitch(),
+                                                   params={"ping": False, "on_mismatch": "report"}))  # fmt: skip
     assert {c["what"]: c["ok"] for c in again.output["checks"]}[f"DNS PTR {IP}"] is False

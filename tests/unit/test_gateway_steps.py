@@ -13,8 +13,8 @@ import pytest
 
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
-from agent.engine.registry import ObjectRef, StepContext
-from agent.steps.gateway import check_gateway, configure_gateway, remove_gateway
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.steps import gateway  # noqa: F401  (registers its steps)
 from integrations.errors import PermanentError
 from integrations.netbox import GatewayRef, PrefixRef, SwitchRef
 from integrations.switches.ovs_linux import OvsLinuxDriver
@@ -71,7 +71,8 @@ def _router(fake: FakeOvs) -> OvsLinuxDriver:
 
 
 def test_a_vlan_without_a_gateway_in_netbox_is_rejected(tmp_path: Path) -> None:
-    result = check_gateway(_ctx(tmp_path, FakeOvs(["swp1"]), FakeNetBox(gateway=None), "check_gateway"))
+    ctx = _ctx(tmp_path, FakeOvs(["swp1"]), FakeNetBox(gateway=None), "check_gateway")
+    result = REGISTRY.get("check_gateway").run(ctx)
     assert result.outcome == "rejected" and "VLAN 130 has no gateway" in result.reasons[0]
 
 
@@ -79,21 +80,21 @@ def test_a_gateway_netbox_places_on_a_router_must_be_there_up_with_its_address(t
     fake = FakeOvs(["swp1"])
     nb = FakeNetBox(gateway=GatewayRef(ip_id=5, address="198.18.30.1/24", device_id=9, device="tor-btm-01",
                                        interface="vlan130"))  # fmt: skip
-    missing = check_gateway(_ctx(tmp_path, fake, nb, "check_gateway"))
+    missing = REGISTRY.get("check_gateway").run(_ctx(tmp_path, fake, nb, "check_gateway"))
     assert missing.outcome == "rejected" and "tor-btm-01 holds -" in missing.reasons[0], missing.reasons
     _router(fake).ensure_gateway(130, "198.18.30.9/24", "elsewhere")
-    wrong = check_gateway(_ctx(tmp_path, fake, nb, "check_gateway"))
+    wrong = REGISTRY.get("check_gateway").run(_ctx(tmp_path, fake, nb, "check_gateway"))
     assert wrong.outcome == "rejected" and "198.18.30.9/24" in wrong.reasons[0], wrong.reasons
     _router(fake).remove_gateway(130)
     _router(fake).ensure_gateway(130, "198.18.30.1/24", "gw")
-    ok = check_gateway(_ctx(tmp_path, fake, nb, "check_gateway"))
+    ok = REGISTRY.get("check_gateway").run(_ctx(tmp_path, fake, nb, "check_gateway"))
     assert ok.outcome == "ok" and ok.output["gateway"] == "198.18.30.1/24"
 
 
 def test_a_gateway_on_no_device_is_taken_as_recorded(tmp_path: Path) -> None:
     fake = FakeOvs(["swp1"])
     nb = FakeNetBox(gateway=GatewayRef(ip_id=5, address="127.10.0.1/24"))
-    assert check_gateway(_ctx(tmp_path, fake, nb, "check_gateway")).outcome == "ok"
+    assert REGISTRY.get("check_gateway").run(_ctx(tmp_path, fake, nb, "check_gateway")).outcome == "ok"
     assert fake.sent == []  # no device to ask
 
 
@@ -104,7 +105,7 @@ def test_a_connection_gateway_is_configured_saved_recorded_and_undone(tmp_path: 
     fake, nb, recorded = FakeOvs(["swp1"]), FakeNetBox(), dict[str, Any]()
     ctx = _ctx(tmp_path, fake, nb, "configure_gateway", outputs=NEW, params={"router": "tor-btm-01"},
                checkpoint=lambda **kw: recorded.update(kw))  # fmt: skip
-    done = configure_gateway(ctx)
+    done = REGISTRY.get("configure_gateway").run(ctx)
     assert done.outcome == "ok" and done.output["created"] is True and done.output["interface"] == "vlan2345"
     assert recorded == {"created": True, "router_id": 9, "vid": 2345, "ip_id": 88}
     state = _router(fake).get_gateway(2345)
@@ -112,10 +113,10 @@ def test_a_connection_gateway_is_configured_saved_recorded_and_undone(tmp_path: 
     assert fake.frr.saves >= 1 and nb.attached == [(88, 9, "vlan2345")]
     # A re-run (the agent died after the change) finds its own gateway by its checkpoint: changes nothing, and
     # still owns it, so undo removes it.
-    again = configure_gateway(_ctx(tmp_path, fake, nb, "configure_gateway", outputs=NEW, progress=recorded,
-                                   params={"router": "tor-btm-01"}))  # fmt: skip
+    again = REGISTRY.get("configure_gateway").run(_ctx(tmp_path, fake, nb, "configure_gateway", outputs=NEW,
+                                                       progress=recorded, params={"router": "tor-btm-01"}))  # fmt: skip
     assert again.output["created"] is True and _router(fake).get_gateway(2345) == state
-    remove_gateway(ctx, done.output)
+    REGISTRY.get("configure_gateway").run_undo(ctx, done.output)
     assert _router(fake).get_gateway(2345) is None and nb.detached == [(88, 9, "vlan2345")]
 
 
@@ -123,18 +124,18 @@ def test_undo_keeps_a_gateway_that_was_there_before_the_run(tmp_path: Path) -> N
     fake, nb = FakeOvs(["swp1"]), FakeNetBox()
     _router(fake).ensure_gateway(2345, "198.19.130.1/27", "another connection's")
     ctx = _ctx(tmp_path, fake, nb, "configure_gateway", outputs=NEW, params={"router": "tor-btm-01"})
-    done = configure_gateway(ctx)
+    done = REGISTRY.get("configure_gateway").run(ctx)
     assert done.output["created"] is False
-    remove_gateway(ctx, done.output)
+    REGISTRY.get("configure_gateway").run_undo(ctx, done.output)
     assert _router(fake).get_gateway(2345) is not None and nb.detached == []
 
 
 def test_a_run_that_failed_after_creating_the_gateway_removes_it_from_its_checkpoint(tmp_path: Path) -> None:
     fake, nb = FakeOvs(["swp1"]), FakeNetBox()
     ctx = _ctx(tmp_path, fake, nb, "configure_gateway", outputs=NEW, params={"router": "tor-btm-01"})
-    configure_gateway(ctx)
+    REGISTRY.get("configure_gateway").run(ctx)
     checkpoint = {"created": True, "router_id": 9, "vid": 2345, "ip_id": 88}  # no output: the step died after
-    remove_gateway(ctx, checkpoint)
+    REGISTRY.get("configure_gateway").run_undo(ctx, checkpoint)
     assert _router(fake).get_gateway(2345) is None and nb.detached == [(88, 9, "vlan2345")]
 
 
@@ -143,7 +144,7 @@ def test_a_router_holding_another_address_for_the_vlan_is_refused_and_left_alone
     _router(fake).ensure_gateway(2345, "198.19.131.1/27", "someone's")
     ctx = _ctx(tmp_path, fake, nb, "configure_gateway", outputs=NEW, params={"router": "tor-btm-01"})
     with pytest.raises(PermanentError, match=re.escape("198.19.131.1/27")):
-        configure_gateway(ctx)
+        REGISTRY.get("configure_gateway").run(ctx)
     state = _router(fake).get_gateway(2345)
     assert state is not None and state.address == "198.19.131.1/27" and nb.attached == []
 
@@ -154,7 +155,7 @@ def test_an_svi_there_without_an_address_gets_it_and_loses_it_again_on_undo(tmp_
     router.ensure_gateway(2345, "198.19.130.1/27", "empty")
     fake.frr.interfaces["vlan2345"].addresses.clear()  # someone took the address off; the SVI stays
     ctx = _ctx(tmp_path, fake, nb, "configure_gateway", outputs=NEW, params={"router": "tor-btm-01"})
-    done = configure_gateway(ctx)
+    done = REGISTRY.get("configure_gateway").run(ctx)
     assert done.output["created"] is True
-    remove_gateway(ctx, done.output)
+    REGISTRY.get("configure_gateway").run_undo(ctx, done.output)
     assert _router(fake).get_gateway(2345) is None

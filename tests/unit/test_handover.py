@@ -19,8 +19,8 @@ from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbooks
-from agent.engine.registry import ObjectRef, StepContext
-from agent.steps.handover import HandoverParams, handover_form, spec_check
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.steps.handover import HandoverParams, spec_check
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
 from integrations.netbox import DeviceTypeFacts, InventoryItem
@@ -68,7 +68,7 @@ def _rows(ctx: StepContext) -> dict[str, str]:
 def test_the_form_written_at_receipt_shows_the_spec_check_who_received_it_and_when(tmp_path: Path) -> None:
     nb = OfficeNetBox()
     ctx = _ctx(nb, {"await_delivery": RECEIVED, "place_device": {"rack": "R1", "position": 10}}, reports=tmp_path)
-    result = handover_form(ctx)
+    result = REGISTRY.get("handover_form").run(ctx)
     assert result.outcome == "ok" and result.output["asset_tag"] == "JTG/2026/00007"
     html = Path(result.output["html"]).read_text(encoding="utf-8")
     for row in ("<th>Nomor seri</th><td>permohonan: CN7X2PQ0042; diterima (dicatat teknisi): CN7X2PQ0042; sesuai</td>",
@@ -91,7 +91,7 @@ def test_in_english_the_rows_say_matches() -> None:
 def test_without_a_delivery_record_the_rows_say_not_recorded(tmp_path: Path) -> None:
     """An office playbook without the wait: the form is still written, and says what it could not check."""
     ctx = _ctx(OfficeNetBox(), {"place_device": {"rack": "R1", "position": 10}}, reports=tmp_path)
-    assert handover_form(ctx).outcome == "ok"
+    assert REGISTRY.get("handover_form").run(ctx).outcome == "ok"
     rows = _rows(ctx)
     assert rows["Nomor seri"] == "permohonan: CN7X2PQ0042; penerimaan server tidak tercatat"
     assert rows["Jumlah catu daya (PSU)"] == "permohonan: 2; penerimaan server tidak tercatat"

@@ -140,16 +140,27 @@ def test_the_capacity_graph_finds_every_free_share_and_nothing_else() -> None:
     assert not [i for i in ITEMS if fnmatchcase(i.name, pattern)]
 
 
-def test_serve_gives_each_agents_heartbeat_the_playbooks_and_the_reconcile_interval(monkeypatch: Any) -> None:
+def test_serve_gives_each_agents_heartbeat_the_playbooks_and_the_reconcile_interval() -> None:
     from types import SimpleNamespace
 
     from agent.runtime import serve
+    from agent.zabbix.heartbeat import Heartbeat
 
-    made: dict[str, Any] = {}
-    monkeypatch.setattr(serve, "Heartbeat", lambda *args, **kwargs: made.update(kwargs) or SimpleNamespace())
+    made: list[Heartbeat] = []
+
+    def heartbeat(agent: Any) -> Heartbeat:  # serve's own, kept to be looked at
+        made.append(serve.heartbeat_of(agent))
+        return made[-1]
+
     settings = SimpleNamespace(heartbeat_seconds=60, heartbeat_host="dcagent-a", reconcile_interval=30)
     agent = SimpleNamespace(settings=settings, services=SimpleNamespace(scheduler_or_none=None), store=None,
                             playbooks={"colocation": "pb"}, executor=SimpleNamespace(queue_depth=0))  # fmt: skip
-    timers = SimpleNamespace(every=lambda *args, **kwargs: None)
-    serve._own_timers(agent, timers, cluster=SimpleNamespace())  # type: ignore[arg-type]
-    assert made == {"playbooks": {"colocation": "pb"}, "reconcile_interval": 30}
+    every: list[tuple[float, str]] = []
+    timers = SimpleNamespace(every=lambda _func, seconds, name, **_kwargs: every.append((seconds, name)))
+    serve._own_timers(agent, timers, cluster=SimpleNamespace(), heartbeat=heartbeat)  # type: ignore[arg-type]
+    [beat] = made
+    assert {"playbooks": beat.playbooks, "reconcile_interval": beat.reconcile_interval} == {
+        "playbooks": {"colocation": "pb"},
+        "reconcile_interval": 30,
+    }
+    assert (beat.host, beat.interval) == ("dcagent-a", 60) and every == [(60, "heartbeat")]

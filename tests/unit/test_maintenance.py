@@ -1,5 +1,5 @@
 """Server maintenance (SOP 002) without the lab: the window as the form gives it, the Zabbix maintenance period
-(recorded JSON-RPC answers of the lab's Zabbix 6.0) and the notice through SMTP (smtplib's seam)."""
+(recorded JSON-RPC answers of the lab's Zabbix 6.0) and the notice through SMTP (the Mailer's ``smtp`` seam)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
-from agent.engine.registry import ObjectRef, StepContext
-from agent.steps.maintenance import validate_window
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
+from agent.steps import maintenance  # noqa: F401  (registers validate_window)
 from integrations.errors import PermanentError, TransientError
 from integrations.mail import Mailer, Notice
 from integrations.zabbix import ZabbixClient
@@ -35,6 +35,10 @@ def _ctx(fields: dict[str, Any], max_hours: float = 72) -> StepContext:
                        clock=FakeClock(), params={"max_hours": max_hours},
                        meta={"calendar": OfficeCalendar(timezone="Asia/Makassar")},
                        approved={"device": device})  # type: ignore[arg-type]  # fmt: skip
+
+
+def validate_window(ctx: StepContext) -> StepResult:
+    return REGISTRY.get("validate_window").run(ctx)  # its params (max_hours) validated as a run's are
 
 
 def _window(start: str | None, end: str | None, reason: str | None = "ganti disk") -> dict[str, Any]:
@@ -127,9 +131,9 @@ class FakeSMTP:
 
 
 @pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> type[FakeSMTP]:
+def smtp() -> type[FakeSMTP]:
+    """FakeSMTP, emptied: a Mailer given it as its ``smtp`` connects to it instead of a relay."""
     FakeSMTP.sent, FakeSMTP.calls, FakeSMTP.refuse = [], [], None
-    monkeypatch.setattr(smtplib, "SMTP", FakeSMTP)
     return FakeSMTP
 
 
@@ -138,7 +142,7 @@ NOTICE = Notice(to=("pic@opd.lab",), subject="Pemberitahuan pemeliharaan – srv
 
 def test_a_notice_goes_through_starttls_and_login_with_a_message_id_fixed_by_its_key(smtp: type[FakeSMTP]) -> None:
     mailer = Mailer("relay.example", 587, "noc@diskominfo.example", timeout=7, starttls=True, username="noc",
-                    password="s3cret")  # fmt: skip
+                    password="s3cret", smtp=smtp)  # type: ignore[arg-type]  # fmt: skip
     first, again = mailer.send(NOTICE), mailer.send(NOTICE)
     assert first == again == "<run-1.notice@diskominfo.example>"
     assert smtp.calls[:3] == ["connect relay.example:587 timeout=7", "starttls", "login noc"]
@@ -158,7 +162,7 @@ def test_a_relay_that_says_no_is_an_error_split_by_whether_a_retry_can_help(
 ) -> None:
     smtp.refuse = refusal
     with pytest.raises(kind) as e:
-        Mailer("127.0.0.1", 25, "noc@dc.lab").send(NOTICE)
+        Mailer("127.0.0.1", 25, "noc@dc.lab", smtp=smtp).send(NOTICE)  # type: ignore[arg-type]
     assert type(e.value) is kind
 
 

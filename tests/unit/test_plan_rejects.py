@@ -64,7 +64,7 @@ def test_a_read_only_checks_plan_is_the_check_and_its_rejection_is_a_reject_line
                       meta={"calendar": OfficeCalendar()}, language="en", approved={"device": device})  # fmt: skip
     spec = REGISTRY.get("validate_window")
     assert spec.plan is not None
-    changes = spec.plan(ctx)
+    changes = spec.run_plan(ctx)
     assert changes and all(c.action == "reject" for c in changes), changes
 
 

@@ -14,9 +14,11 @@ import responses
 
 from agent.config.settings import load_settings
 from agent.engine.locks import InProcessLocks
-from agent.engine.registry import ObjectRef, StepContext
-from agent.steps.capacity import check_capacity, plan_capacity
-from agent.steps.placement import place_device
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.steps import (
+    capacity,  # noqa: F401  (registers its steps)
+    placement,  # noqa: F401  (registers its steps)
+)
 from agent.steps.services import Services
 from agent.steps.verify import expected_device
 from integrations.netbox import NetBoxClient, Occupant, PrefixRef, SiteCapacity
@@ -87,7 +89,7 @@ def _ctx(nb: FakeNetBox, step: str, rack_id: int | None, params: dict[str, Any] 
 
 
 def test_a_full_preferred_rack_sends_the_device_to_the_next_rack_that_fits() -> None:
-    result = check_capacity(_ctx(FakeNetBox(_site(full=("R02",))), "check_capacity", rack_id=2))
+    result = REGISTRY.get("check_capacity").run(_ctx(FakeNetBox(_site(full=("R02",))), "check_capacity", rack_id=2))
     assert result.outcome == "ok", result.reasons
     assert result.output["placement"]["rack"] == "R01"
     assert [e["rack"] for e in result.output["racks_tried"]] == ["R02", "R01"]
@@ -96,7 +98,8 @@ def test_a_full_preferred_rack_sends_the_device_to_the_next_rack_that_fits() -> 
 
 def test_the_playbooks_rack_order_comes_after_the_requests_rack_and_before_the_others() -> None:
     nb = FakeNetBox(_site(full=("R01",)))
-    result = check_capacity(_ctx(nb, "check_capacity", rack_id=1, params={"rack_order": ["R04", "R02"]}))
+    ctx = _ctx(nb, "check_capacity", rack_id=1, params={"rack_order": ["R04", "R02"]})
+    result = REGISTRY.get("check_capacity").run(ctx)
     assert result.outcome == "ok", result.reasons
     assert result.output["rack_order"] == [1, 4, 2, 3]
     # R04 has room and power but no ToR switch: its shortfall is recorded, and R02 takes the device.
@@ -105,7 +108,8 @@ def test_the_playbooks_rack_order_comes_after_the_requests_rack_and_before_the_o
 
 
 def test_no_rack_fits_names_every_racks_shortfall() -> None:
-    result = check_capacity(_ctx(FakeNetBox(_site(full=("R01", "R02"))), "check_capacity", rack_id=1))
+    ctx = _ctx(FakeNetBox(_site(full=("R01", "R02"))), "check_capacity", rack_id=1)
+    result = REGISTRY.get("check_capacity").run(ctx)
     assert result.outcome == "rejected"
     assert result.reasons == (
         "rack space: no 2 contiguous free units in R01",
@@ -120,7 +124,7 @@ def test_placement_goes_on_in_the_checks_order_when_the_checked_rack_filled_mean
                "original": {"rack_id": 1, "position": None, "face": None, "status": "planned"},
                "bandwidth": {"uplink_mbps": 1000}}  # fmt: skip
     nb = FakeNetBox(_site(full=("R01",)))
-    result = place_device(_ctx(nb, "place_device", rack_id=1, outputs={"check_capacity": checked}))
+    result = REGISTRY.get("place_device").run(_ctx(nb, "place_device", rack_id=1, outputs={"check_capacity": checked}))
     assert result.outcome == "ok", result.reasons
     assert (result.output["rack"], nb.mounted[0]) == ("R02", {"rack": 2, "position": 3, "face": "front"})
     # What it left on the device, for the final look (issue 30 #8) to read back.
@@ -133,14 +137,15 @@ def test_placement_with_no_rack_left_names_each_racks_shortfall_in_the_requests_
                "bandwidth": {"uplink_mbps": 1000}}  # fmt: skip
     nb = FakeNetBox(_site(full=("R01", "R02")))
     ctx = _ctx(nb, "place_device", rack_id=1, outputs={"check_capacity": checked})
-    result = place_device(ctx)
+    result = REGISTRY.get("place_device").run(ctx)
     assert result.outcome == "rejected" and nb.mounted == []
     assert len(result.reasons) == 4 and "R01" in result.reasons[0] and "R04" in result.reasons[3]
-    indonesian = place_device(replace(ctx, language="id"))
+    indonesian = REGISTRY.get("place_device").run(replace(ctx, language="id"))
     assert indonesian.reasons[0] == "ruang rak: tidak ada 2U berurutan yang kosong di R01"
 
 
 def test_the_capacity_plan_ends_in_reject_lines_naming_every_rack() -> None:
-    changes = plan_capacity(_ctx(FakeNetBox(_site(full=("R01", "R02"))), "check_capacity", rack_id=1))
+    ctx = _ctx(FakeNetBox(_site(full=("R01", "R02"))), "check_capacity", rack_id=1)
+    changes = REGISTRY.get("check_capacity").run_plan(ctx)
     assert [(c.action, c.detail[-3:]) for c in changes] == [("reject", "R01"), ("reject", "R02"),
                                                              ("reject", "tch"), ("reject", "tch")]  # fmt: skip

@@ -3,16 +3,18 @@ the step's cancellation stops it (issue 12). A fake paramiko channel at the tran
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from integrations import cancel, transfer
+from integrations import cancel
 from integrations.errors import PermanentError, TransientError
 from integrations.ssh import SSHCredentials
-from integrations.transfer import RemoteServer
+from integrations.transfer import RemoteServer, wait_readable
 
 
 class Channel:
@@ -51,7 +53,8 @@ class Channel:
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[RemoteServer, list[Channel]]:
+def server(tmp_path: Path) -> tuple[RemoteServer, list[Channel]]:
+    """A server whose SSH client is a fake one handing out ``channels[0]``, and whose wait on it returns at once."""
     channels: list[Channel] = []
 
     class Client:
@@ -64,9 +67,11 @@ def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[RemoteServe
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(transfer.ssh, "connect", lambda *_a: Client())
-    monkeypatch.setattr(transfer.select, "select", lambda *_a: ([], [], []))
-    return RemoteServer("127.0.2.1", 2222, SSHCredentials(username="colo", known_hosts=tmp_path / "kh")), channels
+    def connect(*_args: object) -> Any:
+        return Client()
+
+    creds = SSHCredentials(username="colo", known_hosts=tmp_path / "kh")
+    return RemoteServer("127.0.2.1", 2222, creds, connect=connect, wait=lambda _channel, _seconds: None), channels
 
 
 def test_a_long_silence_is_not_a_failure(server: tuple[RemoteServer, list[Channel]]) -> None:
@@ -104,3 +109,14 @@ def test_a_cancelled_step_stops_its_remote_command(server: tuple[RemoteServer, l
     event.set()
     worker.join(10)
     assert not worker.is_alive() and isinstance(raised[0], cancel.Cancelled)
+
+
+def test_the_wait_between_reads_returns_once_the_channel_has_something_or_at_its_time() -> None:
+    """The real wait the fake above stands in for (a channel is a socket to select on)."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        started = time.monotonic()
+        wait_readable(ours, 0)  # type: ignore[arg-type]  # nothing to read: back at once
+        theirs.sendall(b"123456\t/srv/data\n")
+        wait_readable(ours, 60)  # type: ignore[arg-type]  # something to read: back without waiting out the 60 s
+        assert time.monotonic() - started < 10 and ours.recv(64) == b"123456\t/srv/data\n"

@@ -94,21 +94,20 @@ def locked_then_free(tmp_path: Path, times: int) -> str:
     return str(script)
 
 
-def test_a_locked_repository_is_waited_for_with_growing_pauses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_locked_repository_is_waited_for_with_growing_pauses(tmp_path: Path) -> None:
     pauses: list[float] = []
-    monkeypatch.setattr("integrations.backup.cancel.pause", lambda _system, seconds: pauses.append(seconds))
-    repo = ResticRepository("/repo", "x", binary=locked_then_free(tmp_path, 3))
+    repo = ResticRepository(
+        "/repo", "x", binary=locked_then_free(tmp_path, 3), pause=lambda _system, seconds: pauses.append(seconds)
+    )
     assert repo.check() == "no errors were found"  # a prune elsewhere held the lock for a while: waited out
     assert pauses == [5.0, 10.0, 20.0] and (tmp_path / "calls").read_text().strip() == "4"
     assert len((tmp_path / "unlocks").read_text().split()) == 3  # stale locks (a killed agent's) cleared each time
 
 
-def test_a_lock_held_past_the_wait_is_transient_and_a_missing_snapshot_permanent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_lock_held_past_the_wait_is_transient_and_a_missing_snapshot_permanent(tmp_path: Path) -> None:
     pauses: list[float] = []
-    monkeypatch.setattr("integrations.backup.cancel.pause", lambda _system, seconds: pauses.append(seconds))
-    repo = ResticRepository("/repo", "x", binary=locked_then_free(tmp_path, 99), lock_wait=600)
+    repo = ResticRepository("/repo", "x", binary=locked_then_free(tmp_path, 99), lock_wait=600,
+                            pause=lambda _system, seconds: pauses.append(seconds))  # fmt: skip
     with pytest.raises(TransientError, match="already locked"):
         repo.check()
     assert sum(pauses[:-1]) < 600 <= sum(pauses) and max(pauses) == 60.0

@@ -8,9 +8,9 @@ from typing import Any
 
 from agent.config.settings import load_settings
 from agent.engine.locks import InProcessLocks
-from agent.engine.registry import ObjectRef, StepContext
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.steps import shipping  # noqa: F401  (registers its steps)
 from agent.steps.services import Services
-from agent.steps.shipping import ship_request
 from integrations.netbox import GatewayRef, JournalEntry
 from tests.unit.engine.world import FakeClock
 from tests.unit.switches.test_port_undo import _device
@@ -51,7 +51,7 @@ def _run(nb: FakeNetBox, relay: Relay, progress: dict[str, Any]) -> Any:
     ctx = StepContext(run_id="run-9", playbook="colocation", step="ship_request", request=ObjectRef("dcim.device", 42),
                       outputs=OUTPUTS, services=svc, locks=InProcessLocks(), clock=FakeClock(), language="en",
                       approved={"device": device}, progress=dict(progress), checkpoint=progress.update)  # fmt: skip
-    return ship_request(ctx)
+    return REGISTRY.get("ship_request").run(ctx)
 
 
 def test_the_agency_gets_what_its_server_must_carry_once() -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from agent.engine.errors import StepInputError
-from agent.steps.placement import PORT_TRIES, _cable_free_port
+from agent.steps.switchport import PORT_TRIES, _cable_free_port
 from integrations.errors import ConflictError, PermanentError
 from integrations.netbox import PortRef, SwitchRef
 
@@ -66,7 +66,7 @@ def test_a_refusal_about_the_servers_own_interface_is_raised_not_retried_on_othe
 
 
 def test_the_port_placement_chose_is_cabled_without_reading_the_switchs_ports() -> None:
-    from agent.steps.placement import _cable_chosen_port
+    from agent.steps.switchport import _cable_chosen_port
 
     state = {"mode": "access", "untagged_vlan": None, "description": "", "enabled": False}
     placed = {"switch": {"id": 3, "name": SW.name, "port": "swp11", "port_id": 11, "port_state": state}}

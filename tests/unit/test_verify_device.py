@@ -16,10 +16,10 @@ from agent.config.settings import load_settings
 from agent.engine.errors import StepInputError
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbooks
-from agent.engine.registry import ObjectRef, StepContext
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.steps import withdrawal  # noqa: F401  (registers its steps)
 from agent.steps.services import Services
-from agent.steps.verify import device_after, expected_device, verify_device
-from agent.steps.withdrawal import release_addresses, unrack_device
+from agent.steps.verify import device_after, expected_device
 from integrations.netbox import DeviceSpec, RequestObject
 from tests.unit.engine.world import FakeClock
 
@@ -68,7 +68,7 @@ def _holds(**fields: Any) -> DeviceSpec:
 
 def test_netbox_holding_what_the_run_wrote_passes_on_one_read() -> None:
     nb = FakeNetBox(_holds(rack_id=1, position=1.0, face="front", status="active", primary_ip="127.10.0.20/24"))
-    result = verify_device(_ctx(nb, WROTE))
+    result = REGISTRY.get("verify_device").run(_ctx(nb, WROTE))
     assert result.outcome == "ok"
     assert result.output["verified"] == {"rack_id": 1, "position": 1, "face": "front",
                                          "primary_ip": "127.10.0.20/24", "status": "active"}  # fmt: skip
@@ -78,13 +78,14 @@ def test_netbox_holding_what_the_run_wrote_passes_on_one_read() -> None:
 def test_a_device_that_lost_its_rack_position_fails_the_run_naming_what_differs() -> None:
     nb = FakeNetBox(_holds(rack_id=1, position=None, face=None, status="active", primary_ip="127.10.0.20/24"))
     with pytest.raises(StepInputError) as e:
-        verify_device(_ctx(nb, WROTE))
+        REGISTRY.get("verify_device").run(_ctx(nb, WROTE))
     assert str(e.value) == (
         "pemeriksaan akhir: data srv-disdik-09 di NetBox berbeda dari yang ditulis run ini "
         "(posisi: ditulis 1, tercatat di NetBox -; sisi: ditulis front, tercatat di NetBox -)"
     )
+    placed = FakeNetBox(_holds(rack_id=1, position=1.0, face="front", status="active"))
     with pytest.raises(StepInputError, match=r"primary IP: wrote 127\.10\.0\.20/24, NetBox holds -"):
-        verify_device(_ctx(FakeNetBox(_holds(rack_id=1, position=1.0, face="front", status="active")), WROTE, "en"))
+        REGISTRY.get("verify_device").run(_ctx(placed, WROTE, "en"))
 
 
 def test_later_steps_declarations_win_and_a_withdrawn_device_must_be_out_of_its_rack() -> None:
@@ -94,8 +95,8 @@ def test_later_steps_declarations_win_and_a_withdrawn_device_must_be_out_of_its_
                                                      "primary_ip": None, "status": "offline"}  # fmt: skip
     still_racked = FakeNetBox(_holds(rack_id=1, position=1.0, status="offline"))
     with pytest.raises(StepInputError, match="rack: wrote -, NetBox holds 1"):
-        verify_device(_ctx(still_racked, outputs, "en"))
-    assert verify_device(_ctx(FakeNetBox(_holds(status="offline")), outputs)).outcome == "ok"
+        REGISTRY.get("verify_device").run(_ctx(still_racked, outputs, "en"))
+    assert REGISTRY.get("verify_device").run(_ctx(FakeNetBox(_holds(status="offline")), outputs)).outcome == "ok"
 
 
 WRITERS = {"place_device", "assign_ip", "activate_device", "release_addresses", "unrack_device", "end_maintenance"}
@@ -139,8 +140,8 @@ class WithdrawnNetBox(FakeNetBox):
 def test_the_withdrawal_steps_declare_what_they_leave_and_the_final_look_passes() -> None:
     nb = WithdrawnNetBox(_holds(rack_id=1, position=1.0, face="front", status="active"))
     ctx = _ctx(nb, {})
-    released = release_addresses(ctx)
-    unracked = unrack_device(replace(ctx, params={"status": "offline"}))
+    released = REGISTRY.get("release_addresses").run(ctx)
+    unracked = REGISTRY.get("unrack_device").run(replace(ctx, params={"status": "offline"}))
     outputs = {"release_addresses": released.output, "unrack_device": unracked.output}
     assert expected_device(outputs) == {"primary_ip": None, "rack_id": None, "position": None, "status": "offline"}
-    assert verify_device(_ctx(nb, outputs)).outcome == "ok"
+    assert REGISTRY.get("verify_device").run(_ctx(nb, outputs)).outcome == "ok"

@@ -11,8 +11,8 @@ import pytest
 from agent.config.settings import load_settings
 from agent.engine.errors import StepInputError
 from agent.engine.locks import InProcessLocks
-from agent.engine.registry import ObjectRef, StepContext
-from agent.steps.monitoring import verify_monitoring
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.steps import monitoring  # noqa: F401  (registers its steps)
 from agent.steps.services import Services
 from integrations.errors import TransientError
 from tests.unit.engine.world import FakeClock
@@ -89,7 +89,7 @@ def _verify(
                       locks=InProcessLocks(),
                       clock=clock, params={"timeout": timeout, "on_failure": "fail"}, meta={}, language="en",
                       approved={})  # fmt: skip
-    return verify_monitoring(ctx)
+    return REGISTRY.get("verify_monitoring").run(ctx)
 
 
 @pytest.mark.parametrize(("after", "calls"), [(5.0, 3), (6.0, 4), (9.3, 6)])

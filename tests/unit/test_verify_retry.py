@@ -14,8 +14,8 @@ import pytest
 
 from agent.config.settings import load_settings
 from agent.engine.locks import InProcessLocks
-from agent.engine.registry import ObjectRef, StepContext, StepResult
-from agent.steps.monitoring import verify_monitoring
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
+from agent.steps import monitoring  # noqa: F401  (registers its steps)
 from agent.steps.params import VerifyMonitoring
 from agent.steps.services import Services
 from integrations.errors import TransientError
@@ -179,7 +179,7 @@ class Step:
                           language=self.language, params=params, approved={"requester": "budi", "creator": "budi"},
                           attempt=self.attempts, progress=dict(self.progress),
                           checkpoint=self.progress.update)  # type: ignore[arg-type]  # fmt: skip
-        return verify_monitoring(ctx)
+        return REGISTRY.get("verify_monitoring").run(ctx)
 
 
 def _step(tmp_path: Path, switch: Switch | None = None, **kw: Any) -> Step:

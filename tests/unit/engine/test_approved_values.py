@@ -11,7 +11,7 @@ import pytest
 from agent.engine.executor import Executor
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbook
-from agent.engine.registry import Registry, RetryPolicy, StepContext, StepResult, step
+from agent.engine.registry import NoParams, Registry, RetryPolicy, StepContext, StepResult, step
 from agent.engine.store import Store
 from agent.intake.service import IntakeService, edited_fields
 from agent.steps.request import approved_device
@@ -69,14 +69,14 @@ class Services:
 def registry(netbox: FakeNetBox, flaky: list[int]) -> Registry:
     reg = Registry()
 
-    def read_fqdn(ctx: StepContext) -> StepResult:
+    def read_fqdn(ctx: StepContext, params: NoParams) -> StepResult:
         if flaky and ctx.step == "read_again":
             flaky.pop()
             netbox.fqdn = "edited-after-approval.dc.lab"  # someone edits the field while the run is going
             raise ConnectionError("a retry can help")
         return StepResult.ok(fqdn=approved_device(ctx).custom_fields["dcagent_fqdn"], attempt=ctx.attempt)
 
-    step("read_fqdn", timeout=5, retry=RetryPolicy(max_attempts=3, initial=0), registry=reg)(read_fqdn)
+    step("read_fqdn", timeout=5, retry=RetryPolicy(max_attempts=3, initial=0), params=NoParams, registry=reg)(read_fqdn)
     return reg
 
 

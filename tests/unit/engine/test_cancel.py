@@ -12,10 +12,10 @@ import pytest
 import requests
 import responses
 
-from agent.engine.executor import Executor
+from agent.engine.executor import Executor, ExecutorOptions
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbook
-from agent.engine.registry import ObjectRef, Registry, RetryPolicy, StepContext, StepResult, step
+from agent.engine.registry import NoParams, ObjectRef, Registry, RetryPolicy, StepContext, StepResult, step
 from agent.engine.store import Store
 from integrations.cancel import Cancelled, scope
 from integrations.http import TimeoutSession
@@ -50,17 +50,18 @@ class Trace:
             self.inside -= 1
 
 
-def execute(tmp_path: Path, fn: Callable[[StepContext], StepResult], attempts: int, grace: float = 5.0,
-            locks: InProcessLocks | None = None, undo: Callable[[StepContext, Mapping[str, Any]], None] | None = None,
-            ) -> Any:  # fmt: skip
+def execute(tmp_path: Path, fn: Callable[[StepContext, NoParams], StepResult], attempts: int, grace: float = 5.0,
+            locks: InProcessLocks | None = None,
+            undo: Callable[[StepContext, NoParams, Mapping[str, Any]], None] | None = None) -> Any:  # fmt: skip
     reg = Registry()
-    step("slow", timeout=0.3, retry=RetryPolicy(max_attempts=attempts, initial=0), undo=undo, registry=reg)(fn)
+    step("slow", timeout=0.3, retry=RetryPolicy(max_attempts=attempts, initial=0), undo=undo, params=NoParams,
+         registry=reg)(fn)  # fmt: skip
     (tmp_path / "slow.yaml").write_text(PLAYBOOK)
     pb = load_playbook(tmp_path / "slow.yaml", reg)
     store = Store(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
     store.migrate()
     ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), locks or InProcessLocks(), FakeClock(),
-                  registry=reg, cancel_grace=grace)  # fmt: skip
+                  registry=reg, options=ExecutorOptions(cancel_grace=grace))  # fmt: skip
     run_id, _ = ex.create("slow", ObjectRef("dcim.device", 1), "srv-1", "cli")
     return ex.execute(run_id)
 
@@ -68,7 +69,7 @@ def execute(tmp_path: Path, fn: Callable[[StepContext], StepResult], attempts: i
 def test_a_step_polling_past_its_timeout_stops_before_its_retry_starts(tmp_path: Path) -> None:
     trace = Trace()
 
-    def slow(ctx: StepContext) -> StepResult:
+    def slow(ctx: StepContext, params: NoParams) -> StepResult:
         trace.enter(ctx.attempt)
         try:
             while ctx.attempt == 1:  # the first attempt would poll forever (the fake clock does not really sleep)
@@ -88,7 +89,7 @@ def test_a_step_waiting_for_a_lock_stops_waiting_and_the_run_fails_after_it(tmp_
     locks = InProcessLocks()
     trace = Trace()
 
-    def slow(ctx: StepContext) -> StepResult:
+    def slow(ctx: StepContext, params: NoParams) -> StepResult:
         trace.enter(ctx.attempt)
         try:
             with ctx.locks.hold("rack:1", timeout=600):
@@ -96,7 +97,7 @@ def test_a_step_waiting_for_a_lock_stops_waiting_and_the_run_fails_after_it(tmp_
         finally:
             trace.leave(ctx.attempt)
 
-    def undo(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    def undo(ctx: StepContext, params: NoParams, output: Mapping[str, Any]) -> None:
         trace.events.append("undo")
 
     with locks.hold("rack:1"):  # another run holds the rack for longer than the step may take
@@ -108,7 +109,7 @@ def test_a_step_waiting_for_a_lock_stops_waiting_and_the_run_fails_after_it(tmp_
 def test_a_step_that_does_not_stop_is_reported_abandoned_and_not_retried(tmp_path: Path) -> None:
     release = threading.Event()
 
-    def stuck(ctx: StepContext) -> StepResult:
+    def stuck(ctx: StepContext, params: NoParams) -> StepResult:
         release.wait(30)  # blocks where no cancellation reaches it
         return StepResult.ok()
 
@@ -122,7 +123,7 @@ def test_a_step_that_does_not_stop_is_reported_abandoned_and_not_retried(tmp_pat
 
 
 def test_a_result_returned_while_being_cancelled_stands(tmp_path: Path) -> None:
-    def late(ctx: StepContext) -> StepResult:
+    def late(ctx: StepContext, params: NoParams) -> StepResult:
         threading.Event().wait(0.5)  # past the timeout, but it finishes its work and returns
         return StepResult.ok(made="yes")
 

@@ -5,8 +5,9 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from agent.engine.executor import Executor
+from agent.engine.executor import Executor, ExecutorOptions
 from agent.engine.locks import locks_for
 from agent.engine.playbook import Playbook, load_playbook
 from agent.engine.registry import ObjectRef
@@ -27,11 +28,13 @@ def playbook(tmp_path: Path, world: World, text: str = THREE_STEPS) -> Playbook:
     return load_playbook(f, make_registry(world))
 
 
-def executor(store: Store, tmp_path: Path, world: World, **kw: object) -> tuple[Executor, RecordingTracker, FakeClock]:
+def executor(store: Store, tmp_path: Path, world: World, **kw: Any) -> tuple[Executor, RecordingTracker, FakeClock]:
+    """``kw``: the executor's options (ExecutorOptions' fields)."""
     tracker, clock = RecordingTracker(), FakeClock()
     pb = playbook(tmp_path, world)
     locks = locks_for(store.engine)
-    ex = Executor(store, {pb.name: pb}, None, tracker, locks, clock, registry=make_registry(world), **kw)  # type: ignore[arg-type]
+    ex = Executor(store, {pb.name: pb}, None, tracker, locks, clock, registry=make_registry(world),  # type: ignore[arg-type]
+                  options=ExecutorOptions(**kw))  # fmt: skip
     return ex, tracker, clock
 
 
@@ -157,7 +160,7 @@ def test_two_runs_race_for_the_last_slot(store: Store, tmp_path: Path) -> None:
     world = World(slots=1)
     pb = playbook(tmp_path, world, GOOD)  # one reservation per run
     ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), locks_for(store.engine), FakeClock(),
-                  registry=make_registry(world), max_workers=2)  # fmt: skip
+                  registry=make_registry(world), options=ExecutorOptions(max_workers=2))  # fmt: skip
     runs = [ex.create("selftest", ObjectRef("dcim.device", i), f"srv-{i}", "cli")[0] for i in (1, 2)]
     futures = [ex.submit(r) for r in runs]
     ex.shutdown()
@@ -314,7 +317,8 @@ def test_a_caller_waiting_for_a_runs_lease_holds_no_worker_slot(store: Store, tm
         pb = load_playbook(f, registry)
         books[pb.name] = pb
     locks = locks_for(store.engine)
-    ex = Executor(store, books, None, RecordingTracker(), locks, FakeClock(), registry=registry, max_workers=1)  # type: ignore[arg-type]
+    ex = Executor(store, books, None, RecordingTracker(), locks, FakeClock(), registry=registry,  # type: ignore[arg-type]
+                  options=ExecutorOptions(max_workers=1))  # fmt: skip
     x = ex.create("selftest", DEVICE, "srv-1", "cli")[0]
     y = ex.create("notes", ObjectRef("dcim.device", 43), "srv-2", "cli")[0]
     waiting = threading.Event()

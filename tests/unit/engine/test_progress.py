@@ -10,7 +10,7 @@ from typing import Any
 from agent.engine.executor import Executor
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbook
-from agent.engine.registry import ObjectRef, Registry, RetryPolicy, StepContext, StepResult, step
+from agent.engine.registry import NoParams, ObjectRef, Registry, RetryPolicy, StepContext, StepResult, step
 from agent.engine.store import Store
 from tests.unit.engine.world import FakeClock, RecordingTracker
 
@@ -41,7 +41,7 @@ class Dns:
 def registry(dns: Dns) -> Registry:
     reg = Registry()
 
-    def publish(ctx: StepContext) -> StepResult:
+    def publish(ctx: StepContext, params: NoParams) -> StepResult:
         dns.seen_progress.append(dict(ctx.progress))
         ctx.checkpoint(a="web.dc.lab")
         dns.records["web.dc.lab"] = "127.0.0.9"
@@ -52,12 +52,13 @@ def registry(dns: Dns) -> Registry:
         dns.records["9.0.0.127.in-addr.arpa"] = "web.dc.lab"
         return StepResult.ok(a="web.dc.lab", ptr="9.0.0.127.in-addr.arpa")
 
-    def withdraw(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    def withdraw(ctx: StepContext, params: NoParams, output: Mapping[str, Any]) -> None:
         for key in ("a", "ptr"):
             if output.get(key):
                 dns.records.pop(str(output[key]), None)
 
-    step("publish", timeout=5, retry=RetryPolicy(max_attempts=2, initial=0), undo=withdraw, registry=reg)(publish)
+    step("publish", timeout=5, retry=RetryPolicy(max_attempts=2, initial=0), undo=withdraw, params=NoParams,
+         registry=reg)(publish)  # fmt: skip
     return reg
 
 

@@ -7,10 +7,10 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.engine.executor import Executor
+from agent.engine.executor import Executor, ExecutorOptions
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbook
-from agent.engine.registry import ObjectRef, Registry, RetryPolicy, StepContext, StepResult, step
+from agent.engine.registry import NoParams, ObjectRef, Registry, RetryPolicy, StepContext, StepResult, step
 from agent.engine.store import Store
 from tests.unit.engine.world import RecordingTracker
 
@@ -45,7 +45,7 @@ def test_a_waiting_run_gives_its_worker_to_another_and_works_on_after(tmp_path: 
     busy, most_busy = [0], [0]
     guard = threading.Lock()
 
-    def wait_or_work(ctx: StepContext) -> StepResult:
+    def wait_or_work(ctx: StepContext, params: NoParams) -> StepResult:
         with guard:
             busy[0] += 1
             most_busy[0] = max(most_busy[0], busy[0])
@@ -64,13 +64,13 @@ def test_a_waiting_run_gives_its_worker_to_another_and_works_on_after(tmp_path: 
                 busy[0] -= 1
 
     reg = Registry()
-    step("wait_or_work", timeout=30, retry=RetryPolicy(max_attempts=1), registry=reg)(wait_or_work)
+    step("wait_or_work", timeout=30, retry=RetryPolicy(max_attempts=1), params=NoParams, registry=reg)(wait_or_work)
     (tmp_path / "wait.yaml").write_text(PLAYBOOK)
     pb = load_playbook(tmp_path / "wait.yaml", reg)
     store = Store(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
     store.migrate()
     ex = Executor(store, {pb.name: pb}, None, RecordingTracker(), InProcessLocks(), clock,  # type: ignore[arg-type]
-                  registry=reg, max_workers=1)  # fmt: skip
+                  registry=reg, options=ExecutorOptions(max_workers=1))  # fmt: skip
     first, _ = ex.create("wait", ObjectRef("dcim.device", 1), "srv-1", "cli")
     second, _ = ex.create("wait", ObjectRef("dcim.device", 2), "srv-2", "cli")
     futures = [ex.submit(first)]

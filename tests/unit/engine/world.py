@@ -6,14 +6,15 @@ It stands for NetBox IPs or rack units: reservations carry the run's idempotency
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.engine.errors import StepInputError
 from agent.engine.playbook import Playbook
-from agent.engine.registry import PlannedChange, Registry, RetryPolicy, StepContext, StepResult, step
+from agent.engine.registry import NoParams, PlannedChange, Registry, RetryPolicy, StepContext, StepResult, step
 from agent.engine.store import RunView
 
 
@@ -43,6 +44,9 @@ class World:
     crash: dict[str, str] = field(default_factory=dict)  # step -> "before"/"after" its change: the agent dies, once
     during: dict[str, Callable[[], object]] = field(default_factory=dict)  # step -> called inside it, once
     opens_at: datetime | None = None  # the "window" step waits until then (a maintenance window's start)
+    stall: dict[str, int] = field(default_factory=dict)  # step -> attempts left that hang until cancelled
+    attempts: list[tuple[str, int]] = field(default_factory=list)  # (step, its ctx.attempt) of every call, in order
+    cancels: threading.local = field(default_factory=threading.local)  # the running attempt's cancel event
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reserve(self, key: str) -> int | None:
@@ -63,6 +67,23 @@ class World:
                 del self.held[slot]
                 self.log.append(f"release {slot}")
 
+    @contextmanager
+    def scope(self, cancel: threading.Event) -> Iterator[None]:
+        """The wiring's hook around each attempt (ExecutorOptions.step_scope, as integrations.cancel.scope is): an
+        outside call of the attempt learns when it is cancelled."""
+        self.cancels.event = cancel
+        try:
+            yield
+        finally:
+            del self.cancels.event
+
+    def hang(self, name: str) -> None:
+        """An outside call that never answers (a switch that stopped talking) until the attempt is cancelled."""
+        cancel = getattr(self.cancels, "event", None)
+        assert cancel is not None, "a stalling step needs ExecutorOptions(step_scope=world.scope)"
+        cancel.wait(30)
+        raise ConnectionError(f"{name}: no answer")
+
 
 def make_registry(world: World) -> Registry:
     reg = Registry()
@@ -73,7 +94,11 @@ def make_registry(world: World) -> Registry:
             raise Crash(f"killed {when} {name}")
 
     def check(ctx: StepContext, name: str) -> None:
+        world.attempts.append((name, ctx.attempt))
         die(name, "before")
+        if world.stall.get(name, 0) > 0:
+            world.stall[name] -= 1
+            world.hang(name)
         if (hook := world.during.pop(name, None)) is not None:
             hook()
         if world.flaky.get(name, 0) > 0:
@@ -85,13 +110,13 @@ def make_registry(world: World) -> Registry:
         if name in world.fail_at:
             raise StepInputError(f"{name} failed on purpose")
 
-    def plan_reserve(ctx: StepContext) -> list[PlannedChange]:
+    def plan_reserve(ctx: StepContext, params: NoParams) -> list[PlannedChange]:
         free = [s for s in range(world.slots) if s not in world.held]
         if not free:  # as the step would: the request is rejected
             return [PlannedChange("world", "reject", "slot", f"no free slot: 0 of {world.slots} left")]
         return [PlannedChange("world", "create", f"slot {free[0]}")]
 
-    def reserve(ctx: StepContext) -> StepResult:
+    def reserve(ctx: StepContext, params: NoParams) -> StepResult:
         with ctx.locks.hold("pool"):
             check(ctx, ctx.step)
             slot = world.reserve(ctx.idempotency_key)
@@ -100,30 +125,31 @@ def make_registry(world: World) -> Registry:
             return StepResult.rejected("no free slot: 0 of 3 left")
         return StepResult.ok(slot=slot)
 
-    def unreserve(ctx: StepContext, output: Mapping[str, Any]) -> None:
+    def unreserve(ctx: StepContext, params: NoParams, output: Mapping[str, Any]) -> None:
+        check(ctx, f"undo:{ctx.step}")  # an undo's faults are keyed undo:<step>
         world.release(int(output["slot"]), ctx.idempotency_key)
 
-    def note(ctx: StepContext) -> StepResult:
+    def note(ctx: StepContext, params: NoParams) -> StepResult:
         check(ctx, ctx.step)
         world.log.append(f"note {ctx.step}")
         die(ctx.step, "after")
         return StepResult.ok(seen=sorted(ctx.outputs))
 
-    def window(ctx: StepContext) -> StepResult:
+    def window(ctx: StepContext, params: NoParams) -> StepResult:
         if world.opens_at is not None and ctx.clock.now() < world.opens_at:
             return StepResult.wait_until(world.opens_at, "the window has not opened yet")
         world.log.append("window open")
         return StepResult.ok(opened=ctx.clock.now().isoformat())
 
-    def letter(ctx: StepContext) -> StepResult:
+    def letter(ctx: StepContext, params: NoParams) -> StepResult:
         world.log.append("letter")
         return StepResult.ok(letter="surat-balasan.pdf")
 
     step("reserve", timeout=5, retry=RetryPolicy(max_attempts=3, initial=2), plan=plan_reserve, undo=unreserve,
-         registry=reg)(reserve)  # fmt: skip
-    step("note", timeout=5, retry=RetryPolicy(max_attempts=3, initial=2), registry=reg)(note)
-    step("letter", timeout=5, registry=reg)(letter)
-    step("window", timeout=5, registry=reg)(window)
+         params=NoParams, registry=reg)(reserve)  # fmt: skip
+    step("note", timeout=5, retry=RetryPolicy(max_attempts=3, initial=2), params=NoParams, registry=reg)(note)
+    step("letter", timeout=5, params=NoParams, registry=reg)(letter)
+    step("window", timeout=5, params=NoParams, registry=reg)(window)
     return reg
 
 

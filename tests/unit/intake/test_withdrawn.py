@@ -12,7 +12,7 @@ import pytest
 from agent.engine.executor import Executor
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbook
-from agent.engine.registry import Registry, RetryPolicy, StepContext, StepResult, step
+from agent.engine.registry import NoParams, Registry, RetryPolicy, StepContext, StepResult, step
 from agent.engine.store import Store
 from agent.intake.service import IntakeService
 from integrations.netbox import Approval, DeviceSpec, RequestHistory, RequestObject
@@ -62,19 +62,21 @@ def world(tmp_path: Path) -> tuple[IntakeService, FakeNetBox, list[str]]:
     store.migrate()
     netbox, log, reg = FakeNetBox(), list[str](), Registry()
 
-    def reserve(ctx: StepContext) -> StepResult:
+    def reserve(ctx: StepContext, params: NoParams) -> StepResult:
         log.append("reserve")
         return StepResult.ok()
 
-    def unreserve(ctx: StepContext, output: object) -> None:
+    def unreserve(ctx: StepContext, params: NoParams, output: object) -> None:
         log.append("unreserve")
 
-    def wait_for_server(ctx: StepContext) -> StepResult:
+    def wait_for_server(ctx: StepContext, params: NoParams) -> StepResult:
         log.append("look")
         return StepResult.wait_until(ctx.clock.now() + timedelta(minutes=1), "waiting for the server", for_people=True)
 
-    step("reserve", timeout=5, retry=RetryPolicy(max_attempts=1), undo=unreserve, registry=reg)(reserve)
-    step("wait_for_server", timeout=5, retry=RetryPolicy(max_attempts=1), registry=reg)(wait_for_server)
+    step("reserve", timeout=5, retry=RetryPolicy(max_attempts=1), undo=unreserve, params=NoParams,
+         registry=reg)(reserve)  # fmt: skip
+    step("wait_for_server", timeout=5, retry=RetryPolicy(max_attempts=1), params=NoParams,
+         registry=reg)(wait_for_server)  # fmt: skip
     (tmp_path / "coloc.yaml").write_text(PLAYBOOK)
     pb = load_playbook(tmp_path / "coloc.yaml", reg)
     ex = Executor(store, {pb.name: pb}, Services(netbox), RecordingTracker(), InProcessLocks(), FakeClock(),

@@ -11,10 +11,9 @@ import pytest
 from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
-from agent.engine.registry import ObjectRef, StepContext
-from agent.steps.connection_build import restore_connection_port
+from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.steps import connection, switchport  # noqa: F401  (register their steps)
 from agent.steps.services import Services
-from agent.steps.switchport import configure_switch_port, restore_switch_port
 from integrations.netbox import DeviceSpec
 from integrations.ssh import SSHCredentials
 from integrations.switches.base import DriverFactory, PortState, SwitchDriver
@@ -75,9 +74,10 @@ def test_undoing_the_colocation_port_leaves_a_port_that_was_down_down(tmp_path: 
     fake.port("swp4").mode = "access" if vlan else None
     svc = _services(OverFake(fake), tmp_path)
     cabled = {"switch_id": 5, "switch_ref": SWITCH_REF, "switch": "tor-btm-01", "port": "swp4"}
-    done = configure_switch_port(_ctx(svc, "configure_switch_port", {"cable_switch_port": cabled}))
+    done = REGISTRY.get("configure_switch_port").run(_ctx(svc, "configure_switch_port", {"cable_switch_port": cabled}))
     assert done.outcome == "ok" and not fake.port("swp4").shutdown
-    restore_switch_port(_ctx(svc, "configure_switch_port", {"cable_switch_port": cabled}), done.output)
+    undo_ctx = _ctx(svc, "configure_switch_port", {"cable_switch_port": cabled})
+    REGISTRY.get("configure_switch_port").run_undo(undo_ctx, done.output)
     port = fake.port("swp4")
     assert (port.shutdown, port.vlan, port.description) == (True, vlan, "")
 
@@ -102,7 +102,8 @@ def test_undoing_a_connection_port_leaves_a_port_that_was_down_down(tmp_path: An
     driver.set_rate_limit(names[0], 20_000)
     cabled = {"switch_id": 5, "switch_ref": {**SWITCH_REF, "platform": factory.platform}}
     output = {"port": names[0], "uplink": names[1], "vid": 120, "before": before}
-    restore_connection_port(_ctx(svc, "configure_connection_port", {"cable_connection": cabled}), output)
+    undo_ctx = _ctx(svc, "configure_connection_port", {"cable_connection": cabled})
+    REGISTRY.get("configure_connection_port").run_undo(undo_ctx, output)
     port = driver.get_port(names[0])
     assert (port.enabled, port.access_vlan, port.description) == (False, None, "")
     assert driver.get_rate_limit(names[0]) is None and driver.get_vlan(120) is None
