@@ -59,9 +59,12 @@ __all__ = [
 ]
 
 ENV_PREFIX = "DCAGENT_"
+# The tree dcagent is installed from (the folder holding the `agent` package): the shipped playbooks and template
+# mapping are there, whatever folder inside `agent/` this module sits in.
+SHIPPED = Path(__file__).resolve().parents[2]
 NESTED = "__"
 CONFIG_ENV = "DCAGENT_CONFIG"
-CHAOS_PREFIX = "DCAGENT_CHAOS_"  # testing aids read by the wiring, not settings (see agent/runtime/app.py)
+CHAOS_PREFIX = "DCAGENT_CHAOS_"  # testing aids read by the wiring, not settings (see agent/runtime/chaos.py)
 
 
 class SettingsError(Exception):
@@ -140,9 +143,9 @@ class Settings(BaseSettings):
         description="the office's own message catalogs (<dir>/<lang>/LC_MESSAGES/dcagent.po): their entries "
         "win over the shipped wording",
     )
-    playbooks_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "playbooks")
+    playbooks_dir: Path = Field(default_factory=lambda: SHIPPED / "playbooks")
     zabbix_templates: Path = Field(
-        default_factory=lambda: Path(__file__).resolve().parent.parent / "config" / "zabbix-templates.yaml",
+        default_factory=lambda: SHIPPED / "config" / "zabbix-templates.yaml",
         description="role/platform → Zabbix templates mapping",
     )
     language: Literal["id", "en"] = "id"

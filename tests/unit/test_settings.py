@@ -141,3 +141,13 @@ def test_list_settings_from_environment_are_comma_separated() -> None:
     s = load_settings(None, environ=env)
     assert s.switch_roles == ["tor-switch", "core-switch"]
     assert s.dns is not None and s.dns.reverse_zones == ["127.in-addr.arpa"] and s.dns.port == 5353
+
+
+def test_the_default_playbooks_and_template_mapping_are_the_shipped_ones() -> None:
+    # A module that moves changes what Path(__file__) is: the defaults must still name the repository's files.
+    s = Settings.model_validate(
+        {"netbox": {"url": "http://nb", "token": "t"}, "zabbix": {"url": "http://z", "token": "t"}}
+    )
+    root = Path(__file__).resolve().parents[2]
+    assert s.playbooks_dir == root / "playbooks" and (s.playbooks_dir / "colocation.yaml").is_file()
+    assert s.zabbix_templates == root / "config" / "zabbix-templates.yaml" and s.zabbix_templates.is_file()
