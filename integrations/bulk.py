@@ -21,12 +21,14 @@ from integrations.errors import TransientError
 class Pace:
     """The next chunk's size: as many rows as the last call's seconds per row fit in ``target`` seconds, between 1
     and ``largest``; after a timeout, what the failed call's lower bound on latency fits, at most a quarter. It
-    never more than doubles at once, so one fast call after slow ones does not send a chunk that times out again."""
+    never more than doubles at once, so one fast call after slow ones does not send a chunk that times out again.
+    ``clock`` and ``sleep`` are the caller's (``sleep`` cancellable: integrations.cancel.pause)."""
 
     target: float
     largest: int
     size: int = 0
     clock: Callable[[], float] = field(default=time.monotonic)
+    sleep: Callable[[float], None] = field(default=time.sleep)
 
     def __post_init__(self) -> None:
         self.size = self.size or self.largest
@@ -54,13 +56,15 @@ class BulkOutcome:
 def write_in_chunks[Row](
     rows: Sequence[Row],
     send: Callable[[list[Row]], None],
-    landed: Callable[[list[Row]], list[Row]],
+    landed: Callable[[list[Row]], list[Row]] | None,
     pace: Pace,
     max_timeouts: int = 6,
 ) -> BulkOutcome:
     """Send ``rows`` in chunks of ``pace.size``. A chunk that fails transiently (a timeout, a 5xx) is read back with
-    ``landed`` (the rows of it that NetBox has as written); the others go back to the front of the queue. After
-    ``max_timeouts`` such failures in a row the last error is raised: NetBox is down, not slow."""
+    ``landed`` (the rows of it the system has as written) once the system has had time to finish it; the others go
+    back to the front of the queue (``landed`` None: a write that is safe to send twice, sent again whole). After
+    ``max_timeouts`` failures in a row with nothing landed, the last error is raised: the system is down, not slow
+    (0: a write that is neither safe to repeat nor readable back raises its first error)."""
     pending = list(rows)
     calls = reads = resent = failures = 0
     while pending:
@@ -74,8 +78,9 @@ def write_in_chunks[Row](
             if failures > max_timeouts:
                 raise
             pace.timed_out(len(chunk), pace.clock() - started)
-            reads += 1
-            there = landed(chunk)
+            there, looked = _settled(chunk, landed, pace, max_timeouts) if landed is not None else ([], 0)
+            reads += looked
+            failures = 0 if there else failures  # progress: slow, not down
             missing = [r for r in chunk if r not in there]
             resent += len(missing)
             pending = missing + pending[len(chunk) :]
@@ -84,3 +89,27 @@ def write_in_chunks[Row](
         pace.took(len(chunk), pace.clock() - started)
         pending = pending[len(chunk) :]
     return BulkOutcome(calls, reads, resent)
+
+
+def _settled[Row](chunk: list[Row], landed: Callable[[list[Row]], list[Row]], pace: Pace, tries: int
+                  ) -> tuple[list[Row], int]:  # fmt: skip
+    """What of a timed-out ``chunk`` landed, read once the system has stopped applying it. The request may still be
+    running when the client gives up (the server commits after the client left): the chunk is read after a pause,
+    and again after another while the answer still grows; a read that fails is tried again, up to ``tries``."""
+    there: list[Row] | None = None
+    reads, error = 0, None
+    for _ in range(tries):
+        pace.sleep(2 * pace.target)
+        reads += 1
+        try:
+            now = landed(chunk)
+        except TransientError as e:
+            error = e
+            continue
+        if (there is not None and len(now) <= len(there)) or len(now) == len(chunk):
+            return now, reads
+        there = now
+    if there is None:
+        assert error is not None
+        raise error
+    return there, reads

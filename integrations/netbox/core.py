@@ -13,6 +13,7 @@ import pynetbox
 import requests
 from pynetbox.core.query import AllocationError
 
+from integrations.cancel import pause
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError
 from integrations.http import TimeoutSession
 from integrations.netbox.base import (
@@ -30,10 +31,13 @@ class NetBoxCore:
     def __init__(
         self, url: str, token: str, timeout: float = 10.0, verify_tls: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:  # fmt: skip
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.clock = clock  # seconds, for pacing bulk writes by their measured latency (integrations.bulk)
+        # the pause before a timed-out bulk write is read back: cancellable (a cancelled step stops waiting)
+        self.sleep = sleep or (lambda seconds: pause("netbox", seconds))
         self._api = pynetbox.api(self.url, token=token)
         self._api.http_session = TimeoutSession(timeout, verify=verify_tls, system="netbox")
         self._cache_lock = threading.Lock()

@@ -203,7 +203,7 @@ class InventoryReads(NetBoxCore):
 
     def _pace(self) -> Pace:
         # Each bulk call aims at a quarter of the timeout (at most 10 s): a NetBox slowed fourfold still answers.
-        return Pace(target=min(10.0, self.timeout / 4), largest=WRITE_CHUNK, clock=self.clock)
+        return Pace(target=min(10.0, self.timeout / 4), largest=WRITE_CHUNK, clock=self.clock, sleep=self.sleep)
 
     def write_zabbix_hostids(self, kind: Kind, hostids: Mapping[int, str | None]) -> int:
         """Record each object's Zabbix host id (None clears it), in bulk PATCHes paced by NetBox's latency; a
@@ -224,16 +224,19 @@ class InventoryReads(NetBoxCore):
 
     def add_journals(self, entries: Sequence[tuple[str, int, str, str]]) -> int:
         """Journal entries (object type, id, kind, text) in bulk POSTs paced by NetBox's latency. A POST that timed
-        out may have landed: its entries are looked for (same object and text, created in the last minutes, by
-        NetBox's clock give or take ten) and only those not found are posted again. Returns the calls made."""
-        since = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+        out may have landed: its entries are looked for (same object and text, created since two minutes before it
+        was sent, by NetBox's clock; an NTP-synced one) and only those not found are posted again. Returns the calls
+        made."""
+        sent_at = [datetime.now(UTC)]
 
         def send(chunk: list[tuple[str, int, str, str]]) -> None:
+            sent_at[0] = datetime.now(UTC)
             rows = [{"assigned_object_type": t, "assigned_object_id": i, "kind": k, "comments": c}
                     for t, i, k, c in chunk]  # fmt: skip
             self._rest("POST", "extras/journal-entries/", "write journal entries", json=rows)
 
         def landed(chunk: list[tuple[str, int, str, str]]) -> list[tuple[str, int, str, str]]:
+            since = (sent_at[0] - timedelta(minutes=2)).isoformat()
             found: set[tuple[str, int, str]] = set()
             for object_type in sorted({t for t, *_ in chunk}):
                 ids = sorted({i for t, i, *_ in chunk if t == object_type})

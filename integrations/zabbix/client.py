@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from zabbix_utils import ZabbixAPI
 from zabbix_utils.exceptions import APINotSupported, APIRequestError, ProcessingError
 
-from integrations.cancel import check
+from integrations.cancel import check, pause
 from integrations.errors import AuthError, IntegrationError, PermanentError, TransientError, VersionError
 from integrations.metrics import count_call
 from integrations.versions import parse_version
@@ -84,11 +84,13 @@ class ZabbixClient(HostWrites, HostInventory, MaintenanceWrites, DashboardWrites
         timeout: float = 10.0,
         verify_tls: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.url = api_url(url)
         self._creds = (token, user, password)
         self._timeout = timeout
         self.clock = clock  # seconds, for pacing bulk writes by their measured latency (integrations.bulk)
+        self.sleep = sleep or (lambda seconds: pause("Zabbix", seconds))  # cancellable
         self._verify = verify_tls
         self._api: ZabbixAPI | None = None
 

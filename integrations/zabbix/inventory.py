@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from integrations.bulk import Pace
-from integrations.errors import PermanentError, TransientError
+from integrations.bulk import Pace, write_in_chunks
+from integrations.errors import PermanentError
 from integrations.zabbix.hosts import INVENTORY_FIELDS
 
 CHUNK = 100  # hosts per write call at most: one transaction each, a request of a few hundred kB at most
@@ -62,9 +62,10 @@ def _host(row: dict[str, Any]) -> ZabbixHost:
 
 class HostInventory:
     """Bulk reads and writes of hosts; ``call`` is the client's one API call, ``version_at_least`` its version,
-    ``clock`` and ``_timeout`` its clock and deadline."""
+    ``clock``, ``sleep`` and ``_timeout`` its clock, pause and deadline."""
 
     clock: Callable[[], float]
+    sleep: Callable[[float], None]
     _timeout: float
 
     def call(self, method: str, params: dict[str, Any] | list[Any]) -> Any:  # pragma: no cover - the client's
@@ -116,32 +117,29 @@ class HostInventory:
         """``method`` (``host.create``, ``host.update``, ``hostinterface.update``…) for many objects, in chunks paced
         by Zabbix's latency (integrations.bulk). A chunk Zabbix refuses (one bad host fails its whole transaction) is
         sent again one by one, so one bad host never holds back the others; its error is kept by its index. A chunk
-        that timed out may have been applied: the hosts of a ``host.create`` are looked for by name and only those
-        not found are sent again (an update sent twice changes nothing)."""
+        that timed out may have been applied: the hosts of a ``host.create`` are looked for by name once Zabbix has
+        had time to finish, and only those not found are sent again; an update is sent again whole (twice changes
+        nothing); any other method raises the timeout, as it cannot be read back here."""
         result = BulkResult()
-        pace = Pace(target=min(10.0, self._timeout / 4), largest=CHUNK, clock=self.clock)
-        pending, failures = list(enumerate(items)), 0
-        while pending:
-            chunk, started = pending[: pace.size], pace.clock()
+        pace = Pace(target=min(10.0, self._timeout / 4), largest=CHUNK, clock=self.clock, sleep=self.sleep)
+
+        def send(chunk: list[tuple[int, dict[str, Any]]]) -> None:
             result.calls += 1
             try:
                 got = self.call(method, [item for _, item in chunk])
             except PermanentError:
                 self._one_by_one(method, chunk, key, result)
-            except TransientError:
-                failures += 1
-                if failures > MAX_TIMEOUTS:
-                    raise
-                pace.timed_out(len(chunk), pace.clock() - started)
-                found = self._created(chunk, result) if method == "host.create" else {}
-                result.ids.update(found)
-                pending = [(n, item) for n, item in chunk if n not in found] + pending[len(chunk) :]
-                continue
-            else:
-                failures = 0
-                pace.took(len(chunk), pace.clock() - started)
-                result.ids.update({n: str(i) for (n, _), i in zip(chunk, got.get(key) or [], strict=False)})
-            pending = pending[len(chunk) :]
+                return
+            result.ids.update({n: str(i) for (n, _), i in zip(chunk, got.get(key) or [], strict=False)})
+
+        def created(chunk: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+            found = self._created(chunk, result)
+            result.ids.update(found)
+            return [(n, item) for n, item in chunk if n in found]
+
+        update = method.endswith((".update", ".massupdate"))
+        write_in_chunks(list(enumerate(items)), send, created if method == "host.create" else None, pace,
+                        max_timeouts=MAX_TIMEOUTS if method == "host.create" or update else 0)  # fmt: skip
         return result
 
     def _one_by_one(self, method: str, chunk: list[tuple[int, dict[str, Any]]], key: str, result: BulkResult) -> None:
