@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any, Literal
 
-from agent.engine.documents import DocumentNumbers
+from agent.engine.document_numbers import DocumentNumbers
+from agent.engine.documents import DocumentsSpec
 from agent.engine.locks import LockManager
 from agent.engine.playbook import Playbook, StepRef
 from agent.engine.registry import Clock, StepContext
+from agent.engine.run_meta import RunMeta
 from agent.engine.store import RunView, Store
 
 
@@ -33,13 +35,14 @@ class Contexts:
 
     def for_step(self, run: RunView, ref: StepRef, outputs: Mapping[str, Mapping[str, Any]]) -> StepContext:
         pb = self._playbooks[run.playbook]
-        meta = {"title": pb.title, "sop_number": pb.sop.number, "sop_office": pb.sop.office,
-                "calendar": pb.calendar.office(), "standards": pb.standards(),
-                "titles": {s.key: s.title for s in pb.all_steps() if s.title},
-                "sop_title": pb.sop.title, "approver": run.approver, "documents": pb.documents,
-                "created_for_request": bool(pb.trigger and pb.trigger.created_for_request),
-                "request_tag": pb.trigger.tag if pb.trigger else None,
-                "approved_at": run.approved_at.isoformat(timespec="seconds") if run.approved_at else None}  # fmt: skip
+        meta = RunMeta(title=pb.title, sop_number=pb.sop.number, sop_office=pb.sop.office,
+                       calendar=pb.calendar.office(), standards=pb.standards(),
+                       titles={s.key: s.title for s in pb.all_steps() if s.title},
+                       sop_title=pb.sop.title, approver=run.approver, documents=pb.documents or DocumentsSpec(),
+                       created_for_request=bool(pb.trigger and pb.trigger.created_for_request),
+                       request_tag=pb.trigger.tag if pb.trigger else None,
+                       approved_at=run.approved_at.isoformat(timespec="seconds") if run.approved_at else None,
+                       )  # fmt: skip
         return StepContext(
             run_id=run.id, playbook=run.playbook, step=ref.key, request=run.ref, outputs=dict(outputs),
             services=self._services, locks=self._locks, clock=self._clock, language=self._language, params=ref.params,

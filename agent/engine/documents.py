@@ -1,9 +1,6 @@
-"""Official documents' numbers and letterheads, as an office writes them: ``BA/045/DC/XII/2026``.
-
-A number is taken per office, kind of document and year, in sequence, from the run store: never reused (a
-restart, a second agent or twenty runs at once included), and the same again for a re-run of the step that took it
-(a crash after the number was taken and before the document was written renders it with the same number).
-"""
+"""Official documents as a playbook declares them (``documents:``): how an office numbers them
+(``BA/045/DC/XII/2026``), what heads them and who signs them. The numbers themselves are taken from the run store
+(agent.engine.document_numbers)."""
 
 from __future__ import annotations
 
@@ -11,24 +8,9 @@ import re
 import string
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy.exc import IntegrityError
 
 from agent.engine.officials import Official, Signer, check_signatures
-from agent.engine.store import metadata
-
-document_numbers = sa.Table(
-    "document_numbers",
-    metadata,
-    sa.Column("office", sa.String(120), primary_key=True),
-    sa.Column("kind", sa.String(16), primary_key=True),
-    sa.Column("year", sa.Integer, primary_key=True),
-    sa.Column("number", sa.Integer, primary_key=True),
-    sa.Column("run_id", sa.String(36), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("office", "kind", "run_id", name="uq_document_numbers_run"),
-)
 
 ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
 FIELDS = {"kind", "number", "month", "month_number", "year"}
@@ -116,32 +98,3 @@ class DocumentsSpec(BaseModel):
 def format_number(fmt: str, kind: str, number: int, when: datetime) -> str:
     """``when`` is the document's date in the office's time zone (its month and year are the office's)."""
     return fmt.format(kind=kind, number=number, month=ROMAN[when.month - 1], month_number=when.month, year=when.year)
-
-
-class DocumentNumbers:
-    """The next number of (office, kind, year), or the one this run already took for that kind."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self._engine = engine
-
-    def take(self, office: str, kind: str, year: int, run_id: str) -> int:
-        for _ in range(20):  # two agents taking the same next number: one insert fails, it takes the one after
-            try:
-                return self._take(office, kind, year, run_id)
-            except IntegrityError:
-                continue
-        raise RuntimeError(f"no document number for {office} {kind} {year}: too much contention")
-
-    def _take(self, office: str, kind: str, year: int, run_id: str) -> int:
-        t = document_numbers
-        with self._engine.begin() as conn:
-            mine = conn.execute(sa.select(t.c.number).where(t.c.office == office, t.c.kind == kind,
-                                                            t.c.run_id == run_id)).scalar()  # fmt: skip
-            if mine is not None:
-                return int(mine)
-            last = conn.execute(sa.select(sa.func.max(t.c.number)).where(t.c.office == office, t.c.kind == kind,
-                                                                         t.c.year == year)).scalar()  # fmt: skip
-            number = int(last or 0) + 1
-            conn.execute(t.insert().values(office=office, kind=kind, year=year, number=number, run_id=run_id,
-                                           created_at=datetime.now(UTC)))  # fmt: skip
-            return number

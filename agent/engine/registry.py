@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from agent.engine.run_meta import RunMeta
+
 if TYPE_CHECKING:
     from agent.engine.locks import LockManager
 
@@ -104,7 +106,7 @@ class StepContext:
     clock: Clock
     language: Literal["id", "en"] = "id"
     params: Mapping[str, Any] = field(default_factory=dict)  # as the playbook gives them: StepSpec.run validates
-    meta: Mapping[str, Any] = field(default_factory=dict)  # playbook title, SOP number/office, approver
+    meta: RunMeta = field(default_factory=RunMeta)  # the playbook's title, SOP, calendar, documents; the approver
     history: Callable[[], Any] | None = None  # the run as recorded so far (agent.engine.store.RunView)
     # The request's values as approved, recorded when the run was created: steps read these, never a later edit of
     # the object (empty when the run recorded none, e.g. a scheduled job).

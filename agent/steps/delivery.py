@@ -124,7 +124,7 @@ def _notify_once(svc: Services, ctx: StepContext, spec: DeviceSpec, template: st
     if isinstance(mine, Mapping) and mine.get("done"):
         return
     subject, body = render_mail(template, ctx.language, device=spec.name, agency=spec.tenant or "-",
-                                office=ctx.meta.get("sop_office", ""), run_id=ctx.run_id, **values)  # fmt: skip
+                                office=ctx.meta.sop_office, run_id=ctx.run_id, **values)  # fmt: skip
     own = replace(ctx, attempt=NOTICE_RETRY.max_attempts, progress=dict(mine or {}),
                   checkpoint=lambda **kw: ctx.checkpoint(**{slot: kw}))  # fmt: skip
     out = send_notice(own, svc, spec, subject, body, event)

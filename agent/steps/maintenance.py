@@ -105,7 +105,7 @@ def _notice(ctx: StepContext, spec: DeviceSpec) -> tuple[str, str]:
     return render_mail("maintenance-notice", ctx.language, device=spec.name, agency=spec.tenant or "-",
                        since=office_date(start, zone, ctx.language), till=office_date(end, zone, ctx.language),
                        services=w.get("services") or [], reason=w.get("reason"),
-                       office=ctx.meta.get("sop_office", ""), run_id=ctx.run_id)  # fmt: skip
+                       office=ctx.meta.sop_office, run_id=ctx.run_id)  # fmt: skip
 
 
 @step("announce_maintenance", timeout=120, retry=NOTICE_RETRY, params=NoParams,

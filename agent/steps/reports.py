@@ -14,7 +14,6 @@ from pydantic import BaseModel
 
 from agent.domain.markers import marker
 from agent.engine.calendar import OfficeCalendar
-from agent.engine.documents import DocumentsSpec
 from agent.engine.registry import PlannedChange, RetryPolicy, StepContext, StepResult, step
 from agent.i18n import t
 from agent.reports.dates import office_date
@@ -60,12 +59,11 @@ def document_head(svc: Services, ctx: StepContext, document: str, others: Sequen
     letterhead, and its signatures (agent.steps.signatures): full names from NetBox, in one read with ``others'``
     (the people its step table names). ``head_alone``: a letter that the approving head alone signs, unless the
     playbook names its signatories."""
-    spec = ctx.meta.get("documents")
-    spec = spec if isinstance(spec, DocumentsSpec) else DocumentsSpec()
+    spec = ctx.meta.documents
     when = ctx.clock.now().astimezone(ZoneInfo(_calendar(ctx).timezone))
     kind = spec.kind_of(document)
     number = spec.number(kind, ctx.document_number(kind, when.year), when) if ctx.document_number else "-"
-    team, head = ctx.approved.get("requester"), ctx.meta.get("approver")
+    team, head = ctx.approved.get("requester"), ctx.meta.approver
     names: dict[str, str] = dict(ctx.approved.get("names") or {})  # read with the decisions' groups at approval
     names = acted_names(ctx.outputs) | names  # read with their groups when their act was checked
     wanted = (team, head, *signers_to_name(spec, document, ctx.approved), *others)
@@ -101,8 +99,8 @@ def journal_once(svc: Services, ctx: StepContext, event: str, text: str, kind: s
 def _common(svc: Services, ctx: StepContext) -> dict[str, Any]:
     spec = approved_device(ctx)
     return {
-        "office": ctx.meta.get("sop_office", ""), "sop_number": ctx.meta.get("sop_number", ""),
-        "sop_title": ctx.meta.get("sop_title"), "run_id": ctx.run_id, "title": ctx.meta.get("title", ""),
+        "office": ctx.meta.sop_office, "sop_number": ctx.meta.sop_number,
+        "sop_title": ctx.meta.sop_title, "run_id": ctx.run_id, "title": ctx.meta.title,
         "date": today(ctx),
         "letter_number": spec.custom_fields.get("dcagent_letter_number") or "-",
         "agency": spec.tenant or "-", "contact": spec.custom_fields.get("dcagent_requester_contact") or "-",
@@ -125,7 +123,7 @@ def work_report(ctx: StepContext, params: NoParams) -> StepResult:
     sw, zbx = o.get("configure_switch_port", {}), o.get("register_zabbix", {})
     head, steps = step_table(svc, ctx, "berita-acara")
     context = {
-        **c, "approver": ctx.meta.get("approver") or "-", "decisions": [r for r in steps if r["kind"] == "decision"],
+        **c, "approver": ctx.meta.approver or "-", "decisions": [r for r in steps if r["kind"] == "decision"],
         "requester": ctx.approved.get("requester") or "-",
         "device": {"name": spec.name, "manufacturer": spec.manufacturer, "model": spec.device_type,
                    "u_height": spec.u_height, "psus": len(spec.psu_draw_w), "load_w": sum(spec.psu_draw_w),
@@ -171,10 +169,10 @@ def write_document(ctx: StepContext, name: str, title: str, rows: list[tuple[str
     letter = str(obj.custom_fields.get("dcagent_letter_number") or "-")
     head = [(t("reports.date", ctx.language), today(ctx)), (t("doc.letter", ctx.language), letter),
             (t("reports.device", ctx.language), obj.name), (t("reports.agency", ctx.language), obj.tenant or "-"),
-            (t("reports.approved_by", ctx.language), str(ctx.meta.get("approver") or "-"))]  # fmt: skip
+            (t("reports.approved_by", ctx.language), str(ctx.meta.approver or "-"))]  # fmt: skip
     top, steps = step_table(svc, ctx, name) if with_steps else (document_head(svc, ctx, name), [])
-    context = {"office": ctx.meta.get("sop_office", ""), "sop_number": ctx.meta.get("sop_number", ""),
-               "sop_title": ctx.meta.get("sop_title"), "run_id": ctx.run_id, "title": title, "doc_title": title,
+    context = {"office": ctx.meta.sop_office, "sop_number": ctx.meta.sop_number,
+               "sop_title": ctx.meta.sop_title, "run_id": ctx.run_id, "title": title, "doc_title": title,
                "rows": head + rows, "paragraphs": paragraphs, "steps": steps, **top}  # fmt: skip
     html, pdf = render("document.html.j2", svc.settings.reports_dir / ctx.run_id, name, context, ctx.language)
     journal_once(svc, ctx, name, document_entry(svc, ctx, label, pdf, html))

@@ -54,7 +54,7 @@ def signatures(ctx: StepContext, spec: DocumentsSpec, document: str, names: Mapp
     team = names.get(str(ctx.approved.get("requester")), "")
     declared = spec.signatures.get(document)
     if declared is None:  # as before officials were data: the agency's blank line, the team, the approving head
-        head = _signature(spec.head_title or t("doc.sign_head", lang), names.get(str(ctx.meta.get("approver")), ""))
+        head = _signature(spec.head_title or t("doc.sign_head", lang), names.get(str(ctx.meta.approver), ""))
         if head_alone:
             return [head]
         return [_signature(t("doc.sign_agency", lang)), _signature(t("doc.sign_team", lang), team), head]

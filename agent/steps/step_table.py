@@ -26,15 +26,14 @@ Row = dict[str, Any]
 
 
 def office_calendar(ctx: StepContext) -> OfficeCalendar:
-    cal = ctx.meta.get("calendar")
-    return cal if isinstance(cal, OfficeCalendar) else OfficeCalendar()
+    return ctx.meta.calendar
 
 
 def run_segments(ctx: StepContext) -> list[Segment]:
     """The run's decisions and its steps done so far (the document's own step is still running), in two phases."""
     run = ctx.history() if ctx.history else None
     cal = office_calendar(ctx)
-    standards: dict[str, Standard] = dict(ctx.meta.get("standards") or {})
+    standards: dict[str, Standard] = dict(ctx.meta.standards)
     steps = [st for st in getattr(run, "steps", ()) if st.phase == "main" and st.status == "done"]
     return phases(steps, decision_acts(ctx.approved, cal), cal, standards)
 
@@ -73,7 +72,7 @@ def _group(title: str) -> Row:
 def _title(ctx: StepContext, seg: PersonAct) -> str:
     if seg.step is None:
         return seg.title
-    own = dict(ctx.meta.get("titles") or {}).get(seg.step.key)
+    own = ctx.meta.titles.get(seg.step.key)
     return step_title(seg.step.step_name, seg.step.key, own, ctx.language)
 
 
@@ -110,9 +109,9 @@ def _person_row(ctx: StepContext, act: PersonAct, names: Mapping[str, str]) -> R
 
 def _agent_row(ctx: StepContext, st: StepView) -> Row:
     cal, lang = office_calendar(ctx), ctx.language
-    std = standard_of(st, dict(ctx.meta.get("standards") or {}))
+    std = standard_of(st, dict(ctx.meta.standards))
     within = cal.within(st.measured_from, st.finished_at, std)
-    title = step_title(st.step_name, st.key, dict(ctx.meta.get("titles") or {}).get(st.key), lang)
+    title = step_title(st.step_name, st.key, ctx.meta.titles.get(st.key), lang)
     return _row("agent", title, who=AGENT, when=_clock(st.started_at, cal, lang),
                 duration=seconds_words(own_seconds(st), lang), std=str(std), verdict=verdict(within, lang),
                 within=within)  # fmt: skip

@@ -57,13 +57,13 @@ def creator(ctx: StepContext, history: RequestHistory) -> str | None:
     recorded = ctx.approved.get("creator")
     if recorded:
         return str(recorded)
-    return history.created.username if history.created and ctx.meta.get("created_for_request") else None
+    return history.created.username if history.created and ctx.meta.created_for_request else None
 
 
 def before_request(ctx: StepContext, history: RequestHistory, added: Approval | None, lang: Language) -> str | None:
     """A record made before this request was filed belongs to an earlier one (a server since sent back, work done
     for it): it does not count for this request. (The message is the delivery's: its wording fits any record.)"""
-    tag = ctx.meta.get("request_tag")
+    tag = ctx.meta.request_tag
     filed = history.additions.get(str(tag)) if tag else None
     if added is None or filed is None or act_time(added.time) >= act_time(filed.time):
         return None
@@ -102,7 +102,7 @@ def overdue(ctx: StepContext, since: datetime, now: datetime) -> tuple[str, Stan
     the office calendar and nobody was reminded yet; else None."""
     if ctx.progress.get("reminded_at"):
         return None
-    standard = dict(ctx.meta.get("standards") or {}).get(ctx.step)
+    standard = ctx.meta.standards.get(ctx.step)
     cal = _calendar(ctx)
     if not isinstance(standard, Standard) or cal.within(since, now, standard) is not False:
         return None

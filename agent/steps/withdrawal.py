@@ -178,7 +178,7 @@ def notify_withdrawal(ctx: StepContext, params: NoParams) -> StepResult:
     if ctx.outputs.get("unrack_device") is None:
         raise StepInputError("the device was not taken out of its rack")
     subject, body = render_mail("withdrawal-notice", ctx.language, device=spec.name, agency=spec.tenant or "-",
-                                serial=spec.serial or "-", office=ctx.meta.get("sop_office", ""),
+                                serial=spec.serial or "-", office=ctx.meta.sop_office,
                                 run_id=ctx.run_id)  # fmt: skip
     out: dict[str, Any] = send_notice(ctx, svc, spec, subject, body, "withdrawal-notice")
     return StepResult.ok(**out)

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from agent.engine.documents import DocumentNumbers
+from agent.engine.document_numbers import DocumentNumbers
 from agent.engine.locks import PostgresAdvisoryLocks, advisory_key
 from agent.engine.store import Store
 from tests.integration.helpers import POSTGRES_STORE

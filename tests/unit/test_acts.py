@@ -21,6 +21,7 @@ from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbooks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
+from agent.engine.run_meta import RunMeta
 from agent.steps import acts  # noqa: F401  (registers its steps)
 from agent.steps.params import AwaitRecord
 from agent.steps.services import Services
@@ -65,8 +66,8 @@ class Wait:
         ctx = StepContext(run_id="run-7", playbook="colocation-sumbawa", step="installed",
                           request=ObjectRef("dcim.device", 7), outputs={}, services=svc, locks=InProcessLocks(),
                           clock=self.clock, params=self.params, language=language,  # type: ignore[arg-type]
-                          meta={"calendar": OfficeCalendar(timezone="Asia/Jakarta"), "created_for_request": True,
-                                "request_tag": "sop-colocation", "standards": {"installed": Standard(2, "wd")}},
+                          meta=RunMeta(calendar=OfficeCalendar(timezone="Asia/Jakarta"), created_for_request=True,
+                                request_tag="sop-colocation", standards={"installed": Standard(2, "wd")}),
                           approved=self.approved, attempt=self.attempt, progress=dict(self.progress),
                           checkpoint=self.progress.update)  # fmt: skip
         return REGISTRY.get("await_record").run(ctx)

@@ -16,6 +16,7 @@ from agent.engine.calendar import OfficeCalendar
 from agent.engine.errors import StepInputError
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
+from agent.engine.run_meta import RunMeta
 from agent.engine.schedules import JobInfo
 from agent.steps import backup_stop  # noqa: F401  (registers its steps)
 from agent.steps.backup_health import STALE_TRIGGER
@@ -71,7 +72,7 @@ def _run(svc: Services, step: str, params: dict[str, Any] | None = None,
          outputs: dict[str, Any] | None = None) -> StepResult:  # fmt: skip
     ctx = StepContext(run_id="stop-1", playbook="backup-stop", step=step, request=ObjectRef("dcim.device", 7),
                       outputs=outputs or {}, services=svc, locks=InProcessLocks(), clock=Clock(), language="en",
-                      params=params or {}, meta={"calendar": OfficeCalendar(timezone="Asia/Jakarta")},
+                      params=params or {}, meta=RunMeta(calendar=OfficeCalendar(timezone="Asia/Jakarta")),
                       approved={"object": OBJECT})  # fmt: skip
     return REGISTRY.get(step).run(ctx)
 

@@ -20,6 +20,7 @@ from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.engine.run_meta import RunMeta
 from agent.steps import bandwidth  # noqa: F401  (registers its steps)
 from agent.steps.connection import prefix_length
 from agent.steps.services import Services
@@ -97,7 +98,7 @@ def _ctx(nb: FakeNetBox, kbps: int | None, hosts: Any = 20, kind: str = "interne
            "custom_fields": spec.custom_fields, "tenant": "dinkes", "site": "dc-batam"}  # fmt: skip
     return StepContext(run_id="run-9", playbook="new-network", step="check_connection",
                        request=ObjectRef("circuits.circuit", 9), outputs={}, services=svc, locks=InProcessLocks(),
-                       clock=FakeClock(), params=PARAMS, meta={"calendar": OfficeCalendar()}, language="en",
+                       clock=FakeClock(), params=PARAMS, meta=RunMeta(calendar=OfficeCalendar()), language="en",
                        approved={"connection": spec.model_dump(mode="json"), "object": obj})  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar, Standard
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
+from agent.engine.run_meta import RunMeta
 from agent.steps import delivery  # noqa: F401  (registers its steps)
 from agent.steps.services import Services
 from integrations.errors import TransientError
@@ -155,9 +156,9 @@ class Wait:
         ctx = StepContext(run_id="run-7", playbook="colocation", step="delivery", request=ObjectRef("dcim.device", 7),
                           outputs={}, services=svc, locks=InProcessLocks(), clock=self.clock, params=self.params,
                           language=language,  # type: ignore[arg-type]
-                          meta={"calendar": OfficeCalendar(timezone="Asia/Jakarta"), "created_for_request": True,
-                                "request_tag": "sop-colocation", "standards": {"delivery": Standard(1, "wd")},
-                                "sop_office": "Diskominfo Kota Batam"},
+                          meta=RunMeta(calendar=OfficeCalendar(timezone="Asia/Jakarta"), created_for_request=True,
+                                request_tag="sop-colocation", standards={"delivery": Standard(1, "wd")},
+                                sop_office="Diskominfo Kota Batam"),
                           approved=self.approved, attempt=self.attempt, progress=dict(self.progress),
                           checkpoint=self.progress.update)  # fmt: skip
         return REGISTRY.get("await_delivery").run(ctx)

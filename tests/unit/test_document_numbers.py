@@ -14,9 +14,11 @@ from pydantic import ValidationError
 
 import agent.steps.reports  # noqa: F401  (registers the document steps)
 from agent.config.settings import load_settings
-from agent.engine.documents import DocumentNumbers, DocumentsSpec, Letterhead
+from agent.engine.document_numbers import DocumentNumbers
+from agent.engine.documents import DocumentsSpec, Letterhead
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.engine.run_meta import RunMeta
 from agent.engine.store import Store
 from agent.steps.services import Services
 
@@ -92,7 +94,7 @@ def test_a_document_carries_its_number_letterhead_and_signatories_and_a_rerun_th
         outputs={"stop_backup": {"schedule": "0 2 * * *", "snapshots_kept": 3}}, services=svc,
         locks=InProcessLocks(), clock=Clock(),  # type: ignore[arg-type]
         approved={"object": obj, "requester": "staf", "names": {"kabid": "Ir. Siti Rahmawati"}},
-        meta={"documents": DocumentsSpec(letterhead=head), "sop_office": "Diskominfo Sumbawa", "approver": "kabid"},
+        meta=RunMeta(documents=DocumentsSpec(letterhead=head), sop_office="Diskominfo Sumbawa", approver="kabid"),
         document_number=lambda kind, year: numbers.take("Diskominfo Sumbawa", kind, year, "run-1"),
     )  # fmt: skip
     numbers.take("Diskominfo Sumbawa", "SP", 2026, "an-earlier-run")
@@ -104,7 +106,7 @@ def test_a_document_carries_its_number_letterhead_and_signatories_and_a_rerun_th
     # signatories: the approver's name recorded at approval, the filer's read once (it was not recorded)
     assert "Ir. Siti Rahmawati" in html and "Budi Santoso" in html and svc.netbox.asked == ["staf"]
     assert "Kepala Bidang" in html  # no head_title: the default label
-    titled = replace(ctx, meta={**ctx.meta, "documents": DocumentsSpec(letterhead=head, head_title="Kepala Seksi")})
+    titled = replace(ctx, meta=replace(ctx.meta, documents=DocumentsSpec(letterhead=head, head_title="Kepala Seksi")))
     html = Path(REGISTRY.get("backup_stop_letter").run(titled).output["html"]).read_text(encoding="utf-8")
     assert "Kepala Seksi" in html and "Kepala Bidang" not in html  # the approving official's own title
     again = REGISTRY.get("backup_stop_letter").run(ctx)  # the step re-run after a crash

@@ -21,6 +21,7 @@ from agent.engine.locks import InProcessLocks
 from agent.engine.officials import Official
 from agent.engine.playbook import Playbook, load_playbook
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.engine.run_meta import RunMeta
 from agent.reports.render import _env, labels
 from agent.steps.services import Services
 from agent.steps.signatures import representative
@@ -64,7 +65,7 @@ def context(tmp_path: Path, documents: DocumentsSpec, netbox: NetBox | None = No
               "names": {"kabid": "Ir. Kabid"}, **approved}  # fmt: skip
     return StepContext(run_id="run-1", playbook="p", step="s", request=ObjectRef("dcim.device", 7), outputs={},
                        services=svc, locks=InProcessLocks(), clock=FakeClock(),  # type: ignore[arg-type]
-                       meta={"documents": documents, "sop_office": "Diskominfo", "approver": "kasi"},
+                       meta=RunMeta(documents=documents, sop_office="Diskominfo", approver="kasi"),
                        approved=values)  # fmt: skip
 
 

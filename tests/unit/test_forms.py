@@ -13,6 +13,7 @@ from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.engine.run_meta import RunMeta
 from agent.steps import forms  # noqa: F401  (registers its steps)
 from agent.steps.services import Services
 from tests.unit.test_delivery import DEVICE, ENV, OBJECT, SetClock
@@ -40,8 +41,8 @@ def _ctx(tmp_path: Path, nb: OfficeNetBox, step: str, outputs: dict[str, Any],
     device = {**DEVICE, "custom_fields": {"dcagent_requester_contact": "Andi, 0812"}}
     return StepContext(run_id="run-7", playbook="colocation-jateng", step=step, request=ObjectRef("dcim.device", 7),
                        outputs=outputs, services=svc, locks=InProcessLocks(), clock=SetClock(), language="en",
-                       params=params or {}, meta={"calendar": OfficeCalendar(timezone="Asia/Jakarta"),
-                                                  "approver": "kadis"},
+                       params=params or {}, meta=RunMeta(calendar=OfficeCalendar(timezone="Asia/Jakarta"),
+                                                  approver="kadis"),
                        approved={"device": device, "object": OBJECT, "requester": "andi"})  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import pytest
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.engine.run_meta import RunMeta
 from agent.steps import gateway  # noqa: F401  (registers its steps)
 from integrations.errors import PermanentError
 from integrations.netbox import GatewayRef, PrefixRef, SwitchRef
@@ -61,7 +62,7 @@ def _ctx(tmp_path: Path, fake: FakeOvs, nb: FakeNetBox, step: str, **extra: Any)
                   "custom_fields": {}}  # fmt: skip
     return StepContext(run_id="run-31", playbook="new-network", step=step, request=ObjectRef("dcim.device", 42),
                        outputs=extra.get("outputs", {}), services=svc, locks=InProcessLocks(), clock=FakeClock(),
-                       params=extra.get("params", {}), meta={"calendar": OfficeCalendar()}, language="en",
+                       params=extra.get("params", {}), meta=RunMeta(calendar=OfficeCalendar()), language="en",
                        approved={"device": device, "connection": connection}, progress=extra.get("progress", {}),
                        checkpoint=extra.get("checkpoint", lambda **_kw: None))  # fmt: skip
 

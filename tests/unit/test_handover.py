@@ -20,6 +20,7 @@ from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
 from agent.engine.playbook import load_playbooks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.engine.run_meta import RunMeta
 from agent.steps.handover import HandoverParams, spec_check
 from agent.steps.request import approved_device
 from agent.steps.services import Services, services_of
@@ -55,8 +56,8 @@ def _ctx(nb: OfficeNetBox, outputs: dict[str, Any], lang: str = "id", device: di
     return StepContext(run_id="run-7", playbook="colocation-jateng", step="handover_form",
                        request=ObjectRef("dcim.device", 7), outputs=outputs, services=svc, locks=InProcessLocks(),
                        clock=SetClock(), language=lang, params={"asset_tag": "JTG/{year}/{id:05d}"},  # type: ignore[arg-type]
-                       meta={"calendar": OfficeCalendar(timezone="Asia/Jakarta"), "approver": "kadis",
-                             "sop_office": "Diskominfo Provinsi Jawa Tengah"},
+                       meta=RunMeta(calendar=OfficeCalendar(timezone="Asia/Jakarta"), approver="kadis",
+                             sop_office="Diskominfo Provinsi Jawa Tengah"),
                        approved={"device": device or DEVICE, "object": OBJECT, "requester": "andi"})  # fmt: skip
 
 

@@ -13,6 +13,7 @@ import pytest
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext, StepResult
+from agent.engine.run_meta import RunMeta
 from agent.steps import maintenance  # noqa: F401  (registers validate_window)
 from integrations.errors import PermanentError, TransientError
 from integrations.mail import Mailer, Notice
@@ -33,7 +34,7 @@ def _ctx(fields: dict[str, Any], max_hours: float = 72) -> StepContext:
     return StepContext(run_id="run-1", playbook="maintenance", step="validate_window",
                        request=ObjectRef("dcim.device", 7), outputs={}, services=None, locks=InProcessLocks(),
                        clock=FakeClock(), params={"max_hours": max_hours},
-                       meta={"calendar": OfficeCalendar(timezone="Asia/Makassar")},
+                       meta=RunMeta(calendar=OfficeCalendar(timezone="Asia/Makassar")),
                        approved={"device": device})  # type: ignore[arg-type]  # fmt: skip
 
 

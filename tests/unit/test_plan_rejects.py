@@ -15,6 +15,7 @@ from agent.engine.calendar import OfficeCalendar
 from agent.engine.executor import Executor
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.engine.run_meta import RunMeta
 from agent.engine.store import Store
 from tests.unit.engine.test_executor import THREE_STEPS, playbook
 from tests.unit.engine.world import FakeClock, RecordingTracker, World, make_registry
@@ -61,7 +62,7 @@ def test_a_read_only_checks_plan_is_the_check_and_its_rejection_is_a_reject_line
               "primary_ip": "127.10.0.5/24", "custom_fields": {"dcagent_maintenance_reason": "ganti disk"}}  # fmt: skip
     ctx = StepContext(run_id="plan", playbook="maintenance", step="validate_window", request=DEVICE, outputs={},
                       services=None, locks=InProcessLocks(), clock=FakeClock(), params={"max_hours": 72},
-                      meta={"calendar": OfficeCalendar()}, language="en", approved={"device": device})  # fmt: skip
+                      meta=RunMeta(calendar=OfficeCalendar()), language="en", approved={"device": device})  # fmt: skip
     spec = REGISTRY.get("validate_window")
     assert spec.plan is not None
     changes = spec.run_plan(ctx)

@@ -21,6 +21,7 @@ from agent.engine.calendar import OfficeCalendar, parse_standard
 from agent.engine.locks import InProcessLocks
 from agent.engine.phases import AgentSpan, PersonAct, decision_acts, phases
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.engine.run_meta import RunMeta
 from agent.engine.store import NewStep, Store
 from agent.engine.timeline import run_data
 from agent.steps.services import Services
@@ -144,7 +145,7 @@ def report_context(store: Store, tmp_path: Path, run_id: str, language: str = "i
         outputs={"await_delivery": {"delivered_by": "teknisi1", "delivered_by_name": "Budi Teknisi"}},  # as run
         services=svc, locks=InProcessLocks(), clock=Clock(), language=language,  # type: ignore[arg-type]
         approved={**REQUEST, "object": obj, "device": DEVICE},
-        meta={"calendar": OfficeCalendar(), "standards": standards, "approver": "kabid"},
+        meta=RunMeta(calendar=OfficeCalendar(), standards=standards, approver="kabid"),
         history=lambda: store.get_run(run_id),
     )  # fmt: skip
 

@@ -12,6 +12,7 @@ from agent.config.settings import load_settings
 from agent.engine.errors import StepInputError
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.engine.run_meta import RunMeta
 from agent.steps import monitoring  # noqa: F401  (registers its steps)
 from agent.steps.services import Services
 from integrations.errors import TransientError
@@ -87,7 +88,7 @@ def _verify(
     ctx = StepContext(run_id="r", playbook="colocation", step="verify_monitoring", request=ObjectRef("dcim.device", 9),
                       outputs={"register_zabbix": {"host_id": "10700", **(registered or {})}}, services=svc,
                       locks=InProcessLocks(),
-                      clock=clock, params={"timeout": timeout, "on_failure": "fail"}, meta={}, language="en",
+                      clock=clock, params={"timeout": timeout, "on_failure": "fail"}, meta=RunMeta(), language="en",
                       approved={})  # fmt: skip
     return REGISTRY.get("verify_monitoring").run(ctx)
 

@@ -12,6 +12,7 @@ from agent.config.settings import load_settings
 from agent.engine.calendar import OfficeCalendar
 from agent.engine.locks import InProcessLocks
 from agent.engine.registry import REGISTRY, ObjectRef, StepContext
+from agent.engine.run_meta import RunMeta
 from agent.steps import connection, switchport  # noqa: F401  (register their steps)
 from agent.steps.services import Services
 from integrations.netbox import DeviceSpec
@@ -63,7 +64,7 @@ def _device() -> dict[str, Any]:
 def _ctx(svc: Services, step: str, outputs: dict[str, Any]) -> StepContext:
     return StepContext(run_id="run-4", playbook="colocation", step=step, request=ObjectRef("dcim.device", 42),
                        outputs=outputs, services=svc, locks=InProcessLocks(), clock=FakeClock(), params={},
-                       meta={"calendar": OfficeCalendar()}, language="en",
+                       meta=RunMeta(calendar=OfficeCalendar()), language="en",
                        approved={"device": _device()})  # fmt: skip
 
 
