@@ -1,7 +1,8 @@
 """The SIGKILL fault harness's tools (issue 12), shared by the lab tests of each playbook: which steps to kill
 inside (a subset drawn by a seed that changes daily — every xdist worker draws the same; ``LAB_FAULT_SEED``
-replays a day's draw, and the table prints the seed — or every step with ``LAB_FAULTS=full``), the kill itself (a
-row whose kill missed its step fails), and the table's row. The draws and the reading of a kill are
+replays a day's draw, and the table prints the seed — or every step with ``LAB_FAULTS=full``), the kill itself (at a
+drawn moment inside the step, or at its end when the step is shorter; a row whose kill still missed fails), and the
+table's row. The draws and the reading of a kill are
 tests/fault_draws.py (unit-tested without the lab)."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import agent.runtime.app  # noqa: F401  (registers every step: their retry polic
 from agent.config.settings import load_settings
 from agent.engine.registry import REGISTRY, ObjectRef
 from agent.engine.store import RunView, Store
+from agent.runtime.chaos import KILL_AFTER
 from tests.fault_draws import KillMissed, draw_steps, fault_seed, kill_moment, landing
 from tests.integration.helpers import record_fault, wait_for
 
@@ -58,26 +60,28 @@ def run_reader(store_url: str, ref: ObjectRef, playbook: str | None = None) -> C
 
 
 def kill_inside(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], step: str) -> str:
-    """Start the agent; once ``step`` is running, SIGKILL it at a random point of the step's usual span. Returns
-    where it died, "inside <step>": the agent died of the kill and the run store shows the step still running. A
-    kill that missed the step (the step had finished, the run had ended, or the agent had exited before the kill)
-    fails the row (:class:`KillMissed`, with the moment drawn and the seed that replays it)."""
+    """Start the agent; once ``step`` is running, SIGKILL it at a random point of the step's usual span. A step that
+    ends before that point is killed at its end instead: the agent runs with the engine's own hook
+    (``DCAGENT_CHAOS_KILL_AFTER``), which kills it right after the step's function returned and before its result
+    is recorded, the worst moment. Returns where it died, "inside <step>" (", at its end" when the hook killed it):
+    the agent died of SIGKILL and the run store shows the step still running. A kill that still missed the step
+    (the agent had exited, the run had ended) fails the row (:class:`KillMissed`, with the seed that replays it)."""
     window = WINDOW.get(step, 0.4)
     moment = kill_moment(SEED, argv[-2], step, window)  # argv[-2]: the playbook's name
     with arguments_watched():
-        output, exit_code = _kill_at(argv, agent_env, run_of, step, moment)
+        output, exit_code, at_end = _kill_at(argv, {**agent_env, KILL_AFTER: step}, run_of, step, moment)
     view = run_of()
     assert view is not None and view.status != "failed", output
     landed = landing(step, view.status, [(s.key, s.status) for s in view.steps if s.phase == "main"], exit_code)
     if not landed.inside:
         raise KillMissed(landed, SEED, moment, window)
-    return landed.where
+    return landed.where + (", at its end" if at_end else "")
 
 
 def _kill_at(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], step: str,
-             moment: float) -> tuple[str, int]:  # fmt: skip
-    """The agent's output and exit code: SIGKILLed ``moment`` seconds after ``step`` was seen running (unless it
-    had exited before)."""
+             moment: float) -> tuple[str, int, bool]:  # fmt: skip
+    """The agent's output, its exit code, and whether it had died before the kill (its own hook, at the step's
+    end): SIGKILLed ``moment`` seconds after ``step`` was seen running."""
     proc = subprocess.Popen(argv, env=agent_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def reached() -> str | None:
@@ -87,14 +91,16 @@ def _kill_at(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], Ru
         st = view.step("main", step) if view else None
         return st.status if st is not None and st.status != "pending" else None
 
+    at_end = False
     try:
         state = wait_for(f"step {step} to start", reached, timeout=240, every=0.01)
-        assert state != "exited", proc.communicate()[0]
+        assert state != "exited" or proc.returncode == -signal.SIGKILL, proc.communicate()[0]
         time.sleep(moment)  # replayable: drawn by the seed
     finally:
+        at_end = proc.poll() is not None
         proc.send_signal(signal.SIGKILL)  # the agent only: its children die with it (PR_SET_PDEATHSIG)
         output, _ = proc.communicate(timeout=30)
-    return output, proc.returncode
+    return output, proc.returncode, at_end
 
 
 def restart(argv: list[str], agent_env: dict[str, str], run_of: Callable[[], RunView | None], where: str,
