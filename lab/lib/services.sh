@@ -187,6 +187,43 @@ ZBX_DIR="$LAB_DIR/zabbix"
 # default is 60 s; operators who add hosts by API lower it so new hosts are polled and accept trapper values sooner.
 # The lab's database is tiny, so a sync every 2 s costs nothing and lets a new host's first ICMP check and first
 # sender value happen within seconds (LAB-NOTES: the sender reports `failed` for items the cache does not know).
+# A Zabbix frontend's configuration (6.0: /etc/zabbix/zabbix.conf.php; 7.0: its own, lab/lib/zabbix7.sh): the union of
+# both versions' keys (each ignores the ones it does not know), written aside and moved in, readable by root only.
+write_zabbix_web_conf() {
+  local file=$1 db=$2 user=$3 password=$4 server_port=$5 name=$6
+  (umask 077; cat > "$file.tmp" <<PHP
+<?php
+// Written by dcagent lab/up (lab/lib/services.sh write_zabbix_web_conf).
+\$DB['TYPE'] = ZBX_DB_POSTGRESQL;
+\$DB['SERVER'] = '127.0.0.1';
+\$DB['PORT'] = '$PG_PORT';
+\$DB['DATABASE'] = '$db';
+\$DB['USER'] = '$user';
+\$DB['PASSWORD'] = '$password';
+\$DB['SCHEMA'] = '';
+\$DB['ENCRYPTION'] = false;
+\$DB['KEY_FILE'] = '';
+\$DB['CERT_FILE'] = '';
+\$DB['CA_FILE'] = '';
+\$DB['VERIFY_HOST'] = false;
+\$DB['CIPHER_LIST'] = '';
+\$DB['VAULT'] = '';
+\$DB['VAULT_URL'] = '';
+\$DB['VAULT_PREFIX'] = '';
+\$DB['VAULT_DB_PATH'] = '';
+\$DB['VAULT_TOKEN'] = '';
+\$DB['VAULT_CERT_FILE'] = '';
+\$DB['VAULT_KEY_FILE'] = '';
+\$DB['DOUBLE_IEEE754'] = true;
+\$ZBX_SERVER = '127.0.0.1';
+\$ZBX_SERVER_PORT = '$server_port';
+\$ZBX_SERVER_NAME = '$name';
+\$IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
+PHP
+  )
+  mv "$file.tmp" "$file"
+}
+
 write_zabbix_config() {
   mkdir -p "$ZBX_DIR/run" "$ZBX_DIR/log"
   chown -R zabbix:zabbix "$ZBX_DIR/run" "$ZBX_DIR/log"
@@ -229,31 +266,7 @@ LogFile=$ZBX_DIR/log/zabbix_agentd.log
 PidFile=$ZBX_DIR/run/zabbix_agentd.pid
 StartAgents=2
 CONF
-  cat > /etc/zabbix/zabbix.conf.php <<PHP
-<?php
-// Written by dcagent lab/up.
-\$DB['TYPE'] = ZBX_DB_POSTGRESQL;
-\$DB['SERVER'] = '127.0.0.1';
-\$DB['PORT'] = '$PG_PORT';
-\$DB['DATABASE'] = 'zabbix';
-\$DB['USER'] = 'zabbix';
-\$DB['PASSWORD'] = '$(secret pg-zabbix)';
-\$DB['SCHEMA'] = '';
-\$DB['ENCRYPTION'] = false;
-\$DB['KEY_FILE'] = '';
-\$DB['CERT_FILE'] = '';
-\$DB['CA_FILE'] = '';
-\$DB['VERIFY_HOST'] = false;
-\$DB['CIPHER_LIST'] = '';
-\$DB['VAULT_URL'] = '';
-\$DB['VAULT_DB_PATH'] = '';
-\$DB['VAULT_TOKEN'] = '';
-\$DB['DOUBLE_IEEE754'] = true;
-\$ZBX_SERVER = '127.0.0.1';
-\$ZBX_SERVER_PORT = '$ZBX_SERVER_PORT';
-\$ZBX_SERVER_NAME = 'dcagent lab';
-\$IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
-PHP
+  write_zabbix_web_conf /etc/zabbix/zabbix.conf.php zabbix zabbix "$(secret pg-zabbix)" "$ZBX_SERVER_PORT" 'dcagent lab'
 }
 
 zabbix_db() {

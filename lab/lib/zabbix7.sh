@@ -138,36 +138,7 @@ FpingLocation=/usr/bin/fping
 LogSlowQueries=3000
 CONF
   chmod 640 "$ZBX7_CONF.tmp"; chgrp zabbix "$ZBX7_CONF.tmp"; mv "$ZBX7_CONF.tmp" "$ZBX7_CONF"
-  (umask 077; cat > "$ZBX7_WEB_CONF.tmp" <<PHP
-<?php
-// Written by dcagent lab/up (lab/lib/zabbix7.sh): the 7.0 frontend's own configuration (6.0's is /etc/zabbix/).
-\$DB['TYPE'] = ZBX_DB_POSTGRESQL;
-\$DB['SERVER'] = '127.0.0.1';
-\$DB['PORT'] = '$PG_PORT';
-\$DB['DATABASE'] = '$ZBX7_DB';
-\$DB['USER'] = 'zabbix7';
-\$DB['PASSWORD'] = '$pw';
-\$DB['SCHEMA'] = '';
-\$DB['ENCRYPTION'] = false;
-\$DB['KEY_FILE'] = '';
-\$DB['CERT_FILE'] = '';
-\$DB['CA_FILE'] = '';
-\$DB['VERIFY_HOST'] = false;
-\$DB['CIPHER_LIST'] = '';
-\$DB['VAULT'] = '';
-\$DB['VAULT_URL'] = '';
-\$DB['VAULT_PREFIX'] = '';
-\$DB['VAULT_DB_PATH'] = '';
-\$DB['VAULT_TOKEN'] = '';
-\$DB['VAULT_CERT_FILE'] = '';
-\$DB['VAULT_KEY_FILE'] = '';
-\$ZBX_SERVER = '127.0.0.1';
-\$ZBX_SERVER_PORT = '$ZBX7_SERVER_PORT';
-\$ZBX_SERVER_NAME = 'dcagent lab (7.0)';
-\$IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
-PHP
-  )
-  mv "$ZBX7_WEB_CONF.tmp" "$ZBX7_WEB_CONF"
+  write_zabbix_web_conf "$ZBX7_WEB_CONF" "$ZBX7_DB" zabbix7 "$pw" "$ZBX7_SERVER_PORT" 'dcagent lab (7.0)'
 }
 
 _zbx7_psql() { PGPASSWORD="$(secret pg-zabbix7)" timeout "$1" psql -q -h 127.0.0.1 -p "$PG_PORT" -U zabbix7 "$ZBX7_DB" -v ON_ERROR_STOP=1 "${@:2}"; }
